@@ -1,0 +1,23 @@
+#ifndef CUSTODY_COPENSSL_SHIM_H
+#define CUSTODY_COPENSSL_SHIM_H
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+
+/* Macros and variadic helpers Swift cannot import directly. */
+
+static inline unsigned long custody_err_get_error_all(const char **file, int *line, const char **func,
+                                                      const char **data, int *flags) {
+    return ERR_get_error_all(file, line, func, data, flags);
+}
+
+static inline int custody_evp_max_md_size(void) { return EVP_MAX_MD_SIZE; }
+
+#endif
