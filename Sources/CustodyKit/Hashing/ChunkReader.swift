@@ -1,0 +1,53 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where a pipeline's bytes come from. The real readers and test readers (fault injection) share it.
+public protocol ChunkReader: Sendable {
+    /// The input's size when known in advance (regular files, block devices); nil for streams.
+    var knownSize: UInt64? { get }
+    /// Whether `read(into:at:)` may be called from several threads at once at arbitrary offsets.
+    var supportsPositionalReads: Bool { get }
+    /// Fills `buffer` with the bytes at `offset`, stopping early only at end of input. Without positional
+    /// support it is called from one thread, with offsets increasing by the previous call's result.
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int
+}
+
+/// Reads a file, block device or stream through a file descriptor.
+public struct FileChunkReader: ChunkReader {
+    public let descriptor: FileDescriptor
+    public let knownSize: UInt64?
+    public let supportsPositionalReads: Bool
+
+    /// A reader over `descriptor`; `size` nil means a stream read sequentially with `read(2)`.
+    public init(descriptor: FileDescriptor, size: UInt64?) {
+        self.descriptor = descriptor
+        self.knownSize = size
+        self.supportsPositionalReads = size != nil
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
+        if supportsPositionalReads {
+            return try descriptor.readFully(into: buffer, at: offset)
+        }
+        return try descriptor.readFully(into: buffer)
+    }
+}
+
+/// Reads from memory: synthetic benchmark inputs and tests.
+public struct MemoryChunkReader: ChunkReader {
+    public let bytes: [UInt8]
+    public var knownSize: UInt64? { UInt64(bytes.count) }
+    public var supportsPositionalReads: Bool { true }
+
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
+        guard offset < UInt64(bytes.count) else { return 0 }
+        let count = min(buffer.count, bytes.count - Int(offset))
+        bytes.withUnsafeBytes { source in
+            buffer.baseAddress!.copyMemory(from: source.baseAddress! + Int(offset), byteCount: count)
+        }
+        return count
+    }
+}

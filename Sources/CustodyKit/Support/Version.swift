@@ -1,0 +1,4 @@
+/// The tool's version, written into metadata and reports.
+public enum CustodyVersion {
+    public static let string = "0.1.0"
+}

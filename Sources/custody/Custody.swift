@@ -1,0 +1,52 @@
+import ArgumentParser
+import CustodyKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct Custody: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "custody",
+        abstract: "Chain of custody for electronic evidence: hash, pack, seal, verify and transfer.",
+        version: CustodyVersion.string,
+        subcommands: [HashCommand.self]
+    )
+
+    /// Parses, runs, and maps every failure to the contract's exit codes: 1 for a verification failure,
+    /// 2 for usage and operational errors, never a trap.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            Glibc.exit(Custody.report(error))
+        }
+    }
+
+    static func report(_ error: Error) -> Int32 {
+        switch error {
+        case let error as CustodyError:
+            Terminal.error(error.message)
+            return error.status.rawValue
+        case let error as ExitCode:
+            return error.rawValue
+        case let error as SystemError:
+            Terminal.error(error.description)
+            return ExitStatus.operationalError.rawValue
+        case let error as OpenSSLError:
+            Terminal.error(error.description)
+            return ExitStatus.operationalError.rawValue
+        default:
+            let code = exitCode(for: error)
+            let message = fullMessage(for: error)
+            if code == .success {
+                print(message)
+                return 0
+            }
+            Terminal.writeError(message + "\n")
+            return ExitStatus.operationalError.rawValue
+        }
+    }
+}
