@@ -274,3 +274,17 @@ public enum FileSystem {
         return parent.isEmpty ? "/" : parent
     }
 }
+
+extension FileSystem {
+    /// Removes a file or a directory tree without following symbolic links. Missing paths are fine.
+    public static func removeTree(_ path: String) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        if info.st_mode & S_IFMT == S_IFDIR {
+            for name in (try? directoryEntries(path)) ?? [] { removeTree(path + "/" + name) }
+            rmdir(path)
+        } else {
+            unlink(path)
+        }
+    }
+}

@@ -1,0 +1,133 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Builds a bag in a temporary directory beside its final path, and moves it into place only when every file is
+/// written and synced, so that an interrupted seal never leaves a bundle that looks complete.
+public final class BundleWriter {
+    /// Where the bundle will be.
+    public let finalPath: String
+    /// Where it is built.
+    public let workPath: String
+    private var payloadDigests: [String: [DigestAlgorithm: [UInt8]]] = [:]
+    private var payloadSizes: [String: UInt64] = [:]
+    private var tagFiles: [String] = []
+    private var finished = false
+
+    /// Prepares the work directory; refuses an existing output path.
+    public init(out: String) throws {
+        var trimmed = out
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
+        guard !FileSystem.exists(trimmed) else {
+            throw CustodyError.operational("\(trimmed): already exists; choose a new --out path")
+        }
+        finalPath = trimmed
+        let parent = FileSystem.parentDirectory(of: trimmed)
+        let base = trimmed.split(separator: "/").last.map(String.init) ?? trimmed
+        workPath = (parent == "." && !trimmed.hasPrefix("./") ? "" : parent + "/") + ".\(base).partial-\(getpid())"
+        FileSystem.removeTree(workPath)
+        try FileSystem.createDirectory(workPath + "/" + BundleLayout.payloadDirectory)
+        try FileSystem.createDirectory(workPath + "/" + BundleLayout.leavesDirectory)
+    }
+
+    deinit {
+        if !finished { FileSystem.removeTree(workPath) }
+    }
+
+    /// Absolute (work) path of a bag-relative path.
+    public func absolute(_ relative: String) -> String { workPath + "/" + relative }
+
+    /// Creates a payload file for writing (mode 0644, must not exist).
+    public func createPayload(_ relative: String) throws -> FileDescriptor {
+        _ = try BagIt.safeComponents(relative)
+        precondition(relative.hasPrefix(BundleLayout.payloadDirectory + "/"))
+        let directory = FileSystem.parentDirectory(of: absolute(relative))
+        try FileSystem.createDirectory(directory)
+        return try FileDescriptor.open(absolute(relative), O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
+    }
+
+    /// Records a payload file's digests (of its stored bytes) and size for the manifests and Payload-Oxum.
+    public func recordPayload(_ relative: String, size: UInt64, digests: [DigestAlgorithm: [UInt8]]) {
+        payloadDigests[relative] = digests
+        payloadSizes[relative] = size
+    }
+
+    /// Writes a tag file durably and remembers it for the tag manifests.
+    public func writeTagFile(_ relative: String, _ bytes: [UInt8]) throws {
+        _ = try BagIt.safeComponents(relative)
+        try FileSystem.createDirectory(FileSystem.parentDirectory(of: absolute(relative)))
+        try FileSystem.writeAtomically(absolute(relative), bytes)
+        if !tagFiles.contains(relative) { tagFiles.append(relative) }
+    }
+
+    /// `octets.files` of the payload.
+    public var payloadOxum: String {
+        "\(payloadSizes.values.reduce(0, +)).\(payloadSizes.count)"
+    }
+
+    /// Writes the declaration, bag-info, payload manifests and the SHA-256 tag manifest; returns that tag
+    /// manifest's text and its SHA-256 (the digest the seal signs). Call `finish(seal:)` next.
+    public func writeManifests(bagInfo: [(label: String, value: String)]) throws -> (text: String, digest: [UInt8]) {
+        try writeTagFile(BundleLayout.declaration, Array(BagIt.declaration.utf8))
+        try writeTagFile(BundleLayout.bagInfo, Array(BagIt.bagInfo(bagInfo).utf8))
+        for algorithm in BundleLayout.payloadManifests {
+            let entries = payloadDigests.map { (path: $0.key, hex: Hex.encode($0.value[algorithm] ?? [])) }
+            try writeTagFile(BundleLayout.manifestName(algorithm), Array(BagIt.manifest(entries).utf8))
+        }
+        let text = try tagManifestText(.sha256)
+        return (text, Digester.digest(.sha256, Array(text.utf8)))
+    }
+
+    private func tagManifestText(_ algorithm: DigestAlgorithm) throws -> String {
+        var entries: [(path: String, hex: String)] = []
+        for relative in tagFiles {
+            let bytes = try FileSystem.readFile(absolute(relative), limit: BagValidator.tagFileLimit)
+            entries.append((relative, Hex.encode(Digester.digest(algorithm, bytes))))
+        }
+        return BagIt.manifest(entries)
+    }
+
+    /// Writes the seal and the final tag manifests, syncs everything and moves the bag into place.
+    public func finish(seal: [UInt8]) throws {
+        try writeTagFile(BundleLayout.seal, seal)
+        for algorithm in BundleLayout.tagManifests {
+            try FileSystem.writeAtomically(absolute(BundleLayout.tagManifestName(algorithm)),
+                                           Array(try tagManifestText(algorithm).utf8))
+        }
+        try syncTree(workPath)
+        guard rename(workPath, finalPath) == 0 else {
+            throw SystemError(operation: "rename \(workPath) to", path: finalPath, code: errno)
+        }
+        finished = true
+        try FileSystem.syncDirectory(FileSystem.parentDirectory(of: finalPath))
+    }
+
+    private func syncTree(_ path: String) throws {
+        for name in try FileSystem.directoryEntries(path) {
+            let child = path + "/" + name
+            let info = try FileSystem.status(child, followLinks: false)
+            if info.st_mode & S_IFMT == S_IFDIR {
+                try syncTree(child)
+            } else {
+                let fd = try FileDescriptor.openForReading(child)
+                defer { fd.close() }
+                try fd.sync()
+            }
+        }
+        try FileSystem.syncDirectory(path)
+    }
+}
+
+/// The digest the seal signs: SHA-256 of `tagmanifest-sha256.txt` without the line for the seal itself.
+public enum SealDigest {
+    public static func tagManifestDigest(withoutSeal tagManifest: [UInt8]) -> [UInt8] {
+        let text = String(decoding: tagManifest, as: UTF8.self)
+        let kept = text.split(separator: "\n", omittingEmptySubsequences: true).filter { line in
+            guard let space = line.firstIndex(of: " ") else { return true }
+            let path = line[space...].drop { $0 == " " || $0 == "\t" }
+            return BagIt.decodePath(String(path)) != BundleLayout.seal
+        }
+        let rebuilt = kept.map { $0 + "\n" }.joined()
+        return Digester.digest(.sha256, Array(rebuilt.utf8))
+    }
+}
