@@ -13,8 +13,8 @@ final class HashingTests: XCTestCase {
     // MARK: - Known answers (FIPS 180-4 examples, RFC 1321 test suite)
 
     static let twoBlock448 = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"
-    static let twoBlock896 = "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrs"
-        + "mnopqrstnopqrstu"
+    static let twoBlock896 = "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmno"
+        + "ijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu"
     static let millionA = [UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000)
 
     /// (algorithm, message, expected hex) from FIPS 180-4's examples (via the NIST example values) and RFC 1321
