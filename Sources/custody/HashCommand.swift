@@ -46,7 +46,7 @@ struct HashCommand: ParsableCommand {
 
     func validate() throws {
         if paths.isEmpty { throw ValidationError("name at least one PATH (or - for stdin)") }
-        if json && format != nil && format != "json" { throw ValidationError("--json conflicts with --format \(format!)") }
+        if json, let format, format != "json" { throw ValidationError("--json conflicts with --format \(format)") }
         _ = try resolvedSettings()
     }
 
@@ -80,14 +80,25 @@ struct HashCommand: ParsableCommand {
     }
 
     func run() throws {
-        let (outputFormat, algorithms) = try resolvedSettings()
-        let chunkSize = try chunk.chunkSize
+        let settings = try resolvedSettings()
+        let outputFormat = settings.format
+        var algorithms = settings.algorithms
+        var chunkSize = try chunk.chunkSize
         var known: KnownHashList?
         if let audit {
-            known = try KnownHashList.parse(FileSystem.readFile(audit, limit: 1 << 30), source: audit)
+            let list = try KnownHashList.parse(FileSystem.readFile(audit, limit: 1 << 30), source: audit)
+            // Without -a, compute what the list holds; its tree digests fix the chunk size.
+            if algorithmList == nil {
+                let listed = list.algorithms.map { HashAlgorithm(rawValue: $0.rawValue)! }
+                    + (list.treeChunkSize == nil ? [] : [HashAlgorithm.tree])
+                if !listed.isEmpty { algorithms = listed.sorted() }
+            }
+            if let listed = list.treeChunkSize, algorithms.contains(.tree) { chunkSize = listed }
+            known = list
         }
         var hadError = false
-        let inputs = InputHasher.enumerate(paths, recursive: recursive, followSymlinks: followSymlinks) { message, isError in
+        let inputs = InputHasher.enumerate(paths, recursive: recursive,
+                                           followSymlinks: followSymlinks) { message, isError in
             Terminal.error(message)
             if isError { hadError = true }
         }
@@ -150,7 +161,12 @@ struct HashCommand: ParsableCommand {
         }
     }
 
-    private func printRecord(_ digests: FileDigests, format: HashOutputFormat, algorithms: [HashAlgorithm]) {
+    private func printRecord(_ computed: FileDigests, format: HashOutputFormat, algorithms: [HashAlgorithm]) {
+        var digests = computed
+        if format == .hashdeep || format == .dfxml {
+            // hashdeep writes absolute names, and `hashdeep -a -k` matches on them.
+            digests.path = HashFormatter.absolutePath(computed.path, workingDirectory: currentDirectory())
+        }
         switch format {
         case .text:
             HashFormatter.textLines(digests, algorithms: algorithms).forEach(Terminal.line)

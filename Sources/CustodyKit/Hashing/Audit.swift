@@ -6,9 +6,23 @@ public struct KnownHashList: Sendable {
         public var digests: [DigestAlgorithm: [UInt8]]
         /// The line the entry came from (1-based).
         public var line: Int
+        /// The tree digest and its chunk size, from a `TREE-SHA256-1M (NAME) = HEX` line.
+        public var tree: Hash32?
+        public var treeChunkSize: Int?
     }
 
     public var entries: [Entry]
+
+    /// The linear digests the list holds for at least one entry.
+    public var algorithms: [DigestAlgorithm] {
+        DigestAlgorithm.allCases.filter { algorithm in entries.contains { $0.digests[algorithm] != nil } }
+    }
+
+    /// The one tree chunk size the list's tree digests use, or nil when it has none (or several).
+    public var treeChunkSize: Int? {
+        let sizes = Set(entries.compactMap(\.treeChunkSize))
+        return sizes.count == 1 ? sizes.first : nil
+    }
 
     /// Parses a known list; `source` names it in errors. Accepts the hashdeep format (`%%%% HASHDEEP-1.0`),
     /// coreutils `*sum` lines (plain or `--tag`, with coreutils escaping) whose algorithm follows from the
@@ -21,6 +35,7 @@ public struct KnownHashList: Sendable {
             return try parseHashdeep(lines, source: source)
         }
         var entries: [Entry] = []
+        var entryIndex: [String: Int] = [:]
         for (offset, rawLine) in lines.enumerated() {
             let number = offset + 1
             var line = rawLine
@@ -30,6 +45,28 @@ public struct KnownHashList: Sendable {
                 throw CustodyError.operational(
                     "\(source):\(number): not a hashdeep, sha256sum or md5sum line; fix or remove it")
             }
+            // BSD-tag lists (custody's text output, `sha256sum --tag`) give one line per algorithm: one entry.
+            if let index = entryIndex[entry.path] {
+                for (algorithm, digest) in entry.digests {
+                    if let other = entries[index].digests[algorithm], other != digest {
+                        throw CustodyError.operational(
+                            "\(source):\(number): \(algorithm.rawValue) of '\(entry.path)' differs from line "
+                                + "\(entries[index].line)")
+                    }
+                    entries[index].digests[algorithm] = digest
+                }
+                if let tree = entry.tree {
+                    if let other = entries[index].tree,
+                       other != tree || entries[index].treeChunkSize != entry.treeChunkSize {
+                        throw CustodyError.operational("\(source):\(number): tree digest of '\(entry.path)' "
+                            + "differs from line \(entries[index].line)")
+                    }
+                    entries[index].tree = tree
+                    entries[index].treeChunkSize = entry.treeChunkSize
+                }
+                continue
+            }
+            entryIndex[entry.path] = entries.count
             entries.append(entry)
         }
         return KnownHashList(entries: entries)
@@ -75,12 +112,17 @@ public struct KnownHashList: Sendable {
         // BSD tag form: ALGO (NAME) = HEX
         if let tagged = parseTagLine(String(body)) {
             let tag = tagged.tag.lowercased()
-            guard let algorithm = DigestAlgorithm(rawValue: tag) else {
-                // Tree digests and other tags are not linear digests; keep the line out of the audit.
-                return tag.hasPrefix("tree-") ? Entry(path: tagged.name, size: nil, digests: [:], line: number) : nil
+            guard let path = escaped ? unescape(tagged.name) : tagged.name, let bytes = Hex.decode(tagged.hex) else {
+                return nil
             }
-            guard let bytes = Hex.decode(tagged.hex), bytes.count == algorithm.outputSize,
-                  let path = escaped ? unescape(tagged.name) : tagged.name else { return nil }
+            if tag.hasPrefix("tree-sha256-") {
+                guard let size = ByteSize.parse(String(tag.dropFirst("tree-sha256-".count))),
+                      let chunkSize = try? TreeChunkSize.validate(size), let tree = Hash32(bytes) else { return nil }
+                return Entry(path: path, size: nil, digests: [:], line: number, tree: tree, treeChunkSize: chunkSize)
+            }
+            guard let algorithm = DigestAlgorithm(rawValue: tag), bytes.count == algorithm.outputSize else {
+                return nil
+            }
             return Entry(path: path, size: nil, digests: [algorithm: bytes], line: number)
         }
         guard let space = body.firstIndex(of: " ") else { return nil }
@@ -159,14 +201,7 @@ public struct AuditReport: Sendable, Equatable {
     public static func audit(_ computed: [FileDigests], against known: KnownHashList,
                              workingDirectory: String) -> AuditReport {
         func normalize(_ path: String) -> String {
-            let absolute = path.hasPrefix("/") ? path : workingDirectory + "/" + path
-            var parts: [Substring] = []
-            for part in absolute.split(separator: "/") {
-                if part == "." || part.isEmpty { continue }
-                if part == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
-                parts.append(part)
-            }
-            return "/" + parts.joined(separator: "/")
+            HashFormatter.absolutePath(path, workingDirectory: workingDirectory)
         }
         var knownByPath: [String: Int] = [:]
         for (index, entry) in known.entries.enumerated() {
@@ -187,7 +222,8 @@ public struct AuditReport: Sendable, Equatable {
                 continue
             }
             if let index = known.entries.indices.first(where: {
-                !used.contains($0) && !known.entries[$0].digests.isEmpty && firstDifference(file, known.entries[$0]) == nil
+                !used.contains($0) && (!known.entries[$0].digests.isEmpty || known.entries[$0].tree != nil)
+                    && firstDifference(file, known.entries[$0]) == nil
             }) {
                 used.insert(index)
                 findings.append(.moved(path: file.path, knownAs: known.entries[index].path))
@@ -214,8 +250,16 @@ public struct AuditReport: Sendable, Equatable {
                 return (algorithm.rawValue, Hex.encode(expected), Hex.encode(actual))
             }
         }
+        if let expected = entry.tree, let actual = file.tree, entry.treeChunkSize == file.chunkSize {
+            compared += 1
+            if !constantTimeEqual(expected.bytes, actual.bytes) {
+                return ("tree", expected.hex, actual.hex)
+            }
+        }
         if compared == 0 {
-            let known = entry.digests.keys.sorted().map(\.rawValue).joined(separator: ",")
+            let names = entry.digests.keys.sorted().map(\.rawValue)
+                + (entry.treeChunkSize.map { [TreeChunkSize.digestName($0)] } ?? [])
+            let known = names.joined(separator: ",")
             return ("algorithms", known.isEmpty ? "none" : known, "none in common (add them with -a)")
         }
         return nil

@@ -150,6 +150,13 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
             readersDone.wait()
         }
         inFlight.wait()
+        // After a failure, chunks read past the failing one are never dispatched: give their buffers back so
+        // the pool (and its semaphore, which libdispatch refuses to free below its initial value) is whole.
+        let parked = shared.withLock { state in
+            defer { state.readyChunks = [:] }
+            return state.readyChunks.values.map(\.slot)
+        }
+        for slot in parked { releaseSlot(slot) }
         let state = shared.withLock { $0 }
         if let error = state.firstError { throw error }
         var digests: [DigestAlgorithm: [UInt8]] = [:]

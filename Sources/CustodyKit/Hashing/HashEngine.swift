@@ -82,6 +82,11 @@ public struct HashInput: Sendable, Equatable {
     public enum Kind: Sendable, Equatable { case regularFile, blockDevice, stream }
     public var path: String
     public var kind: Kind
+
+    public init(path: String, kind: Kind) {
+        self.path = path
+        self.kind = kind
+    }
 }
 
 /// Opens inputs and runs the chunk pipeline over them.

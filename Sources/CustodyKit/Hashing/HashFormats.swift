@@ -34,6 +34,23 @@ public enum HashFormatter {
         return (out, true)
     }
 
+    /// `path` made absolute against `workingDirectory`, with `.`, `..` and repeated slashes removed lexically,
+    /// the way hashdeep writes file names. `-` (standard input) stays as it is.
+    public static func absolutePath(_ path: String, workingDirectory: String) -> String {
+        if path == "-" { return path }
+        let absolute = path.hasPrefix("/") ? path : workingDirectory + "/" + path
+        var parts: [Substring] = []
+        for part in absolute.split(separator: "/") {
+            if part == "." || part.isEmpty { continue }
+            if part == ".." {
+                if !parts.isEmpty { parts.removeLast() }
+                continue
+            }
+            parts.append(part)
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+
     /// A `sha256sum`-style line: `HEX  NAME`.
     public static func sumLine(_ digests: FileDigests, algorithm: DigestAlgorithm) -> String {
         let (name, escaped) = coreutilsEscaped(digests.path)
@@ -87,7 +104,9 @@ public enum HashFormatter {
         return ([String(digests.size)] + hashes + [digests.path]).joined(separator: ",")
     }
 
-    /// Escapes text for XML character data and attribute values.
+    /// Escapes text for XML character data and attribute values. Carriage returns are written `&#xD;` so parsers
+    /// keep them; characters XML 1.0 cannot carry at all (other controls below U+0020, U+FFFE, U+FFFF) are
+    /// written as U+FFFD, the replacement character, so the document stays well-formed.
     public static func xmlEscaped(_ text: String) -> String {
         var out = ""
         for scalar in text.unicodeScalars {
@@ -97,9 +116,11 @@ public enum HashFormatter {
             case ">": out += "&gt;"
             case "'": out += "&apos;"
             case "\"": out += "&quot;"
+            case "\r": out += "&#xD;"
+            case "\t", "\n": out.unicodeScalars.append(scalar)
             default:
-                if scalar.value < 0x20 && scalar != "\t" && scalar != "\n" {
-                    out += "&#x\(String(scalar.value, radix: 16));"
+                if scalar.value < 0x20 || scalar.value == 0xFFFE || scalar.value == 0xFFFF {
+                    out += "\u{FFFD}"
                 } else {
                     out.unicodeScalars.append(scalar)
                 }
@@ -123,7 +144,8 @@ public enum HashFormatter {
             "    <algorithms>",
         ]
         for algorithm in DigestAlgorithm.allCases {
-            lines.append("      <algorithm name='\(algorithm.rawValue)' enabled='\(enabled.contains(algorithm) ? 1 : 0)'/>")
+            let flag = enabled.contains(algorithm) ? 1 : 0
+            lines.append("      <algorithm name='\(algorithm.rawValue)' enabled='\(flag)'/>")
         }
         lines += [
             "    </algorithms>",
