@@ -68,12 +68,13 @@ public enum PackFormat {
 
         /// Parses a custody member header; the error says what is wrong (the caller adds where).
         public static func parse(_ raw: UnsafeRawBufferPointer) -> Result<MemberHeader, HeaderProblem> {
-            guard raw.count >= headerSize else { return .failure(.truncated) }
-            guard raw[0] == 0x1f, raw[1] == 0x8b else { return .failure(.notGzip) }
-            guard raw[2] == 8 else { return .failure(.malformed("compression method \(raw[2]) is not deflate")) }
-            guard raw[3] & 4 != 0, raw[12] == subfieldID.0, raw[13] == subfieldID.1 else {
-                return .failure(.notCustody)
+            let magic: [UInt8] = [0x1f, 0x8b, 8]
+            for (offset, byte) in magic.enumerated() where offset < raw.count && raw[offset] != byte {
+                return .failure(offset < 2 ? .notGzip : .malformed("compression method \(raw[2]) is not deflate"))
             }
+            if raw.count > 3 && raw[3] & 4 == 0 { return .failure(.notCustody) }
+            guard raw.count >= headerSize else { return .failure(.truncated) }
+            guard raw[12] == subfieldID.0, raw[13] == subfieldID.1 else { return .failure(.notCustody) }
             guard raw[3] == 4, raw[10] == 20, raw[11] == 0, raw[14] == 16, raw[15] == 0 else {
                 return .failure(.malformed("header flags or extra field lengths differ from custody's layout"))
             }
