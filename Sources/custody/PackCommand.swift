@@ -56,7 +56,7 @@ struct PackCommand: ParsableCommand {
         packer.progress = { display.update($0) }
         let result: PackResult
         do {
-            result = try packer.pack(source.reader, to: target.descriptor)
+            result = try packer.pack(source.reader, to: target.sink)
             display.finish()
             try source.checkUnchanged(read: result.size)
             try target.commit()

@@ -77,7 +77,7 @@ struct UnpackCommand: ParsableCommand {
         unpacker.progress = { display.update($0) }
         let result: UnpackResult
         do {
-            result = try unpacker.unpack(source, to: target.descriptor)
+            result = try unpacker.unpack(source, to: target.sink)
             display.finish()
             if result.verified || salvage {
                 try target.commit()

@@ -1,6 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dispatch
+import Synchronization
 
 /// Where a command writes a large output: standard output (`-`), a device or pipe written in place, or a
 /// regular file written to a temporary file beside it, synced and renamed into place only on `commit()` so
@@ -39,6 +41,10 @@ public final class OutputTarget: @unchecked Sendable {
         temporaryPath = temporary
     }
 
+    /// A sink over the output that, for files, starts writing data back to disk in the background every
+    /// 64 MiB, so the final sync in `commit()` waits only for the tail.
+    public lazy var sink: ByteSink = isStandardOutput ? descriptor : WritebackSink(descriptor: descriptor)
+
     /// Whether the output is standard output.
     public var isStandardOutput: Bool { path == "-" }
 
@@ -46,6 +52,7 @@ public final class OutputTarget: @unchecked Sendable {
     public func commit() throws {
         guard !finished else { return }
         finished = true
+        (sink as? WritebackSink)?.drain()
         guard let temporaryPath else {
             if !isStandardOutput {
                 try descriptor.sync()
@@ -73,9 +80,48 @@ public final class OutputTarget: @unchecked Sendable {
     public func discard() {
         guard !finished else { return }
         finished = true
+        (sink as? WritebackSink)?.drain()
         if !isStandardOutput { descriptor.close() }
         if let temporaryPath { unlink(temporaryPath) }
     }
 
     deinit { discard() }
+}
+
+/// Writes to a file descriptor and syncs it on a background queue every `interval` bytes.
+final class WritebackSink: ByteSink, @unchecked Sendable {
+    let descriptor: FileDescriptor
+    let interval: Int
+    private let queue = DispatchQueue(label: "custody.writeback", qos: .utility)
+    private let pending = Mutex(false)
+    // Touched only by the (single) writer.
+    private var sinceSync = 0
+
+    init(descriptor: FileDescriptor, interval: Int = 64 << 20) {
+        self.descriptor = descriptor
+        self.interval = interval
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        try descriptor.writeAll(bytes)
+        sinceSync += bytes.count
+        guard sinceSync >= interval else { return }
+        sinceSync = 0
+        let alreadyPending = pending.withLock { value -> Bool in
+            defer { value = true }
+            return value
+        }
+        if alreadyPending { return }
+        let fd = descriptor.rawValue
+        queue.async {
+            // Errors surface in the final fsync of commit().
+            _ = fdatasync(fd)
+            self.pending.withLock { $0 = false }
+        }
+    }
+
+    /// Waits for a background sync in progress.
+    func drain() {
+        queue.sync {}
+    }
 }
