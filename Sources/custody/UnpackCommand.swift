@@ -95,7 +95,7 @@ struct UnpackCommand: ParsableCommand {
             if output == "-" { Terminal.writeError(line + "\n") } else { Terminal.line(line) }
         }
         if !result.verified {
-            if !salvage && output != "-" { Terminal.error("\(output): not written (verification failed)") }
+            if !salvage && target.isAtomic { Terminal.error("\(output): not written (verification failed)") }
             throw ExitCode(ExitStatus.verificationFailed.rawValue)
         }
     }

@@ -45,6 +45,9 @@ public final class OutputTarget: @unchecked Sendable {
     /// 64 MiB, so the final sync in `commit()` waits only for the tail.
     public lazy var sink: ByteSink = isStandardOutput ? descriptor : WritebackSink(descriptor: descriptor)
 
+    /// Whether the output goes through a temporary file renamed on `commit()` (false for stdout and devices).
+    public var isAtomic: Bool { temporaryPath != nil }
+
     /// Whether the output is standard output.
     public var isStandardOutput: Bool { path == "-" }
 
