@@ -51,7 +51,8 @@ for run in $(seq 1 "$RUNS"); do
     measure custody-pack "$CUSTODY" pack "$CORPUS" "$WORK/c.gz" --quiet
     measure pigz-1 sh -c "pigz -1 -c '$CORPUS' > '$WORK/p.gz'"
     measure ewfacquire sh -c "ewfacquire -u -q -c deflate:fast -d sha256 -t '$WORK/e' '$CORPUS'"
-    TREE=$("$CUSTODY" hash -a tree --format json "$CORPUS" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tree"])')
+    TREE=$("$CUSTODY" hash -a tree --format json "$CORPUS" \
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["tree"])')
     measure custody-unpack "$CUSTODY" unpack "$WORK/c.gz" /dev/null --quiet --expect-sha256 "$SHA" --expect-tree "$TREE"
     measure gzip-dc-sha256sum sh -c "gzip -dc '$WORK/c.gz' | sha256sum"
     measure ewfverify ewfverify -q -d sha256 "$WORK/e.E01"

@@ -154,7 +154,9 @@ final class PackingTests: XCTestCase {
             XCTAssertEqual(written, out.count)
             let inflater = try RawInflater()
             var back = [UInt8](repeating: 0, count: size + 1)
-            let outcome = out.withUnsafeBytes { input in back.withUnsafeMutableBytes { inflater.inflate(input, into: $0) } }
+            let outcome = out.withUnsafeBytes { input in
+                back.withUnsafeMutableBytes { inflater.inflate(input, into: $0) }
+            }
             XCTAssertEqual(outcome, .complete(produced: size, consumed: out.count))
             XCTAssertEqual(Array(back.prefix(size)), content)
         }
@@ -175,7 +177,8 @@ final class PackingTests: XCTestCase {
     }
 
     func testSampledEntropy() {
-        XCTAssertGreaterThan(pseudoRandomBytes(1 << 20, seed: 9).withUnsafeBytes { PackFormat.sampledEntropy($0) }, 7.95)
+        let random = pseudoRandomBytes(1 << 20, seed: 9)
+        XCTAssertGreaterThan(random.withUnsafeBytes { PackFormat.sampledEntropy($0) }, 7.95)
         XCTAssertLessThan(textBytes(1 << 20).withUnsafeBytes { PackFormat.sampledEntropy($0) }, 6)
         XCTAssertTrue([UInt8](repeating: 0, count: 1001).withUnsafeBytes { PackFormat.isAllZero($0) })
         var almost = [UInt8](repeating: 0, count: 1001)

@@ -34,7 +34,9 @@ public struct PackedEvidenceFile: Sendable {
                 throw CustodyError.verification(
                     "\(descriptor.path): missing end-of-file member after chunk \(Int64(index) - 1) (byte \(offset))")
             }
-            let parsed = header.withUnsafeBytes { PackFormat.MemberHeader.parse(UnsafeRawBufferPointer(rebasing: $0[0..<got])) }
+            let parsed = header.withUnsafeBytes {
+                PackFormat.MemberHeader.parse(UnsafeRawBufferPointer(rebasing: $0[0..<got]))
+            }
             let member: PackFormat.MemberHeader
             switch parsed {
             case .success(let value): member = value
