@@ -1,0 +1,220 @@
+import Synchronization
+
+/// Where packed or unpacked bytes go, in order.
+public protocol ByteSink: Sendable {
+    /// Writes all of `bytes` after everything written before.
+    func write(_ bytes: UnsafeRawBufferPointer) throws
+}
+
+extension FileDescriptor: ByteSink {
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        try writeAll(bytes)
+    }
+}
+
+/// Collects bytes in memory (tests, small payloads).
+public final class MemorySink: ByteSink, @unchecked Sendable {
+    private let storage = Mutex<[UInt8]>([])
+
+    public init() {}
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        storage.withLock { $0.append(contentsOf: bytes) }
+    }
+
+    /// Everything written so far.
+    public var bytes: [UInt8] { storage.withLock { $0 } }
+}
+
+/// What packing computed: the content's digests (read once) and the packed file's shape.
+public struct PackResult: Sendable {
+    /// Content bytes read.
+    public var size: UInt64
+    /// Bytes of the packed file, end-of-file member included.
+    public var packedSize: UInt64
+    public var chunkSize: Int
+    public var chunkCount: UInt64
+    /// RFC 6962 tree digest of the content over `chunkSize` chunks.
+    public var treeRoot: Hash32
+    /// Every chunk's leaf hash, in order.
+    public var leaves: [Hash32]
+    /// Linear digests of the content.
+    public var digests: [DigestAlgorithm: [UInt8]]
+    /// Linear digests of the packed bytes (for manifests), when asked for.
+    public var packedDigests: [DigestAlgorithm: [UInt8]]
+    /// Chunks written as stored blocks, and chunks taking the all-zero fast path.
+    public var storedChunks: UInt64
+    public var zeroChunks: UInt64
+
+    /// packedSize / size (1 for empty content).
+    public var ratio: Double { size == 0 ? 1 : Double(packedSize) / Double(size) }
+}
+
+/// Packs content into custody's multi-member gzip format (SPEC.md section 3) in one parallel pass: chunks
+/// are compressed on Dispatch workers and written in order, while the tree digest and the linear digests of
+/// the content are computed from the same reads. Memory is a window of chunks, never the whole input.
+public struct EvidencePacker: Sendable {
+    /// The default zlib level: 1, the fastest (see Benchmarks/RESULTS-pack.md).
+    public static let defaultLevel = 1
+
+    /// zlib level 0...9; 0 stores every chunk.
+    public var level: Int
+    /// Chunk size: a power of two from 64 KiB to 64 MiB (also the tree digest's chunk size).
+    public var chunkSize: Int
+    /// Linear digests of the content to compute.
+    public var linearDigests: [DigestAlgorithm]
+    /// Linear digests of the packed bytes to compute while writing them.
+    public var packedDigests: [DigestAlgorithm]
+    /// Positional readers (see `ChunkPipeline.readers`).
+    public var readers: Int
+    /// Chunks in flight; nil for the pipeline's default.
+    public var slotCount: Int?
+    /// Called with the running count of content bytes read.
+    public var progress: (@Sendable (UInt64) -> Void)?
+    /// Polled between chunks; true stops packing.
+    public var shouldStop: (@Sendable () -> Bool)?
+
+    public init(level: Int = EvidencePacker.defaultLevel, chunkSize: Int = TreeChunkSize.default,
+                linearDigests: [DigestAlgorithm] = [.sha256], packedDigests: [DigestAlgorithm] = [],
+                readers: Int = 1) {
+        self.level = level
+        self.chunkSize = chunkSize
+        self.linearDigests = linearDigests
+        self.packedDigests = packedDigests
+        self.readers = readers
+    }
+
+    /// Packs everything `reader` yields into `sink`, end-of-file member included. The sink is not synced.
+    public func pack(_ reader: ChunkReader, to sink: ByteSink) throws -> PackResult {
+        guard (0...9).contains(level) else {
+            throw CustodyError.operational("compression level \(level) is not in 0...9")
+        }
+        _ = try TreeChunkSize.validate(UInt64(chunkSize))
+        var pipeline = ChunkPipeline(chunkSize: chunkSize, linearDigests: linearDigests, computeTree: true,
+                                     keepLeaves: true, readers: readers, slotCount: slotCount)
+        pipeline.progress = progress
+        pipeline.shouldStop = shouldStop
+        let run = try PackRun(level: level, chunkSize: chunkSize, sink: sink, packedDigests: packedDigests)
+        let result = try pipeline.run(reader, parallel: { try run.encode($0) },
+                                      ordered: { try run.emit($0, $1) })
+        let trailer = PackFormat.endOfFileMember(chunkCount: result.chunkCount, chunkSize: chunkSize)
+        try trailer.withUnsafeBytes { try run.write($0) }
+        let state = run.finish()
+        return PackResult(size: result.size, packedSize: state.written, chunkSize: chunkSize,
+                          chunkCount: result.chunkCount, treeRoot: result.treeRoot ?? Merkle.emptyRoot,
+                          leaves: result.leaves, digests: result.digests, packedDigests: state.digests,
+                          storedChunks: state.stored, zeroChunks: state.zero)
+    }
+}
+
+/// One chunk's member, between the parallel and the ordered stage.
+enum EncodedMember: Sendable {
+    /// A complete member in a pooled buffer.
+    case buffer(ByteBuffer, stored: Bool)
+    /// The precomputed all-zero member (full chunk size), to be stamped with the chunk index.
+    case zero
+}
+
+/// The state of one packing run.
+final class PackRun: @unchecked Sendable {
+    let level: Int
+    let chunkSize: Int
+    let sink: ByteSink
+    let deflaters: ObjectPool<RawDeflater>
+    let buffers: ObjectPool<ByteBuffer>
+    /// The member for a full chunk of zeros, index 0 (patched per chunk).
+    let zeroMember: [UInt8]
+    private let packedDigesters: [Digester]
+    // Touched only by the ordered stage.
+    private var written: UInt64 = 0
+    private var stored: UInt64 = 0
+    private var zero: UInt64 = 0
+
+    init(level: Int, chunkSize: Int, sink: ByteSink, packedDigests: [DigestAlgorithm]) throws {
+        self.level = level
+        self.chunkSize = chunkSize
+        self.sink = sink
+        deflaters = ObjectPool { try RawDeflater(level: level) }
+        let capacity = PackFormat.maximumMemberSize(chunkSize: chunkSize)
+        buffers = ObjectPool { ByteBuffer(capacity: capacity) }
+        packedDigesters = packedDigests.map { Digester($0) }
+        var zeroBytes: [UInt8] = []
+        if level > 0 {
+            let zeros = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 64)
+            defer { zeros.deallocate() }
+            zeros.initializeMemory(as: UInt8.self, repeating: 0)
+            let buffer = try PackRun.buildMember(UnsafeRawBufferPointer(zeros), index: 0, level: level,
+                                                 chunkSize: chunkSize, deflaters: deflaters, buffers: buffers)
+            zeroBytes = Array(buffer.bytes)
+            zeroBytes[17] |= PackFormat.Flags.zero.rawValue
+            buffers.give(buffer)
+        }
+        zeroMember = zeroBytes
+    }
+
+    /// The parallel stage: builds the chunk's member.
+    func encode(_ chunk: Chunk) throws -> EncodedMember {
+        if level > 0 && chunk.bytes.count == chunkSize && PackFormat.isAllZero(chunk.bytes) { return .zero }
+        let buffer = try PackRun.buildMember(chunk.bytes, index: chunk.index, level: level, chunkSize: chunkSize,
+                                             deflaters: deflaters, buffers: buffers)
+        return .buffer(buffer, stored: buffer.storage[17] & PackFormat.Flags.stored.rawValue != 0)
+    }
+
+    /// Compresses (or stores) `content` into a complete member in a pooled buffer.
+    static func buildMember(_ content: UnsafeRawBufferPointer, index: UInt64, level: Int, chunkSize: Int,
+                            deflaters: ObjectPool<RawDeflater>, buffers: ObjectPool<ByteBuffer>) throws -> ByteBuffer {
+        let buffer = try buffers.take()
+        let base = buffer.storage.baseAddress!
+        let dataStart = PackFormat.headerSize
+        let storedSize = PackFormat.storedDataSize(content.count)
+        var dataSize: Int?
+        if level > 0 && PackFormat.sampledEntropy(content) < PackFormat.storeEntropyThreshold {
+            let deflater = try deflaters.take()
+            defer { deflaters.give(deflater) }
+            // Only a stream strictly smaller than the stored form is worth keeping: bound the output there.
+            let room = UnsafeMutableRawBufferPointer(start: base + dataStart, count: storedSize - 1)
+            dataSize = try deflater.compress(content, into: room)
+        }
+        var flags: PackFormat.Flags = []
+        if dataSize == nil {
+            dataSize = PackFormat.writeStoredBlocks(content, to: base + dataStart)
+            flags.insert(.stored)
+        }
+        let memberSize = dataStart + dataSize! + PackFormat.trailerSize
+        let header = PackFormat.MemberHeader(flags: flags, chunkShift: PackFormat.shift(forChunkSize: chunkSize),
+                                             memberSize: UInt32(memberSize), index: index)
+        header.write(to: base)
+        storeLittleEndian(PackFormat.crc32(content), at: base + dataStart + dataSize!)
+        storeLittleEndian(UInt32(truncatingIfNeeded: content.count), at: base + dataStart + dataSize! + 4)
+        buffer.count = memberSize
+        return buffer
+    }
+
+    /// The ordered stage: writes the member.
+    func emit(_ chunk: Chunk, _ member: EncodedMember) throws {
+        switch member {
+        case .buffer(let buffer, let wasStored):
+            defer { buffers.give(buffer) }
+            if wasStored { stored += 1 }
+            try write(buffer.bytes)
+        case .zero:
+            zero += 1
+            var bytes = zeroMember
+            bytes.withUnsafeMutableBytes { storeLittleEndian(chunk.index, at: $0.baseAddress! + 24) }
+            try bytes.withUnsafeBytes { try write($0) }
+        }
+    }
+
+    /// Writes bytes to the sink, counting and digesting them.
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        try sink.write(bytes)
+        for digester in packedDigesters { digester.update(bytes) }
+        written += UInt64(bytes.count)
+    }
+
+    func finish() -> (written: UInt64, stored: UInt64, zero: UInt64, digests: [DigestAlgorithm: [UInt8]]) {
+        var digests: [DigestAlgorithm: [UInt8]] = [:]
+        for digester in packedDigesters { digests[digester.algorithm] = digester.finalize() }
+        return (written, stored, zero, digests)
+    }
+}

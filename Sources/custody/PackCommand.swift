@@ -1,0 +1,138 @@
+import ArgumentParser
+import CustodyKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct PackCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pack",
+        abstract: "Compress evidence into a parallel, chunked gzip file that plain gzip can read.",
+        discussion: """
+            Writes a multi-member gzip file (RFC 1952), one member per chunk, each header carrying the chunk \
+            index and member size (SPEC.md section 3), closed by an empty end-of-file member: `gzip -t` passes \
+            and `gzip -dc OUTPUT | sha256sum` prints the content's sha256. Chunks that would not shrink are \
+            stored; all-zero chunks take a fast path. The tree digest and sha256 of the content are computed in \
+            the same read and printed (on stderr when OUTPUT is -).
+            """
+    )
+
+    @Argument(help: "File, block device, or - for stdin.")
+    var input: String
+
+    @Argument(help: "Packed file to write, or - for stdout.")
+    var output: String
+
+    @Option(name: .long, help: "zlib level 0-9 (0 stores every chunk; default 1, the fastest).")
+    var level = EvidencePacker.defaultLevel
+
+    @OptionGroup var chunk: ChunkSizeOption
+    @OptionGroup var readersOption: ReadersOption
+
+    @Flag(name: .long, help: "Print the summary as one canonical JSON object.")
+    var json = false
+
+    @Flag(name: .shortAndLong, help: "Overwrite OUTPUT if it exists.")
+    var force = false
+
+    @OptionGroup var quietOption: QuietOption
+
+    func validate() throws {
+        guard (0...9).contains(level) else { throw ValidationError("--level \(level): choose from 0 to 9") }
+    }
+
+    func run() throws {
+        let chunkSize = try chunk.chunkSize
+        let source = try OpenedInput(input)
+        defer { source.close() }
+        if output == "-" && isatty(1) == 1 {
+            throw CustodyError.operational("refusing to write compressed data to a terminal; redirect stdout")
+        }
+        let target = try OutputTarget(path: output, overwrite: force)
+        var packer = EvidencePacker(level: level, chunkSize: chunkSize, linearDigests: [.sha256],
+                                    readers: readersOption.readers)
+        let display = ProgressDisplay(label: input, total: source.size, quiet: quietOption.quiet)
+        packer.progress = { display.update($0) }
+        let result: PackResult
+        do {
+            result = try packer.pack(source.reader, to: target.sink)
+            display.finish()
+            try source.checkUnchanged(read: result.size)
+            try target.commit()
+        } catch {
+            display.finish()
+            target.discard()
+            throw error
+        }
+        let lines = summary(result)
+        for line in lines {
+            if output == "-" { Terminal.writeError(line + "\n") } else { Terminal.line(line) }
+        }
+    }
+
+    private func summary(_ result: PackResult) -> [String] {
+        let sha256 = Hex.encode(result.digests[.sha256] ?? [])
+        if json {
+            return [JSONValue.object([
+                "input": .string(input), "output": .string(output),
+                "size": .int(Int64(result.size)), "packedSize": .int(Int64(result.packedSize)),
+                "chunkSize": .int(Int64(result.chunkSize)), "chunks": .int(Int64(result.chunkCount)),
+                "storedChunks": .int(Int64(result.storedChunks)), "zeroChunks": .int(Int64(result.zeroChunks)),
+                "level": .int(Int64(level)), "tree": .string(result.treeRoot.hex), "sha256": .string(sha256),
+            ]).canonicalString]
+        }
+        return [
+            "packed \(input) -> \(output)",
+            "size: \(result.size) bytes (\(ByteSize.describe(result.size)))",
+            "packed size: \(result.packedSize) bytes (\(formatFixed(result.ratio * 100, decimals: 1))%), "
+                + "\(result.chunkCount) chunks, \(result.storedChunks) stored, \(result.zeroChunks) zero",
+            "\(TreeChunkSize.digestName(result.chunkSize)) (\(input)) = \(result.treeRoot.hex)",
+            "SHA256 (\(input)) = \(sha256)",
+        ]
+    }
+}
+
+/// An input opened for packing: a file, a block device, or stdin.
+struct OpenedInput {
+    let path: String
+    let descriptor: FileDescriptor
+    let kind: HashInput.Kind
+    let size: UInt64?
+
+    init(_ path: String) throws {
+        self.path = path
+        if path == "-" {
+            descriptor = .standardInput
+            kind = .stream
+            size = nil
+            return
+        }
+        let info = try FileSystem.status(path)
+        switch info.st_mode & S_IFMT {
+        case S_IFDIR: throw CustodyError.operational("\(path): is a directory; pack takes one file or device")
+        case S_IFREG: kind = .regularFile
+        case S_IFBLK: kind = .blockDevice
+        default: kind = .stream
+        }
+        descriptor = try FileDescriptor.openForReading(path)
+        size = try InputHasher.currentSize(of: descriptor, kind: kind)
+    }
+
+    var reader: ChunkReader { FileChunkReader(descriptor: descriptor, size: size) }
+
+    /// Throws when a regular file changed size while being read.
+    func checkUnchanged(read: UInt64) throws {
+        guard kind == .regularFile, let size else { return }
+        let after = try InputHasher.currentSize(of: descriptor, kind: kind) ?? size
+        if after != size || read != size {
+            throw CustodyError.operational(
+                "\(path): changed size while being read (\(size) bytes at start, \(after) at end, \(read) read); "
+                    + "pack it again once it is stable")
+        }
+    }
+
+    func close() {
+        if path != "-" { descriptor.close() }
+    }
+}
