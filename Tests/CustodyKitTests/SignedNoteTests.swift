@@ -1,0 +1,5 @@
+import XCTest
+@testable import CustodyKit
+
+final class SignedNoteTests: XCTestCase {
+}
