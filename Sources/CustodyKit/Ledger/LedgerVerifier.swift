@@ -278,8 +278,10 @@ extension Ledger {
             let examined = state.frontier.size
             if head.size != state.nextSequence {
                 if head.size > state.nextSequence {
-                    state.report(.head, entry: state.nextSequence, "entries \(state.nextSequence) to \(head.size - 1) "
-                        + "are missing: the head records \(head.size) entries (ledger truncated)")
+                    let missing = head.size - state.nextSequence == 1 ? "entry \(state.nextSequence) is"
+                        : "entries \(state.nextSequence) to \(head.size - 1) are"
+                    state.report(.head, entry: state.nextSequence, "\(missing) missing: the head records \(head.size) "
+                        + "entries (ledger truncated)")
                 } else {
                     state.report(.head, entry: head.size, "entries from \(head.size) on are not recorded in the "
                         + "head, which records \(head.size) entries (inserted outside custody)")
