@@ -112,7 +112,9 @@ public final class SQLiteLedgerStore: LedgerStore {
     /// Creates a new ledger file at `path` atomically: built beside it, then linked into place (failing if
     /// `path` exists), and the directory synced.
     public static func create(path: String, origin: String, ownerDocument: [UInt8]) throws -> SQLiteLedgerStore {
-        guard !FileSystem.exists(path) else { throw CustodyError.operational("\(path): already exists; not replaced") }
+        for existing in [path, path + "-wal", path + "-shm", path + "-journal"] where FileSystem.exists(existing) {
+            throw CustodyError.operational("\(existing): already exists; not replaced")
+        }
         let temporary = path + ".tmp-\(getpid())"
         unlink(temporary)
         do {
