@@ -10,6 +10,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
+#include <openssl/pkcs12.h>
 
 /* Macros and variadic helpers Swift cannot import directly. */
 
@@ -19,5 +20,21 @@ static inline unsigned long custody_err_get_error_all(const char **file, int *li
 }
 
 static inline int custody_evp_max_md_size(void) { return EVP_MAX_MD_SIZE; }
+
+/* A PEM passphrase callback that never prompts: `u` is a NUL-terminated passphrase, or NULL for none. */
+static inline int custody_pem_passphrase(char *buf, int size, int rwflag, void *u) {
+    (void)rwflag;
+    if (u == NULL || size <= 0) return -1;
+    const char *pass = (const char *)u;
+    int length = 0;
+    while (pass[length] != 0) {
+        if (length >= size) return -1;
+        buf[length] = pass[length];
+        length++;
+    }
+    return length;
+}
+
+static inline pem_password_cb *custody_pem_passphrase_callback(void) { return custody_pem_passphrase; }
 
 #endif

@@ -11,7 +11,9 @@ struct Custody: ParsableCommand {
         commandName: "custody",
         abstract: "Chain of custody for electronic evidence: hash, pack, seal, verify and transfer.",
         version: CustodyVersion.string,
-        subcommands: [HashCommand.self, PackCommand.self, UnpackCommand.self]
+        subcommands: [
+            HashCommand.self, PackCommand.self, UnpackCommand.self, KeygenCommand.self, LedgerCommand.self,
+        ]
     )
 
     /// Parses, runs, and maps every failure to the contract's exit codes: 1 for a verification failure,

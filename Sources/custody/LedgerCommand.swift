@@ -1,0 +1,364 @@
+import ArgumentParser
+import CustodyKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct LedgerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ledger",
+        abstract: "The custody ledger: signed, hash-chained entries under an RFC 6962 tree with C2SP checkpoints.",
+        subcommands: [
+            LedgerInitCommand.self, LedgerAppendCommand.self, LedgerExportCommand.self, LedgerCheckpointCommand.self,
+            LedgerProveCommand.self, LedgerConsistencyCommand.self, LedgerVerifyCommand.self,
+            LedgerCheckInclusionCommand.self, LedgerCheckConsistencyCommand.self,
+        ]
+    )
+}
+
+/// Parses a decimal option value that must be a non-negative integer.
+private func count(_ value: Int, _ option: String) throws -> UInt64 {
+    guard value >= 0 else { throw CustodyError.operational("\(option) must not be negative (got \(value))") }
+    return UInt64(value)
+}
+
+/// Reads a verifier key from a file holding one line, or takes the argument itself when it is a key.
+private func loadVerifierKey(_ argument: String) throws -> NoteVerifierKey {
+    if FileSystem.exists(argument) {
+        let text = String(decoding: try FileSystem.readFile(argument, limit: 4096), as: UTF8.self)
+        return try NoteVerifierKey(parsing: text.split(separator: "\n").first.map(String.init) ?? "")
+    }
+    return try NoteVerifierKey(parsing: argument)
+}
+
+struct LedgerInitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init", abstract: "Create a ledger file owned by a key (its entries and checkpoints sign with it).")
+
+    @Argument(help: "The ledger file to create (must not exist).") var ledger: String
+    @Option(help: "The checkpoint origin: a unique log name such as police.example/custody.") var origin: String
+    @Option(help: "The owner's private key (DIR/NAME.key, beside DIR/NAME.identity.json).") var key: String
+    @OptionGroup var passphrase: PassphraseOption
+
+    func run() throws {
+        let signer = try SigningKey.load(keyPath: key, passphrase: passphrase.source)
+        let created = try Ledger.create(path: ledger, origin: origin, key: signer)
+        Terminal.line("created \(ledger): origin \(created.origin), key \(signer.identity.verifierKey.encoded)")
+    }
+}
+
+struct LedgerAppendCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "append",
+        abstract: "Append signed entries; prints each appended entry (its exact bytes) once it is durable.",
+        discussion: """
+            Actions: \(LedgerAction.allCases.map(\.rawValue).joined(separator: ", ")). \
+            --subject takes ID or ID=NAME:VALUE[,NAME:VALUE]... (for example item-1=sha256:HEX,size:1024). \
+            --batch reads JSON lines {"action":...,"subjects":[...],"legalBasis":...,"details":{...}} from stdin \
+            and commits them all in one transaction.
+            """
+    )
+
+    @Argument(help: "The ledger file.") var ledger: String
+    @Option(help: "The ledger owner's private key.") var key: String
+    @Option(help: "The action to record.") var action: String?
+    @Option(help: "An evidence ID, optionally with digests: ID or ID=sha256:HEX[,size:N]...") var subject: [String] = []
+    @Option(help: "A detail to record, key=value (repeatable).") var detail: [String] = []
+    @Option(name: .customLong("legal-basis"), help: "The legal basis of the action.") var legalBasis = ""
+    @Flag(help: "Read entries as JSON lines from stdin and commit them as one transaction.") var batch = false
+    @OptionGroup var passphrase: PassphraseOption
+
+    func validate() throws {
+        if batch && (action != nil || !subject.isEmpty || !detail.isEmpty || !legalBasis.isEmpty) {
+            throw ValidationError("--batch reads everything from stdin: drop --action, --subject, --detail, --legal-basis")
+        }
+        if !batch && action == nil { throw ValidationError("give --action (or --batch)") }
+    }
+
+    func run() throws {
+        let drafts = try batch ? readBatch() : [singleDraft()]
+        let store = try Ledger.open(path: ledger)
+        let signer = try SigningKey.load(keyPath: key, passphrase: passphrase.source)
+        let entries = try store.appendBatch(drafts, key: signer)
+        var out: [UInt8] = []
+        for entry in entries {
+            out.append(contentsOf: entry.bytes)
+            out.append(0x0a)
+            if out.count > 1 << 20 {
+                try FileDescriptor.standardOutput.writeAll(out)
+                out.removeAll(keepingCapacity: true)
+            }
+        }
+        try FileDescriptor.standardOutput.writeAll(out)
+    }
+
+    private func singleDraft() throws -> LedgerEntryDraft {
+        let action = try LedgerAction.parse(self.action ?? "")
+        var details: [String: JSONValue] = [:]
+        for pair in detail {
+            guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
+                throw CustodyError.operational("--detail '\(pair)': expected key=value")
+            }
+            let name = String(pair[..<equals])
+            guard details[name] == nil else { throw CustodyError.operational("--detail '\(name)' given twice") }
+            details[name] = .string(String(pair[pair.index(after: equals)...]))
+        }
+        return try LedgerEntryDraft(action: action, subjects: subject.map(LedgerSubject.init(commandLine:)),
+                                    legalBasis: legalBasis, details: details)
+    }
+
+    private func readBatch() throws -> [LedgerEntryDraft] {
+        var drafts: [LedgerEntryDraft] = []
+        var pending: [UInt8] = []
+        var lineNumber = 0
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        func take(_ line: ArraySlice<UInt8>) throws {
+            lineNumber += 1
+            var bytes = Array(line)
+            if bytes.last == 0x0d { bytes.removeLast() }
+            if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }
+            do {
+                drafts.append(try LedgerEntryDraft(jsonLine: bytes))
+            } catch let error as CustodyError {
+                throw CustodyError.operational("stdin line \(lineNumber): \(error.message); nothing was appended")
+            } catch {
+                throw CustodyError.operational("stdin line \(lineNumber): \(error); nothing was appended")
+            }
+        }
+        while true {
+            let n = try buffer.withUnsafeMutableBytes { try FileDescriptor.standardInput.read(into: $0) }
+            if n == 0 { break }
+            pending.append(contentsOf: buffer[0..<n])
+            var start = 0
+            while let newline = pending[start...].firstIndex(of: 0x0a) {
+                try take(pending[start..<newline])
+                start = newline + 1
+            }
+            pending.removeFirst(start)
+            if pending.count > LedgerEntry.maximumSize {
+                throw CustodyError.operational("stdin line \(lineNumber + 1): longer than \(LedgerEntry.maximumSize) bytes")
+            }
+        }
+        if !pending.isEmpty { try take(pending[...]) }
+        guard !drafts.isEmpty else { throw CustodyError.operational("--batch: no entries on stdin") }
+        return drafts
+    }
+}
+
+struct LedgerExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export", abstract: "Write entries, one per line, exactly as their leaf bytes.")
+
+    @Argument(help: "The ledger file.") var ledger: String
+    @Option(help: "The first entry to write (default 0).") var from = 0
+    @Option(help: "Stop before this entry (default: the ledger's size), so --to N writes the tree of size N.")
+    var to: Int?
+
+    func run() throws {
+        let store = try Ledger.open(path: ledger)
+        var out: [UInt8] = []
+        try store.export(from: count(from, "--from"), to: to.map { try count($0, "--to") }) { bytes in
+            out.append(contentsOf: bytes)
+            out.append(0x0a)
+            if out.count >= 1 << 20 {
+                try FileDescriptor.standardOutput.writeAll(out)
+                out.removeAll(keepingCapacity: true)
+            }
+        }
+        try FileDescriptor.standardOutput.writeAll(out)
+    }
+}
+
+struct LedgerCheckpointCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "checkpoint",
+        abstract: "Print the signed checkpoint (C2SP tlog-checkpoint note) for the ledger's current size.")
+
+    @Argument(help: "The ledger file.") var ledger: String
+    @Option(help: "Sign and store a checkpoint with this key if none is stored for the current size.") var key: String?
+    @OptionGroup var passphrase: PassphraseOption
+
+    func run() throws {
+        let store = try Ledger.open(path: ledger)
+        let size = try store.size()
+        if let note = try store.checkpoint(size: size) {
+            try FileDescriptor.standardOutput.writeAll(note.bytes)
+            return
+        }
+        guard let key else {
+            throw CustodyError.operational("\(ledger): no checkpoint stored for size \(size); pass --key to sign one")
+        }
+        let note = try store.makeCheckpoint(key: SigningKey.load(keyPath: key, passphrase: passphrase.source))
+        try FileDescriptor.standardOutput.writeAll(note.bytes)
+    }
+}
+
+struct LedgerProveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prove", abstract: "The RFC 9162 inclusion proof of an entry in the tree of a given size.")
+
+    @Argument(help: "The ledger file.") var ledger: String
+    @Option(help: "The entry's sequence number.") var index: Int
+    @Option(help: "The tree size (default: the ledger's size).") var size: Int?
+    @Flag(help: "Print {\"index\",\"size\",\"leafHash\",\"proof\",\"root\"} as JSON.") var json = false
+
+    func run() throws {
+        let store = try Ledger.open(path: ledger)
+        let proof = try store.inclusionProof(index: count(index, "--index"), size: size.map { try count($0, "--size") })
+        if json {
+            Terminal.line(proof.json.canonicalString)
+        } else {
+            Terminal.line("entry \(proof.index) in tree size \(proof.size)")
+            Terminal.line("leaf \(proof.leafHash.hex)")
+            for hash in proof.proof { Terminal.line("path \(hash.hex)") }
+            Terminal.line("root \(proof.root.hex)")
+        }
+    }
+}
+
+struct LedgerConsistencyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "consistency", abstract: "The RFC 9162 consistency proof between two tree sizes.")
+
+    @Argument(help: "The ledger file.") var ledger: String
+    @Option(help: "The older tree size (at least 1).") var from: Int
+    @Option(help: "The newer tree size (default: the ledger's size).") var to: Int?
+    @Flag(help: "Print {\"from\",\"to\",\"fromRoot\",\"toRoot\",\"proof\"} as JSON.") var json = false
+
+    func run() throws {
+        let store = try Ledger.open(path: ledger)
+        let proof = try store.consistencyProof(from: count(from, "--from"), to: to.map { try count($0, "--to") })
+        if json {
+            Terminal.line(proof.json.canonicalString)
+        } else {
+            Terminal.line("tree size \(proof.from) root \(proof.fromRoot.hex)")
+            Terminal.line("tree size \(proof.to) root \(proof.toRoot.hex)")
+            for hash in proof.proof { Terminal.line("path \(hash.hex)") }
+        }
+    }
+}
+
+struct LedgerVerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Recompute every entry, signature, chain link, tree node and checkpoint; exit 1 on any problem.")
+
+    @Argument(help: "The ledger file.") var ledger: String
+    @Option(help: "Also check a checkpoint note received earlier (repeatable).") var checkpoint: [String] = []
+    @Flag(help: "Print the report as JSON.") var json = false
+    @OptionGroup var quietOption: QuietOption
+
+    func run() throws {
+        let store = try Ledger.open(path: ledger)
+        let external = try checkpoint.map { (source: $0, note: try FileSystem.readFile($0, limit: 1 << 20)) }
+        let report = try store.verify(externalCheckpoints: external)
+        if json {
+            Terminal.line(report.json.canonicalString)
+        } else {
+            for problem in report.problems { Terminal.line("FAILED: \(problem.message)") }
+            if report.problemCount > report.problems.count {
+                Terminal.line("FAILED: \(report.problemCount - report.problems.count) more problems not shown")
+            }
+            if let first = report.firstBadEntry { Terminal.line("first bad entry: \(first)") }
+            for pair in report.inconsistentCheckpoints {
+                Terminal.line("inconsistent checkpoints: sizes \(pair.0) and \(pair.1)")
+            }
+            let verdict = report.passed ? "verified" : "FAILED"
+            Terminal.line("\(ledger): \(verdict): \(report.entries) entries, \(report.checkpointsChecked) checkpoints, "
+                + "root \(report.root.hex)")
+        }
+        if !report.passed { throw ExitCode(ExitStatus.verificationFailed.rawValue) }
+    }
+}
+
+struct LedgerCheckInclusionCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-inclusion",
+        abstract: "Offline: check an entry's inclusion proof against a signed checkpoint, without the ledger.")
+
+    @Option(help: "The inclusion proof JSON (from custody ledger prove --json).") var proof: String
+    @Option(help: "The entry: its exact bytes (one line of custody ledger export).") var leaf: String
+    @Option(help: "The signed checkpoint note of the proof's tree size.") var checkpoint: String
+    @Option(help: "The ledger's verifier key: a .vkey file or the key itself.") var key: String
+    @Flag(help: "Print the result as JSON.") var json = false
+
+    func run() throws {
+        let verifier = try loadVerifierKey(key)
+        let parsed = try InclusionProof(json: FileSystem.readFile(proof, limit: 1 << 20), source: proof)
+        let head = try Checkpoint.open(FileSystem.readFile(checkpoint, limit: 1 << 20), keys: [verifier])
+        var entryBytes = try FileSystem.readFile(leaf, limit: LedgerEntry.maximumSize + 2)
+        if entryBytes.last == 0x0a { entryBytes.removeLast() }
+        var failures: [String] = []
+        let leafHash = Merkle.leafHash(entryBytes)
+        if leafHash != parsed.leafHash { failures.append("the entry's leaf hash is not the proof's leafHash") }
+        if parsed.size != head.size {
+            failures.append("the proof is for tree size \(parsed.size), the checkpoint for \(head.size)")
+        }
+        if parsed.root != head.root { failures.append("the proof's root is not the checkpoint's root") }
+        let included = MerkleProofs.verifyInclusion(leafHash: leafHash.bytes, index: parsed.index, size: head.size,
+                                                    proof: parsed.proof.map(\.bytes), root: head.root.bytes)
+        if !included { failures.append("the proof does not take the entry to the checkpoint's root") }
+        if let entry = try? LedgerEntry.parse(entryBytes) {
+            if entry.sequence != parsed.index {
+                failures.append("the entry holds sequence number \(entry.sequence), the proof is for \(parsed.index)")
+            }
+            if entry.actor.keyID == verifier.keyIDHex, try !entry.verifySignature(with: verifier.publicKey) {
+                failures.append("the entry's signature does not verify with \(verifier.name)+\(verifier.keyIDHex)")
+            }
+        } else {
+            failures.append("the entry is not a well-formed ledger entry")
+        }
+        try report(failures, success: "entry \(parsed.index) is included in \(head.origin) at size \(head.size)")
+    }
+
+    private func report(_ failures: [String], success: String) throws {
+        if json {
+            Terminal.line(JSONValue.object(["passed": .bool(failures.isEmpty),
+                                            "problems": .array(failures.map { .string($0) })]).canonicalString)
+        } else if failures.isEmpty {
+            Terminal.line(success)
+        } else {
+            failures.forEach { Terminal.line("FAILED: \($0)") }
+        }
+        if !failures.isEmpty { throw ExitCode(ExitStatus.verificationFailed.rawValue) }
+    }
+}
+
+struct LedgerCheckConsistencyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-consistency",
+        abstract: "Offline: check that a newer signed checkpoint extends an older one, without the ledger.")
+
+    @Option(help: "The consistency proof JSON (from custody ledger consistency --json).") var proof: String
+    @Option(help: "The older signed checkpoint note.") var old: String
+    @Option(help: "The newer signed checkpoint note.") var new: String
+    @Option(help: "The ledger's verifier key: a .vkey file or the key itself.") var key: String
+    @Flag(help: "Print the result as JSON.") var json = false
+
+    func run() throws {
+        let verifier = try loadVerifierKey(key)
+        let parsed = try ConsistencyProof(json: FileSystem.readFile(proof, limit: 1 << 20), source: proof)
+        let older = try Checkpoint.open(FileSystem.readFile(old, limit: 1 << 20), keys: [verifier])
+        let newer = try Checkpoint.open(FileSystem.readFile(new, limit: 1 << 20), keys: [verifier])
+        var failures: [String] = []
+        if older.origin != newer.origin { failures.append("the checkpoints are for different logs") }
+        if parsed.from != older.size || parsed.to != newer.size {
+            failures.append("the proof is for sizes \(parsed.from) to \(parsed.to), the checkpoints for "
+                + "\(older.size) and \(newer.size)")
+        }
+        let consistent = MerkleProofs.verifyConsistency(fromSize: older.size, toSize: newer.size,
+                                                        fromRoot: older.root.bytes, toRoot: newer.root.bytes,
+                                                        proof: parsed.proof.map(\.bytes))
+        if !consistent { failures.append("the proof does not show size \(newer.size) extends size \(older.size)") }
+        if json {
+            Terminal.line(JSONValue.object(["passed": .bool(failures.isEmpty),
+                                            "problems": .array(failures.map { .string($0) })]).canonicalString)
+        } else if failures.isEmpty {
+            Terminal.line("\(newer.origin): size \(newer.size) extends size \(older.size)")
+        } else {
+            failures.forEach { Terminal.line("FAILED: \($0)") }
+        }
+        if !failures.isEmpty { throw ExitCode(ExitStatus.verificationFailed.rawValue) }
+    }
+}

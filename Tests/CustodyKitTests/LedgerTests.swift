@@ -1,0 +1,232 @@
+import XCTest
+@testable import CustodyKit
+
+final class LedgerTests: XCTestCase {
+    var directory: URL!
+    var key: SigningKey!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("custody-ledger-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let url = directory!
+        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+        let privateKey = try Ed25519PrivateKey.generate()
+        key = try SigningKey(identity: Identity(name: "alice", agency: "Police", jurisdiction: "FR",
+                                                publicKey: privateKey.publicKey), privateKey: privateKey)
+    }
+
+    func path(_ name: String = "l.db") -> String { directory.appendingPathComponent(name).path }
+
+    func makeLedger(entries: Int) throws -> Ledger {
+        let ledger = try Ledger.create(path: path(), origin: "police.example/custody", key: key)
+        for index in 0..<entries {
+            let subject = try LedgerSubject(id: "item-\(index)", attributes: ["sha256": .string(String(repeating: "ab", count: 32))])
+            try ledger.append(LedgerEntryDraft(action: .access, subjects: [subject], details: ["n": .int(Int64(index))]), key: key)
+        }
+        return ledger
+    }
+
+    /// Raw SQL on the ledger file, as an attacker or a damaged disk would change it.
+    func tamper(_ sql: String) throws {
+        let database = try SQLiteDatabase(path: path(), create: false)
+        try database.execute(sql)
+    }
+
+    func testAppendProveAndVerifyAgainstIndependentTree() throws {
+        let ledger = try makeLedger(entries: 13)
+        var leaves: [Hash32] = []
+        var previous = LedgerEntry.noPrevious
+        try ledger.export { bytes in
+            let entry = try LedgerEntry.parse(bytes)
+            XCTAssertEqual(entry.sequence, UInt64(leaves.count))
+            XCTAssertEqual(entry.previous, previous)
+            XCTAssertTrue(try entry.verifySignature(with: key.privateKey.publicKey))
+            previous = Merkle.leafHash(bytes)
+            leaves.append(previous)
+        }
+        XCTAssertEqual(leaves.count, 13)
+        for size in 1...13 {
+            let root = Merkle.root(leaves: leaves[0..<size])
+            XCTAssertEqual(try ledger.root(size: UInt64(size)), root)
+            for index in [0, size / 2, size - 1] {
+                let proof = try ledger.inclusionProof(index: UInt64(index), size: UInt64(size))
+                XCTAssertEqual(proof.root, root)
+                XCTAssertEqual(proof.leafHash, leaves[index])
+                XCTAssertTrue(proof.verify())
+                XCTAssertTrue(try InclusionProof(json: proof.json.canonicalBytes).verify())
+            }
+            let consistency = try ledger.consistencyProof(from: UInt64(size), to: 13)
+            XCTAssertTrue(consistency.verify())
+            XCTAssertEqual(consistency.fromRoot, root)
+        }
+        // Each append stored a checkpoint signed by the ledger key for its size.
+        let note = try XCTUnwrap(try ledger.checkpoint(size: 7))
+        let checkpoint = try Checkpoint.open(note.bytes, keys: [key.identity.verifierKey])
+        XCTAssertEqual(checkpoint.root, Merkle.root(leaves: leaves[0..<7]))
+        XCTAssertEqual(checkpoint.origin, "police.example/custody")
+        let report = try ledger.verify(workers: 3, batchSize: 4)
+        XCTAssertTrue(report.passed, "\(report.problems)")
+        XCTAssertEqual(report.entries, 13)
+        XCTAssertEqual(report.checkpointsChecked, 13)
+        XCTAssertThrowsError(try ledger.inclusionProof(index: 1, size: 14))
+        XCTAssertThrowsError(try ledger.consistencyProof(from: 0, to: 5))
+    }
+
+    func testBatchAppendIsOneTransaction() throws {
+        let ledger = try makeLedger(entries: 2)
+        let drafts = try (0..<50).map { _ in try LedgerEntryDraft(action: .note) }
+        let entries = try ledger.appendBatch(drafts, key: key)
+        XCTAssertEqual(entries.map(\.sequence), Array(2..<52))
+        XCTAssertEqual(try ledger.size(), 52)
+        XCTAssertNil(try ledger.checkpoint(size: 10))
+        XCTAssertNotNil(try ledger.checkpoint(size: 52))
+        XCTAssertTrue(try ledger.verify().passed)
+    }
+
+    func testWrongKeyIsRefused() throws {
+        let ledger = try makeLedger(entries: 1)
+        let other = try Ed25519PrivateKey.generate()
+        let intruder = try SigningKey(identity: Identity(name: "alice", agency: "Police", jurisdiction: "FR",
+                                                         publicKey: other.publicKey), privateKey: other)
+        XCTAssertThrowsError(try ledger.append(LedgerEntryDraft(action: .note), key: intruder)) { error in
+            XCTAssertTrue("\(error)".contains("does not match the ledger's key"), "\(error)")
+        }
+        XCTAssertEqual(try ledger.size(), 1)
+    }
+
+    func testBadDraftsAreRejected() throws {
+        XCTAssertThrowsError(try LedgerAction.parse("teleport"))
+        XCTAssertThrowsError(try LedgerEntryDraft(jsonLine: Array("{\"action\":\"note\"".utf8)))
+        XCTAssertThrowsError(try LedgerEntryDraft(jsonLine: Array("{\"action\":\"fly\"}".utf8)))
+        XCTAssertThrowsError(try LedgerEntryDraft(jsonLine: Array("{\"action\":\"note\",\"extra\":1}".utf8)))
+        XCTAssertThrowsError(try LedgerEntryDraft(jsonLine: Array("{\"action\":\"note\",\"details\":{\"x\":1.5}}".utf8)))
+        XCTAssertThrowsError(try LedgerSubject(commandLine: "id=sha256:abcd"))
+        XCTAssertThrowsError(try LedgerSubject(commandLine: "id=size:-1"))
+        let subject = try LedgerSubject(commandLine: "disk=sha256:\(String(repeating: "0f", count: 32)),size:12")
+        XCTAssertEqual(subject.json.canonicalString,
+                       "{\"id\":\"disk\",\"sha256\":\"\(String(repeating: "0f", count: 32))\",\"size\":12}")
+    }
+
+    func testEntryParsingIsStrict() throws {
+        let ledger = try makeLedger(entries: 1)
+        let bytes = try ledger.entryBytes(at: 0)
+        XCTAssertNoThrow(try LedgerEntry.parse(bytes))
+        let spaced = Array(String(decoding: bytes, as: UTF8.self).replacingOccurrences(of: ",", with: ", ").utf8)
+        XCTAssertThrowsError(try LedgerEntry.parse(spaced))
+    }
+
+    func assertFails(firstBad: UInt64?, _ file: StaticString = #filePath, line: UInt = #line) throws -> LedgerVerificationReport {
+        let report = try Ledger.open(path: path()).verify(batchSize: 3)
+        XCTAssertFalse(report.passed, file: file, line: line)
+        XCTAssertEqual(report.firstBadEntry, firstBad, "\(report.problems.map(\.message))", file: file, line: line)
+        return report
+    }
+
+    func testEditedEntryIsNamed() throws {
+        _ = try makeLedger(entries: 8)
+        try tamper("UPDATE entries SET data = CAST(replace(CAST(data AS TEXT), 'item-5', 'item-9') AS BLOB) WHERE seq = 5")
+        let report = try assertFails(firstBad: 5)
+        XCTAssertTrue(report.problems.contains { $0.message.contains("entry 5: signature does not verify") })
+    }
+
+    func testDeletedEntryIsNamed() throws {
+        _ = try makeLedger(entries: 8)
+        try tamper("DELETE FROM entries WHERE seq = 3")
+        let report = try assertFails(firstBad: 3)
+        XCTAssertTrue(report.problems[0].message.contains("entry 3 is missing"), report.problems[0].message)
+    }
+
+    func testSwappedEntriesAreNamed() throws {
+        _ = try makeLedger(entries: 8)
+        try tamper("""
+            UPDATE entries SET seq = 100 WHERE seq = 2; UPDATE entries SET seq = 2 WHERE seq = 4;
+            UPDATE entries SET seq = 4 WHERE seq = 100;
+            """)
+        let report = try assertFails(firstBad: 2)
+        XCTAssertTrue(report.problems[0].message.contains("entry 2: holds sequence number 4"), report.problems[0].message)
+    }
+
+    func testTruncationIsNamedEvenWithHeadRewritten() throws {
+        _ = try makeLedger(entries: 8)
+        // Remove the last three entries and rewrite the head and tree to match: only checkpoints remain as witnesses.
+        let ledger = try Ledger.open(path: path())
+        let leaf = Merkle.leafHash(try ledger.entryBytes(at: 4))
+        try tamper("""
+            DELETE FROM entries WHERE seq >= 5; DELETE FROM nodes WHERE pos >= \(MerkleNodePosition.count(forSize: 5));
+            UPDATE meta SET value = CAST('5' AS BLOB) WHERE key = 'head_size';
+            UPDATE meta SET value = X'\(leaf.hex)' WHERE key = 'head_leaf';
+            """)
+        let report = try assertFails(firstBad: 5)
+        XCTAssertTrue(report.problems.contains { $0.message.contains("covers 8 entries but the ledger holds 5") })
+        XCTAssertFalse(report.inconsistentCheckpoints.isEmpty)
+    }
+
+    func testTruncationWithoutHeadRewriteIsNamed() throws {
+        _ = try makeLedger(entries: 8)
+        try tamper("DELETE FROM entries WHERE seq = 7")
+        _ = try assertFails(firstBad: 7)
+        XCTAssertThrowsError(try Ledger.open(path: path()).append(LedgerEntryDraft(action: .note), key: key)) { error in
+            XCTAssertTrue("\(error)".contains("damaged"), "\(error)")
+        }
+    }
+
+    func testInsertedEntryIsNamed() throws {
+        _ = try makeLedger(entries: 6)
+        // Shift entries 3... up by one and insert a copy of entry 1 at 3.
+        try tamper("""
+            UPDATE entries SET seq = seq + 1000 WHERE seq >= 3; UPDATE entries SET seq = seq - 999 WHERE seq >= 1000;
+            INSERT INTO entries (seq, data) SELECT 3, data FROM entries WHERE seq = 1;
+            """)
+        let report = try assertFails(firstBad: 3)
+        XCTAssertTrue(report.problems[0].message.contains("entry 3"), report.problems[0].message)
+    }
+
+    func testRewrittenHistoryIsCaughtByAnExternalCheckpoint() throws {
+        // The owner rebuilds the ledger with a different entry 2: every signature is valid, but a checkpoint
+        // handed out earlier no longer matches.
+        var handedOut: [UInt8] = []
+        do {
+            let ledger = try makeLedger(entries: 5)
+            handedOut = try XCTUnwrap(try ledger.latestCheckpoint()).bytes
+        }
+        try FileManager.default.removeItem(atPath: path())
+        let rebuilt = try Ledger.create(path: path(), origin: "police.example/custody", key: key)
+        for index in 0..<5 {
+            try rebuilt.append(LedgerEntryDraft(action: index == 2 ? .destroy : .access), key: key)
+        }
+        XCTAssertTrue(try rebuilt.verify().passed)
+        let report = try rebuilt.verify(externalCheckpoints: [(source: "received checkpoint", note: handedOut)])
+        XCTAssertFalse(report.passed)
+        XCTAssertTrue(report.problems.contains { $0.message.contains("sign different roots for size 5") },
+                      "\(report.problems.map(\.message))")
+        XCTAssertEqual(report.inconsistentCheckpoints.first.map { [$0.0, $0.1] }, [5, 5])
+    }
+
+    func testDamagedFileIsReportedNotRepaired() throws {
+        _ = try makeLedger(entries: 3)
+        let before = try Data(contentsOf: URL(fileURLWithPath: path()))
+        var damaged = before
+        for offset in 0..<100 { damaged[offset] ^= 0x55 }
+        try damaged.write(to: URL(fileURLWithPath: path()))
+        XCTAssertThrowsError(try Ledger.open(path: path()))
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path())), damaged)
+        try Data("not a database at all".utf8).write(to: URL(fileURLWithPath: path("junk.db")))
+        XCTAssertThrowsError(try Ledger.open(path: path("junk.db")))
+        XCTAssertThrowsError(try Ledger.open(path: path("missing.db")))
+    }
+
+    func testCheckpointFormat() throws {
+        let root = Merkle.leafHash([1])
+        let checkpoint = try Checkpoint(origin: "example.com/log", size: 12, root: root)
+        XCTAssertEqual(checkpoint.text, "example.com/log\n12\n\(Base64.encode(root.bytes))\n")
+        XCTAssertEqual(try Checkpoint(text: checkpoint.text), checkpoint)
+        XCTAssertThrowsError(try Checkpoint(text: "example.com/log\n012\n\(Base64.encode(root.bytes))\n"))
+        XCTAssertThrowsError(try Checkpoint(text: "example.com/log\n12\n\(Base64.encode([1, 2]))\n"))
+        XCTAssertThrowsError(try Checkpoint(origin: "has space", size: 1, root: root))
+        let note = try checkpoint.signed(by: key)
+        XCTAssertEqual(try Checkpoint.open(note.bytes, keys: [key.identity.verifierKey]), checkpoint)
+        let other = try Ed25519PrivateKey.generate()
+        let otherKey = try NoteVerifierKey(name: "alice", publicKey: other.publicKey)
+        XCTAssertThrowsError(try Checkpoint.open(note.bytes, keys: [otherKey]))
+    }
+}
