@@ -60,6 +60,12 @@ public final class BundleWriter {
         if !tagFiles.contains(relative) { tagFiles.append(relative) }
     }
 
+    /// SHA-256 of `manifest-sha256.txt` as `writeManifests` will write it.
+    public func payloadManifestSHA256() -> [UInt8] {
+        let entries = payloadDigests.map { (path: $0.key, hex: Hex.encode($0.value[.sha256] ?? [])) }
+        return Digester.digest(.sha256, Array(BagIt.manifest(entries).utf8))
+    }
+
     /// `octets.files` of the payload.
     public var payloadOxum: String {
         "\(payloadSizes.values.reduce(0, +)).\(payloadSizes.count)"
