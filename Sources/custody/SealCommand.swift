@@ -1,0 +1,96 @@
+import ArgumentParser
+import CustodyKit
+
+struct SealCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "seal",
+        abstract: "Seal files, directories or block devices into a signed BagIt evidence bundle.",
+        discussion: """
+            Each input becomes an evidence item: packed (custody gzip, readable with gzip -dc) or stored raw with \
+            --no-compress, its tree digest and linear digests computed in the same read. acquire and seal entries \
+            are appended to the ledger, a checkpoint is signed, and the bundle carries the ledger excerpt, its \
+            inclusion proofs, the checkpoint, the conditions and the seal signed by KEY (the ledger's owner). \
+            The bundle appears at --out only when complete.
+            """
+    )
+
+    @Option(help: "The ledger file (its owner's key must be --key).") var ledger: String
+    @Option(help: "The sealing officer's private key (DIR/NAME.key beside DIR/NAME.identity.json).") var key: String
+    @OptionGroup var passphrase: PassphraseOption
+    @Option(help: "The bundle directory to create (must not exist).") var out: String
+    @Option(name: .customLong("case"), help: "Case number or identifier.") var caseNumber: String?
+    @Option(name: .customLong("evidence-number"), help: "Evidence number.") var evidenceNumber: String?
+    @Option(help: "Examiner's name.") var examiner: String?
+    @Option(help: "Description of the evidence.") var description: String?
+    @Option(help: "Notes recorded with each item.") var notes: String?
+    @Option(name: .customLong("legal-basis"), help: "Legal basis (overrides the conditions file's).") var legalBasis: String?
+    @Option(help: "Conditions JSON: legalBasis, case, useLimitations, personalData (see SPEC.md).") var conditions: String?
+    @Flag(name: .customLong("no-compress"), help: "Store content raw instead of custody gzip.") var noCompress = false
+    @Option(name: .customLong("level"), help: "Compression level 0-9 (default 1).") var level = EvidencePacker.defaultLevel
+    @Option(name: [.customShort("a"), .customLong("algorithms")],
+            help: "Linear digests of each item besides sha256: md5, sha1, sha512 (comma-separated).")
+    var algorithms: String?
+    @OptionGroup var chunk: ChunkSizeOption
+    @OptionGroup var readersOption: ReadersOption
+    @Flag(name: .long, help: "Print the result as JSON.") var json = false
+    @OptionGroup var quietOption: QuietOption
+    @Argument(help: "Files, directories or block devices to seal.") var inputs: [String] = []
+
+    func validate() throws {
+        if inputs.isEmpty { throw ValidationError("name at least one INPUT to seal") }
+        guard (0...9).contains(level) else { throw ValidationError("--level \(level): choose from 0 to 9") }
+        _ = try linearDigests()
+    }
+
+    func linearDigests() throws -> [DigestAlgorithm] {
+        guard let algorithms else { return [.sha256] }
+        let parsed = try HashAlgorithm.parseList(algorithms)
+        guard !parsed.contains(.tree) || parsed.count > 0 else { return [.sha256] }
+        return parsed.compactMap(\.linear)
+    }
+
+    func run() throws {
+        var options = SealOptions()
+        options.chunkSize = try chunk.chunkSize
+        options.level = level
+        options.compress = !noCompress
+        options.linearDigests = try linearDigests()
+        options.readers = readersOption.readers
+        options.caseNumber = caseNumber
+        options.evidenceNumber = evidenceNumber
+        options.examiner = examiner
+        options.itemDescription = description
+        options.notes = notes
+        if let conditions { options.conditions = try Conditions.load(conditions) }
+        if let legalBasis { options.conditions.legalBasis = legalBasis }
+        if let caseNumber, options.conditions.caseID == nil { options.conditions.caseID = caseNumber }
+        let display = ProgressDisplay(label: "sealing", total: nil, quiet: quietOption.quiet)
+        options.progress = { _, done in display.update(done) }
+        let interrupt = InterruptFlag.install()
+        options.shouldStop = { interrupt.isSet }
+        let signer = try SigningKey.load(keyPath: key, passphrase: passphrase.source)
+        let store = try Ledger.open(path: ledger)
+        let result = try BundleSealer.seal(paths: inputs, out: out, ledger: store, key: signer, options: options)
+        display.finish()
+        if json {
+            Terminal.line(JSONValue.object([
+                "bundle": .string(result.bundleID), "path": .string(result.path),
+                "items": .array(result.items.map(\.json)),
+                "ledgerEntries": .array(result.entries.map { .int(Int64($0)) }),
+                "checkpointSize": .int(Int64(result.checkpointSize)),
+            ]).canonicalString)
+            return
+        }
+        Terminal.line("sealed \(result.path): bundle \(result.bundleID)")
+        for item in result.items {
+            Terminal.line("  item \(item.number): \(item.originalName) \(ByteSize.describe(item.size)) -> "
+                + "\(item.payloadPath) (\(ByteSize.describe(item.storedSize)))")
+            Terminal.line("    \(TreeChunkSize.digestName(item.chunkSize)) \(item.tree)")
+            for (name, hex) in item.digests.sorted(by: { $0.key < $1.key }) {
+                Terminal.line("    \(name.uppercased()) \(hex)")
+            }
+        }
+        Terminal.line("  ledger entries \(result.entries.map(String.init).joined(separator: ", ")); "
+            + "checkpoint at size \(result.checkpointSize)")
+    }
+}

@@ -1,0 +1,63 @@
+import ArgumentParser
+import CustodyKit
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Verify a sealed bundle: BagIt, seal, every item's content, the ledger excerpt and its proofs.",
+        discussion: """
+            Reports each check as passed or failed with where. Exit 0 when everything verified, 1 when anything \
+            failed (each failure named), 2 when the bundle cannot be read. Never writes into the bundle.
+            """
+    )
+
+    @Argument(help: "The bundle directory.") var bundle: String
+    @Option(help: "Trust store of agencies' keys; without it, valid signatures are not known to be trusted.")
+    var trust: String?
+    @Flag(help: "Skip only the decompression and re-hashing of item content.") var fast = false
+    @Flag(name: .long, help: "Print the report as JSON.") var json = false
+    @OptionGroup var quietOption: QuietOption
+
+    func run() throws {
+        let store = try trust.map { try TrustStore.load($0) }
+        var verifier = BundleVerifier(root: bundle, trust: store, fast: fast)
+        let display = ProgressDisplay(label: "verifying", total: nil, quiet: quietOption.quiet)
+        verifier.progress = { _, done in display.update(done) }
+        let (report, summary) = verifier.verify()
+        display.finish()
+        if json {
+            Terminal.line(VerifyCommand.json(report: report, summary: summary).canonicalString)
+        } else {
+            Terminal.line("bundle \(bundle) (\(summary.bundleID ?? "no identifier"))")
+            for check in report.checks {
+                let mark: String
+                switch check.status {
+                case .passed: mark = "PASS"
+                case .failed: mark = "FAIL"
+                case .warning: mark = "WARN"
+                case .skipped: mark = "SKIP"
+                }
+                Terminal.line("\(mark)  \(check.name): \(check.detail)")
+            }
+            let failures = report.failures.count
+            Terminal.line(report.passed ? "verified: every check passed" + (store == nil ? " (signers not checked "
+                + "against a trust store)" : "") : "FAILED: \(failures) check\(failures == 1 ? "" : "s") failed")
+        }
+        if !report.passed { throw ExitCode(ExitStatus.verificationFailed.rawValue) }
+    }
+
+    static func json(report: VerificationReport, summary: BundleSummary) -> JSONValue {
+        var members: [String: JSONValue] = [
+            "passed": .bool(report.passed),
+            "checks": .array(report.checks.map(\.json)),
+            "items": .array(summary.items.map(\.json)),
+        ]
+        if let id = summary.bundleID { members["bundle"] = .string(id) }
+        if let conditions = summary.conditions { members["conditions"] = conditions.json }
+        if let sealer = summary.sealer {
+            members["sealedBy"] = .object(["name": .string(sealer.name), "agency": .string(sealer.agency),
+                                           "jurisdiction": .string(sealer.jurisdiction), "keyId": .string(sealer.keyIDHex)])
+        }
+        return .object(members)
+    }
+}
