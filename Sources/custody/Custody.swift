@@ -11,7 +11,7 @@ struct Custody: ParsableCommand {
         commandName: "custody",
         abstract: "Chain of custody for electronic evidence: hash, pack, seal, verify and transfer.",
         version: CustodyVersion.string,
-        subcommands: [HashCommand.self]
+        subcommands: [HashCommand.self, BenchCommand.self]
     )
 
     /// Parses, runs, and maps every failure to the contract's exit codes: 1 for a verification failure,
