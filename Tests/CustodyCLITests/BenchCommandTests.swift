@@ -107,7 +107,8 @@ final class BenchCommandTests: XCTestCase {
             (["bench", "--synthetic", "8M", "--level", "12"], "--level"),
             (["bench", "--synthetic", "8M", "--seconds", "-1"], "--seconds"),
             (["bench", directory.path + "/missing"], "missing"),
-            (["bench", directory.path], "not a regular file or block device"),
+            (["bench", directory.path], "is a directory"),
+            (["bench", "/dev/null"], "not a regular file or block device"),
             (["bench", "-"], "not -"),
         ]
         for (arguments, expected) in cases {

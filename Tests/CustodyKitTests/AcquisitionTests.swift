@@ -194,6 +194,36 @@ final class AcquisitionTests: XCTestCase {
         XCTAssertNil(BadSectorLog().summary)
     }
 
+    func testBadSectorLogMergesInAnyOrder() throws {
+        // Random bad sectors recorded in random order give the runs a plain bitmap scan finds.
+        var state: UInt64 = 42
+        func next(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        for _ in 0..<20 {
+            var bad = [Bool](repeating: false, count: 400)
+            for _ in 0..<next(120) { bad[next(400)] = true }
+            var order = bad.indices.filter { bad[$0] }
+            for index in order.indices.reversed() { order.swapAt(index, next(index + 1)) }
+            let log = BadSectorLog()
+            for sector in order { log.recordBad(offset: UInt64(sector * 512), length: 512) }
+            var expected: [BadRange] = []
+            var sector = 0
+            while sector < bad.count {
+                guard bad[sector] else {
+                    sector += 1
+                    continue
+                }
+                let start = sector
+                while sector < bad.count && bad[sector] { sector += 1 }
+                expected.append(BadRange(offset: UInt64(start * 512), length: UInt64((sector - start) * 512)))
+            }
+            XCTAssertEqual(log.ranges, expected)
+            XCTAssertEqual(log.badSectors, UInt64(order.count))
+        }
+    }
+
     func testBadRangeListParserRejectsMalformedLists() throws {
         let cases = [
             #"{"offset":0}"#,

@@ -104,6 +104,16 @@ public final class BadSectorLog: Sendable {
 
     /// Inserts `range` into sorted, merged `ranges`, merging with neighbours it overlaps or touches.
     static func inserting(_ range: BadRange, into ranges: [BadRange]) -> [BadRange] {
+        // Sectors mostly arrive in order: appending to, or growing, the last run avoids copying the list.
+        if let last = ranges.last, last.offset <= range.offset {
+            var result = ranges
+            if last.end < range.offset {
+                result.append(range)
+            } else {
+                result[result.count - 1].length = max(last.end, range.end) - last.offset
+            }
+            return result
+        }
         var result: [BadRange] = []
         result.reserveCapacity(ranges.count + 1)
         var pending = range

@@ -55,6 +55,8 @@ public struct SourceDescription: Sendable, Equatable {
                 description.apply(sysfs)
             }
             return description
+        case S_IFDIR:
+            throw CustodyError.operational("\(descriptor.path): is a directory, not a file or device to acquire")
         default:
             return SourceDescription(path: descriptor.path, kind: .stream)
         }
