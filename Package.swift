@@ -28,8 +28,11 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
         ),
         .target(
+            name: "CCustodySystem"
+        ),
+        .target(
             name: "CustodyKit",
-            dependencies: ["COpenSSL", "CZlib", "CSQLite"]
+            dependencies: ["COpenSSL", "CZlib", "CSQLite", "CCustodySystem"]
         ),
         .executableTarget(
             name: "custody",

@@ -32,6 +32,8 @@ final class ProgressDisplay: @unchecked Sendable {
     private let start = MonotonicClock.seconds()
     private var lastDraw = 0.0
     private var drew = false
+    /// Extra text after the rate, such as bad sectors met so far; nil or empty shows nothing.
+    var detail: (@Sendable () -> String?)?
 
     init(label: String, total: UInt64?, quiet: Bool) {
         self.label = label
@@ -57,7 +59,9 @@ final class ProgressDisplay: @unchecked Sendable {
                 text += ", ETA \(remaining / 60):\(remaining % 60 < 10 ? "0" : "")\(remaining % 60)"
             }
         }
-        text += ", \(ByteSize.describe(UInt64(rate)))/s   "
+        text += ", \(ByteSize.describe(UInt64(rate)))/s"
+        if let extra = detail?(), !extra.isEmpty { text += ", \(extra)" }
+        text += "   "
         Terminal.writeError(text)
     }
 

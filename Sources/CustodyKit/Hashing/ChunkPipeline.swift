@@ -143,11 +143,9 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
         if readerCount == 1 {
             readLoop()
         } else {
-            let readersDone = DispatchGroup()
-            for _ in 0..<readerCount {
-                DispatchQueue.global(qos: .userInitiated).async(group: readersDone) { self.readLoop() }
-            }
-            readersDone.wait()
+            // Readers block (on the buffer pool, on I/O), so they run on threads of their own: on Dispatch's
+            // pool they would take its few threads from the chunk work that frees their buffers.
+            runOnThreads(readerCount) { self.readLoop() }
         }
         inFlight.wait()
         // After a failure, chunks read past the failing one are never dispatched: give their buffers back so
@@ -296,4 +294,29 @@ public func activeProcessorCount() -> Int {
     #else
     return 1
     #endif
+}
+
+/// Runs `body` on `count` new threads and waits for them all; runs it on the calling thread when the system
+/// refuses a thread.
+func runOnThreads(_ count: Int, _ body: @escaping @Sendable () -> Void) {
+    final class Body: Sendable {
+        let run: @Sendable () -> Void
+        init(_ run: @escaping @Sendable () -> Void) { self.run = run }
+    }
+    var threads: [pthread_t] = []
+    for _ in 0..<count {
+        let context = Unmanaged.passRetained(Body(body)).toOpaque()
+        var thread = pthread_t()
+        let status = pthread_create(&thread, nil, { context in
+            Unmanaged<Body>.fromOpaque(context!).takeRetainedValue().run()
+            return nil
+        }, context)
+        if status == 0 {
+            threads.append(thread)
+        } else {
+            Unmanaged<Body>.fromOpaque(context).release()
+            body()
+        }
+    }
+    for thread in threads { pthread_join(thread, nil) }
 }
