@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 
 /// What an encryption or decryption processed.
 public struct AgeSummary: Sendable, Equatable {
@@ -73,85 +74,44 @@ final class AgeBatch: @unchecked Sendable {
 
     var isFull: Bool { filled == capacity * inputChunkSize }
 
+    /// Empties the batch for reuse.
+    func reset() -> AgeBatch {
+        filled = 0
+        chunkCount = 0
+        holdsFinalChunk = false
+        return self
+    }
+
     func inputLength(of chunk: Int) -> Int {
         min(inputChunkSize, filled - chunk * inputChunkSize)
     }
 }
 
-/// Runs the STREAM construction over batches: the calling thread reads input and writes output in order,
-/// Dispatch workers seal or open the chunks of up to `maxInFlight` batches at once. Memory is bounded by
-/// `maxInFlight + 2` batches whatever the input size.
-final class AgePayloadEngine {
-    enum Mode { case seal, open }
-
-    let mode: Mode
+/// Numbers batches and hands them to Dispatch workers that seal or open every chunk in parallel.
+/// Used from one thread at a time (the thread producing input).
+final class AgeChunkDispatcher: @unchecked Sendable {
+    let mode: AgePayloadEngine.Mode
     private let key: [UInt8]
-    private let chunksPerBatch: Int
-    private let maxInFlight: Int
-    private let sink: (UnsafeRawBufferPointer) throws -> Void
-    private var free: [AgeBatch] = []
-    private var allocated = 0
-    private var inFlight: [AgeBatch] = []
-    private var nextChunk: UInt64 = 0
     /// Offset in the whole age file where the payload chunks start (header + nonce), for messages.
     private let payloadOffset: UInt64
+    private(set) var nextChunk: UInt64 = 0
     private(set) var inputBytes: UInt64 = 0
-    private(set) var outputBytes: UInt64 = 0
     private let workers = DispatchQueue.global(qos: .userInitiated)
 
-    init(mode: Mode, key: [UInt8], chunksPerBatch: Int, maxInFlight: Int, payloadOffset: UInt64,
-         sink: @escaping (UnsafeRawBufferPointer) throws -> Void) {
+    init(mode: AgePayloadEngine.Mode, key: [UInt8], payloadOffset: UInt64) {
         self.mode = mode
         self.key = key
-        self.chunksPerBatch = max(1, chunksPerBatch)
-        self.maxInFlight = max(1, maxInFlight)
         self.payloadOffset = payloadOffset
-        self.sink = sink
     }
 
-    deinit {
-        // Workers hold their batch strongly; waiting here keeps no work running after the caller returns.
-        for batch in inFlight { batch.done.wait() }
-    }
-
-    var chunkCount: UInt64 { nextChunk }
-
-    private var inputChunkSize: Int {
-        mode == .seal ? AgePayloadFormat.chunkSize : AgePayloadFormat.sealedChunkSize
-    }
-
-    private var outputChunkSize: Int {
-        mode == .seal ? AgePayloadFormat.sealedChunkSize : AgePayloadFormat.chunkSize
-    }
-
-    /// An empty batch, waiting for the oldest in-flight batch when the pool is exhausted.
-    func takeBatch() throws -> AgeBatch {
-        if let batch = free.popLast() { return reset(batch) }
-        if allocated < maxInFlight + 2 {
-            allocated += 1
-            return AgeBatch(capacity: chunksPerBatch, inputChunkSize: inputChunkSize,
-                            outputChunkSize: outputChunkSize)
-        }
-        try drainOldest()
-        return reset(free.removeLast())
-    }
-
-    private func reset(_ batch: AgeBatch) -> AgeBatch {
-        batch.filled = 0
-        batch.chunkCount = 0
-        batch.holdsFinalChunk = false
-        return batch
-    }
-
-    func recycle(_ batch: AgeBatch) { free.append(batch) }
-
-    /// Hands a filled batch to the workers; `final` says its last chunk ends the payload.
-    func submit(_ batch: AgeBatch, final: Bool) throws {
-        let chunkSize = inputChunkSize
+    /// Numbers a filled batch and starts its chunks; `final` says its last chunk ends the payload.
+    func dispatch(_ batch: AgeBatch, final: Bool) {
+        let chunkSize = batch.inputChunkSize
         batch.chunkCount = max(1, (batch.filled + chunkSize - 1) / chunkSize)
         batch.firstChunk = nextChunk
         batch.holdsFinalChunk = final
-        batch.streamOffset = payloadOffset + (mode == .open ? inputBytes : outputBytes(before: nextChunk))
+        let sealedBefore = nextChunk * UInt64(AgePayloadFormat.sealedChunkSize)
+        batch.streamOffset = payloadOffset + (mode == .open ? inputBytes : sealedBefore)
         nextChunk += UInt64(batch.chunkCount)
         inputBytes += UInt64(batch.filled)
         for index in 0..<batch.chunkCount { batch.outcomes[index] = .pending }
@@ -159,19 +119,14 @@ final class AgePayloadEngine {
         let mode = self.mode
         workers.async(group: batch.done) {
             DispatchQueue.concurrentPerform(iterations: batch.chunkCount) { index in
-                batch.outcomes[index] = AgePayloadEngine.process(batch, index, key: key, mode: mode)
+                batch.outcomes[index] = AgeChunkDispatcher.process(batch, index, key: key, mode: mode)
             }
         }
-        inFlight.append(batch)
-        if inFlight.count > maxInFlight { try drainOldest() }
-    }
-
-    private func outputBytes(before chunk: UInt64) -> UInt64 {
-        chunk * UInt64(AgePayloadFormat.sealedChunkSize)
     }
 
     /// Seals or opens one chunk of a batch (on a worker thread).
-    private static func process(_ batch: AgeBatch, _ index: Int, key: [UInt8], mode: Mode) -> AgeChunkOutcome {
+    private static func process(_ batch: AgeBatch, _ index: Int, key: [UInt8],
+                                mode: AgePayloadEngine.Mode) -> AgeChunkOutcome {
         let inStart = index * batch.inputChunkSize
         let length = batch.inputLength(of: index)
         let input = UnsafeRawBufferPointer(rebasing: batch.input[inStart..<(inStart + length)])
@@ -213,18 +168,131 @@ final class AgePayloadEngine {
             }
         }
     }
+}
+
+/// Runs the STREAM construction over batches of chunks, output always in order through `sink` on the calling
+/// thread. Two ways to feed it:
+/// - push (`takeBatch`, `submit`): the calling thread fills batches; up to `maxInFlight` are sealed at once;
+/// - pull (`run(input:)`): a reader thread fills batches from a `ChunkReader` while workers process them and the
+///   calling thread writes, so reading, sealing/opening and writing overlap.
+/// Memory is bounded by `maxInFlight + 2` batches whatever the input size.
+final class AgePayloadEngine {
+    enum Mode: Sendable { case seal, open }
+
+    let mode: Mode
+    private let dispatcher: AgeChunkDispatcher
+    private let chunksPerBatch: Int
+    private let maxInFlight: Int
+    private let sink: (UnsafeRawBufferPointer) throws -> Void
+    private var free: [AgeBatch] = []
+    private var allocated = 0
+    private var inFlight: [AgeBatch] = []
+    private(set) var outputBytes: UInt64 = 0
+    /// Chunks and input bytes, once the pull reader has finished (the dispatcher's otherwise).
+    private var pulledTotals: (chunks: UInt64, bytes: UInt64)?
+
+    init(mode: Mode, key: [UInt8], chunksPerBatch: Int, maxInFlight: Int, payloadOffset: UInt64,
+         sink: @escaping (UnsafeRawBufferPointer) throws -> Void) {
+        self.mode = mode
+        self.dispatcher = AgeChunkDispatcher(mode: mode, key: key, payloadOffset: payloadOffset)
+        self.chunksPerBatch = max(1, chunksPerBatch)
+        self.maxInFlight = max(1, maxInFlight)
+        self.sink = sink
+    }
+
+    deinit {
+        // Workers hold their batch strongly; waiting here keeps no work running after the caller returns.
+        for batch in inFlight { batch.done.wait() }
+    }
+
+    var chunkCount: UInt64 { pulledTotals?.chunks ?? dispatcher.nextChunk }
+    var inputBytes: UInt64 { pulledTotals?.bytes ?? dispatcher.inputBytes }
+
+    private var poolSize: Int { maxInFlight + 2 }
+
+    private static func makeBatch(mode: Mode, chunks: Int) -> AgeBatch {
+        let sealed = AgePayloadFormat.sealedChunkSize, plain = AgePayloadFormat.chunkSize
+        return AgeBatch(capacity: chunks, inputChunkSize: mode == .seal ? plain : sealed,
+                        outputChunkSize: mode == .seal ? sealed : plain)
+    }
+
+    // MARK: Push
+
+    /// An empty batch, waiting for the oldest in-flight batch when the pool is exhausted.
+    func takeBatch() throws -> AgeBatch {
+        if let batch = free.popLast() { return batch.reset() }
+        if allocated < poolSize {
+            allocated += 1
+            return AgePayloadEngine.makeBatch(mode: mode, chunks: chunksPerBatch)
+        }
+        try drainOldest()
+        return free.removeLast().reset()
+    }
+
+    func recycle(_ batch: AgeBatch) { free.append(batch) }
+
+    /// Hands a filled batch to the workers; `final` says its last chunk ends the payload.
+    func submit(_ batch: AgeBatch, final: Bool) throws {
+        dispatcher.dispatch(batch, final: final)
+        inFlight.append(batch)
+        if inFlight.count > maxInFlight { try drainOldest() }
+    }
 
     /// Waits for every batch in flight and writes their output in order.
     func drainAll() throws {
         while !inFlight.isEmpty { try drainOldest() }
     }
 
-    /// Waits for the oldest batch, writes its output and returns it to the pool; throws at the first bad chunk
-    /// after writing every good chunk before it.
     private func drainOldest() throws {
         let batch = inFlight.removeFirst()
         batch.done.wait()
         defer { free.append(batch) }
+        try emit(batch)
+    }
+
+    // MARK: Pull
+
+    /// Reads `input` to its end on a reader thread, processes it and writes the output here, in order.
+    /// An empty input gives one empty final chunk when sealing, and `truncated` when opening.
+    func run(input: AgeInput) throws {
+        let mode = self.mode, chunks = chunksPerBatch
+        let pipeline = AgePullPipeline(poolSize: poolSize, dispatcher: dispatcher) {
+            AgePayloadEngine.makeBatch(mode: mode, chunks: chunks)
+        }
+        let readerDone = DispatchGroup()
+        DispatchQueue.global(qos: .userInitiated).async(group: readerDone) {
+            pipeline.readAll(input)
+        }
+        var failure: Error?
+        while true {
+            let item = pipeline.nextReady()
+            switch item {
+            case .batch(let batch):
+                batch.done.wait()
+                if failure == nil {
+                    do { try emit(batch) } catch {
+                        failure = error
+                        pipeline.stop()
+                    }
+                }
+                pipeline.release(batch)
+                continue
+            case .end:
+                break
+            case .failure(let error):
+                if failure == nil { failure = error }
+            }
+            break
+        }
+        readerDone.wait()
+        pulledTotals = (dispatcher.nextChunk, dispatcher.inputBytes)
+        if let failure { throw failure }
+    }
+
+    // MARK: Output
+
+    /// Writes a processed batch's output; throws at the first bad chunk after writing every good chunk before it.
+    private func emit(_ batch: AgeBatch) throws {
         var pendingStart = 0
         var pendingLength = 0
         func flush() throws {
@@ -279,8 +347,114 @@ final class AgePayloadEngine {
     }
 }
 
+/// The hand-over between the reader thread and the writing thread of a pull run.
+final class AgePullPipeline: @unchecked Sendable {
+    enum Item {
+        case batch(AgeBatch)
+        case end
+        case failure(Error)
+    }
+
+    private struct State {
+        var free: [AgeBatch] = []
+        var allocated = 0
+        var ready: [Item] = []
+        var stopped = false
+    }
+
+    private let state = Mutex(State())
+    private let freeSignal: DispatchSemaphore
+    private let readySignal = DispatchSemaphore(value: 0)
+    private let makeBatch: @Sendable () -> AgeBatch
+    private let dispatcher: AgeChunkDispatcher
+    private let poolSize: Int
+
+    init(poolSize: Int, dispatcher: AgeChunkDispatcher, makeBatch: @escaping @Sendable () -> AgeBatch) {
+        self.poolSize = poolSize
+        self.makeBatch = makeBatch
+        self.dispatcher = dispatcher
+        freeSignal = DispatchSemaphore(value: poolSize)
+    }
+
+    /// Tells the reader to stop at its next batch.
+    func stop() {
+        state.withLock { $0.stopped = true }
+    }
+
+    /// Returns a written batch to the pool.
+    func release(_ batch: AgeBatch) {
+        state.withLock { $0.free.append(batch) }
+        freeSignal.signal()
+    }
+
+    /// The next batch to write (blocking), or the end of input, or the reader's failure.
+    func nextReady() -> Item {
+        readySignal.wait()
+        return state.withLock { $0.ready.removeFirst() }
+    }
+
+    private func publish(_ item: Item) {
+        state.withLock { $0.ready.append(item) }
+        readySignal.signal()
+    }
+
+    /// A free batch, or nil once stopped.
+    private func take() -> AgeBatch? {
+        freeSignal.wait()
+        let makeNew = state.withLock { state -> AgeBatch?? in
+            if state.stopped { return .some(nil) }
+            if let batch = state.free.popLast() { return .some(batch.reset()) }
+            state.allocated += 1
+            return nil
+        }
+        switch makeNew {
+        case .some(let batch):
+            if batch == nil { freeSignal.signal() }
+            return batch
+        case .none:
+            return makeBatch()
+        }
+    }
+
+    private func giveBack(_ batch: AgeBatch) {
+        release(batch)
+    }
+
+    /// The reader thread: fills batches, looks one batch ahead to find the final chunk, dispatches them.
+    func readAll(_ start: AgeInput) {
+        var input = start
+        do {
+            guard var batch = take() else { return publish(.end) }
+            batch.filled = try input.fill(batch.input)
+            while batch.isFull {
+                guard let next = take() else {
+                    giveBack(batch)
+                    return publish(.end)
+                }
+                next.filled = try input.fill(next.input)
+                if next.filled == 0 {
+                    giveBack(next)
+                    break
+                }
+                dispatcher.dispatch(batch, final: false)
+                publish(.batch(batch))
+                batch = next
+            }
+            if dispatcher.mode == .open && batch.filled == 0 && dispatcher.nextChunk == 0 {
+                giveBack(batch)
+                return publish(.failure(AgeError.truncated(byteOffset: input.offset)))
+            }
+            dispatcher.dispatch(batch, final: true)
+            publish(.batch(batch))
+            publish(.end)
+        } catch {
+            publish(.failure(error))
+        }
+    }
+}
+
 /// Sequential input over a `ChunkReader`, with bytes already read (e.g. after a header) served first.
-struct AgeInput {
+struct AgeInput: Sendable {
     let reader: ChunkReader
     private(set) var offset: UInt64 = 0
     private var pending: [UInt8] = []

@@ -23,9 +23,7 @@ public struct AgeEncryptor: Sendable {
     public func encrypt(from reader: ChunkReader, to sink: (UnsafeRawBufferPointer) throws -> Void) throws
         -> AgeSummary {
         try withoutActuallyEscaping(sink) { escapable in
-            let stream = try makeStream(sink: escapable)
-            try stream.encrypt(from: reader)
-            return try stream.finish()
+            try makeStream(sink: escapable).encryptAll(from: reader)
         }
     }
 
@@ -96,28 +94,17 @@ public final class AgeEncryptingStream {
         return batch
     }
 
-    /// Reads `reader` to its end straight into batch buffers (no extra copy).
-    func encrypt(from reader: ChunkReader) throws {
-        var input = AgeInput(reader: reader)
-        while true {
-            let batch = try currentBatch()
-            if batch.isFull {
-                let next = try engine.takeBatch()
-                let count = try input.fill(next.input)
-                if count == 0 {
-                    engine.recycle(next)
-                    return
-                }
-                next.filled = count
-                try engine.submit(batch, final: false)
-                current = next
-                continue
-            }
-            let space = UnsafeMutableRawBufferPointer(rebasing: batch.input[batch.filled...])
-            let count = try input.fill(space)
-            batch.filled += count
-            if !batch.isFull { return }
-        }
+    /// Encrypts all of `reader` (read on a reader thread straight into batch buffers) and finishes.
+    func encryptAll(from reader: ChunkReader) throws -> AgeSummary {
+        precondition(!finished && current == nil, "encryptAll on a stream already written to")
+        finished = true
+        try engine.run(input: AgeInput(reader: reader))
+        return summary
+    }
+
+    private var summary: AgeSummary {
+        AgeSummary(plaintextSize: engine.inputBytes, fileSize: headerSize + engine.outputBytes,
+                   chunkCount: engine.chunkCount)
     }
 
     /// Seals the final chunk and writes everything still pending.
@@ -129,8 +116,7 @@ public final class AgeEncryptingStream {
         current = nil
         try engine.submit(batch, final: true)
         try engine.drainAll()
-        return AgeSummary(plaintextSize: engine.inputBytes, fileSize: headerSize + engine.outputBytes,
-                          chunkCount: engine.chunkCount)
+        return summary
     }
 }
 
@@ -200,21 +186,7 @@ public struct AgeDecryptor: Sendable {
             let engine = AgePayloadEngine(mode: .open, key: payloadKey, chunksPerBatch: chunksPerBatch,
                                           maxInFlight: batchesInFlight, payloadOffset: payloadOffset,
                                           sink: escapable)
-            var batch = try engine.takeBatch()
-            batch.filled = try input.fill(batch.input)
-            if batch.filled == 0 { throw AgeError.truncated(byteOffset: payloadOffset) }
-            while batch.isFull {
-                let next = try engine.takeBatch()
-                next.filled = try input.fill(next.input)
-                if next.filled == 0 {
-                    engine.recycle(next)
-                    break
-                }
-                try engine.submit(batch, final: false)
-                batch = next
-            }
-            try engine.submit(batch, final: true)
-            try engine.drainAll()
+            try engine.run(input: input)
             return AgeSummary(plaintextSize: engine.outputBytes, fileSize: payloadOffset + engine.inputBytes,
                               chunkCount: engine.chunkCount)
         }
