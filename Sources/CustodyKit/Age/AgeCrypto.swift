@@ -120,6 +120,35 @@ enum AgeCrypto {
         OSSL_PARAM_construct_octet_string(name, UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count)
     }
 
+    /// scrypt (RFC 7914) with r = 8, p = 1 and 32 bytes of output, as age's passphrase stanzas use it.
+    static func scrypt(passphrase: [UInt8], salt: [UInt8], logN: Int) throws -> [UInt8] {
+        guard let kdf = EVP_KDF_fetch(nil, "SCRYPT", nil) else { throw OpenSSLError.capture("EVP_KDF_fetch SCRYPT") }
+        defer { EVP_KDF_free(kdf) }
+        guard let context = EVP_KDF_CTX_new(kdf) else { throw OpenSSLError.capture("EVP_KDF_CTX_new") }
+        defer { EVP_KDF_CTX_free(context) }
+        var out = [UInt8](repeating: 0, count: 32)
+        var n = UInt64(1) << UInt64(logN)
+        var r: UInt32 = 8, p: UInt32 = 1
+        // Memory needed is 128 * r * N bytes, plus slack.
+        var maximumMemory = 128 * UInt64(r) * n + (16 << 20)
+        let status = passphrase.withUnsafeBytes { passBytes in
+            salt.withUnsafeBytes { saltBytes in
+                var params = [
+                    octetParameter(cName("pass"), passBytes),
+                    octetParameter(cName("salt"), saltBytes),
+                    OSSL_PARAM_construct_uint64(cName("n"), &n),
+                    OSSL_PARAM_construct_uint32(cName("r"), &r),
+                    OSSL_PARAM_construct_uint32(cName("p"), &p),
+                    OSSL_PARAM_construct_uint64(cName("maxmem_bytes"), &maximumMemory),
+                    OSSL_PARAM_construct_end(),
+                ]
+                return EVP_KDF_derive(context, &out, out.count, &params)
+            }
+        }
+        guard status == 1 else { throw OpenSSLError.capture("scrypt (work factor \(logN))") }
+        return out
+    }
+
     /// HMAC-SHA-256 (RFC 2104).
     static func hmacSHA256(key: [UInt8], message: [UInt8]) throws -> [UInt8] {
         guard let context = EVP_MAC_CTX_new(mac.pointer) else { throw OpenSSLError.capture("EVP_MAC_CTX_new") }

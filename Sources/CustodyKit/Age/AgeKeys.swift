@@ -2,8 +2,27 @@
 import Glibc
 #endif
 
+/// Something a file key can be wrapped for: one recipient stanza per file.
+public protocol AgeRecipient: Sendable {
+    /// Wraps the 16-byte file key into a stanza (fresh randomness every call).
+    func wrap(fileKey: [UInt8]) throws -> AgeStanza
+    /// Whether the stanza must be the only one in the header (passphrases).
+    var requiresSoleStanza: Bool { get }
+}
+
+extension AgeRecipient {
+    public var requiresSoleStanza: Bool { false }
+}
+
+/// Something that can unwrap file keys from the stanzas addressed to it.
+public protocol AgeIdentity: Sendable {
+    /// The file key if `stanza` is addressed to this identity; nil for other stanzas; throws for stanzas of
+    /// this identity's type that break the spec's rules.
+    func unwrap(_ stanza: AgeStanza, index: Int) throws -> [UInt8]?
+}
+
 /// An age X25519 recipient: the public key a file is encrypted to, written `age1...` (Bech32, HRP `age`).
-public struct AgeX25519Recipient: Sendable, Hashable, CustomStringConvertible {
+public struct AgeX25519Recipient: AgeRecipient, Hashable, CustomStringConvertible {
     /// The 32-byte X25519 public key.
     public let publicKey: [UInt8]
 
@@ -43,7 +62,7 @@ public struct AgeX25519Recipient: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Wraps `fileKey` in an X25519 stanza for this recipient (a fresh ephemeral key per stanza).
-    func wrap(fileKey: [UInt8]) throws -> AgeStanza {
+    public func wrap(fileKey: [UInt8]) throws -> AgeStanza {
         let ephemeral = try AgeCrypto.generateX25519PrivateKey()
         let share = try AgeCrypto.x25519PublicKey(privateKey: ephemeral)
         guard let shared = try AgeCrypto.x25519(privateKey: ephemeral, publicKey: publicKey) else {
@@ -58,7 +77,7 @@ public struct AgeX25519Recipient: Sendable, Hashable, CustomStringConvertible {
 /// An age X25519 identity: the secret key that opens files for its recipient, written `AGE-SECRET-KEY-1...`.
 ///
 /// `description` never shows the secret; only `encoded` does, for writing the identity file.
-public struct AgeX25519Identity: Sendable, CustomStringConvertible {
+public struct AgeX25519Identity: AgeIdentity, CustomStringConvertible {
     private let secretKey: [UInt8]
     /// The recipient (public key) of this identity.
     public let recipient: AgeX25519Recipient
@@ -105,7 +124,7 @@ public struct AgeX25519Identity: Sendable, CustomStringConvertible {
     ///
     /// Returns nil for stanzas of other types and X25519 stanzas for other keys; throws for X25519 stanzas
     /// that break the spec's rules (argument count, share encoding, body size, low-order share).
-    func unwrap(_ stanza: AgeStanza, index: Int) throws -> [UInt8]? {
+    public func unwrap(_ stanza: AgeStanza, index: Int) throws -> [UInt8]? {
         guard stanza.arguments.first == "X25519" else { return nil }
         guard stanza.arguments.count == 2 else {
             throw AgeError.badStanza(index: index, reason: "X25519 stanza has \(stanza.arguments.count - 1) "
@@ -154,19 +173,43 @@ public enum AgeIdentityFile {
         return identities
     }
 
-    /// Reads and parses an identity file (at most 1 MiB).
-    public static func read(_ path: String) throws -> [AgeX25519Identity] {
-        let bytes = try FileSystem.readFile(path, limit: 1 << 20)
+    /// Whether identity file bytes are themselves an age file (a passphrase-protected identity, as
+    /// `age -p` or `custody keygen` without `--no-passphrase` writes them).
+    public static func isEncrypted(_ bytes: [UInt8]) -> Bool {
+        bytes.starts(with: Array("age-encryption.org/v1\n".utf8))
+    }
+
+    /// Reads and parses an identity file (at most 1 MiB). A passphrase-protected file is decrypted in memory with
+    /// the passphrase `passphrase` returns (called only for such files).
+    public static func read(_ path: String, passphrase: () throws -> String = {
+        throw AgeError.badKey("the identity file is passphrase-protected; a passphrase is needed")
+    }) throws -> [AgeX25519Identity] {
+        var bytes = try FileSystem.readFile(path, limit: 1 << 20)
+        if isEncrypted(bytes) {
+            let identity = AgeScryptIdentity(passphrase: try passphrase())
+            do {
+                bytes = try AgeDecryptor(identities: [identity]).decrypt(bytes)
+            } catch AgeError.noMatchingIdentity {
+                throw AgeError.badKey("\(path): wrong passphrase")
+            }
+        }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw AgeError.badKey("\(path): not UTF-8 text")
         }
         return try parse(text, source: path)
     }
 
-    /// Writes an identity file durably with mode 0600, refusing to replace an existing file.
-    public static func write(_ identity: AgeX25519Identity, to path: String, created: Timestamp = .now()) throws {
+    /// Writes an identity file durably with mode 0600, refusing to replace an existing file. With a passphrase
+    /// the file is an age file encrypted to it (scrypt), which `age -d -i FILE` also opens after asking for it.
+    public static func write(_ identity: AgeX25519Identity, to path: String, passphrase: String? = nil,
+                             workFactor: Int = 18, created: Timestamp = .now()) throws {
         if FileSystem.exists(path) { throw CustodyError.operational("\(path): already exists; not overwriting a key") }
-        try FileSystem.writeAtomically(path, Array(render(identity, created: created).utf8), mode: 0o600)
+        var bytes = Array(render(identity, created: created).utf8)
+        if let passphrase {
+            let recipient = try AgeScryptRecipient(passphrase: passphrase, workFactor: workFactor)
+            bytes = try AgeEncryptor(recipients: [recipient]).encrypt(bytes)
+        }
+        try FileSystem.writeAtomically(path, bytes, mode: 0o600)
     }
 }
 

@@ -1,15 +1,22 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Encrypts to age v1 X25519 recipients, streaming: 64 KiB chunks sealed in parallel on Dispatch workers in
 /// batches, written in order, memory bounded by `(batchesInFlight + 2)` batches whatever the input size.
 public struct AgeEncryptor: Sendable {
-    public let recipients: [AgeX25519Recipient]
-    /// Chunks per batch handed to the workers (64 = 4 MiB of plaintext).
-    public var chunksPerBatch = 64
-    /// Batches being sealed while the calling thread reads and writes.
-    public var batchesInFlight = 3
+    public let recipients: [any AgeRecipient]
+    /// Chunks per batch handed to the workers (16 = 1 MiB of plaintext; small enough to stay in cache).
+    public var chunksPerBatch = 16
+    /// Batches being sealed while the input is read and the output written.
+    public var batchesInFlight = 4
 
     /// An encryptor to one or more recipients (each gets its own stanza).
-    public init(recipients: [AgeX25519Recipient]) throws {
+    public init(recipients: [any AgeRecipient]) throws {
         guard !recipients.isEmpty else { throw AgeError.badKey("no recipient to encrypt to") }
+        if recipients.count > 1 && recipients.contains(where: \.requiresSoleStanza) {
+            throw AgeError.badKey("a passphrase cannot be combined with other recipients")
+        }
         self.recipients = recipients
     }
 
@@ -31,6 +38,30 @@ public struct AgeEncryptor: Sendable {
     @discardableResult
     public func encrypt(from reader: ChunkReader, to output: FileDescriptor) throws -> AgeSummary {
         try encrypt(from: reader) { try output.writeAll($0) }
+    }
+
+    /// Encrypts `reader` into a new file at `path`, atomically and durably: a temporary file beside it, fsync,
+    /// rename, directory fsync. An existing file at `path` is refused, never replaced.
+    @discardableResult
+    public func encrypt(from reader: ChunkReader, toFile path: String, mode: mode_t = 0o644) throws -> AgeSummary {
+        if FileSystem.exists(path) { throw CustodyError.operational("\(path): already exists; not overwriting") }
+        let temporary = path + ".partial-\(getpid())"
+        let output = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_EXCL, mode: mode)
+        do {
+            let summary = try encrypt(from: reader, to: output)
+            try output.sync()
+            output.close()
+            guard link(temporary, path) == 0 else {
+                throw SystemError(operation: "create", path: path, code: errno)
+            }
+            unlink(temporary)
+            try FileSystem.syncDirectory(FileSystem.parentDirectory(of: path))
+            return summary
+        } catch {
+            output.close()
+            unlink(temporary)
+            throw error
+        }
     }
 
     /// Encrypts bytes in memory (tests and small files).
@@ -125,13 +156,13 @@ public final class AgeEncryptingStream {
 /// order. Plaintext of a chunk reaches the sink only once the chunk is authenticated and known to be in the
 /// right place (non-final chunks followed by more data, the final chunk at the end of the file).
 public struct AgeDecryptor: Sendable {
-    public let identities: [AgeX25519Identity]
-    /// Chunks per batch handed to the workers (64 = about 4 MiB).
-    public var chunksPerBatch = 64
-    /// Batches being opened while the calling thread reads and writes.
-    public var batchesInFlight = 3
+    public let identities: [any AgeIdentity]
+    /// Chunks per batch handed to the workers (16 = about 1 MiB).
+    public var chunksPerBatch = 16
+    /// Batches being opened while the input is read and the output written.
+    public var batchesInFlight = 4
 
-    public init(identities: [AgeX25519Identity]) throws {
+    public init(identities: [any AgeIdentity]) throws {
         guard !identities.isEmpty else { throw AgeError.badKey("no identity to decrypt with") }
         self.identities = identities
     }
@@ -139,7 +170,10 @@ public struct AgeDecryptor: Sendable {
     /// Unwraps the file key of a parsed header with the first identity that matches, and checks the MAC.
     func fileKey(for header: AgeHeader) throws -> [UInt8] {
         var fileKey: [UInt8]?
-        // Every X25519 stanza is checked against the spec's rules, even after a match.
+        if header.stanzas.count > 1 && header.stanzas.contains(where: { $0.arguments.first == "scrypt" }) {
+            throw AgeError.badHeader("an scrypt (passphrase) stanza must be the only stanza")
+        }
+        // Every stanza is checked against the spec's rules, even after a match.
         for (index, stanza) in header.stanzas.enumerated() {
             for identity in identities {
                 if let key = try identity.unwrap(stanza, index: index), fileKey == nil {

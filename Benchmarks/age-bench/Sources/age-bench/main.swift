@@ -10,6 +10,21 @@ import CustodyKit
 // Prints the seconds spent and the throughput on stderr. Like the age command, the driver does not fsync its
 // output, so both tools are measured the same way (data left in the page cache).
 
+enum ProcessInfo {
+    static var environment: [String: String] {
+        var result: [String: String] = [:]
+        var pointer = environ
+        while let entry = pointer.pointee {
+            let text = String(cString: entry)
+            if let equals = text.firstIndex(of: "=") {
+                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            pointer += 1
+        }
+        return result
+    }
+}
+
 func report(_ line: String) {
     try? FileDescriptor(rawValue: 2, path: "stderr").writeAll(Array((line + "\n").utf8))
 }
@@ -35,13 +50,19 @@ do {
         let output = try FileDescriptor.open(arguments[4], O_WRONLY | O_CREAT | O_TRUNC)
         let reader = FileChunkReader(descriptor: input, size: size)
         let start = MonotonicClock.seconds()
+        // Optional tuning, for experiments: AGE_BENCH_BATCH (chunks per batch), AGE_BENCH_INFLIGHT (batches).
+        let environment = ProcessInfo.environment
         let summary: AgeSummary
         if arguments[1] == "encrypt" {
-            summary = try AgeEncryptor(recipients: try AgeRecipientFile.read(arguments[2]))
-                .encrypt(from: reader, to: output)
+            var encryptor = try AgeEncryptor(recipients: try AgeRecipientFile.read(arguments[2]))
+            if let batch = environment["AGE_BENCH_BATCH"].flatMap(Int.init) { encryptor.chunksPerBatch = batch }
+            if let depth = environment["AGE_BENCH_INFLIGHT"].flatMap(Int.init) { encryptor.batchesInFlight = depth }
+            summary = try encryptor.encrypt(from: reader, to: output)
         } else {
-            summary = try AgeDecryptor(identities: try AgeIdentityFile.read(arguments[2]))
-                .decrypt(from: reader, to: output)
+            var decryptor = try AgeDecryptor(identities: try AgeIdentityFile.read(arguments[2]))
+            if let batch = environment["AGE_BENCH_BATCH"].flatMap(Int.init) { decryptor.chunksPerBatch = batch }
+            if let depth = environment["AGE_BENCH_INFLIGHT"].flatMap(Int.init) { decryptor.batchesInFlight = depth }
+            summary = try decryptor.decrypt(from: reader, to: output)
         }
         let seconds = MonotonicClock.seconds() - start
         output.close()
