@@ -1,0 +1,504 @@
+import Dispatch
+import Synchronization
+
+/// What an encryption or decryption processed.
+public struct AgeSummary: Sendable, Equatable {
+    /// Plaintext bytes.
+    public var plaintextSize: UInt64
+    /// Bytes of the age file (header, nonce and payload).
+    public var fileSize: UInt64
+    /// Payload chunks (at least 1).
+    public var chunkCount: UInt64
+}
+
+/// The STREAM payload constants of age v1.
+enum AgePayloadFormat {
+    static let chunkSize = 64 << 10
+    static let sealedChunkSize = chunkSize + AgeCrypto.tagSize
+    static let nonceSize = 16
+
+    /// Fills `nonce` (12 bytes) for chunk `index`.
+    static func fillNonce(_ nonce: UnsafeMutableRawBufferPointer, index: UInt64, final: Bool) {
+        for byte in 0..<3 { nonce[byte] = 0 }
+        for byte in 0..<8 { nonce[3 + byte] = UInt8(truncatingIfNeeded: index >> UInt64(8 * (7 - byte))) }
+        nonce[11] = final ? 1 : 0
+    }
+}
+
+/// How one chunk fared on a worker.
+enum AgeChunkOutcome: Sendable {
+    case pending
+    /// Sealed or opened with the expected final flag; the output length.
+    case ok(Int)
+    /// Opened only with the opposite final flag; the output length.
+    case oppositeFlag(Int)
+    /// Authentication failed with either flag.
+    case failed
+    /// An OpenSSL failure (not an authentication failure).
+    case error(String)
+}
+
+/// A batch of consecutive chunks with its input and output buffers, processed on Dispatch workers.
+final class AgeBatch: @unchecked Sendable {
+    let capacity: Int
+    let inputChunkSize: Int
+    let outputChunkSize: Int
+    let input: UnsafeMutableRawBufferPointer
+    let output: UnsafeMutableRawBufferPointer
+    let outcomes: UnsafeMutableBufferPointer<AgeChunkOutcome>
+    let done = DispatchGroup()
+    /// Bytes of input held.
+    var filled = 0
+    var firstChunk: UInt64 = 0
+    var chunkCount = 0
+    /// Whether the batch's last chunk is the payload's final chunk.
+    var holdsFinalChunk = false
+    /// Byte offset of the batch's input in the whole stream (for messages).
+    var streamOffset: UInt64 = 0
+
+    init(capacity: Int, inputChunkSize: Int, outputChunkSize: Int) {
+        self.capacity = capacity
+        self.inputChunkSize = inputChunkSize
+        self.outputChunkSize = outputChunkSize
+        input = .allocate(byteCount: capacity * inputChunkSize, alignment: 64)
+        output = .allocate(byteCount: capacity * outputChunkSize, alignment: 64)
+        outcomes = .allocate(capacity: capacity)
+        outcomes.initialize(repeating: .pending)
+    }
+
+    deinit {
+        input.deallocate()
+        output.deallocate()
+        outcomes.deallocate()
+    }
+
+    var isFull: Bool { filled == capacity * inputChunkSize }
+
+    /// Empties the batch for reuse.
+    func reset() -> AgeBatch {
+        filled = 0
+        chunkCount = 0
+        holdsFinalChunk = false
+        return self
+    }
+
+    func inputLength(of chunk: Int) -> Int {
+        min(inputChunkSize, filled - chunk * inputChunkSize)
+    }
+}
+
+/// Numbers batches and hands them to Dispatch workers that seal or open every chunk in parallel.
+/// Used from one thread at a time (the thread producing input).
+final class AgeChunkDispatcher: @unchecked Sendable {
+    let mode: AgePayloadEngine.Mode
+    private let key: [UInt8]
+    /// Offset in the whole age file where the payload chunks start (header + nonce), for messages.
+    private let payloadOffset: UInt64
+    private(set) var nextChunk: UInt64 = 0
+    private(set) var inputBytes: UInt64 = 0
+    private let workers = DispatchQueue.global(qos: .userInitiated)
+
+    init(mode: AgePayloadEngine.Mode, key: [UInt8], payloadOffset: UInt64) {
+        self.mode = mode
+        self.key = key
+        self.payloadOffset = payloadOffset
+    }
+
+    /// Numbers a filled batch and starts its chunks; `final` says its last chunk ends the payload.
+    func dispatch(_ batch: AgeBatch, final: Bool) {
+        let chunkSize = batch.inputChunkSize
+        batch.chunkCount = max(1, (batch.filled + chunkSize - 1) / chunkSize)
+        batch.firstChunk = nextChunk
+        batch.holdsFinalChunk = final
+        let sealedBefore = nextChunk * UInt64(AgePayloadFormat.sealedChunkSize)
+        batch.streamOffset = payloadOffset + (mode == .open ? inputBytes : sealedBefore)
+        nextChunk += UInt64(batch.chunkCount)
+        inputBytes += UInt64(batch.filled)
+        for index in 0..<batch.chunkCount { batch.outcomes[index] = .pending }
+        let key = self.key
+        let mode = self.mode
+        workers.async(group: batch.done) {
+            DispatchQueue.concurrentPerform(iterations: batch.chunkCount) { index in
+                batch.outcomes[index] = AgeChunkDispatcher.process(batch, index, key: key, mode: mode)
+            }
+        }
+    }
+
+    /// Seals or opens one chunk of a batch (on a worker thread).
+    private static func process(_ batch: AgeBatch, _ index: Int, key: [UInt8],
+                                mode: AgePayloadEngine.Mode) -> AgeChunkOutcome {
+        let inStart = index * batch.inputChunkSize
+        let length = batch.inputLength(of: index)
+        let input = UnsafeRawBufferPointer(rebasing: batch.input[inStart..<(inStart + length)])
+        let outStart = index * batch.outputChunkSize
+        let final = batch.holdsFinalChunk && index == batch.chunkCount - 1
+        let chunk = batch.firstChunk + UInt64(index)
+        var nonce: (UInt64, UInt32) = (0, 0)
+        return withUnsafeMutableBytes(of: &nonce) { nonceBytes in
+            let nonceView = UnsafeMutableRawBufferPointer(rebasing: nonceBytes[0..<12])
+            AgePayloadFormat.fillNonce(nonceView, index: chunk, final: final)
+            return key.withUnsafeBytes { keyBytes in
+                do {
+                    switch mode {
+                    case .seal:
+                        let output = UnsafeMutableRawBufferPointer(
+                            rebasing: batch.output[outStart..<(outStart + length + AgeCrypto.tagSize)])
+                        try AgeCrypto.seal(key: keyBytes, nonce: UnsafeRawBufferPointer(nonceView),
+                                           plaintext: input, output: output)
+                        return .ok(length + AgeCrypto.tagSize)
+                    case .open:
+                        guard length >= AgeCrypto.tagSize else { return .failed }
+                        let plainLength = length - AgeCrypto.tagSize
+                        let output = UnsafeMutableRawBufferPointer(
+                            rebasing: batch.output[outStart..<(outStart + plainLength)])
+                        if try AgeCrypto.open(key: keyBytes, nonce: UnsafeRawBufferPointer(nonceView),
+                                              sealed: input, output: output) {
+                            return .ok(plainLength)
+                        }
+                        AgePayloadFormat.fillNonce(nonceView, index: chunk, final: !final)
+                        if try AgeCrypto.open(key: keyBytes, nonce: UnsafeRawBufferPointer(nonceView),
+                                              sealed: input, output: output) {
+                            return .oppositeFlag(plainLength)
+                        }
+                        return .failed
+                    }
+                } catch {
+                    return .error("\(error)")
+                }
+            }
+        }
+    }
+}
+
+/// Runs the STREAM construction over batches of chunks, output always in order through `sink` on the calling
+/// thread. Two ways to feed it:
+/// - push (`takeBatch`, `submit`): the calling thread fills batches; up to `maxInFlight` are sealed at once;
+/// - pull (`run(input:)`): a reader thread fills batches from a `ChunkReader` while workers process them and the
+///   calling thread writes, so reading, sealing/opening and writing overlap.
+/// Memory is bounded by `maxInFlight + 2` batches whatever the input size.
+final class AgePayloadEngine {
+    enum Mode: Sendable { case seal, open }
+
+    let mode: Mode
+    private let dispatcher: AgeChunkDispatcher
+    private let chunksPerBatch: Int
+    private let maxInFlight: Int
+    private let sink: (UnsafeRawBufferPointer) throws -> Void
+    private var free: [AgeBatch] = []
+    private var allocated = 0
+    private var inFlight: [AgeBatch] = []
+    private(set) var outputBytes: UInt64 = 0
+    /// Chunks and input bytes, once the pull reader has finished (the dispatcher's otherwise).
+    private var pulledTotals: (chunks: UInt64, bytes: UInt64)?
+
+    init(mode: Mode, key: [UInt8], chunksPerBatch: Int, maxInFlight: Int, payloadOffset: UInt64,
+         sink: @escaping (UnsafeRawBufferPointer) throws -> Void) {
+        self.mode = mode
+        self.dispatcher = AgeChunkDispatcher(mode: mode, key: key, payloadOffset: payloadOffset)
+        self.chunksPerBatch = max(1, chunksPerBatch)
+        self.maxInFlight = max(1, maxInFlight)
+        self.sink = sink
+    }
+
+    deinit {
+        // Workers hold their batch strongly; waiting here keeps no work running after the caller returns.
+        for batch in inFlight { batch.done.wait() }
+    }
+
+    var chunkCount: UInt64 { pulledTotals?.chunks ?? dispatcher.nextChunk }
+    var inputBytes: UInt64 { pulledTotals?.bytes ?? dispatcher.inputBytes }
+
+    private var poolSize: Int { maxInFlight + 2 }
+
+    private static func makeBatch(mode: Mode, chunks: Int) -> AgeBatch {
+        let sealed = AgePayloadFormat.sealedChunkSize, plain = AgePayloadFormat.chunkSize
+        return AgeBatch(capacity: chunks, inputChunkSize: mode == .seal ? plain : sealed,
+                        outputChunkSize: mode == .seal ? sealed : plain)
+    }
+
+    // MARK: Push
+
+    /// An empty batch, waiting for the oldest in-flight batch when the pool is exhausted.
+    func takeBatch() throws -> AgeBatch {
+        if let batch = free.popLast() { return batch.reset() }
+        if allocated < poolSize {
+            allocated += 1
+            return AgePayloadEngine.makeBatch(mode: mode, chunks: chunksPerBatch)
+        }
+        try drainOldest()
+        return free.removeLast().reset()
+    }
+
+    func recycle(_ batch: AgeBatch) { free.append(batch) }
+
+    /// Hands a filled batch to the workers; `final` says its last chunk ends the payload.
+    func submit(_ batch: AgeBatch, final: Bool) throws {
+        dispatcher.dispatch(batch, final: final)
+        inFlight.append(batch)
+        if inFlight.count > maxInFlight { try drainOldest() }
+    }
+
+    /// Waits for every batch in flight and writes their output in order.
+    func drainAll() throws {
+        while !inFlight.isEmpty { try drainOldest() }
+    }
+
+    private func drainOldest() throws {
+        let batch = inFlight.removeFirst()
+        batch.done.wait()
+        defer { free.append(batch) }
+        try emit(batch)
+    }
+
+    // MARK: Pull
+
+    /// Reads `input` to its end on a reader thread, processes it and writes the output here, in order.
+    /// An empty input gives one empty final chunk when sealing, and `truncated` when opening.
+    func run(input: AgeInput) throws {
+        let mode = self.mode, chunks = chunksPerBatch
+        let pipeline = AgePullPipeline(poolSize: poolSize, dispatcher: dispatcher) {
+            AgePayloadEngine.makeBatch(mode: mode, chunks: chunks)
+        }
+        let readerDone = DispatchGroup()
+        DispatchQueue.global(qos: .userInitiated).async(group: readerDone) {
+            pipeline.readAll(input)
+        }
+        var failure: Error?
+        while true {
+            let item = pipeline.nextReady()
+            switch item {
+            case .batch(let batch):
+                batch.done.wait()
+                if failure == nil {
+                    do { try emit(batch) } catch {
+                        failure = error
+                        pipeline.stop()
+                    }
+                }
+                pipeline.release(batch)
+                continue
+            case .end:
+                break
+            case .failure(let error):
+                if failure == nil { failure = error }
+            }
+            break
+        }
+        readerDone.wait()
+        pulledTotals = (dispatcher.nextChunk, dispatcher.inputBytes)
+        if let failure { throw failure }
+    }
+
+    // MARK: Output
+
+    /// Writes a processed batch's output; throws at the first bad chunk after writing every good chunk before it.
+    private func emit(_ batch: AgeBatch) throws {
+        var pendingStart = 0
+        var pendingLength = 0
+        func flush() throws {
+            if pendingLength > 0 {
+                try sink(UnsafeRawBufferPointer(rebasing: batch.output[pendingStart..<(pendingStart + pendingLength)]))
+                outputBytes += UInt64(pendingLength)
+            }
+            pendingLength = 0
+        }
+        for index in 0..<batch.chunkCount {
+            let chunk = batch.firstChunk + UInt64(index)
+            let offset = batch.streamOffset + UInt64(index * batch.inputChunkSize)
+            let final = batch.holdsFinalChunk && index == batch.chunkCount - 1
+            let length = batch.inputLength(of: index)
+            switch batch.outcomes[index] {
+            case .ok(let count):
+                if mode == .open && final && count == 0 && chunk > 0 {
+                    try flush()
+                    throw AgeError.emptyFinalChunk(chunkIndex: chunk, byteOffset: offset)
+                }
+                pendingLength += count
+            case .oppositeFlag(let count):
+                try flush()
+                if !final && count == 0 && chunk > 0 {
+                    throw AgeError.emptyFinalChunk(chunkIndex: chunk, byteOffset: offset)
+                }
+                // The chunk is authentic but in the wrong place: a non-final chunk with nothing after it (the file
+                // was cut at a chunk boundary) or a final chunk with more data after it (data was appended). Like
+                // age, a full-size chunk's plaintext is released first; a short chunk can only ever be final.
+                if length == AgePayloadFormat.sealedChunkSize {
+                    pendingStart = index * batch.outputChunkSize
+                    pendingLength = count
+                    try flush()
+                }
+                if final { throw AgeError.truncated(byteOffset: offset + UInt64(length)) }
+                throw AgeError.trailingData(byteOffset: offset + UInt64(length))
+            case .failed:
+                try flush()
+                if final && length < AgeCrypto.tagSize {
+                    throw AgeError.truncated(byteOffset: offset + UInt64(length))
+                }
+                throw AgeError.payloadAuthenticationFailed(chunkIndex: chunk, byteOffset: offset, isFinal: final)
+            case .error(let message):
+                try flush()
+                throw CustodyError.operational("age chunk \(chunk): \(message)")
+            case .pending:
+                try flush()
+                throw CustodyError.operational("age chunk \(chunk): not processed")
+            }
+        }
+        try flush()
+    }
+}
+
+/// The hand-over between the reader thread and the writing thread of a pull run.
+final class AgePullPipeline: @unchecked Sendable {
+    enum Item {
+        case batch(AgeBatch)
+        case end
+        case failure(Error)
+    }
+
+    private struct State {
+        var free: [AgeBatch] = []
+        var allocated = 0
+        var ready: [Item] = []
+        var stopped = false
+    }
+
+    private let state = Mutex(State())
+    private let freeSignal: DispatchSemaphore
+    private let readySignal = DispatchSemaphore(value: 0)
+    private let makeBatch: @Sendable () -> AgeBatch
+    private let dispatcher: AgeChunkDispatcher
+    private let poolSize: Int
+
+    init(poolSize: Int, dispatcher: AgeChunkDispatcher, makeBatch: @escaping @Sendable () -> AgeBatch) {
+        self.poolSize = poolSize
+        self.makeBatch = makeBatch
+        self.dispatcher = dispatcher
+        freeSignal = DispatchSemaphore(value: poolSize)
+    }
+
+    /// Tells the reader to stop at its next batch.
+    func stop() {
+        state.withLock { $0.stopped = true }
+    }
+
+    /// Returns a written batch to the pool.
+    func release(_ batch: AgeBatch) {
+        state.withLock { $0.free.append(batch) }
+        freeSignal.signal()
+    }
+
+    /// The next batch to write (blocking), or the end of input, or the reader's failure.
+    func nextReady() -> Item {
+        readySignal.wait()
+        return state.withLock { $0.ready.removeFirst() }
+    }
+
+    private func publish(_ item: Item) {
+        state.withLock { $0.ready.append(item) }
+        readySignal.signal()
+    }
+
+    /// A free batch, or nil once stopped.
+    private func take() -> AgeBatch? {
+        freeSignal.wait()
+        let makeNew = state.withLock { state -> AgeBatch?? in
+            if state.stopped { return .some(nil) }
+            if let batch = state.free.popLast() { return .some(batch.reset()) }
+            state.allocated += 1
+            return nil
+        }
+        switch makeNew {
+        case .some(let batch):
+            if batch == nil { freeSignal.signal() }
+            return batch
+        case .none:
+            return makeBatch()
+        }
+    }
+
+    private func giveBack(_ batch: AgeBatch) {
+        release(batch)
+    }
+
+    /// The reader thread: fills batches, looks one batch ahead to find the final chunk, dispatches them.
+    func readAll(_ start: AgeInput) {
+        var input = start
+        do {
+            guard var batch = take() else { return publish(.end) }
+            batch.filled = try input.fill(batch.input)
+            while batch.isFull {
+                guard let next = take() else {
+                    giveBack(batch)
+                    return publish(.end)
+                }
+                next.filled = try input.fill(next.input)
+                if next.filled == 0 {
+                    giveBack(next)
+                    break
+                }
+                dispatcher.dispatch(batch, final: false)
+                publish(.batch(batch))
+                batch = next
+            }
+            if dispatcher.mode == .open && batch.filled == 0 && dispatcher.nextChunk == 0 {
+                giveBack(batch)
+                return publish(.failure(AgeError.truncated(byteOffset: input.offset)))
+            }
+            dispatcher.dispatch(batch, final: true)
+            publish(.batch(batch))
+            publish(.end)
+        } catch {
+            publish(.failure(error))
+        }
+    }
+}
+
+/// Sequential input over a `ChunkReader`, with bytes already read (e.g. after a header) served first.
+struct AgeInput: Sendable {
+    let reader: ChunkReader
+    private(set) var offset: UInt64 = 0
+    private var pending: [UInt8] = []
+    private var pendingStart = 0
+    private var ended = false
+
+    init(reader: ChunkReader) { self.reader = reader }
+
+    /// Puts bytes back in front of the input.
+    mutating func unread(_ bytes: ArraySlice<UInt8>) {
+        pending = Array(bytes) + pending[pendingStart...]
+        pendingStart = 0
+        offset -= UInt64(bytes.count)
+    }
+
+    /// Fills `buffer` completely unless the input ends first; returns the byte count.
+    mutating func fill(_ buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        var filled = 0
+        if pendingStart < pending.count {
+            let count = min(buffer.count, pending.count - pendingStart)
+            pending.withUnsafeBytes { source in
+                buffer.baseAddress!.copyMemory(from: source.baseAddress! + pendingStart, byteCount: count)
+            }
+            pendingStart += count
+            filled = count
+            if pendingStart == pending.count {
+                pending = []
+                pendingStart = 0
+            }
+        }
+        while filled < buffer.count && !ended {
+            let n = try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]),
+                                    at: offset + UInt64(filled))
+            if n == 0 { ended = true }
+            filled += n
+        }
+        offset += UInt64(filled)
+        return filled
+    }
+
+    /// Reads up to `count` bytes into an array.
+    mutating func read(upTo count: Int) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        let n = try bytes.withUnsafeMutableBytes { try fill($0) }
+        return Array(bytes.prefix(n))
+    }
+}
