@@ -43,7 +43,7 @@ struct KeygenCommand: ParsableCommand {
     func run() throws {
         try Identity.validateName(name)
         let jurisdiction = try CountryCode.validate(self.jurisdiction)
-        let paths = ["key", "pub", "vkey", "identity.json"].map { "\(out)/\(name).\($0)" }
+        let paths = ["key", "pub", "vkey", "identity.json", "age", "recipient"].map { "\(out)/\(name).\($0)" }
         for path in paths where FileSystem.exists(path) {
             throw CustodyError.operational("\(path) already exists; choose another --name or --out (nothing written)")
         }
@@ -62,6 +62,10 @@ struct KeygenCommand: ParsableCommand {
         try FileSystem.writeAtomically(paths[1], key.publicKey.pem())
         try FileSystem.writeAtomically(paths[2], Array((identity.verifierKey.encoded + "\n").utf8))
         try FileSystem.writeAtomically(paths[3], identity.document(signedWith: key))
+        let ageIdentity = try AgeX25519Identity.generate()
+        try AgeIdentityFile.write(ageIdentity, to: paths[4],
+                                  passphrase: secret.map { String(decoding: $0, as: UTF8.self) })
+        try AgeRecipientFile.write(ageIdentity.recipient, to: paths[5])
         Terminal.line("\(identity.verifierKey.encoded)")
     }
 }

@@ -66,8 +66,9 @@ struct SealCommand: ParsableCommand {
         if let caseNumber, options.conditions.caseID == nil { options.conditions.caseID = caseNumber }
         let display = ProgressDisplay(label: "sealing", total: nil, quiet: quietOption.quiet)
         options.progress = { _, done in display.update(done) }
-        let interrupt = InterruptFlag.install()
-        options.shouldStop = { interrupt.isSet }
+        try InterruptFlag.install()
+        defer { InterruptFlag.uninstall() }
+        options.shouldStop = InterruptFlag.shouldStop
         let signer = try SigningKey.load(keyPath: key, passphrase: passphrase.source)
         let store = try Ledger.open(path: ledger)
         let result = try BundleSealer.seal(paths: inputs, out: out, ledger: store, key: signer, options: options)

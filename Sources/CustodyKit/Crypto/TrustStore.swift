@@ -14,6 +14,16 @@ public struct TrustStore: Sendable {
         public var recipient: String?
         public var added: String
 
+        public init(name: String, agency: String, jurisdiction: String, publicKey: Ed25519PublicKey,
+                    recipient: String? = nil, added: String) {
+            self.name = name
+            self.agency = agency
+            self.jurisdiction = jurisdiction
+            self.publicKey = publicKey
+            self.recipient = recipient
+            self.added = added
+        }
+
         public var verifierKey: NoteVerifierKey { try! NoteVerifierKey(name: name, publicKey: publicKey) }
 
         public var json: JSONValue {
