@@ -13,7 +13,7 @@ struct Custody: ParsableCommand {
         version: CustodyVersion.string,
         subcommands: [
             HashCommand.self, PackCommand.self, UnpackCommand.self, KeygenCommand.self, LedgerCommand.self,
-            SealCommand.self, VerifyCommand.self, TrustCommand.self, BenchCommand.self,
+            SealCommand.self, VerifyCommand.self, TrustCommand.self, BenchCommand.self, DemoCommand.self,
         ]
     )
 

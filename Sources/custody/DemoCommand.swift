@@ -1,0 +1,137 @@
+import ArgumentParser
+import CustodyKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct DemoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "The main job on the bundled samples: two agencies, seal, verify, and a tampered copy failing.",
+        discussion: """
+            Works in a new temporary folder (printed; kept with --keep): creates a sealing agency (FR) and a \
+            receiving agency (DE), seals the files in Samples/, verifies the bundle as the receiving agency would \
+            (against its trust store), then flips one byte of a copy and shows verification naming the damage.
+            """
+    )
+
+    @Option(help: "Folder of sample evidence (default: Samples/ in the working directory).")
+    var samples = "Samples"
+    @Option(help: "Work folder to create (default: a new folder under $TMPDIR or /tmp).")
+    var workdir: String?
+    @Flag(help: "Keep the work folder instead of removing it.") var keep = false
+
+    func run() throws {
+        guard FileSystem.exists(samples) else {
+            throw CustodyError.operational("\(samples): no sample folder; run from the package root or pass --samples DIR")
+        }
+        let base = workdir ?? DemoCommand.temporaryFolder()
+        guard !FileSystem.exists(base) else { throw CustodyError.operational("\(base) already exists") }
+        try FileSystem.createDirectory(base, mode: 0o700)
+        defer { if !keep { FileSystem.removeTree(base) } }
+        func step(_ text: String) { Terminal.line("\n== \(text)") }
+        Terminal.line("custody demo in \(base)\(keep ? "" : " (removed at the end; --keep keeps it)")")
+
+        step("1. Two agencies create their identities (Ed25519 signing keys bound to name, agency, country)")
+        let sender = try DemoCommand.agency(name: "fr-officer", agency: "Police judiciaire (demo)", country: "FR",
+                                            in: base)
+        let receiver = try DemoCommand.agency(name: "de-officer", agency: "Bundeskriminalamt (demo)", country: "DE",
+                                              in: base)
+        for key in [sender, receiver] {
+            Terminal.line("   \(key.identity.name) (\(key.identity.agency), \(key.identity.jurisdiction)): "
+                + key.identity.verifierKey.encoded)
+        }
+
+        step("2. The sending agency opens its custody ledger")
+        let ledgerPath = base + "/fr-custody.ledger"
+        let ledger = try Ledger.create(path: ledgerPath, origin: "police.fr.example/custody", key: sender)
+        Terminal.line("   \(ledgerPath): origin \(ledger.origin)")
+
+        step("3. It seals the evidence in \(samples)/ into a BagIt bundle")
+        var options = SealOptions()
+        options.caseNumber = "FR-2026-0042"
+        options.evidenceNumber = "E-1"
+        options.examiner = "fr-officer"
+        options.itemDescription = "Files seized from a suspect's laptop (demo data)"
+        options.conditions.legalBasis = "UN Convention against Cybercrime, art. 40 (mutual legal assistance)"
+        options.conditions.purposes = ["investigation of case FR-2026-0042"]
+        options.conditions.personalDataCategories = ["communications content"]
+        let bundle = base + "/bundle-FR-2026-0042"
+        let sealed = try BundleSealer.seal(paths: [samples], out: bundle, ledger: ledger, key: sender, options: options)
+        Terminal.line("   \(bundle): \(sealed.items.count) items, bundle \(sealed.bundleID)")
+        for item in sealed.items {
+            Terminal.line("   - \(item.originalName): \(ByteSize.describe(item.size)), "
+                + "\(TreeChunkSize.digestName(item.chunkSize)) \(item.tree.prefix(16))...")
+        }
+        Terminal.line("   ledger entries \(sealed.entries.map(String.init).joined(separator: ", ")), signed checkpoint "
+            + "at size \(sealed.checkpointSize)")
+
+        step("4. The receiving agency trusts the sender's key and verifies every byte, signature and entry")
+        var trust = TrustStore()
+        try trust.add(TrustStore.Entry(name: sender.identity.name, agency: sender.identity.agency,
+                                       jurisdiction: sender.identity.jurisdiction, publicKey: sender.identity.publicKey,
+                                       added: Timestamp.now().description))
+        try trust.save(base + "/de-trust.json")
+        let (report, _) = BundleVerifier(root: bundle, trust: trust).verify()
+        let passed = report.checks.filter { $0.status == .passed }.count
+        Terminal.line("   \(passed) checks passed, \(report.failures.count) failed: "
+            + (report.passed ? "VERIFIED" : "FAILED"))
+        guard report.passed else {
+            for failure in report.failures { Terminal.line("   FAIL \(failure.name): \(failure.detail)") }
+            throw CustodyError.verification("the freshly sealed bundle did not verify")
+        }
+
+        step("5. Someone flips one byte of a copy in transit")
+        let tampered = base + "/bundle-tampered"
+        try DemoCommand.copyTree(bundle, to: tampered)
+        let victim = sealed.items.max { $0.storedSize < $1.storedSize }!
+        try DemoCommand.flipByte(tampered + "/" + victim.payloadPath, at: victim.storedSize / 2)
+        Terminal.line("   flipped the byte at offset \(victim.storedSize / 2) of \(victim.payloadPath)")
+        let (bad, _) = BundleVerifier(root: tampered, trust: trust).verify()
+        for failure in bad.failures { Terminal.line("   FAIL \(failure.name): \(failure.detail)") }
+        guard !bad.passed else { throw CustodyError.verification("the tampered copy verified: this is a bug") }
+        Terminal.line("   the tampered copy is rejected, naming the item and chunk")
+
+        step("Done")
+        Terminal.line("   verify it yourself: custody verify BUNDLE --trust TRUST, bagit.py --validate BUNDLE, "
+            + "gzip -dc BUNDLE/data/FILE.gz | sha256sum")
+        if keep { Terminal.line("   files kept in \(base)") }
+    }
+
+    static func temporaryFolder() -> String {
+        let parent = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+        return parent + "/custody-demo-" + Identifier.uuid().prefix(8)
+    }
+
+    static func agency(name: String, agency: String, country: String, in directory: String) throws -> SigningKey {
+        let key = try Ed25519PrivateKey.generate()
+        let identity = try Identity(name: name, agency: agency, jurisdiction: country, publicKey: key.publicKey)
+        let keys = directory + "/keys"
+        if !FileSystem.exists(keys) { try FileSystem.createDirectory(keys, mode: 0o700) }
+        try FileSystem.writeAtomically("\(keys)/\(name).key", key.pem(passphrase: nil), mode: 0o600)
+        try FileSystem.writeAtomically("\(keys)/\(name).identity.json", identity.document(signedWith: key))
+        return try SigningKey(identity: identity, privateKey: key)
+    }
+
+    static func copyTree(_ source: String, to destination: String) throws {
+        let info = try FileSystem.status(source, followLinks: false)
+        if info.st_mode & S_IFMT == S_IFDIR {
+            try FileSystem.createDirectory(destination)
+            for name in try FileSystem.directoryEntries(source) {
+                try copyTree(source + "/" + name, to: destination + "/" + name)
+            }
+        } else {
+            try FileSystem.writeAtomically(destination, FileSystem.readFile(source, limit: 1 << 30))
+        }
+    }
+
+    static func flipByte(_ path: String, at offset: UInt64) throws {
+        let descriptor = try FileDescriptor.open(path, O_RDWR)
+        defer { descriptor.close() }
+        var byte: [UInt8] = [0]
+        _ = try byte.withUnsafeMutableBytes { try descriptor.readFully(into: $0, at: offset) }
+        byte[0] ^= 0x01
+        try byte.withUnsafeBytes { try descriptor.writeAll($0, at: offset) }
+    }
+}
