@@ -112,6 +112,13 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
     }
 
     private let shared = Mutex(Shared())
+
+    private struct OrderedState {
+        var nextIndex: UInt64 = 0
+        var pending: [UInt64: (chunk: Chunk, box: ResultBox<Work>, group: DispatchGroup)] = [:]
+    }
+
+    private let orderedState = Mutex(OrderedState())
     // Touched only on `orderedQueue`.
     private var accumulator = MerkleAccumulator()
     private var leaves: [Hash32] = []
@@ -249,29 +256,45 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
         for (queue, digester) in zip(linearQueues, digesters) {
             queue.async(group: chunkDone) { digester.update(chunk.bytes) }
         }
-        let parallelDone = DispatchSemaphore(value: 0)
         let box = ResultBox<Work>()
         let computeTree = configuration.computeTree
-        workers.async(group: chunkDone) {
-            defer { parallelDone.signal() }
-            if self.failed { return }
-            if computeTree { box.leaf = Merkle.leafHash(chunk.bytes) }
-            do { box.work = try self.parallel(chunk) } catch { self.fail(error) }
-        }
-        orderedQueue.async(group: chunkDone) {
-            parallelDone.wait()
-            if self.failed { return }
-            if let leaf = box.leaf {
-                self.accumulator.append(leaf)
-                if self.configuration.keepLeaves { self.leaves.append(leaf) }
+        // The parallel stage hands its result on in chunk order without blocking any thread (a blocked Dispatch
+        // worker costs a core's worth of hashing on small machines).
+        chunkDone.enter()
+        workers.async {
+            if !self.failed {
+                if computeTree { box.leaf = Merkle.leafHash(chunk.bytes) }
+                do { box.work = try self.parallel(chunk) } catch { self.fail(error) }
             }
-            guard let ordered = self.ordered, let work = box.work else { return }
-            do { try ordered(chunk, work) } catch { self.fail(error) }
+            self.parallelFinished(chunk, box: box, group: chunkDone)
         }
         chunkDone.notify(queue: workers) {
             self.releaseSlot(slot)
             self.inFlight.leave()
         }
+    }
+
+    /// Queues the ordered stage of every chunk whose parallel stage is done and whose predecessors are queued.
+    private func parallelFinished(_ chunk: Chunk, box: ResultBox<Work>, group: DispatchGroup) {
+        orderedState.withLock { state in
+            state.pending[chunk.index] = (chunk, box, group)
+            while let next = state.pending.removeValue(forKey: state.nextIndex) {
+                state.nextIndex += 1
+                orderedQueue.async { self.runOrdered(next.chunk, box: next.box, group: next.group) }
+            }
+        }
+    }
+
+    /// The tree accumulator and the caller's ordered stage for one chunk; runs on `orderedQueue` in chunk order.
+    private func runOrdered(_ chunk: Chunk, box: ResultBox<Work>, group: DispatchGroup) {
+        defer { group.leave() }
+        if failed { return }
+        if let leaf = box.leaf {
+            accumulator.append(leaf)
+            if configuration.keepLeaves { leaves.append(leaf) }
+        }
+        guard let ordered, let work = box.work else { return }
+        do { try ordered(chunk, work) } catch { fail(error) }
     }
 
     private func releaseSlot(_ slot: Int) {
@@ -280,7 +303,7 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
     }
 }
 
-/// Carries one chunk's parallel results to its ordered stage (written before, read after a semaphore).
+/// Carries one chunk's parallel results to its ordered stage (handed over through `orderedState`'s lock).
 private final class ResultBox<Work>: @unchecked Sendable {
     var leaf: Hash32?
     var work: Work?
