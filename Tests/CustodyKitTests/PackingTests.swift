@@ -144,6 +144,18 @@ final class PackingTests: XCTestCase {
         XCTAssertEqual(result.chunkCount, 1)
     }
 
+    func testMixedChunkStoresItsRandomSegmentsInsideOneDeflateStream() throws {
+        let chunkSize = 256 << 10
+        let content = pseudoRandomBytes(128 << 10, seed: 5) + textBytes(128 << 10)
+        let (packed, result) = try pack(content, chunkSize: chunkSize)
+        XCTAssertEqual(result.storedChunks, 0)
+        XCTAssertLessThan(result.packedSize, UInt64((128 << 10) + (16 << 10)))
+        XCTAssertEqual(try gunzipWithZlib(packed), content)
+        let (unpacked, output) = try unpack(packed, expected: UnpackExpectation(leaves: result.leaves))
+        XCTAssertTrue(unpacked.verified)
+        XCTAssertEqual(output, content)
+    }
+
     func testStoredBlocksAreValidDeflate() throws {
         for size in [1, 65535, 65536, 200_000] {
             let content = pseudoRandomBytes(size, seed: UInt64(size))

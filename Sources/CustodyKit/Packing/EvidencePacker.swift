@@ -173,7 +173,8 @@ final class PackRun: @unchecked Sendable {
             defer { deflaters.give(deflater) }
             // Only a stream strictly smaller than the stored form is worth keeping: bound the output there.
             let room = UnsafeMutableRawBufferPointer(start: base + dataStart, count: storedSize - 1)
-            dataSize = try deflater.compress(content, into: room)
+            dataSize = try deflater.compress(content, into: room, segment: PackFormat.segmentSize,
+                                             incompressible: PackFormat.segmentIsIncompressible)
         }
         var flags: PackFormat.Flags = []
         if dataSize == nil {

@@ -404,7 +404,30 @@ private final class UnpackRun: @unchecked Sendable {
         }
     }
 
+    /// The deflate data and trailer of the first all-zero member that verified, with its content's length and
+    /// leaf hash: a later member with identical bytes has identical content, so it is not inflated again.
+    private struct ZeroMember {
+        var bytes: [UInt8]
+        var length: Int
+        var leaf: Hash32
+    }
+    private let zeroMember = Mutex<ZeroMember?>(nil)
+
+    /// Fills the slot from the cached all-zero member when its bytes match; false otherwise.
+    private func reuseZeroMember(_ slot: MemberSlot) -> Bool {
+        guard slot.header.flags.contains(.zero) else { return false }
+        let cached = zeroMember.withLock { $0 }
+        guard let cached, cached.bytes.count == slot.input.count,
+              cached.bytes.withUnsafeBytes({ $0.elementsEqual(slot.input.bytes) }) else { return false }
+        slot.output.storage.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: cached.length)
+        slot.output.count = cached.length
+        slot.leaf = cached.leaf
+        slot.damage = nil
+        return true
+    }
+
     private func inflateAndCheck(_ slot: MemberSlot) throws {
+        if reuseZeroMember(slot) { return checkExpectedLeaf(slot) }
         let header = slot.header
         let member = slot.input.bytes
         let dataLength = member.count - PackFormat.trailerSize
@@ -452,16 +475,34 @@ private final class UnpackRun: @unchecked Sendable {
         slot.output.count = produced
         let leaf = Merkle.leafHash(slot.output.bytes)
         slot.leaf = leaf
-        if damage == nil, let expected = configuration.expected.leaves, header.index < UInt64(expected.count),
-           expected[Int(header.index)] != leaf {
-            damage = "leaf hash mismatch: expected \(expected[Int(header.index)].hex), computed \(leaf.hex)"
-        }
         slot.damage = damage
         if let damage {
             let range = slot.packedOffset..<(slot.packedOffset + UInt64(header.memberSize))
             record(DamagedChunk(index: header.index, packedRange: range,
                                 contentRange: contentStart..<(contentStart + UInt64(produced)), reason: damage))
+            return
         }
+        if header.flags.contains(.zero) && zeroMember.withLock({ $0 == nil }) {
+            let cached = ZeroMember(bytes: Array(member), length: produced, leaf: leaf)
+            zeroMember.withLock { $0 = cached }
+        }
+        checkExpectedLeaf(slot)
+    }
+
+    /// Compares a verified chunk's leaf hash with the expected leaves, when given.
+    private func checkExpectedLeaf(_ slot: MemberSlot) {
+        let header = slot.header
+        guard let expected = configuration.expected.leaves, header.index < UInt64(expected.count),
+              let leaf = slot.leaf, expected[Int(header.index)] != leaf else { return }
+        let reason = "leaf hash mismatch: expected \(expected[Int(header.index)].hex), computed \(leaf.hex)"
+        slot.damage = reason
+        // Like any damaged chunk, zero-filled when salvaging.
+        slot.output.storage.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: slot.output.count)
+        slot.leaf = Merkle.leafHash(slot.output.bytes)
+        let contentStart = header.index * UInt64(chunkSize)
+        let range = slot.packedOffset..<(slot.packedOffset + UInt64(header.memberSize))
+        record(DamagedChunk(index: header.index, packedRange: range,
+                            contentRange: contentStart..<(contentStart + UInt64(slot.output.count)), reason: reason))
     }
 
     /// The ordered stage: tree accumulation and writing.

@@ -199,10 +199,9 @@ public enum PackFormat {
 
     /// Order-0 entropy in bits per byte of up to eight 2 KiB samples spread over `bytes`: a cheap test for
     /// content that will not shrink (encrypted or already compressed data scores close to 8).
-    public static func sampledEntropy(_ bytes: UnsafeRawBufferPointer) -> Double {
+    public static func sampledEntropy(_ bytes: UnsafeRawBufferPointer, samples: Int = 8, sampleLength: Int = 2048)
+        -> Double {
         var counts = [Int](repeating: 0, count: 256)
-        let sampleLength = 2048
-        let samples = 8
         var total = 0
         counts.withUnsafeMutableBufferPointer { histogram in
             if bytes.count <= sampleLength * samples {
@@ -231,6 +230,14 @@ public enum PackFormat {
 
     /// Sampled entropy above which a chunk is stored without trying deflate.
     public static let storeEntropyThreshold = 7.9
+
+    /// Inside a deflated chunk, segments of this size whose sampled entropy (four 1 KiB samples) exceeds the
+    /// threshold are written as stored blocks within the same deflate stream.
+    public static let segmentSize = 65536
+
+    static func segmentIsIncompressible(_ segment: UnsafeRawBufferPointer) -> Bool {
+        segment.count >= 16384 && sampledEntropy(segment, samples: 4, sampleLength: 1024) > storeEntropyThreshold
+    }
 }
 
 @inline(__always)

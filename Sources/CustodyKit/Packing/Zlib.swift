@@ -5,8 +5,12 @@ import Synchronization
 /// Used by one thread at a time; reusable across chunks.
 final class RawDeflater: @unchecked Sendable {
     private let stream: UnsafeMutablePointer<z_stream>
+    let level: Int32
+    private var currentLevel: Int32
 
     init(level: Int) throws {
+        self.level = Int32(level)
+        currentLevel = Int32(level)
         stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
         stream.initialize(to: z_stream())
         let status = custody_deflateInit2(stream, Int32(level), Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY)
@@ -25,18 +29,53 @@ final class RawDeflater: @unchecked Sendable {
 
     /// Compresses `input` as one complete raw deflate stream into `output`. Returns the compressed length,
     /// or nil when the stream does not fit in `output` (the caller then stores the chunk instead).
-    func compress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws -> Int? {
+    ///
+    /// With `segment` set, the input is fed in segments of that many bytes and a segment that `incompressible`
+    /// flags is written at level 0 (stored blocks) inside the same stream, so the random parts of a mixed
+    /// chunk cost a copy instead of a futile search for matches.
+    func compress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer,
+                  segment: Int? = nil, incompressible: (UnsafeRawBufferPointer) -> Bool = { _ in false }) throws
+        -> Int? {
         guard deflateReset(stream) == Z_OK else { throw CustodyError.operational("zlib: deflateReset failed") }
-        stream.pointee.next_in = UnsafeMutablePointer(
-            mutating: input.baseAddress?.assumingMemoryBound(to: UInt8.self))
-        stream.pointee.avail_in = UInt32(input.count)
+        guard try setLevel(level) else { return nil }
         stream.pointee.next_out = output.baseAddress!.assumingMemoryBound(to: UInt8.self)
         stream.pointee.avail_out = UInt32(output.count)
-        let status = deflate(stream, Z_FINISH)
+        let step = segment ?? max(input.count, 1)
+        var offset = 0
+        repeat {
+            let end = min(input.count, offset + step)
+            let piece = UnsafeRawBufferPointer(rebasing: input[offset..<end])
+            if segment != nil {
+                guard try setLevel(incompressible(piece) ? 0 : level) else { return nil }
+            }
+            stream.pointee.next_in = UnsafeMutablePointer(
+                mutating: piece.baseAddress?.assumingMemoryBound(to: UInt8.self))
+            stream.pointee.avail_in = UInt32(piece.count)
+            let last = end == input.count
+            let status = deflate(stream, last ? Z_FINISH : Z_NO_FLUSH)
+            switch status {
+            case Z_STREAM_END: return output.count - Int(stream.pointee.avail_out)
+            case Z_OK, Z_BUF_ERROR:
+                if last || stream.pointee.avail_out == 0 || stream.pointee.avail_in != 0 { return nil }
+            default: throw CustodyError.operational("zlib: deflate failed (status \(status))")
+            }
+            offset = end
+        } while offset < input.count
+        return nil
+    }
+
+    /// Switches the compression level between segments; false when the flush this needs does not fit.
+    private func setLevel(_ wanted: Int32) throws -> Bool {
+        guard wanted != currentLevel else { return true }
+        let status = deflateParams(stream, wanted, Z_DEFAULT_STRATEGY)
         switch status {
-        case Z_STREAM_END: return output.count - Int(stream.pointee.avail_out)
-        case Z_OK, Z_BUF_ERROR: return nil
-        default: throw CustodyError.operational("zlib: deflate failed (status \(status))")
+        case Z_OK:
+            currentLevel = wanted
+            return true
+        case Z_BUF_ERROR:
+            return false
+        default:
+            throw CustodyError.operational("zlib: deflateParams failed (status \(status))")
         }
     }
 }
