@@ -38,6 +38,7 @@ final class LedgerTests: XCTestCase {
         var previous = LedgerEntry.noPrevious
         try ledger.export { bytes in
             let entry = try LedgerEntry.parse(bytes)
+            XCTAssertEqual(try JSONValue.parse(bytes).canonicalBytes, bytes, "entry bytes are canonical JSON")
             XCTAssertEqual(entry.sequence, UInt64(leaves.count))
             XCTAssertEqual(entry.previous, previous)
             XCTAssertTrue(try entry.verifySignature(with: key.privateKey.publicKey))
@@ -64,7 +65,7 @@ final class LedgerTests: XCTestCase {
         let checkpoint = try Checkpoint.open(note.bytes, keys: [key.identity.verifierKey])
         XCTAssertEqual(checkpoint.root, Merkle.root(leaves: leaves[0..<7]))
         XCTAssertEqual(checkpoint.origin, "police.example/custody")
-        let report = try ledger.verify(workers: 3, batchSize: 4)
+        let report = try ledger.verify(batchSize: 4)
         XCTAssertTrue(report.passed, "\(report.problems)")
         XCTAssertEqual(report.entries, 13)
         XCTAssertEqual(report.checkpointsChecked, 13)

@@ -29,6 +29,14 @@ final class SignedNoteTests: XCTestCase {
         XCTAssertEqual(verifier.keyIDHex, "c74f20a3")
     }
 
+    func testGeneratedVerifierKeysRoundTrip() throws {
+        for index in 0..<40 {
+            let key = try Ed25519PrivateKey.generate()
+            let verifier = try NoteVerifierKey(name: "officer-\(index)", publicKey: key.publicKey)
+            XCTAssertEqual(try NoteVerifierKey(parsing: verifier.encoded), verifier, verifier.encoded)
+        }
+    }
+
     func testVerifierKeyParsingAndManglings() throws {
         let key = try NoteVerifierKey(parsing: Self.peterKey)
         XCTAssertEqual(key.name, "PeterNeumann")

@@ -110,9 +110,13 @@ public final class Ed25519PublicKey: @unchecked Sendable, Equatable {
 }
 
 /// A reusable verification context for one public key, for verifying many signatures on one thread.
+///
+/// The context is initialized once and reused (OpenSSL allows repeated one-shot EdDSA verification on one
+/// context); after a failed verification it is initialized afresh.
 public final class Ed25519Verifier: @unchecked Sendable {
     private let publicKey: Ed25519PublicKey
     private let context: OpaquePointer
+    private var ready = false
 
     public init(_ publicKey: Ed25519PublicKey) {
         self.publicKey = publicKey
@@ -125,13 +129,19 @@ public final class Ed25519Verifier: @unchecked Sendable {
     /// Whether `signature` is a valid signature of `message`.
     public func verify(signature: UnsafeRawBufferPointer, message: UnsafeRawBufferPointer) -> Bool {
         guard signature.count == 64 else { return false }
-        guard EVP_DigestVerifyInit_ex(context, nil, nil, nil, nil, publicKey.key, nil) == 1 else {
-            OpenSSLError.clearQueue()
-            return false
+        if !ready {
+            guard EVP_DigestVerifyInit_ex(context, nil, nil, nil, nil, publicKey.key, nil) == 1 else {
+                OpenSSLError.clearQueue()
+                return false
+            }
+            ready = true
         }
         let result = EVP_DigestVerify(context, signature.baseAddress!.assumingMemoryBound(to: UInt8.self), 64,
                                       message.baseAddress?.assumingMemoryBound(to: UInt8.self), message.count)
-        if result != 1 { OpenSSLError.clearQueue() }
+        if result != 1 {
+            OpenSSLError.clearQueue()
+            ready = false
+        }
         return result == 1
     }
 }

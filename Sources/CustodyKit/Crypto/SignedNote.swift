@@ -20,7 +20,7 @@ public struct NoteVerifierKey: Sendable, Equatable {
     /// Parses `name+hex8+base64`, checking the algorithm byte, the key length and that the ID matches.
     public init(parsing text: String) throws {
         let trimmed = text.hasSuffix("\n") ? String(text.dropLast()) : text
-        let parts = trimmed.split(separator: "+", omittingEmptySubsequences: false)
+        let parts = trimmed.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count == 3, parts[1].utf8.count == 8, let id = UInt32(parts[1], radix: 16),
               Hex.decode(parts[1]) != nil, let encoded = Base64.decode(parts[2]) else {
             throw CustodyError.operational("not a signed-note verifier key (NAME+KEYID+BASE64): '\(trimmed.prefix(80))'")

@@ -265,15 +265,38 @@ public struct LedgerEntry: Sendable, Equatable {
         ]
     }
 
+    /// The canonical encoding of entry members with `sig` left out or put in its sorted place: the members
+    /// sorting before and after `sig` are each encoded once (entries always have members on both sides).
+    static func encoding(before: ArraySlice<UInt8>, after: ArraySlice<UInt8>, signature: String?) -> [UInt8] {
+        var out: [UInt8] = [0x7b]
+        out.reserveCapacity(before.count + after.count + 110)
+        out.append(contentsOf: before)
+        out.append(0x2c)
+        if let signature {
+            out.append(contentsOf: Array("\"sig\":".utf8))
+            JSONValue.writeString(signature, into: &out)
+            out.append(0x2c)
+        }
+        out.append(contentsOf: after)
+        out.append(0x7d)
+        return out
+    }
+
+    /// The inner canonical encodings of the members sorting before and after `sig`.
+    static func split(_ members: [String: JSONValue]) -> (before: ArraySlice<UInt8>, after: ArraySlice<UInt8>) {
+        (JSONValue.object(members.filter { $0.key < "sig" }).canonicalBytes.dropFirst().dropLast(),
+         JSONValue.object(members.filter { $0.key > "sig" }).canonicalBytes.dropFirst().dropLast())
+    }
+
     /// Builds and signs the entry.
     public static func make(_ draft: LedgerEntryDraft, sequence: UInt64, time: Timestamp, origin: String,
                             previous: Hash32, key: SigningKey) throws -> LedgerEntry {
         let actor = LedgerActor(key.identity)
-        var members = unsignedMembers(sequence: sequence, time: time, origin: origin, draft: draft, actor: actor,
-                                      previous: previous)
-        let signature = try key.privateKey.sign(signaturePrefix + JSONValue.object(members).canonicalBytes)
-        members["sig"] = .string(Base64.encode(signature))
-        let bytes = JSONValue.object(members).canonicalBytes
+        let parts = split(unsignedMembers(sequence: sequence, time: time, origin: origin, draft: draft, actor: actor,
+                                          previous: previous))
+        let signature = try key.privateKey.sign(
+            signaturePrefix + encoding(before: parts.before, after: parts.after, signature: nil))
+        let bytes = encoding(before: parts.before, after: parts.after, signature: Base64.encode(signature))
         guard bytes.count <= maximumSize else { throw CustodyError.operational("entry larger than \(maximumSize) bytes") }
         return LedgerEntry(sequence: sequence, time: time, origin: origin, action: draft.action, actor: actor,
                            subjects: draft.subjects, legalBasis: draft.legalBasis, details: draft.details,
@@ -310,14 +333,15 @@ public struct LedgerEntry: Sendable, Equatable {
         let action = try LedgerAction.parse(actionText)
         let draft = try LedgerEntryDraft(action: action, subjects: subjectList.map(LedgerSubject.init(json:)),
                                          legalBasis: legalBasis, details: details)
-        guard value.canonicalBytes == bytes else { throw CustodyError.operational("entry is not canonical JSON") }
         members["sig"] = nil
+        let parts = split(members)
+        guard encoding(before: parts.before, after: parts.after, signature: sigText) == bytes else { throw CustodyError.operational("entry is not canonical JSON") }
         let entry = LedgerEntry(sequence: UInt64(seq), time: time, origin: origin, action: action,
                                 actor: LedgerActor(name: actorName, agency: agency, jurisdiction: jurisdiction,
                                                    keyID: keyID),
                                 subjects: draft.subjects, legalBasis: legalBasis, details: details,
                                 previous: previous, signature: signature, bytes: bytes)
-        return (entry, signaturePrefix + JSONValue.object(members).canonicalBytes)
+        return (entry, signaturePrefix + encoding(before: parts.before, after: parts.after, signature: nil))
     }
 
     /// Parses entry bytes strictly (see `parseWithSigningInput`).

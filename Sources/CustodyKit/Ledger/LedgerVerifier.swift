@@ -82,6 +82,35 @@ private final class Unchecked<Value>: @unchecked Sendable {
     init(_ value: Value) { self.value = value }
 }
 
+/// Reusable verification contexts for concurrent workers (a context serves one thread at a time).
+private final class VerifierPool: @unchecked Sendable {
+    private let publicKey: Ed25519PublicKey
+    private let lock = PthreadMutex()
+    private var idle: [Ed25519Verifier] = []
+
+    init(_ publicKey: Ed25519PublicKey) { self.publicKey = publicKey }
+
+    func take() -> Ed25519Verifier {
+        lock.withLock { idle.popLast() } ?? Ed25519Verifier(publicKey)
+    }
+
+    func give(_ verifier: Ed25519Verifier) {
+        lock.withLock { idle.append(verifier) }
+    }
+}
+
+/// A pthread mutex.
+private final class PthreadMutex: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    init() { pthread_mutex_init(&mutex, nil) }
+    deinit { pthread_mutex_destroy(&mutex) }
+    func withLock<R>(_ body: () -> R) -> R {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return body()
+    }
+}
+
 /// What the parallel stage learns about one entry.
 private struct EntryCheck {
     var storedSequence: UInt64 = 0
@@ -191,11 +220,11 @@ extension Ledger {
     public static var processorCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
     /// Recomputes everything from the stored entries: each entry's syntax, origin, actor and signature (in
-    /// parallel on `workers` threads), the sequence, the hash chain, every stored tree node, the head and every
+    /// parallel on every CPU, in chunks of 64 entries), the sequence, the hash chain, every stored tree node, the head and every
     /// stored checkpoint (signature and root), plus `externalCheckpoints` (signed notes from elsewhere).
     /// - Throws: only for operational failures (unreadable file, SQLite errors); findings go in the report.
     public func verify(externalCheckpoints: [(source: String, note: [UInt8])] = [],
-                       workers: Int = Ledger.processorCount, batchSize: Int = 4096) throws -> LedgerVerificationReport {
+                       batchSize: Int = 4096) throws -> LedgerVerificationReport {
         let reader = try store.makeReader()
         let owner = self.owner
         let origin = self.origin
@@ -217,8 +246,7 @@ extension Ledger {
             let serial = DispatchQueue(label: "custody.ledger.verify.sequential")
             let readQueue = DispatchQueue(label: "custody.ledger.verify.read")
             let group = DispatchGroup()
-            let workerCount = max(1, workers)
-            let verifiers = Unchecked((0..<workerCount).map { _ in Ed25519Verifier(owner.publicKey) })
+            let verifiers = VerifierPool(owner.publicKey)
             let ownerKeyID = owner.keyIDHex
             let failure = Unchecked<Error?>(nil)
 
@@ -249,16 +277,16 @@ extension Ledger {
                 let data = current.data
                 let sequences = current.sequences
                 let count = sequences.count
-                let chunk = (count + workerCount - 1) / workerCount
+                // Small chunks, so a worker slowed by the reading or in-order stage does not hold up the batch.
+                let chunk = 64
+                let chunks = (count + chunk - 1) / chunk
                 var checks = [EntryCheck](repeating: EntryCheck(), count: count)
                 checks.withUnsafeMutableBufferPointer { buffer in
                     let output = Unchecked(buffer)
-                    DispatchQueue.concurrentPerform(iterations: workerCount) { worker in
-                        let verifier = verifiers.value[worker]
-                        let low = worker * chunk
-                        let high = min(count, low + chunk)
-                        guard low < high else { return }
-                        for index in low..<high {
+                    DispatchQueue.concurrentPerform(iterations: chunks) { part in
+                        let verifier = verifiers.take()
+                        defer { verifiers.give(verifier) }
+                        for index in (part * chunk)..<min(count, (part + 1) * chunk) {
                             output.value[index] = Ledger.check(data[index], sequence: sequences[index], origin: origin,
                                                                owner: owner, ownerKeyID: ownerKeyID, verifier: verifier)
                         }

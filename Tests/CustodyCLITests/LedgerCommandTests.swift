@@ -1,0 +1,224 @@
+import XCTest
+@testable import CustodyKit
+
+final class LedgerCommandTests: XCTestCase {
+    var dir: URL!
+    var keyPath: String { dir.appendingPathComponent("alice.key").path }
+    var vkeyPath: String { dir.appendingPathComponent("alice.vkey").path }
+    var ledgerPath: String { dir.appendingPathComponent("custody.ledger").path }
+
+    override func setUpWithError() throws {
+        dir = try makeTemporaryDirectory(self)
+        let keygen = try CLI.run(["keygen", "--name", "alice", "--agency", "Police", "--jurisdiction", "FR",
+                                  "--out", dir.path, "--no-passphrase"])
+        XCTAssertEqual(keygen.status, 0, keygen.err)
+        let initialized = try CLI.run(["ledger", "init", ledgerPath, "--origin", "police.example/custody", "--key", keyPath])
+        XCTAssertEqual(initialized.status, 0, initialized.err)
+    }
+
+    @discardableResult
+    func append(_ arguments: [String], stdin: Data? = nil, expect status: Int32 = 0,
+                file: StaticString = #filePath, line: UInt = #line) throws -> CLI.Result {
+        let result = try CLI.run(["ledger", "append", ledgerPath, "--key", keyPath] + arguments, stdin: stdin)
+        XCTAssertEqual(result.status, status, result.err, file: file, line: line)
+        return result
+    }
+
+    func write(_ text: String, _ name: String) throws -> String {
+        let path = dir.appendingPathComponent(name).path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func testAppendExportProveAndCheckOffline() throws {
+        try append(["--action", "acquire", "--subject", "disk-1=sha256:\(String(repeating: "a1", count: 32)),size:4096",
+                    "--detail", "place=Lyon", "--legal-basis", "Art. 56 CPP"])
+        try append(["--action", "seal", "--subject", "bundle-1"])
+        try append(["--action", "copy"])
+        let oldCheckpoint = try CLI.run(["ledger", "checkpoint", ledgerPath])
+        XCTAssertEqual(oldCheckpoint.status, 0, oldCheckpoint.err)
+        let lines = (0..<5).map { "{\"action\":\"access\",\"subjects\":[\"item-\($0)\"],\"details\":{\"n\":\($0)}}" }
+        let batch = try append(["--batch"], stdin: Data((lines.joined(separator: "\n") + "\n").utf8))
+        XCTAssertEqual(batch.out.split(separator: "\n").count, 5)
+
+        let export = try CLI.run(["ledger", "export", ledgerPath])
+        XCTAssertEqual(export.status, 0, export.err)
+        let entries = export.out.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+        XCTAssertEqual(entries.count, 8)
+        XCTAssertTrue(entries[0].contains("\"legalBasis\":\"Art. 56 CPP\""))
+        let middle = try CLI.run(["ledger", "export", ledgerPath, "--from", "2", "--to", "4"])
+        XCTAssertEqual(middle.out, entries[2] + "\n" + entries[3] + "\n")
+
+        let checkpoint = try CLI.run(["ledger", "checkpoint", ledgerPath])
+        XCTAssertTrue(checkpoint.out.hasPrefix("police.example/custody\n8\n"), checkpoint.out)
+        let checkpointPath = try write(checkpoint.out, "cp8")
+        let proof = try CLI.run(["ledger", "prove", ledgerPath, "--index", "5", "--json"])
+        XCTAssertEqual(proof.status, 0, proof.err)
+        let proofJSON = try JSONValue.parse(proof.out.trimmingCharacters(in: .newlines))
+        XCTAssertEqual(proofJSON["size"]?.intValue, 8)
+        XCTAssertEqual(proofJSON["leafHash"]?.stringValue, Merkle.leafHash(Array(entries[5].utf8)).hex)
+        let proofPath = try write(proof.out, "proof.json")
+        let leafPath = try write(entries[5] + "\n", "entry5")
+        let check = try CLI.run(["ledger", "check-inclusion", "--proof", proofPath, "--leaf", leafPath,
+                                 "--checkpoint", checkpointPath, "--key", vkeyPath])
+        XCTAssertEqual(check.status, 0, check.out + check.err)
+        // Another entry, or an edited one, fails with exit 1.
+        let otherLeaf = try write(entries[4] + "\n", "entry4")
+        let wrong = try CLI.run(["ledger", "check-inclusion", "--proof", proofPath, "--leaf", otherLeaf,
+                                 "--checkpoint", checkpointPath, "--key", vkeyPath])
+        XCTAssertEqual(wrong.status, 1, wrong.out + wrong.err)
+
+        let consistency = try CLI.run(["ledger", "consistency", ledgerPath, "--from", "3", "--json"])
+        XCTAssertEqual(consistency.status, 0, consistency.err)
+        let consistencyPath = try write(consistency.out, "consistency.json")
+        let oldPath = try write(oldCheckpoint.out, "cp3")
+        let consistent = try CLI.run(["ledger", "check-consistency", "--proof", consistencyPath, "--old", oldPath,
+                                      "--new", checkpointPath, "--key", vkeyPath])
+        XCTAssertEqual(consistent.status, 0, consistent.out + consistent.err)
+        let swapped = try CLI.run(["ledger", "check-consistency", "--proof", consistencyPath, "--old", checkpointPath,
+                                   "--new", oldPath, "--key", vkeyPath])
+        XCTAssertEqual(swapped.status, 1, swapped.out + swapped.err)
+
+        let verify = try CLI.run(["ledger", "verify", ledgerPath, "--json", "--checkpoint", oldPath])
+        XCTAssertEqual(verify.status, 0, verify.out + verify.err)
+        let report = try JSONValue.parse(verify.out.trimmingCharacters(in: .newlines))
+        XCTAssertEqual(report["passed"]?.boolValue, true)
+        XCTAssertEqual(report["entries"]?.intValue, 8)
+    }
+
+    func testBadInputsGiveClearErrorsAndExitCodes() throws {
+        try append(["--action", "note"])
+        let malformed = try append(["--batch"], stdin: Data("{\"action\":\"note\"}\n{\"action\":\n".utf8), expect: 2)
+        XCTAssertTrue(malformed.err.contains("stdin line 2"), malformed.err)
+        try append(["--batch"], stdin: Data("{\"action\":\"teleport\"}\n".utf8), expect: 2)
+        let unknown = try append(["--action", "teleport"], expect: 2)
+        XCTAssertTrue(unknown.err.contains("unknown action 'teleport'"), unknown.err)
+        try append(["--action", "note", "--subject", "x=sha256:1234"], expect: 2)
+        try append(["--action", "note", "--detail", "novalue"], expect: 2)
+
+        // A key that is not the ledger's.
+        let other = try CLI.run(["keygen", "--name", "mallory", "--agency", "X", "--jurisdiction", "FR", "--out", dir.path,
+                                 "--no-passphrase"])
+        XCTAssertEqual(other.status, 0, other.err)
+        let foreign = try CLI.run(["ledger", "append", ledgerPath, "--key", dir.appendingPathComponent("mallory.key").path,
+                                   "--action", "note"])
+        XCTAssertEqual(foreign.status, 2)
+        XCTAssertTrue(foreign.err.contains("does not match the ledger's key"), foreign.err)
+
+        // A wrong passphrase.
+        let passFile = try write("right\n", "pass")
+        let wrongFile = try write("wrong\n", "wrongpass")
+        let sub = dir.appendingPathComponent("enc").path
+        XCTAssertEqual(try CLI.run(["keygen", "--name", "enc", "--agency", "X", "--jurisdiction", "FR", "--out", sub,
+                                    "--passphrase-file", passFile]).status, 0)
+        let encrypted = "\(sub)/enc.key"
+        let badPass = try CLI.run(["ledger", "init", dir.appendingPathComponent("e.ledger").path, "--origin", "o",
+                                   "--key", encrypted, "--passphrase-file", wrongFile])
+        XCTAssertEqual(badPass.status, 2)
+        XCTAssertTrue(badPass.err.contains("wrong passphrase"), badPass.err)
+        let envPass = try CLI.run(["ledger", "init", dir.appendingPathComponent("e.ledger").path, "--origin", "o",
+                                   "--key", encrypted], environment: ["CUSTODY_PASSPHRASE": "right"])
+        XCTAssertEqual(envPass.status, 0, envPass.err)
+
+        // Proofs beyond the tree.
+        let tooBig = try CLI.run(["ledger", "prove", ledgerPath, "--index", "0", "--size", "5", "--json"])
+        XCTAssertEqual(tooBig.status, 2)
+        XCTAssertTrue(tooBig.err.contains("exceeds"), tooBig.err)
+        XCTAssertEqual(try CLI.run(["ledger", "consistency", ledgerPath, "--from", "0", "--json"]).status, 2)
+        XCTAssertEqual(try CLI.run(["ledger", "consistency", ledgerPath, "--from", "1", "--to", "9"]).status, 2)
+        XCTAssertEqual(try CLI.run(["ledger", "verify", dir.appendingPathComponent("nope").path]).status, 2)
+        let notLedger = try write("hello", "plain.txt")
+        XCTAssertEqual(try CLI.run(["ledger", "verify", notLedger]).status, 2)
+        XCTAssertEqual(try CLI.run(["ledger", "init", ledgerPath, "--origin", "o", "--key", keyPath]).status, 2)
+
+        // A proof for a larger tree than the checkpoint is rejected offline.
+        let proof = try write(try CLI.run(["ledger", "prove", ledgerPath, "--index", "0", "--json"]).out, "p.json")
+        let leaf = try write(try CLI.run(["ledger", "export", ledgerPath, "--to", "1"]).out, "leaf0")
+        try append(["--action", "note"])
+        let newer = try write(try CLI.run(["ledger", "checkpoint", ledgerPath]).out, "cp2")
+        let mismatch = try CLI.run(["ledger", "check-inclusion", "--proof", proof, "--leaf", leaf, "--checkpoint", newer,
+                                    "--key", vkeyPath])
+        XCTAssertEqual(mismatch.status, 1, mismatch.out + mismatch.err)
+
+        // The ledger is still intact and holds exactly the two good appends.
+        let verify = try CLI.run(["ledger", "verify", ledgerPath])
+        XCTAssertEqual(verify.status, 0, verify.out)
+        XCTAssertTrue(verify.out.contains("2 entries"), verify.out)
+    }
+
+    func testTamperedFileIsNamedByVerify() throws {
+        for index in 0..<6 { try append(["--action", "access", "--subject", "item-\(index)"]) }
+        do {
+            let database = try SQLiteDatabase(path: ledgerPath, create: false)
+            try database.execute("UPDATE entries SET data = CAST(replace(CAST(data AS TEXT), 'item-4', 'item-7') AS BLOB) "
+                + "WHERE seq = 4")
+        }
+        let verify = try CLI.run(["ledger", "verify", ledgerPath])
+        XCTAssertEqual(verify.status, 1, verify.out + verify.err)
+        XCTAssertTrue(verify.out.contains("first bad entry: 4"), verify.out)
+        let json = try CLI.run(["ledger", "verify", ledgerPath, "--json"])
+        XCTAssertEqual(try JSONValue.parse(json.out.trimmingCharacters(in: .newlines))["firstBadEntry"]?.intValue, 4)
+    }
+
+    /// Appending processes killed with SIGKILL at random moments leave whole batches or nothing, and a ledger that
+    /// verifies.
+    func testKillNineDuringAppendsLeavesAVerifiableLedger() throws {
+        let batchSize = 200
+        let lines = (0..<batchSize).map { "{\"action\":\"note\",\"details\":{\"i\":\($0)}}" }.joined(separator: "\n")
+        let input = try write(lines + "\n", "batch.jsonl")
+        var completed = 0
+        var killed = 0
+        for round in 0..<8 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: CLI.executable)
+            process.arguments = ["ledger", "append", ledgerPath, "--key", keyPath, "--batch"]
+            process.standardInput = FileHandle(forReadingAtPath: input)
+            process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+            process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+            try process.run()
+            usleep(UInt32.random(in: 0...(round.isMultiple(of: 2) ? 100_000 : 300_000)))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            if process.terminationReason == .exit && process.terminationStatus == 0 { completed += 1 } else { killed += 1 }
+        }
+        let verify = try CLI.run(["ledger", "verify", ledgerPath, "--json"])
+        XCTAssertEqual(verify.status, 0, verify.out + verify.err)
+        let report = try JSONValue.parse(verify.out.trimmingCharacters(in: .newlines))
+        let size = Int(report["entries"]?.intValue ?? -1)
+        XCTAssertEqual(size % batchSize, 0, "a killed batch left a partial transaction")
+        XCTAssertGreaterThanOrEqual(size, completed * batchSize)
+        XCTAssertLessThanOrEqual(size, 8 * batchSize)
+        // The ledger still accepts appends afterwards.
+        try append(["--action", "note"])
+        XCTAssertEqual(try CLI.run(["ledger", "verify", ledgerPath]).status, 0)
+        print("kill -9 test: \(completed) batches completed, \(killed) killed, \(size) entries")
+    }
+
+    /// Four processes appending 25 entries each at once: exactly 100 entries, each once, chain intact.
+    func testConcurrentAppenders() throws {
+        let processes = (0..<4).map { writer -> Process in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", """
+                i=0; while [ $i -lt 25 ]; do "$0" ledger append "$1" --key "$2" --action note --detail w=\(writer) \
+                --detail i=$i >/dev/null || exit 1; i=$((i+1)); done
+                """, CLI.executable, ledgerPath, keyPath]
+            return process
+        }
+        for process in processes { try process.run() }
+        for process in processes {
+            process.waitUntilExit()
+            XCTAssertEqual(process.terminationStatus, 0)
+        }
+        let verify = try CLI.run(["ledger", "verify", ledgerPath])
+        XCTAssertEqual(verify.status, 0, verify.out + verify.err)
+        let export = try CLI.run(["ledger", "export", ledgerPath])
+        var seen = Set<String>()
+        for line in export.out.split(separator: "\n") {
+            let entry = try LedgerEntry.parse(Array(line.utf8))
+            let key = "\(entry.details["w"]?.stringValue ?? "?")/\(entry.details["i"]?.stringValue ?? "?")"
+            XCTAssertTrue(seen.insert(key).inserted, "duplicate \(key)")
+        }
+        XCTAssertEqual(seen.count, 100)
+    }
+}
