@@ -212,6 +212,39 @@ final class ArchiveTests: XCTestCase {
         }
     }
 
+    // MARK: The transfer path: tar -> age -> age -> extractor
+
+    func testBundleThroughAgeAndBack() throws {
+        let base = try AgeTestSupport.temporaryDirectory(self)
+        let source = base.appendingPathComponent("bundle")
+        let files = try makeTree(source)
+        let receiver = try AgeX25519Identity.generate(), sender = try AgeX25519Identity.generate()
+        var sealed: [UInt8] = []
+        let stream = try AgeEncryptor(recipients: [receiver.recipient, sender.recipient])
+            .makeStream { sealed.append(contentsOf: $0) }
+        let writer = TarWriter { try stream.write($0) }
+        try writer.addTree(source.path, as: "bundle")
+        try writer.finish()
+        try stream.finish()
+
+        let destination = base.appendingPathComponent("received")
+        let extractor = try TarExtractor(destination: destination.path, durable: false)
+        try AgeDecryptor(identities: [receiver]).decrypt(from: MemoryChunkReader(sealed)) { try extractor.write($0) }
+        try extractor.finish()
+        try assertTree(destination.appendingPathComponent("bundle"), files)
+
+        // Tampering in the middle: the decryption fails after part of the tree was extracted; nothing remains.
+        var altered = sealed
+        altered[sealed.count / 2] ^= 1
+        let second = base.appendingPathComponent("tampered")
+        let partial = try TarExtractor(destination: second.path, durable: false)
+        XCTAssertThrowsError(try AgeDecryptor(identities: [sender]).decrypt(from: MemoryChunkReader(altered)) {
+            try partial.write($0)
+        }) { XCTAssertEqual(($0 as? AgeError)?.failureClass, .payload, "\($0)") }
+        partial.abort()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: second.path))
+    }
+
     // MARK: Interoperability with tar
 
     func testSystemTarReadsOurArchives() throws {
