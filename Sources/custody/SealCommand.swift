@@ -32,6 +32,8 @@ struct SealCommand: ParsableCommand {
     var algorithms: String?
     @OptionGroup var chunk: ChunkSizeOption
     @OptionGroup var readersOption: ReadersOption
+    @Option(help: "Read retries before an unreadable range is narrowed to sectors and zero-filled (recorded).")
+    var retries = 3
     @Flag(name: .long, help: "Print the result as JSON.") var json = false
     @OptionGroup var quietOption: QuietOption
     @Argument(help: "Files, directories or block devices to seal.") var inputs: [String] = []
@@ -39,6 +41,7 @@ struct SealCommand: ParsableCommand {
     func validate() throws {
         if inputs.isEmpty { throw ValidationError("name at least one INPUT to seal") }
         guard (0...9).contains(level) else { throw ValidationError("--level \(level): choose from 0 to 9") }
+        guard (0...100).contains(retries) else { throw ValidationError("--retries \(retries): choose from 0 to 100") }
         _ = try linearDigests()
     }
 
@@ -56,6 +59,7 @@ struct SealCommand: ParsableCommand {
         options.compress = !noCompress
         options.linearDigests = try linearDigests()
         options.readers = readersOption.readers
+        options.readRetries = retries
         options.caseNumber = caseNumber
         options.evidenceNumber = evidenceNumber
         options.examiner = examiner
@@ -84,6 +88,10 @@ struct SealCommand: ParsableCommand {
         }
         Terminal.line("sealed \(result.path): bundle \(result.bundleID)")
         for item in result.items {
+            if !item.badRanges.isEmpty {
+                Terminal.error("\(item.originalName): \(item.badRanges.count) unreadable range(s) zero-filled; "
+                    + "recorded in the item metadata and the ledger")
+            }
             Terminal.line("  item \(item.number): \(item.originalName) \(ByteSize.describe(item.size)) -> "
                 + "\(item.payloadPath) (\(ByteSize.describe(item.storedSize)))")
             Terminal.line("    \(TreeChunkSize.digestName(item.chunkSize)) \(item.tree)")

@@ -11,6 +11,10 @@ public struct SealOptions: Sendable {
     /// Linear digests of each item's content (sha256 always included).
     public var linearDigests: [DigestAlgorithm] = [.sha256]
     public var readers = 1
+    /// Read retries before an unreadable range is narrowed to sectors and zero-filled.
+    public var readRetries = 3
+    /// Wraps each item's reader (fault injection in tests; the real reader is passed in).
+    public var wrapReader: (@Sendable (ChunkReader) -> ChunkReader)?
     public var caseNumber: String?
     public var evidenceNumber: String?
     public var examiner: String?
@@ -218,7 +222,14 @@ public enum BundleSealer {
         let descriptor = try FileDescriptor.openForReading(input.path)
         defer { descriptor.close() }
         let size = try InputHasher.currentSize(of: descriptor, kind: input.kind)
-        let reader = FileChunkReader(descriptor: descriptor, size: size)
+        var source = (try? SourceDescription.describe(descriptor)) ?? SourceDescription(path: input.path, kind: .file)
+        source.path = input.path
+        let badSectors = BadSectorLog()
+        let base: ChunkReader = FileChunkReader(descriptor: descriptor, size: size)
+        let reader = ResilientReader(options.wrapReader?(base) ?? base,
+                                     policy: ReadPolicy(retries: options.readRetries,
+                                                        sectorSize: source.logicalSectorSize),
+                                     log: badSectors, shouldStop: options.shouldStop)
         let output = try writer.createPayload(payload)
         var packer = EvidencePacker(level: options.compress ? options.level : 0, chunkSize: options.chunkSize,
                                     linearDigests: linear)
@@ -257,10 +268,11 @@ public enum BundleSealer {
             id: id, number: number, payloadPath: payload, encoding: options.compress ? .gzip : .raw,
             originalName: name, size: result.size, storedSize: result.packedSize, chunkSize: result.chunkSize,
             tree: result.treeRoot.hex, digests: digests, leavesPath: leavesPath,
-            source: sourceDescription(input, size: result.size), acquisitionStart: started.description,
+            source: sourceJSON(source, size: result.size), acquisitionStart: started.description,
             acquisitionEnd: Timestamp.now().description, tool: "custody \(CustodyVersion.string)",
             caseNumber: options.caseNumber ?? options.conditions.caseID, evidenceNumber: options.evidenceNumber,
-            examiner: options.examiner, itemDescription: options.itemDescription, notes: options.notes)
+            examiner: options.examiner, itemDescription: options.itemDescription, notes: options.notes,
+            badRanges: badSectors.ranges.map(\.json))
     }
 
     /// Copies content unchanged while computing the same digests as packing.
@@ -284,14 +296,11 @@ public enum BundleSealer {
                           zeroChunks: 0)
     }
 
-    static func sourceDescription(_ input: HashInput, size: UInt64) -> [String: JSONValue] {
-        let kind: String
-        switch input.kind {
-        case .regularFile: kind = "file"
-        case .blockDevice: kind = "block-device"
-        case .stream: kind = "stream"
-        }
-        return ["path": .string(input.path), "kind": .string(kind), "size": .int(Int64(size))]
+    /// The source's description as item metadata, with the size actually read.
+    static func sourceJSON(_ source: SourceDescription, size: UInt64) -> [String: JSONValue] {
+        var members = source.json.objectValue ?? [:]
+        members["size"] = .int(Int64(size))
+        return members
     }
 
     static func makeBagInfo(bundleID: String, key: SigningKey, records: [ItemRecord], options: SealOptions,

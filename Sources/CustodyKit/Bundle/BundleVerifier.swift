@@ -337,8 +337,11 @@ public struct BundleVerifier: Sendable {
             }
             summary.itemStatus[item.number] = contentOutcome.problems.isEmpty
             if contentOutcome.problems.isEmpty {
+                let zeroFilled = item.badRanges.isEmpty ? "" : "; \(item.badRanges.count) unreadable range"
+                    + "\(item.badRanges.count == 1 ? " was" : "s were") zero-filled at acquisition and the digests cover "
+                    + "the zero-filled image"
                 report.pass("item \(item.number) content", "\(item.originalName): \(ByteSize.describe(item.size)), "
-                    + "tree and \(item.digests.keys.sorted().joined(separator: ", ")) match")
+                    + "tree and \(item.digests.keys.sorted().joined(separator: ", ")) match" + zeroFilled)
             } else {
                 for problem in contentOutcome.problems { report.fail("item \(item.number) content", problem) }
             }
