@@ -26,7 +26,8 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Measure a synthetic input of this size generated in memory (for example 1G).")
     var synthetic: String?
 
-    @Option(name: .long, help: "Stages, comma-separated: read, md5, sha1, sha256, sha512, tree, all-digests, compress, seal.")
+    @Option(name: .long,
+            help: "Stages, comma-separated: read, md5, sha1, sha256, sha512, tree, all-digests, compress, seal.")
     var stages: String?
 
     @Option(name: .long, help: "Compression level 0-9 (default 1).")

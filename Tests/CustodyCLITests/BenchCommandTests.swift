@@ -3,7 +3,8 @@ import Foundation
 import XCTest
 
 final class BenchCommandTests: XCTestCase {
-    private func parseJSON(_ result: CLI.Result, file: StaticString = #filePath, line: UInt = #line) throws -> JSONValue {
+    private func parseJSON(_ result: CLI.Result, file: StaticString = #filePath,
+                           line: UInt = #line) throws -> JSONValue {
         XCTAssertEqual(result.status, 0, result.err, file: file, line: line)
         let lines = result.out.split(separator: "\n")
         XCTAssertEqual(lines.count, 1, "one JSON document: \(result.out)", file: file, line: line)
@@ -63,7 +64,8 @@ final class BenchCommandTests: XCTestCase {
         var head = [UInt8](repeating: 0, count: 100)
         var tail = [UInt8](repeating: 1, count: 200)
         XCTAssertEqual(try head.withUnsafeMutableBytes { try input.read(into: $0, at: 0) }, 100)
-        let count = try tail.withUnsafeMutableBytes { try input.read(into: $0, at: UInt64(SyntheticInput.patternLimit)) }
+        let limit = UInt64(SyntheticInput.patternLimit)
+        let count = try tail.withUnsafeMutableBytes { try input.read(into: $0, at: limit) }
         XCTAssertEqual(count, 100)
         XCTAssertEqual(Array(tail[0..<100]), head)
     }
@@ -73,8 +75,8 @@ final class BenchCommandTests: XCTestCase {
         let file = directory.appendingPathComponent("image.dd")
         let bytes = (0..<(3 << 20) + 12345).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 9) }
         try Data(bytes).write(to: file)
-        let json = try parseJSON(CLI.run(["bench", file.path, "--stages", "seal,read", "--json", "--chunk-size", "256K",
-                                          "--readers", "2", "--seconds", "0"]))
+        let json = try parseJSON(CLI.run(["bench", file.path, "--stages", "seal,read", "--json",
+                                          "--chunk-size", "256K", "--readers", "2", "--seconds", "0"]))
         XCTAssertEqual(json["input"]?["kind"], .string("file"))
         XCTAssertEqual(json["input"]?["path"], .string(file.path))
         XCTAssertEqual(integer(json["input"]?["size"]), Int64(bytes.count))

@@ -48,8 +48,10 @@ final class AcquisitionTests: XCTestCase {
         let image = zeroFilled(bytes, expected)
         let reference = try pipeline().run(MemoryChunkReader(image))
         XCTAssertEqual(result.size, UInt64(size), file: file, line: line)
-        XCTAssertEqual(result.treeRoot, reference.treeRoot, "tree digest of the zero-filled image", file: file, line: line)
-        XCTAssertEqual(result.digests, reference.digests, "linear digests of the zero-filled image", file: file, line: line)
+        XCTAssertEqual(result.treeRoot, reference.treeRoot, "tree digest of the zero-filled image",
+                       file: file, line: line)
+        XCTAssertEqual(result.digests, reference.digests, "linear digests of the zero-filled image",
+                       file: file, line: line)
         // Independent of the pipeline: OpenSSL's one-shot SHA-256 over the zero-filled image.
         XCTAssertEqual(result.digests[.sha256], Digester.digest(.sha256, image), file: file, line: line)
         if !expected.isEmpty {
@@ -292,7 +294,8 @@ final class AcquisitionTests: XCTestCase {
         let descriptor = try FileDescriptor.openForReading(path)
         defer { descriptor.close() }
         XCTAssertThrowsError(try BlockDeviceGeometry.query(descriptor)) { error in
-            XCTAssertEqual((error as? CustodyError)?.message.hasPrefix("\(path): not a block device"), true, "\(error)")
+            let message = (error as? CustodyError)?.message ?? ""
+            XCTAssertTrue(message.hasPrefix("\(path): not a block device"), "\(error)")
         }
     }
 
