@@ -31,7 +31,7 @@ struct BenchCommand: ParsableCommand {
     var stages: String?
 
     @Option(name: .long, help: "Compression level 0-9 (default 1).")
-    var level: Int32 = BenchCompression.defaultLevel
+    var level: Int32 = Int32(EvidencePacker.defaultLevel)
 
     @Flag(name: .long, help: "Read a file or device without the bad-sector handling layer (to measure its cost).")
     var plainReader = false

@@ -109,7 +109,7 @@ public struct BenchRunner: Sendable {
     public var progress: (@Sendable (BenchStage, UInt64) -> Void)?
 
     public init(chunkSize: Int = TreeChunkSize.default, readers: Int = 1,
-                compressionLevel: Int32 = BenchCompression.defaultLevel) {
+                compressionLevel: Int32 = Int32(EvidencePacker.defaultLevel)) {
         self.chunkSize = chunkSize
         self.readers = max(1, readers)
         self.compressionLevel = compressionLevel
@@ -123,27 +123,25 @@ public struct BenchRunner: Sendable {
         if let progress { pipeline.progress = { progress(stage, $0) } }
         let start = MonotonicClock.seconds()
         let reader: ChunkReader = timeLimit.map { TimeBoxedReader(reader, deadline: start + $0) } ?? reader
-        let result: PipelineResult
+        let bytes: UInt64
         var compressed: UInt64?
         if stage.compresses {
-            let level = compressionLevel
-            let total = Totals()
-            result = try pipeline.run(reader, parallel: { chunk in
-                try BenchCompression.compressedSize(chunk.bytes, level: level)
-            }, ordered: { _, size in total.add(UInt64(size)) })
-            compressed = total.value
+            // The pack engine itself: the same chunk compressor, member framing and digests as `custody pack`.
+            var packer = EvidencePacker(level: Int(compressionLevel), chunkSize: chunkSize,
+                                        linearDigests: stage.linearDigests)
+            packer.readers = readers
+            packer.shouldStop = shouldStop
+            if let progress { packer.progress = { progress(stage, $0) } }
+            let sink = CountingSink()
+            bytes = try packer.pack(reader, to: sink).size
+            compressed = sink.total
         } else {
-            result = try pipeline.run(reader)
+            bytes = try pipeline.run(reader).size
         }
         let seconds = MonotonicClock.seconds() - start
-        return BenchMeasurement(stage: stage, bytes: result.size, seconds: seconds, compressedBytes: compressed)
+        return BenchMeasurement(stage: stage, bytes: bytes, seconds: seconds, compressedBytes: compressed)
     }
 
-    /// Adds compressed sizes from the pipeline's ordered stage (one thread at a time).
-    private final class Totals: @unchecked Sendable {
-        private(set) var value: UInt64 = 0
-        func add(_ count: UInt64) { value += count }
-    }
 }
 
 /// Ends the input at the first chunk asked for after a deadline; chunks before it are still read, whatever
@@ -174,35 +172,11 @@ private struct TimeBoxedReader: ChunkReader {
     }
 }
 
-/// The compression measured by `custody bench`: each chunk deflated on its own, in parallel, as one gzip
-/// member (RFC 1952) at `defaultLevel`.
-///
-/// A stand-in for the pack engine's compressor while it is being built on another branch: at merge, bench
-/// measures `custody pack`'s own chunk compressor instead and this type goes away.
-public enum BenchCompression {
-    /// The level measured unless told otherwise.
-    public static let defaultLevel: Int32 = 1
-
-    /// Deflates `bytes` into one gzip member and returns its size.
-    public static func compressedSize(_ bytes: UnsafeRawBufferPointer, level: Int32) throws -> Int {
-        var stream = z_stream()
-        guard custody_deflateInit2(&stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK else {
-            throw CustodyError.operational("zlib: cannot start deflate at level \(level)")
-        }
-        defer { deflateEnd(&stream) }
-        let bound = Int(deflateBound(&stream, uLong(bytes.count)))
-        let output = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bound, 64), alignment: 16)
-        defer { output.deallocate() }
-        stream.next_in = UnsafeMutablePointer(mutating: bytes.baseAddress?.assumingMemoryBound(to: Bytef.self))
-        stream.avail_in = uInt(bytes.count)
-        stream.next_out = output.baseAddress!.assumingMemoryBound(to: Bytef.self)
-        stream.avail_out = uInt(output.count)
-        let status = deflate(&stream, Z_FINISH)
-        guard status == Z_STREAM_END else {
-            throw CustodyError.operational("zlib: deflate of a \(bytes.count)-byte chunk failed (status \(status))")
-        }
-        return Int(stream.total_out)
-    }
+/// Counts what the pack engine would write, discarding it (bench measures compression, not the disk).
+private final class CountingSink: ByteSink, @unchecked Sendable {
+    private let count = Mutex<UInt64>(0)
+    func write(_ bytes: UnsafeRawBufferPointer) throws { count.withLock { $0 += UInt64(bytes.count) } }
+    var total: UInt64 { count.withLock { $0 } }
 }
 
 /// Deterministic input for `custody bench --synthetic SIZE`, generated in memory (no disk).
