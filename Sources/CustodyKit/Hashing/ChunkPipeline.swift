@@ -33,7 +33,8 @@ public struct PipelineResult: Sendable {
 /// Reads an input once in fixed-size chunks and runs, per chunk:
 /// - in parallel on Dispatch workers: the RFC 6962 leaf hash and an optional caller stage (e.g. compression);
 /// - in order, each on its own serial queue: every linear digest asked for;
-/// - in order on one serial queue: the caller's ordered stage (e.g. writing output) and the tree accumulator.
+/// - in chunk order: the tree accumulator (under a lock, by whichever worker completes the next chunk) and the
+///   caller's ordered stage (e.g. writing output) on one serial queue.
 ///
 /// Memory is a fixed pool of `slotCount` chunk buffers whatever the input size: the reader waits for a
 /// free buffer, and a buffer returns to the pool only when every stage of its chunk has finished.
@@ -115,13 +116,14 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
 
     private struct OrderedState {
         var nextIndex: UInt64 = 0
-        var pending: [UInt64: (chunk: Chunk, box: ResultBox<Work>, group: DispatchGroup)] = [:]
+        var pending: [UInt64: (chunk: Chunk, box: ResultBox<Work>, completion: ChunkCompletion)] = [:]
+        var accumulator = MerkleAccumulator()
+        var leaves: [Hash32] = []
     }
 
     private let orderedState = Mutex(OrderedState())
-    // Touched only on `orderedQueue`.
-    private var accumulator = MerkleAccumulator()
-    private var leaves: [Hash32] = []
+    /// The last running total given to `progress`.
+    private let reported = Mutex<UInt64>(0)
 
     init(configuration: ChunkPipeline, reader: ChunkReader,
          parallel: @escaping @Sendable (Chunk) throws -> Work,
@@ -164,14 +166,15 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
         for slot in parked { releaseSlot(slot) }
         let state = shared.withLock { $0 }
         if let error = state.firstError { throw error }
+        let tree = orderedState.withLock { (root: $0.accumulator.root, leaves: $0.leaves) }
         var digests: [DigestAlgorithm: [UInt8]] = [:]
         for digester in digesters { digests[digester.algorithm] = digester.finalize() }
         return PipelineResult(
             size: state.bytesRead,
             chunkSize: configuration.chunkSize,
             chunkCount: state.nextToDispatch,
-            treeRoot: configuration.computeTree ? accumulator.root : nil,
-            leaves: leaves,
+            treeRoot: configuration.computeTree ? tree.root : nil,
+            leaves: tree.leaves,
             digests: digests
         )
     }
@@ -246,60 +249,93 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
             }
             return advanced ? state.bytesRead : nil
         }
-        if let progress, let report = configuration.progress { report(progress) }
+        if let progress, let report = configuration.progress {
+            // Several readers may get here out of order: report under a lock, and only totals that grew.
+            reported.withLock { last in
+                guard progress > last else { return }
+                last = progress
+                report(progress)
+            }
+        }
     }
 
-    /// Enqueues every stage of one chunk; called in chunk order, under the shared lock.
+    /// Enqueues every stage of one chunk; called in chunk order, under the shared lock. The chunk's buffer goes
+    /// back to the pool as soon as its last stage ends, from that stage's thread: no extra hop, no blocked thread.
     private func dispatch(_ chunk: Chunk, slot: Int) {
-        let chunkDone = DispatchGroup()
         inFlight.enter()
+        let completion = ChunkCompletion(stages: linearQueues.count + 1, slot: slot)
         for (queue, digester) in zip(linearQueues, digesters) {
-            queue.async(group: chunkDone) { digester.update(chunk.bytes) }
+            queue.async {
+                digester.update(chunk.bytes)
+                self.stageFinished(completion)
+            }
         }
         let box = ResultBox<Work>()
         let computeTree = configuration.computeTree
-        // The parallel stage hands its result on in chunk order without blocking any thread (a blocked Dispatch
-        // worker costs a core's worth of hashing on small machines).
-        chunkDone.enter()
         workers.async {
             if !self.failed {
                 if computeTree { box.leaf = Merkle.leafHash(chunk.bytes) }
                 do { box.work = try self.parallel(chunk) } catch { self.fail(error) }
             }
-            self.parallelFinished(chunk, box: box, group: chunkDone)
-        }
-        chunkDone.notify(queue: workers) {
-            self.releaseSlot(slot)
-            self.inFlight.leave()
+            self.parallelFinished(chunk, box: box, completion: completion)
         }
     }
 
-    /// Queues the ordered stage of every chunk whose parallel stage is done and whose predecessors are queued.
-    private func parallelFinished(_ chunk: Chunk, box: ResultBox<Work>, group: DispatchGroup) {
-        orderedState.withLock { state in
-            state.pending[chunk.index] = (chunk, box, group)
+    /// Takes every chunk whose parallel stage is done and whose predecessors are taken, in chunk order: appends
+    /// its leaf to the tree, then runs the caller's ordered stage on `orderedQueue` (or ends the chunk's stage).
+    private func parallelFinished(_ chunk: Chunk, box: ResultBox<Work>, completion: ChunkCompletion) {
+        typealias Ready = (chunk: Chunk, box: ResultBox<Work>, completion: ChunkCompletion)
+        let ready = orderedState.withLock { state -> [Ready] in
+            state.pending[chunk.index] = (chunk, box, completion)
+            var ready: [Ready] = []
             while let next = state.pending.removeValue(forKey: state.nextIndex) {
                 state.nextIndex += 1
-                orderedQueue.async { self.runOrdered(next.chunk, box: next.box, group: next.group) }
+                if let leaf = next.box.leaf {
+                    state.accumulator.append(leaf)
+                    if configuration.keepLeaves { state.leaves.append(leaf) }
+                }
+                ready.append(next)
             }
+            if ordered != nil {
+                // Enqueued under the lock so the serial queue receives chunks in order.
+                for next in ready {
+                    orderedQueue.async { self.runOrdered(next.chunk, box: next.box, completion: next.completion) }
+                }
+                return []
+            }
+            return ready
         }
+        for next in ready { stageFinished(next.completion) }
     }
 
-    /// The tree accumulator and the caller's ordered stage for one chunk; runs on `orderedQueue` in chunk order.
-    private func runOrdered(_ chunk: Chunk, box: ResultBox<Work>, group: DispatchGroup) {
-        defer { group.leave() }
-        if failed { return }
-        if let leaf = box.leaf {
-            accumulator.append(leaf)
-            if configuration.keepLeaves { leaves.append(leaf) }
-        }
-        guard let ordered, let work = box.work else { return }
+    /// The caller's ordered stage for one chunk; runs on `orderedQueue` in chunk order.
+    private func runOrdered(_ chunk: Chunk, box: ResultBox<Work>, completion: ChunkCompletion) {
+        defer { stageFinished(completion) }
+        guard !failed, let ordered, let work = box.work else { return }
         do { try ordered(chunk, work) } catch { fail(error) }
+    }
+
+    /// Counts one finished stage of a chunk; the last one frees the chunk's buffer.
+    private func stageFinished(_ completion: ChunkCompletion) {
+        guard completion.remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 else { return }
+        releaseSlot(completion.slot)
+        inFlight.leave()
     }
 
     private func releaseSlot(_ slot: Int) {
         freeSlots.withLock { $0.append(slot) }
         slotAvailable.signal()
+    }
+}
+
+/// How many stages of one chunk are still running, and the buffer to free when none is.
+private final class ChunkCompletion: Sendable {
+    let remaining: Atomic<Int>
+    let slot: Int
+
+    init(stages: Int, slot: Int) {
+        remaining = Atomic(stages)
+        self.slot = slot
     }
 }
 
