@@ -29,7 +29,7 @@ ratio=$(awk -v v="$verify_seconds" -v b="$budget" 'BEGIN { printf "%.2f", v / b 
     echo '```'
     echo "$output"
     echo "openssl speed ed25519: $speed verify/s per core x $cores cores"
-    echo "verify budget (1M / (openssl verify/s x cores)): $budget s; measured $verify_seconds s = ${ratio}x"
+    echo "verify budget ($entries / (openssl verify/s x cores)): $budget s; measured $verify_seconds s = ${ratio}x"
     echo '```'
 } > RESULTS-ledger.md
 cat RESULTS-ledger.md

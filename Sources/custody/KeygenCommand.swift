@@ -51,8 +51,9 @@ struct KeygenCommand: ParsableCommand {
         if !noPassphrase {
             secret = try passphrase.source.passphrase(prompt: "Passphrase for the new key \(name): ", confirm: true)
             guard secret != nil else {
-                throw CustodyError.operational("no passphrase: give --passphrase-file F, set CUSTODY_PASSPHRASE, run "
-                    + "on a terminal, or pass --no-passphrase")
+                throw CustodyError.operational(
+                    "no passphrase: give --passphrase-file F, set CUSTODY_PASSPHRASE, run "
+                        + "on a terminal, or pass --no-passphrase")
             }
         }
         let key = try Ed25519PrivateKey.generate()
@@ -72,8 +73,9 @@ struct KeygenCommand: ParsableCommand {
 
 /// `--passphrase-file F`: where a private key's passphrase comes from (else CUSTODY_PASSPHRASE, else a prompt).
 struct PassphraseOption: ParsableArguments {
-    @Option(name: .customLong("passphrase-file"),
-            help: "Read the key's passphrase from the first line of this file (else CUSTODY_PASSPHRASE, else a prompt).")
+    @Option(
+        name: .customLong("passphrase-file"),
+        help: "Read the key's passphrase from the first line of this file (else CUSTODY_PASSPHRASE, else a prompt).")
     var passphraseFile: String?
 
     var source: PassphraseSource { PassphraseSource(file: passphraseFile) }

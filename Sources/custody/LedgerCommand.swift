@@ -34,7 +34,8 @@ private func loadVerifierKey(_ argument: String) throws -> NoteVerifierKey {
 
 struct LedgerInitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "init", abstract: "Create a ledger file owned by a key (its entries and checkpoints sign with it).")
+        commandName: "init",
+        abstract: "Create a ledger file owned by a key (its entries and checkpoints sign with it).")
 
     @Argument(help: "The ledger file to create (must not exist).") var ledger: String
     @Option(help: "The checkpoint origin: a unique log name such as police.example/custody.") var origin: String
@@ -63,7 +64,8 @@ struct LedgerAppendCommand: ParsableCommand {
     @Argument(help: "The ledger file.") var ledger: String
     @Option(help: "The ledger owner's private key.") var key: String
     @Option(help: "The action to record.") var action: String?
-    @Option(help: "An evidence ID, optionally with digests: ID or ID=sha256:HEX[,size:N]...") var subject: [String] = []
+    @Option(help: "An evidence ID, optionally with digests: ID or ID=sha256:HEX[,size:N]...") var subject: [String] =
+        []
     @Option(help: "A detail to record, key=value (repeatable).") var detail: [String] = []
     @Option(name: .customLong("legal-basis"), help: "The legal basis of the action.") var legalBasis = ""
     @Flag(help: "Read entries as JSON lines from stdin and commit them as one transaction.") var batch = false
@@ -71,7 +73,8 @@ struct LedgerAppendCommand: ParsableCommand {
 
     func validate() throws {
         if batch && (action != nil || !subject.isEmpty || !detail.isEmpty || !legalBasis.isEmpty) {
-            throw ValidationError("--batch reads everything from stdin: drop --action, --subject, --detail, --legal-basis")
+            throw ValidationError(
+                "--batch reads everything from stdin: drop --action, --subject, --detail, --legal-basis")
         }
         if !batch && action == nil { throw ValidationError("give --action (or --batch)") }
     }
@@ -104,8 +107,9 @@ struct LedgerAppendCommand: ParsableCommand {
             guard details[name] == nil else { throw CustodyError.operational("--detail '\(name)' given twice") }
             details[name] = .string(String(pair[pair.index(after: equals)...]))
         }
-        return try LedgerEntryDraft(action: action, subjects: subject.map(LedgerSubject.init(commandLine:)),
-                                    legalBasis: legalBasis, details: details)
+        return try LedgerEntryDraft(
+            action: action, subjects: subject.map(LedgerSubject.init(commandLine:)),
+            legalBasis: legalBasis, details: details)
     }
 
     private func readBatch() throws -> [LedgerEntryDraft] {
@@ -137,7 +141,8 @@ struct LedgerAppendCommand: ParsableCommand {
             }
             pending.removeFirst(start)
             if pending.count > LedgerEntry.maximumSize {
-                throw CustodyError.operational("stdin line \(lineNumber + 1): longer than \(LedgerEntry.maximumSize) bytes")
+                throw CustodyError.operational(
+                    "stdin line \(lineNumber + 1): longer than \(LedgerEntry.maximumSize) bytes")
             }
         }
         if !pending.isEmpty { try take(pending[...]) }
@@ -205,7 +210,8 @@ struct LedgerProveCommand: ParsableCommand {
 
     func run() throws {
         let store = try Ledger.open(path: ledger)
-        let proof = try store.inclusionProof(index: count(index, "--index"), size: size.map { try count($0, "--size") })
+        let proof = try store.inclusionProof(
+            index: count(index, "--index"), size: size.map { try count($0, "--size") })
         if json {
             Terminal.line(proof.json.canonicalString)
         } else {
@@ -265,8 +271,9 @@ struct LedgerVerifyCommand: ParsableCommand {
                 Terminal.line("inconsistent checkpoints: sizes \(pair.0) and \(pair.1)")
             }
             let verdict = report.passed ? "verified" : "FAILED"
-            Terminal.line("\(ledger): \(verdict): \(report.entries) entries, \(report.checkpointsChecked) checkpoints, "
-                + "root \(report.root.hex)")
+            Terminal.line(
+                "\(ledger): \(verdict): \(report.entries) entries, \(report.checkpointsChecked) checkpoints, "
+                    + "root \(report.root.hex)")
         }
         if !report.passed { throw ExitCode(ExitStatus.verificationFailed.rawValue) }
     }
@@ -296,8 +303,9 @@ struct LedgerCheckInclusionCommand: ParsableCommand {
             failures.append("the proof is for tree size \(parsed.size), the checkpoint for \(head.size)")
         }
         if parsed.root != head.root { failures.append("the proof's root is not the checkpoint's root") }
-        let included = MerkleProofs.verifyInclusion(leafHash: leafHash.bytes, index: parsed.index, size: head.size,
-                                                    proof: parsed.proof.map(\.bytes), root: head.root.bytes)
+        let included = MerkleProofs.verifyInclusion(
+            leafHash: leafHash.bytes, index: parsed.index, size: head.size,
+            proof: parsed.proof.map(\.bytes), root: head.root.bytes)
         if !included { failures.append("the proof does not take the entry to the checkpoint's root") }
         if let entry = try? LedgerEntry.parse(entryBytes) {
             if entry.sequence != parsed.index {
@@ -314,8 +322,11 @@ struct LedgerCheckInclusionCommand: ParsableCommand {
 
     private func report(_ failures: [String], success: String) throws {
         if json {
-            Terminal.line(JSONValue.object(["passed": .bool(failures.isEmpty),
-                                            "problems": .array(failures.map { .string($0) })]).canonicalString)
+            Terminal.line(
+                JSONValue.object([
+                    "passed": .bool(failures.isEmpty),
+                    "problems": .array(failures.map { .string($0) }),
+                ]).canonicalString)
         } else if failures.isEmpty {
             Terminal.line(success)
         } else {
@@ -344,16 +355,21 @@ struct LedgerCheckConsistencyCommand: ParsableCommand {
         var failures: [String] = []
         if older.origin != newer.origin { failures.append("the checkpoints are for different logs") }
         if parsed.from != older.size || parsed.to != newer.size {
-            failures.append("the proof is for sizes \(parsed.from) to \(parsed.to), the checkpoints for "
-                + "\(older.size) and \(newer.size)")
+            failures.append(
+                "the proof is for sizes \(parsed.from) to \(parsed.to), the checkpoints for "
+                    + "\(older.size) and \(newer.size)")
         }
-        let consistent = MerkleProofs.verifyConsistency(fromSize: older.size, toSize: newer.size,
-                                                        fromRoot: older.root.bytes, toRoot: newer.root.bytes,
-                                                        proof: parsed.proof.map(\.bytes))
+        let consistent = MerkleProofs.verifyConsistency(
+            fromSize: older.size, toSize: newer.size,
+            fromRoot: older.root.bytes, toRoot: newer.root.bytes,
+            proof: parsed.proof.map(\.bytes))
         if !consistent { failures.append("the proof does not show size \(newer.size) extends size \(older.size)") }
         if json {
-            Terminal.line(JSONValue.object(["passed": .bool(failures.isEmpty),
-                                            "problems": .array(failures.map { .string($0) })]).canonicalString)
+            Terminal.line(
+                JSONValue.object([
+                    "passed": .bool(failures.isEmpty),
+                    "problems": .array(failures.map { .string($0) }),
+                ]).canonicalString)
         } else if failures.isEmpty {
             Terminal.line("\(newer.origin): size \(newer.size) extends size \(older.size)")
         } else {

@@ -1,27 +1,33 @@
 import XCTest
+
 @testable import CustodyKit
 
 final class KeygenCommandTests: XCTestCase {
     func testWritesKeyFilesWithModes() throws {
         let dir = try makeTemporaryDirectory(self)
         let out = dir.appendingPathComponent("keys").path
-        let result = try CLI.run(["keygen", "--name", "alice", "--agency", "Police Nationale", "--jurisdiction", "fr",
-                                  "--out", out, "--no-passphrase"])
+        let result = try CLI.run([
+            "keygen", "--name", "alice", "--agency", "Police Nationale", "--jurisdiction", "fr",
+            "--out", out, "--no-passphrase",
+        ])
         XCTAssertEqual(result.status, 0, result.err)
         let keyAttributes = try FileManager.default.attributesOfItem(atPath: "\(out)/alice.key")
         XCTAssertEqual((keyAttributes[.posixPermissions] as? NSNumber)?.intValue, 0o600)
         let vkey = try String(contentsOfFile: "\(out)/alice.vkey", encoding: .utf8)
         let verifier = try NoteVerifierKey(parsing: vkey)
         XCTAssertEqual(verifier.name, "alice")
-        let identity = try Identity.parse(Array(try Data(contentsOf: URL(fileURLWithPath: "\(out)/alice.identity.json"))))
+        let identity = try Identity.parse(
+            Array(try Data(contentsOf: URL(fileURLWithPath: "\(out)/alice.identity.json"))))
         XCTAssertEqual(identity.jurisdiction, "FR")
         XCTAssertEqual(identity.agency, "Police Nationale")
         XCTAssertEqual(identity.verifierKey, verifier)
         let pub = try Ed25519PublicKey(pem: Array(try Data(contentsOf: URL(fileURLWithPath: "\(out)/alice.pub"))))
         XCTAssertEqual(pub, identity.publicKey)
         // Never replaces existing files.
-        let again = try CLI.run(["keygen", "--name", "alice", "--agency", "X", "--jurisdiction", "FR", "--out", out,
-                                 "--no-passphrase"])
+        let again = try CLI.run([
+            "keygen", "--name", "alice", "--agency", "X", "--jurisdiction", "FR", "--out", out,
+            "--no-passphrase",
+        ])
         XCTAssertEqual(again.status, 2)
         XCTAssertTrue(again.err.contains("already exists"), again.err)
     }
@@ -31,18 +37,29 @@ final class KeygenCommandTests: XCTestCase {
         let dir = try makeTemporaryDirectory(self)
         let passFile = dir.appendingPathComponent("pass").path
         try "s3cret passphrase\n".write(toFile: passFile, atomically: true, encoding: .utf8)
-        let result = try CLI.run(["keygen", "--name", "bob", "--agency", "BKA", "--jurisdiction", "DE", "--out", dir.path,
-                                  "--passphrase-file", passFile])
+        let result = try CLI.run([
+            "keygen", "--name", "bob", "--agency", "BKA", "--jurisdiction", "DE", "--out", dir.path,
+            "--passphrase-file", passFile,
+        ])
         XCTAssertEqual(result.status, 0, result.err)
         let pem = try String(contentsOfFile: dir.appendingPathComponent("bob.key").path, encoding: .utf8)
         XCTAssertTrue(pem.hasPrefix("-----BEGIN ENCRYPTED PRIVATE KEY-----"))
         // OpenSSL decrypts the key with the passphrase and derives the same public key.
-        let derived = try CLI.runTool(openssl, ["pkey", "-in", dir.appendingPathComponent("bob.key").path,
-                                                "-passin", "file:\(passFile)", "-pubout"])
+        let derived = try CLI.runTool(
+            openssl,
+            [
+                "pkey", "-in", dir.appendingPathComponent("bob.key").path,
+                "-passin", "file:\(passFile)", "-pubout",
+            ])
         XCTAssertEqual(derived.status, 0, derived.err)
-        XCTAssertEqual(derived.out, try String(contentsOfFile: dir.appendingPathComponent("bob.pub").path, encoding: .utf8))
-        let wrong = try CLI.runTool(openssl, ["pkey", "-in", dir.appendingPathComponent("bob.key").path,
-                                              "-passin", "pass:nope", "-pubout"])
+        XCTAssertEqual(
+            derived.out, try String(contentsOfFile: dir.appendingPathComponent("bob.pub").path, encoding: .utf8))
+        let wrong = try CLI.runTool(
+            openssl,
+            [
+                "pkey", "-in", dir.appendingPathComponent("bob.key").path,
+                "-passin", "pass:nope", "-pubout",
+            ])
         XCTAssertNotEqual(wrong.status, 0)
     }
 
@@ -60,8 +77,9 @@ final class KeygenCommandTests: XCTestCase {
             XCTAssertTrue(result.err.hasPrefix("custody: ") || result.err.contains("Error"), result.err)
         }
         // No passphrase source and no terminal: refused, nothing written.
-        let none = try CLI.run(["keygen", "--name", "carol", "--agency", "X", "--jurisdiction", "FR", "--out", dir.path],
-                               environment: ["CUSTODY_PASSPHRASE": ""])
+        let none = try CLI.run(
+            ["keygen", "--name", "carol", "--agency", "X", "--jurisdiction", "FR", "--out", dir.path],
+            environment: ["CUSTODY_PASSPHRASE": ""])
         XCTAssertEqual(none.status, 2, none.err)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("carol.key").path))
     }

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import CustodyKit
 
 final class LedgerCommandTests: XCTestCase {
@@ -9,16 +10,22 @@ final class LedgerCommandTests: XCTestCase {
 
     override func setUpWithError() throws {
         dir = try makeTemporaryDirectory(self)
-        let keygen = try CLI.run(["keygen", "--name", "alice", "--agency", "Police", "--jurisdiction", "FR",
-                                  "--out", dir.path, "--no-passphrase"])
+        let keygen = try CLI.run([
+            "keygen", "--name", "alice", "--agency", "Police", "--jurisdiction", "FR",
+            "--out", dir.path, "--no-passphrase",
+        ])
         XCTAssertEqual(keygen.status, 0, keygen.err)
-        let initialized = try CLI.run(["ledger", "init", ledgerPath, "--origin", "police.example/custody", "--key", keyPath])
+        let initialized = try CLI.run([
+            "ledger", "init", ledgerPath, "--origin", "police.example/custody", "--key", keyPath,
+        ])
         XCTAssertEqual(initialized.status, 0, initialized.err)
     }
 
     @discardableResult
-    func append(_ arguments: [String], stdin: Data? = nil, expect status: Int32 = 0,
-                file: StaticString = #filePath, line: UInt = #line) throws -> CLI.Result {
+    func append(
+        _ arguments: [String], stdin: Data? = nil, expect status: Int32 = 0,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws -> CLI.Result {
         let result = try CLI.run(["ledger", "append", ledgerPath, "--key", keyPath] + arguments, stdin: stdin)
         XCTAssertEqual(result.status, status, result.err, file: file, line: line)
         return result
@@ -31,8 +38,10 @@ final class LedgerCommandTests: XCTestCase {
     }
 
     func testAppendExportProveAndCheckOffline() throws {
-        try append(["--action", "acquire", "--subject", "disk-1=sha256:\(String(repeating: "a1", count: 32)),size:4096",
-                    "--detail", "place=Lyon", "--legal-basis", "Art. 56 CPP"])
+        try append([
+            "--action", "acquire", "--subject", "disk-1=sha256:\(String(repeating: "a1", count: 32)),size:4096",
+            "--detail", "place=Lyon", "--legal-basis", "Art. 56 CPP",
+        ])
         try append(["--action", "seal", "--subject", "bundle-1"])
         try append(["--action", "copy"])
         let oldCheckpoint = try CLI.run(["ledger", "checkpoint", ledgerPath])
@@ -59,24 +68,32 @@ final class LedgerCommandTests: XCTestCase {
         XCTAssertEqual(proofJSON["leafHash"]?.stringValue, Merkle.leafHash(Array(entries[5].utf8)).hex)
         let proofPath = try write(proof.out, "proof.json")
         let leafPath = try write(entries[5] + "\n", "entry5")
-        let check = try CLI.run(["ledger", "check-inclusion", "--proof", proofPath, "--leaf", leafPath,
-                                 "--checkpoint", checkpointPath, "--key", vkeyPath])
+        let check = try CLI.run([
+            "ledger", "check-inclusion", "--proof", proofPath, "--leaf", leafPath,
+            "--checkpoint", checkpointPath, "--key", vkeyPath,
+        ])
         XCTAssertEqual(check.status, 0, check.out + check.err)
         // Another entry, or an edited one, fails with exit 1.
         let otherLeaf = try write(entries[4] + "\n", "entry4")
-        let wrong = try CLI.run(["ledger", "check-inclusion", "--proof", proofPath, "--leaf", otherLeaf,
-                                 "--checkpoint", checkpointPath, "--key", vkeyPath])
+        let wrong = try CLI.run([
+            "ledger", "check-inclusion", "--proof", proofPath, "--leaf", otherLeaf,
+            "--checkpoint", checkpointPath, "--key", vkeyPath,
+        ])
         XCTAssertEqual(wrong.status, 1, wrong.out + wrong.err)
 
         let consistency = try CLI.run(["ledger", "consistency", ledgerPath, "--from", "3", "--json"])
         XCTAssertEqual(consistency.status, 0, consistency.err)
         let consistencyPath = try write(consistency.out, "consistency.json")
         let oldPath = try write(oldCheckpoint.out, "cp3")
-        let consistent = try CLI.run(["ledger", "check-consistency", "--proof", consistencyPath, "--old", oldPath,
-                                      "--new", checkpointPath, "--key", vkeyPath])
+        let consistent = try CLI.run([
+            "ledger", "check-consistency", "--proof", consistencyPath, "--old", oldPath,
+            "--new", checkpointPath, "--key", vkeyPath,
+        ])
         XCTAssertEqual(consistent.status, 0, consistent.out + consistent.err)
-        let swapped = try CLI.run(["ledger", "check-consistency", "--proof", consistencyPath, "--old", checkpointPath,
-                                   "--new", oldPath, "--key", vkeyPath])
+        let swapped = try CLI.run([
+            "ledger", "check-consistency", "--proof", consistencyPath, "--old", checkpointPath,
+            "--new", oldPath, "--key", vkeyPath,
+        ])
         XCTAssertEqual(swapped.status, 1, swapped.out + swapped.err)
 
         let verify = try CLI.run(["ledger", "verify", ledgerPath, "--json", "--checkpoint", oldPath])
@@ -97,11 +114,15 @@ final class LedgerCommandTests: XCTestCase {
         try append(["--action", "note", "--detail", "novalue"], expect: 2)
 
         // A key that is not the ledger's.
-        let other = try CLI.run(["keygen", "--name", "mallory", "--agency", "X", "--jurisdiction", "FR", "--out", dir.path,
-                                 "--no-passphrase"])
+        let other = try CLI.run([
+            "keygen", "--name", "mallory", "--agency", "X", "--jurisdiction", "FR", "--out", dir.path,
+            "--no-passphrase",
+        ])
         XCTAssertEqual(other.status, 0, other.err)
-        let foreign = try CLI.run(["ledger", "append", ledgerPath, "--key", dir.appendingPathComponent("mallory.key").path,
-                                   "--action", "note"])
+        let foreign = try CLI.run([
+            "ledger", "append", ledgerPath, "--key", dir.appendingPathComponent("mallory.key").path,
+            "--action", "note",
+        ])
         XCTAssertEqual(foreign.status, 2)
         XCTAssertTrue(foreign.err.contains("does not match the ledger's key"), foreign.err)
 
@@ -109,15 +130,23 @@ final class LedgerCommandTests: XCTestCase {
         let passFile = try write("right\n", "pass")
         let wrongFile = try write("wrong\n", "wrongpass")
         let sub = dir.appendingPathComponent("enc").path
-        XCTAssertEqual(try CLI.run(["keygen", "--name", "enc", "--agency", "X", "--jurisdiction", "FR", "--out", sub,
-                                    "--passphrase-file", passFile]).status, 0)
+        XCTAssertEqual(
+            try CLI.run([
+                "keygen", "--name", "enc", "--agency", "X", "--jurisdiction", "FR", "--out", sub,
+                "--passphrase-file", passFile,
+            ]).status, 0)
         let encrypted = "\(sub)/enc.key"
-        let badPass = try CLI.run(["ledger", "init", dir.appendingPathComponent("e.ledger").path, "--origin", "o",
-                                   "--key", encrypted, "--passphrase-file", wrongFile])
+        let badPass = try CLI.run([
+            "ledger", "init", dir.appendingPathComponent("e.ledger").path, "--origin", "o",
+            "--key", encrypted, "--passphrase-file", wrongFile,
+        ])
         XCTAssertEqual(badPass.status, 2)
         XCTAssertTrue(badPass.err.contains("wrong passphrase"), badPass.err)
-        let envPass = try CLI.run(["ledger", "init", dir.appendingPathComponent("e.ledger").path, "--origin", "o",
-                                   "--key", encrypted], environment: ["CUSTODY_PASSPHRASE": "right"])
+        let envPass = try CLI.run(
+            [
+                "ledger", "init", dir.appendingPathComponent("e.ledger").path, "--origin", "o",
+                "--key", encrypted,
+            ], environment: ["CUSTODY_PASSPHRASE": "right"])
         XCTAssertEqual(envPass.status, 0, envPass.err)
 
         // Proofs beyond the tree.
@@ -136,8 +165,10 @@ final class LedgerCommandTests: XCTestCase {
         let leaf = try write(try CLI.run(["ledger", "export", ledgerPath, "--to", "1"]).out, "leaf0")
         try append(["--action", "note"])
         let newer = try write(try CLI.run(["ledger", "checkpoint", ledgerPath]).out, "cp2")
-        let mismatch = try CLI.run(["ledger", "check-inclusion", "--proof", proof, "--leaf", leaf, "--checkpoint", newer,
-                                    "--key", vkeyPath])
+        let mismatch = try CLI.run([
+            "ledger", "check-inclusion", "--proof", proof, "--leaf", leaf, "--checkpoint", newer,
+            "--key", vkeyPath,
+        ])
         XCTAssertEqual(mismatch.status, 1, mismatch.out + mismatch.err)
 
         // The ledger is still intact and holds exactly the two good appends.
@@ -150,8 +181,9 @@ final class LedgerCommandTests: XCTestCase {
         for index in 0..<6 { try append(["--action", "access", "--subject", "item-\(index)"]) }
         do {
             let database = try SQLiteDatabase(path: ledgerPath, create: false)
-            try database.execute("UPDATE entries SET data = CAST(replace(CAST(data AS TEXT), 'item-4', 'item-7') AS BLOB) "
-                + "WHERE seq = 4")
+            try database.execute(
+                "UPDATE entries SET data = CAST(replace(CAST(data AS TEXT), 'item-4', 'item-7') AS BLOB) "
+                    + "WHERE seq = 4")
         }
         let verify = try CLI.run(["ledger", "verify", ledgerPath])
         XCTAssertEqual(verify.status, 1, verify.out + verify.err)
@@ -179,7 +211,11 @@ final class LedgerCommandTests: XCTestCase {
             usleep(UInt32.random(in: 0...(round.isMultiple(of: 2) ? 100_000 : 300_000)))
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
-            if process.terminationReason == .exit && process.terminationStatus == 0 { completed += 1 } else { killed += 1 }
+            if process.terminationReason == .exit && process.terminationStatus == 0 {
+                completed += 1
+            } else {
+                killed += 1
+            }
         }
         let verify = try CLI.run(["ledger", "verify", ledgerPath, "--json"])
         XCTAssertEqual(verify.status, 0, verify.out + verify.err)
@@ -199,10 +235,13 @@ final class LedgerCommandTests: XCTestCase {
         let processes = (0..<4).map { writer -> Process in
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", """
+            process.arguments = [
+                "-c",
+                """
                 i=0; while [ $i -lt 25 ]; do "$0" ledger append "$1" --key "$2" --action note --detail w=\(writer) \
                 --detail i=$i >/dev/null || exit 1; i=$((i+1)); done
-                """, CLI.executable, ledgerPath, keyPath]
+                """, CLI.executable, ledgerPath, keyPath,
+            ]
             return process
         }
         for process in processes { try process.run() }

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import CustodyKit
 
 final class LedgerTests: XCTestCase {
@@ -6,13 +7,16 @@ final class LedgerTests: XCTestCase {
     var key: SigningKey!
 
     override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("custody-ledger-\(UUID().uuidString)")
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "custody-ledger-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let url = directory!
         addTeardownBlock { try? FileManager.default.removeItem(at: url) }
         let privateKey = try Ed25519PrivateKey.generate()
-        key = try SigningKey(identity: Identity(name: "alice", agency: "Police", jurisdiction: "FR",
-                                                publicKey: privateKey.publicKey), privateKey: privateKey)
+        key = try SigningKey(
+            identity: Identity(
+                name: "alice", agency: "Police", jurisdiction: "FR",
+                publicKey: privateKey.publicKey), privateKey: privateKey)
     }
 
     func path(_ name: String = "l.db") -> String { directory.appendingPathComponent(name).path }
@@ -20,8 +24,10 @@ final class LedgerTests: XCTestCase {
     func makeLedger(entries: Int) throws -> Ledger {
         let ledger = try Ledger.create(path: path(), origin: "police.example/custody", key: key)
         for index in 0..<entries {
-            let subject = try LedgerSubject(id: "item-\(index)", attributes: ["sha256": .string(String(repeating: "ab", count: 32))])
-            try ledger.append(LedgerEntryDraft(action: .access, subjects: [subject], details: ["n": .int(Int64(index))]), key: key)
+            let subject = try LedgerSubject(
+                id: "item-\(index)", attributes: ["sha256": .string(String(repeating: "ab", count: 32))])
+            try ledger.append(
+                LedgerEntryDraft(action: .access, subjects: [subject], details: ["n": .int(Int64(index))]), key: key)
         }
         return ledger
     }
@@ -87,8 +93,10 @@ final class LedgerTests: XCTestCase {
     func testWrongKeyIsRefused() throws {
         let ledger = try makeLedger(entries: 1)
         let other = try Ed25519PrivateKey.generate()
-        let intruder = try SigningKey(identity: Identity(name: "alice", agency: "Police", jurisdiction: "FR",
-                                                         publicKey: other.publicKey), privateKey: other)
+        let intruder = try SigningKey(
+            identity: Identity(
+                name: "alice", agency: "Police", jurisdiction: "FR",
+                publicKey: other.publicKey), privateKey: other)
         XCTAssertThrowsError(try ledger.append(LedgerEntryDraft(action: .note), key: intruder)) { error in
             XCTAssertTrue("\(error)".contains("does not match the ledger's key"), "\(error)")
         }
@@ -100,12 +108,14 @@ final class LedgerTests: XCTestCase {
         XCTAssertThrowsError(try LedgerEntryDraft(jsonLine: Array("{\"action\":\"note\"".utf8)))
         XCTAssertThrowsError(try LedgerEntryDraft(jsonLine: Array("{\"action\":\"fly\"}".utf8)))
         XCTAssertThrowsError(try LedgerEntryDraft(jsonLine: Array("{\"action\":\"note\",\"extra\":1}".utf8)))
-        XCTAssertThrowsError(try LedgerEntryDraft(jsonLine: Array("{\"action\":\"note\",\"details\":{\"x\":1.5}}".utf8)))
+        XCTAssertThrowsError(
+            try LedgerEntryDraft(jsonLine: Array("{\"action\":\"note\",\"details\":{\"x\":1.5}}".utf8)))
         XCTAssertThrowsError(try LedgerSubject(commandLine: "id=sha256:abcd"))
         XCTAssertThrowsError(try LedgerSubject(commandLine: "id=size:-1"))
         let subject = try LedgerSubject(commandLine: "disk=sha256:\(String(repeating: "0f", count: 32)),size:12")
-        XCTAssertEqual(subject.json.canonicalString,
-                       "{\"id\":\"disk\",\"sha256\":\"\(String(repeating: "0f", count: 32))\",\"size\":12}")
+        XCTAssertEqual(
+            subject.json.canonicalString,
+            "{\"id\":\"disk\",\"sha256\":\"\(String(repeating: "0f", count: 32))\",\"size\":12}")
     }
 
     func testEntryParsingIsStrict() throws {
@@ -116,7 +126,9 @@ final class LedgerTests: XCTestCase {
         XCTAssertThrowsError(try LedgerEntry.parse(spaced))
     }
 
-    func assertFails(firstBad: UInt64?, _ file: StaticString = #filePath, line: UInt = #line) throws -> LedgerVerificationReport {
+    func assertFails(
+        firstBad: UInt64?, _ file: StaticString = #filePath, line: UInt = #line
+    ) throws -> LedgerVerificationReport {
         let report = try Ledger.open(path: path()).verify(batchSize: 3)
         XCTAssertFalse(report.passed, file: file, line: line)
         XCTAssertEqual(report.firstBadEntry, firstBad, "\(report.problems.map(\.message))", file: file, line: line)
@@ -125,7 +137,8 @@ final class LedgerTests: XCTestCase {
 
     func testEditedEntryIsNamed() throws {
         _ = try makeLedger(entries: 8)
-        try tamper("UPDATE entries SET data = CAST(replace(CAST(data AS TEXT), 'item-5', 'item-9') AS BLOB) WHERE seq = 5")
+        try tamper(
+            "UPDATE entries SET data = CAST(replace(CAST(data AS TEXT), 'item-5', 'item-9') AS BLOB) WHERE seq = 5")
         let report = try assertFails(firstBad: 5)
         XCTAssertTrue(report.problems.contains { $0.message.contains("entry 5: signature does not verify") })
     }
@@ -139,12 +152,14 @@ final class LedgerTests: XCTestCase {
 
     func testSwappedEntriesAreNamed() throws {
         _ = try makeLedger(entries: 8)
-        try tamper("""
+        try tamper(
+            """
             UPDATE entries SET seq = 100 WHERE seq = 2; UPDATE entries SET seq = 2 WHERE seq = 4;
             UPDATE entries SET seq = 4 WHERE seq = 100;
             """)
         let report = try assertFails(firstBad: 2)
-        XCTAssertTrue(report.problems[0].message.contains("entry 2: holds sequence number 4"), report.problems[0].message)
+        XCTAssertTrue(
+            report.problems[0].message.contains("entry 2: holds sequence number 4"), report.problems[0].message)
     }
 
     func testTruncationIsNamedEvenWithHeadRewritten() throws {
@@ -152,7 +167,8 @@ final class LedgerTests: XCTestCase {
         // Remove the last three entries and rewrite the head and tree to match: only checkpoints remain as witnesses.
         let ledger = try Ledger.open(path: path())
         let leaf = Merkle.leafHash(try ledger.entryBytes(at: 4))
-        try tamper("""
+        try tamper(
+            """
             DELETE FROM entries WHERE seq >= 5; DELETE FROM nodes WHERE pos >= \(MerkleNodePosition.count(forSize: 5));
             UPDATE meta SET value = CAST('5' AS BLOB) WHERE key = 'head_size';
             UPDATE meta SET value = X'\(leaf.hex)' WHERE key = 'head_leaf';
@@ -166,7 +182,8 @@ final class LedgerTests: XCTestCase {
         _ = try makeLedger(entries: 8)
         try tamper("DELETE FROM entries WHERE seq = 7")
         _ = try assertFails(firstBad: 7)
-        XCTAssertThrowsError(try Ledger.open(path: path()).append(LedgerEntryDraft(action: .note), key: key)) { error in
+        XCTAssertThrowsError(try Ledger.open(path: path()).append(LedgerEntryDraft(action: .note), key: key)) {
+            error in
             XCTAssertTrue("\(error)".contains("damaged"), "\(error)")
         }
     }
@@ -174,7 +191,8 @@ final class LedgerTests: XCTestCase {
     func testInsertedEntryIsNamed() throws {
         _ = try makeLedger(entries: 6)
         // Shift entries 3... up by one and insert a copy of entry 1 at 3.
-        try tamper("""
+        try tamper(
+            """
             UPDATE entries SET seq = seq + 1000 WHERE seq >= 3; UPDATE entries SET seq = seq - 999 WHERE seq >= 1000;
             INSERT INTO entries (seq, data) SELECT 3, data FROM entries WHERE seq = 1;
             """)
@@ -198,8 +216,9 @@ final class LedgerTests: XCTestCase {
         XCTAssertTrue(try rebuilt.verify().passed)
         let report = try rebuilt.verify(externalCheckpoints: [(source: "received checkpoint", note: handedOut)])
         XCTAssertFalse(report.passed)
-        XCTAssertTrue(report.problems.contains { $0.message.contains("sign different roots for size 5") },
-                      "\(report.problems.map(\.message))")
+        XCTAssertTrue(
+            report.problems.contains { $0.message.contains("sign different roots for size 5") },
+            "\(report.problems.map(\.message))")
         XCTAssertEqual(report.inconsistentCheckpoints.first.map { [$0.0, $0.1] }, [5, 5])
     }
 

@@ -1,9 +1,12 @@
 import XCTest
+
 @testable import CustodyKit
 
 final class MerkleProofTests: XCTestCase {
-    static let vectorLeaves = ["", "00", "10", "2021", "3031", "40414243", "5051525354555657",
-                               "606162636465666768696a6b6c6d6e6f"].map { Merkle.leafHash(Hex.decode($0)!) }
+    static let vectorLeaves = [
+        "", "00", "10", "2021", "3031", "40414243", "5051525354555657",
+        "606162636465666768696a6b6c6d6e6f",
+    ].map { Merkle.leafHash(Hex.decode($0)!) }
 
     static func vectorDirectory() throws -> URL {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -16,7 +19,9 @@ final class MerkleProofTests: XCTestCase {
 
     static func files(_ folder: URL) -> [URL] {
         let enumerator = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: nil)
-        return (enumerator?.allObjects as? [URL] ?? []).filter { $0.pathExtension == "json" }.sorted { $0.path < $1.path }
+        return (enumerator?.allObjects as? [URL] ?? []).filter { $0.pathExtension == "json" }.sorted {
+            $0.path < $1.path
+        }
     }
 
     /// Sizes and indexes as unsigned 64-bit numbers (a vector uses 2^64 - 1, beyond JSONValue's Int64).
@@ -58,7 +63,8 @@ final class MerkleProofTests: XCTestCase {
     func testGeneratedProofsMatchVectors() throws {
         let directory = try Self.vectorDirectory()
         let source = MemoryNodeSource(leaves: Self.vectorLeaves)
-        for file in Self.files(directory.appendingPathComponent("inclusion")) where file.lastPathComponent == "happy-path.json" {
+        for file in Self.files(directory.appendingPathComponent("inclusion"))
+        where file.lastPathComponent == "happy-path.json" {
             let json = try JSONValue.parse(Array(try Data(contentsOf: file)))
             let size = Self.u64(json["treeSize"])
             guard size <= 8, size > 0 else { continue }
@@ -66,9 +72,11 @@ final class MerkleProofTests: XCTestCase {
             XCTAssertEqual(proof.map(\.bytes), (json["proof"]?.arrayValue ?? []).map { Self.decode($0) }, file.path)
             XCTAssertEqual(try MerkleProofs.root(source, size: size).bytes, Self.decode(json["root"]))
         }
-        for file in Self.files(directory.appendingPathComponent("consistency")) where file.lastPathComponent == "happy-path.json" {
+        for file in Self.files(directory.appendingPathComponent("consistency"))
+        where file.lastPathComponent == "happy-path.json" {
             let json = try JSONValue.parse(Array(try Data(contentsOf: file)))
-            let from = Self.u64(json["size1"]), to = Self.u64(json["size2"])
+            let from = Self.u64(json["size1"])
+            let to = Self.u64(json["size2"])
             guard to <= 8, from > 0 else { continue }
             let proof = try MerkleProofs.consistencyProof(source, from: from, to: to)
             XCTAssertEqual(proof.map(\.bytes), (json["proof"]?.arrayValue ?? []).map { Self.decode($0) }, file.path)
@@ -84,20 +92,28 @@ final class MerkleProofTests: XCTestCase {
             XCTAssertEqual(try MerkleProofs.root(source, size: UInt64(size)), root)
             for index in 0..<size {
                 let proof = try MerkleProofs.inclusionProof(source, index: UInt64(index), size: UInt64(size))
-                XCTAssertTrue(MerkleProofs.verifyInclusion(leafHash: leaves[index].bytes, index: UInt64(index),
-                                                           size: UInt64(size), proof: proof.map(\.bytes), root: root.bytes))
-                XCTAssertFalse(MerkleProofs.verifyInclusion(leafHash: leaves[(index + 1) % 40].bytes, index: UInt64(index),
-                                                            size: UInt64(size), proof: proof.map(\.bytes), root: root.bytes))
+                XCTAssertTrue(
+                    MerkleProofs.verifyInclusion(
+                        leafHash: leaves[index].bytes, index: UInt64(index),
+                        size: UInt64(size), proof: proof.map(\.bytes), root: root.bytes))
+                XCTAssertFalse(
+                    MerkleProofs.verifyInclusion(
+                        leafHash: leaves[(index + 1) % 40].bytes, index: UInt64(index),
+                        size: UInt64(size), proof: proof.map(\.bytes), root: root.bytes))
             }
             for from in 1...size {
                 let proof = try MerkleProofs.consistencyProof(source, from: UInt64(from), to: UInt64(size))
                 let old = Merkle.root(leaves: leaves[0..<from])
-                XCTAssertTrue(MerkleProofs.verifyConsistency(fromSize: UInt64(from), toSize: UInt64(size), fromRoot: old.bytes,
-                                                             toRoot: root.bytes, proof: proof.map(\.bytes)), "\(from) \(size)")
+                XCTAssertTrue(
+                    MerkleProofs.verifyConsistency(
+                        fromSize: UInt64(from), toSize: UInt64(size), fromRoot: old.bytes,
+                        toRoot: root.bytes, proof: proof.map(\.bytes)), "\(from) \(size)")
                 if from < size {
-                    XCTAssertFalse(MerkleProofs.verifyConsistency(fromSize: UInt64(from), toSize: UInt64(size),
-                                                                  fromRoot: leaves[39].bytes, toRoot: root.bytes,
-                                                                  proof: proof.map(\.bytes)))
+                    XCTAssertFalse(
+                        MerkleProofs.verifyConsistency(
+                            fromSize: UInt64(from), toSize: UInt64(size),
+                            fromRoot: leaves[39].bytes, toRoot: root.bytes,
+                            proof: proof.map(\.bytes)))
                 }
             }
         }
@@ -106,7 +122,9 @@ final class MerkleProofTests: XCTestCase {
     func testNodePositionsFollowAppendOrder() {
         var frontier = TreeFrontier()
         var positions: [UInt64] = []
-        for leaf in 0..<100 { frontier.append(Merkle.leafHash([UInt8(leaf)])) { position, _ in positions.append(position) } }
+        for leaf in 0..<100 {
+            frontier.append(Merkle.leafHash([UInt8(leaf)])) { position, _ in positions.append(position) }
+        }
         XCTAssertEqual(positions, Array(0..<UInt64(positions.count)))
         XCTAssertEqual(UInt64(positions.count), MerkleNodePosition.count(forSize: 100))
         XCTAssertEqual(frontier.root, Merkle.root(leaves: (0..<100).map { Merkle.leafHash([UInt8($0)]) }))

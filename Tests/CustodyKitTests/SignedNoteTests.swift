@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import CustodyKit
 
 /// Known answers from golang.org/x/mod/sumdb/note (note_test.go), the C2SP signed-note spec and RFC 8032.
@@ -6,9 +7,13 @@ final class SignedNoteTests: XCTestCase {
     static let peterSigner = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
     static let peterKey = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
     static let enochKey = "EnochRoot+af0cfe78+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop"
-    static let text = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
-    static let peterSig = "— PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
-    static let enochSig = "— EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n"
+    static let text =
+        "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
+    static let peterSig =
+        "— PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNX"
+        + "gKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
+    static let enochSig =
+        "— EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n"
 
     /// The Go test's signer key: base64(0x01 || seed) after the key ID.
     func peterPrivateKey() throws -> Ed25519PrivateKey {
@@ -40,8 +45,8 @@ final class SignedNoteTests: XCTestCase {
     func testVerifierKeyParsingAndManglings() throws {
         let key = try NoteVerifierKey(parsing: Self.peterKey)
         XCTAssertEqual(key.name, "PeterNeumann")
-        XCTAssertEqual(key.keyID, 0xc74f20a3)
-        XCTAssertEqual(try NoteVerifierKey(parsing: Self.enochKey).keyID, 0xaf0cfe78)
+        XCTAssertEqual(key.keyID, 0xc74f_20a3)
+        XCTAssertEqual(try NoteVerifierKey(parsing: Self.enochKey).keyID, 0xaf0c_fe78)
         var bytes = Array(Self.peterKey.utf8)
         for index in bytes.indices {
             bytes[index] &+= 1
@@ -50,10 +55,14 @@ final class SignedNoteTests: XCTestCase {
         }
         XCTAssertThrowsError(try NoteVerifierKey(parsing: String(Self.peterKey.dropLast())))
         // Wrong length and unknown algorithm, each with an adjusted key hash (from the Go test).
-        XCTAssertThrowsError(try NoteVerifierKey(parsing:
-            "PeterNeumann+cc469956+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TWBADKEY=="))
-        XCTAssertThrowsError(try NoteVerifierKey(parsing:
-            "PeterNeumann+173116ae+ZRpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"))
+        XCTAssertThrowsError(
+            try NoteVerifierKey(
+                parsing:
+                    "PeterNeumann+cc469956+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TWBADKEY=="))
+        XCTAssertThrowsError(
+            try NoteVerifierKey(
+                parsing:
+                    "PeterNeumann+173116ae+ZRpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"))
     }
 
     func testOpenVerifiesKnownAndIgnoresUnknownSignatures() throws {
@@ -83,7 +92,9 @@ final class SignedNoteTests: XCTestCase {
             Self.text + "\n",
             Self.text + "\n" + String(Self.peterSig.dropLast()),
             "\u{01}" + Self.text + "\n" + Self.peterSig,
-            Self.text + "\n" + "— Bad Name x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n",
+            Self.text + "\n"
+                + "— Bad Name x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNX"
+                + "gKvqfqdngotpRZb6KE6RyyBwJnAM=\n",
             Self.text + "\n" + Self.peterSig + "Unexpected line.\n",
             Self.text + "\n" + String(repeating: Self.peterSig, count: 101),
         ]
@@ -102,12 +113,18 @@ final class SignedNoteTests: XCTestCase {
 
     func testRFC8032Vectors() throws {
         let vectors = [
-            ("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
-             "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", "",
-             "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"),
-            ("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
-             "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", "72",
-             "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"),
+            (
+                "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+                "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", "",
+                "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
+                    + "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+            ),
+            (
+                "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+                "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", "72",
+                "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da"
+                    + "085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"
+            ),
         ]
         for (seed, publicKey, message, signature) in vectors {
             let key = try Ed25519PrivateKey(seed: Hex.decode(seed)!)
@@ -118,9 +135,13 @@ final class SignedNoteTests: XCTestCase {
             XCTAssertFalse(key.publicKey.verify(signature: signed, message: Hex.decode(message)! + [0]))
             let verifier = Ed25519Verifier(key.publicKey)
             for _ in 0..<3 {
-                let ok = signed.withUnsafeBytes { s in Hex.decode(message)!.withUnsafeBytes { verifier.verify(signature: s, message: $0) } }
+                let ok = signed.withUnsafeBytes { s in
+                    Hex.decode(message)!.withUnsafeBytes { verifier.verify(signature: s, message: $0) }
+                }
                 XCTAssertTrue(ok)
-                let bad = signed.withUnsafeBytes { s in [UInt8(1)].withUnsafeBytes { verifier.verify(signature: s, message: $0) } }
+                let bad = signed.withUnsafeBytes { s in
+                    [UInt8(1)].withUnsafeBytes { verifier.verify(signature: s, message: $0) }
+                }
                 XCTAssertFalse(bad)
             }
         }
@@ -146,7 +167,8 @@ final class SignedNoteTests: XCTestCase {
 
     func testIdentityRoundTripAndTamper() throws {
         let key = try Ed25519PrivateKey.generate()
-        let identity = try Identity(name: "alice", agency: "Police Nationale", jurisdiction: "fr", publicKey: key.publicKey)
+        let identity = try Identity(
+            name: "alice", agency: "Police Nationale", jurisdiction: "fr", publicKey: key.publicKey)
         XCTAssertEqual(identity.jurisdiction, "FR")
         let document = try identity.document(signedWith: key)
         XCTAssertEqual(try Identity.parse(document), identity)
@@ -163,9 +185,10 @@ final class SignedNoteTests: XCTestCase {
         guard let text = try? String(contentsOfFile: tab, encoding: .utf8) else {
             throw XCTSkip("\(tab) is missing; it is the independent copy of ISO 3166-1 this test compares with")
         }
-        let codes = Set(text.split(separator: "\n").filter { !$0.hasPrefix("#") }.compactMap {
-            $0.split(separator: "\t").first.map(String.init)
-        })
+        let codes = Set(
+            text.split(separator: "\n").filter { !$0.hasPrefix("#") }.compactMap {
+                $0.split(separator: "\t").first.map(String.init)
+            })
         XCTAssertEqual(CountryCode.assigned, codes)
     }
 

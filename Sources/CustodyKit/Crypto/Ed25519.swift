@@ -55,7 +55,8 @@ public final class Ed25519PublicKey: @unchecked Sendable, Equatable {
         var length = 32
         var raw = [UInt8](repeating: 0, count: 32)
         guard EVP_PKEY_is_a(key, "ED25519") == 1, EVP_PKEY_get_raw_public_key(key, &raw, &length) == 1,
-              length == 32 else {
+            length == 32
+        else {
             EVP_PKEY_free(key)
             throw CustodyError.operational("not an Ed25519 public key")
         }
@@ -136,8 +137,9 @@ public final class Ed25519Verifier: @unchecked Sendable {
             }
             ready = true
         }
-        let result = EVP_DigestVerify(context, signature.baseAddress!.assumingMemoryBound(to: UInt8.self), 64,
-                                      message.baseAddress?.assumingMemoryBound(to: UInt8.self), message.count)
+        let result = EVP_DigestVerify(
+            context, signature.baseAddress!.assumingMemoryBound(to: UInt8.self), 64,
+            message.baseAddress?.assumingMemoryBound(to: UInt8.self), message.count)
         if result != 1 {
             OpenSSLError.clearQueue()
             ready = false
@@ -184,7 +186,9 @@ public final class Ed25519PrivateKey: @unchecked Sendable {
 
     /// The key with the 32-byte RFC 8032 seed `seed` (for known-answer tests and imports).
     public convenience init(seed: [UInt8]) throws {
-        guard seed.count == 32 else { throw CustodyError.operational("an Ed25519 seed is 32 bytes, not \(seed.count)") }
+        guard seed.count == 32 else {
+            throw CustodyError.operational("an Ed25519 seed is 32 bytes, not \(seed.count)")
+        }
         guard let key = EVP_PKEY_new_raw_private_key_ex(nil, "ED25519", nil, seed, 32) else {
             throw OpenSSLError.capture("EVP_PKEY_new_raw_private_key_ex")
         }
@@ -206,8 +210,9 @@ public final class Ed25519PrivateKey: @unchecked Sendable {
     public convenience init(pem: [UInt8], passphrase: [UInt8]?, source: String = "private key") throws {
         let encrypted = Ed25519PrivateKey.isEncrypted(pem: pem)
         if encrypted && passphrase == nil {
-            throw CustodyError.operational("\(source) is encrypted: give its passphrase with --passphrase-file or "
-                + "CUSTODY_PASSPHRASE")
+            throw CustodyError.operational(
+                "\(source) is encrypted: give its passphrase with --passphrase-file or "
+                    + "CUSTODY_PASSPHRASE")
         }
         let bio = try MemoryBIO(pem)
         OpenSSLError.clearQueue()
@@ -263,7 +268,8 @@ public final class Ed25519PrivateKey: @unchecked Sendable {
         var signature = [UInt8](repeating: 0, count: 64)
         var length = 64
         guard EVP_DigestSignInit_ex(context, nil, nil, nil, nil, key, nil) == 1,
-              EVP_DigestSign(context, &signature, &length, message, message.count) == 1, length == 64 else {
+            EVP_DigestSign(context, &signature, &length, message, message.count) == 1, length == 64
+        else {
             throw OpenSSLError.capture("EVP_DigestSign Ed25519")
         }
         return signature

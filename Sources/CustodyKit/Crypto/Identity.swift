@@ -37,7 +37,8 @@ public struct Identity: Sendable, Equatable {
                 || byte == 46 || byte == 95 || byte == 45
         }
         guard (1...64).contains(name.utf8.count), allowed, !name.hasPrefix("."), !name.hasPrefix("-") else {
-            throw CustodyError.operational("name '\(name)' must be 1 to 64 of A-Z a-z 0-9 . _ - (not starting with . or -)")
+            throw CustodyError.operational(
+                "name '\(name)' must be 1 to 64 of A-Z a-z 0-9 . _ - (not starting with . or -)")
         }
     }
 
@@ -84,21 +85,26 @@ public struct Identity: Sendable, Equatable {
             throw CustodyError.operational("\(source): \(error)")
         }
         guard case .object(var members) = value, members["type"]?.stringValue == Identity.type,
-              let name = members["name"]?.stringValue, let agency = members["agency"]?.stringValue,
-              let jurisdiction = members["jurisdiction"]?.stringValue,
-              let keyText = members["publicKey"]?.stringValue, let raw = Base64.decode(keyText),
-              let signatureText = members["signature"]?.stringValue, let signature = Base64.decode(signatureText),
-              members.count == 8 else {
+            let name = members["name"]?.stringValue, let agency = members["agency"]?.stringValue,
+            let jurisdiction = members["jurisdiction"]?.stringValue,
+            let keyText = members["publicKey"]?.stringValue, let raw = Base64.decode(keyText),
+            let signatureText = members["signature"]?.stringValue, let signature = Base64.decode(signatureText),
+            members.count == 8
+        else {
             throw CustodyError.operational("\(source): not a custody identity file (\(Identity.type))")
         }
-        let identity = try Identity(name: name, agency: agency, jurisdiction: jurisdiction,
-                                    publicKey: Ed25519PublicKey(rawBytes: raw))
+        let identity = try Identity(
+            name: name, agency: agency, jurisdiction: jurisdiction,
+            publicKey: Ed25519PublicKey(rawBytes: raw))
         members["signature"] = nil
         guard JSONValue.object(members) == identity.unsignedJSON else {
             throw CustodyError.operational("\(source): key ID or verifier key does not match the public key")
         }
-        guard identity.publicKey.verify(signature: signature,
-                                        message: Identity.signaturePrefix + identity.unsignedJSON.canonicalBytes) else {
+        guard
+            identity.publicKey.verify(
+                signature: signature,
+                message: Identity.signaturePrefix + identity.unsignedJSON.canonicalBytes)
+        else {
             throw CustodyError.verification("\(source): the identity's self-signature does not verify")
         }
         return identity
@@ -131,8 +137,9 @@ public struct SigningKey: Sendable {
         if Ed25519PrivateKey.isEncrypted(pem: pem) {
             secret = try passphrase.passphrase(prompt: "Passphrase for \(keyPath): ")
             if secret == nil {
-                throw CustodyError.operational("\(keyPath) is encrypted: give its passphrase with --passphrase-file, "
-                    + "CUSTODY_PASSPHRASE or on a terminal")
+                throw CustodyError.operational(
+                    "\(keyPath) is encrypted: give its passphrase with --passphrase-file, "
+                        + "CUSTODY_PASSPHRASE or on a terminal")
             }
         }
         let key = try Ed25519PrivateKey(pem: pem, passphrase: secret, source: keyPath)

@@ -51,8 +51,9 @@ public struct PassphraseSource: Sendable {
     private static func checked(_ value: [UInt8], source: String) throws -> [UInt8] {
         guard !value.isEmpty else { throw CustodyError.operational("the passphrase from \(source) is empty") }
         guard value.count <= maximumLength, !value.contains(0) else {
-            throw CustodyError.operational("the passphrase from \(source) is longer than \(maximumLength) bytes or "
-                + "holds a NUL byte")
+            throw CustodyError.operational(
+                "the passphrase from \(source) is longer than \(maximumLength) bytes or "
+                    + "holds a NUL byte")
         }
         return value
     }

@@ -22,8 +22,10 @@ public struct NoteVerifierKey: Sendable, Equatable {
         let trimmed = text.hasSuffix("\n") ? String(text.dropLast()) : text
         let parts = trimmed.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count == 3, parts[1].utf8.count == 8, let id = UInt32(parts[1], radix: 16),
-              Hex.decode(parts[1]) != nil, let encoded = Base64.decode(parts[2]) else {
-            throw CustodyError.operational("not a signed-note verifier key (NAME+KEYID+BASE64): '\(trimmed.prefix(80))'")
+            Hex.decode(parts[1]) != nil, let encoded = Base64.decode(parts[2])
+        else {
+            throw CustodyError.operational(
+                "not a signed-note verifier key (NAME+KEYID+BASE64): '\(trimmed.prefix(80))'")
         }
         guard encoded.count == 33, encoded[0] == NoteVerifierKey.ed25519Type else {
             throw CustodyError.operational("verifier key '\(parts[0])' is not an Ed25519 key (type 0x01, 32 bytes)")
@@ -124,7 +126,10 @@ public struct SignedNote: Sendable, Equatable {
         var split: Int?
         var index = bytes.count - 2
         while index >= 0 {
-            if bytes[index] == 0x0a && bytes[index + 1] == 0x0a { split = index; break }
+            if bytes[index] == 0x0a && bytes[index + 1] == 0x0a {
+                split = index
+                break
+            }
             index -= 1
         }
         guard let split else { throw malformed("no blank line before the signatures") }
@@ -135,12 +140,15 @@ public struct SignedNote: Sendable, Equatable {
             guard line.hasPrefix("\u{2014} ") else { throw malformed("signature line does not start with an em dash") }
             let fields = line.dropFirst(2).split(separator: " ", omittingEmptySubsequences: false)
             guard fields.count == 2, (try? validateKeyName(String(fields[0]))) != nil,
-                  let decoded = Base64.decode(fields[1]), decoded.count > 4 else {
+                let decoded = Base64.decode(fields[1]), decoded.count > 4
+            else {
                 throw malformed("bad signature line '\(line.prefix(60))'")
             }
             let id = UInt32(decoded[0]) << 24 | UInt32(decoded[1]) << 16 | UInt32(decoded[2]) << 8 | UInt32(decoded[3])
             signatures.append(NoteSignature(name: String(fields[0]), keyID: id, signature: Array(decoded[4...])))
-            guard signatures.count <= maximumSignatures else { throw malformed("more than \(maximumSignatures) signatures") }
+            guard signatures.count <= maximumSignatures else {
+                throw malformed("more than \(maximumSignatures) signatures")
+            }
         }
         guard !signatures.isEmpty else { throw malformed("no signature lines") }
         return SignedNote(text: text, signatures: signatures)
@@ -171,9 +179,11 @@ public struct SignedNote: Sendable, Equatable {
 
     /// Checks the C2SP key-name rules: non-empty, no Unicode spaces, no `+`.
     public static func validateKeyName(_ name: String) throws {
-        guard !name.isEmpty, !name.unicodeScalars.contains(where: {
-            $0 == "+" || $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7f
-        }) else {
+        guard !name.isEmpty,
+            !name.unicodeScalars.contains(where: {
+                $0 == "+" || $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7f
+            })
+        else {
             throw CustodyError.operational("'\(name)' is not a valid key name (non-empty, no spaces, no '+')")
         }
     }

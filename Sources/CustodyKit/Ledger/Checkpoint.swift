@@ -19,11 +19,14 @@ public struct Checkpoint: Sendable, Equatable {
 
     /// An origin is non-empty and holds no spaces, `+` or control characters (C2SP's recommendation, enforced).
     public static func validateOrigin(_ origin: String) throws {
-        guard !origin.isEmpty, origin.utf8.count <= 255, !origin.unicodeScalars.contains(where: {
-            $0 == "+" || $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7f
-        }) else {
-            throw CustodyError.operational("origin '\(origin)' must be 1 to 255 bytes without spaces, '+' or control "
-                + "characters (for example police.example/custody)")
+        guard !origin.isEmpty, origin.utf8.count <= 255,
+            !origin.unicodeScalars.contains(where: {
+                $0 == "+" || $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7f
+            })
+        else {
+            throw CustodyError.operational(
+                "origin '\(origin)' must be 1 to 255 bytes without spaces, '+' or control "
+                    + "characters (for example police.example/custody)")
         }
     }
 
@@ -78,8 +81,10 @@ public struct InclusionProof: Sendable, Equatable {
     }
 
     public var json: JSONValue {
-        .object(["index": .int(Int64(index)), "size": .int(Int64(size)), "leafHash": .string(leafHash.hex),
-                 "proof": .array(proof.map { .string($0.hex) }), "root": .string(root.hex)])
+        .object([
+            "index": .int(Int64(index)), "size": .int(Int64(size)), "leafHash": .string(leafHash.hex),
+            "proof": .array(proof.map { .string($0.hex) }), "root": .string(root.hex),
+        ])
     }
 
     /// Parses the JSON form (hex hashes; at most 64 proof elements).
@@ -87,9 +92,10 @@ public struct InclusionProof: Sendable, Equatable {
         let value: JSONValue
         do { value = try JSONValue.parse(bytes) } catch { throw CustodyError.operational("\(source): \(error)") }
         guard let index = value["index"]?.intValue, index >= 0, let size = value["size"]?.intValue, size >= 0,
-              let leaf = value["leafHash"]?.stringValue.flatMap({ Hash32(hex: $0) }),
-              let root = value["root"]?.stringValue.flatMap({ Hash32(hex: $0) }),
-              let elements = value["proof"]?.arrayValue, elements.count <= 64 else {
+            let leaf = value["leafHash"]?.stringValue.flatMap({ Hash32(hex: $0) }),
+            let root = value["root"]?.stringValue.flatMap({ Hash32(hex: $0) }),
+            let elements = value["proof"]?.arrayValue, elements.count <= 64
+        else {
             throw CustodyError.operational("\(source): not an inclusion proof {index,size,leafHash,proof,root}")
         }
         var proof: [Hash32] = []
@@ -104,8 +110,9 @@ public struct InclusionProof: Sendable, Equatable {
 
     /// Whether the proof takes its leaf hash to its root.
     public func verify() -> Bool {
-        MerkleProofs.verifyInclusion(leafHash: leafHash.bytes, index: index, size: size, proof: proof.map(\.bytes),
-                                     root: root.bytes)
+        MerkleProofs.verifyInclusion(
+            leafHash: leafHash.bytes, index: index, size: size, proof: proof.map(\.bytes),
+            root: root.bytes)
     }
 }
 
@@ -126,8 +133,10 @@ public struct ConsistencyProof: Sendable, Equatable {
     }
 
     public var json: JSONValue {
-        .object(["from": .int(Int64(from)), "to": .int(Int64(to)), "fromRoot": .string(fromRoot.hex),
-                 "toRoot": .string(toRoot.hex), "proof": .array(proof.map { .string($0.hex) })])
+        .object([
+            "from": .int(Int64(from)), "to": .int(Int64(to)), "fromRoot": .string(fromRoot.hex),
+            "toRoot": .string(toRoot.hex), "proof": .array(proof.map { .string($0.hex) }),
+        ])
     }
 
     /// Parses the JSON form (hex hashes; at most 128 proof elements).
@@ -135,9 +144,10 @@ public struct ConsistencyProof: Sendable, Equatable {
         let value: JSONValue
         do { value = try JSONValue.parse(bytes) } catch { throw CustodyError.operational("\(source): \(error)") }
         guard let from = value["from"]?.intValue, from >= 0, let to = value["to"]?.intValue, to >= 0,
-              let fromRoot = value["fromRoot"]?.stringValue.flatMap({ Hash32(hex: $0) }),
-              let toRoot = value["toRoot"]?.stringValue.flatMap({ Hash32(hex: $0) }),
-              let elements = value["proof"]?.arrayValue, elements.count <= 128 else {
+            let fromRoot = value["fromRoot"]?.stringValue.flatMap({ Hash32(hex: $0) }),
+            let toRoot = value["toRoot"]?.stringValue.flatMap({ Hash32(hex: $0) }),
+            let elements = value["proof"]?.arrayValue, elements.count <= 128
+        else {
             throw CustodyError.operational("\(source): not a consistency proof {from,to,fromRoot,toRoot,proof}")
         }
         var proof: [Hash32] = []
@@ -152,7 +162,8 @@ public struct ConsistencyProof: Sendable, Equatable {
 
     /// Whether the proof shows the tree at `to` extends the tree at `from`.
     public func verify() -> Bool {
-        MerkleProofs.verifyConsistency(fromSize: from, toSize: to, fromRoot: fromRoot.bytes, toRoot: toRoot.bytes,
-                                       proof: proof.map(\.bytes))
+        MerkleProofs.verifyConsistency(
+            fromSize: from, toSize: to, fromRoot: fromRoot.bytes, toRoot: toRoot.bytes,
+            proof: proof.map(\.bytes))
     }
 }

@@ -48,8 +48,9 @@ struct StoreNodeSource: MerkleNodeSource {
     func perfectNode(level: Int, index: UInt64) throws -> Hash32 {
         let position = MerkleNodePosition.position(level: level, index: index)
         guard let hash = try store.node(at: position) else {
-            throw CustodyError.operational("\(store.location): the ledger file is damaged: tree node \(position) "
-                + "is missing; run custody ledger verify")
+            throw CustodyError.operational(
+                "\(store.location): the ledger file is damaged: tree node \(position) "
+                    + "is missing; run custody ledger verify")
         }
         return hash
     }
@@ -90,8 +91,9 @@ public final class Ledger {
 
     private func checkOwner(_ key: SigningKey) throws {
         guard key.identity.publicKey == owner.publicKey, key.identity.name == owner.name else {
-            throw CustodyError.operational("key \(key.identity.name)+\(key.identity.keyIDHex) does not match the "
-                + "ledger's key \(owner.name)+\(owner.keyIDHex) (\(store.location))")
+            throw CustodyError.operational(
+                "key \(key.identity.name)+\(key.identity.keyIDHex) does not match the "
+                    + "ledger's key \(owner.name)+\(owner.keyIDHex) (\(store.location))")
         }
     }
 
@@ -101,15 +103,17 @@ public final class Ledger {
         let head = try store.head()
         let extent = try store.entryExtent()
         func damaged(_ what: String) -> CustodyError {
-            CustodyError.operational("\(store.location): the ledger file is damaged: \(what); nothing was appended "
-                + "(run custody ledger verify)")
+            CustodyError.operational(
+                "\(store.location): the ledger file is damaged: \(what); nothing was appended "
+                    + "(run custody ledger verify)")
         }
         guard extent.end == head.size, extent.count == head.size else {
-            throw damaged("the head records \(head.size) entries but \(extent.count) are stored (highest \(extent.end))")
+            throw damaged(
+                "the head records \(head.size) entries but \(extent.count) are stored (highest \(extent.end))")
         }
         if head.size > 0 {
             guard let last = try store.entry(at: head.size - 1), Merkle.leafHash(last) == head.lastLeaf,
-                  try store.node(at: MerkleNodePosition.position(level: 0, index: head.size - 1)) == head.lastLeaf
+                try store.node(at: MerkleNodePosition.position(level: 0, index: head.size - 1)) == head.lastLeaf
             else {
                 throw damaged("entry \(head.size - 1) does not match the recorded head")
             }
@@ -125,8 +129,8 @@ public final class Ledger {
 
     /// Appends entries in one transaction (one fsync) and returns them once they are durable.
     @discardableResult
-    public func appendBatch(_ drafts: [LedgerEntryDraft], key: SigningKey, time: Timestamp? = nil) throws
-        -> [LedgerEntry] {
+    public func appendBatch(_ drafts: [LedgerEntryDraft], key: SigningKey,
+                            time: Timestamp? = nil) throws -> [LedgerEntry] {
         try checkOwner(key)
         guard !drafts.isEmpty else { return [] }
         return try store.writeTransaction {
@@ -137,8 +141,9 @@ public final class Ledger {
             appended.reserveCapacity(drafts.count)
             let now = time ?? Timestamp.now()
             for draft in drafts {
-                let entry = try LedgerEntry.make(draft, sequence: frontier.size, time: now, origin: origin,
-                                                 previous: previous, key: key)
+                let entry = try LedgerEntry.make(
+                    draft, sequence: frontier.size, time: now, origin: origin,
+                    previous: previous, key: key)
                 try store.insertEntry(sequence: entry.sequence, bytes: entry.bytes)
                 previous = entry.leafHash
                 try frontier.append(previous) { try store.insertNode(at: $0, hash: $1) }
@@ -184,15 +189,17 @@ public final class Ledger {
                 var seen = 0
                 try store.entries(from: next, limit: batch) { sequence, bytes in
                     guard sequence == next else {
-                        throw CustodyError.operational("\(store.location): the ledger file is damaged: entry \(next) "
-                            + "is missing")
+                        throw CustodyError.operational(
+                            "\(store.location): the ledger file is damaged: entry \(next) "
+                                + "is missing")
                     }
                     try body(bytes)
                     next += 1
                     seen += 1
                 }
                 if seen == 0 {
-                    throw CustodyError.operational("\(store.location): the ledger file is damaged: entry \(next) is missing")
+                    throw CustodyError.operational(
+                        "\(store.location): the ledger file is damaged: entry \(next) is missing")
                 }
             }
         }
@@ -248,8 +255,9 @@ public final class Ledger {
             let source = StoreNodeSource(store: store)
             let leaf = try source.perfectNode(level: 0, index: index)
             guard let bytes = try store.entry(at: index), Merkle.leafHash(bytes) == leaf else {
-                throw CustodyError.operational("\(store.location): the ledger file is damaged: entry \(index) does "
-                    + "not match its tree leaf; run custody ledger verify")
+                throw CustodyError.operational(
+                    "\(store.location): the ledger file is damaged: entry \(index) does "
+                        + "not match its tree leaf; run custody ledger verify")
             }
             let path = try MerkleProofs.inclusionProof(source, index: index, size: size)
             let root = try MerkleProofs.root(source, size: size)
@@ -262,14 +270,17 @@ public final class Ledger {
         try store.readTransaction {
             let current = try store.head().size
             let to = to ?? current
-            guard to <= current else { throw CustodyError.operational("size \(to) exceeds the ledger's \(current) entries") }
+            guard to <= current else {
+                throw CustodyError.operational("size \(to) exceeds the ledger's \(current) entries")
+            }
             guard from >= 1, from <= to else {
                 throw CustodyError.operational("a consistency proof needs 1 <= from (\(from)) <= to (\(to))")
             }
             let source = StoreNodeSource(store: store)
-            return ConsistencyProof(from: from, to: to, fromRoot: try MerkleProofs.root(source, size: from),
-                                    toRoot: try MerkleProofs.root(source, size: to),
-                                    proof: try MerkleProofs.consistencyProof(source, from: from, to: to))
+            return ConsistencyProof(
+                from: from, to: to, fromRoot: try MerkleProofs.root(source, size: from),
+                toRoot: try MerkleProofs.root(source, size: to),
+                proof: try MerkleProofs.consistencyProof(source, from: from, to: to))
         }
     }
 }

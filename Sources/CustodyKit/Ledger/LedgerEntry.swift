@@ -38,8 +38,9 @@ public enum LedgerAction: String, CaseIterable, Sendable {
     /// Parses an action name; unknown names are a usage error listing the known ones.
     public static func parse(_ text: String) throws -> LedgerAction {
         guard let action = LedgerAction(rawValue: text) else {
-            throw CustodyError.operational("unknown action '\(text)': choose from "
-                + allCases.map(\.rawValue).joined(separator: ", "))
+            throw CustodyError.operational(
+                "unknown action '\(text)': choose from "
+                    + allCases.map(\.rawValue).joined(separator: ", "))
         }
         return action
     }
@@ -60,13 +61,16 @@ public struct LedgerActor: Sendable, Equatable {
     }
 
     public init(_ identity: Identity) {
-        self.init(name: identity.name, agency: identity.agency, jurisdiction: identity.jurisdiction,
-                  keyID: identity.keyIDHex)
+        self.init(
+            name: identity.name, agency: identity.agency, jurisdiction: identity.jurisdiction,
+            keyID: identity.keyIDHex)
     }
 
     var json: JSONValue {
-        .object(["name": .string(name), "agency": .string(agency), "jurisdiction": .string(jurisdiction),
-                 "keyId": .string(keyID)])
+        .object([
+            "name": .string(name), "agency": .string(agency), "jurisdiction": .string(jurisdiction),
+            "keyId": .string(keyID),
+        ])
     }
 }
 
@@ -79,7 +83,9 @@ public struct LedgerSubject: Sendable, Equatable {
     public var attributes: [String: JSONValue]
 
     public init(id: String, attributes: [String: JSONValue] = [:]) throws {
-        guard !id.isEmpty, id.utf8.count <= 1024 else { throw CustodyError.operational("subject ID must be 1 to 1024 bytes") }
+        guard !id.isEmpty, id.utf8.count <= 1024 else {
+            throw CustodyError.operational("subject ID must be 1 to 1024 bytes")
+        }
         for (name, value) in attributes {
             try LedgerSubject.validate(name: name, value: value)
         }
@@ -91,12 +97,15 @@ public struct LedgerSubject: Sendable, Equatable {
 
     static func validate(name: String, value: JSONValue) throws {
         guard name != "id", (1...32).contains(name.utf8.count),
-              name.utf8.allSatisfy({ (97...122).contains($0) || (48...57).contains($0) || $0 == 45 }) else {
+            name.utf8.allSatisfy({ (97...122).contains($0) || (48...57).contains($0) || $0 == 45 })
+        else {
             throw CustodyError.operational("subject attribute '\(name)' must be 1 to 32 of a-z 0-9 - (and not 'id')")
         }
         switch value {
         case .string(let text):
-            guard text.utf8.count <= 4096 else { throw CustodyError.operational("subject attribute '\(name)' is too long") }
+            guard text.utf8.count <= 4096 else {
+                throw CustodyError.operational("subject attribute '\(name)' is too long")
+            }
             if let length = hexLengths[name] {
                 guard text.utf8.count == length, Hex.decode(text) != nil, text == text.lowercased() else {
                     throw CustodyError.operational("subject attribute \(name) must be \(length) lower-case hex digits")
@@ -162,9 +171,13 @@ public struct LedgerEntryDraft: Sendable, Equatable {
     public var legalBasis: String
     public var details: [String: JSONValue]
 
-    public init(action: LedgerAction, subjects: [LedgerSubject] = [], legalBasis: String = "",
-                details: [String: JSONValue] = [:]) throws {
-        guard legalBasis.utf8.count <= 4096 else { throw CustodyError.operational("legal basis longer than 4096 bytes") }
+    public init(
+        action: LedgerAction, subjects: [LedgerSubject] = [], legalBasis: String = "",
+        details: [String: JSONValue] = [:]
+    ) throws {
+        guard legalBasis.utf8.count <= 4096 else {
+            throw CustodyError.operational("legal basis longer than 4096 bytes")
+        }
         for (key, value) in details {
             guard !key.isEmpty, key.utf8.count <= 128 else {
                 throw CustodyError.operational("detail names must be 1 to 128 bytes")
@@ -190,10 +203,13 @@ public struct LedgerEntryDraft: Sendable, Equatable {
     /// `action` is required, and no other member is allowed.
     public init(jsonLine bytes: [UInt8]) throws {
         let value = try JSONValue.parse(bytes)
-        guard case .object(let members) = value else { throw CustodyError.operational("an entry must be a JSON object") }
+        guard case .object(let members) = value else {
+            throw CustodyError.operational("an entry must be a JSON object")
+        }
         let allowed: Set<String> = ["action", "subjects", "legalBasis", "details"]
         if let extra = members.keys.sorted().first(where: { !allowed.contains($0) }) {
-            throw CustodyError.operational("unknown member '\(extra)' (allowed: action, subjects, legalBasis, details)")
+            throw CustodyError.operational(
+                "unknown member '\(extra)' (allowed: action, subjects, legalBasis, details)")
         }
         guard let actionText = members["action"]?.stringValue else {
             throw CustodyError.operational("missing string member 'action'")
@@ -213,11 +229,14 @@ public struct LedgerEntryDraft: Sendable, Equatable {
         }
         var details: [String: JSONValue] = [:]
         if let detailValue = members["details"] {
-            guard let object = detailValue.objectValue else { throw CustodyError.operational("'details' must be an object") }
+            guard let object = detailValue.objectValue else {
+                throw CustodyError.operational("'details' must be an object")
+            }
             details = object
         }
-        try self.init(action: LedgerAction.parse(actionText), subjects: subjects, legalBasis: legalBasis,
-                      details: details)
+        try self.init(
+            action: LedgerAction.parse(actionText), subjects: subjects, legalBasis: legalBasis,
+            details: details)
     }
 }
 
@@ -249,8 +268,10 @@ public struct LedgerEntry: Sendable, Equatable {
     /// The RFC 6962 leaf hash of `bytes`.
     public var leafHash: Hash32 { Merkle.leafHash(bytes) }
 
-    static func unsignedMembers(sequence: UInt64, time: Timestamp, origin: String, draft: LedgerEntryDraft,
-                                actor: LedgerActor, previous: Hash32) -> [String: JSONValue] {
+    static func unsignedMembers(
+        sequence: UInt64, time: Timestamp, origin: String, draft: LedgerEntryDraft,
+        actor: LedgerActor, previous: Hash32
+    ) -> [String: JSONValue] {
         [
             "v": .int(version),
             "seq": .int(Int64(sequence)),
@@ -284,29 +305,40 @@ public struct LedgerEntry: Sendable, Equatable {
 
     /// The inner canonical encodings of the members sorting before and after `sig`.
     static func split(_ members: [String: JSONValue]) -> (before: ArraySlice<UInt8>, after: ArraySlice<UInt8>) {
-        (JSONValue.object(members.filter { $0.key < "sig" }).canonicalBytes.dropFirst().dropLast(),
-         JSONValue.object(members.filter { $0.key > "sig" }).canonicalBytes.dropFirst().dropLast())
+        (
+            JSONValue.object(members.filter { $0.key < "sig" }).canonicalBytes.dropFirst().dropLast(),
+            JSONValue.object(members.filter { $0.key > "sig" }).canonicalBytes.dropFirst().dropLast()
+        )
     }
 
     /// Builds and signs the entry.
-    public static func make(_ draft: LedgerEntryDraft, sequence: UInt64, time: Timestamp, origin: String,
-                            previous: Hash32, key: SigningKey) throws -> LedgerEntry {
+    public static func make(
+        _ draft: LedgerEntryDraft, sequence: UInt64, time: Timestamp, origin: String,
+        previous: Hash32, key: SigningKey
+    ) throws -> LedgerEntry {
         let actor = LedgerActor(key.identity)
-        let parts = split(unsignedMembers(sequence: sequence, time: time, origin: origin, draft: draft, actor: actor,
-                                          previous: previous))
+        let parts = split(
+            unsignedMembers(
+                sequence: sequence, time: time, origin: origin, draft: draft, actor: actor,
+                previous: previous))
         let signature = try key.privateKey.sign(
             signaturePrefix + encoding(before: parts.before, after: parts.after, signature: nil))
         let bytes = encoding(before: parts.before, after: parts.after, signature: Base64.encode(signature))
-        guard bytes.count <= maximumSize else { throw CustodyError.operational("entry larger than \(maximumSize) bytes") }
-        return LedgerEntry(sequence: sequence, time: time, origin: origin, action: draft.action, actor: actor,
-                           subjects: draft.subjects, legalBasis: draft.legalBasis, details: draft.details,
-                           previous: previous, signature: signature, bytes: bytes)
+        guard bytes.count <= maximumSize else {
+            throw CustodyError.operational("entry larger than \(maximumSize) bytes")
+        }
+        return LedgerEntry(
+            sequence: sequence, time: time, origin: origin, action: draft.action, actor: actor,
+            subjects: draft.subjects, legalBasis: draft.legalBasis, details: draft.details,
+            previous: previous, signature: signature, bytes: bytes)
     }
 
     /// Parses entry bytes strictly: canonical JSON, exactly the entry members, a known action, valid fields.
     /// - Returns: the entry and its signing input.
     public static func parseWithSigningInput(_ bytes: [UInt8]) throws -> (LedgerEntry, [UInt8]) {
-        guard bytes.count <= maximumSize else { throw CustodyError.operational("entry larger than \(maximumSize) bytes") }
+        guard bytes.count <= maximumSize else {
+            throw CustodyError.operational("entry larger than \(maximumSize) bytes")
+        }
         let value: JSONValue
         do { value = try JSONValue.parse(bytes) } catch { throw CustodyError.operational("\(error)") }
         guard case .object(var members) = value, members.count == 11 else {
@@ -314,33 +346,38 @@ public struct LedgerEntry: Sendable, Equatable {
         }
         guard members["v"]?.intValue == version else { throw CustodyError.operational("unknown entry version") }
         guard let seq = members["seq"]?.intValue, seq >= 0,
-              let timeText = members["time"]?.stringValue, let time = Timestamp(parsing: timeText),
-              time.description == timeText,
-              let origin = members["ledger"]?.stringValue,
-              let actionText = members["action"]?.stringValue,
-              let actorObject = members["actor"], let actorName = actorObject["name"]?.stringValue,
-              let agency = actorObject["agency"]?.stringValue,
-              let jurisdiction = actorObject["jurisdiction"]?.stringValue,
-              let keyID = actorObject["keyId"]?.stringValue, actorObject.objectValue?.count == 4,
-              let subjectList = members["subjects"]?.arrayValue,
-              let legalBasis = members["legalBasis"]?.stringValue,
-              let details = members["details"]?.objectValue,
-              let prevText = members["prev"]?.stringValue, let previous = Hash32(hex: prevText),
-              let sigText = members["sig"]?.stringValue, let signature = Base64.decode(sigText), signature.count == 64
+            let timeText = members["time"]?.stringValue, let time = Timestamp(parsing: timeText),
+            time.description == timeText,
+            let origin = members["ledger"]?.stringValue,
+            let actionText = members["action"]?.stringValue,
+            let actorObject = members["actor"], let actorName = actorObject["name"]?.stringValue,
+            let agency = actorObject["agency"]?.stringValue,
+            let jurisdiction = actorObject["jurisdiction"]?.stringValue,
+            let keyID = actorObject["keyId"]?.stringValue, actorObject.objectValue?.count == 4,
+            let subjectList = members["subjects"]?.arrayValue,
+            let legalBasis = members["legalBasis"]?.stringValue,
+            let details = members["details"]?.objectValue,
+            let prevText = members["prev"]?.stringValue, let previous = Hash32(hex: prevText),
+            let sigText = members["sig"]?.stringValue, let signature = Base64.decode(sigText), signature.count == 64
         else {
             throw CustodyError.operational("an entry member is missing or has the wrong type")
         }
         let action = try LedgerAction.parse(actionText)
-        let draft = try LedgerEntryDraft(action: action, subjects: subjectList.map(LedgerSubject.init(json:)),
-                                         legalBasis: legalBasis, details: details)
+        let draft = try LedgerEntryDraft(
+            action: action, subjects: subjectList.map(LedgerSubject.init(json:)),
+            legalBasis: legalBasis, details: details)
         members["sig"] = nil
         let parts = split(members)
-        guard encoding(before: parts.before, after: parts.after, signature: sigText) == bytes else { throw CustodyError.operational("entry is not canonical JSON") }
-        let entry = LedgerEntry(sequence: UInt64(seq), time: time, origin: origin, action: action,
-                                actor: LedgerActor(name: actorName, agency: agency, jurisdiction: jurisdiction,
-                                                   keyID: keyID),
-                                subjects: draft.subjects, legalBasis: legalBasis, details: details,
-                                previous: previous, signature: signature, bytes: bytes)
+        guard encoding(before: parts.before, after: parts.after, signature: sigText) == bytes else {
+            throw CustodyError.operational("entry is not canonical JSON")
+        }
+        let entry = LedgerEntry(
+            sequence: UInt64(seq), time: time, origin: origin, action: action,
+            actor: LedgerActor(
+                name: actorName, agency: agency, jurisdiction: jurisdiction,
+                keyID: keyID),
+            subjects: draft.subjects, legalBasis: legalBasis, details: details,
+            previous: previous, signature: signature, bytes: bytes)
         return (entry, signaturePrefix + encoding(before: parts.before, after: parts.after, signature: nil))
     }
 

@@ -95,11 +95,14 @@ public final class SQLiteLedgerStore: LedgerStore {
         guard version == schemaVersion else {
             throw CustodyError.operational("\(path): ledger schema version \(version) is not supported (expected 1)")
         }
-        let tables = try database.integer("""
+        let tables = try database.integer(
+            """
             SELECT count(*) FROM sqlite_master WHERE type = 'table'
             AND name IN ('meta', 'entries', 'nodes', 'checkpoints')
             """)
-        guard tables == 4 else { throw CustodyError.operational("\(path): the ledger file is damaged: tables missing") }
+        guard tables == 4 else {
+            throw CustodyError.operational("\(path): the ledger file is damaged: tables missing")
+        }
         return store
     }
 
@@ -122,7 +125,8 @@ public final class SQLiteLedgerStore: LedgerStore {
             let store = SQLiteLedgerStore(database: database, location: temporary)
             try store.configure()
             try database.execute("PRAGMA journal_mode = WAL")
-            try database.execute("""
+            try database.execute(
+                """
                 BEGIN IMMEDIATE;
                 PRAGMA application_id = \(applicationID);
                 PRAGMA user_version = \(schemaVersion);
@@ -199,7 +203,8 @@ public final class SQLiteLedgerStore: LedgerStore {
 
     public func head() throws -> (size: UInt64, lastLeaf: Hash32) {
         guard let sizeText = try metaValue("head_size"), let size = UInt64(String(decoding: sizeText, as: UTF8.self)),
-              let leafBytes = try metaValue("head_leaf"), let leaf = Hash32(leafBytes) else {
+            let leafBytes = try metaValue("head_leaf"), let leaf = Hash32(leafBytes)
+        else {
             throw CustodyError.operational("\(location): the ledger file is damaged: head record missing or invalid")
         }
         return (size, leaf)
@@ -244,7 +249,8 @@ public final class SQLiteLedgerStore: LedgerStore {
         defer { query.reset() }
         guard try query.step() else { return nil }
         guard let hash = Hash32(query.blob(0)) else {
-            throw CustodyError.operational("\(location): the ledger file is damaged: tree node \(position) is not 32 bytes")
+            throw CustodyError.operational(
+                "\(location): the ledger file is damaged: tree node \(position) is not 32 bytes")
         }
         return hash
     }
@@ -269,7 +275,8 @@ public final class SQLiteLedgerStore: LedgerStore {
     public func insertCheckpoint(size: UInt64, note: [UInt8]) throws {
         if let existing = try checkpoint(size: size) {
             guard existing == note else {
-                throw CustodyError.operational("\(location): a different checkpoint is already stored for size \(size)")
+                throw CustodyError.operational(
+                    "\(location): a different checkpoint is already stored for size \(size)")
             }
             return
         }

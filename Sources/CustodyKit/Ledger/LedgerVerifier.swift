@@ -1,4 +1,5 @@
 import Dispatch
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -69,7 +70,8 @@ public struct LedgerVerificationReport: Sendable {
             "checkpoints": .int(Int64(checkpointsChecked)),
             "problemCount": .int(Int64(problemCount)),
             "problems": .array(problems.map(\.json)),
-            "inconsistentCheckpoints": .array(inconsistentCheckpoints.map { .array([.int(Int64($0.0)), .int(Int64($0.1))]) }),
+            "inconsistentCheckpoints": .array(
+                inconsistentCheckpoints.map { .array([.int(Int64($0.0)), .int(Int64($0.1))]) }),
         ]
         members["firstBadEntry"] = firstBadEntry.map { .int(Int64($0)) } ?? .null
         return .object(members)
@@ -178,8 +180,9 @@ private final class SequentialVerifier {
             let stored = check.storedSequence
             if stored != nextSequence {
                 if stored > nextSequence {
-                    let range = stored - nextSequence == 1 ? "entry \(nextSequence) is" :
-                        "entries \(nextSequence) to \(stored - 1) are"
+                    let range =
+                        stored - nextSequence == 1
+                        ? "entry \(nextSequence) is" : "entries \(nextSequence) to \(stored - 1) are"
                     report(.entry, entry: nextSequence, "\(range) missing (deleted)")
                 }
                 treeComparable = false
@@ -187,12 +190,16 @@ private final class SequentialVerifier {
             if let problem = check.problem {
                 report(.entry, entry: stored, "entry \(stored): \(problem)")
             } else if let field = check.fieldSequence, field != stored {
-                report(.entry, entry: stored, "entry \(stored): holds sequence number \(field) (entries reordered "
-                    + "or inserted)")
+                report(
+                    .entry, entry: stored,
+                    "entry \(stored): holds sequence number \(field) (entries reordered "
+                        + "or inserted)")
             }
             if let prev = check.previous, prev != previous {
-                report(.entry, entry: stored, "entry \(stored): does not chain to the entry before it (prev "
-                    + "\(prev.hex.prefix(16))..., expected \(previous.hex.prefix(16))...)")
+                report(
+                    .entry, entry: stored,
+                    "entry \(stored): does not chain to the entry before it (prev "
+                        + "\(prev.hex.prefix(16))..., expected \(previous.hex.prefix(16))...)")
             }
             previous = check.leaf
             nextSequence = stored + 1
@@ -202,8 +209,10 @@ private final class SequentialVerifier {
                 while nodeIndex < batch.nodes.count, batch.nodes[nodeIndex].0 < position { nodeIndex += 1 }
                 if nodeIndex < batch.nodes.count, batch.nodes[nodeIndex].0 == position {
                     if Hash32(batch.nodes[nodeIndex].1) != hash {
-                        report(.tree, entry: nil, "stored tree node \(position) (covering entry \(stored)) differs "
-                            + "from the recomputed tree")
+                        report(
+                            .tree, entry: nil,
+                            "stored tree node \(position) (covering entry \(stored)) differs "
+                                + "from the recomputed tree")
                     }
                     nodeIndex += 1
                 } else {
@@ -220,11 +229,14 @@ extension Ledger {
     public static var processorCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
     /// Recomputes everything from the stored entries: each entry's syntax, origin, actor and signature (in
-    /// parallel on every CPU, in chunks of 64 entries), the sequence, the hash chain, every stored tree node, the head and every
-    /// stored checkpoint (signature and root), plus `externalCheckpoints` (signed notes from elsewhere).
+    /// parallel on every CPU, in chunks of 64 entries), the sequence, the hash chain, every stored tree node, the
+    /// head and every stored checkpoint (signature and root), plus `externalCheckpoints` (signed notes from
+    /// elsewhere).
     /// - Throws: only for operational failures (unreadable file, SQLite errors); findings go in the report.
-    public func verify(externalCheckpoints: [(source: String, note: [UInt8])] = [],
-                       batchSize: Int = 4096) throws -> LedgerVerificationReport {
+    public func verify(
+        externalCheckpoints: [(source: String, note: [UInt8])] = [],
+        batchSize: Int = 4096
+    ) throws -> LedgerVerificationReport {
         let reader = try store.makeReader()
         let owner = self.owner
         let origin = self.origin
@@ -232,11 +244,13 @@ extension Ledger {
         return try reader.readTransaction {
             let head = try reader.head()
             var claims: [CheckpointClaim] = try reader.checkpoints().map { size, note in
-                Ledger.claim(size: size, note: note, source: "stored checkpoint \(size)", key: ownerKey, origin: origin)
+                Ledger.claim(
+                    size: size, note: note, source: "stored checkpoint \(size)", key: ownerKey, origin: origin)
             }
             for external in externalCheckpoints {
-                var claim = Ledger.claim(size: nil, note: external.note, source: external.source, key: ownerKey,
-                                         origin: origin)
+                var claim = Ledger.claim(
+                    size: nil, note: external.note, source: external.source, key: ownerKey,
+                    origin: origin)
                 if claim.size == UInt64.max { claim.size = 0 }
                 claims.append(claim)
             }
@@ -287,8 +301,9 @@ extension Ledger {
                         let verifier = verifiers.take()
                         defer { verifiers.give(verifier) }
                         for index in (part * chunk)..<min(count, (part + 1) * chunk) {
-                            output.value[index] = Ledger.check(data[index], sequence: sequences[index], origin: origin,
-                                                               owner: owner, ownerKeyID: ownerKeyID, verifier: verifier)
+                            output.value[index] = Ledger.check(
+                                data[index], sequence: sequences[index], origin: origin,
+                                owner: owner, ownerKeyID: ownerKeyID, verifier: verifier)
                         }
                     }
                 }
@@ -306,13 +321,19 @@ extension Ledger {
             let examined = state.frontier.size
             if head.size != state.nextSequence {
                 if head.size > state.nextSequence {
-                    let missing = head.size - state.nextSequence == 1 ? "entry \(state.nextSequence) is"
+                    let missing =
+                        head.size - state.nextSequence == 1
+                        ? "entry \(state.nextSequence) is"
                         : "entries \(state.nextSequence) to \(head.size - 1) are"
-                    state.report(.head, entry: state.nextSequence, "\(missing) missing: the head records \(head.size) "
-                        + "entries (ledger truncated)")
+                    state.report(
+                        .head, entry: state.nextSequence,
+                        "\(missing) missing: the head records \(head.size) "
+                            + "entries (ledger truncated)")
                 } else {
-                    state.report(.head, entry: head.size, "entries from \(head.size) on are not recorded in the "
-                        + "head, which records \(head.size) entries (inserted outside custody)")
+                    state.report(
+                        .head, entry: head.size,
+                        "entries from \(head.size) on are not recorded in the "
+                            + "head, which records \(head.size) entries (inserted outside custody)")
                 }
             } else if head.size > 0 && head.lastLeaf != state.previous {
                 state.report(.head, entry: head.size - 1, "the last entry does not match the recorded head")
@@ -331,7 +352,9 @@ extension Ledger {
     }
 
     /// Reports checkpoints that are invalid, beyond the entries or do not match them, and pairs that disagree.
-    private static func judge(claims: [CheckpointClaim], entries: UInt64, state: SequentialVerifier) -> [(UInt64, UInt64)] {
+    private static func judge(
+        claims: [CheckpointClaim], entries: UInt64, state: SequentialVerifier
+    ) -> [(UInt64, UInt64)] {
         var pairs: [(UInt64, UInt64)] = []
         let matched = claims.filter(\.matched)
         for claim in claims where !claim.matched {
@@ -343,28 +366,38 @@ extension Ledger {
             if let partner { pairs.append((min(partner.size, claim.size), max(partner.size, claim.size))) }
             let against = partner.map { " and is inconsistent with the checkpoint at size \($0.size)" } ?? ""
             if claim.size > entries {
-                state.report(.checkpoint, entry: entries, checkpoints: [claim.size], "\(claim.source) covers "
-                    + "\(claim.size) entries but the ledger holds \(entries) (truncated)\(against)")
+                state.report(
+                    .checkpoint, entry: entries, checkpoints: [claim.size],
+                    "\(claim.source) covers "
+                        + "\(claim.size) entries but the ledger holds \(entries) (truncated)\(against)")
                 state.firstBadEntry = min(state.firstBadEntry ?? entries, entries)
             } else {
-                state.report(.checkpoint, entry: nil, checkpoints: [claim.size], "\(claim.source): root "
-                    + "\(claim.root?.hex.prefix(16) ?? "")... does not match the entries' tree\(against)")
+                state.report(
+                    .checkpoint, entry: nil, checkpoints: [claim.size],
+                    "\(claim.source): root "
+                        + "\(claim.root?.hex.prefix(16) ?? "")... does not match the entries' tree\(against)")
             }
         }
         // Two signed checkpoints for one size with different roots prove a fork on their own.
         for (index, claim) in claims.enumerated() {
-            for other in claims[(index + 1)...] where other.size == claim.size && other.root != claim.root
-                && claim.root != nil && other.root != nil {
+            for other in claims[(index + 1)...]
+            where other.size == claim.size && other.root != claim.root
+                && claim.root != nil && other.root != nil
+            {
                 pairs.append((claim.size, other.size))
-                state.report(.checkpoint, entry: nil, checkpoints: [claim.size], "\(claim.source) and \(other.source) "
-                    + "sign different roots for size \(claim.size) (forked log)")
+                state.report(
+                    .checkpoint, entry: nil, checkpoints: [claim.size],
+                    "\(claim.source) and \(other.source) "
+                        + "sign different roots for size \(claim.size) (forked log)")
             }
         }
         return pairs
     }
 
-    private static func claim(size: UInt64?, note: [UInt8], source: String, key: NoteVerifierKey,
-                              origin: String) -> CheckpointClaim {
+    private static func claim(
+        size: UInt64?, note: [UInt8], source: String, key: NoteVerifierKey,
+        origin: String
+    ) -> CheckpointClaim {
         var claim = CheckpointClaim(size: size ?? UInt64.max, root: nil, source: source)
         do {
             let parsed = try SignedNote.parse(note)
@@ -388,8 +421,10 @@ extension Ledger {
         return claim
     }
 
-    private static func check(_ data: [UInt8], sequence: UInt64, origin: String, owner: Identity, ownerKeyID: String,
-                              verifier: Ed25519Verifier) -> EntryCheck {
+    private static func check(
+        _ data: [UInt8], sequence: UInt64, origin: String, owner: Identity, ownerKeyID: String,
+        verifier: Ed25519Verifier
+    ) -> EntryCheck {
         var check = EntryCheck(storedSequence: sequence, leaf: Merkle.leafHash(data))
         do {
             let (entry, input) = try LedgerEntry.parseWithSigningInput(data)
@@ -398,7 +433,8 @@ extension Ledger {
             if entry.origin != origin {
                 check.problem = "belongs to ledger '\(entry.origin)', not '\(origin)'"
             } else if entry.actor.keyID != ownerKeyID || entry.actor.name != owner.name
-                        || entry.actor.agency != owner.agency || entry.actor.jurisdiction != owner.jurisdiction {
+                || entry.actor.agency != owner.agency || entry.actor.jurisdiction != owner.jurisdiction
+            {
                 check.problem = "actor \(entry.actor.name)+\(entry.actor.keyID) is not the ledger's key holder"
             } else {
                 let valid = entry.signature.withUnsafeBytes { signature in

@@ -60,8 +60,11 @@ public enum MerkleProofs {
 
     /// The inclusion proof (RFC 9162 2.1.3.1 PATH) of leaf `index` in the tree of the first `size` leaves,
     /// from the leaf up.
-    public static func inclusionProof(_ source: some MerkleNodeSource, index: UInt64, size: UInt64) throws -> [Hash32] {
-        guard index < size else { throw CustodyError.operational("leaf index \(index) is not below tree size \(size)") }
+    public static func inclusionProof(_ source: some MerkleNodeSource, index: UInt64, size: UInt64) throws -> [Hash32]
+    {
+        guard index < size else {
+            throw CustodyError.operational("leaf index \(index) is not below tree size \(size)")
+        }
         var path: [Hash32] = []
         var start: UInt64 = 0
         var count = size
@@ -110,8 +113,10 @@ public enum MerkleProofs {
 
     /// Verifies an inclusion proof (RFC 9162 2.1.3.2). Sizes of zero, indexes beyond the tree and hashes that are
     /// not 32 bytes are rejected.
-    public static func verifyInclusion(leafHash: [UInt8], index: UInt64, size: UInt64, proof: [[UInt8]],
-                                       root: [UInt8]) -> Bool {
+    public static func verifyInclusion(
+        leafHash: [UInt8], index: UInt64, size: UInt64, proof: [[UInt8]],
+        root: [UInt8]
+    ) -> Bool {
         guard index < size, let leaf = Hash32(leafHash), let expected = Hash32(root) else { return false }
         var hashes: [Hash32] = []
         for element in proof {
@@ -140,8 +145,10 @@ public enum MerkleProofs {
 
     /// Verifies a consistency proof (RFC 9162 2.1.4.2). Equal sizes need an empty proof and equal roots; a first
     /// size of zero (which proves nothing) and a first size above the second are rejected.
-    public static func verifyConsistency(fromSize: UInt64, toSize: UInt64, fromRoot: [UInt8], toRoot: [UInt8],
-                                         proof: [[UInt8]]) -> Bool {
+    public static func verifyConsistency(
+        fromSize: UInt64, toSize: UInt64, fromRoot: [UInt8], toRoot: [UInt8],
+        proof: [[UInt8]]
+    ) -> Bool {
         guard fromSize >= 1, fromSize <= toSize else { return false }
         if fromSize == toSize {
             return proof.isEmpty && constantTimeEqual(fromRoot, toRoot)

@@ -10,8 +10,9 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
     public var isDamage: Bool { code & 0xff == SQLITE_CORRUPT || code & 0xff == SQLITE_NOTADB }
 
     public var description: String {
-        isDamage ? "\(path): the ledger file is damaged (\(message)); it was not modified"
-                 : "\(path): \(message)"
+        isDamage
+            ? "\(path): the ledger file is damaged (\(message)); it was not modified"
+            : "\(path): \(message)"
     }
 }
 
@@ -119,8 +120,9 @@ final class SQLiteStatement {
         case let number as Int: result = sqlite3_bind_int64(statement, index, Int64(number))
         case let bytes as [UInt8]:
             result = bytes.withUnsafeBytes {
-                sqlite3_bind_blob(statement, index, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1),
-                                  Int32($0.count), custody_sqlite_transient())
+                sqlite3_bind_blob(
+                    statement, index, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1),
+                    Int32($0.count), custody_sqlite_transient())
             }
         case let text as String: result = sqlite3_bind_text(statement, index, text, -1, custody_sqlite_transient())
         default: preconditionFailure("unsupported SQLite binding \(type(of: value))")

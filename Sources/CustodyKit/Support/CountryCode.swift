@@ -1,7 +1,8 @@
 /// ISO 3166-1 alpha-2 country codes: the 249 officially assigned codes (no reserved or user-assigned ones).
 public enum CountryCode {
     /// Every officially assigned alpha-2 code, upper case, sorted.
-    public static let assigned: Set<String> = Set("""
+    public static let assigned: Set<String> = Set(
+        """
         AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ \
         BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ \
         CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ \

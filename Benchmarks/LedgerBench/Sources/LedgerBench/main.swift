@@ -18,13 +18,21 @@ func seconds(_ body: () throws -> Void) rethrows -> Double {
 func fixed(_ value: Double, _ decimals: Int = 1) -> String { String(format: "%.\(decimals)f", value) }
 
 let privateKey = try Ed25519PrivateKey.generate()
-let key = try SigningKey(identity: Identity(name: "bench", agency: "Benchmark Agency", jurisdiction: "FR",
-                                            publicKey: privateKey.publicKey), privateKey: privateKey)
+let key = try SigningKey(
+    identity: Identity(
+        name: "bench", agency: "Benchmark Agency", jurisdiction: "FR",
+        publicKey: privateKey.publicKey), privateKey: privateKey)
 func draft(_ index: Int) throws -> LedgerEntryDraft {
-    try LedgerEntryDraft(action: .access,
-                         subjects: [LedgerSubject(id: "item-\(index)", attributes: [
-                             "sha256": .string(String(repeating: "5a", count: 32)), "size": .int(1 << 30)])],
-                         legalBasis: "bench", details: ["case": .string("2026-0001"), "n": .int(Int64(index))])
+    try LedgerEntryDraft(
+        action: .access,
+        subjects: [
+            LedgerSubject(
+                id: "item-\(index)",
+                attributes: [
+                    "sha256": .string(String(repeating: "5a", count: 32)), "size": .int(1 << 30),
+                ])
+        ],
+        legalBasis: "bench", details: ["case": .string("2026-0001"), "n": .int(Int64(index))])
 }
 
 let base = workDirectory + "/ledger-bench-\(getpid())"
@@ -36,7 +44,10 @@ print("# ledger benchmark: \(total) entries, work directory \(base), \(Ledger.pr
 let singleCount = 3000
 let single = try Ledger.create(path: base + "/single.ledger", origin: "bench.example/single", key: key)
 let singleTime = try seconds { for index in 0..<singleCount { try single.append(draft(index), key: key) } }
-print("single durable appends: \(singleCount) in \(fixed(singleTime, 2)) s = \(fixed(Double(singleCount) / singleTime, 0))/s")
+print(
+    "single durable appends: \(singleCount) in \(fixed(singleTime, 2)) s = "
+        + "\(fixed(Double(singleCount) / singleTime, 0))/s"
+)
 
 // 2. Batched appends, building the large ledger (each batch one transaction, one fsync).
 let big = try Ledger.create(path: base + "/big.ledger", origin: "bench.example/big", key: key)
@@ -49,8 +60,9 @@ while built < total {
     built += count
 }
 let batchTotal = batchTimes.reduce(0, +)
-print("batched durable appends: \(total) in \(batchTimes.count) transactions of \(batchSize), \(fixed(batchTotal, 1)) s "
-    + "= \(fixed(Double(total) / batchTotal, 0))/s")
+print(
+    "batched durable appends: \(total) in \(batchTimes.count) transactions of \(batchSize), \(fixed(batchTotal, 1)) s "
+        + "= \(fixed(Double(total) / batchTotal, 0))/s")
 
 // 3. Proofs at full size.
 let size = UInt64(total)
@@ -59,15 +71,17 @@ var consistency: [Double] = []
 var generator = SystemRandomNumberGenerator()
 for _ in 0..<1000 {
     let index = UInt64.random(in: 0..<size, using: &generator)
-    inclusion.append(try seconds {
-        let proof = try big.inclusionProof(index: index, size: size)
-        precondition(proof.verify())
-    })
+    inclusion.append(
+        try seconds {
+            let proof = try big.inclusionProof(index: index, size: size)
+            precondition(proof.verify())
+        })
     let from = UInt64.random(in: 1...size, using: &generator)
-    consistency.append(try seconds {
-        let proof = try big.consistencyProof(from: from, to: size)
-        precondition(proof.verify())
-    })
+    consistency.append(
+        try seconds {
+            let proof = try big.consistencyProof(from: from, to: size)
+            precondition(proof.verify())
+        })
 }
 func summary(_ values: [Double]) -> String {
     let sorted = values.sorted()
@@ -81,8 +95,9 @@ print("consistency proof at \(total) (generate + verify, 1000 random): \(summary
 var report: LedgerVerificationReport?
 let verifyTime = try seconds { report = try big.verify() }
 precondition(report!.passed, "\(report!.problems)")
-print("ledger verify: \(total) entries, \(report!.checkpointsChecked) checkpoints in \(fixed(verifyTime, 2)) s "
-    + "= \(fixed(Double(total) / verifyTime, 0)) entries/s")
+print(
+    "ledger verify: \(total) entries, \(report!.checkpointsChecked) checkpoints in \(fixed(verifyTime, 2)) s "
+        + "= \(fixed(Double(total) / verifyTime, 0)) entries/s")
 
 let message = try Array(big.entryBytes(at: 0))
 let signature = try privateKey.sign(message)
@@ -98,6 +113,10 @@ let aloneTime = seconds {
         }
     }
 }
-print("Ed25519 verifications alone (in process, \(workers) threads): \(perWorker * workers) in \(fixed(aloneTime, 2)) s")
-print("RESULT verify_seconds=\(fixed(verifyTime, 2)) alone_seconds=\(fixed(aloneTime, 2)) "
-    + "single_per_s=\(fixed(Double(singleCount) / singleTime, 0)) batched_per_s=\(fixed(Double(total) / batchTotal, 0))")
+print(
+    "Ed25519 verifications alone (in process, \(workers) threads): \(perWorker * workers) in \(fixed(aloneTime, 2)) s")
+print(
+    "RESULT verify_seconds=\(fixed(verifyTime, 2)) alone_seconds=\(fixed(aloneTime, 2)) "
+        + "single_per_s=\(fixed(Double(singleCount) / singleTime, 0)) "
+        + "batched_per_s=\(fixed(Double(total) / batchTotal, 0))"
+)
