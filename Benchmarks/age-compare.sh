@@ -19,17 +19,20 @@ if [ ! -f "$corpus" ]; then
     python3 "$here/../../shared/bench/make-corpus" "$corpus" 1G
 fi
 
-(cd "$here/age-bench" && swift build -c release >/dev/null)
+if ! build_log=$(cd "$here/age-bench" && swift build -c release 2>&1); then
+    echo "$build_log" >&2
+    exit 2
+fi
 bench="$here/age-bench/.build/release/age-bench"
 "$bench" keygen "$work/id.age" "$work/id.recipient"
 recipient="$(cat "$work/id.recipient")"
 size=$(stat -c %s "$corpus")
 
-# Prints the wall-clock seconds of one command.
+# Prints the wall-clock seconds of one command; its CPU time (user + system) goes to $work/cpu.log.
 seconds() {
     local start end
     start=$(date +%s.%N)
-    "$@" 2>/dev/null
+    /usr/bin/time -f "%U %S" -a -o "$work/cpu.log" "$@" 2>/dev/null
     end=$(date +%s.%N)
     echo "$end - $start" | bc -l
 }
@@ -66,7 +69,11 @@ report() {
 }
 
 echo "corpus: $corpus ($size bytes), $runs runs each, medians; outputs in $outdir"
+echo "machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), load average at end:" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)"
 echo "all runs (s): custody encrypt ${ce[*]} | age encrypt ${ae[*]} | custody decrypt ${cd[*]} | age decrypt ${ad[*]}"
+echo "CPU seconds (user system) per run, in the order custody-enc age-enc custody-dec age-dec:" \
+    "$(tr '\n' ',' < "$work/cpu.log")"
 echo
 echo "| operation | custody | age $(age --version) | speed-up | target 1.5x |"
 echo "| --- | --- | --- | --- | --- |"

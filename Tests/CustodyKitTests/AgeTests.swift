@@ -380,11 +380,20 @@ final class AgeTests: XCTestCase {
         try AgeIdentityFile.write(identity, to: identityPath)
         for size in [0, 65536, 3 * 65536 + 123] {
             let plaintext = AgeTestSupport.pseudoRandom(size, seed: UInt64(size) + 7)
+            // In memory (the streaming path) and file to file (the parallel positional path).
             let encrypted = directory.appendingPathComponent("file-\(size).age")
             try Data(try AgeEncryptor(recipients: [identity.recipient]).encrypt(plaintext)).write(to: encrypted)
-            let result = try AgeTestSupport.run(age, ["-d", "-i", identityPath, encrypted.path])
-            XCTAssertEqual(result.status, 0, "age -d: \(result.err)")
-            XCTAssertEqual([UInt8](result.out), plaintext, "size \(size)")
+            let plainPath = directory.appendingPathComponent("plain-\(size)").path
+            try Data(plaintext).write(to: URL(fileURLWithPath: plainPath))
+            let input = try FileDescriptor.openForReading(plainPath)
+            defer { input.close() }
+            try AgeEncryptor(recipients: [identity.recipient])
+                .encrypt(from: FileChunkReader(descriptor: input, size: UInt64(size)), toFile: plainPath + ".age")
+            for path in [encrypted.path, plainPath + ".age"] {
+                let result = try AgeTestSupport.run(age, ["-d", "-i", identityPath, path])
+                XCTAssertEqual(result.status, 0, "age -d: \(result.err)")
+                XCTAssertEqual([UInt8](result.out), plaintext, "size \(size)")
+            }
         }
     }
 
@@ -434,9 +443,75 @@ final class AgeTests: XCTestCase {
         // test kit's scrypt vectors, which keeps this test fast.
     }
 
+    /// Decrypts `file` from a file into a regular file (the parallel positional path); returns what the output
+    /// file holds afterwards and the error, if any.
+    private func decryptFileToFile(_ file: [UInt8], _ identities: [any AgeIdentity], in directory: URL) throws
+        -> (output: [UInt8], error: Error?) {
+        let inputPath = directory.appendingPathComponent("in-\(UUID().uuidString)").path
+        let outputPath = inputPath + ".out"
+        try Data(file).write(to: URL(fileURLWithPath: inputPath))
+        let input = try FileDescriptor.openForReading(inputPath)
+        let output = try FileDescriptor.open(outputPath, O_RDWR | O_CREAT | O_TRUNC)
+        defer {
+            input.close()
+            output.close()
+        }
+        var failure: Error?
+        do {
+            try AgeDecryptor(identities: identities)
+                .decrypt(from: FileChunkReader(descriptor: input, size: UInt64(file.count)), to: output)
+        } catch {
+            failure = error
+        }
+        return (try FileSystem.readFile(outputPath), failure)
+    }
+
+    func testFileToFileMatchesStreaming() throws {
+        let directory = try AgeTestSupport.temporaryDirectory(self)
+        let identity = try AgeX25519Identity.generate()
+        let encryptor = try AgeEncryptor(recipients: [identity.recipient])
+        for size in [0, 1, 65536, 3 * 65536 + 5, 40 * 65536 + 1] {
+            // File to file encryption (positional path), then both decryption paths.
+            let plaintext = AgeTestSupport.pseudoRandom(size, seed: UInt64(size) + 11)
+            let inputPath = directory.appendingPathComponent("plain-\(size)").path
+            try Data(plaintext).write(to: URL(fileURLWithPath: inputPath))
+            let encryptedPath = inputPath + ".age"
+            let input = try FileDescriptor.openForReading(inputPath)
+            let summary = try encryptor.encrypt(from: FileChunkReader(descriptor: input, size: UInt64(size)),
+                                                toFile: encryptedPath)
+            input.close()
+            let file = try FileSystem.readFile(encryptedPath, limit: 1 << 30)
+            XCTAssertEqual(summary.fileSize, UInt64(file.count))
+            XCTAssertEqual(try AgeDecryptor(identities: [identity]).decrypt(file), plaintext, "size \(size)")
+            let (output, error) = try decryptFileToFile(file, [identity], in: directory)
+            XCTAssertNil(error)
+            XCTAssertEqual(output, plaintext, "size \(size)")
+        }
+        // Damage: both paths report the same error and leave the same plaintext.
+        let plaintext = AgeTestSupport.pseudoRandom(10 * 65536 + 77)
+        let file = try encryptor.encrypt(plaintext)
+        let payload = headerLength(file) + 16
+        var damaged: [[UInt8]] = [Array(file.prefix(payload + 4 * 65552)), Array(file.dropLast(3)),
+                                  file + [1, 2, 3], Array(file.prefix(payload))]
+        for position in [payload + 10, payload + 5 * 65552 + 9, file.count - 1] {
+            var altered = file
+            altered[position] ^= 0x10
+            damaged.append(altered)
+        }
+        for (number, bytes) in damaged.enumerated() {
+            var released: [UInt8] = []
+            let streamed = decryptFailure(bytes, identity, released: &released)
+            let (output, error) = try decryptFileToFile(bytes, [identity], in: directory)
+            XCTAssertNotNil(streamed, "case \(number)")
+            XCTAssertEqual(error as? AgeError, streamed, "case \(number)")
+            XCTAssertEqual(output, released, "case \(number)")
+        }
+    }
+
     // MARK: The age test kit
 
     func testAgeTestKit() throws {
+        let scratch = try AgeTestSupport.temporaryDirectory(self)
         let folder = try AgeTestSupport.vectors("age-testkit")
         let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
         var skipped: [String] = []
@@ -472,6 +547,10 @@ final class AgeTests: XCTestCase {
             } catch {
                 failure = error
             }
+            // The parallel file-to-file path agrees: same outcome, same plaintext left in the output.
+            let viaFiles = try decryptFileToFile(body, identities, in: scratch)
+            XCTAssertEqual((viaFiles.error as? AgeError)?.failureClass, (failure as? AgeError)?.failureClass, name)
+            XCTAssertEqual(viaFiles.output, released, "\(name): file-to-file output")
             if expect == "success" {
                 XCTAssertNil(failure, "\(name): \(failure.map { "\($0)" } ?? "")")
                 XCTAssertEqual(AgeTestSupport.sha256Hex(released), values("payload").first, name)

@@ -219,13 +219,13 @@ final class ArchiveTests: XCTestCase {
         let source = base.appendingPathComponent("bundle")
         let files = try makeTree(source)
         let receiver = try AgeX25519Identity.generate(), sender = try AgeX25519Identity.generate()
-        var sealed: [UInt8] = []
-        let stream = try AgeEncryptor(recipients: [receiver.recipient, sender.recipient])
-            .makeStream { sealed.append(contentsOf: $0) }
-        let writer = TarWriter { try stream.write($0) }
-        try writer.addTree(source.path, as: "bundle")
-        try writer.finish()
-        try stream.finish()
+        let transferPath = base.appendingPathComponent("transfer.age").path
+        try AgeEncryptor(recipients: [receiver.recipient, sender.recipient]).encrypt(toFile: transferPath) { stream in
+            let writer = TarWriter { try stream.write($0) }
+            try writer.addTree(source.path, as: "bundle")
+            try writer.finish()
+        }
+        let sealed = try FileSystem.readFile(transferPath)
 
         let destination = base.appendingPathComponent("received")
         let extractor = try TarExtractor(destination: destination.path, durable: false)

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Dispatch
 import Synchronization
 
@@ -131,41 +134,80 @@ final class AgeChunkDispatcher: @unchecked Sendable {
         let length = batch.inputLength(of: index)
         let input = UnsafeRawBufferPointer(rebasing: batch.input[inStart..<(inStart + length)])
         let outStart = index * batch.outputChunkSize
+        let output = UnsafeMutableRawBufferPointer(
+            rebasing: batch.output[outStart..<(outStart + batch.outputChunkSize)])
         let final = batch.holdsFinalChunk && index == batch.chunkCount - 1
-        let chunk = batch.firstChunk + UInt64(index)
+        return key.withUnsafeBytes {
+            AgePayloadFormat.process(input, into: output, chunk: batch.firstChunk + UInt64(index), final: final,
+                                     key: $0, mode: mode)
+        }
+    }
+}
+
+extension AgePayloadFormat {
+    /// Seals or opens one chunk: `input` is the plaintext (seal) or ciphertext and tag (open), `output` has room
+    /// for the result. Opening tries the other final flag when the expected one fails, to tell a chunk in the
+    /// wrong place from an altered one.
+    static func process(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, chunk: UInt64,
+                        final: Bool, key: UnsafeRawBufferPointer, mode: AgePayloadEngine.Mode) -> AgeChunkOutcome {
         var nonce: (UInt64, UInt32) = (0, 0)
         return withUnsafeMutableBytes(of: &nonce) { nonceBytes in
             let nonceView = UnsafeMutableRawBufferPointer(rebasing: nonceBytes[0..<12])
-            AgePayloadFormat.fillNonce(nonceView, index: chunk, final: final)
-            return key.withUnsafeBytes { keyBytes in
-                do {
-                    switch mode {
-                    case .seal:
-                        let output = UnsafeMutableRawBufferPointer(
-                            rebasing: batch.output[outStart..<(outStart + length + AgeCrypto.tagSize)])
-                        try AgeCrypto.seal(key: keyBytes, nonce: UnsafeRawBufferPointer(nonceView),
-                                           plaintext: input, output: output)
-                        return .ok(length + AgeCrypto.tagSize)
-                    case .open:
-                        guard length >= AgeCrypto.tagSize else { return .failed }
-                        let plainLength = length - AgeCrypto.tagSize
-                        let output = UnsafeMutableRawBufferPointer(
-                            rebasing: batch.output[outStart..<(outStart + plainLength)])
-                        if try AgeCrypto.open(key: keyBytes, nonce: UnsafeRawBufferPointer(nonceView),
-                                              sealed: input, output: output) {
-                            return .ok(plainLength)
-                        }
-                        AgePayloadFormat.fillNonce(nonceView, index: chunk, final: !final)
-                        if try AgeCrypto.open(key: keyBytes, nonce: UnsafeRawBufferPointer(nonceView),
-                                              sealed: input, output: output) {
-                            return .oppositeFlag(plainLength)
-                        }
-                        return .failed
+            fillNonce(nonceView, index: chunk, final: final)
+            let nonceBuffer = UnsafeRawBufferPointer(nonceView)
+            do {
+                switch mode {
+                case .seal:
+                    let sealed = UnsafeMutableRawBufferPointer(rebasing: output[0..<(input.count + AgeCrypto.tagSize)])
+                    try AgeCrypto.seal(key: key, nonce: nonceBuffer, plaintext: input, output: sealed)
+                    return .ok(sealed.count)
+                case .open:
+                    guard input.count >= AgeCrypto.tagSize else { return .failed }
+                    let plain = UnsafeMutableRawBufferPointer(rebasing: output[0..<(input.count - AgeCrypto.tagSize)])
+                    if try AgeCrypto.open(key: key, nonce: nonceBuffer, sealed: input, output: plain) {
+                        return .ok(plain.count)
                     }
-                } catch {
-                    return .error("\(error)")
+                    fillNonce(nonceView, index: chunk, final: !final)
+                    if try AgeCrypto.open(key: key, nonce: nonceBuffer, sealed: input, output: plain) {
+                        return .oppositeFlag(plain.count)
+                    }
+                    return .failed
                 }
+            } catch {
+                return .error("\(error)")
             }
+        }
+    }
+
+    /// What to do with a processed chunk: how many output bytes to release, then whether to stop with an error.
+    /// `offset` is the chunk's position in the age file, `length` its input length.
+    static func verdict(_ outcome: AgeChunkOutcome, chunk: UInt64, offset: UInt64, length: Int, final: Bool,
+                        mode: AgePayloadEngine.Mode) -> (release: Int, error: Error?) {
+        switch outcome {
+        case .ok(let count):
+            if mode == .open && final && count == 0 && chunk > 0 {
+                return (0, AgeError.emptyFinalChunk(chunkIndex: chunk, byteOffset: offset))
+            }
+            return (count, nil)
+        case .oppositeFlag(let count):
+            if !final && count == 0 && chunk > 0 {
+                return (0, AgeError.emptyFinalChunk(chunkIndex: chunk, byteOffset: offset))
+            }
+            // The chunk is authentic but in the wrong place: a non-final chunk with nothing after it (the file
+            // was cut at a chunk boundary) or a final chunk with more data after it (data was appended). Like
+            // age, a full-size chunk's plaintext is released first; a short chunk can only ever be final.
+            let release = length == sealedChunkSize ? count : 0
+            let end = offset + UInt64(length)
+            return (release, final ? AgeError.truncated(byteOffset: end) : AgeError.trailingData(byteOffset: end))
+        case .failed:
+            if final && length < AgeCrypto.tagSize {
+                return (0, AgeError.truncated(byteOffset: offset + UInt64(length)))
+            }
+            return (0, AgeError.payloadAuthenticationFailed(chunkIndex: chunk, byteOffset: offset, isFinal: final))
+        case .error(let message):
+            return (0, CustodyError.operational("age chunk \(chunk): \(message)"))
+        case .pending:
+            return (0, CustodyError.operational("age chunk \(chunk): not processed"))
         }
     }
 }
@@ -306,42 +348,17 @@ final class AgePayloadEngine {
             let chunk = batch.firstChunk + UInt64(index)
             let offset = batch.streamOffset + UInt64(index * batch.inputChunkSize)
             let final = batch.holdsFinalChunk && index == batch.chunkCount - 1
-            let length = batch.inputLength(of: index)
-            switch batch.outcomes[index] {
-            case .ok(let count):
-                if mode == .open && final && count == 0 && chunk > 0 {
-                    try flush()
-                    throw AgeError.emptyFinalChunk(chunkIndex: chunk, byteOffset: offset)
-                }
-                pendingLength += count
-            case .oppositeFlag(let count):
+            let (release, error) = AgePayloadFormat.verdict(batch.outcomes[index], chunk: chunk, offset: offset,
+                                                            length: batch.inputLength(of: index), final: final,
+                                                            mode: mode)
+            if let error {
                 try flush()
-                if !final && count == 0 && chunk > 0 {
-                    throw AgeError.emptyFinalChunk(chunkIndex: chunk, byteOffset: offset)
-                }
-                // The chunk is authentic but in the wrong place: a non-final chunk with nothing after it (the file
-                // was cut at a chunk boundary) or a final chunk with more data after it (data was appended). Like
-                // age, a full-size chunk's plaintext is released first; a short chunk can only ever be final.
-                if length == AgePayloadFormat.sealedChunkSize {
-                    pendingStart = index * batch.outputChunkSize
-                    pendingLength = count
-                    try flush()
-                }
-                if final { throw AgeError.truncated(byteOffset: offset + UInt64(length)) }
-                throw AgeError.trailingData(byteOffset: offset + UInt64(length))
-            case .failed:
+                pendingStart = index * batch.outputChunkSize
+                pendingLength = release
                 try flush()
-                if final && length < AgeCrypto.tagSize {
-                    throw AgeError.truncated(byteOffset: offset + UInt64(length))
-                }
-                throw AgeError.payloadAuthenticationFailed(chunkIndex: chunk, byteOffset: offset, isFinal: final)
-            case .error(let message):
-                try flush()
-                throw CustodyError.operational("age chunk \(chunk): \(message)")
-            case .pending:
-                try flush()
-                throw CustodyError.operational("age chunk \(chunk): not processed")
+                throw error
             }
+            pendingLength += release
         }
         try flush()
     }
@@ -500,5 +517,125 @@ struct AgeInput: Sendable {
         var bytes = [UInt8](repeating: 0, count: count)
         let n = try bytes.withUnsafeMutableBytes { try fill($0) }
         return Array(bytes.prefix(n))
+    }
+}
+
+/// Seals or opens a payload read from a positional input (a regular file) straight into a regular output file.
+/// Each worker reads its next chunk with `pread`, processes it and writes the result with `pwrite` at its final
+/// place, so a chunk's bytes stay in one core's cache; memory is two chunk buffers per worker.
+///
+/// When a chunk fails, the output is cut back to what precedes it (plus the chunk itself where age would release
+/// it), exactly the plaintext the streaming path would have released, and the first failure is thrown.
+enum AgePositionalRun {
+    struct Totals {
+        var chunks: UInt64
+        var outputBytes: UInt64
+    }
+
+    private final class Shared: @unchecked Sendable {
+        struct State {
+            var next: UInt64 = 0
+            var stopped = false
+            /// The failing chunk with the lowest index: its index, the output length to keep, the error.
+            var failure: (chunk: UInt64, keep: UInt64, error: Error)?
+        }
+        let state = Mutex(State())
+    }
+
+    static func run(mode: AgePayloadEngine.Mode, key: [UInt8], reader: ChunkReader, inputStart: UInt64,
+                    inputLength: UInt64, output: FileDescriptor, outputStart: UInt64) throws -> Totals {
+        let inChunk = UInt64(mode == .seal ? AgePayloadFormat.chunkSize : AgePayloadFormat.sealedChunkSize)
+        let outChunk = UInt64(mode == .seal ? AgePayloadFormat.sealedChunkSize : AgePayloadFormat.chunkSize)
+        let chunks = (inputLength + inChunk - 1) / inChunk
+        let count = mode == .seal ? max(1, chunks) : chunks
+        if count == 0 { throw AgeError.truncated(byteOffset: inputStart) }
+        let shared = Shared()
+        // Chunks are claimed in groups: one read and one write per group, input and output of a group together
+        // small enough (512 KiB) to stay in a core's cache.
+        let group = 4
+        let groups = (count + UInt64(group) - 1) / UInt64(group)
+        let workers = Int(min(UInt64(max(1, activeProcessorCount())), groups))
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            let input = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(inChunk) * group, alignment: 64)
+            let result = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(outChunk) * group, alignment: 64)
+            defer {
+                input.deallocate()
+                result.deallocate()
+            }
+            key.withUnsafeBytes { keyBytes in
+                while let first = claim(shared, count: groups) {
+                    let firstChunk = first * UInt64(group)
+                    let chunksHere = Int(min(UInt64(group), count - firstChunk))
+                    let offset = inputStart + firstChunk * inChunk
+                    let length = Int(min(inChunk * UInt64(chunksHere), inputLength - firstChunk * inChunk))
+                    let target = outputStart + firstChunk * outChunk
+                    var released = 0
+                    do {
+                        let view = UnsafeMutableRawBufferPointer(rebasing: input[0..<length])
+                        guard try reader.read(into: view, at: offset) == length else {
+                            throw CustodyError.operational("input shrank while being read (at byte \(offset))")
+                        }
+                        var failure: (chunk: UInt64, error: Error)?
+                        for index in 0..<chunksHere {
+                            let chunk = firstChunk + UInt64(index)
+                            let start = index * Int(inChunk)
+                            let end = min(start + Int(inChunk), length)
+                            let out = index * Int(outChunk)
+                            let outcome = AgePayloadFormat.process(
+                                UnsafeRawBufferPointer(rebasing: input[start..<end]),
+                                into: UnsafeMutableRawBufferPointer(rebasing: result[out..<(out + Int(outChunk))]),
+                                chunk: chunk, final: chunk == count - 1, key: keyBytes, mode: mode)
+                            let (release, error) = AgePayloadFormat.verdict(
+                                outcome, chunk: chunk, offset: offset + UInt64(start), length: end - start,
+                                final: chunk == count - 1, mode: mode)
+                            released += release
+                            if let error {
+                                failure = (chunk, error)
+                                break
+                            }
+                        }
+                        if released > 0 {
+                            try output.writeAll(UnsafeRawBufferPointer(rebasing: result[0..<released]), at: target)
+                        }
+                        if let failure {
+                            fail(shared, chunk: failure.chunk, keep: target + UInt64(released), failure.error)
+                        }
+                    } catch {
+                        fail(shared, chunk: firstChunk, keep: target, error)
+                    }
+                }
+            }
+        }
+        if let failure = shared.state.withLock({ $0.failure }) {
+            try output.truncate(to: failure.keep)
+            try output.seek(to: Int64(failure.keep))
+            throw failure.error
+        }
+        let total = mode == .seal ? inputLength + count * UInt64(AgeCrypto.tagSize)
+            : inputLength - count * UInt64(AgeCrypto.tagSize)
+        try output.seek(to: Int64(outputStart + total))
+        return Totals(chunks: count, outputBytes: total)
+    }
+
+    private static func claim(_ shared: Shared, count: UInt64) -> UInt64? {
+        shared.state.withLock { state in
+            guard !state.stopped, state.next < count else { return nil }
+            defer { state.next += 1 }
+            return state.next
+        }
+    }
+
+    private static func fail(_ shared: Shared, chunk: UInt64, keep: UInt64, _ error: Error) {
+        shared.state.withLock { state in
+            state.stopped = true
+            if state.failure == nil || chunk < state.failure!.chunk { state.failure = (chunk, keep, error) }
+        }
+    }
+
+    /// Whether a descriptor is a regular file not opened for appending (positional writes and truncation work).
+    static func isRegularFile(_ descriptor: FileDescriptor) -> Bool {
+        guard let info = try? descriptor.status(), info.st_mode & S_IFMT == S_IFREG else { return false }
+        let flags = fcntl(descriptor.rawValue, F_GETFL)
+        return flags >= 0 && flags & O_APPEND == 0
     }
 }

@@ -34,23 +34,46 @@ public struct AgeEncryptor: Sendable {
         }
     }
 
-    /// Encrypts everything `reader` yields into `output` (the caller syncs and closes it).
+    /// Encrypts everything `reader` yields into `output` (the caller syncs and closes it). When the input is a
+    /// file of known size and the output a regular file, workers read, seal and write chunks at their final
+    /// offsets in parallel; otherwise the streaming pipeline is used.
     @discardableResult
     public func encrypt(from reader: ChunkReader, to output: FileDescriptor) throws -> AgeSummary {
-        try encrypt(from: reader) { try output.writeAll($0) }
+        guard reader.supportsPositionalReads, let size = reader.knownSize, AgePositionalRun.isRegularFile(output)
+        else { return try encrypt(from: reader) { try output.writeAll($0) } }
+        let stream = try makeStream { try output.writeAll($0) }
+        return try stream.encryptPositionally(from: reader, size: size, to: output)
     }
 
     /// Encrypts `reader` into a new file at `path`, atomically and durably: a temporary file beside it, fsync,
-    /// rename, directory fsync. An existing file at `path` is refused, never replaced.
+    /// link into place, directory fsync. An existing file at `path` is refused, never replaced.
     @discardableResult
     public func encrypt(from reader: ChunkReader, toFile path: String, mode: mode_t = 0o644) throws -> AgeSummary {
+        try encryptFile(path, mode: mode) { try encrypt(from: reader, to: $0) }
+    }
+
+    /// Encrypts what `produce` writes into the stream it is given (e.g. a `TarWriter` over `stream.write`) into
+    /// a new file at `path`, atomically and durably like `encrypt(from:toFile:)`. The stream is finished here.
+    @discardableResult
+    public func encrypt(toFile path: String, mode: mode_t = 0o644,
+                        _ produce: (AgeEncryptingStream) throws -> Void) throws -> AgeSummary {
+        try encryptFile(path, mode: mode) { output in
+            let stream = try makeStream { try output.writeAll($0) }
+            try produce(stream)
+            return try stream.finish()
+        }
+    }
+
+    private func encryptFile(_ path: String, mode: mode_t,
+                             _ body: (FileDescriptor) throws -> AgeSummary) throws -> AgeSummary {
         if FileSystem.exists(path) { throw CustodyError.operational("\(path): already exists; not overwriting") }
         let temporary = path + ".partial-\(getpid())"
         let output = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_EXCL, mode: mode)
         do {
-            let summary = try encrypt(from: reader, to: output)
+            let summary = try body(output)
             try output.sync()
             output.close()
+            // link(2) rather than rename(2): an existing file at `path` makes it fail instead of being replaced.
             guard link(temporary, path) == 0 else {
                 throw SystemError(operation: "create", path: path, code: errno)
             }
@@ -80,13 +103,14 @@ public final class AgeEncryptingStream {
     private var current: AgeBatch?
     private var finished = false
     private let headerSize: UInt64
+    private let payloadKey: [UInt8]
 
     init(encryptor: AgeEncryptor, sink: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
         let fileKey = try AgeCrypto.randomBytes(16)
         let stanzas = try encryptor.recipients.map { try $0.wrap(fileKey: fileKey) }
         let header = try AgeHeader.encode(stanzas: stanzas, fileKey: fileKey)
         let nonce = try AgeCrypto.randomBytes(AgePayloadFormat.nonceSize)
-        let payloadKey = try AgeCrypto.hkdf(key: fileKey, salt: nonce, info: "payload")
+        payloadKey = try AgeCrypto.hkdf(key: fileKey, salt: nonce, info: "payload")
         try (header + nonce).withUnsafeBytes { try sink($0) }
         headerSize = UInt64(header.count + nonce.count)
         engine = AgePayloadEngine(mode: .seal, key: payloadKey, chunksPerBatch: encryptor.chunksPerBatch,
@@ -131,6 +155,17 @@ public final class AgeEncryptingStream {
         finished = true
         try engine.run(input: AgeInput(reader: reader))
         return summary
+    }
+
+    /// Encrypts a positional input of `size` bytes into a regular file whose header is already written.
+    func encryptPositionally(from reader: ChunkReader, size: UInt64, to output: FileDescriptor) throws
+        -> AgeSummary {
+        precondition(!finished && current == nil, "encryptPositionally on a stream already written to")
+        finished = true
+        let start = try output.seek(to: 0, whence: SEEK_CUR)
+        let totals = try AgePositionalRun.run(mode: .seal, key: payloadKey, reader: reader, inputStart: 0,
+                                              inputLength: size, output: output, outputStart: start)
+        return AgeSummary(plaintextSize: size, fileSize: headerSize + totals.outputBytes, chunkCount: totals.chunks)
     }
 
     private var summary: AgeSummary {
@@ -189,10 +224,9 @@ public struct AgeDecryptor: Sendable {
         return fileKey
     }
 
-    /// Decrypts what `reader` yields (read sequentially) into `sink`, called in order on this thread.
-    @discardableResult
-    public func decrypt(from reader: ChunkReader, to sink: (UnsafeRawBufferPointer) throws -> Void) throws
-        -> AgeSummary {
+    /// Reads and checks the header and nonce: the input positioned at the first chunk, the payload key, and the
+    /// offset of the first chunk.
+    private func openHeader(_ reader: ChunkReader) throws -> (input: AgeInput, key: [UInt8], offset: UInt64) {
         var input = AgeInput(reader: reader)
         var buffered: [UInt8] = []
         var header: AgeHeader?
@@ -215,7 +249,14 @@ public struct AgeDecryptor: Sendable {
             throw AgeError.truncatedHeader(byteOffset: UInt64(parsed.length + nonce.count))
         }
         let payloadKey = try AgeCrypto.hkdf(key: fileKey, salt: nonce, info: "payload")
-        let payloadOffset = UInt64(parsed.length + nonce.count)
+        return (input, payloadKey, UInt64(parsed.length + nonce.count))
+    }
+
+    /// Decrypts what `reader` yields (read sequentially) into `sink`, called in order on this thread.
+    @discardableResult
+    public func decrypt(from reader: ChunkReader, to sink: (UnsafeRawBufferPointer) throws -> Void) throws
+        -> AgeSummary {
+        let (input, payloadKey, payloadOffset) = try openHeader(reader)
         return try withoutActuallyEscaping(sink) { escapable in
             let engine = AgePayloadEngine(mode: .open, key: payloadKey, chunksPerBatch: chunksPerBatch,
                                           maxInFlight: batchesInFlight, payloadOffset: payloadOffset,
@@ -226,10 +267,19 @@ public struct AgeDecryptor: Sendable {
         }
     }
 
-    /// Decrypts what `reader` yields into `output` (the caller syncs and closes it).
+    /// Decrypts what `reader` yields into `output` (the caller syncs and closes it). When the input is a file of
+    /// known size and the output a regular file, workers read, open and write chunks at their final offsets in
+    /// parallel; on failure the output is cut back to the plaintext the streaming path would have released.
     @discardableResult
     public func decrypt(from reader: ChunkReader, to output: FileDescriptor) throws -> AgeSummary {
-        try decrypt(from: reader) { try output.writeAll($0) }
+        guard reader.supportsPositionalReads, let size = reader.knownSize, AgePositionalRun.isRegularFile(output)
+        else { return try decrypt(from: reader) { try output.writeAll($0) } }
+        let (_, payloadKey, payloadOffset) = try openHeader(reader)
+        let start = try output.seek(to: 0, whence: SEEK_CUR)
+        let length = size > payloadOffset ? size - payloadOffset : 0
+        let totals = try AgePositionalRun.run(mode: .open, key: payloadKey, reader: reader, inputStart: payloadOffset,
+                                              inputLength: length, output: output, outputStart: start)
+        return AgeSummary(plaintextSize: totals.outputBytes, fileSize: size, chunkCount: totals.chunks)
     }
 
     /// Decrypts an age file held in memory (tests and small files).
