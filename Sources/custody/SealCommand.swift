@@ -89,10 +89,11 @@ struct SealCommand: ParsableCommand {
         Terminal.line("sealed \(result.path): bundle \(result.bundleID)")
         for item in result.items {
             if !item.badRanges.isEmpty {
-                Terminal.error("\(item.originalName): \(item.badRanges.count) unreadable range(s) zero-filled; "
-                    + "recorded in the item metadata and the ledger")
+                Terminal.error("\(BagIt.printable(item.originalName)): \(item.badRanges.count) unreadable range(s) "
+                    + "zero-filled; recorded in the item metadata and the ledger")
             }
-            Terminal.line("  item \(item.number): \(item.originalName) \(ByteSize.describe(item.size)) -> "
+            Terminal.line("  item \(item.number): \(BagIt.printable(item.originalName)) "
+                + "\(ByteSize.describe(item.size)) -> "
                 + "\(item.payloadPath) (\(ByteSize.describe(item.storedSize)))")
             Terminal.line("    \(TreeChunkSize.digestName(item.chunkSize)) \(item.tree)")
             for (name, hex) in item.digests.sorted(by: { $0.key < $1.key }) {

@@ -1,6 +1,10 @@
 import ArgumentParser
 import CustodyKit
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
@@ -19,6 +23,9 @@ struct VerifyCommand: ParsableCommand {
     @OptionGroup var quietOption: QuietOption
 
     func run() throws {
+        guard (try? FileSystem.status(bundle).st_mode & S_IFMT) == S_IFDIR else {
+            throw CustodyError.operational("\(bundle): not a bundle directory (no such directory)")
+        }
         let store = try trust.map { try TrustStore.load($0) }
         var verifier = BundleVerifier(root: bundle, trust: store, fast: fast)
         let display = ProgressDisplay(label: "verifying", total: nil, quiet: quietOption.quiet)

@@ -197,6 +197,46 @@ public enum BagTree {
         public var unexpected: [(path: String, kind: String)] = []
     }
 
+    /// Opens a file inside a bag for reading only if it is a regular file: the last component is never
+    /// followed as a symbolic link and a FIFO never blocks the open, so a hostile bag cannot hang or redirect
+    /// a verifier.
+    public static func openRegular(_ path: String) throws -> FileDescriptor {
+        let descriptor = try FileDescriptor.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+        do {
+            guard try descriptor.status().st_mode & S_IFMT == S_IFREG else {
+                throw CustodyError.verification("\(BagIt.printable(path)): not a regular file, not read")
+            }
+        } catch {
+            descriptor.close()
+            throw error
+        }
+        return descriptor
+    }
+
+    /// Reads a regular file inside a bag (see `openRegular`), refusing more than `limit` bytes.
+    public static func readRegular(_ path: String, limit: Int) throws -> [UInt8] {
+        let descriptor = try openRegular(path)
+        defer { descriptor.close() }
+        let size = Int(try descriptor.status().st_size)
+        guard size <= limit else {
+            throw CustodyError.verification("\(BagIt.printable(path)): larger than "
+                + "\(ByteSize.describe(UInt64(limit))), refused")
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(size)
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = try buffer.withUnsafeMutableBytes { try descriptor.read(into: $0) }
+            if count == 0 { break }
+            out.append(contentsOf: buffer[0..<count])
+            if out.count > limit {
+                throw CustodyError.verification("\(BagIt.printable(path)): larger than "
+                    + "\(ByteSize.describe(UInt64(limit))), refused")
+            }
+        }
+        return out
+    }
+
     public static func list(_ root: String) throws -> Listing {
         var listing = Listing()
         try walk(root: root, relative: "", into: &listing)

@@ -70,7 +70,7 @@ public struct BagValidator: Sendable {
 
     private func read(_ name: String, into report: inout VerificationReport) -> [UInt8]? {
         do {
-            return try FileSystem.readFile(root + "/" + name, limit: BagValidator.tagFileLimit)
+            return try BagTree.readRegular(root + "/" + name, limit: BagValidator.tagFileLimit)
         } catch {
             report.fail("bagit.\(name)", "\(name) cannot be read: \(error)")
             return nil
@@ -151,7 +151,7 @@ public struct BagValidator: Sendable {
                 continue
             }
             do {
-                let content = try FileSystem.readFile(root + "/" + entry.path, limit: BagValidator.tagFileLimit)
+                let content = try BagTree.readRegular(root + "/" + entry.path, limit: BagValidator.tagFileLimit)
                 if !constantTimeEqual(Digester.digest(algorithm, content), entry.digest) {
                     report.fail("bagit.\(name)", "\(entry.path): \(algorithm.rawValue) differs from \(name) "
                         + "(the file was changed)")

@@ -253,8 +253,8 @@ public enum BundleSealer {
         if input.kind == .regularFile, let size {
             let after = try InputHasher.currentSize(of: descriptor, kind: input.kind) ?? size
             if after != size || result.size != size {
-                throw CustodyError.operational("\(input.path): changed size while being sealed (\(size) bytes at start, "
-                    + "\(after) at end); seal it again once it is stable")
+                throw CustodyError.operational("\(input.path): changed size while being sealed (\(size) bytes at "
+                    + "start, \(after) at end, \(result.size) read); seal it again once it is stable")
             }
         }
         writer.recordPayload(payload, size: result.packedSize, digests: result.packedDigests)

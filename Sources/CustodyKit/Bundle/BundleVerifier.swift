@@ -58,7 +58,7 @@ public struct BundleVerifier: Sendable {
 
     private func readTag(_ name: String, into report: inout VerificationReport) -> [UInt8]? {
         do {
-            return try FileSystem.readFile(root + "/" + name, limit: BagValidator.tagFileLimit)
+            return try BagTree.readRegular(root + "/" + name, limit: BagValidator.tagFileLimit)
         } catch {
             report.fail(name, "\(name) cannot be read: \(error)")
             return nil
@@ -172,7 +172,7 @@ public struct BundleVerifier: Sendable {
         if statement.bundleID != summary.bundleID {
             problems.append("the seal names bundle \(statement.bundleID), bag-info says \(summary.bundleID ?? "none")")
         }
-        if let tagManifest = try? FileSystem.readFile(root + "/" + BundleLayout.tagManifestName(.sha256),
+        if let tagManifest = try? BagTree.readRegular(root + "/" + BundleLayout.tagManifestName(.sha256),
                                                        limit: BagValidator.tagFileLimit) {
             let digest = SealDigest.tagManifestDigest(withoutSeal: tagManifest)
             if !constantTimeEqual(digest, statement.tagManifestDigest) {
@@ -329,7 +329,8 @@ public struct BundleVerifier: Sendable {
             if let manifestProblem {
                 report.fail("item \(item.number) payload", manifestProblem)
             } else {
-                report.pass("item \(item.number) payload", "\(item.payloadPath): sha256 and sha512 match the manifests")
+                let names = expected.keys.sorted().map(\.rawValue).joined(separator: " and ")
+                report.pass("item \(item.number) payload", "\(item.payloadPath): \(names) match the manifests")
             }
             guard let contentOutcome else {
                 report.skip("item \(item.number) content", "not decompressed or re-hashed (--fast)")
@@ -340,7 +341,8 @@ public struct BundleVerifier: Sendable {
                 let zeroFilled = item.badRanges.isEmpty ? "" : "; \(item.badRanges.count) unreadable range"
                     + "\(item.badRanges.count == 1 ? " was" : "s were") zero-filled at acquisition and the digests cover "
                     + "the zero-filled image"
-                report.pass("item \(item.number) content", "\(item.originalName): \(ByteSize.describe(item.size)), "
+                report.pass("item \(item.number) content", "\(BagIt.printable(item.originalName)): "
+                    + "\(ByteSize.describe(item.size)), "
                     + "tree and \(item.digests.keys.sorted().joined(separator: ", ")) match" + zeroFilled)
             } else {
                 for problem in contentOutcome.problems { report.fail("item \(item.number) content", problem) }
@@ -366,7 +368,7 @@ public struct BundleVerifier: Sendable {
 
     private func checkManifestDigests(path: String, expected: [DigestAlgorithm: [UInt8]], payload: String) -> String? {
         do {
-            let descriptor = try FileDescriptor.openForReading(path)
+            let descriptor = try BagTree.openRegular(path)
             defer { descriptor.close() }
             let size = try InputHasher.currentSize(of: descriptor, kind: .regularFile)
             let pipeline = ChunkPipeline(chunkSize: 4 << 20, linearDigests: Array(expected.keys).sorted(),
@@ -387,7 +389,10 @@ public struct BundleVerifier: Sendable {
     private func checkItemContent(_ item: ItemRecord, path: String) -> [String] {
         var problems: [String] = []
         var leaves: [Hash32]?
-        if let bytes = try? FileSystem.readFile(root + "/" + item.leavesPath, limit: 1 << 30), bytes.count % 32 == 0 {
+        let chunks = item.size == 0 ? 1 : (item.size - 1) / UInt64(item.chunkSize) + 1
+        let leavesLimit = Int(min(chunks * 32, 1 << 30))
+        if let bytes = try? BagTree.readRegular(root + "/" + item.leavesPath, limit: leavesLimit),
+           bytes.count % 32 == 0 {
             leaves = stride(from: 0, to: bytes.count, by: 32).map { Hash32(bytes[$0..<($0 + 32)])! }
             if let leaves, Merkle.root(leaves: leaves).hex != item.tree {
                 problems.append("\(item.leavesPath): the leaf list does not hash to the item's tree digest")
@@ -407,7 +412,7 @@ public struct BundleVerifier: Sendable {
             return problems + ["item \(item.number): tree digest is not 64 hex digits"]
         }
         do {
-            let descriptor = try FileDescriptor.openForReading(path)
+            let descriptor = try BagTree.openRegular(path)
             defer { descriptor.close() }
             let outcome: (size: UInt64, tree: Hash32, leaves: [Hash32], digests: [DigestAlgorithm: [UInt8]],
                           damage: [String])

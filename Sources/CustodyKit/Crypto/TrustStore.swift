@@ -116,8 +116,14 @@ public struct TrustStore: Sendable {
     public static func readPublicKey(_ path: String) throws -> Ed25519PublicKey {
         let bytes = try FileSystem.readFile(path, limit: 64 << 10)
         let text = String(decoding: bytes, as: UTF8.self).trimmingWhitespace()
-        if text.hasPrefix("-----BEGIN") { return try Ed25519PublicKey(pem: bytes) }
-        if text.hasPrefix("{") { return try Identity.parse(bytes, source: path).publicKey }
+        do {
+            if text.hasPrefix("-----BEGIN") { return try Ed25519PublicKey(pem: bytes) }
+            if text.hasPrefix("{") { return try Identity.parse(bytes, source: path).publicKey }
+        } catch let error as CustodyError where error.message.contains(path) {
+            throw CustodyError.operational(error.message)
+        } catch {
+            throw CustodyError.operational("\(path): not a usable public key: \(error)")
+        }
         if let key = try? NoteVerifierKey(parsing: text) { return key.publicKey }
         throw CustodyError.operational("\(path): not a PEM public key, verifier key or identity file")
     }
