@@ -32,8 +32,11 @@ struct SealCommand: ParsableCommand {
     var algorithms: String?
     @OptionGroup var chunk: ChunkSizeOption
     @OptionGroup var readersOption: ReadersOption
-    @Option(help: "Read retries before an unreadable range is narrowed to sectors and zero-filled (recorded).")
+    @Option(help: "Read retries before an unreadable range of a device is narrowed to sectors and zero-filled.")
     var retries = 3
+    @Flag(name: .customLong("tolerate-read-errors"),
+          help: "Zero-fill and record unreadable ranges of image files too (devices always are).")
+    var tolerateReadErrors = false
     @Flag(name: .long, help: "Print the result as JSON.") var json = false
     @OptionGroup var quietOption: QuietOption
     @Argument(help: "Files, directories or block devices to seal.") var inputs: [String] = []
@@ -60,6 +63,7 @@ struct SealCommand: ParsableCommand {
         options.linearDigests = try linearDigests()
         options.readers = readersOption.readers
         options.readRetries = retries
+        options.tolerateFileReadErrors = tolerateReadErrors
         options.caseNumber = caseNumber
         options.evidenceNumber = evidenceNumber
         options.examiner = examiner

@@ -37,6 +37,7 @@ final class SealLibraryTests: XCTestCase {
         var options = SealOptions()
         options.chunkSize = 64 << 10
         options.readRetries = 1
+        options.tolerateFileReadErrors = true
         options.wrapReader = { FaultInjectingReader($0, faults: faults) }
         let result = try BundleSealer.seal(paths: [input], out: directory + "/bundle", ledger: ledger, key: key,
                                            options: options)
@@ -58,6 +59,18 @@ final class SealLibraryTests: XCTestCase {
         XCTAssertEqual(summary.items.first?.badRanges, expectedRanges)
         XCTAssertTrue(report.checks.contains { $0.detail.contains("3 unreadable ranges were zero-filled") },
                       "verify must say the digests cover a zero-filled image")
+    }
+
+    func testAFileReadErrorFailsTheSealUnlessToleratedAndLeavesNothing() throws {
+        let (key, ledger) = try makeKeyAndLedger()
+        let input = try writeInput([UInt8](repeating: 9, count: 100_000))
+        var options = SealOptions()
+        options.chunkSize = 64 << 10
+        options.wrapReader = { FaultInjectingReader($0, faults: [.permanent(offset: 70_000, length: 512)]) }
+        XCTAssertThrowsError(try BundleSealer.seal(paths: [input], out: directory + "/bundle", ledger: ledger, key: key,
+                                                   options: options))
+        XCTAssertEqual(try FileSystem.directoryEntries(directory).filter { $0.contains("bundle") }, [])
+        XCTAssertEqual(try ledger.size(), 0)
     }
 
     func testRawStorageVerifiesAndNamesADamagedChunk() throws {

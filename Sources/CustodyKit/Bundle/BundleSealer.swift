@@ -13,6 +13,9 @@ public struct SealOptions: Sendable {
     public var readers = 1
     /// Read retries before an unreadable range is narrowed to sectors and zero-filled.
     public var readRetries = 3
+    /// Apply the bad-sector policy (retry, narrow, zero-fill, record) to regular files too, not only to block
+    /// devices: for images kept on failing media. Otherwise a file read error fails the seal.
+    public var tolerateFileReadErrors = false
     /// Wraps each item's reader (fault injection in tests; the real reader is passed in).
     public var wrapReader: (@Sendable (ChunkReader) -> ChunkReader)?
     public var caseNumber: String?
@@ -226,10 +229,12 @@ public enum BundleSealer {
         source.path = input.path
         let badSectors = BadSectorLog()
         let base: ChunkReader = FileChunkReader(descriptor: descriptor, size: size)
-        let reader = ResilientReader(options.wrapReader?(base) ?? base,
-                                     policy: ReadPolicy(retries: options.readRetries,
-                                                        sectorSize: source.logicalSectorSize),
-                                     log: badSectors, shouldStop: options.shouldStop)
+        let wrapped = options.wrapReader?(base) ?? base
+        let reader: ChunkReader = input.kind == .blockDevice || options.tolerateFileReadErrors
+            ? ResilientReader(wrapped, policy: ReadPolicy(retries: options.readRetries,
+                                                          sectorSize: source.logicalSectorSize),
+                              log: badSectors, shouldStop: options.shouldStop)
+            : wrapped
         let output = try writer.createPayload(payload)
         var packer = EvidencePacker(level: options.compress ? options.level : 0, chunkSize: options.chunkSize,
                                     linearDigests: linear)
