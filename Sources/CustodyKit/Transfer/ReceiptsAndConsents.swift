@@ -134,8 +134,9 @@ public enum ConsentManager {
     }
 
     /// The holder records a consent: it must be signed by a trusted key that sealed a bundle this ledger received.
+    /// A consent already recorded is not recorded twice: its entry is returned with `alreadyRecorded` set.
     public static func importConsent(_ path: String, ledger: Ledger, key: SigningKey, trust: TrustStore) throws
-        -> (statement: ConsentStatement, entry: LedgerEntry) {
+        -> (statement: ConsentStatement, entry: LedgerEntry, alreadyRecorded: Bool) {
         try BundleTransfer.checkOwner(ledger, key)
         let note = try SignedNote.parse(try FileSystem.readFile(path, limit: SignedNote.maximumSize))
         let statement: ConsentStatement
@@ -169,9 +170,14 @@ public enum ConsentManager {
             throw CustodyError.verification("\(path): signed by \(signer.name), but bundle \(statement.bundleID) was "
                 + "sealed by \(sealer): only the original sender can consent to an onward transfer")
         }
+        if let existing = entries.first(where: {
+            $0.action == .consent && $0.details["consent"]?.stringValue == statement.consentID
+        }) {
+            return (statement, existing, true)
+        }
         let entry = try ledger.append(LedgerEntryDraft(
             action: .consent, subjects: [try LedgerSubject(id: statement.bundleID)],
             details: details(statement, note: note, role: "received")), key: key)
-        return (statement, entry)
+        return (statement, entry, false)
     }
 }
