@@ -73,8 +73,8 @@ struct ConsentImportCommand: ParsableCommand {
     func run() throws {
         let store = try TrustStore.load(trust)
         let signer = try SigningKey.load(keyPath: key, passphrase: passphrase.source)
-        let (statement, entry, already) = try ConsentManager.importConsent(file, ledger: Ledger.open(path: ledger), key: signer,
-                                                                  trust: store)
+        let (statement, entry, already) = try ConsentManager.importConsent(
+            file, ledger: Ledger.open(path: ledger), key: signer, trust: store)
         Terminal.line("recorded consent \(statement.consentID) by \(statement.grantedBy.description): bundle "
             + "\(statement.bundleID) may go to \(statement.toJurisdiction)"
             + (statement.toAgency.map { " (\($0))" } ?? "") + (statement.expires.map { " until \($0)" } ?? "")

@@ -127,8 +127,8 @@ struct PreserveRenewCommand: ParsableCommand {
             throw CustodyError.operational("order \(orderID) was released on \(released); record a new order")
         }
         let expiry = try policy.renewal(currentExpiry: order.expires, days: days, on: date)
-        let entry = try store.append(order.renewalDraft(to: expiry, on: date, legalBasis: legalBasis ?? order.legalBasis),
-                                     key: signer)
+        let draft = try order.renewalDraft(to: expiry, on: date, legalBasis: legalBasis ?? order.legalBasis)
+        let entry = try store.append(draft, key: signer)
         Terminal.line("preservation order \(orderID): renewed on \(date), expires \(expiry) (was \(order.expires)); "
             + "ledger entry \(entry.sequence)")
     }

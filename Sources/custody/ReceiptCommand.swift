@@ -49,8 +49,8 @@ struct ReceiptImportCommand: ParsableCommand {
         } else {
             Terminal.line("receipt from \(statement.receiver.description) for transfer \(statement.transferID ?? "?") "
                 + "(bundle \(statement.bundleID ?? "?"), transfer-out entry \(result.transferEntry))")
-            Terminal.line("  the receiver recorded it at entry \(statement.entry) of \(result.receiverCheckpoint.origin) "
-                + "(signed checkpoint at size \(result.receiverCheckpoint.size))")
+            Terminal.line("  the receiver recorded it at entry \(statement.entry) of "
+                + "\(result.receiverCheckpoint.origin) (signed checkpoint at size \(result.receiverCheckpoint.size))")
             Terminal.line(result.alreadyRecorded ? "  already recorded at ledger entry \(result.entry.sequence)"
                 : "  recorded at ledger entry \(result.entry.sequence) (receipt)")
             if statement.passed {

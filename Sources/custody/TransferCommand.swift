@@ -23,7 +23,8 @@ struct TransferCommand: ParsableCommand {
     @Option(help: "The encrypted file to create (must not exist); the note is written to FILE.note.") var out: String
     @Option(name: .customLong("legal-basis"), help: "Legal basis of the transfer.") var legalBasis: String?
     @Option(name: .customLong("mla-ref"), help: "Mutual legal assistance request reference.") var mlaRef: String?
-    @Option(help: "Conditions JSON of this transfer (default: the bundle's sealed conditions).") var conditions: String?
+    @Option(help: "Conditions JSON of this transfer (default: the bundle's sealed conditions).")
+    var conditions: String?
     @Option(help: "Trust store: verifies the bundle's signers and names recipients.") var trust: String?
     @Flag(name: .long, help: "Print the result as JSON.") var json = false
     @OptionGroup var quietOption: QuietOption

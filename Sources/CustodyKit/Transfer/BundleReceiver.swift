@@ -217,7 +217,8 @@ public enum BundleReceiver {
         }
         var statement: [UInt8]?
         if others.contains(TransferLayout.statement) {
-            statement = try FileSystem.readFile(staging + "/" + TransferLayout.statement, limit: SignedNote.maximumSize)
+            statement = try FileSystem.readFile(staging + "/" + TransferLayout.statement,
+                                                limit: SignedNote.maximumSize)
         }
         return (staging + "/" + directories[0], statement)
     }

@@ -90,8 +90,8 @@ public enum BundleTransfer {
             break
         case .unknownJurisdiction:
             throw CustodyError.operational("onward transfer condition (\(rule.rawValue)): \(bundle) was sealed by "
-                + "\(sealer.name) (\(sealer.agency), \(sealer.jurisdiction)); the recipient's jurisdiction is unknown, "
-                + "so name the recipient from the trust store (--to NAME --trust STORE); nothing was sent")
+                + "\(sealer.name) (\(sealer.agency), \(sealer.jurisdiction)); the recipient's jurisdiction is "
+                + "unknown, so name the recipient from the trust store (--to NAME --trust STORE); nothing was sent")
         case .forbidden(let target):
             throw CustodyError.operational("onward transfer forbidden: the conditions of bundle \(bundleID) "
                 + "(useLimitations.onwardTransfer = forbidden, set by \(sealer.name), \(sealer.agency), "

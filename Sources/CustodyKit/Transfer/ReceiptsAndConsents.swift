@@ -89,7 +89,8 @@ public enum ReceiptImporter {
             "receiptSha256": .string(digest), "receipt": .string(String(decoding: bytes, as: UTF8.self)),
         ]
         let entry = try ledger.append(LedgerEntryDraft(
-            action: .receipt, subjects: transfer.subjects, legalBasis: transfer.legalBasis, details: details), key: key)
+            action: .receipt, subjects: transfer.subjects, legalBasis: transfer.legalBasis, details: details),
+            key: key)
         return ReceiptImportResult(receipt: receipt, transferEntry: transfer.sequence, entry: entry,
                                    alreadyRecorded: false, receiverCheckpoint: checkpoint)
     }

@@ -54,7 +54,8 @@ public struct Statement: Sendable, Equatable {
         guard text.hasSuffix("\n") else { throw bad("text does not end with a newline") }
         let lines = text.dropLast().split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         guard lines.first == header else {
-            throw bad("first line is '\(Statement.singleLine(String((lines.first ?? "").prefix(60))))', not '\(header)'")
+            let first = Statement.singleLine(String((lines.first ?? "").prefix(60)))
+            throw bad("first line is '\(first)', not '\(header)'")
         }
         self.header = header
         fields = []

@@ -184,7 +184,9 @@ public struct TransferStatement: Sendable, Equatable {
         recipient.agency = statement.value("recipient-agency")
         recipient.jurisdiction = statement.value("recipient-jurisdiction")
         if let key = statement.value("recipient-key") {
-            guard let parsed = try? NoteVerifierKey(parsing: key) else { throw bad("recipient-key is not a verifier key") }
+            guard let parsed = try? NoteVerifierKey(parsing: key) else {
+                throw bad("recipient-key is not a verifier key")
+            }
             recipient.key = parsed
         }
         self.recipient = recipient
