@@ -148,16 +148,6 @@ public enum ConsentManager {
         }
         let signer = statement.grantedBy.key
         try note.verifySigned(by: signer, what: path)
-        switch trust.standing(name: signer.name, key: signer.publicKey) {
-        case .trusted:
-            break
-        case .wrongKey(let entry):
-            throw CustodyError.verification("\(path): signed by \(signer.name) with key \(signer.keyIDHex), but the "
-                + "trust store holds a different key for \(signer.name) (\(entry.verifierKey.keyIDHex))")
-        case .unknown:
-            throw CustodyError.verification("\(path): signed by \(signer.name) (key \(signer.keyIDHex)), which is not "
-                + "in the trust store")
-        }
         let entries = try BundleTransfer.allEntries(ledger)
         let received = entries.filter {
             $0.action == .receive && $0.subjects.contains { $0.id == statement.bundleID }
@@ -170,6 +160,16 @@ public enum ConsentManager {
             let sealer = received.last?.details["sealer"]?["name"]?.stringValue ?? "unknown"
             throw CustodyError.verification("\(path): signed by \(signer.name), but bundle \(statement.bundleID) was "
                 + "sealed by \(sealer): only the original sender can consent to an onward transfer")
+        }
+        switch trust.standing(name: signer.name, key: signer.publicKey) {
+        case .trusted:
+            break
+        case .wrongKey(let entry):
+            throw CustodyError.verification("\(path): signed by \(signer.name) with key \(signer.keyIDHex), but the "
+                + "trust store holds a different key for \(signer.name) (\(entry.verifierKey.keyIDHex))")
+        case .unknown:
+            throw CustodyError.verification("\(path): signed by \(signer.name) (key \(signer.keyIDHex)), which is not "
+                + "in the trust store")
         }
         if let existing = entries.first(where: {
             $0.action == .consent && $0.details["consent"]?.stringValue == statement.consentID
