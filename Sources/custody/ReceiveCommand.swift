@@ -35,6 +35,9 @@ struct ReceiveCommand: ParsableCommand {
         options.identityLabel = identity
         let display = ProgressDisplay(label: "receiving", total: nil, quiet: quietOption.quiet)
         options.progress = { _, done in display.update(done) }
+        try InterruptFlag.install()
+        defer { InterruptFlag.uninstall() }
+        options.shouldStop = InterruptFlag.shouldStop
         let result = try BundleReceiver.receive(file: file, identities: identities, ledger: ledgerFile, key: signer,
                                                 out: out, options: options)
         display.finish()

@@ -50,6 +50,9 @@ struct TransferCommand: ParsableCommand {
         }
         let display = ProgressDisplay(label: "transferring", total: nil, quiet: quietOption.quiet)
         options.progress = { _, done in display.update(done) }
+        try InterruptFlag.install()
+        defer { InterruptFlag.uninstall() }
+        options.shouldStop = InterruptFlag.shouldStop
         let signer = try SigningKey.load(keyPath: key, passphrase: passphrase.source)
         let result = try BundleTransfer.send(bundle: bundle, to: target, out: out, ledger: Ledger.open(path: ledger),
                                              key: signer, options: options)

@@ -44,6 +44,8 @@ public struct ReceiveOptions: Sendable {
     public var identityLabel = "the identity"
     public var progress: (@Sendable (String, UInt64) -> Void)?
     public var limits = TarLimits()
+    /// Polled between decrypted batches; when it returns true the receive stops and leaves nothing.
+    public var shouldStop: (@Sendable () -> Bool)?
 
     public init() {}
 }
@@ -174,6 +176,9 @@ public enum BundleReceiver {
         var done: UInt64 = 0
         do {
             try AgeDecryptor(identities: identities).decrypt(from: reader) { bytes in
+                if options.shouldStop?() == true {
+                    throw InterruptFlag.stoppedError(what: "the receive: nothing was received or recorded")
+                }
                 try extractor.write(bytes)
                 done += UInt64(bytes.count)
                 options.progress?(file, done)

@@ -27,6 +27,8 @@ public struct TransferOptions: Sendable {
     public var progress: (@Sendable (String, UInt64) -> Void)?
     /// Today, for consent expiry (default: the current UTC date).
     public var today: CivilDate?
+    /// Polled between archive blocks; when it returns true the transfer stops and leaves nothing.
+    public var shouldStop: (@Sendable () -> Bool)?
 
     public init() {}
 }
@@ -140,8 +142,11 @@ public enum BundleTransfer {
                 try output.writeAll(bytes)
             }
             var written: UInt64 = 0
-            let progress = options.progress
+            let progress = options.progress, shouldStop = options.shouldStop
             let tar = TarWriter { bytes in
+                if shouldStop?() == true {
+                    throw InterruptFlag.stoppedError(what: "the transfer: nothing was sent, \(out) was not written")
+                }
                 try stream.write(bytes)
                 written += UInt64(bytes.count)
                 progress?(out, written)
