@@ -13,7 +13,8 @@ struct Custody: ParsableCommand {
         version: CustodyVersion.string,
         subcommands: [
             HashCommand.self, PackCommand.self, UnpackCommand.self, KeygenCommand.self, LedgerCommand.self,
-            SealCommand.self, VerifyCommand.self, TrustCommand.self, BenchCommand.self, DemoCommand.self,
+            SealCommand.self, VerifyCommand.self, TrustCommand.self, TransferCommand.self, ReceiveCommand.self,
+            ReceiptCommand.self, ConsentCommand.self, PreserveCommand.self, BenchCommand.self, DemoCommand.self,
         ]
     )
 

@@ -8,11 +8,13 @@ import Glibc
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "The main job on the bundled samples: two agencies, seal, verify, and a tampered copy failing.",
+        abstract: "The main job on the bundled samples: two agencies seal, verify, catch tampering and transfer.",
         discussion: """
             Works in a new temporary folder (printed; kept with --keep): creates a sealing agency (FR) and a \
             receiving agency (DE), seals the files in Samples/, verifies the bundle as the receiving agency would \
-            (against its trust store), then flips one byte of a copy and shows verification naming the damage.
+            (against its trust store), flips one byte of a copy and shows verification naming the damage, then \
+            transfers the bundle to the receiving agency (age-encrypted tar), which verifies it and signs a \
+            receipt that the sender records.
             """
     )
 
@@ -93,6 +95,48 @@ struct DemoCommand: ParsableCommand {
         guard !bad.passed else { throw CustodyError.verification("the tampered copy verified: this is a bug") }
         Terminal.line("   the tampered copy is rejected, naming the item and chunk")
 
+        step("6. Transfer to the DE agency; it receives, verifies, and signs a receipt")
+        let senderAge = try DemoCommand.ageKeys(name: sender.identity.name, in: base)
+        let receiverAge = try DemoCommand.ageKeys(name: receiver.identity.name, in: base)
+        var senderTrust = TrustStore()
+        try senderTrust.add(TrustStore.Entry(name: receiver.identity.name, agency: receiver.identity.agency,
+                                             jurisdiction: receiver.identity.jurisdiction,
+                                             publicKey: receiver.identity.publicKey,
+                                             recipient: receiverAge.recipient.encoded,
+                                             added: Timestamp.now().description))
+        try senderTrust.save(base + "/fr-trust.json")
+        let recipient = try TransferRecipient.resolve(receiver.identity.name, trust: senderTrust)
+        var transferOptions = TransferOptions()
+        transferOptions.trust = senderTrust
+        transferOptions.selfRecipient = senderAge.recipient
+        transferOptions.mlaReference = "MLA FR-DE 2026/0042"
+        let sent = try BundleTransfer.send(bundle: bundle, to: recipient, out: base + "/to-de.age", ledger: ledger,
+                                           key: sender, options: transferOptions)
+        Terminal.line("   \(sent.file): age v1 file, \(ByteSize.describe(sent.statement.file!.size)), sha256 "
+            + "\(sent.statement.file!.sha256.prefix(16))...; signed note \(sent.notePath)")
+        Terminal.line("   FR ledger entry \(sent.entry.sequence) (transfer-out to \(recipient.agency ?? "?"), "
+            + "\(recipient.jurisdiction ?? "?")); age -d -i keys/de-officer.age to-de.age | tar -t lists it")
+        let receiverLedger = try Ledger.create(path: base + "/de-custody.ledger", origin: "bka.de.example/custody",
+                                               key: receiver)
+        var receiveOptions = ReceiveOptions()
+        receiveOptions.trust = trust
+        let received = try BundleReceiver.receive(file: sent.file, identities: [receiverAge], ledger: receiverLedger,
+                                                  key: receiver, out: base + "/received-by-de",
+                                                  options: receiveOptions)
+        let receivedChecks = received.report.checks.filter { $0.status == .passed }.count
+        Terminal.line("   DE decrypted and unpacked it safely, \(receivedChecks) checks passed: "
+            + (received.report.passed ? "VERIFIED" : "FAILED") + "; DE ledger entry \(received.entry.sequence) "
+            + "(receive)")
+        guard received.report.passed else {
+            for failure in received.report.failures { Terminal.line("   FAIL \(failure.name): \(failure.detail)") }
+            throw CustodyError.verification("the transferred bundle did not verify")
+        }
+        let imported = try ReceiptImporter.importReceipt(received.receiptPath, ledger: ledger, key: sender,
+                                                         trust: senderTrust)
+        Terminal.line("   DE's signed receipt \(received.receiptPath) names DE's checkpoint (size "
+            + "\(imported.receiverCheckpoint.size)); FR recorded it at entry \(imported.entry.sequence) (receipt)")
+        Terminal.line("   the hand-off is now signed by both sides, in both ledgers")
+
         step("Done")
         Terminal.line("   verify it yourself: custody verify BUNDLE --trust TRUST, bagit.py --validate BUNDLE, "
             + "gzip -dc BUNDLE/data/FILE.gz | sha256sum")
@@ -112,6 +156,14 @@ struct DemoCommand: ParsableCommand {
         try FileSystem.writeAtomically("\(keys)/\(name).key", key.pem(passphrase: nil), mode: 0o600)
         try FileSystem.writeAtomically("\(keys)/\(name).identity.json", identity.document(signedWith: key))
         return try SigningKey(identity: identity, privateKey: key)
+    }
+
+    /// Writes NAME.age and NAME.recipient (unprotected, as for keygen --no-passphrase) beside the signing key.
+    static func ageKeys(name: String, in directory: String) throws -> AgeX25519Identity {
+        let identity = try AgeX25519Identity.generate()
+        try AgeIdentityFile.write(identity, to: "\(directory)/keys/\(name).age")
+        try AgeRecipientFile.write(identity.recipient, to: "\(directory)/keys/\(name).recipient")
+        return identity
     }
 
     static func copyTree(_ source: String, to destination: String) throws {

@@ -1,0 +1,83 @@
+import ArgumentParser
+import CustodyKit
+
+struct ConsentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "consent",
+        abstract: "The original sender's signed consent to an onward transfer to a third jurisdiction.",
+        subcommands: [ConsentGrantCommand.self, ConsentImportCommand.self]
+    )
+}
+
+struct ConsentGrantCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "grant",
+        abstract: "Sign consent (as the bundle's original sender) to pass a bundle on to another jurisdiction.",
+        discussion: """
+            Writes FILE, a signed note naming the bundle, the jurisdiction (and optionally the agency) it may go \
+            to, the purpose and an expiry date. With --ledger, a consent entry records the grant. The holder \
+            records it with custody consent import.
+            """
+    )
+
+    @Argument(help: "The bundle ID (urn:uuid:...).") var bundleID: String
+    @Option(name: .customLong("to-jurisdiction"), help: "ISO 3166-1 alpha-2 code of the third jurisdiction.")
+    var toJurisdiction: String
+    @Option(name: .customLong("to-agency"), help: "Only to this agency (as the trust store names it).")
+    var toAgency: String?
+    @Option(help: "The purpose the consent is given for.") var purpose: String?
+    @Option(help: "Last day the consent may be used (YYYY-MM-DD).") var expires: String?
+    @Option(help: "The original sender's private key (the bundle's sealer).") var key: String
+    @OptionGroup var passphrase: PassphraseOption
+    @Option(help: "The consent file to write (must not exist).") var out: String
+    @Option(help: "The sender's ledger, to record the grant.") var ledger: String?
+
+    func run() throws {
+        var expiry: CivilDate?
+        if let expires {
+            guard let date = CivilDate(parsing: expires) else {
+                throw CustodyError.operational("--expires '\(expires)' is not a date (YYYY-MM-DD)")
+            }
+            expiry = date
+        }
+        if FileSystem.exists(out) { throw CustodyError.operational("\(out): already exists; not overwriting") }
+        let signer = try SigningKey.load(keyPath: key, passphrase: passphrase.source)
+        let result = try ConsentManager.grant(bundleID: bundleID, toJurisdiction: toJurisdiction, toAgency: toAgency,
+                                              purpose: purpose, expires: expiry, key: signer,
+                                              ledger: try ledger.map { try Ledger.open(path: $0) })
+        try FileSystem.writeAtomically(out, result.note.bytes)
+        Terminal.line("consent \(result.statement.consentID): bundle \(result.statement.bundleID) may go to "
+            + "\(result.statement.toJurisdiction)" + (toAgency.map { " (\($0))" } ?? "")
+            + (expiry.map { " until \($0)" } ?? "") + "; written to \(out)"
+            + (result.entry.map { "; ledger entry \($0.sequence)" } ?? ""))
+    }
+}
+
+struct ConsentImportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Record the original sender's consent in the holder's ledger.",
+        discussion: """
+            Checks that the consent is signed by a key in the trust store that sealed a bundle this ledger \
+            received, then appends a consent entry; custody transfer then allows the onward transfer it covers. \
+            Exit 1 when the consent does not check, 2 on unreadable input.
+            """
+    )
+
+    @Argument(help: "The consent file (from custody consent grant).") var file: String
+    @Option(help: "The holder's ledger.") var ledger: String
+    @Option(help: "The holder's private key (the ledger owner's).") var key: String
+    @OptionGroup var passphrase: PassphraseOption
+    @Option(help: "Trust store holding the original sender's key.") var trust: String
+
+    func run() throws {
+        let store = try TrustStore.load(trust)
+        let signer = try SigningKey.load(keyPath: key, passphrase: passphrase.source)
+        let (statement, entry, already) = try ConsentManager.importConsent(
+            file, ledger: Ledger.open(path: ledger), key: signer, trust: store)
+        Terminal.line("recorded consent \(statement.consentID) by \(statement.grantedBy.description): bundle "
+            + "\(statement.bundleID) may go to \(statement.toJurisdiction)"
+            + (statement.toAgency.map { " (\($0))" } ?? "") + (statement.expires.map { " until \($0)" } ?? "")
+            + (already ? "; already recorded at ledger entry \(entry.sequence)" : "; ledger entry \(entry.sequence)"))
+    }
+}

@@ -1,0 +1,94 @@
+import ArgumentParser
+import CustodyKit
+
+struct ReceiveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "receive",
+        abstract: "Receive a transfer: decrypt, unpack safely, verify, record it and sign a receipt.",
+        discussion: """
+            Decrypts FILE with the age identity and unpacks it into a temporary directory beside DIR (no path \
+            escaping it, no links, no devices, sizes bounded), checks the sender's signed statement (and FILE.note \
+            when present), verifies the bundle fully, moves it to DIR, appends a receive entry to the ledger and \
+            writes the signed receipt DIR.receipt. A bundle that fails verification is still kept at DIR for \
+            inspection, and its receipt says what failed (exit 1). A file that is altered or truncated leaves \
+            nothing behind (exit 1); a file not encrypted to the identity is exit 2.
+            """
+    )
+
+    @Argument(help: "The encrypted transfer file.") var file: String
+    @Option(help: "The receiver's age identity file (NAME.age; may be passphrase-protected).") var identity: String
+    @Option(help: "The receiver's ledger (its owner's key must be --key).") var ledger: String
+    @Option(help: "The receiver's private key (DIR/NAME.key beside DIR/NAME.identity.json).") var key: String
+    @OptionGroup var passphrase: PassphraseOption
+    @Option(help: "The bundle directory to create (must not exist); the receipt goes to DIR.receipt.") var out: String
+    @Option(help: "Trust store of agencies' keys (the sender and the sealer).") var trust: String?
+    @Flag(name: .long, help: "Print the result as JSON.") var json = false
+    @OptionGroup var quietOption: QuietOption
+
+    func run() throws {
+        let store = try trust.map { try TrustStore.load($0) }
+        let signer = try SigningKey.load(keyPath: key, passphrase: passphrase.source)
+        let identities = try ReceiveCommand.readIdentities(identity, passphrase: passphrase.source)
+        let ledgerFile = try Ledger.open(path: ledger)
+        var options = ReceiveOptions()
+        options.trust = store
+        options.identityLabel = identity
+        let display = ProgressDisplay(label: "receiving", total: nil, quiet: quietOption.quiet)
+        options.progress = { _, done in display.update(done) }
+        try InterruptFlag.install()
+        defer { InterruptFlag.uninstall() }
+        options.shouldStop = InterruptFlag.shouldStop
+        let result = try BundleReceiver.receive(file: file, identities: identities, ledger: ledgerFile, key: signer,
+                                                out: out, options: options)
+        display.finish()
+        if json {
+            var members = VerifyCommand.json(report: result.report, summary: result.summary).objectValue ?? [:]
+            members["bundlePath"] = .string(result.bundlePath)
+            members["receipt"] = .string(result.receiptPath)
+            members["ledgerEntry"] = .int(Int64(result.entry.sequence))
+            members["fileSha256"] = .string(result.fileSHA256)
+            if let transfer = result.transfer {
+                members["transfer"] = .string(transfer.transferID)
+                members["transferConditions"] = transfer.conditions.json
+            }
+            Terminal.line(JSONValue.object(members).canonicalString)
+        } else {
+            Terminal.line("received \(file) into \(result.bundlePath) (bundle \(result.bundleID ?? "unidentified"))")
+            ReceiveCommand.printChecks(result.report)
+            Terminal.line("ledger entry \(result.entry.sequence) (receive); signed receipt \(result.receiptPath)")
+            Terminal.line(result.report.passed ? "verified: every check passed"
+                : "FAILED: \(result.report.failures.count) check(s) failed; the bundle is kept at "
+                    + "\(result.bundlePath) for inspection and the receipt says what failed")
+        }
+        if !result.report.passed { throw ExitCode(ExitStatus.verificationFailed.rawValue) }
+    }
+
+    static func printChecks(_ report: VerificationReport) {
+        for check in report.checks {
+            let mark: String
+            switch check.status {
+            case .passed: mark = "PASS"
+            case .failed: mark = "FAIL"
+            case .warning: mark = "WARN"
+            case .skipped: mark = "SKIP"
+            }
+            Terminal.line("\(mark)  \(check.name): \(check.detail)")
+        }
+    }
+
+    /// Reads an age identity file, asking for its passphrase (--passphrase-file, CUSTODY_PASSPHRASE or a prompt)
+    /// only when it is protected.
+    static func readIdentities(_ path: String, passphrase: PassphraseSource) throws -> [AgeX25519Identity] {
+        do {
+            return try AgeIdentityFile.read(path) {
+                guard let secret = try passphrase.passphrase(prompt: "Passphrase for \(path): ") else {
+                    throw CustodyError.operational("\(path) is passphrase-protected: give its passphrase with "
+                        + "--passphrase-file, CUSTODY_PASSPHRASE or on a terminal")
+                }
+                return String(decoding: secret, as: UTF8.self)
+            }
+        } catch let error as AgeError {
+            throw CustodyError.operational("\(error)")
+        }
+    }
+}

@@ -1,0 +1,444 @@
+import XCTest
+@testable import CustodyKit
+
+/// Transfers between agencies through the built binary: FR seals and sends to DE, DE receives and signs a receipt,
+/// FR imports it; onward transfer to US needs FR's consent; preservation orders.
+final class TransferTests: XCTestCase {
+    var dir: URL!
+    var bundleID = ""
+
+    func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+    func key(_ name: String) -> String { path("keys/\(name).key") }
+
+    @discardableResult
+    func custody(_ arguments: [String], expect status: Int32 = 0, environment: [String: String] = [:],
+                 file: StaticString = #filePath, line: UInt = #line) throws -> CLI.Result {
+        let result = try CLI.run(arguments, environment: environment)
+        XCTAssertEqual(result.status, status,
+                       "custody \(arguments.joined(separator: " ")): \(result.err)\(result.out)",
+                       file: file, line: line)
+        return result
+    }
+
+    func agency(_ name: String, _ agencyName: String, _ country: String, passphrase: Bool = false) throws {
+        var arguments = ["keygen", "--name", name, "--agency", agencyName, "--jurisdiction", country,
+                         "--out", path("keys")]
+        if passphrase {
+            try "correct horse\n".write(toFile: path("\(name).pass"), atomically: true, encoding: .utf8)
+            arguments += ["--passphrase-file", path("\(name).pass")]
+        } else {
+            arguments.append("--no-passphrase")
+        }
+        try custody(arguments)
+        try custody(["ledger", "init", path("\(name).ledger"), "--origin", "\(name).example/custody",
+                     "--key", key(name)] + (passphrase ? ["--passphrase-file", path("\(name).pass")] : []))
+    }
+
+    func trust(_ store: String, _ name: String, _ agencyName: String, _ country: String) throws {
+        let recipient = try String(contentsOfFile: path("keys/\(name).recipient"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        try custody(["trust", "add", path(store), name, "--key", path("keys/\(name).pub"), "--jurisdiction", country,
+                     "--agency", agencyName, "--recipient", recipient])
+    }
+
+    /// FR, DE and US agencies with ledgers and trust stores; FR seals `evidence/` into `bundle`.
+    func setUpAgencies(receiverPassphrase: Bool = false, conditions: String? = nil) throws {
+        dir = try makeTemporaryDirectory(self)
+        try agency("fr", "Police judiciaire", "FR")
+        try agency("de", "Bundeskriminalamt", "DE", passphrase: receiverPassphrase)
+        try agency("us", "FBI", "US")
+        try trust("fr-trust.json", "de", "Bundeskriminalamt", "DE")
+        try trust("fr-trust.json", "us", "FBI", "US")
+        try trust("de-trust.json", "fr", "Police judiciaire", "FR")
+        try trust("de-trust.json", "us", "FBI", "US")
+        try trust("us-trust.json", "de", "Bundeskriminalamt", "DE")
+        try trust("us-trust.json", "fr", "Police judiciaire", "FR")
+        try FileManager.default.createDirectory(atPath: path("evidence"), withIntermediateDirectories: false)
+        try Data("report of the seizure\n".utf8).write(to: dir.appendingPathComponent("evidence/notes.txt"))
+        var random = SystemRandomNumberGenerator()
+        try Data((0..<200_000).map { _ in UInt8.random(in: 0...255, using: &random) })
+            .write(to: dir.appendingPathComponent("evidence/disk.img"))
+        var seal = ["seal", "--ledger", path("fr.ledger"), "--key", key("fr"), "--out", path("bundle"),
+                    "--legal-basis", "UNCC art. 40", "--json", path("evidence")]
+        if let conditions {
+            try conditions.write(toFile: path("conditions.json"), atomically: true, encoding: .utf8)
+            seal += ["--conditions", path("conditions.json")]
+        }
+        let sealed = try custody(seal)
+        bundleID = try JSONValue.parse(sealed.out.trimmingCharacters(in: .newlines))["bundle"]?.stringValue ?? ""
+        XCTAssertTrue(bundleID.hasPrefix("urn:uuid:"))
+    }
+
+    @discardableResult
+    func transferToDE(out: String = "to-de.age") throws -> CLI.Result {
+        try custody(["transfer", path("bundle"), "--to", "de", "--trust", path("fr-trust.json"), "--ledger",
+                     path("fr.ledger"), "--key", key("fr"), "--out", path(out), "--mla-ref", "MLA-2026-17"])
+    }
+
+    @discardableResult
+    func receiveAsDE(_ file: String = "to-de.age", out: String = "received", expect status: Int32 = 0,
+                     trust: String = "de-trust.json") throws -> CLI.Result {
+        try custody(["receive", path(file), "--identity", path("keys/de.age"), "--ledger", path("de.ledger"),
+                     "--key", key("de"), "--out", path(out), "--trust", path(trust)], expect: status)
+    }
+
+    func entries(_ ledger: String) throws -> [JSONValue] {
+        let export = try custody(["ledger", "export", path(ledger)])
+        return try export.out.split(separator: "\n").map { try JSONValue.parse(String($0)) }
+    }
+
+    func leftovers() throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: dir.path).filter {
+            $0.contains(".partial-") || $0.contains(".receiving-") || $0.contains(".tmp-")
+        }
+    }
+
+    // MARK: The round trip
+
+    func testRoundTripBetweenTwoAgencies() throws {
+        try setUpAgencies(receiverPassphrase: true)
+        let sent = try transferToDE()
+        XCTAssertTrue(sent.out.contains("to de (Bundeskriminalamt, DE)"), sent.out)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path("to-de.age.note")))
+        let note = try String(contentsOfFile: path("to-de.age.note"), encoding: .utf8)
+        XCTAssertTrue(note.hasPrefix("custody transfer v1\n"), note)
+        XCTAssertTrue(note.contains("\nbundle \(bundleID)\n"), note)
+        XCTAssertTrue(note.contains("\nmla-ref MLA-2026-17\n"), note)
+        let fileBytes = try [UInt8](Data(contentsOf: dir.appendingPathComponent("to-de.age")))
+        let fileDigest = Digester.digest(.sha256, fileBytes)
+        XCTAssertTrue(note.contains("\nfile-sha256 \(Hex.encode(fileDigest))\n"), note)
+        XCTAssertEqual(try leftovers(), [])
+        let outEntry = try entries("fr.ledger").last!
+        XCTAssertEqual(outEntry["action"]?.stringValue, "transfer-out")
+        XCTAssertEqual(outEntry["details"]?["recipient"]?["jurisdiction"]?.stringValue, "DE")
+        XCTAssertEqual(outEntry["details"]?["fileSha256"]?.stringValue, Hex.encode(fileDigest))
+        XCTAssertEqual(outEntry["details"]?["mlaReference"]?.stringValue, "MLA-2026-17")
+
+        // The receiver's age identity and signing key are passphrase-protected.
+        let received = try custody(["receive", path("to-de.age"), "--identity", path("keys/de.age"), "--ledger",
+                                    path("de.ledger"), "--key", key("de"), "--out", path("received"), "--trust",
+                                    path("de-trust.json"), "--passphrase-file", path("de.pass")])
+        XCTAssertTrue(received.out.contains("PASS  transfer statement: valid signature by fr"), received.out)
+        XCTAssertTrue(received.out.contains("PASS  transfer note"), received.out)
+        XCTAssertTrue(received.out.contains("verified: every check passed"), received.out)
+        XCTAssertEqual(try leftovers(), [])
+        try custody(["verify", path("received"), "--trust", path("de-trust.json")])
+        let receipt = try String(contentsOfFile: path("received.receipt"), encoding: .utf8)
+        XCTAssertTrue(receipt.hasPrefix("custody receipt v1\n"), receipt)
+        XCTAssertTrue(receipt.contains("\nresult passed\n"), receipt)
+        XCTAssertTrue(receipt.contains("\nbundle \(bundleID)\n"), receipt)
+        let tagManifest = try [UInt8](Data(contentsOf: dir.appendingPathComponent("bundle/tagmanifest-sha256.txt")))
+        XCTAssertTrue(receipt.contains("\ntagmanifest-sha256 \(Hex.encode(Digester.digest(.sha256, tagManifest)))\n"))
+        let receiveEntry = try entries("de.ledger").last!
+        XCTAssertEqual(receiveEntry["action"]?.stringValue, "receive")
+        XCTAssertEqual(receiveEntry["details"]?["senderCheckpoint"]?["origin"]?.stringValue, "fr.example/custody")
+        XCTAssertEqual(receiveEntry["details"]?["transferCheckpoint"]?["size"]?.intValue,
+                       (outEntry["seq"]?.intValue ?? -2) + 1)
+        XCTAssertEqual(receiveEntry["details"]?["sealer"]?["jurisdiction"]?.stringValue, "FR")
+
+        let imported = try custody(["receipt", "import", path("received.receipt"), "--ledger", path("fr.ledger"),
+                                    "--key", key("fr"), "--trust", path("fr-trust.json")])
+        XCTAssertTrue(imported.out.contains("recorded at ledger entry"), imported.out)
+        let receiptEntry = try entries("fr.ledger").last!
+        XCTAssertEqual(receiptEntry["action"]?.stringValue, "receipt")
+        XCTAssertEqual(receiptEntry["details"]?["transferEntry"]?.intValue, outEntry["seq"]?.intValue)
+        XCTAssertEqual(receiptEntry["details"]?["receiverCheckpoint"]?["origin"]?.stringValue, "de.example/custody")
+        // Importing again (here without a trust store: the transfer-out entry recorded DE's key) adds nothing.
+        let again = try custody(["receipt", "import", path("received.receipt"), "--ledger", path("fr.ledger"),
+                                 "--key", key("fr")])
+        XCTAssertTrue(again.out.contains("already recorded"), again.out)
+        XCTAssertEqual(Int64(try entries("fr.ledger").count), (receiptEntry["seq"]?.intValue ?? 0) + 1)
+        try custody(["ledger", "verify", path("fr.ledger")])
+        try custody(["ledger", "verify", path("de.ledger")])
+        // The sender can reopen its own file (it is also encrypted to FR's recipient).
+        let reopened = try custody(["receive", path("to-de.age"), "--identity", path("keys/fr.age"), "--ledger",
+                                    path("fr.ledger"), "--key", key("fr"), "--out", path("reopened")])
+        XCTAssertTrue(reopened.out.contains("WARN  transfer recipient"), reopened.out)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path("reopened/bagit.txt")))
+    }
+
+    func testReceiptChecksSignerAndTransfer() throws {
+        try setUpAgencies()
+        try transferToDE()
+        try receiveAsDE()
+        // A receipt checked against a store without DE's key, or imported into a ledger without the transfer.
+        try trust("only-us.json", "us", "FBI", "US")
+        try custody(["receipt", "import", path("received.receipt"), "--ledger", path("fr.ledger"), "--key", key("fr"),
+                     "--trust", path("only-us.json")], expect: 1)
+        let other = try custody(["receipt", "import", path("received.receipt"), "--ledger", path("us.ledger"),
+                                 "--key", key("us"), "--trust", path("us-trust.json")], expect: 1)
+        XCTAssertTrue(other.err.contains("no transfer-out entry"), other.err)
+        // A receipt edited after signing.
+        var text = try String(contentsOfFile: path("received.receipt"), encoding: .utf8)
+        text = text.replacingOccurrences(of: "result passed", with: "result failed")
+        try text.write(toFile: path("edited.receipt"), atomically: true, encoding: .utf8)
+        let edited = try custody(["receipt", "import", path("edited.receipt"), "--ledger", path("fr.ledger"),
+                                  "--key", key("fr"), "--trust", path("fr-trust.json")], expect: 1)
+        XCTAssertTrue(edited.err.contains("signature"), edited.err)
+        XCTAssertEqual(try entries("fr.ledger").last?["action"]?.stringValue, "transfer-out")
+    }
+
+    func testFailedVerificationStillYieldsAReceipt() throws {
+        try setUpAgencies()
+        try transferToDE()
+        // DE checks against a store that does not know FR: the signatures are not trusted.
+        try trust("only-us.json", "us", "FBI", "US")
+        let result = try receiveAsDE(expect: 1, trust: "only-us.json")
+        XCTAssertTrue(result.out.contains("FAIL  transfer statement"), result.out)
+        XCTAssertTrue(result.out.contains("kept at"), result.out)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path("received/bagit.txt")))
+        let receipt = try String(contentsOfFile: path("received.receipt"), encoding: .utf8)
+        XCTAssertTrue(receipt.contains("\nresult failed\n"), receipt)
+        XCTAssertTrue(receipt.contains("\nfailure seal signature: "), receipt)
+        XCTAssertEqual(try entries("de.ledger").last?["details"]?["result"]?.stringValue, "failed")
+        // The sender records the failed receipt and is told (exit 1).
+        let imported = try custody(["receipt", "import", path("received.receipt"), "--ledger", path("fr.ledger"),
+                                    "--key", key("fr"), "--trust", path("fr-trust.json")], expect: 1)
+        XCTAssertTrue(imported.out.contains("verification FAILED"), imported.out)
+        XCTAssertEqual(try entries("fr.ledger").last?["details"]?["result"]?.stringValue, "failed")
+    }
+
+    // MARK: Interoperability with age and tar
+
+    func testAgeAndTarOpenTransferFiles() throws {
+        let age = try CLI.requireTool("age")
+        let tar = try CLI.requireTool("tar")
+        try setUpAgencies()
+        try transferToDE()
+        let listing = try CLI.runTool("/bin/sh", ["-c", "'\(age)' -d -i '\(path("keys/de.age"))' "
+            + "'\(path("to-de.age"))' | '\(tar)' -t"])
+        XCTAssertEqual(listing.status, 0, listing.err)
+        let names = listing.out.split(separator: "\n").map(String.init)
+        XCTAssertEqual(names.first, "transfer.txt")
+        for name in ["bundle/", "bundle/bagit.txt", "bundle/custody/seal.txt", "bundle/tagmanifest-sha256.txt"] {
+            XCTAssertTrue(names.contains(name), "\(name) missing from \(names)")
+        }
+    }
+
+    func testReceiveAcceptsWhatAgeAndTarWrote() throws {
+        let age = try CLI.requireTool("age")
+        let tar = try CLI.requireTool("tar")
+        try setUpAgencies()
+        let recipient = try String(contentsOfFile: path("keys/de.recipient"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let made = try CLI.runTool("/bin/sh", ["-c", "'\(tar)' --format=pax -cf - -C '\(dir.path)' bundle | "
+            + "'\(age)' -r \(recipient) -o '\(path("by-age.age"))'"])
+        XCTAssertEqual(made.status, 0, made.err)
+        let received = try receiveAsDE("by-age.age")
+        XCTAssertTrue(received.out.contains("WARN  transfer statement: the archive carries no transfer.txt"),
+                      received.out)
+        XCTAssertTrue(received.out.contains("verified: every check passed"), received.out)
+        let receipt = try String(contentsOfFile: path("received.receipt"), encoding: .utf8)
+        XCTAssertFalse(receipt.contains("\ntransfer "), receipt)
+        XCTAssertTrue(receipt.contains("\nbundle \(bundleID)\n"), receipt)
+
+        // A bundle altered before age encrypted it: received, kept for inspection, and the receipt says so.
+        try custody(["verify", path("received"), "--trust", path("de-trust.json")])
+        let payload = try FileManager.default.contentsOfDirectory(atPath: path("bundle/data")).sorted().last!
+        let handle = try FileHandle(forUpdating: dir.appendingPathComponent("bundle/data/\(payload)"))
+        try handle.seek(toOffset: 40)
+        let byte = try handle.read(upToCount: 1)![0]
+        try handle.seek(toOffset: 40)
+        try handle.write(contentsOf: [byte ^ 1])
+        try handle.close()
+        let tampered = try CLI.runTool("/bin/sh", ["-c", "'\(tar)' -cf - -C '\(dir.path)' bundle | "
+            + "'\(age)' -r \(recipient) -o '\(path("tampered.age"))'"])
+        XCTAssertEqual(tampered.status, 0, tampered.err)
+        let failed = try receiveAsDE("tampered.age", out: "received-2", expect: 1)
+        XCTAssertTrue(failed.out.contains("FAIL  item 2 payload"), failed.out)
+        let failedReceipt = try String(contentsOfFile: path("received-2.receipt"), encoding: .utf8)
+        XCTAssertTrue(failedReceipt.contains("\nresult failed\nfailure item 2 payload: "), failedReceipt)
+    }
+
+    // MARK: Bad input
+
+    func testWrongIdentityIsRefusedNamingIt() throws {
+        try setUpAgencies()
+        try transferToDE()
+        let result = try custody(["receive", path("to-de.age"), "--identity", path("keys/us.age"), "--ledger",
+                                  path("us.ledger"), "--key", key("us"), "--out", path("received")], expect: 2)
+        XCTAssertTrue(result.err.contains("not encrypted to \(path("keys/us.age"))"), result.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("received")))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("received.receipt")))
+        XCTAssertEqual(try entries("us.ledger").count, 0)
+        XCTAssertEqual(try leftovers(), [])
+    }
+
+    func testTamperedOrTruncatedFilesLeaveNothing() throws {
+        try setUpAgencies()
+        try transferToDE()
+        let original = try [UInt8](Data(contentsOf: dir.appendingPathComponent("to-de.age")))
+        // The header ends after the line starting "--- "; the 16-byte nonce follows, then the payload.
+        let macLine = original.indices.first {
+            original[$0] == 10 && original[($0 + 1)...].starts(with: Array("--- ".utf8))
+        }!
+        let headerEnd = original[(macLine + 1)...].firstIndex(of: 10)! + 1
+        // A changed stanza no longer unwraps with DE's identity: "not encrypted to" it (exit 2); every other
+        // change fails authentication (exit 1).
+        let cases: [(String, Int?, Int?, Int32)] = [
+            ("version line", 3, nil, 1), ("stanza", 40, nil, 2), ("header MAC", headerEnd - 5, nil, 1),
+            ("payload start", headerEnd + 16 + 3, nil, 1), ("middle", original.count / 2, nil, 1),
+            ("last byte", original.count - 1, nil, 1), ("truncated", nil, original.count - 1000, 1),
+            ("cut at a chunk boundary", nil, headerEnd + 16 + 65_552, 1),
+        ]
+        for (name, flip, cut, status) in cases {
+            var bytes = original
+            if let flip { bytes[flip] ^= 0x01 }
+            if let cut { bytes = Array(bytes[..<cut]) }
+            try Data(bytes).write(to: dir.appendingPathComponent("bad.age"))
+            let result = try receiveAsDE("bad.age", out: "received", expect: status)
+            XCTAssertTrue(result.err.contains("nothing was received"), "\(name): \(result.err)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: path("received")), name)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: path("received.receipt")), name)
+            XCTAssertEqual(try leftovers(), [], name)
+        }
+        XCTAssertEqual(try entries("de.ledger").count, 0)
+        // The intact file still goes through.
+        try receiveAsDE()
+    }
+
+    func testTransferRefusals() throws {
+        try setUpAgencies()
+        let base = ["--ledger", path("fr.ledger"), "--key", key("fr"), "--trust", path("fr-trust.json")]
+        let unknown = try custody(["transfer", path("bundle"), "--to", "nobody", "--out", path("x.age")] + base,
+                                  expect: 2)
+        XCTAssertTrue(unknown.err.contains("'nobody'"), unknown.err)
+        let notOwner = try custody(["transfer", path("bundle"), "--to", "de", "--out", path("x.age"), "--ledger",
+                                    path("de.ledger"), "--key", key("fr"), "--trust", path("fr-trust.json")],
+                                   expect: 2)
+        XCTAssertTrue(notOwner.err.contains("does not own the ledger"), notOwner.err)
+        try Data("existing".utf8).write(to: dir.appendingPathComponent("exists.age"))
+        try custody(["transfer", path("bundle"), "--to", "de", "--out", path("exists.age")] + base, expect: 2)
+        XCTAssertEqual(try String(contentsOfFile: path("exists.age"), encoding: .utf8), "existing")
+        // A bundle that no longer verifies is not sent.
+        try Data("changed\n".utf8).write(to: dir.appendingPathComponent("bundle/bag-info.txt"))
+        let bad = try custody(["transfer", path("bundle"), "--to", "de", "--out", path("x.age")] + base, expect: 1)
+        XCTAssertTrue(bad.err.contains("does not verify"), bad.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("x.age")))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("x.age.note")))
+        XCTAssertEqual(try leftovers(), [])
+        XCTAssertFalse(try entries("fr.ledger").contains { $0["action"]?.stringValue == "transfer-out" })
+    }
+
+    // MARK: Onward transfer
+
+    func testOnwardTransferNeedsTheOriginalSendersConsent() throws {
+        try setUpAgencies()
+        try transferToDE()
+        try receiveAsDE()
+        let onward = ["transfer", path("received"), "--ledger", path("de.ledger"), "--key", key("de"), "--trust",
+                      path("de-trust.json")]
+        let refused = try custody(onward + ["--to", "us", "--out", path("to-us.age")], expect: 2)
+        XCTAssertTrue(refused.err.contains("onward transfer requires consent"), refused.err)
+        XCTAssertTrue(refused.err.contains("requires-consent"), refused.err)
+        XCTAssertTrue(refused.err.contains("fr (Police judiciaire, FR)"), refused.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("to-us.age")))
+        // A bare recipient hides the jurisdiction: refused too. Back to FR is not a third jurisdiction.
+        let usRecipient = try String(contentsOfFile: path("keys/us.recipient"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        try custody(onward + ["--to", usRecipient, "--out", path("to-us.age")], expect: 2)
+        try custody(onward + ["--to", "fr", "--out", path("back-to-fr.age")])
+
+        // Consent from the wrong party (DE itself), or for another jurisdiction, does not lift the condition.
+        try custody(["consent", "grant", bundleID, "--to-jurisdiction", "US", "--key", key("de"), "--out",
+                     path("self-consent.txt")])
+        let notSealer = try custody(["consent", "import", path("self-consent.txt"), "--ledger", path("de.ledger"),
+                                     "--key", key("de"), "--trust", path("de-trust.json")], expect: 1)
+        XCTAssertTrue(notSealer.err.contains("only the original sender"), notSealer.err)
+        try custody(["consent", "grant", bundleID, "--to-jurisdiction", "CA", "--key", key("fr"), "--out",
+                     path("consent-ca.txt")])
+        try custody(["consent", "import", path("consent-ca.txt"), "--ledger", path("de.ledger"), "--key", key("de"),
+                     "--trust", path("de-trust.json")])
+        try custody(onward + ["--to", "us", "--out", path("to-us.age")], expect: 2)
+        // An expired consent does not either.
+        try custody(["consent", "grant", bundleID, "--to-jurisdiction", "US", "--key", key("fr"), "--out",
+                     path("consent-old.txt"), "--expires", "2020-01-31"])
+        try custody(["consent", "import", path("consent-old.txt"), "--ledger", path("de.ledger"), "--key", key("de"),
+                     "--trust", path("de-trust.json")])
+        try custody(onward + ["--to", "us", "--out", path("to-us.age")], expect: 2)
+        // FR's consent for US, recorded in FR's ledger and imported by DE, lifts it.
+        try custody(["consent", "grant", bundleID, "--to-jurisdiction", "US", "--key", key("fr"), "--out",
+                     path("consent-us.txt"), "--purpose", "joint investigation team", "--ledger", path("fr.ledger")])
+        XCTAssertEqual(try entries("fr.ledger").last?["action"]?.stringValue, "consent")
+        let recorded = try custody(["consent", "import", path("consent-us.txt"), "--ledger", path("de.ledger"),
+                                    "--key", key("de"), "--trust", path("de-trust.json")])
+        XCTAssertTrue(recorded.out.contains("may go to US"), recorded.out)
+        let sent = try custody(onward + ["--to", "us", "--out", path("to-us.age")])
+        XCTAssertTrue(sent.out.contains("allowed by the original sender's consent"), sent.out)
+        let received = try custody(["receive", path("to-us.age"), "--identity", path("keys/us.age"), "--ledger",
+                                    path("us.ledger"), "--key", key("us"), "--out", path("us-received"), "--trust",
+                                    path("us-trust.json")])
+        XCTAssertTrue(received.out.contains("verified: every check passed"), received.out)
+        // US holds it under the same condition: passing it on again needs FR's consent for that jurisdiction.
+        let fromUS = try custody(["transfer", path("us-received"), "--to", "de", "--trust", path("us-trust.json"),
+                                  "--ledger", path("us.ledger"), "--key", key("us"), "--out", path("x.age")],
+                                 expect: 2)
+        XCTAssertTrue(fromUS.err.contains("onward transfer requires consent"), fromUS.err)
+    }
+
+    func testForbiddenOnwardTransferIsNotLiftedByConsent() throws {
+        try setUpAgencies(conditions: """
+            {"useLimitations":{"purposes":["case FR-1"],"onwardTransfer":"forbidden"},
+             "personalData":{"categories":["communications content"],"retentionUntil":"2030-12-31"}}
+            """)
+        try transferToDE()
+        let received = try receiveAsDE()
+        XCTAssertTrue(received.out.contains("onward transfer: forbidden"), received.out)
+        XCTAssertTrue(received.out.contains("personal data: communications content"), received.out)
+        try custody(["consent", "grant", bundleID, "--to-jurisdiction", "US", "--key", key("fr"), "--out",
+                     path("consent.txt")])
+        try custody(["consent", "import", path("consent.txt"), "--ledger", path("de.ledger"), "--key", key("de"),
+                     "--trust", path("de-trust.json")])
+        let refused = try custody(["transfer", path("received"), "--to", "us", "--trust", path("de-trust.json"),
+                                   "--ledger", path("de.ledger"), "--key", key("de"), "--out", path("to-us.age")],
+                                  expect: 2)
+        XCTAssertTrue(refused.err.contains("onward transfer forbidden"), refused.err)
+        XCTAssertTrue(refused.err.contains("useLimitations.onwardTransfer = forbidden"), refused.err)
+    }
+
+    // MARK: Preservation orders
+
+    func testPreservationOrders() throws {
+        dir = try makeTemporaryDirectory(self)
+        try agency("fr", "Police judiciaire", "FR")
+        let base = ["--ledger", path("fr.ledger"), "--key", key("fr")]
+        let order = ["preserve", "add", "--authority", "Juge d'instruction, Lyon", "--legal-basis", "UNCC art. 25",
+                     "--data", "mailbox of account x"] + base
+        // 2024 is a leap year: 31 January + 90 days = 30 April.
+        let added = try custody(order + ["--issued", "2024-01-31", "--subject", "account-x", "--json"])
+        let first = try JSONValue.parse(added.out.trimmingCharacters(in: .newlines))
+        XCTAssertEqual(first["expires"]?.stringValue, "2024-04-30")
+        let id = try XCTUnwrap(first["order"]?.stringValue)
+        try custody(order + ["--issued", "2024-02-01", "--days", "91"], expect: 2)
+        try custody(order + ["--issued", "2024-02-01", "--expires", "2024-05-02"], expect: 2)
+        try custody(order + ["--issued", "2023-02-29"], expect: 2)
+        try custody(order + ["--issued", "2024-02-01", "--days", "120", "--policy-max-days", "180"])
+        try custody(order + ["--issued", "2023-11-30", "--days", "30"])
+
+        let expiring = try custody(["preserve", "list", "--ledger", path("fr.ledger"), "--as-of", "2024-04-20",
+                                    "--expiring", "14d"])
+        XCTAssertEqual(expiring.out.split(separator: "\n").count, 1, expiring.out)
+        XCTAssertTrue(expiring.out.contains("\(id)\tactive\texpires 2024-04-30 (10 days left)"), expiring.out)
+        let all = try custody(["preserve", "list", "--ledger", path("fr.ledger"), "--as-of", "2024-04-20", "--json"])
+        let statuses = try all.out.split(separator: "\n").map { try JSONValue.parse(String($0)) }
+        XCTAssertEqual(statuses.map { $0["status"]?.stringValue }, ["expired", "active", "active"])
+        XCTAssertEqual(statuses.map { $0["expires"]?.stringValue }, ["2023-12-30", "2024-04-30", "2024-05-31"])
+
+        // Renewal extends from the current expiry (30 April + 30 days = 30 May), not from the renewal date.
+        let renewed = try custody(["preserve", "renew", id, "--days", "30", "--on", "2024-04-25"] + base)
+        XCTAssertTrue(renewed.out.contains("expires 2024-05-30"), renewed.out)
+        try custody(["preserve", "renew", id, "--days", "91", "--on", "2024-04-26"] + base, expect: 2)
+        try custody(["preserve", "renew", id, "--on", "2024-06-01"] + base, expect: 2)
+        let later = try custody(["preserve", "list", "--ledger", path("fr.ledger"), "--as-of", "2024-05-30",
+                                 "--expiring", "2w"])
+        XCTAssertTrue(later.out.contains("expires 2024-05-30 (last day)"), later.out)
+        try custody(["preserve", "release", id, "--on", "2024-05-10"] + base)
+        let released = try custody(["preserve", "list", "--ledger", path("fr.ledger"), "--as-of", "2024-05-11"])
+        XCTAssertTrue(released.out.contains("\(id)\treleased"), released.out)
+        try custody(["preserve", "renew", id] + base, expect: 2)
+        try custody(["preserve", "list", "--ledger", path("fr.ledger"), "--expiring", "soon"], expect: 2)
+        let actions = try entries("fr.ledger").compactMap { $0["action"]?.stringValue }
+        XCTAssertEqual(actions, ["preserve", "preserve", "preserve", "preserve-renew", "preserve-release"])
+        try custody(["ledger", "verify", path("fr.ledger")])
+    }
+}
