@@ -14,6 +14,7 @@ struct Custody: ParsableCommand {
         subcommands: [
             HashCommand.self, PackCommand.self, UnpackCommand.self, KeygenCommand.self, LedgerCommand.self,
             SealCommand.self, VerifyCommand.self, TrustCommand.self, BenchCommand.self, DemoCommand.self,
+            ExportCommand.self, ReportCommand.self,
         ]
     )
 

@@ -1,0 +1,30 @@
+/// A bundle's items as DFXML the way hashdeep writes it (`hashdeep -d`): the hashdeep header, one `fileobject` per
+/// item with its original name, content size and digests (MD5, SHA1, SHA256, SHA512 when sealed, and the tree
+/// digest as `TREE-SHA256-<chunk>`). SPEC section 8 gives the profile.
+public enum DFXMLExport {
+    /// The DFXML text. `startTime` is the seal time (the bundle's `seal` entry, else its last entry), so the same
+    /// bundle always exports the same document.
+    public static func text(summary: BundleSummary, commandLine: String) -> String {
+        let sealTime = summary.entries.last { $0.action == .seal }?.time ?? summary.entries.last?.time
+        let algorithms = HashAlgorithm.allCases.filter { algorithm in
+            algorithm == .tree || summary.items.contains { $0.digests[algorithm.rawValue] != nil }
+        }
+        var lines = HashFormatter.dfxmlHeader(algorithms: algorithms, commandLine: commandLine,
+                                              version: CustodyVersion.string,
+                                              startTime: sealTime?.description ?? "")
+        for item in summary.items {
+            var digests: [DigestAlgorithm: [UInt8]] = [:]
+            for (name, hex) in item.digests {
+                if let algorithm = DigestAlgorithm(rawValue: name), let bytes = Hex.decode(hex) {
+                    digests[algorithm] = bytes
+                }
+            }
+            let record = FileDigests(path: item.originalName, size: item.size, chunkSize: item.chunkSize,
+                                     tree: Hash32(hex: item.tree), digests: digests)
+            let order: [HashAlgorithm] = [.md5, .sha1, .sha256, .sha512, .tree]
+            lines += HashFormatter.dfxmlFileObject(record, algorithms: order)
+        }
+        lines += HashFormatter.dfxmlFooter
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
