@@ -88,10 +88,11 @@ public enum HTMLReport {
         .banner.ok { color: var(--ok); background: #eaf6ec; }
         .banner.fail { color: var(--fail); background: #fdecea; }
         .banner .sub { display: block; font-size: 13px; font-weight: normal; color: #111; margin-top: 2px; }
-        table { border-collapse: collapse; width: 100%; margin: 6px 0; }
-        th, td { border: 1px solid var(--line); padding: 4px 7px; text-align: left; vertical-align: top; }
+        table { border-collapse: collapse; width: 100%; margin: 6px 0; table-layout: fixed; }
+        th, td { border: 1px solid var(--line); padding: 4px 7px; text-align: left; vertical-align: top;
+          overflow-wrap: anywhere; }
         th { background: #f0f2f4; }
-        td.num { text-align: right; white-space: nowrap; }
+        td.num { text-align: right; }
         tr.failed td { background: #fdecea; }
         tr.failed td, .failed-text { color: var(--fail); }
         .status { font-weight: bold; white-space: nowrap; }
@@ -183,7 +184,8 @@ public enum HTMLReport {
 
     static func checksTable(_ report: VerificationReport) -> String {
         guard !report.checks.isEmpty else { return "<p class=\"failed-text\">No check could be made.</p>\n" }
-        var html = "<table class=\"checks\">\n<thead><tr><th>Status</th><th>Check</th><th>Detail</th></tr></thead>\n"
+        var html = "<table class=\"checks\">\n<colgroup><col style=\"width:10%\"><col style=\"width:22%\">"
+            + "<col style=\"width:68%\"></colgroup>\n<thead><tr><th>Status</th><th>Check</th><th>Detail</th></tr></thead>\n"
             + "<tbody>\n"
         for check in report.checks {
             let label = check.status == .failed ? "FAILED" : check.status.rawValue
@@ -195,7 +197,9 @@ public enum HTMLReport {
 
     static func itemsTable(_ summary: BundleSummary, report: VerificationReport) -> String {
         guard !summary.items.isEmpty else { return "<p class=\"failed-text\">No item could be read.</p>\n" }
-        var html = "<table class=\"items\">\n<thead><tr><th>#</th><th>Name</th><th>Size</th><th>Digests</th>"
+        var html = "<table class=\"items\">\n<colgroup><col style=\"width:4%\"><col style=\"width:22%\">"
+            + "<col style=\"width:14%\"><col style=\"width:38%\"><col style=\"width:12%\"><col style=\"width:10%\">"
+            + "</colgroup>\n<thead><tr><th>#</th><th>Name</th><th>Size</th><th>Digests</th>"
             + "<th>Acquired</th><th>Status</th></tr></thead>\n<tbody>\n"
         for item in summary.items {
             let verdict = ItemVerdict.of(item: item.number, in: report)
@@ -216,12 +220,14 @@ public enum HTMLReport {
             if item.acquisitionEnd != item.acquisitionStart { acquired += "<br>to " + esc(item.acquisitionEnd) }
             if let examiner = item.examiner { acquired += "<br><span class=\"note\">by \(esc(examiner))</span>" }
             let problems = report.failures.filter { $0.name.hasPrefix("item \(item.number) ") }
-            var status = "<td class=\"status \(verdict.rawValue.replacingSpaces)\">\(esc(verdict.rawValue))"
-            for problem in problems { status += "<div class=\"note failed-text\">\(esc(problem.detail))</div>" }
-            status += "</td>"
-            html += "<tr class=\"\(verdict == .failed ? "failed" : "ok")\"><td class=\"num\">\(item.number)</td>"
+            let rowClass = verdict == .failed ? "failed" : "ok"
+            html += "<tr class=\"\(rowClass)\"><td class=\"num\">\(item.number)</td>"
                 + "<td>\(name)</td><td class=\"num\">\(size)</td><td>\(digests)</td><td>\(acquired)</td>"
-                + status + "</tr>\n"
+                + "<td class=\"status \(verdict.rawValue.replacingSpaces)\">\(esc(verdict.rawValue))</td></tr>\n"
+            if !problems.isEmpty {
+                html += "<tr class=\"failed problems\"><td></td><td colspan=\"5\">"
+                    + problems.map { "<div>\(esc($0.name)): \(esc($0.detail))</div>" }.joined() + "</td></tr>\n"
+            }
         }
         return html + "</tbody>\n</table>\n"
     }
@@ -267,7 +273,9 @@ public enum HTMLReport {
 
     static func entriesTable(_ timeline: CustodyTimeline, summary: BundleSummary) -> String {
         guard !timeline.rows.isEmpty else { return "<p class=\"failed-text\">No ledger entry could be read.</p>\n" }
-        var html = "<table class=\"entries\">\n<thead><tr><th>Entry</th><th>Time (UTC)</th><th>Action</th>"
+        var html = "<table class=\"entries\">\n<colgroup><col style=\"width:10%\"><col style=\"width:12%\">"
+            + "<col style=\"width:11%\"><col style=\"width:17%\"><col style=\"width:18%\"><col style=\"width:32%\">"
+            + "</colgroup>\n<thead><tr><th>Entry</th><th>Time (UTC)</th><th>Action</th>"
             + "<th>Actor</th><th>About</th><th>Legal basis and details</th></tr></thead>\n<tbody>\n"
         for row in timeline.rows {
             let entry = row.entry
@@ -279,7 +287,7 @@ public enum HTMLReport {
             var action = esc(entry.action.rawValue)
             if let arrow = row.arrow { action += "<br><span class=\"note\">\(esc(arrow.label))</span>" }
             html += "<tr class=\"\(row.failures.isEmpty ? "ok" : "failed")\">"
-                + "<td class=\"num\">\(entry.sequence)<br><span class=\"note\">\(esc(entry.origin))</span></td>"
+                + "<td>\(entry.sequence)<br><span class=\"note\">\(esc(entry.origin))</span></td>"
                 + "<td>\(esc(entry.time.description))</td><td>\(action)</td>"
                 + "<td>\(esc(entry.actor.name))<br><span class=\"note\">\(esc(entry.actor.agency)), "
                 + "\(esc(entry.actor.jurisdiction)), key \(esc(entry.actor.keyID))</span></td>"

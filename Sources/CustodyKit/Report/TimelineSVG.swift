@@ -51,7 +51,7 @@ extension HTMLReport {
             + "height=\"\(height)\" role=\"img\" aria-label=\"Custody timeline of \(timeline.rows.count) entries\" "
             + "font-family=\"DejaVu Sans, Liberation Sans, Arial, sans-serif\" font-size=\"13\">\n"
         svg += "<title>Custody timeline</title>\n<defs><marker id=\"arrowhead\" viewBox=\"0 0 10 10\" refX=\"9\" "
-            + "refY=\"5\" markerWidth=\"8\" markerHeight=\"8\" orient=\"auto-start-reverse\">"
+            + "refY=\"5\" markerWidth=\"4\" markerHeight=\"4\" orient=\"auto-start-reverse\">"
             + "<path d=\"M0,0 L10,5 L0,10 z\" fill=\"\(S.transferColor)\"/></marker></defs>\n"
         svg += "<rect x=\"0\" y=\"0\" width=\"\(width)\" height=\"\(height)\" fill=\"#ffffff\"/>\n"
         // Lane headers and guides.
