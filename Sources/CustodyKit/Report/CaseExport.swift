@@ -75,7 +75,8 @@ public enum CaseExport {
             graph.add(.object([
                 "@id": .string(person), "@type": .string("uco-identity:Person"),
                 "uco-core:name": .string(name),
-                "uco-core:description": .string("custody key holder \(name) (key \(keyID)), \(agency), \(jurisdiction)"),
+                "uco-core:description": .string("custody key holder \(name) (key \(keyID)), \(agency), "
+                    + jurisdiction),
                 "custody:keyId": .string(keyID),
             ]))
             graph.add(.object([
@@ -214,7 +215,8 @@ public enum CaseExport {
             "uco-observable:filePath": .string(item.originalName),
             "uco-observable:sizeInBytes": .int(Int64(item.size)),
         ]
-        if let dot = baseName.lastIndex(of: "."), dot != baseName.startIndex, baseName.index(after: dot) != baseName.endIndex {
+        if let dot = baseName.lastIndex(of: "."), dot != baseName.startIndex,
+           baseName.index(after: dot) != baseName.endIndex {
             fileFacet["uco-observable:extension"] = .string(String(baseName[baseName.index(after: dot)...]))
         }
         let contentFacet: [String: JSONValue] = [

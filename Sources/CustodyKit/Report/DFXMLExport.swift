@@ -2,16 +2,17 @@
 /// item with its original name, content size and digests (MD5, SHA1, SHA256, SHA512 when sealed, and the tree
 /// digest as `TREE-SHA256-<chunk>`). SPEC section 8 gives the profile.
 public enum DFXMLExport {
-    /// The DFXML text. `startTime` is the seal time (the bundle's `seal` entry, else its last entry), so the same
-    /// bundle always exports the same document.
+    /// The DFXML text. `start_time` is the seal time (the bundle's `seal` entry, else its last entry or the last
+    /// acquisition's end), so the same bundle always exports the same document.
     public static func text(summary: BundleSummary, commandLine: String) -> String {
-        let sealTime = summary.entries.last { $0.action == .seal }?.time ?? summary.entries.last?.time
+        let sealTime = summary.entries.last { $0.action == .seal }?.time.description
+            ?? summary.entries.last?.time.description ?? summary.items.map(\.acquisitionEnd).max()
         let algorithms = HashAlgorithm.allCases.filter { algorithm in
             algorithm == .tree || summary.items.contains { $0.digests[algorithm.rawValue] != nil }
         }
         var lines = HashFormatter.dfxmlHeader(algorithms: algorithms, commandLine: commandLine,
                                               version: CustodyVersion.string,
-                                              startTime: sealTime?.description ?? "")
+                                              startTime: sealTime ?? "")
         for item in summary.items {
             var digests: [DigestAlgorithm: [UInt8]] = [:]
             for (name, hex) in item.digests {

@@ -11,7 +11,7 @@ enum TimelineStyle {
     static let rowHeight = 48
     static let failureLineHeight = 15
     static let labelGap = 18
-    static let minimumWidth = 1000
+    static let minimumWidth = 820
     static let labelWidth = 640
 
     static func color(_ action: LedgerAction) -> String {
