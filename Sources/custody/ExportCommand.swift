@@ -92,7 +92,8 @@ struct ExportDFXMLCommand: ParsableCommand {
     func run() throws {
         let (report, summary) = try options.load()
         let commandLine = (["custody"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
-        let text = DFXMLExport.text(summary: summary, commandLine: commandLine)
+        let text = DFXMLExport.text(summary: summary, commandLine: commandLine,
+                                     verification: options.verification(report))
         try options.finish(text, report: report, what: "the DFXML")
     }
 }

@@ -57,6 +57,7 @@ final class ReportCommandTests: XCTestCase {
         XCTAssertEqual(exported.status, 0, exported.err)
         let text = exported.out
         XCTAssertEqual(text.components(separatedBy: "<fileobject>").count - 1, 2)
+        XCTAssertTrue(text.contains("<!-- custody verification: passed -->"))
         XCTAssertTrue(text.contains("<filename>report &amp; notes &lt;draft&gt;.txt</filename>"), text)
         XCTAssertTrue(text.contains("<filesize>300000</filesize>"))
         // The digests are those of the original files, as coreutils computes them.
@@ -137,10 +138,15 @@ final class ReportCommandTests: XCTestCase {
         XCTAssertEqual(export.status, 1)
         XCTAssertTrue(export.err.contains("FAILED verification"), export.err)
         XCTAssertEqual(export.err.split(separator: "\n").count, 1, export.err)
-        XCTAssertTrue(try String(contentsOfFile: out, encoding: .utf8).contains("\"custody:verification\": \"failed\""))
+        let graph = try String(contentsOfFile: out, encoding: .utf8)
+        XCTAssertTrue(graph.contains("\"custody:verification\": \"failed\""))
         let unverified = try CLI.run(["export", "dfxml", bundle, "--no-verify", "--quiet"])
         XCTAssertEqual(unverified.status, 0, unverified.err)
         XCTAssertTrue(unverified.out.contains("<fileobject>"))
+        XCTAssertTrue(unverified.out.contains("<!-- custody verification: not performed -->"))
+        let failedDFXML = try CLI.run(["export", "dfxml", bundle, "--quiet"])
+        XCTAssertEqual(failedDFXML.status, 1)
+        XCTAssertTrue(failedDFXML.out.contains("<!-- custody verification: failed -->"))
         let fast = try CLI.run(["export", "case", bundle, "--no-verify", "--quiet"])
         XCTAssertEqual(fast.status, 0, fast.err)
         XCTAssertTrue(fast.out.contains("\"custody:verification\": \"not performed\""))
@@ -255,7 +261,8 @@ struct PNGImage {
     /// The fraction of pixels whose RGB values satisfy `test`.
     func fraction(_ test: ([UInt8]) -> Bool) -> Double {
         var count = 0
-        for start in Swift.stride(from: 0, to: pixels.count, by: channels) where test(Array(pixels[start..<start + 3])) {
+        for start in Swift.stride(from: 0, to: pixels.count, by: channels)
+        where test(Array(pixels[start..<start + 3])) {
             count += 1
         }
         return Double(count) / Double(max(1, width * height))

@@ -312,7 +312,7 @@ final class ReportTests: XCTestCase {
 
     func testDFXMLHasOneFileObjectPerItemAndParses() throws {
         let summary = try ReportFixture.summary(secondName: "a<b>&'c\".txt")
-        let text = DFXMLExport.text(summary: summary, commandLine: "custody export dfxml b")
+        let text = DFXMLExport.text(summary: summary, commandLine: "custody export dfxml b", verification: .failed)
         let collector = DFXMLCollector()
         let parser = XMLParser(data: Data(text.utf8))
         parser.shouldProcessNamespaces = true
@@ -330,6 +330,8 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(text.contains("<start_time>\(summary.entries[2].time)</start_time>"), "the seal time")
         XCTAssertTrue(text.contains("<algorithm name='md5' enabled='1'/>"))
         XCTAssertTrue(text.contains("<algorithm name='sha1' enabled='0'/>"))
+        XCTAssertTrue(text.hasPrefix("<?xml version='1.0' encoding='UTF-8'?>\n"
+            + "<!-- custody verification: failed -->\n"))
     }
 }
 

@@ -4,7 +4,9 @@
 public enum DFXMLExport {
     /// The DFXML text. `start_time` is the seal time (the bundle's `seal` entry, else its last entry or the last
     /// acquisition's end), so the same bundle always exports the same document.
-    public static func text(summary: BundleSummary, commandLine: String) -> String {
+    /// An XML comment after the declaration records `verification` (`<!-- custody verification: failed -->`).
+    public static func text(summary: BundleSummary, commandLine: String,
+                            verification: CaseExport.Verification) -> String {
         let sealTime = summary.entries.last { $0.action == .seal }?.time.description
             ?? summary.entries.last?.time.description ?? summary.items.map(\.acquisitionEnd).max()
         let algorithms = HashAlgorithm.allCases.filter { algorithm in
@@ -13,6 +15,7 @@ public enum DFXMLExport {
         var lines = HashFormatter.dfxmlHeader(algorithms: algorithms, commandLine: commandLine,
                                               version: CustodyVersion.string,
                                               startTime: sealTime ?? "")
+        lines.insert("<!-- custody verification: \(verification.rawValue) -->", at: 1)
         for item in summary.items {
             var digests: [DigestAlgorithm: [UInt8]] = [:]
             for (name, hex) in item.digests {
