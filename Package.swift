@@ -47,7 +47,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CustodyCLITests",
-            dependencies: ["CustodyKit", "custody"]
+            dependencies: ["CustodyKit", "custody", "CZlib"]
         ),
     ],
     swiftLanguageModes: [.v6]

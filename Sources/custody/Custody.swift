@@ -14,7 +14,8 @@ struct Custody: ParsableCommand {
         subcommands: [
             HashCommand.self, PackCommand.self, UnpackCommand.self, KeygenCommand.self, LedgerCommand.self,
             SealCommand.self, VerifyCommand.self, TrustCommand.self, TransferCommand.self, ReceiveCommand.self,
-            ReceiptCommand.self, ConsentCommand.self, PreserveCommand.self, BenchCommand.self, DemoCommand.self,
+            ReceiptCommand.self, ConsentCommand.self, PreserveCommand.self, ExportCommand.self, ReportCommand.self,
+            BenchCommand.self, DemoCommand.self,
         ]
     )
 

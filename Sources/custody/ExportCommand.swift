@@ -1,0 +1,127 @@
+import ArgumentParser
+import CustodyKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `custody export case|dfxml BUNDLE`: the bundle's items and custody history for other tools.
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Export a bundle's items and custody history as CASE/UCO JSON-LD or DFXML.",
+        discussion: """
+            The bundle is verified first (as custody verify; --fast skips re-hashing content). A bundle that \
+            fails verification is still exported, marked as failed, with a warning on stderr and exit status 1; \
+            --no-verify exports without acting on verification (exit 0, marked "not performed"). Exit 2 when the \
+            bundle cannot be read or the output cannot be written.
+            """,
+        subcommands: [ExportCaseCommand.self, ExportDFXMLCommand.self]
+    )
+}
+
+/// Options shared by the export subcommands.
+struct ExportOptions: ParsableArguments {
+    @Argument(help: "The bundle directory.") var bundle: String
+    @Option(help: "Write to FILE (atomically) instead of standard output.") var out: String?
+    @Option(help: "Trust store of agencies' keys to verify the signers against.") var trust: String?
+    @Flag(help: "Skip only the decompression and re-hashing of item content.") var fast = false
+    @Flag(name: .customLong("no-verify"), help: "Export without acting on verification (exit 0 even if it fails).")
+    var noVerify = false
+    @OptionGroup var quietOption: QuietOption
+
+    /// Reads and verifies the bundle; throws (exit 2) when it is not a bundle directory at all.
+    func load() throws -> (report: VerificationReport, summary: BundleSummary) {
+        try BundleInput.requireDirectory(bundle)
+        let store = try trust.map { try TrustStore.load($0) }
+        return BundleInput.verify(bundle, trust: store, fast: fast || noVerify, quiet: quietOption.quiet)
+    }
+
+    func verification(_ report: VerificationReport) -> CaseExport.Verification {
+        noVerify ? .notPerformed : report.passed ? .passed : .failed
+    }
+
+    /// Writes the export, then warns and exits 1 when verification failed (unless --no-verify).
+    func finish(_ text: String, report: VerificationReport, what: String) throws {
+        if let out {
+            try FileSystem.writeAtomically(out, Array(text.utf8))
+        } else {
+            try FileDescriptor(rawValue: 1, path: "stdout").writeAll(Array(text.utf8))
+        }
+        if !noVerify, !report.passed {
+            Terminal.error("warning: \(bundle) FAILED verification (\(BundleInput.failureSummary(report))); "
+                + "\(what) exported anyway and marked as failed: run custody verify \(bundle) for the details")
+            throw ExitCode(ExitStatus.verificationFailed.rawValue)
+        }
+    }
+}
+
+struct ExportCaseCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "case",
+        abstract: "Items, digests and custody history as CASE 1.4 / UCO 1.4 JSON-LD (caseontology.org).",
+        discussion: """
+            Each item is a uco-observable:File with a FileFacet and a ContentDataFacet carrying its uco-types:Hash \
+            values; each ledger entry a case-investigation:InvestigativeAction with performer, location, objects, \
+            start time and a case-investigation:ProvenanceRecord as result. IRIs end in name-based UUIDs, so the \
+            same bundle always exports the same graph. Check it with case_validate (PyPI case-utils).
+            """
+    )
+
+    @OptionGroup var options: ExportOptions
+
+    func run() throws {
+        let (report, summary) = try options.load()
+        let text = CaseExport.text(summary: summary, verification: options.verification(report))
+        try options.finish(text, report: report, what: "the CASE graph")
+    }
+}
+
+struct ExportDFXMLCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dfxml",
+        abstract: "Items and digests as DFXML, the way hashdeep -d writes it: one fileobject per item.",
+        discussion: """
+            filename is the item's original name, filesize its content size, and hashdigest the MD5, SHA1, SHA256 \
+            and SHA512 digests sealed with it plus the tree digest (type TREE-SHA256-<chunk size>).
+            """
+    )
+
+    @OptionGroup var options: ExportOptions
+
+    func run() throws {
+        let (report, summary) = try options.load()
+        let commandLine = (["custody"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
+        let text = DFXMLExport.text(summary: summary, commandLine: commandLine,
+                                     verification: options.verification(report))
+        try options.finish(text, report: report, what: "the DFXML")
+    }
+}
+
+/// Reading a bundle for exports and reports.
+enum BundleInput {
+    /// Throws an operational error (exit 2) unless `path` is a directory.
+    static func requireDirectory(_ path: String) throws {
+        guard let info = try? FileSystem.status(path, followLinks: true), info.st_mode & S_IFMT == S_IFDIR else {
+            throw CustodyError.operational("\(path): not a bundle directory (custody seal writes one)")
+        }
+    }
+
+    static func verify(_ path: String, trust: TrustStore?, fast: Bool, quiet: Bool)
+        -> (report: VerificationReport, summary: BundleSummary) {
+        var verifier = BundleVerifier(root: path, trust: trust, fast: fast)
+        let display = ProgressDisplay(label: "verifying", total: nil, quiet: quiet)
+        verifier.progress = { _, done in display.update(done) }
+        let result = verifier.verify()
+        display.finish()
+        return result
+    }
+
+    /// `N checks failed: NAME, NAME`.
+    static func failureSummary(_ report: VerificationReport) -> String {
+        var seen = Set<String>()
+        let names = report.failures.map(\.name).filter { seen.insert($0).inserted }
+        let count = report.failures.count
+        return "\(count) check\(count == 1 ? "" : "s") failed: " + names.joined(separator: ", ")
+    }
+}

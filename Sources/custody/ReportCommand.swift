@@ -1,0 +1,45 @@
+import ArgumentParser
+import CustodyKit
+
+/// `custody report BUNDLE --html OUT`: the verification and the custody story as one self-contained HTML file.
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Verify a bundle and write a self-contained HTML report with an SVG custody timeline.",
+        discussion: """
+            The report (one HTML file: inline CSS and SVG, no script, nothing fetched) shows every check, every \
+            item with its sizes, digests and status, the conditions, the custody timeline (one column per agency \
+            and jurisdiction, transfers as arrows, failures in red) and the ledger entries; it prints on paper. \
+            It is written even when verification fails. Exit 0 when the bundle verified, 1 when a check failed, \
+            2 when the bundle cannot be read or OUT cannot be written.
+            """
+    )
+
+    @Argument(help: "The bundle directory.") var bundle: String
+    @Option(help: "The HTML file to write (atomically).") var html: String
+    @Option(help: "Trust store of agencies' keys to verify the signers against.") var trust: String?
+    @Flag(help: "Skip only the decompression and re-hashing of item content.") var fast = false
+    @Flag(name: .long, help: "Print the outcome as JSON.") var json = false
+    @OptionGroup var quietOption: QuietOption
+
+    func run() throws {
+        try BundleInput.requireDirectory(bundle)
+        let store = try trust.map { try TrustStore.load($0) }
+        let (report, summary) = BundleInput.verify(bundle, trust: store, fast: fast, quiet: quietOption.quiet)
+        let input = HTMLReport.Input(report: report, summary: summary, bundlePath: bundle,
+                                     generatedAt: Timestamp.now(), trustStore: trust, fast: fast)
+        try FileSystem.writeAtomically(html, Array(HTMLReport.render(input).utf8))
+        if json {
+            var members: [String: JSONValue] = [
+                "html": .string(html), "passed": .bool(report.passed),
+                "checks": .int(Int64(report.checks.count)), "failed": .int(Int64(report.failures.count)),
+            ]
+            if let id = summary.bundleID { members["bundle"] = .string(id) }
+            Terminal.line(JSONValue.object(members).canonicalString)
+        } else {
+            Terminal.line("report written to \(html): " + (report.passed ? "bundle verified, every check passed"
+                : "bundle FAILED verification (\(BundleInput.failureSummary(report)))"))
+        }
+        if !report.passed { throw ExitCode(ExitStatus.verificationFailed.rawValue) }
+    }
+}
