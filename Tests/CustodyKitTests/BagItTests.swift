@@ -94,3 +94,29 @@ final class BagItTests: XCTestCase {
         XCTAssertTrue(details.contains("Payload-Oxum says 5.1"), details)
     }
 }
+
+/// RFC 4648 section 10 vectors for the one strict base64 core, padded (signed notes, identities) and unpadded (age).
+final class Base64Tests: XCTestCase {
+    private let vectors: [(String, String)] = [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"),
+                                               ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")]
+
+    func testRFC4648VectorsBothWays() {
+        for (plain, encoded) in vectors {
+            let bytes = Array(plain.utf8)
+            XCTAssertEqual(Base64.encode(bytes), encoded)
+            XCTAssertEqual(Base64.decode(encoded), bytes)
+            let unpadded = String(encoded.filter { $0 != "=" })
+            XCTAssertEqual(AgeBase64.encode(bytes), unpadded)
+            XCTAssertEqual(AgeBase64.decode(unpadded), bytes)
+        }
+    }
+
+    func testNonCanonicalAndMalformedInputsAreRejected() {
+        for bad in ["Zg", "Zg=", "Zh==", "Zm9=", "Z===", "Zg==Zg==", "Zm9v!", "Zm 9v", "====", "Zm8=="] {
+            XCTAssertNil(Base64.decode(bad), "padded decode accepted \(bad)")
+        }
+        for bad in ["Zg==", "Zh", "Zm9", "Z", "Zm9vY", "Zm8="] {
+            XCTAssertNil(AgeBase64.decode(bad), "unpadded decode accepted \(bad)")
+        }
+    }
+}
