@@ -9,9 +9,11 @@ work=${2:-${TMPDIR:-/tmp}}
 cores=$(nproc)
 speed=$(openssl speed -seconds 5 ed25519 2>/dev/null | awk '/Ed25519/ {print $(NF)}')
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-output=$(LedgerBench/.build/release/LedgerBench "$entries" "$work")
+log=$(mktemp)
+LedgerBench/.build/release/LedgerBench "$entries" "$work" | tee "$log"
+output=$(cat "$log")
+rm -f "$log"
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-echo "$output"
 result=$(echo "$output" | grep '^RESULT')
 verify_seconds=$(echo "$result" | sed 's/.*verify_seconds=\([0-9.]*\).*/\1/')
 budget=$(awk -v n="$entries" -v s="$speed" -v c="$cores" 'BEGIN { printf "%.2f", n / (s * c) }')

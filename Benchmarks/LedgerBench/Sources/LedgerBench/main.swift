@@ -15,6 +15,14 @@ func seconds(_ body: () throws -> Void) rethrows -> Double {
     return MonotonicClock.seconds() - start
 }
 
+/// User + system CPU seconds used by this process so far.
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+        + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
 func fixed(_ value: Double, _ decimals: Int = 1) -> String { String(format: "%.\(decimals)f", value) }
 
 let privateKey = try Ed25519PrivateKey.generate()
@@ -93,7 +101,9 @@ print("consistency proof at \(total) (generate + verify, 1000 random): \(summary
 
 // 4. Verify the whole ledger, and the Ed25519 verifications alone in this process for comparison.
 var report: LedgerVerificationReport?
+let verifyCPUStart = cpuSeconds()
 let verifyTime = try seconds { report = try big.verify() }
+let verifyCPU = cpuSeconds() - verifyCPUStart
 precondition(report!.passed, "\(report!.problems)")
 print(
     "ledger verify: \(total) entries, \(report!.checkpointsChecked) checkpoints in \(fixed(verifyTime, 2)) s "
@@ -103,6 +113,7 @@ let message = try Array(big.entryBytes(at: 0))
 let signature = try privateKey.sign(message)
 let workers = Ledger.processorCount
 let perWorker = total / workers
+let aloneCPUStart = cpuSeconds()
 let aloneTime = seconds {
     DispatchQueue.concurrentPerform(iterations: workers) { _ in
         let verifier = Ed25519Verifier(privateKey.publicKey)
@@ -113,10 +124,14 @@ let aloneTime = seconds {
         }
     }
 }
+let aloneCPU = cpuSeconds() - aloneCPUStart
+print("CPU seconds: verify \(fixed(verifyCPU, 2)), verifications alone \(fixed(aloneCPU, 2)) "
+    + "(ratio \(fixed(verifyCPU / aloneCPU, 2)))")
 print(
     "Ed25519 verifications alone (in process, \(workers) threads): \(perWorker * workers) in \(fixed(aloneTime, 2)) s")
 print(
     "RESULT verify_seconds=\(fixed(verifyTime, 2)) alone_seconds=\(fixed(aloneTime, 2)) "
+        + "verify_cpu=\(fixed(verifyCPU, 2)) alone_cpu=\(fixed(aloneCPU, 2)) "
         + "single_per_s=\(fixed(Double(singleCount) / singleTime, 0)) "
         + "batched_per_s=\(fixed(Double(total) / batchTotal, 0))"
 )
