@@ -81,6 +81,7 @@ struct SealCommand: ParsableCommand {
         let store = try Ledger.open(path: ledger)
         let result = try BundleSealer.seal(paths: inputs, out: out, ledger: store, key: signer, options: options)
         display.finish()
+        for note in result.skipped { Terminal.error("warning: \(note) (not sealed; recorded in the seal entry)") }
         if json {
             Terminal.line(JSONValue.object([
                 "bundle": .string(result.bundleID), "path": .string(result.path),

@@ -187,6 +187,8 @@ final class SealVerifyTests: XCTestCase {
         XCTAssertFalse(oddPayload.contains("%") || oddPayload.contains("\r") || oddPayload.contains("\n")
                        || oddPayload.contains(" "))
         XCTAssertEqual(odd["source"]?["path"]?.stringValue, oddPath)
+        XCTAssertEqual(odd["source"]?["kind"]?.stringValue, "file")
+        XCTAssertEqual(odd["source"]?["size"]?.intValue, 4)
 
         let bagInfo = try String(contentsOfFile: bundle + "/bag-info.txt", encoding: .utf8)
         for label in ["Source-Organization: Agency FR", "External-Identifier: \(bundleID)", "Bagging-Date: ",
@@ -381,6 +383,28 @@ final class SealVerifyTests: XCTestCase {
         XCTAssertEqual(try CLI.run(["ledger", "verify", ledgerPath]).status, 0)
     }
 
+    func testLinksInsideInputDirectoriesAreSkippedAndRecorded() throws {
+        try FileManager.default.createSymbolicLink(atPath: evidence + "/link.txt", withDestinationPath: oddPath)
+        XCTAssertEqual(mkfifo(evidence + "/pipe", 0o644), 0)
+        let out = dir.appendingPathComponent("linked").path
+        let result = try seal([evidence], out: out)
+        XCTAssertTrue(result.err.contains("link.txt: symbolic link skipped"), result.err)
+        XCTAssertTrue(result.err.contains("pipe: special file skipped"), result.err)
+        XCTAssertEqual(Set(try items(out).compactMap { $0["originalName"]?.stringValue }),
+                       ["evidence/notes.txt", "evidence/sub/disk.img"])
+        let export = try CLI.run(["ledger", "export", ledgerPath])
+        let sealEntry = try XCTUnwrap(try export.out.split(separator: "\n")
+            .map { try JSONValue.parse(Array($0.utf8)) }.first { $0["action"]?.stringValue == "seal" })
+        XCTAssertEqual(sealEntry["details"]?["skipped"]?.arrayValue?.count, 2, "\(sealEntry)")
+        XCTAssertEqual(try verify(out).status, 0)
+        // A FIFO or character device named as an input is refused before anything is written.
+        for input in [evidence + "/pipe", "/dev/zero"] {
+            let refused = try seal([input], out: dir.appendingPathComponent("refused").path, expect: 2)
+            XCTAssertTrue(refused.err.contains(input), refused.err)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("refused").path))
+        }
+    }
+
     // MARK: damaged bundles
 
     func testFlippedPayloadByteNamesItemAndChunk() throws {
@@ -440,6 +464,47 @@ final class SealVerifyTests: XCTestCase {
         assertFails(try verify(bundle), naming: ["custody/items.json"])
         try rewriteTagManifests(bundle)
         assertFails(try verify(bundle), naming: ["differs from the one sealed"])
+    }
+
+    func testReplacedPayloadWithRewrittenManifests() throws {
+        let bundle = try sealFixture()
+        let path = try payload(bundle, "evidence/notes.txt")
+        let fake = dir.appendingPathComponent("fake.txt").path
+        try Data("Meeting cancelled.\n".utf8).write(to: URL(fileURLWithPath: fake))
+        if let gzip = CLI.which("gzip") {
+            let packed = try CLI.runTool(gzip, ["-c", fake])
+            try packed.stdout.write(to: URL(fileURLWithPath: bundle + "/" + path))
+        } else {
+            try Data("not gzip".utf8).write(to: URL(fileURLWithPath: bundle + "/" + path))
+        }
+        // The forger fixes every manifest and Payload-Oxum, but cannot re-sign the seal or the ledger.
+        for algorithm in [DigestAlgorithm.sha256, .sha512] {
+            let manifest = bundle + "/manifest-\(algorithm.rawValue).txt"
+            let entries = try BagIt.parseManifest(Array(try Data(contentsOf: URL(fileURLWithPath: manifest))),
+                                                  name: manifest, algorithm: algorithm)
+            let rebuilt = try entries.map { entry -> (path: String, hex: String) in
+                let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: bundle + "/" + entry.path)))
+                return (entry.path, Hex.encode(Digester.digest(algorithm, bytes)))
+            }
+            try Data(BagIt.manifest(rebuilt).utf8).write(to: URL(fileURLWithPath: manifest))
+        }
+        let payloadFiles = try FileManager.default.contentsOfDirectory(atPath: bundle + "/data")
+        let octets = try payloadFiles.reduce(0) { total, name in
+            total + ((try FileManager.default.attributesOfItem(atPath: bundle + "/data/" + name)[.size]
+                as? NSNumber)?.intValue ?? 0)
+        }
+        let info = try String(contentsOfFile: bundle + "/bag-info.txt", encoding: .utf8)
+        let fixed = info.split(separator: "\n").map {
+            $0.hasPrefix("Payload-Oxum: ") ? "Payload-Oxum: \(octets).\(payloadFiles.count)" : String($0)
+        }.joined(separator: "\n") + "\n"
+        try Data(fixed.utf8).write(to: URL(fileURLWithPath: bundle + "/bag-info.txt"))
+        try rewriteTagManifests(bundle)
+        let fast = try verify(bundle, ["--fast"])
+        XCTAssertTrue(fast.out.contains("PASS  bagit.manifest-sha256.txt"), fast.out)
+        XCTAssertTrue(fast.out.contains("PASS  bagit.payload-oxum"), fast.out)
+        assertFails(fast, naming: ["tagmanifest-sha256.txt differs from the one sealed",
+                                   "the seal entry's manifest-sha256 differs"])
+        assertFails(try verify(bundle), naming: ["item 1 content: \(path)"])
     }
 
     func testMissingPayloadFile() throws {

@@ -40,6 +40,8 @@ public struct SealResult: Sendable {
     public var entries: [UInt64]
     /// The checkpoint's tree size.
     public var checkpointSize: UInt64
+    /// Links and special files met inside input directories and left out (also in the seal entry's details).
+    public var skipped: [String] = []
 }
 
 /// The statement the sealing officer signs (`custody/seal.txt`, a C2SP signed note):
@@ -106,16 +108,20 @@ public struct SealStatement: Sendable, Equatable {
 /// the ledger, writes the BagIt bag with the custody tag files, and signs the seal.
 public enum BundleSealer {
     /// Lists the items `paths` name: files and block devices as they are, the regular files inside directories.
-    public static func items(_ paths: [String]) throws -> [(input: HashInput, name: String)] {
+    /// Symbolic links and special files met inside directories are not followed; they are listed in `skipped`.
+    /// Any other input (standard input, a FIFO, a character device) is refused.
+    public static func items(_ paths: [String], skipped: inout [String]) throws -> [(input: HashInput, name: String)] {
         var problems: [String] = []
+        var notes: [String] = []
         var result: [(HashInput, String)] = []
         for path in paths {
             let found = InputHasher.enumerate([path], recursive: true, followSymlinks: false) { message, isError in
-                if isError { problems.append(message) }
+                if isError { problems.append(message) } else { notes.append(message) }
             }
             for input in found {
-                if input.kind == .stream && input.path == "-" {
-                    problems.append("-: seal reads files and devices, not standard input")
+                if input.kind == .stream {
+                    problems.append("\(input.path): seal reads files, directories and block devices, not standard "
+                        + "input, FIFOs or character devices")
                     continue
                 }
                 let base = path.split(separator: "/").last.map(String.init) ?? path
@@ -129,7 +135,10 @@ public enum BundleSealer {
             }
         }
         if let first = problems.first { throw CustodyError.operational(first) }
-        guard !result.isEmpty else { throw CustodyError.operational("no files to seal in \(paths.joined(separator: ", "))") }
+        guard !result.isEmpty else {
+            throw CustodyError.operational("no files to seal in \(paths.joined(separator: ", "))")
+        }
+        skipped += notes
         return result
     }
 
@@ -139,7 +148,8 @@ public enum BundleSealer {
             throw CustodyError.operational("the key '\(key.identity.name)' does not own the ledger (owner: "
                 + "\(ledger.owner.name)); seal with the ledger owner's key")
         }
-        let inputs = try items(paths)
+        var skipped: [String] = []
+        let inputs = try items(paths, skipped: &skipped)
         let writer = try BundleWriter(out: out)
         let bundleID = Identifier.urn()
         var linear = options.linearDigests
@@ -168,8 +178,7 @@ public enum BundleSealer {
             subjects: [try LedgerSubject(id: bundleID, attributes: ["manifest-sha256": .string(Hex.encode(manifestDigest))])]
                 + records.map { try subject(for: $0) },
             legalBasis: legalBasis,
-            details: ["bundle": .string(bundleID), "items": .int(Int64(records.count)),
-                      "case": .string(options.caseNumber ?? options.conditions.caseID ?? "")]))
+            details: sealDetails(bundleID: bundleID, count: records.count, skipped: skipped, options: options)))
         let entries = try ledger.appendBatch(drafts, key: key)
         let checkpoint = try ledger.makeCheckpoint(key: key)
         let checkpointBody = try Checkpoint.open(checkpoint.bytes, keys: [key.identity.verifierKey])
@@ -193,7 +202,17 @@ public enum BundleSealer {
         let note = try SignedNote.sign(text: statement.text, name: key.identity.name, key: key.privateKey)
         try writer.finish(seal: note.bytes)
         return SealResult(bundleID: bundleID, path: writer.finalPath, items: records,
-                          entries: entries.map(\.sequence), checkpointSize: checkpointBody.size)
+                          entries: entries.map(\.sequence), checkpointSize: checkpointBody.size, skipped: skipped)
+    }
+
+    static func sealDetails(bundleID: String, count: Int, skipped: [String],
+                            options: SealOptions) -> [String: JSONValue] {
+        var details: [String: JSONValue] = [
+            "bundle": .string(bundleID), "items": .int(Int64(count)),
+            "case": .string(options.caseNumber ?? options.conditions.caseID ?? ""),
+        ]
+        if !skipped.isEmpty { details["skipped"] = .array(skipped.map { .string($0) }) }
+        return details
     }
 
     static func subject(for record: ItemRecord) throws -> LedgerSubject {
@@ -225,8 +244,7 @@ public enum BundleSealer {
         let descriptor = try FileDescriptor.openForReading(input.path)
         defer { descriptor.close() }
         let size = try InputHasher.currentSize(of: descriptor, kind: input.kind)
-        var source = (try? SourceDescription.describe(descriptor)) ?? SourceDescription(path: input.path, kind: .file)
-        source.path = input.path
+        var source = try SourceDescription.describe(descriptor)
         let badSectors = BadSectorLog()
         let base: ChunkReader = FileChunkReader(descriptor: descriptor, size: size)
         let wrapped = options.wrapReader?(base) ?? base
@@ -262,6 +280,7 @@ public enum BundleSealer {
                     + "start, \(after) at end, \(result.size) read); seal it again once it is stable")
             }
         }
+        source.size = result.size
         writer.recordPayload(payload, size: result.packedSize, digests: result.packedDigests)
         var leafBytes: [UInt8] = []
         leafBytes.reserveCapacity(result.leaves.count * 32)
@@ -273,7 +292,7 @@ public enum BundleSealer {
             id: id, number: number, payloadPath: payload, encoding: options.compress ? .gzip : .raw,
             originalName: name, size: result.size, storedSize: result.packedSize, chunkSize: result.chunkSize,
             tree: result.treeRoot.hex, digests: digests, leavesPath: leavesPath,
-            source: sourceJSON(source, size: result.size), acquisitionStart: started.description,
+            source: source.json.objectValue ?? [:], acquisitionStart: started.description,
             acquisitionEnd: Timestamp.now().description, tool: "custody \(CustodyVersion.string)",
             caseNumber: options.caseNumber ?? options.conditions.caseID, evidenceNumber: options.evidenceNumber,
             examiner: options.examiner, itemDescription: options.itemDescription, notes: options.notes,
@@ -299,13 +318,6 @@ public enum BundleSealer {
                           chunkCount: result.chunkCount, treeRoot: result.treeRoot ?? Merkle.emptyRoot,
                           leaves: result.leaves, digests: contentDigests, packedDigests: stored, storedChunks: 0,
                           zeroChunks: 0)
-    }
-
-    /// The source's description as item metadata, with the size actually read.
-    static func sourceJSON(_ source: SourceDescription, size: UInt64) -> [String: JSONValue] {
-        var members = source.json.objectValue ?? [:]
-        members["size"] = .int(Int64(size))
-        return members
     }
 
     static func makeBagInfo(bundleID: String, key: SigningKey, records: [ItemRecord], options: SealOptions,

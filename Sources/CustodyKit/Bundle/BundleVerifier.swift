@@ -301,12 +301,26 @@ public struct BundleVerifier: Sendable {
                 ok = false
             }
         }
-        let sealed = entries.contains { $0.action == .seal && $0.subjects.contains { $0.id == summary.bundleID } }
-        if !sealed {
+        let sealSubjects = entries.filter { $0.action == .seal }.flatMap(\.subjects)
+            .filter { $0.id == summary.bundleID }
+        if sealSubjects.isEmpty {
             report.fail("custody history", "no seal entry for bundle \(summary.bundleID ?? "?")")
             ok = false
+        } else {
+            // The seal entry records the SHA-256 of the payload manifest: the ledger itself vouches for the payload.
+            let manifestName = BundleLayout.manifestName(.sha256)
+            let manifest = try? BagTree.readRegular(root + "/" + manifestName, limit: BagValidator.tagFileLimit)
+            let actual = manifest.map { Hex.encode(Digester.digest(.sha256, $0)) }
+            if !sealSubjects.contains(where: { $0.attributes["manifest-sha256"]?.stringValue == actual }) {
+                report.fail("custody history", "the seal entry's manifest-sha256 differs from the SHA-256 of "
+                    + "\(manifestName)")
+                ok = false
+            }
         }
-        if ok { report.pass("custody history", "every item has its acquire entry and the bundle its seal entry") }
+        if ok {
+            report.pass("custody history", "every item has its acquire entry and the bundle its seal entry, which "
+                + "records the payload manifest's digest")
+        }
     }
 
     private func checkConditions(summary: inout BundleSummary, into report: inout VerificationReport) {
