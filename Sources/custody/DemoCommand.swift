@@ -26,7 +26,8 @@ struct DemoCommand: ParsableCommand {
 
     func run() throws {
         guard FileSystem.exists(samples) else {
-            throw CustodyError.operational("\(samples): no sample folder; run from the package root or pass --samples DIR")
+            throw CustodyError.operational("\(samples): no sample folder; run from the package root or pass "
+                + "--samples DIR")
         }
         let base = workdir ?? DemoCommand.temporaryFolder()
         guard !FileSystem.exists(base) else { throw CustodyError.operational("\(base) already exists") }

@@ -23,10 +23,13 @@ struct SealCommand: ParsableCommand {
     @Option(help: "Examiner's name.") var examiner: String?
     @Option(help: "Description of the evidence.") var description: String?
     @Option(help: "Notes recorded with each item.") var notes: String?
-    @Option(name: .customLong("legal-basis"), help: "Legal basis (overrides the conditions file's).") var legalBasis: String?
-    @Option(help: "Conditions JSON: legalBasis, case, useLimitations, personalData (see SPEC.md).") var conditions: String?
+    @Option(name: .customLong("legal-basis"), help: "Legal basis (overrides the conditions file's).")
+    var legalBasis: String?
+    @Option(help: "Conditions JSON: legalBasis, case, useLimitations, personalData (see SPEC.md).")
+    var conditions: String?
     @Flag(name: .customLong("no-compress"), help: "Store content raw instead of custody gzip.") var noCompress = false
-    @Option(name: .customLong("level"), help: "Compression level 0-9 (default 1).") var level = EvidencePacker.defaultLevel
+    @Option(name: .customLong("level"), help: "Compression level 0-9 (default 1).")
+    var level = EvidencePacker.defaultLevel
     @Option(name: [.customShort("a"), .customLong("algorithms")],
             help: "Linear digests of each item besides sha256: md5, sha1, sha512 (comma-separated).")
     var algorithms: String?

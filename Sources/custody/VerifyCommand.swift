@@ -63,7 +63,8 @@ struct VerifyCommand: ParsableCommand {
         if let conditions = summary.conditions { members["conditions"] = conditions.json }
         if let sealer = summary.sealer {
             members["sealedBy"] = .object(["name": .string(sealer.name), "agency": .string(sealer.agency),
-                                           "jurisdiction": .string(sealer.jurisdiction), "keyId": .string(sealer.keyIDHex)])
+                                           "jurisdiction": .string(sealer.jurisdiction),
+                                           "keyId": .string(sealer.keyIDHex)])
         }
         return .object(members)
     }

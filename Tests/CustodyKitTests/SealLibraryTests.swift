@@ -14,7 +14,8 @@ final class SealLibraryTests: XCTestCase {
 
     private func makeKeyAndLedger() throws -> (SigningKey, Ledger) {
         let privateKey = try Ed25519PrivateKey.generate()
-        let identity = try Identity(name: "officer", agency: "Agency", jurisdiction: "NL", publicKey: privateKey.publicKey)
+        let identity = try Identity(name: "officer", agency: "Agency", jurisdiction: "NL",
+                                    publicKey: privateKey.publicKey)
         let key = try SigningKey(identity: identity, privateKey: privateKey)
         let ledger = try Ledger.create(path: directory + "/ledger", origin: "agency.example/custody", key: key)
         return (key, ledger)

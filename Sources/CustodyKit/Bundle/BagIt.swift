@@ -86,7 +86,8 @@ public enum BagIt {
             let hex = line[..<space]
             let path = decodePath(String(line[space...].drop { $0 == " " || $0 == "\t" }))
             guard let digest = Hex.decode(hex), digest.count == algorithm.outputSize else {
-                throw CustodyError.verification("\(name):\(offset + 1): '\(hex.prefix(16))' is not a \(algorithm.rawValue)")
+                throw CustodyError.verification("\(name):\(offset + 1): '\(hex.prefix(16))' is not a "
+                    + "\(algorithm.rawValue)")
             }
             do {
                 _ = try safeComponents(path)

@@ -47,7 +47,8 @@ public struct BagValidator: Sendable {
         if String(decoding: declaration, as: UTF8.self) == BagIt.declaration {
             report.pass("bagit.declaration", "bagit.txt declares BagIt 1.0, UTF-8")
         } else {
-            report.fail("bagit.declaration", "bagit.txt is not 'BagIt-Version: 1.0' / 'Tag-File-Character-Encoding: UTF-8'")
+            report.fail("bagit.declaration", "bagit.txt is not 'BagIt-Version: 1.0' / "
+                + "'Tag-File-Character-Encoding: UTF-8'")
         }
         if let info = read(BundleLayout.bagInfo, into: &report) {
             do {
@@ -77,7 +78,8 @@ public struct BagValidator: Sendable {
         }
     }
 
-    private func checkOxum(structure: Structure, payloadFiles: [String: UInt64], into report: inout VerificationReport) {
+    private func checkOxum(structure: Structure, payloadFiles: [String: UInt64],
+                           into report: inout VerificationReport) {
         guard let oxum = structure.bagInfoValue("Payload-Oxum") else {
             report.fail("bagit.payload-oxum", "bag-info.txt has no Payload-Oxum")
             return

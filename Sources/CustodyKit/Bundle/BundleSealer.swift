@@ -175,7 +175,8 @@ public enum BundleSealer {
         let manifestDigest = writer.payloadManifestSHA256()
         drafts.append(try LedgerEntryDraft(
             action: .seal,
-            subjects: [try LedgerSubject(id: bundleID, attributes: ["manifest-sha256": .string(Hex.encode(manifestDigest))])]
+            subjects: [try LedgerSubject(id: bundleID,
+                                         attributes: ["manifest-sha256": .string(Hex.encode(manifestDigest))])]
                 + records.map { try subject(for: $0) },
             legalBasis: legalBasis,
             details: sealDetails(bundleID: bundleID, count: records.count, skipped: skipped, options: options)))
@@ -333,7 +334,9 @@ public enum BundleSealer {
             ("Custody-Sealed-By", "\(key.identity.name) (key \(key.identity.keyIDHex))"),
             ("Custody-Item-Count", String(records.count)),
         ]
-        if let caseNumber = options.caseNumber ?? options.conditions.caseID { fields.append(("Custody-Case", caseNumber)) }
+        if let caseNumber = options.caseNumber ?? options.conditions.caseID {
+            fields.append(("Custody-Case", caseNumber))
+        }
         if let evidence = options.evidenceNumber { fields.append(("Custody-Evidence-Number", evidence)) }
         if let legal = options.conditions.legalBasis { fields.append(("Custody-Legal-Basis", legal)) }
         if let description = options.itemDescription { fields.append(("External-Description", description)) }

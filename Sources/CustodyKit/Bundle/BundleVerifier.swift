@@ -97,7 +97,8 @@ public struct BundleVerifier: Sendable {
             return []
         }
         if let bundle = json["bundle"]?.stringValue, bundle != summary.bundleID {
-            report.fail("items", "\(BundleLayout.items) names bundle \(bundle), bag-info says \(summary.bundleID ?? "none")")
+            report.fail("items", "\(BundleLayout.items) names bundle \(bundle), bag-info says "
+                + "\(summary.bundleID ?? "none")")
         }
         var records: [ItemRecord] = []
         var ok = true
@@ -120,14 +121,16 @@ public struct BundleVerifier: Sendable {
         return records
     }
 
-    private func describe(_ standing: TrustStore.Standing?, name: String, keyID: String) -> (VerificationCheck.Status, String) {
+    private func describe(_ standing: TrustStore.Standing?, name: String, keyID: String)
+        -> (VerificationCheck.Status, String) {
         guard let standing else {
             return (.warning, "valid signature by \(name) (key \(keyID)); no trust store given, so the key is not "
                 + "known to be trusted")
         }
         switch standing {
         case .trusted(let entry):
-            return (.passed, "valid signature by \(name) (key \(keyID)), trusted: \(entry.agency), \(entry.jurisdiction)")
+            return (.passed, "valid signature by \(name) (key \(keyID)), trusted: \(entry.agency), "
+                + "\(entry.jurisdiction)")
         case .wrongKey(let entry):
             return (.failed, "signed by \(name) with key \(keyID), but the trust store holds a different key for "
                 + "\(name) (\(entry.verifierKey.keyIDHex), \(entry.agency))")
@@ -154,7 +157,8 @@ public struct BundleVerifier: Sendable {
             return
         }
         guard let signer = verified.first, let identity = identities.first(where: { $0.name == signer.name }) else {
-            report.fail("seal signature", "\(BundleLayout.seal): no signature by an identity in \(BundleLayout.identities)")
+            report.fail("seal signature", "\(BundleLayout.seal): no signature by an identity in "
+                + "\(BundleLayout.identities)")
             return
         }
         summary.sealer = identity
@@ -230,7 +234,8 @@ public struct BundleVerifier: Sendable {
                     continue
                 }
                 if try !entry.verifySignature(with: key.publicKey) {
-                    report.fail("ledger excerpt", "entry \(entry.sequence) (line \(index + 1)): signature does not verify")
+                    report.fail("ledger excerpt", "entry \(entry.sequence) (line \(index + 1)): signature does "
+                        + "not verify")
                     ok = false
                 }
                 entries.append(entry)
@@ -265,8 +270,10 @@ public struct BundleVerifier: Sendable {
                 ok = false
                 continue
             }
-            guard let entry = entries.first(where: { $0.sequence == proof.index }), entry.leafHash == proof.leafHash else {
-                report.fail("inclusion proofs", "proof \(index + 1) (index \(proof.index)) is for no entry of the excerpt")
+            guard let entry = entries.first(where: { $0.sequence == proof.index }),
+                  entry.leafHash == proof.leafHash else {
+                report.fail("inclusion proofs", "proof \(index + 1) (index \(proof.index)) is for no entry of "
+                    + "the excerpt")
                 ok = false
                 continue
             }
@@ -283,7 +290,8 @@ public struct BundleVerifier: Sendable {
             ok = false
         }
         if ok {
-            report.pass("inclusion proofs", "\(proven.count) entries proven included in the ledger at size \(checkpoint.size)")
+            report.pass("inclusion proofs", "\(proven.count) entries proven included in the ledger at size "
+                + "\(checkpoint.size)")
         }
     }
 
@@ -353,8 +361,8 @@ public struct BundleVerifier: Sendable {
             summary.itemStatus[item.number] = contentOutcome.problems.isEmpty
             if contentOutcome.problems.isEmpty {
                 let zeroFilled = item.badRanges.isEmpty ? "" : "; \(item.badRanges.count) unreadable range"
-                    + "\(item.badRanges.count == 1 ? " was" : "s were") zero-filled at acquisition and the digests cover "
-                    + "the zero-filled image"
+                    + "\(item.badRanges.count == 1 ? " was" : "s were") zero-filled at acquisition and the "
+                    + "digests cover the zero-filled image"
                 report.pass("item \(item.number) content", "\(BagIt.printable(item.originalName)): "
                     + "\(ByteSize.describe(item.size)), "
                     + "tree and \(item.digests.keys.sorted().joined(separator: ", ")) match" + zeroFilled)
@@ -442,7 +450,8 @@ public struct BundleVerifier: Sendable {
                            result.damaged.map(\.description) + result.problems)
             case .raw:
                 let size = try InputHasher.currentSize(of: descriptor, kind: .regularFile)
-                var pipeline = ChunkPipeline(chunkSize: item.chunkSize, linearDigests: Array(expectedDigests.keys).sorted(),
+                var pipeline = ChunkPipeline(chunkSize: item.chunkSize,
+                                             linearDigests: Array(expectedDigests.keys).sorted(),
                                              keepLeaves: true)
                 if let report = progress { pipeline.progress = { report(item.payloadPath, $0) } }
                 let result = try pipeline.run(FileChunkReader(descriptor: descriptor, size: size))
@@ -461,7 +470,8 @@ public struct BundleVerifier: Sendable {
                 problems.append("\(item.payloadPath): content is \(outcome.size) bytes, the item says \(item.size)")
             }
             if outcome.tree != tree {
-                problems.append("\(item.payloadPath): tree digest \(outcome.tree.hex) differs from the sealed \(item.tree)")
+                problems.append("\(item.payloadPath): tree digest \(outcome.tree.hex) differs from the sealed "
+                    + "\(item.tree)")
             }
             for (algorithm, wanted) in expectedDigests.sorted(by: { $0.key < $1.key }) {
                 if let actual = outcome.digests[algorithm], !constantTimeEqual(actual, wanted) {
