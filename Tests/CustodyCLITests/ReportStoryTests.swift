@@ -14,8 +14,8 @@ final class ReportStoryTests: XCTestCase {
     func custody(_ arguments: [String], expect status: Int32 = 0,
                  file: StaticString = #filePath, line: UInt = #line) throws -> CLI.Result {
         let result = try CLI.run(arguments)
-        XCTAssertEqual(result.status, status,
-                       "custody \(arguments.joined(separator: " ")): \(result.err)\(result.out)", file: file, line: line)
+        let command = "custody " + arguments.joined(separator: " ")
+        XCTAssertEqual(result.status, status, "\(command): \(result.err)\(result.out)", file: file, line: line)
         return result
     }
 

@@ -63,9 +63,9 @@ struct RowText {
             headline = "    \(time)  "
             action = "RECEIPT"
             actor = statement.receiver.key.name
-            second = from + "\(statement.receiver.agency), \(statement.receiver.jurisdiction) — signed receipt: "
-                + (receipt.verified ? "signature verified, receiver's result \(statement.passed ? "passed" : "failed")"
-                    : "did NOT verify")
+            second = from + (receipt.verified ? "signature verified, receiver's result "
+                + (statement.passed ? "passed" : "failed") : "signed receipt did NOT verify")
+                + " — \(statement.receiver.agency), \(statement.receiver.jurisdiction)"
             color = TimelineStyle.transferColor
         }
     }
