@@ -28,13 +28,18 @@ struct ExportOptions: ParsableArguments {
     @Flag(help: "Skip only the decompression and re-hashing of item content.") var fast = false
     @Flag(name: .customLong("no-verify"), help: "Export without acting on verification (exit 0 even if it fails).")
     var noVerify = false
+    @OptionGroup var history: HistoryOptions
     @OptionGroup var quietOption: QuietOption
 
-    /// Reads and verifies the bundle; throws (exit 2) when it is not a bundle directory at all.
-    func load() throws -> (report: VerificationReport, summary: BundleSummary) {
+    /// Reads and verifies the bundle and the extra history; throws (exit 2) when it is not a bundle directory at
+    /// all or a ledger or receipt cannot be read.
+    func load() throws -> (report: VerificationReport, summary: BundleSummary, history: CustodyHistory) {
         try BundleInput.requireDirectory(bundle)
         let store = try trust.map { try TrustStore.load($0) }
-        return BundleInput.verify(bundle, trust: store, fast: fast || noVerify, quiet: quietOption.quiet)
+        var (report, summary) = BundleInput.verify(bundle, trust: store, fast: fast || noVerify,
+                                                   quiet: quietOption.quiet)
+        let story = try history.gather(summary: summary, report: &report, trust: store)
+        return (report, summary, story)
     }
 
     func verification(_ report: VerificationReport) -> CaseExport.Verification {
@@ -64,15 +69,17 @@ struct ExportCaseCommand: ParsableCommand {
             Each item is a uco-observable:File with a FileFacet and a ContentDataFacet carrying its uco-types:Hash \
             values; each ledger entry a case-investigation:InvestigativeAction with performer, location, objects, \
             start time and a case-investigation:ProvenanceRecord as result. IRIs end in name-based UUIDs, so the \
-            same bundle always exports the same graph. Check it with case_validate (PyPI case-utils).
+            same bundle always exports the same graph. With --ledger and --receipt, the entries about the bundle in \
+            local ledgers and the receivers' signed receipts are exported as actions too, each marked with where \
+            it was read and whether it verified. Check it with case_validate (PyPI case-utils).
             """
     )
 
     @OptionGroup var options: ExportOptions
 
     func run() throws {
-        let (report, summary) = try options.load()
-        let text = CaseExport.text(summary: summary, verification: options.verification(report))
+        let (report, summary, history) = try options.load()
+        let text = CaseExport.text(summary: summary, verification: options.verification(report), history: history)
         try options.finish(text, report: report, what: "the CASE graph")
     }
 }
@@ -90,11 +97,30 @@ struct ExportDFXMLCommand: ParsableCommand {
     @OptionGroup var options: ExportOptions
 
     func run() throws {
-        let (report, summary) = try options.load()
+        let (report, summary, _) = try options.load()
         let commandLine = (["custody"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
         let text = DFXMLExport.text(summary: summary, commandLine: commandLine,
                                      verification: options.verification(report))
         try options.finish(text, report: report, what: "the DFXML")
+    }
+}
+
+/// `--ledger` and `--receipt`: custody history from outside the bundle, for reports and exports.
+struct HistoryOptions: ParsableArguments {
+    @Option(name: .customLong("ledger"), help: ArgumentHelp(
+        "A local ledger file whose entries about the bundle are added, each checked (repeatable).",
+        valueName: "ledger"))
+    var ledgers: [String] = []
+    @Option(name: .customLong("receipt"), help: ArgumentHelp(
+        "A receiver's signed receipt (DIR.receipt) to add, its signature checked (repeatable).",
+        valueName: "receipt"))
+    var receipts: [String] = []
+
+    /// The bundle's history with the ledgers' entries and the receipts, their checks added to `report`.
+    func gather(summary: BundleSummary, report: inout VerificationReport, trust: TrustStore?) throws
+        -> CustodyHistory {
+        try CustodyHistory.gather(summary: summary, report: &report, ledgers: ledgers, receipts: receipts,
+                                  trust: trust)
     }
 }
 

@@ -123,12 +123,52 @@ final class ReportTests: XCTestCase {
         XCTAssertNil(TransferParty.find(in: ["recipientJurisdiction": .int(3)], roles: TransferParty.recipientRoles))
     }
 
+    /// The members custody's transfer code writes find the other party by its key, even when the trust store
+    /// spells the agency differently, and entries of two ledgers in one second are ordered as the hand-off goes.
+    func testTimelineMergesTwoLedgersAndMatchesTheRecordedParties() throws {
+        let france = try ReportFixture.key("fr", agency: "Police judiciaire", country: "FR")
+        let germany = try ReportFixture.key("de", agency: "Bundeskriminalamt", country: "DE")
+        let time = ReportFixture.base
+        func entry(_ action: LedgerAction, _ details: [String: JSONValue], key: SigningKey, origin: String,
+                   sequence: UInt64) throws -> SourcedEntry {
+            let draft = try LedgerEntryDraft(action: action, subjects: [try LedgerSubject(id: ReportFixture.bundleID)],
+                                             legalBasis: "", details: details)
+            let made = try LedgerEntry.make(draft, sequence: sequence, time: time, origin: origin,
+                                            previous: LedgerEntry.noPrevious, key: key)
+            return SourcedEntry(entry: made, sources: [origin + ".ledger"])
+        }
+        let recipient: JSONValue = .object([
+            "name": .string("de"), "agency": .string("BKA (as the trust store spells it)"),
+            "jurisdiction": .string("DE"), "verifierKey": .string(germany.identity.verifierKey.encoded),
+            "ageRecipient": .string("age1..."),
+        ])
+        let transfer: JSONValue = .string("urn:uuid:7")
+        let history = CustodyHistory(entries: [
+            try entry(.receive, ["sender": StatementParty(france.identity).json, "transfer": transfer], key: germany,
+                      origin: "de", sequence: 0),
+            try entry(.transferOut, ["recipient": recipient, "transfer": transfer], key: france, origin: "fr",
+                      sequence: 5),
+            try entry(.receipt, ["receiver": StatementParty(germany.identity).json], key: france, origin: "fr",
+                      sequence: 6),
+        ])
+        let timeline = CustodyTimeline(history: history)
+        XCTAssertEqual(timeline.rows.map(\.entry?.action), [.transferOut, .receive, .receipt])
+        XCTAssertEqual(timeline.lanes.map(\.jurisdiction), ["FR", "DE"], "no extra lane for the other spelling")
+        XCTAssertEqual(timeline.rows[0].arrow?.to, 1)
+        XCTAssertEqual(timeline.rows[1].arrow?.from, 0)
+        XCTAssertEqual(timeline.rows[1].arrow?.sentAtRow, 0)
+        XCTAssertEqual(timeline.rows[1].sources, ["de.ledger"])
+        XCTAssertEqual(TransferParty.recorded(in: history.entries[0].entry),
+                       TransferParty(jurisdiction: "FR", agency: "Police judiciaire", name: "fr",
+                                     keyID: france.identity.keyIDHex))
+    }
+
     func testTimelineHasALanePerHolderAndTransferArrows() throws {
         let summary = try ReportFixture.summary()
         let timeline = CustodyTimeline(entries: summary.entries, report: ReportFixture.passingReport())
         XCTAssertEqual(timeline.lanes, [CustodyTimeline.Lane(jurisdiction: "FR", agency: "Police judiciaire"),
                                         CustodyTimeline.Lane(jurisdiction: "DE", agency: "Bundeskriminalamt")])
-        XCTAssertEqual(timeline.rows.map(\.entry.action), [.acquire, .acquire, .seal, .transferOut, .receive])
+        XCTAssertEqual(timeline.rows.map(\.entry?.action), [.acquire, .acquire, .seal, .transferOut, .receive])
         XCTAssertEqual(timeline.rows.map(\.lane), [0, 0, 0, 0, 1])
         XCTAssertEqual(timeline.rows[3].arrow?.from, 0)
         XCTAssertEqual(timeline.rows[3].arrow?.to, 1)

@@ -12,6 +12,8 @@ public struct BundleSummary: Sendable {
     /// The sealing officer, when the seal names a known identity.
     public var sealer: Identity?
     public var entries: [LedgerEntry] = []
+    /// The self-signed identities the bundle carries (`custody/identities.json`).
+    public var identities: [Identity] = []
     public var checkpoint: Checkpoint?
     public var bagInfo: [(label: String, value: String)] = []
     /// Per item number: whether its content verified (nil when not checked).
@@ -47,6 +49,7 @@ public struct BundleVerifier: Sendable {
         summary.bagInfo = structure.bagInfo
         summary.bundleID = structure.bagInfoValue("External-Identifier")
         let identities = loadIdentities(into: &report)
+        summary.identities = identities
         let keys = identities.map(\.verifierKey)
         summary.items = loadItems(structure: structure, summary: summary, into: &report)
         checkSeal(structure: structure, identities: identities, summary: &summary, into: &report)

@@ -41,7 +41,10 @@ public enum CaseExport {
     }
 
     /// The JSON-LD document (`@context` and `@graph`).
-    public static func document(summary: BundleSummary, verification: Verification) -> JSONValue {
+    /// With `history`, its entries (from the bundle and local ledgers) and signed receipts are the actions, each
+    /// marked with where it was read and whether it verified.
+    public static func document(summary: BundleSummary, verification: Verification,
+                                history: CustodyHistory? = nil) -> JSONValue {
         var graph = Graph()
         let bundleKey = summary.bundleID ?? "unidentified"
         let bundleIRI = iri("provenance-record", "bundle:" + bundleKey)
@@ -93,7 +96,12 @@ public enum CaseExport {
 
         var actionIRIs: [String] = []
         var previousInLedger: [String: String] = [:]
-        for entry in summary.entries.sorted(by: { ($0.origin, $0.sequence) < ($1.origin, $1.sequence) }) {
+        let sourced = history?.entries ?? summary.entries.map { SourcedEntry(entry: $0, sources: ["bundle"]) }
+        for item in sourced.sorted(by: {
+            ($0.entry.origin, $0.entry.sequence, $0.sources.first ?? "")
+                < ($1.entry.origin, $1.entry.sequence, $1.sources.first ?? "")
+        }) {
+            let entry = item.entry
             let key = "\(entry.origin):\(entry.sequence)"
             let action = iri("investigative-action", key)
             actionIRIs.append(action)
@@ -135,14 +143,17 @@ public enum CaseExport {
                 "custody:ledgerSequence": .int(Int64(entry.sequence)),
                 "custody:leafHash": .string(entry.leafHash.hex),
             ]
+            if history != nil {
+                node["custody:readFrom"] = .array(item.sources.map { .string($0) })
+                node["custody:verification"] = .string(item.failures.isEmpty ? "passed" : "failed")
+                if !item.failures.isEmpty { node["custody:failures"] = .array(item.failures.map { .string($0) }) }
+            }
             if let previous = previousInLedger[entry.origin] {
                 node["case-investigation:wasInformedBy"] = reference(previous)
             }
             previousInLedger[entry.origin] = action
-            let roles = entry.action == .transferOut ? TransferParty.recipientRoles
-                : entry.action == .receive ? TransferParty.senderRoles : []
-            if !roles.isEmpty, let party = TransferParty.find(in: entry.details, roles: roles),
-               let jurisdiction = party.jurisdiction {
+            if entry.action == .transferOut || entry.action == .receive,
+               let party = TransferParty.recorded(in: entry), let jurisdiction = party.jurisdiction {
                 let participant = party.agency.map { organizationIRI(agency: $0, jurisdiction: jurisdiction,
                                                                      graph: &graph) }
                     ?? locationIRI(jurisdiction, graph: &graph)
@@ -151,6 +162,32 @@ public enum CaseExport {
             if entry.action == .acquire, let tool = entry.details["tool"]?.stringValue {
                 node["uco-action:instrument"] = .array([reference(toolIRI(tool, graph: &graph))])
             }
+            graph.add(.object(node))
+        }
+        for receipt in history?.receipts ?? [] {
+            let statement = receipt.statement
+            let receiver = statement.receiver
+            let action = iri("investigative-action", "receipt:" + receipt.digest)
+            actionIRIs.append(action)
+            let performer = personIRI(name: receiver.key.name, agency: receiver.agency,
+                                      jurisdiction: receiver.jurisdiction, keyID: receiver.key.keyIDHex)
+            let objects = [statement.bundleID.flatMap { objectIRIs[$0] } ?? bundleIRI]
+            var node: [String: JSONValue] = [
+                "@id": .string(action), "@type": .string("case-investigation:InvestigativeAction"),
+                "uco-core:name": .string("signed receipt"),
+                "uco-core:description": .string("receipt \(receipt.path) signed by \(receiver.description) for "
+                    + "transfer \(statement.transferID ?? "(none)"): the receiver's verification "
+                    + "\(statement.passed ? "passed" : "failed"), its receive entry \(statement.entry); signature "
+                    + (receipt.verified ? "verified" : "did not verify")),
+                "uco-action:performer": reference(performer),
+                "uco-action:location": reference(locationIRI(receiver.jurisdiction, graph: &graph)),
+                "uco-action:object": .array(objects.map(reference)),
+                "custody:readFrom": .array([.string(receipt.path)]),
+                "custody:receiptSha256": .string(receipt.digest),
+                "custody:verification": .string(receipt.verified ? "passed" : "failed"),
+            ]
+            if let time = receipt.time { node["uco-action:startTime"] = typed("xsd:dateTime", time.description) }
+            if !receipt.failures.isEmpty { node["custody:failures"] = .array(receipt.failures.map { .string($0) }) }
             graph.add(.object(node))
         }
 
@@ -181,8 +218,9 @@ public enum CaseExport {
     }
 
     /// The document as indented JSON text.
-    public static func text(summary: BundleSummary, verification: Verification) -> String {
-        document(summary: summary, verification: verification).prettyString
+    public static func text(summary: BundleSummary, verification: Verification,
+                            history: CustodyHistory? = nil) -> String {
+        document(summary: summary, verification: verification, history: history).prettyString
     }
 
     /// Nodes in the order first added; nodes with an IRI already present are not added twice.

@@ -13,15 +13,18 @@ public enum HTMLReport {
         public var trustStore: String?
         /// Whether content re-hashing was skipped.
         public var fast: Bool
+        /// The custody history to tell (default: the bundle's own ledger excerpt).
+        public var history: CustodyHistory?
 
         public init(report: VerificationReport, summary: BundleSummary, bundlePath: String, generatedAt: Timestamp,
-                    trustStore: String? = nil, fast: Bool = false) {
+                    trustStore: String? = nil, fast: Bool = false, history: CustodyHistory? = nil) {
             self.report = report
             self.summary = summary
             self.bundlePath = bundlePath
             self.generatedAt = generatedAt
             self.trustStore = trustStore
             self.fast = fast
+            self.history = history
         }
     }
 
@@ -55,11 +58,12 @@ public enum HTMLReport {
         html += section("Verification", checksTable(report))
         html += section("Items", itemsTable(summary, report: report))
         html += section("Conditions", conditions(summary.conditions))
-        let timeline = CustodyTimeline(entries: summary.entries, report: report)
+        let timeline = CustodyTimeline(history: input.history ?? CustodyHistory(bundle: summary, report: report))
         html += section("Custody timeline",
                         "<p class=\"note\">Who held the evidence when: one column per agency and jurisdiction, "
-                            + "one row per signed ledger entry in time order; transfers are arrows between "
-                            + "columns; entries a check failed on are red.</p>\n<figure class=\"timeline\">"
+                            + "one row per signed ledger entry (and signed receipt, as a diamond) in time order; "
+                            + "transfers are arrows between columns; entries a check failed on are red.</p>\n"
+                            + "<figure class=\"timeline\">"
                             + timelineSVG(timeline, summary: summary, report: report, generatedAt: input.generatedAt)
                             + "</figure>\n" + legend)
         html += section("Custody history (ledger entries)", entriesTable(timeline, summary: summary))
@@ -284,20 +288,40 @@ public enum HTMLReport {
             + "</colgroup>\n<thead><tr><th>Entry</th><th>Time (UTC)</th><th>Action</th>"
             + "<th>Actor</th><th>About</th><th>Legal basis and details</th></tr></thead>\n<tbody>\n"
         for row in timeline.rows {
-            let entry = row.entry
-            var detail = entry.legalBasis.isEmpty ? "" : "<div>\(esc(entry.legalBasis))</div>"
-            if !entry.details.isEmpty {
-                detail += "<code>\(esc(JSONValue.object(entry.details).canonicalString))</code>"
+            var detail = ""
+            let first: String, time: String, action: String, actor: String, about: String
+            switch row.event {
+            case .entry(let entry):
+                if !entry.legalBasis.isEmpty { detail += "<div>\(esc(entry.legalBasis))</div>" }
+                if !entry.details.isEmpty {
+                    detail += "<code>\(esc(JSONValue.object(entry.details).canonicalString))</code>"
+                }
+                first = "\(entry.sequence)<br><span class=\"note\">\(esc(entry.origin))</span>"
+                time = esc(entry.time.description)
+                action = esc(entry.action.rawValue)
+                actor = "\(esc(entry.actor.name))<br><span class=\"note\">\(esc(entry.actor.agency)), "
+                    + "\(esc(entry.actor.jurisdiction)), key \(esc(entry.actor.keyID))</span>"
+                about = esc(subjectText(entry, summary: summary))
+            case .receipt(let receipt):
+                let statement = receipt.statement
+                detail += "<div>\(receipt.verified ? "signature verified" : "did NOT verify"); the receiver's "
+                    + "verification \(statement.passed ? "passed" : "FAILED"); its receive entry \(statement.entry)"
+                    + "</div><code>\(esc(statement.text))</code>"
+                first = "receipt<br><span class=\"note\">sha256 \(esc(String(receipt.digest.prefix(16))))…</span>"
+                time = esc(statement.time)
+                action = "receipt (signed)"
+                let receiver = statement.receiver
+                actor = "\(esc(receiver.key.name))<br><span class=\"note\">\(esc(receiver.agency)), "
+                    + "\(esc(receiver.jurisdiction)), key \(esc(statement.receiver.key.keyIDHex))</span>"
+                about = esc(statement.bundleID == summary.bundleID ? "bundle" : statement.bundleID ?? "")
             }
             for failure in row.failures { detail += "<div class=\"failed-text\">\(esc(failure))</div>" }
-            var action = esc(entry.action.rawValue)
-            if let arrow = row.arrow { action += "<br><span class=\"note\">\(esc(arrow.label))</span>" }
+            var actionCell = action
+            if let arrow = row.arrow { actionCell += "<br><span class=\"note\">\(esc(arrow.label))</span>" }
+            let sources = "<br><span class=\"note\">read from \(esc(row.sources.joined(separator: ", ")))</span>"
             html += "<tr class=\"\(row.failures.isEmpty ? "ok" : "failed")\">"
-                + "<td>\(entry.sequence)<br><span class=\"note\">\(esc(entry.origin))</span></td>"
-                + "<td>\(esc(entry.time.description))</td><td>\(action)</td>"
-                + "<td>\(esc(entry.actor.name))<br><span class=\"note\">\(esc(entry.actor.agency)), "
-                + "\(esc(entry.actor.jurisdiction)), key \(esc(entry.actor.keyID))</span></td>"
-                + "<td>\(esc(subjectText(entry, summary: summary)))</td><td>\(detail)</td></tr>\n"
+                + "<td>\(first)\(sources)</td><td>\(time)</td><td>\(actionCell)</td>"
+                + "<td>\(actor)</td><td>\(about)</td><td>\(detail)</td></tr>\n"
         }
         return html + "</tbody>\n</table>\n"
     }

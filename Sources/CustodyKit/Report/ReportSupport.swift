@@ -44,11 +44,43 @@ public struct TransferParty: Sendable, Equatable {
     public var jurisdiction: String?
     public var agency: String?
     public var name: String?
+    /// The signed-note key ID (hex8) of the party's key, when recorded.
+    public var keyID: String?
 
-    public init(jurisdiction: String? = nil, agency: String? = nil, name: String? = nil) {
+    public init(jurisdiction: String? = nil, agency: String? = nil, name: String? = nil, keyID: String? = nil) {
         self.jurisdiction = jurisdiction
         self.agency = agency
         self.name = name
+        self.keyID = keyID
+    }
+
+    /// The detail key under which custody's own entries record the other party: `recipient` in `transfer-out`
+    /// (`TransferRecipient.json`), `sender` in `receive` and `receiver` in `receipt` (`StatementParty.json`).
+    public static func recordedKey(_ action: LedgerAction) -> String? {
+        switch action {
+        case .transferOut: return "recipient"
+        case .receive: return "sender"
+        case .receipt: return "receiver"
+        default: return nil
+        }
+    }
+
+    /// The other party of a `transfer-out`, `receive` or `receipt` entry: first from the exact object custody's
+    /// transfer code writes (`name`, `agency`, `jurisdiction`, `keyId` and/or `verifierKey`), else from the usual
+    /// spellings (`find(in:roles:)`).
+    public static func recorded(in entry: LedgerEntry) -> TransferParty? {
+        if let key = recordedKey(entry.action), let object = entry.details[key]?.objectValue,
+           let jurisdiction = object["jurisdiction"]?.stringValue, !jurisdiction.isEmpty {
+            let verifier = object["verifierKey"]?.stringValue.flatMap { try? NoteVerifierKey(parsing: $0) }
+            var party = TransferParty(jurisdiction: jurisdiction, agency: object["agency"]?.stringValue,
+                                      name: object["name"]?.stringValue ?? verifier?.name,
+                                      keyID: object["keyId"]?.stringValue ?? verifier?.keyIDHex)
+            if let verifier, party.keyID != verifier.keyIDHex || party.name != verifier.name { party.keyID = nil }
+            return party
+        }
+        let roles = entry.action == .transferOut ? recipientRoles
+            : entry.action == .receive ? senderRoles : entry.action == .receipt ? ["receiver"] : []
+        return roles.isEmpty ? nil : find(in: entry.details, roles: roles)
     }
 
     /// Role words that name the receiving party in a `transfer-out` entry's details.

@@ -24,6 +24,58 @@ enum TimelineStyle {
     }
 }
 
+/// The texts of one timeline row.
+struct RowText {
+    var cssClass: String
+    var dataAttributes: String
+    var tooltip: String
+    var headline: String
+    var action: String
+    var actor: String
+    var second: String
+    var color: String
+
+    init(_ row: CustodyTimeline.Row, summary: BundleSummary) {
+        let from = row.sources == ["bundle"] ? ""
+            : "[" + row.sources.map(RowText.shortSource).joined(separator: " + ") + "] "
+        switch row.event {
+        case .entry(let entry):
+            cssClass = "entry"
+            dataAttributes = " data-sequence=\"\(entry.sequence)\" data-origin=\"\(HTMLText.escaped(entry.origin))\""
+            tooltip = "entry \(entry.sequence) of \(entry.origin): \(entry.action.rawValue) by "
+                + "\(entry.actor.name) (\(entry.actor.agency), \(entry.actor.jurisdiction)) at \(entry.time); "
+                + "read from " + row.sources.joined(separator: ", ")
+            headline = "#\(entry.sequence)  \(entry.time.dateString) \(entry.time.description.dropFirst(11))  "
+            action = entry.action.rawValue.uppercased()
+            actor = entry.actor.name
+            second = from + "\(entry.actor.agency), \(entry.actor.jurisdiction)"
+            if let arrow = row.arrow { second += " — \(arrow.label)" }
+            let about = HTMLReport.subjectText(entry, summary: summary)
+            if !about.isEmpty { second += " — \(about)" }
+            color = TimelineStyle.color(entry.action)
+        case .receipt(let receipt):
+            let statement = receipt.statement
+            cssClass = "receipt"
+            dataAttributes = " data-receipt=\"\(HTMLText.escaped(receipt.path))\""
+            tooltip = "receipt \(receipt.path) signed by \(statement.receiver.description) at \(statement.time): "
+                + (receipt.verified ? "signature verified" : "FAILED")
+            let time = receipt.time.map { "\($0.dateString) \($0.description.dropFirst(11))" } ?? "(no time)"
+            headline = "    \(time)  "
+            action = "RECEIPT"
+            actor = statement.receiver.key.name
+            second = from + (receipt.verified ? "signature verified, receiver's result "
+                + (statement.passed ? "passed" : "failed") : "signed receipt did NOT verify")
+                + " — \(statement.receiver.agency), \(statement.receiver.jurisdiction)"
+            color = TimelineStyle.transferColor
+        }
+    }
+
+    /// The last path component.
+    static func shortSource(_ path: String) -> String {
+        path.split(separator: "/").last.map(String.init) ?? path
+    }
+}
+
 extension HTMLReport {
     /// The timeline as an inline SVG element: lane headers, one row per entry (dot in the actor's lane, label on
     /// the right), transfer arrows between lanes, a dashed line in the recipient's lane while evidence is in
@@ -76,31 +128,30 @@ extension HTMLReport {
                 + "stroke-dasharray=\"6 4\"/>\n"
         }
         for (index, row) in timeline.rows.enumerated() {
-            let entry = row.entry
             let failed = !row.failures.isEmpty
             let cy = dotY(index)
             let cx = laneX(row.lane)
-            let color = failed ? S.failColor : S.color(entry.action)
-            svg += "<g class=\"entry\(failed ? " failed" : "")\" data-sequence=\"\(entry.sequence)\">"
-            let tooltip = "entry \(entry.sequence) of \(entry.origin): \(entry.action.rawValue) by "
-                + "\(entry.actor.name) (\(entry.actor.agency), \(entry.actor.jurisdiction)) at \(entry.time)"
-            svg += "<title>\(esc(tooltip))</title>"
+            let text = RowText(row, summary: summary)
+            let color = failed ? S.failColor : text.color
+            svg += "<g class=\"\(text.cssClass)\(failed ? " failed" : "")\"\(text.dataAttributes)>"
+            svg += "<title>\(esc(text.tooltip))</title>"
             svg += "<line x1=\"\(cx + 8)\" y1=\"\(cy)\" x2=\"\(labelX - 4)\" y2=\"\(cy)\" stroke=\"#e3e6ea\"/>"
             if let arrow = row.arrow { svg += arrowSVG(arrow, y: cy, laneX: laneX, lanesRight: lanesRight) }
-            svg += "<circle cx=\"\(cx)\" cy=\"\(cy)\" r=\"\(failed ? 9 : 7)\" fill=\"\(color)\""
-                + (failed ? " stroke=\"#7f0000\" stroke-width=\"2\"" : " stroke=\"#ffffff\" stroke-width=\"2\"")
-                + "/>"
-            let headline = "#\(entry.sequence)  \(entry.time.dateString) \(entry.time.description.dropFirst(11))  "
+            if row.receipt != nil {
+                svg += "<rect x=\"\(cx - 7)\" y=\"\(cy - 7)\" width=\"14\" height=\"14\" fill=\"\(color)\" "
+                    + "transform=\"rotate(45 \(cx) \(cy))\" stroke=\"\(failed ? "#7f0000" : "#ffffff")\" "
+                    + "stroke-width=\"2\"/>"
+            } else {
+                svg += "<circle cx=\"\(cx)\" cy=\"\(cy)\" r=\"\(failed ? 9 : 7)\" fill=\"\(color)\""
+                    + (failed ? " stroke=\"#7f0000\" stroke-width=\"2\"" : " stroke=\"#ffffff\" stroke-width=\"2\"")
+                    + "/>"
+            }
             svg += "<text x=\"\(labelX)\" y=\"\(cy + 4)\"\(failed ? " fill=\"\(S.failColor)\"" : "")>"
-                + "<tspan font-family=\"DejaVu Sans Mono, monospace\" font-size=\"12\">\(esc(headline))</tspan>"
-                + "<tspan font-weight=\"bold\">\(esc(entry.action.rawValue.uppercased()))</tspan>"
-                + "<tspan> by \(esc(HTMLText.truncated(entry.actor.name, 40)))</tspan></text>"
-            var second = "\(entry.actor.agency), \(entry.actor.jurisdiction)"
-            if let arrow = row.arrow { second += " — \(arrow.label)" }
-            let about = subjectText(entry, summary: summary)
-            if !about.isEmpty { second += " — \(about)" }
+                + "<tspan font-family=\"DejaVu Sans Mono, monospace\" font-size=\"12\">\(esc(text.headline))</tspan>"
+                + "<tspan font-weight=\"bold\">\(esc(text.action))</tspan>"
+                + "<tspan> by \(esc(HTMLText.truncated(text.actor, 40)))</tspan></text>"
             svg += "<text x=\"\(labelX)\" y=\"\(cy + 21)\" font-size=\"12\" fill=\"#57606a\">"
-                + "\(esc(HTMLText.truncated(second, charactersPerLine)))</text>"
+                + "\(esc(HTMLText.truncated(text.second, charactersPerLine)))</text>"
             for (line, failure) in row.failures.prefix(3).enumerated() {
                 svg += "<text x=\"\(labelX)\" y=\"\(cy + 21 + (line + 1) * S.failureLineHeight)\" font-size=\"12\" "
                     + "fill=\"\(S.failColor)\">\(esc(HTMLText.truncated("FAILED " + failure, charactersPerLine)))"
