@@ -48,8 +48,35 @@ public struct ChunkPipeline: Sendable {
     public var slotCount: Int
     /// Called after each chunk is read with the running byte count (from the reading thread).
     public var progress: (@Sendable (UInt64) -> Void)?
-    /// Polled between chunks; returning true stops the run with `CustodyError("interrupted")`.
+    /// Polled between chunks; returning true stops reading: chunks already read go through every stage (so an
+    /// interrupted pack keeps all it read), then the run throws `CustodyError("interrupted")`.
     public var shouldStop: (@Sendable () -> Bool)?
+    /// Where the run starts: nil for chunk 0; a resume point continues an earlier run's state (its first
+    /// `chunkCount` chunks already hashed), reading from chunk `chunkCount` on.
+    public var resumePoint: ResumePoint?
+
+    /// The state of a run after some number of whole chunks, from which a later run can continue (resuming an
+    /// interrupted seal: linear digests cannot be saved mid-stream, so the state is rebuilt by re-reading what
+    /// was already written, see `runToResumePoint`).
+    public struct ResumePoint: @unchecked Sendable {
+        /// Chunks already processed; every one of them was a full chunk.
+        public var chunkCount: UInt64
+        /// Their leaf hashes, in order (empty when the tree digest is not computed).
+        public var leaves: [Hash32]
+        /// One open digester per linear digest of the pipeline, in the same order, fed with those chunks.
+        public var digesters: [Digester]
+
+        public init(chunkCount: UInt64, leaves: [Hash32], digesters: [Digester]) {
+            self.chunkCount = chunkCount
+            self.leaves = leaves
+            self.digesters = digesters
+        }
+
+        /// The state before any chunk: fresh digesters for `linearDigests`.
+        public static func start(linearDigests: [DigestAlgorithm]) -> ResumePoint {
+            ResumePoint(chunkCount: 0, leaves: [], digesters: linearDigests.map { Digester($0) })
+        }
+    }
 
     /// The default pool: enough buffers to keep every core busy while one is being read.
     public static func defaultSlotCount(chunkSize: Int) -> Int {
@@ -80,9 +107,27 @@ public struct ChunkPipeline: Sendable {
         parallel: @escaping @Sendable (Chunk) throws -> Work,
         ordered: (@Sendable (Chunk, Work) throws -> Void)?
     ) throws -> PipelineResult {
-        precondition(chunkSize > 0)
-        let run = PipelineRun(configuration: self, reader: reader, parallel: parallel, ordered: ordered)
+        let run = try PipelineRun(configuration: self, reader: reader, parallel: parallel, ordered: ordered)
         return try run.execute()
+    }
+
+    /// Runs the pipeline like `run(_:parallel:ordered:)` but leaves the linear digests open and returns the
+    /// state reached, for a later run's `resumePoint`. Throws when the input ends with a short chunk (a resume
+    /// point holds whole chunks only).
+    public func runToResumePoint<Work: Sendable>(
+        _ reader: ChunkReader,
+        parallel: @escaping @Sendable (Chunk) throws -> Work,
+        ordered: (@Sendable (Chunk, Work) throws -> Void)?
+    ) throws -> ResumePoint {
+        var configuration = self
+        configuration.keepLeaves = true
+        let run = try PipelineRun(configuration: configuration, reader: reader, parallel: parallel, ordered: ordered)
+        let state = try run.executeKeepingState()
+        guard state.size == state.chunkCount * UInt64(chunkSize) else {
+            throw CustodyError.operational("a resume point needs whole chunks: \(state.size) bytes is not a "
+                + "multiple of the chunk size \(chunkSize)")
+        }
+        return ResumePoint(chunkCount: state.chunkCount, leaves: state.leaves, digesters: state.digesters)
     }
 }
 
@@ -109,6 +154,7 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
         var readyChunks: [UInt64: (chunk: Chunk, slot: Int)] = [:]
         var bytesRead: UInt64 = 0
         var endIndex: UInt64?
+        var stopped = false
     }
 
     private let shared = Mutex(Shared())
@@ -125,7 +171,18 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
 
     init(configuration: ChunkPipeline, reader: ChunkReader,
          parallel: @escaping @Sendable (Chunk) throws -> Work,
-         ordered: (@Sendable (Chunk, Work) throws -> Void)?) {
+         ordered: (@Sendable (Chunk, Work) throws -> Void)?) throws {
+        precondition(configuration.chunkSize > 0)
+        if let start = configuration.resumePoint {
+            guard start.digesters.map(\.algorithm) == configuration.linearDigests else {
+                throw CustodyError.operational("resume point digests (\(start.digesters.map(\.algorithm.rawValue))) "
+                    + "differ from the pipeline's (\(configuration.linearDigests.map(\.rawValue)))")
+            }
+            guard !configuration.computeTree || UInt64(start.leaves.count) == start.chunkCount else {
+                throw CustodyError.operational("resume point holds \(start.leaves.count) leaves for "
+                    + "\(start.chunkCount) chunks")
+            }
+        }
         self.configuration = configuration
         self.reader = reader
         self.parallel = parallel
@@ -138,7 +195,22 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
         linearQueues = configuration.linearDigests.map {
             DispatchQueue(label: "custody.pipeline.\($0.rawValue)", qos: .userInitiated)
         }
-        digesters = configuration.linearDigests.map { Digester($0) }
+        if let start = configuration.resumePoint {
+            digesters = start.digesters
+            let bytes = start.chunkCount * UInt64(configuration.chunkSize)
+            shared.withLock { state in
+                state.nextIndex = start.chunkCount
+                state.nextToDispatch = start.chunkCount
+                state.bytesRead = bytes
+            }
+            orderedState.withLock { $0.nextIndex = start.chunkCount }
+            if configuration.computeTree {
+                for leaf in start.leaves { accumulator.append(leaf) }
+                if configuration.keepLeaves { leaves = start.leaves }
+            }
+        } else {
+            digesters = configuration.linearDigests.map { Digester($0) }
+        }
     }
 
     deinit {
@@ -146,6 +218,21 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
     }
 
     func execute() throws -> PipelineResult {
+        let state = try executeKeepingState()
+        var digests: [DigestAlgorithm: [UInt8]] = [:]
+        for digester in digesters { digests[digester.algorithm] = digester.finalize() }
+        return PipelineResult(
+            size: state.size,
+            chunkSize: configuration.chunkSize,
+            chunkCount: state.chunkCount,
+            treeRoot: configuration.computeTree ? accumulator.root : nil,
+            leaves: leaves,
+            digests: digests
+        )
+    }
+
+    /// Reads to the end (or the first failure) and returns the counts, leaves and still-open digesters.
+    func executeKeepingState() throws -> (size: UInt64, chunkCount: UInt64, leaves: [Hash32], digesters: [Digester]) {
         let readerCount = reader.supportsPositionalReads ? configuration.readers : 1
         if readerCount == 1 {
             readLoop()
@@ -164,16 +251,8 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
         for slot in parked { releaseSlot(slot) }
         let state = shared.withLock { $0 }
         if let error = state.firstError { throw error }
-        var digests: [DigestAlgorithm: [UInt8]] = [:]
-        for digester in digesters { digests[digester.algorithm] = digester.finalize() }
-        return PipelineResult(
-            size: state.bytesRead,
-            chunkSize: configuration.chunkSize,
-            chunkCount: state.nextToDispatch,
-            treeRoot: configuration.computeTree ? accumulator.root : nil,
-            leaves: leaves,
-            digests: digests
-        )
+        if state.stopped { throw CustodyError.operational("interrupted") }
+        return (state.bytesRead, state.nextToDispatch, leaves, digesters)
     }
 
     private func fail(_ error: Error) {
@@ -188,7 +267,10 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
     private func readLoop() {
         while true {
             if let stop = configuration.shouldStop, stop() {
-                fail(CustodyError.operational("interrupted"))
+                shared.withLock { state in
+                    state.stopped = true
+                    state.endIndex = min(state.endIndex ?? state.nextIndex, state.nextIndex)
+                }
                 return
             }
             slotAvailable.wait()

@@ -1,0 +1,188 @@
+import Synchronization
+
+/// What `EvidencePacker.verifyPrefix(of:)` found in the output of an interrupted pack.
+public struct PackedPrefix: Sendable {
+    /// The state after the verified members, for `EvidencePacker.resumePoint`.
+    public var resumePoint: EvidencePacker.ResumePoint
+    /// Bytes of the verified members: the file is to be cut here before packing appends to it.
+    public var validSize: UInt64
+    /// Bytes the file held.
+    public var fileSize: UInt64
+    /// Why verification stopped before the end of the file (nil when every byte belonged to a verified member).
+    public var stopReason: String?
+
+    /// Verified whole chunks.
+    public var chunkCount: UInt64 { resumePoint.content.chunkCount }
+}
+
+extension EvidencePacker {
+    /// Re-reads the members an interrupted pack wrote to `descriptor` (opened for reading, positional reads),
+    /// from the start: each member is inflated and checked (header, chunk index and size, CRC-32, ISIZE, a whole
+    /// chunk of content) while the content feeds the tree leaves and linear digests and the packed bytes feed
+    /// `packedDigests`, exactly as packing would have. Stops at the first member that is incomplete, invalid,
+    /// shorter than a whole chunk or the end-of-file member; everything from there on is to be cut and packed
+    /// again. The file is not modified.
+    public func verifyPrefix(of descriptor: FileDescriptor) throws -> PackedPrefix {
+        _ = try TreeChunkSize.validate(UInt64(chunkSize))
+        let fileSize = UInt64(try descriptor.status().st_size)
+        let scan = try PrefixScan.members(of: descriptor, fileSize: fileSize, chunkSize: chunkSize)
+        let reader = PrefixMemberReader(descriptor: descriptor, members: scan.members, chunkSize: chunkSize)
+        let packed = PrefixPackedDigest(descriptor: descriptor, members: scan.members, chunkSize: chunkSize,
+                                        digesters: packedDigests.map { Digester($0) })
+        var pipeline = ChunkPipeline(chunkSize: chunkSize, linearDigests: linearDigests, computeTree: true,
+                                     keepLeaves: true, readers: max(readers, activeProcessorCount()),
+                                     slotCount: slotCount)
+        pipeline.shouldStop = shouldStop
+        pipeline.progress = progress
+        let content = try pipeline.runToResumePoint(reader, parallel: { _ in () },
+                                                    ordered: { chunk, _ in try packed.update(chunk.index) })
+        let count = Int(content.chunkCount)
+        let kept = scan.members.prefix(count)
+        let validSize = kept.last.map { $0.offset + UInt64($0.size) } ?? 0
+        var reason: String?
+        if count < scan.members.count {
+            reason = reader.failure ?? "chunk \(count) could not be read back"
+        } else if validSize < fileSize {
+            reason = scan.stopReason
+        }
+        let point = ResumePoint(
+            content: content, packedDigesters: packed.digesters, packedSize: validSize,
+            storedChunks: UInt64(kept.filter { $0.flags.contains(.stored) }.count),
+            zeroChunks: UInt64(kept.filter { $0.flags.contains(.zero) }.count))
+        return PackedPrefix(resumePoint: point, validSize: validSize, fileSize: fileSize, stopReason: reason)
+    }
+}
+
+/// Hops over the member headers of a partial packed file.
+enum PrefixScan {
+    /// The members whose headers are sound and lie wholly inside the file, up to the first that is not (or the
+    /// end-of-file member), and why the scan stopped there.
+    static func members(of descriptor: FileDescriptor, fileSize: UInt64, chunkSize: Int) throws
+        -> (members: [PackedEvidenceFile.Member], stopReason: String?) {
+        var members: [PackedEvidenceFile.Member] = []
+        var offset: UInt64 = 0
+        var header = [UInt8](repeating: 0, count: PackFormat.headerSize)
+        while offset < fileSize {
+            let index = UInt64(members.count)
+            let place = "chunk \(index) (packed byte \(offset))"
+            let got = try header.withUnsafeMutableBytes { try descriptor.readFully(into: $0, at: offset) }
+            let parsed = header.withUnsafeBytes {
+                PackFormat.MemberHeader.parse(UnsafeRawBufferPointer(rebasing: $0[0..<got]))
+            }
+            let member: PackFormat.MemberHeader
+            switch parsed {
+            case .success(let value): member = value
+            case .failure(let problem): return (members, "\(place): \(problem.text)")
+            }
+            if member.flags.contains(.endOfFile) { return (members, "\(place): the end-of-file member") }
+            guard member.chunkSize == chunkSize else {
+                return (members, "\(place): member chunk size \(member.chunkSize), not \(chunkSize)")
+            }
+            guard member.index == index else { return (members, "\(place): member carries index \(member.index)") }
+            guard offset + UInt64(member.memberSize) <= fileSize else {
+                return (members, "\(place): the file ends inside the member")
+            }
+            members.append(PackedEvidenceFile.Member(offset: offset, size: member.memberSize, flags: member.flags))
+            offset += UInt64(member.memberSize)
+        }
+        return (members, nil)
+    }
+}
+
+/// Reads chunk `i` of the content by inflating and checking member `i` of a partial packed file. A member
+/// that fails a check reads as the end of input (and is remembered), so the pipeline stops before it.
+final class PrefixMemberReader: ChunkReader, @unchecked Sendable {
+    let descriptor: FileDescriptor
+    let members: [PackedEvidenceFile.Member]
+    let chunkSize: Int
+    private let inflaters = ObjectPool { try RawInflater() }
+    private let buffers: ObjectPool<ByteBuffer>
+    private let firstFailure = Mutex<(index: Int, reason: String)?>(nil)
+
+    var knownSize: UInt64? { UInt64(members.count) * UInt64(chunkSize) }
+    var supportsPositionalReads: Bool { true }
+
+    init(descriptor: FileDescriptor, members: [PackedEvidenceFile.Member], chunkSize: Int) {
+        self.descriptor = descriptor
+        self.members = members
+        self.chunkSize = chunkSize
+        let capacity = PackFormat.maximumMemberSize(chunkSize: chunkSize)
+        buffers = ObjectPool { ByteBuffer(capacity: capacity) }
+    }
+
+    /// The first member that failed, in words.
+    var failure: String? { firstFailure.withLock { $0?.reason } }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
+        let index = Int(offset / UInt64(chunkSize))
+        guard index < members.count else { return 0 }
+        if let problem = check(index, into: buffer) {
+            let member = members[index]
+            let range = PackFormat.describeRange(member.offset..<(member.offset + UInt64(member.size)))
+            firstFailure.withLock { first in
+                if first == nil || first!.index > index {
+                    first = (index, "chunk \(index) (packed bytes \(range)): \(problem)")
+                }
+            }
+            return 0
+        }
+        return chunkSize
+    }
+
+    /// Inflates member `index` into `output` (a whole chunk); returns what is wrong, or nil.
+    private func check(_ index: Int, into output: UnsafeMutableRawBufferPointer) -> String? {
+        let member = members[index]
+        guard let input = try? buffers.take() else { return "out of memory" }
+        defer { buffers.give(input) }
+        let wanted = UnsafeMutableRawBufferPointer(rebasing: input.storage[0..<Int(member.size)])
+        guard let got = try? descriptor.readFully(into: wanted, at: member.offset), got == Int(member.size) else {
+            return "the member cannot be read back"
+        }
+        let dataEnd = Int(member.size) - PackFormat.trailerSize
+        let data = UnsafeRawBufferPointer(rebasing: input.storage[PackFormat.headerSize..<dataEnd])
+        guard let inflater = try? inflaters.take() else { return "zlib could not start" }
+        defer { inflaters.give(inflater) }
+        let target = UnsafeMutableRawBufferPointer(rebasing: output[0..<chunkSize])
+        switch inflater.inflate(data, into: target) {
+        case .complete(let produced, let consumed):
+            guard produced == chunkSize else { return "holds \(produced) bytes, not a whole chunk" }
+            guard consumed == data.count else { return "wrong member size" }
+        case .overflow: return "inflates past the chunk size"
+        case .truncated: return "deflate data cut short"
+        case .corrupt(let message): return "corrupt deflate data (zlib: \(message))"
+        }
+        let crc: UInt32 = loadLittleEndian(input.storage.baseAddress! + dataEnd)
+        let isize: UInt32 = loadLittleEndian(input.storage.baseAddress! + dataEnd + 4)
+        guard isize == UInt32(truncatingIfNeeded: chunkSize) else { return "ISIZE \(isize) differs" }
+        guard PackFormat.crc32(UnsafeRawBufferPointer(target)) == crc else { return "CRC-32 mismatch" }
+        return nil
+    }
+}
+
+/// Feeds the packed bytes of verified members, in order, to the packed-byte digesters.
+final class PrefixPackedDigest: @unchecked Sendable {
+    let descriptor: FileDescriptor
+    let members: [PackedEvidenceFile.Member]
+    let digesters: [Digester]
+    private let buffer: ByteBuffer
+
+    init(descriptor: FileDescriptor, members: [PackedEvidenceFile.Member], chunkSize: Int, digesters: [Digester]) {
+        self.descriptor = descriptor
+        self.members = members
+        self.digesters = digesters
+        buffer = ByteBuffer(capacity: digesters.isEmpty ? 1 : PackFormat.maximumMemberSize(chunkSize: chunkSize))
+    }
+
+    /// Digests member `index`; called in index order from the pipeline's ordered stage.
+    func update(_ index: UInt64) throws {
+        guard !digesters.isEmpty else { return }
+        let member = members[Int(index)]
+        let target = UnsafeMutableRawBufferPointer(rebasing: buffer.storage[0..<Int(member.size)])
+        let got = try descriptor.readFully(into: target, at: member.offset)
+        guard got == Int(member.size) else {
+            throw CustodyError.operational("\(descriptor.path): packed bytes \(member.offset)... changed while "
+                + "being verified")
+        }
+        for digester in digesters { digester.update(UnsafeRawBufferPointer(target)) }
+    }
+}
