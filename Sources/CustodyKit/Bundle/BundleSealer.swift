@@ -147,10 +147,10 @@ public enum BundleSealer {
             throw CustodyError.operational("the key '\(key.identity.name)' does not own the ledger (owner: "
                 + "\(ledger.owner.name)); seal with the ledger owner's key")
         }
+        let writer = try BundleWriter(out: out, resume: resume)
         let inputs = try items(paths)
         let parameters = SealParameters(options: options, paths: paths)
         let itemList = inputs.map { (path: $0.input.path, name: $0.name) }
-        let writer = try BundleWriter(out: out, resume: resume)
         let journal: SealJournal
         if resume {
             journal = try SealJournal.load(workPath: writer.workPath)

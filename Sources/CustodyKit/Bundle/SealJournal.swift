@@ -320,8 +320,8 @@ final class SealJournal: @unchecked Sendable {
     func check(parameters: SealParameters, items: [(path: String, name: String)]) throws {
         let recorded = snapshot
         if let difference = parameters.difference(from: recorded.parameters) {
-            throw CustodyError.operational("cannot resume the seal in \(FileSystem.parentDirectory(of: path)): "
-                + difference + " (resume with the same arguments, or with --resume and --out alone)")
+            throw CustodyError.operational("cannot resume the seal in \(path.dropLast(".journal".count)): "
+                + difference + " (resume with the same arguments, or with only --resume, --out, --ledger and --key)")
         }
         for (offset, pair) in zip(items, recorded.items).enumerated()
         where pair.0.path != pair.1.path || pair.0.name != pair.1.name {
