@@ -55,8 +55,8 @@ final class SealResumeTests: XCTestCase {
     }
 
     /// Starts a seal, waits until its partial payload holds at least 2 MB, sends `signal`, returns the exit.
-    private func interrupt(_ out: String, with signal: Int32) throws -> (status: Int32, reason: Process.TerminationReason,
-                                                                         err: String) {
+    private func interrupt(_ out: String, with signal: Int32) throws
+        -> (status: Int32, reason: Process.TerminationReason, err: String) {
         let partial = dir.appendingPathComponent(".\(out).partial/\(payload)").path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CLI.executable)
@@ -80,7 +80,8 @@ final class SealResumeTests: XCTestCase {
     }
 
     private func items(_ out: String) throws -> [[String: JSONValue]] {
-        let json = try JSONValue.parse(try FileSystem.readFile(dir.appendingPathComponent(out + "/custody/items.json").path))
+        let path = dir.appendingPathComponent(out + "/custody/items.json").path
+        let json = try JSONValue.parse(try FileSystem.readFile(path))
         return try XCTUnwrap(json["items"]?.arrayValue).compactMap(\.objectValue)
     }
 
@@ -133,7 +134,8 @@ final class SealResumeTests: XCTestCase {
         XCTAssertTrue(other.err.contains("INPUT differs: the interrupted seal used [\"\(input)\"]"), other.err)
         let level = try CLI.run(seal("bundle", ["--resume", "--level", "1"]))
         XCTAssertEqual(level.status, 2)
-        XCTAssertTrue(level.err.contains("--level differs: the interrupted seal used 9, this command gives 1"), level.err)
+        XCTAssertTrue(level.err.contains("--level differs: the interrupted seal used 9, this command gives 1"),
+                      level.err)
 
         let resumed = try CLI.run(seal("bundle", ["--resume"]).filter { $0 != "--quiet" })
         XCTAssertEqual(resumed.status, 0, resumed.err)

@@ -18,7 +18,8 @@ final class SealResumeLibraryTests: XCTestCase {
 
     private func makeKeyAndLedger(_ name: String = "ledger") throws -> (SigningKey, Ledger) {
         let privateKey = try Ed25519PrivateKey.generate()
-        let identity = try Identity(name: "officer", agency: "Agency", jurisdiction: "NL", publicKey: privateKey.publicKey)
+        let identity = try Identity(name: "officer", agency: "Agency", jurisdiction: "NL",
+                                    publicKey: privateKey.publicKey)
         let key = try SigningKey(identity: identity, privateKey: privateKey)
         let ledger = try Ledger.create(path: directory + "/" + name, origin: "agency.example/custody", key: key)
         return (key, ledger)
@@ -33,7 +34,8 @@ final class SealResumeLibraryTests: XCTestCase {
             while offset < size {
                 let run = min(size - offset, Int(generator.next() % 150_000) + 10_000)
                 switch generator.next() % 3 {
-                case 0: for index in offset..<(offset + run) { bytes[index] = UInt8(truncatingIfNeeded: generator.next()) }
+                case 0:
+                    for index in offset..<(offset + run) { bytes[index] = UInt8(truncatingIfNeeded: generator.next()) }
                 case 1: for index in offset..<(offset + run) { bytes[index] = UInt8(ascii: "a") + UInt8(index % 23) }
                 default: break
                 }

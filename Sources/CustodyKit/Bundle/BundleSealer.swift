@@ -368,7 +368,8 @@ public enum BundleSealer {
             output = try writer.createPayload(payload)
         }
         if resumed == nil { try output.truncate(to: 0) }
-        let sink = DurableSink(output, syncChunks: options.syncChunks, syncSeconds: options.syncSeconds)
+        let sink = DurableSink(output, syncChunks: options.syncChunks, syncSeconds: options.syncSeconds,
+                               positioned: resumed == nil)
         // Bad ranges reach the journal before the chunk holding them reaches the payload; durable points after
         // each periodic sync.
         let journaledBadBytes = Mutex<UInt64>(0)
@@ -389,13 +390,15 @@ public enum BundleSealer {
                 if let report = options.progress { packer.progress = { report(input.path, $0) } }
                 if resumed != nil {
                     let written = UInt64(try output.status().st_size)
-                    options.notice?("resuming item \(number) (\(name)) at \(written) bytes (verifying what was written)")
+                    options.notice?("resuming item \(number) (\(name)) at \(written) bytes "
+                        + "(verifying what was written)")
                     let prefix = try packer.verifyPrefix(of: output)
                     try sink.restart(at: prefix.validSize, chunks: prefix.chunkCount)
                     let offset = prefix.chunkCount * UInt64(options.chunkSize)
                     restore(current.badRanges, before: offset, into: badSectors, sectorSize: reader.sectorSize)
                     journaledBadBytes.withLock { $0 = badSectors.badBytes }
-                    var note = "item \(number): \(prefix.chunkCount) chunk(s) verified (\(prefix.validSize) packed bytes)"
+                    var note = "item \(number): \(prefix.chunkCount) chunk(s) verified "
+                        + "(\(prefix.validSize) packed bytes)"
                     if let reason = prefix.stopReason, prefix.validSize < prefix.fileSize {
                         note += "; cut \(prefix.fileSize - prefix.validSize) bytes from \(reason)"
                     }
@@ -421,8 +424,8 @@ public enum BundleSealer {
             try output.sync()
             output.close()
         } catch {
-            if options.shouldStop?() == true {
-                // Keep the durable point exact for --resume.
+            if options.shouldStop?() == true && sink.positioned {
+                // Keep the durable point exact for --resume (not when stopped while verifying the prefix).
                 if (try? output.sync()) != nil {
                     try? journal.update {
                         $0.current?.durableChunks = sink.chunks
@@ -559,11 +562,14 @@ final class DurableSink: ByteSink, @unchecked Sendable {
     var afterSync: ((UInt64) throws -> Void)?
     /// Writes so far, including those of an interrupted run the sink continues.
     private(set) var chunks: UInt64 = 0
+    /// False for a sink continuing an interrupted payload until `restart` has positioned it.
+    private(set) var positioned: Bool
     private var sinceSync: UInt64 = 0
     private var lastSync = ContinuousClock.now
 
-    init(_ output: FileDescriptor, syncChunks: UInt64, syncSeconds: Double) {
+    init(_ output: FileDescriptor, syncChunks: UInt64, syncSeconds: Double, positioned: Bool) {
         self.output = output
+        self.positioned = positioned
         self.syncChunks = max(1, syncChunks)
         self.syncSeconds = syncSeconds
     }
@@ -574,6 +580,7 @@ final class DurableSink: ByteSink, @unchecked Sendable {
         try output.sync()
         _ = try output.seek(to: Int64(size))
         self.chunks = chunks
+        positioned = true
         try afterSync?(chunks)
     }
 

@@ -75,7 +75,8 @@ public struct SealParameters: Sendable, Equatable {
             }
         }
         guard let inputs = json["inputs"]?.arrayValue?.compactMap(\.stringValue) else { throw fail("inputs") }
-        guard let chunk = json["chunkSize"]?.intValue, let chunkSize = try? TreeChunkSize.validate(UInt64(chunk)) else {
+        guard let chunk = json["chunkSize"]?.intValue, chunk > 0,
+              let chunkSize = try? TreeChunkSize.validate(UInt64(chunk)) else {
             throw fail("chunkSize")
         }
         guard let level = json["level"]?.intValue, (0...9).contains(level) else { throw fail("level") }
@@ -236,7 +237,9 @@ final class SealJournal: @unchecked Sendable {
             "items": .array(state.items.map { .object(["path": .string($0.path), "name": .string($0.name)]) }),
             "completed": .array(state.completed.map { done in
                 var digests: [String: JSONValue] = [:]
-                for (algorithm, value) in done.packedDigests { digests[algorithm.rawValue] = .string(Hex.encode(value)) }
+                for (algorithm, value) in done.packedDigests {
+                    digests[algorithm.rawValue] = .string(Hex.encode(value))
+                }
                 return .object(["record": done.record.json, "packedSize": .int(Int64(done.packedSize)),
                                 "packedDigests": .object(digests)])
             }),
@@ -296,7 +299,9 @@ final class SealJournal: @unchecked Sendable {
                 }
                 digests[algorithm] = bytes
             }
-            guard record.number == offset + 1 else { throw fail("completed item \(offset + 1) is numbered \(record.number)") }
+            guard record.number == offset + 1 else {
+                throw fail("completed item \(offset + 1) is numbered \(record.number)")
+            }
             completed.append(Completed(record: record, packedSize: UInt64(size), packedDigests: digests))
         }
         var state = State(bundleID: bundleID, parameters: parameters, items: items, completed: completed)
@@ -329,8 +334,8 @@ final class SealJournal: @unchecked Sendable {
                 + "the interrupted seal had \(pair.1.path) (\(pair.1.name))")
         }
         if items.count != recorded.items.count {
-            throw CustodyError.operational("cannot resume: the inputs now hold \(items.count) item(s); the interrupted "
-                + "seal had \(recorded.items.count)")
+            throw CustodyError.operational("cannot resume: the inputs now hold \(items.count) item(s); the "
+                + "interrupted seal had \(recorded.items.count)")
         }
     }
 }
