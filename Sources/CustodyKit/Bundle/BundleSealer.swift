@@ -163,11 +163,15 @@ public enum BundleSealer {
         if journal.snapshot.ledgerEntries == nil { writer.discardOnFailure() }
         do {
             let result = try seal(inputs, writer: writer, journal: journal, ledger: ledger, key: key, options: options)
+            FileSystem.removeTree(SealJournal.leafLogPath(workPath: writer.workPath))
             FileSystem.removeTree(journal.path)
             try FileSystem.syncDirectory(FileSystem.parentDirectory(of: journal.path))
             return result
         } catch {
-            if !writer.keepsWorkDirectory { FileSystem.removeTree(journal.path) }
+            if !writer.keepsWorkDirectory {
+                FileSystem.removeTree(SealJournal.leafLogPath(workPath: writer.workPath))
+                FileSystem.removeTree(journal.path)
+            }
             throw error
         }
     }
@@ -379,7 +383,15 @@ public enum BundleSealer {
             try journal.update { $0.current?.badRanges = badSectors.ranges }
             journaledBadBytes.withLock { $0 = bad }
         }
-        sink.afterSync = { chunks in try journal.update { $0.current?.durableChunks = chunks } }
+        let leafLog = try LeafLog(path: SealJournal.leafLogPath(workPath: writer.workPath),
+                                  valid: resumed == nil ? 0 : current.durableLeaves)
+        sink.afterSync = { chunks in
+            let leaves = try leafLog.flush()
+            try journal.update {
+                $0.current?.durableChunks = chunks
+                $0.current?.durableLeaves = leaves
+            }
+        }
         let result: PackResult
         do {
             if options.compress {
@@ -388,11 +400,13 @@ public enum BundleSealer {
                 packer.readers = options.readers
                 packer.shouldStop = options.shouldStop
                 if let report = options.progress { packer.progress = { report(input.path, $0) } }
+                packer.leafObserver = { leafLog.append($0, $1) }
                 if resumed != nil {
                     let written = UInt64(try output.status().st_size)
                     options.notice?("resuming item \(number) (\(name)) at \(written) bytes "
                         + "(verifying what was written)")
-                    let prefix = try packer.verifyPrefix(of: output)
+                    let prefix = try packer.verifyPrefix(of: output, knownLeaves: try leafLog.kept())
+                    try leafLog.reset(to: prefix.resumePoint.content.leaves)
                     try sink.restart(at: prefix.validSize, chunks: prefix.chunkCount)
                     let offset = prefix.chunkCount * UInt64(options.chunkSize)
                     restore(current.badRanges, before: offset, into: badSectors, sectorSize: reader.sectorSize)
@@ -413,22 +427,26 @@ public enum BundleSealer {
                     let chunks = min(current.durableChunks, written / UInt64(options.chunkSize))
                     options.notice?("resuming item \(number) (\(name)) at \(chunks * UInt64(options.chunkSize)) bytes "
                         + "(re-hashing what was written)")
-                    start = try rehashRaw(output, chunks: chunks, linear: linear, options: options)
+                    start = try rehashRaw(output, chunks: chunks, linear: linear, options: options,
+                                          knownLeaves: try leafLog.kept())
+                    try leafLog.reset(to: start?.leaves ?? [])
                     try sink.restart(at: chunks * UInt64(options.chunkSize), chunks: chunks)
                     restore(current.badRanges, before: chunks * UInt64(options.chunkSize), into: badSectors,
                             sectorSize: reader.sectorSize)
                     journaledBadBytes.withLock { $0 = badSectors.badBytes }
                 }
-                result = try copyRaw(reader, to: sink, linear: linear, options: options, input: input, start: start)
+                result = try copyRaw(reader, to: sink, linear: linear, options: options, input: input, start: start,
+                                     leafLog: leafLog)
             }
             try output.sync()
             output.close()
         } catch {
             if options.shouldStop?() == true && sink.positioned {
                 // Keep the durable point exact for --resume (not when stopped while verifying the prefix).
-                if (try? output.sync()) != nil {
+                if (try? output.sync()) != nil, let leaves = try? leafLog.flush() {
                     try? journal.update {
                         $0.current?.durableChunks = sink.chunks
+                        $0.current?.durableLeaves = leaves
                         $0.current?.badRanges = badSectors.ranges
                     }
                 }
@@ -484,11 +502,12 @@ public enum BundleSealer {
     /// Re-hashes the first `chunks` chunks of a raw payload (the interrupted run's durable part), cuts the file
     /// there and returns the state to continue copying from.
     private static func rehashRaw(_ output: FileDescriptor, chunks: UInt64, linear: [DigestAlgorithm],
-                                  options: SealOptions) throws -> ChunkPipeline.ResumePoint {
+                                  options: SealOptions, knownLeaves: [Hash32]) throws -> ChunkPipeline.ResumePoint {
         let packedExtra = BundleLayout.payloadManifests.filter { !linear.contains($0) }
         var pipeline = ChunkPipeline(chunkSize: options.chunkSize, linearDigests: linear + packedExtra,
                                      keepLeaves: true, readers: max(options.readers, activeProcessorCount()))
         pipeline.shouldStop = options.shouldStop
+        pipeline.knownLeaves = knownLeaves
         let limit = chunks * UInt64(options.chunkSize)
         let point = try pipeline.runToResumePoint(PrefixChunkReader(output, limit: limit), parallel: { _ in () },
                                                   ordered: nil)
@@ -501,13 +520,14 @@ public enum BundleSealer {
 
     /// Copies content unchanged while computing the same digests as packing.
     private static func copyRaw(_ reader: ChunkReader, to sink: DurableSink, linear: [DigestAlgorithm],
-                                options: SealOptions, input: HashInput,
-                                start: ChunkPipeline.ResumePoint?) throws -> PackResult {
+                                options: SealOptions, input: HashInput, start: ChunkPipeline.ResumePoint?,
+                                leafLog: LeafLog) throws -> PackResult {
         let packedExtra = BundleLayout.payloadManifests.filter { !linear.contains($0) }
         var pipeline = ChunkPipeline(chunkSize: options.chunkSize, linearDigests: linear + packedExtra,
                                      keepLeaves: true, readers: options.readers)
         pipeline.shouldStop = options.shouldStop
         pipeline.resumePoint = start
+        pipeline.leafObserver = { leafLog.append($0, $1) }
         if let report = options.progress { pipeline.progress = { report(input.path, $0) } }
         let result = try pipeline.run(reader, parallel: { _ in () }, ordered: { chunk, _ in
             try sink.write(chunk.bytes)

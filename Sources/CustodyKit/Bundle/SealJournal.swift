@@ -172,6 +172,9 @@ final class SealJournal: @unchecked Sendable {
     /// The journal of the seal whose work directory is `workPath`.
     static func path(workPath: String) -> String { workPath + ".journal" }
 
+    /// The leaf log of the item in progress (see `LeafLog`).
+    static func leafLogPath(workPath: String) -> String { workPath + ".leaves" }
+
     static let format = "custody-seal-journal v1"
 
     /// An item sealed before the interruption.
@@ -190,6 +193,8 @@ final class SealJournal: @unchecked Sendable {
         var resumed: Int
         /// Payload chunks written and synced (raw items resume from here).
         var durableChunks: UInt64
+        /// Leaf hashes written and synced to the leaf log (`.NAME.partial.leaves`).
+        var durableLeaves: UInt64 = 0
         /// Unreadable ranges met so far (zero-filled in the payload).
         var badRanges: [BadRange]
         var source: SourceIdentity
@@ -248,6 +253,7 @@ final class SealJournal: @unchecked Sendable {
             members["current"] = .object([
                 "number": .int(Int64(current.number)), "id": .string(current.id), "started": .string(current.started),
                 "resumed": .int(Int64(current.resumed)), "durableChunks": .int(Int64(current.durableChunks)),
+                "durableLeaves": .int(Int64(current.durableLeaves)),
                 "badRanges": .array(current.badRanges.map(\.json)), "source": current.source.json,
             ])
         }
@@ -315,6 +321,7 @@ final class SealJournal: @unchecked Sendable {
             state.current = Current(number: Int(number), id: id, started: started, resumed: Int(resumed),
                                     durableChunks: UInt64(durable), badRanges: try BadRange.parseList(ranges),
                                     source: SourceIdentity(json: current["source"]))
+            state.current?.durableLeaves = UInt64(max(0, current["durableLeaves"]?.intValue ?? 0))
         }
         state.ledgerFrom = json["ledgerFrom"]?.intValue.map { UInt64($0) }
         state.ledgerEntries = json["ledgerEntries"]?.arrayValue?.compactMap { $0.intValue.map { UInt64($0) } }
@@ -336,6 +343,67 @@ final class SealJournal: @unchecked Sendable {
         if items.count != recorded.items.count {
             throw CustodyError.operational("cannot resume: the inputs now hold \(items.count) item(s); the "
                 + "interrupted seal had \(recorded.items.count)")
+        }
+    }
+}
+
+/// The leaf hashes of the item in progress, 32 bytes each in chunk order, kept beside the journal so that a
+/// resumed seal does not hash the chunks it verifies again. Appended in memory as chunks are packed and written
+/// and synced at the payload's durable points; only the synced count (`durableLeaves` in the journal) is trusted.
+final class LeafLog: @unchecked Sendable {
+    let descriptor: FileDescriptor
+    private let state = Mutex<(pending: [UInt8], count: UInt64)>(([], 0))
+
+    /// Opens (creating) the log and keeps its first `valid` leaves, or fewer if the file is shorter.
+    init(path: String, valid: UInt64) throws {
+        descriptor = try FileDescriptor.open(path, O_RDWR | O_CREAT, mode: 0o644)
+        let size = UInt64(try descriptor.status().st_size)
+        let count = min(valid, size / 32)
+        try descriptor.truncate(to: count * 32)
+        _ = try descriptor.seek(to: Int64(count * 32))
+        state.withLock { $0.count = count }
+    }
+
+    deinit { descriptor.close() }
+
+    /// The leaves kept.
+    func kept() throws -> [Hash32] {
+        let count = state.withLock { $0.count }
+        var bytes = [UInt8](repeating: 0, count: Int(count) * 32)
+        let got = try bytes.withUnsafeMutableBytes { try descriptor.readFully(into: $0, at: 0) }
+        return stride(from: 0, to: got - got % 32, by: 32).compactMap { Hash32(bytes[$0..<($0 + 32)]) }
+    }
+
+    /// Makes the log hold exactly `leaves` (a prefix of it is already there): cuts it and appends the rest.
+    func reset(to leaves: [Hash32]) throws {
+        let kept = min(state.withLock { $0.count }, UInt64(leaves.count))
+        try descriptor.truncate(to: kept * 32)
+        _ = try descriptor.seek(to: Int64(kept * 32))
+        state.withLock { state in
+            state.count = kept
+            state.pending = []
+            for leaf in leaves[Int(kept)...] { leaf.withBytes { state.pending.append(contentsOf: $0) } }
+        }
+    }
+
+    /// Adds chunk `index`'s leaf (called in chunk order).
+    func append(_ index: UInt64, _ leaf: Hash32) {
+        state.withLock { state in
+            guard index == state.count + UInt64(state.pending.count / 32) else { return }
+            leaf.withBytes { state.pending.append(contentsOf: $0) }
+        }
+    }
+
+    /// Writes and syncs what was appended; returns the number of leaves now durable.
+    func flush() throws -> UInt64 {
+        try state.withLock { state in
+            if !state.pending.isEmpty {
+                try descriptor.writeAll(state.pending)
+                state.count += UInt64(state.pending.count / 32)
+                state.pending = []
+            }
+            try descriptor.sync()
+            return state.count
         }
     }
 }

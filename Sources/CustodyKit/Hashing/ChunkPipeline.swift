@@ -54,6 +54,11 @@ public struct ChunkPipeline: Sendable {
     /// Where the run starts: nil for chunk 0; a resume point continues an earlier run's state (its first
     /// `chunkCount` chunks already hashed), reading from chunk `chunkCount` on.
     public var resumePoint: ResumePoint?
+    /// Leaf hashes already known for the first chunks (computed by an earlier run over the same bytes and kept):
+    /// those chunks are not hashed again.
+    public var knownLeaves: [Hash32] = []
+    /// Called with each chunk's index and leaf hash, in chunk order, before the ordered stage of that chunk.
+    public var leafObserver: (@Sendable (UInt64, Hash32) -> Void)?
 
     /// The state of a run after some number of whole chunks, from which a later run can continue (resuming an
     /// interrupted seal: linear digests cannot be saved mid-stream, so the state is rebuilt by re-reading what
@@ -128,6 +133,16 @@ public struct ChunkPipeline: Sendable {
                 + "multiple of the chunk size \(chunkSize)")
         }
         return ResumePoint(chunkCount: state.chunkCount, leaves: state.leaves, digesters: state.digesters)
+    }
+
+    /// Reads everything once through the linear digests only and returns them still open, with the byte count.
+    func digestKeepingState(_ reader: ChunkReader) throws -> (size: UInt64, digesters: [Digester]) {
+        var configuration = self
+        configuration.computeTree = false
+        configuration.keepLeaves = false
+        let run = try PipelineRun(configuration: configuration, reader: reader, parallel: { _ in () }, ordered: nil)
+        let state = try run.executeKeepingState()
+        return (state.size, state.digesters)
     }
 }
 
@@ -345,7 +360,10 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
         chunkDone.enter()
         workers.async {
             if !self.failed {
-                if computeTree { box.leaf = Merkle.leafHash(chunk.bytes) }
+                if computeTree {
+                    let known = self.configuration.knownLeaves
+                    box.leaf = chunk.index < UInt64(known.count) ? known[Int(chunk.index)] : Merkle.leafHash(chunk.bytes)
+                }
                 do { box.work = try self.parallel(chunk) } catch { self.fail(error) }
             }
             self.parallelFinished(chunk, box: box, group: chunkDone)
@@ -374,6 +392,7 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
         if let leaf = box.leaf {
             accumulator.append(leaf)
             if configuration.keepLeaves { leaves.append(leaf) }
+            configuration.leafObserver?(chunk.index, leaf)
         }
         guard let ordered, let work = box.work else { return }
         do { try ordered(chunk, work) } catch { fail(error) }
@@ -399,6 +418,18 @@ public func activeProcessorCount() -> Int {
     #else
     return 1
     #endif
+}
+
+/// Runs each body on a thread of its own and waits for them all.
+func runOnThreads(_ bodies: [@Sendable () -> Void]) {
+    let next = Mutex(0)
+    runOnThreads(bodies.count) {
+        let index = next.withLock { count -> Int in
+            defer { count += 1 }
+            return count
+        }
+        bodies[index]()
+    }
 }
 
 /// Runs `body` on `count` new threads and waits for them all; runs it on the calling thread when the system

@@ -76,6 +76,8 @@ public struct EvidencePacker: Sendable {
     /// Continue an interrupted pack: the sink already holds the members of the first chunks (see
     /// `verifyPrefix(of:)`), and packing appends from the next chunk on.
     public var resumePoint: ResumePoint?
+    /// Called with each chunk's index and leaf hash, in chunk order, before its member is written.
+    public var leafObserver: (@Sendable (UInt64, Hash32) -> Void)?
 
     /// The state of a pack after its first whole chunks: the content's (tree leaves, linear digests) and the
     /// packed bytes' (count, open digesters). Built by `verifyPrefix(of:)` from what an interrupted run wrote.
@@ -119,6 +121,7 @@ public struct EvidencePacker: Sendable {
         pipeline.progress = progress
         pipeline.shouldStop = shouldStop
         pipeline.resumePoint = resumePoint?.content
+        pipeline.leafObserver = leafObserver
         if let resumePoint, resumePoint.packedDigesters.map(\.algorithm) != packedDigests {
             throw CustodyError.operational("resume point packed digests differ from the packer's")
         }

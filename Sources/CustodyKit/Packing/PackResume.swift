@@ -22,34 +22,57 @@ extension EvidencePacker {
     /// `packedDigests`, exactly as packing would have. Stops at the first member that is incomplete, invalid,
     /// shorter than a whole chunk or the end-of-file member; everything from there on is to be cut and packed
     /// again. The file is not modified.
-    public func verifyPrefix(of descriptor: FileDescriptor) throws -> PackedPrefix {
+    ///
+    /// The packed-byte digests run beside the content check, over every member whose header is sound; in the
+    /// rare case that a member inside that extent fails the content check, they are computed again up to the
+    /// last good member.
+    ///
+    /// `knownLeaves` are leaf hashes the interrupted run kept for its first chunks: those chunks are still inflated
+    /// and CRC-checked, but not hashed again.
+    public func verifyPrefix(of descriptor: FileDescriptor, knownLeaves: [Hash32] = []) throws -> PackedPrefix {
         _ = try TreeChunkSize.validate(UInt64(chunkSize))
         let fileSize = UInt64(try descriptor.status().st_size)
         let scan = try PrefixScan.members(of: descriptor, fileSize: fileSize, chunkSize: chunkSize)
+        let scanned = scan.members.last.map { $0.offset + UInt64($0.size) } ?? 0
         let reader = PrefixMemberReader(descriptor: descriptor, members: scan.members, chunkSize: chunkSize)
-        let packed = PrefixPackedDigest(descriptor: descriptor, members: scan.members, chunkSize: chunkSize,
-                                        digesters: packedDigests.map { Digester($0) })
         var pipeline = ChunkPipeline(chunkSize: chunkSize, linearDigests: linearDigests, computeTree: true,
                                      keepLeaves: true, readers: max(readers, activeProcessorCount()),
                                      slotCount: slotCount)
         pipeline.shouldStop = shouldStop
         pipeline.progress = progress
-        let content = try pipeline.runToResumePoint(reader, parallel: { _ in () },
-                                                    ordered: { chunk, _ in try packed.update(chunk.index) })
-        let count = Int(content.chunkCount)
+        pipeline.knownLeaves = knownLeaves
+        let packedPipeline = ChunkPipeline(chunkSize: 1 << 20, linearDigests: packedDigests, computeTree: false)
+        let content = Mutex<Result<ChunkPipeline.ResumePoint, Error>?>(nil)
+        let packed = Mutex<Result<(size: UInt64, digesters: [Digester]), Error>?>(nil)
+        let configured = pipeline
+        runOnThreads([{
+            let outcome = Result { try configured.runToResumePoint(reader, parallel: { _ in () }, ordered: nil) }
+            content.withLock { $0 = outcome }
+        }, {
+            let outcome = Result {
+                try packedPipeline.digestKeepingState(PrefixChunkReader(descriptor, limit: scanned))
+            }
+            packed.withLock { $0 = outcome }
+        }])
+        let point = try content.withLock { $0! }.get()
+        let count = Int(point.chunkCount)
         let kept = scan.members.prefix(count)
         let validSize = kept.last.map { $0.offset + UInt64($0.size) } ?? 0
+        var packedState = try packed.withLock { $0! }.get()
+        if packedState.size != validSize {
+            packedState = try packedPipeline.digestKeepingState(PrefixChunkReader(descriptor, limit: validSize))
+        }
         var reason: String?
         if count < scan.members.count {
             reason = reader.failure ?? "chunk \(count) could not be read back"
         } else if validSize < fileSize {
             reason = scan.stopReason
         }
-        let point = ResumePoint(
-            content: content, packedDigesters: packed.digesters, packedSize: validSize,
+        let resume = ResumePoint(
+            content: point, packedDigesters: packedState.digesters, packedSize: validSize,
             storedChunks: UInt64(kept.filter { $0.flags.contains(.stored) }.count),
             zeroChunks: UInt64(kept.filter { $0.flags.contains(.zero) }.count))
-        return PackedPrefix(resumePoint: point, validSize: validSize, fileSize: fileSize, stopReason: reason)
+        return PackedPrefix(resumePoint: resume, validSize: validSize, fileSize: fileSize, stopReason: reason)
     }
 }
 
@@ -156,33 +179,5 @@ final class PrefixMemberReader: ChunkReader, @unchecked Sendable {
         guard isize == UInt32(truncatingIfNeeded: chunkSize) else { return "ISIZE \(isize) differs" }
         guard PackFormat.crc32(UnsafeRawBufferPointer(target)) == crc else { return "CRC-32 mismatch" }
         return nil
-    }
-}
-
-/// Feeds the packed bytes of verified members, in order, to the packed-byte digesters.
-final class PrefixPackedDigest: @unchecked Sendable {
-    let descriptor: FileDescriptor
-    let members: [PackedEvidenceFile.Member]
-    let digesters: [Digester]
-    private let buffer: ByteBuffer
-
-    init(descriptor: FileDescriptor, members: [PackedEvidenceFile.Member], chunkSize: Int, digesters: [Digester]) {
-        self.descriptor = descriptor
-        self.members = members
-        self.digesters = digesters
-        buffer = ByteBuffer(capacity: digesters.isEmpty ? 1 : PackFormat.maximumMemberSize(chunkSize: chunkSize))
-    }
-
-    /// Digests member `index`; called in index order from the pipeline's ordered stage.
-    func update(_ index: UInt64) throws {
-        guard !digesters.isEmpty else { return }
-        let member = members[Int(index)]
-        let target = UnsafeMutableRawBufferPointer(rebasing: buffer.storage[0..<Int(member.size)])
-        let got = try descriptor.readFully(into: target, at: member.offset)
-        guard got == Int(member.size) else {
-            throw CustodyError.operational("\(descriptor.path): packed bytes \(member.offset)... changed while "
-                + "being verified")
-        }
-        for digester in digesters { digester.update(UnsafeRawBufferPointer(target)) }
     }
 }
