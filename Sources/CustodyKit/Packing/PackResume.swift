@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 
 /// What `EvidencePacker.verifyPrefix(of:)` found in the output of an interrupted pack.
@@ -34,7 +37,10 @@ extension EvidencePacker {
         let fileSize = UInt64(try descriptor.status().st_size)
         let scan = try PrefixScan.members(of: descriptor, fileSize: fileSize, chunkSize: chunkSize)
         let scanned = scan.members.last.map { $0.offset + UInt64($0.size) } ?? 0
-        let reader = PrefixMemberReader(descriptor: descriptor, members: scan.members, chunkSize: chunkSize)
+        let zeroMember = level > 0 ? try PackRun(level: level, chunkSize: chunkSize, sink: MemorySink(),
+                                                 packedDigests: []).zeroMember : []
+        let reader = PrefixMemberReader(descriptor: descriptor, members: scan.members, chunkSize: chunkSize,
+                                        zeroMember: zeroMember)
         var pipeline = ChunkPipeline(chunkSize: chunkSize, linearDigests: linearDigests, computeTree: true,
                                      keepLeaves: true, readers: max(readers, activeProcessorCount()),
                                      slotCount: slotCount)
@@ -118,6 +124,9 @@ final class PrefixMemberReader: ChunkReader, @unchecked Sendable {
     let descriptor: FileDescriptor
     let members: [PackedEvidenceFile.Member]
     let chunkSize: Int
+    /// The member packing writes for a chunk of zeros (index 0), or empty: a member equal to it apart from the
+    /// index is all zeros without inflating it.
+    let zeroMember: [UInt8]
     private let inflaters = ObjectPool { try RawInflater() }
     private let buffers: ObjectPool<ByteBuffer>
     private let firstFailure = Mutex<(index: Int, reason: String)?>(nil)
@@ -125,10 +134,11 @@ final class PrefixMemberReader: ChunkReader, @unchecked Sendable {
     var knownSize: UInt64? { UInt64(members.count) * UInt64(chunkSize) }
     var supportsPositionalReads: Bool { true }
 
-    init(descriptor: FileDescriptor, members: [PackedEvidenceFile.Member], chunkSize: Int) {
+    init(descriptor: FileDescriptor, members: [PackedEvidenceFile.Member], chunkSize: Int, zeroMember: [UInt8]) {
         self.descriptor = descriptor
         self.members = members
         self.chunkSize = chunkSize
+        self.zeroMember = zeroMember
         let capacity = PackFormat.maximumMemberSize(chunkSize: chunkSize)
         buffers = ObjectPool { ByteBuffer(capacity: capacity) }
     }
@@ -161,11 +171,15 @@ final class PrefixMemberReader: ChunkReader, @unchecked Sendable {
         guard let got = try? descriptor.readFully(into: wanted, at: member.offset), got == Int(member.size) else {
             return "the member cannot be read back"
         }
+        let target = UnsafeMutableRawBufferPointer(rebasing: output[0..<chunkSize])
+        if member.flags.contains(.zero) && isZeroMember(UnsafeRawBufferPointer(wanted)) {
+            target.initializeMemory(as: UInt8.self, repeating: 0)
+            return nil
+        }
         let dataEnd = Int(member.size) - PackFormat.trailerSize
         let data = UnsafeRawBufferPointer(rebasing: input.storage[PackFormat.headerSize..<dataEnd])
         guard let inflater = try? inflaters.take() else { return "zlib could not start" }
         defer { inflaters.give(inflater) }
-        let target = UnsafeMutableRawBufferPointer(rebasing: output[0..<chunkSize])
         switch inflater.inflate(data, into: target) {
         case .complete(let produced, let consumed):
             guard produced == chunkSize else { return "holds \(produced) bytes, not a whole chunk" }
@@ -179,5 +193,14 @@ final class PrefixMemberReader: ChunkReader, @unchecked Sendable {
         guard isize == UInt32(truncatingIfNeeded: chunkSize) else { return "ISIZE \(isize) differs" }
         guard PackFormat.crc32(UnsafeRawBufferPointer(target)) == crc else { return "CRC-32 mismatch" }
         return nil
+    }
+
+    /// Whether `bytes` is the all-zero member apart from its chunk index (header bytes 24-31).
+    private func isZeroMember(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard !zeroMember.isEmpty, bytes.count == zeroMember.count else { return false }
+        return zeroMember.withUnsafeBytes { expected in
+            memcmp(expected.baseAddress!, bytes.baseAddress!, 24) == 0
+                && memcmp(expected.baseAddress! + 32, bytes.baseAddress! + 32, bytes.count - 32) == 0
+        }
     }
 }
