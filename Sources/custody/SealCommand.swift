@@ -10,7 +10,10 @@ struct SealCommand: ParsableCommand {
             --no-compress, its tree digest and linear digests computed in the same read. acquire and seal entries \
             are appended to the ledger, a checkpoint is signed, and the bundle carries the ledger excerpt, its \
             inclusion proofs, the checkpoint, the conditions and the seal signed by KEY (the ledger's owner). \
-            The bundle appears at --out only when complete.
+            The bundle appears at --out only when complete; it is built in .NAME.partial beside it. An interrupted \
+            seal (Ctrl-C, SIGTERM, kill -9, power loss) keeps that directory: run the same command with --resume \
+            (or only --resume, --out, --ledger and --key: the inputs and options are then the interrupted run's) \
+            to continue from its last durable point, re-reading and verifying what was already written.
             """
     )
 
@@ -40,12 +43,14 @@ struct SealCommand: ParsableCommand {
     @Flag(name: .customLong("tolerate-read-errors"),
           help: "Zero-fill and record unreadable ranges of image files too (devices always are).")
     var tolerateReadErrors = false
+    @Flag(help: "Continue the interrupted seal of --out (same INPUTs and options, or none to reuse the journal's).")
+    var resume = false
     @Flag(name: .long, help: "Print the result as JSON.") var json = false
     @OptionGroup var quietOption: QuietOption
     @Argument(help: "Files, directories or block devices to seal.") var inputs: [String] = []
 
     func validate() throws {
-        if inputs.isEmpty { throw ValidationError("name at least one INPUT to seal") }
+        if inputs.isEmpty && !resume { throw ValidationError("name at least one INPUT to seal") }
         guard (0...9).contains(level) else { throw ValidationError("--level \(level): choose from 0 to 9") }
         guard (0...100).contains(retries) else { throw ValidationError("--retries \(retries): choose from 0 to 100") }
         _ = try linearDigests()
@@ -75,14 +80,30 @@ struct SealCommand: ParsableCommand {
         if let conditions { options.conditions = try Conditions.load(conditions) }
         if let legalBasis { options.conditions.legalBasis = legalBasis }
         if let caseNumber, options.conditions.caseID == nil { options.conditions.caseID = caseNumber }
+        var paths = inputs
+        if resume && inputs.isEmpty {
+            let recorded = try BundleSealer.interruptedParameters(out: out)
+            try recorded.apply(to: &options)
+            paths = recorded.inputs
+        }
         let display = ProgressDisplay(label: "sealing", total: nil, quiet: quietOption.quiet)
         options.progress = { _, done in display.update(done) }
+        let quiet = quietOption.quiet
+        options.notice = { text in
+            if !quiet { Terminal.error(text) }
+        }
         try InterruptFlag.install()
         defer { InterruptFlag.uninstall() }
         options.shouldStop = InterruptFlag.shouldStop
         let signer = try SigningKey.load(keyPath: key, passphrase: passphrase.source)
         let store = try Ledger.open(path: ledger)
-        let result = try BundleSealer.seal(paths: inputs, out: out, ledger: store, key: signer, options: options)
+        let result: SealResult
+        do {
+            result = try BundleSealer.seal(paths: paths, out: out, ledger: store, key: signer, options: options,
+                                           resume: resume)
+        } catch let error as CustodyError where InterruptFlag.isSet && error.message.hasPrefix("interrupted: ") {
+            throw InterruptFlag.stoppedError(what: String(error.message.dropFirst("interrupted: ".count)))
+        }
         display.finish()
         for note in result.skipped { Terminal.error("warning: \(note) (not sealed; recorded in the seal entry)") }
         if json {

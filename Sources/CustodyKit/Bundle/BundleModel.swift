@@ -72,6 +72,9 @@ public struct ItemRecord: Sendable, Equatable {
     public var notes: String?
     /// Unreadable ranges that were zero-filled ({offset, length}).
     public var badRanges: [JSONValue]
+    /// How many times sealing this item was interrupted and resumed (`custody seal --resume`); 0 is left out
+    /// of the JSON.
+    public var resumed = 0
 
     public init(id: String, number: Int, payloadPath: String, encoding: PayloadEncoding, originalName: String,
                 size: UInt64, storedSize: UInt64, chunkSize: Int, tree: String, digests: [String: String],
@@ -115,6 +118,7 @@ public struct ItemRecord: Sendable, Equatable {
                                              ("examiner", examiner), ("description", itemDescription),
                                              ("notes", notes)]
         for (key, value) in optional { if let value { members[key] = .string(value) } }
+        if resumed > 0 { members["resumed"] = .int(Int64(resumed)) }
         return .object(members)
     }
 
@@ -167,6 +171,7 @@ public struct ItemRecord: Sendable, Equatable {
         itemDescription = json["description"]?.stringValue
         notes = json["notes"]?.stringValue
         badRanges = json["badRanges"]?.arrayValue ?? []
+        resumed = Int(json["resumed"]?.intValue ?? 0)
     }
 }
 

@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -27,6 +29,12 @@ public struct SealOptions: Sendable {
     /// Called with (item path, bytes done) while an item is read.
     public var progress: (@Sendable (String, UInt64) -> Void)?
     public var shouldStop: (@Sendable () -> Bool)?
+    /// Called with one-line notices (resuming an item, reusing ledger entries).
+    public var notice: (@Sendable (String) -> Void)?
+    /// The payload is synced (and the seal journal updated) after this many chunks or `syncSeconds`,
+    /// whichever comes first: the most an interrupted raw item re-copies after a crash.
+    public var syncChunks: UInt64 = 256
+    public var syncSeconds = 2.0
 
     public init() {}
 }
@@ -142,27 +150,77 @@ public enum BundleSealer {
         return result
     }
 
+    /// Seals `paths` into a new bundle at `out`. With `resume`, continues the interrupted seal of `out` (its
+    /// work directory and journal, SPEC.md section 7.5): `paths` and the output-shaping options must be the
+    /// interrupted run's (see `SealParameters.apply(to:)` to take them from the journal).
     public static func seal(paths: [String], out: String, ledger: Ledger, key: SigningKey,
-                            options: SealOptions) throws -> SealResult {
+                            options: SealOptions, resume: Bool = false) throws -> SealResult {
         guard key.identity.publicKey == ledger.owner.publicKey else {
             throw CustodyError.operational("the key '\(key.identity.name)' does not own the ledger (owner: "
                 + "\(ledger.owner.name)); seal with the ledger owner's key")
         }
+        let writer = try BundleWriter(out: out, resume: resume)
         var skipped: [String] = []
         let inputs = try items(paths, skipped: &skipped)
-        let writer = try BundleWriter(out: out)
-        let bundleID = Identifier.urn()
-        var linear = options.linearDigests
-        if !linear.contains(.sha256) { linear.append(.sha256) }
-        linear.sort()
+        let parameters = SealParameters(options: options, paths: paths)
+        let itemList = inputs.map { (path: $0.input.path, name: $0.name) }
+        let journal: SealJournal
+        if resume {
+            journal = try SealJournal.load(workPath: writer.workPath)
+            try journal.check(parameters: parameters, items: itemList)
+        } else {
+            journal = SealJournal(path: SealJournal.path(workPath: writer.workPath), state: SealJournal.State(
+                bundleID: Identifier.urn(), parameters: parameters, items: itemList))
+            try journal.save()
+        }
+        if journal.snapshot.ledgerEntries == nil { writer.discardOnFailure() }
+        do {
+            let result = try seal(inputs, skipped: skipped, writer: writer, journal: journal, ledger: ledger, key: key,
+                                  options: options)
+            FileSystem.removeTree(SealJournal.leafLogPath(workPath: writer.workPath))
+            FileSystem.removeTree(journal.path)
+            try FileSystem.syncDirectory(FileSystem.parentDirectory(of: journal.path))
+            return result
+        } catch {
+            if !writer.keepsWorkDirectory {
+                FileSystem.removeTree(SealJournal.leafLogPath(workPath: writer.workPath))
+                FileSystem.removeTree(journal.path)
+            }
+            throw error
+        }
+    }
+
+    private static func seal(_ inputs: [(input: HashInput, name: String)], skipped: [String], writer: BundleWriter,
+                             journal: SealJournal, ledger: Ledger, key: SigningKey,
+                             options: SealOptions) throws -> SealResult {
+        let linear = journal.snapshot.parameters.linearDigests
+        let bundleID = journal.snapshot.bundleID
         var records: [ItemRecord] = []
+        do {
+            for (offset, item) in inputs.enumerated() {
+                let number = offset + 1
+                let completed = journal.snapshot.completed
+                if number <= completed.count {
+                    let done = completed[number - 1]
+                    writer.recordPayload(done.record.payloadPath, size: done.packedSize, digests: done.packedDigests)
+                    try writer.adoptTagFile(done.record.leavesPath)
+                    records.append(done.record)
+                    continue
+                }
+                records.append(try sealItem(item.input, name: item.name, number: number, writer: writer,
+                                            linear: linear, options: options, journal: journal))
+            }
+        } catch {
+            if options.shouldStop?() == true {
+                writer.keep()
+                throw CustodyError.operational("interrupted: the partial seal of \(writer.finalPath) is kept in "
+                    + "\(writer.workPath); run the same command with --resume to continue")
+            }
+            throw error
+        }
         var drafts: [LedgerEntryDraft] = []
         let legalBasis = options.conditions.legalBasis ?? ""
-        for (offset, item) in inputs.enumerated() {
-            let number = offset + 1
-            let record = try sealItem(item.input, name: item.name, number: number, writer: writer, linear: linear,
-                                      options: options)
-            records.append(record)
+        for record in records {
             drafts.append(try LedgerEntryDraft(
                 action: .acquire,
                 subjects: [try subject(for: record)],
@@ -180,7 +238,11 @@ public enum BundleSealer {
                 + records.map { try subject(for: $0) },
             legalBasis: legalBasis,
             details: sealDetails(bundleID: bundleID, count: records.count, skipped: skipped, options: options)))
-        let entries = try ledger.appendBatch(drafts, key: key)
+        let entries = try appendOnce(drafts, bundleID: bundleID, ledger: ledger, key: key, journal: journal,
+                                     options: options)
+        // From here on the ledger records the seal: whatever happens, keep the work directory so that --resume
+        // can finish the bundle without appending again.
+        writer.keep()
         let checkpoint = try ledger.makeCheckpoint(key: key)
         let checkpointBody = try Checkpoint.open(checkpoint.bytes, keys: [key.identity.verifierKey])
         var excerpt: [UInt8] = []
@@ -216,6 +278,62 @@ public enum BundleSealer {
         return details
     }
 
+    /// The parameters (inputs and output-shaping options) the interrupted seal of `out` was started with, read
+    /// from its journal: for `custody seal --resume --out OUT` without INPUTs.
+    public static func interruptedParameters(out: String) throws -> SealParameters {
+        let work = BundleWriter.workPath(for: out).work
+        guard FileSystem.exists(work) else {
+            throw CustodyError.operational("no interrupted seal of \(out) to resume: \(work) does not exist (seal "
+                + "without --resume)")
+        }
+        return try SealJournal.load(workPath: work).snapshot.parameters
+    }
+
+    /// Appends the seal's ledger entries exactly once across interruptions: the ledger size is journaled before
+    /// the append and the sequence numbers after it; a resumed seal reuses entries already there (found by
+    /// their `bundle` detail from the journaled size on) instead of appending them again.
+    private static func appendOnce(_ drafts: [LedgerEntryDraft], bundleID: String, ledger: Ledger, key: SigningKey,
+                                   journal: SealJournal, options: SealOptions) throws -> [LedgerEntry] {
+        func ours(_ entry: LedgerEntry) -> Bool { entry.details["bundle"] == .string(bundleID) }
+        if let sequences = journal.snapshot.ledgerEntries {
+            let entries = try sequences.map { try ledger.entry(at: $0) }
+            guard entries.count == drafts.count, entries.allSatisfy(ours) else {
+                throw CustodyError.operational("\(journal.path): the journaled ledger entries \(sequences) are not "
+                    + "this seal's (bundle \(bundleID))")
+            }
+            return entries
+        }
+        let from: UInt64
+        if let recorded = journal.snapshot.ledgerFrom {
+            from = recorded
+        } else {
+            from = try ledger.size()
+            try journal.update { $0.ledgerFrom = from }
+        }
+        let size = try ledger.size()
+        var found: [LedgerEntry] = []
+        if from < size {
+            for sequence in from..<size {
+                let entry = try ledger.entry(at: sequence)
+                if ours(entry) { found.append(entry) }
+            }
+        }
+        let entries: [LedgerEntry]
+        if found.isEmpty {
+            entries = try ledger.appendBatch(drafts, key: key)
+        } else if found.count == drafts.count {
+            entries = found
+            let numbers = found.map { String($0.sequence) }.joined(separator: ", ")
+            options.notice?("the ledger already holds this seal's entries \(numbers) (appended before the "
+                + "interruption): not appending them again")
+        } else {
+            throw CustodyError.operational("\(ledger.store.location): \(found.count) entries for bundle \(bundleID) "
+                + "from entry \(from) on, expected \(drafts.count) or none; the interrupted seal cannot be finished")
+        }
+        try journal.update { $0.ledgerEntries = entries.map(\.sequence) }
+        return entries
+    }
+
     static func subject(for record: ItemRecord) throws -> LedgerSubject {
         var attributes: [String: JSONValue] = [
             "tree": .string(record.tree), "chunk-size": .int(Int64(record.chunkSize)), "size": .int(Int64(record.size)),
@@ -235,42 +353,130 @@ public enum BundleSealer {
     }
 
     private static func sealItem(_ input: HashInput, name: String, number: Int, writer: BundleWriter,
-                                 linear: [DigestAlgorithm], options: SealOptions) throws -> ItemRecord {
-        let id = Identifier.urn()
+                                 linear: [DigestAlgorithm], options: SealOptions,
+                                 journal: SealJournal) throws -> ItemRecord {
         let safeName = BagIt.safeFileName(name)
         let numberText = String(repeating: "0", count: max(0, 4 - String(number).count)) + String(number)
         let payload = "\(BundleLayout.payloadDirectory)/\(numberText)-\(safeName)" + (options.compress ? ".gz" : "")
         let leavesPath = "\(BundleLayout.leavesDirectory)/\(numberText).bin"
-        let started = Timestamp.now()
         let descriptor = try FileDescriptor.openForReading(input.path)
         defer { descriptor.close() }
         let size = try InputHasher.currentSize(of: descriptor, kind: input.kind)
+        let identity = try SourceIdentity(descriptor: descriptor, kind: input.kind, size: size)
         var source = try SourceDescription.describe(descriptor)
+        var resumed: SealJournal.Current?
+        if let current = journal.snapshot.current, current.number == number {
+            guard current.source == identity else {
+                writer.keep()
+                throw CustodyError.operational("\(input.path): changed since the interrupted seal (then "
+                    + "\(current.source.text), now \(identity.text)); resume with the original source, or remove "
+                    + "\(writer.workPath) and seal again")
+            }
+            resumed = current
+            try journal.update { $0.current?.resumed += 1 }
+        } else {
+            let fresh = SealJournal.Current(number: number, id: Identifier.urn(), started: Timestamp.now().description,
+                                            resumed: 0, durableChunks: 0, badRanges: [], source: identity)
+            try journal.update { $0.current = fresh }
+        }
+        guard let current = journal.snapshot.current else {
+            throw CustodyError.operational("\(journal.path): lost the item in progress")
+        }
         let badSectors = BadSectorLog()
         let base: ChunkReader = FileChunkReader(descriptor: descriptor, size: size)
         let wrapped = options.wrapReader?(base) ?? base
+        let sectorSize = source.logicalSectorSize ?? 512
         let reader: ChunkReader = input.kind == .blockDevice || options.tolerateFileReadErrors
             ? ResilientReader(wrapped, policy: ReadPolicy(retries: options.readRetries,
-                                                          sectorSize: source.logicalSectorSize),
+                                                          sectorSize: sectorSize),
                               log: badSectors, shouldStop: options.shouldStop)
             : wrapped
-        let output = try writer.createPayload(payload)
-        var packer = EvidencePacker(level: options.compress ? options.level : 0, chunkSize: options.chunkSize,
-                                    linearDigests: linear)
-        packer.packedDigests = BundleLayout.payloadManifests
-        packer.readers = options.readers
-        packer.shouldStop = options.shouldStop
-        if let report = options.progress { packer.progress = { report(input.path, $0) } }
+        let output: FileDescriptor
+        if resumed != nil || FileSystem.exists(writer.absolute(payload)) {
+            output = try writer.openPayloadForResume(payload)
+        } else {
+            output = try writer.createPayload(payload)
+        }
+        if resumed == nil { try output.truncate(to: 0) }
+        let sink = DurableSink(output, syncChunks: options.syncChunks, syncSeconds: options.syncSeconds,
+                               positioned: resumed == nil)
+        // Bad ranges reach the journal before the chunk holding them reaches the payload; durable points after
+        // each periodic sync.
+        let journaledBadBytes = Mutex<UInt64>(0)
+        sink.beforeWrite = {
+            let bad = badSectors.badBytes
+            guard journaledBadBytes.withLock({ $0 }) != bad else { return }
+            try journal.update { $0.current?.badRanges = badSectors.ranges }
+            journaledBadBytes.withLock { $0 = bad }
+        }
+        let leafLog = try LeafLog(path: SealJournal.leafLogPath(workPath: writer.workPath),
+                                  valid: resumed == nil ? 0 : current.durableLeaves)
+        sink.afterSync = { chunks in
+            let leaves = try leafLog.flush()
+            try journal.update {
+                $0.current?.durableChunks = chunks
+                $0.current?.durableLeaves = leaves
+            }
+        }
         let result: PackResult
         do {
             if options.compress {
-                result = try packer.pack(reader, to: output)
+                var packer = EvidencePacker(level: options.level, chunkSize: options.chunkSize, linearDigests: linear)
+                packer.packedDigests = BundleLayout.payloadManifests
+                packer.readers = options.readers
+                packer.shouldStop = options.shouldStop
+                if let report = options.progress { packer.progress = { report(input.path, $0) } }
+                packer.leafObserver = { leafLog.append($0, $1) }
+                if resumed != nil {
+                    let written = UInt64(try output.status().st_size)
+                    options.notice?("resuming item \(number) (\(name)) at \(written) bytes "
+                        + "(verifying what was written)")
+                    let prefix = try packer.verifyPrefix(of: output, knownLeaves: try leafLog.kept())
+                    try leafLog.reset(to: prefix.resumePoint.content.leaves)
+                    try sink.restart(at: prefix.validSize, chunks: prefix.chunkCount)
+                    let offset = prefix.chunkCount * UInt64(options.chunkSize)
+                    restore(current.badRanges, before: offset, into: badSectors, sectorSize: sectorSize)
+                    journaledBadBytes.withLock { $0 = badSectors.badBytes }
+                    var note = "item \(number): \(prefix.chunkCount) chunk(s) verified "
+                        + "(\(prefix.validSize) packed bytes)"
+                    if let reason = prefix.stopReason, prefix.validSize < prefix.fileSize {
+                        note += "; cut \(prefix.fileSize - prefix.validSize) bytes from \(reason)"
+                    }
+                    options.notice?(note + "; packing from content byte \(offset)")
+                    packer.resumePoint = prefix.resumePoint
+                }
+                result = try packer.pack(reader, to: sink)
             } else {
-                result = try copyRaw(reader, to: output, linear: linear, options: options, input: input)
+                var start: ChunkPipeline.ResumePoint?
+                if resumed != nil {
+                    let written = UInt64(try output.status().st_size)
+                    let chunks = min(current.durableChunks, written / UInt64(options.chunkSize))
+                    options.notice?("resuming item \(number) (\(name)) at \(chunks * UInt64(options.chunkSize)) bytes "
+                        + "(re-hashing what was written)")
+                    start = try rehashRaw(output, chunks: chunks, linear: linear, options: options,
+                                          knownLeaves: try leafLog.kept())
+                    try leafLog.reset(to: start?.leaves ?? [])
+                    try sink.restart(at: chunks * UInt64(options.chunkSize), chunks: chunks)
+                    restore(current.badRanges, before: chunks * UInt64(options.chunkSize), into: badSectors,
+                            sectorSize: sectorSize)
+                    journaledBadBytes.withLock { $0 = badSectors.badBytes }
+                }
+                result = try copyRaw(reader, to: sink, linear: linear, options: options, input: input, start: start,
+                                     leafLog: leafLog)
             }
             try output.sync()
             output.close()
         } catch {
+            if options.shouldStop?() == true && sink.positioned {
+                // Keep the durable point exact for --resume (not when stopped while verifying the prefix).
+                if (try? output.sync()) != nil, let leaves = try? leafLog.flush() {
+                    try? journal.update {
+                        $0.current?.durableChunks = sink.chunks
+                        $0.current?.durableLeaves = leaves
+                        $0.current?.badRanges = badSectors.ranges
+                    }
+                }
+            }
             output.close()
             throw error
         }
@@ -289,27 +495,69 @@ public enum BundleSealer {
         try writer.writeTagFile(leavesPath, leafBytes)
         var digests: [String: String] = [:]
         for (algorithm, value) in result.digests { digests[algorithm.rawValue] = Hex.encode(value) }
-        return ItemRecord(
-            id: id, number: number, payloadPath: payload, encoding: options.compress ? .gzip : .raw,
+        var record = ItemRecord(
+            id: current.id, number: number, payloadPath: payload, encoding: options.compress ? .gzip : .raw,
             originalName: name, size: result.size, storedSize: result.packedSize, chunkSize: result.chunkSize,
             tree: result.treeRoot.hex, digests: digests, leavesPath: leavesPath,
-            source: source.json.objectValue ?? [:], acquisitionStart: started.description,
+            source: source.json.objectValue ?? [:], acquisitionStart: current.started,
             acquisitionEnd: Timestamp.now().description, tool: "custody \(CustodyVersion.string)",
             caseNumber: options.caseNumber ?? options.conditions.caseID, evidenceNumber: options.evidenceNumber,
             examiner: options.examiner, itemDescription: options.itemDescription, notes: options.notes,
             badRanges: badSectors.ranges.map(\.json))
+        record.resumed = current.resumed
+        let packedSize = result.packedSize
+        let packedDigests = result.packedDigests
+        try journal.update { state in
+            state.completed.append(SealJournal.Completed(record: record, packedSize: packedSize,
+                                                         packedDigests: packedDigests))
+            state.current = nil
+        }
+        return record
+    }
+
+    /// Puts the journaled bad ranges below `offset` (the resume point) back into the log; ranges past it are
+    /// met again when those chunks are read.
+    private static func restore(_ ranges: [BadRange], before offset: UInt64, into log: BadSectorLog,
+                                sectorSize: Int) {
+        for range in ranges where range.offset < offset {
+            let length = min(range.end, offset) - range.offset
+            let sectors = max(1, (length + UInt64(sectorSize) - 1) / UInt64(sectorSize))
+            log.recordBad(offset: range.offset, length: length, sectors: sectors)
+        }
+    }
+
+    /// Re-hashes the first `chunks` chunks of a raw payload (the interrupted run's durable part), cuts the file
+    /// there and returns the state to continue copying from.
+    private static func rehashRaw(_ output: FileDescriptor, chunks: UInt64, linear: [DigestAlgorithm],
+                                  options: SealOptions, knownLeaves: [Hash32]) throws -> ChunkPipeline.ResumePoint {
+        let packedExtra = BundleLayout.payloadManifests.filter { !linear.contains($0) }
+        var pipeline = ChunkPipeline(chunkSize: options.chunkSize, linearDigests: linear + packedExtra,
+                                     keepLeaves: true, readers: max(options.readers, activeProcessorCount()))
+        pipeline.shouldStop = options.shouldStop
+        pipeline.knownLeaves = knownLeaves
+        let limit = chunks * UInt64(options.chunkSize)
+        let point = try pipeline.runToResumePoint(PrefixChunkReader(output, limit: limit), parallel: { _ in () },
+                                                  ordered: nil)
+        guard point.chunkCount == chunks else {
+            throw CustodyError.operational("\(output.path): holds \(point.chunkCount) chunks, the journal "
+                + "\(chunks); remove the partial seal and seal again")
+        }
+        return point
     }
 
     /// Copies content unchanged while computing the same digests as packing.
-    private static func copyRaw(_ reader: ChunkReader, to output: FileDescriptor, linear: [DigestAlgorithm],
-                                options: SealOptions, input: HashInput) throws -> PackResult {
+    private static func copyRaw(_ reader: ChunkReader, to sink: DurableSink, linear: [DigestAlgorithm],
+                                options: SealOptions, input: HashInput, start: ChunkPipeline.ResumePoint?,
+                                leafLog: LeafLog) throws -> PackResult {
         let packedExtra = BundleLayout.payloadManifests.filter { !linear.contains($0) }
         var pipeline = ChunkPipeline(chunkSize: options.chunkSize, linearDigests: linear + packedExtra,
                                      keepLeaves: true, readers: options.readers)
         pipeline.shouldStop = options.shouldStop
+        pipeline.resumePoint = start
+        pipeline.leafObserver = { leafLog.append($0, $1) }
         if let report = options.progress { pipeline.progress = { report(input.path, $0) } }
         let result = try pipeline.run(reader, parallel: { _ in () }, ordered: { chunk, _ in
-            try output.writeAll(chunk.bytes)
+            try sink.write(chunk.bytes)
         })
         var contentDigests: [DigestAlgorithm: [UInt8]] = [:]
         for algorithm in linear { contentDigests[algorithm] = result.digests[algorithm] }
@@ -341,5 +589,73 @@ public enum BundleSealer {
         if let legal = options.conditions.legalBasis { fields.append(("Custody-Legal-Basis", legal)) }
         if let description = options.itemDescription { fields.append(("External-Description", description)) }
         return fields
+    }
+}
+
+/// A payload file being written: counts the writes (one per chunk), syncs the file every `syncChunks` writes or
+/// `syncSeconds`, and reports each durable point. Written only from a pipeline's ordered stage.
+final class DurableSink: ByteSink, @unchecked Sendable {
+    let output: FileDescriptor
+    let syncChunks: UInt64
+    let syncSeconds: Double
+    /// Called before each write (journals new bad ranges first).
+    var beforeWrite: (() throws -> Void)?
+    /// Called after each periodic sync with the writes made durable.
+    var afterSync: ((UInt64) throws -> Void)?
+    /// Writes so far, including those of an interrupted run the sink continues.
+    private(set) var chunks: UInt64 = 0
+    /// False for a sink continuing an interrupted payload until `restart` has positioned it.
+    private(set) var positioned: Bool
+    private var sinceSync: UInt64 = 0
+    private var lastSync = ContinuousClock.now
+
+    init(_ output: FileDescriptor, syncChunks: UInt64, syncSeconds: Double, positioned: Bool) {
+        self.output = output
+        self.positioned = positioned
+        self.syncChunks = max(1, syncChunks)
+        self.syncSeconds = syncSeconds
+    }
+
+    /// Cuts the file to `size` (what an interrupted run wrote and was verified), syncs it and appends from there.
+    func restart(at size: UInt64, chunks: UInt64) throws {
+        try output.truncate(to: size)
+        try output.sync()
+        _ = try output.seek(to: Int64(size))
+        self.chunks = chunks
+        positioned = true
+        try afterSync?(chunks)
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        try beforeWrite?()
+        try output.writeAll(bytes)
+        chunks += 1
+        sinceSync += 1
+        let elapsed = ContinuousClock.now - lastSync
+        if sinceSync >= syncChunks || elapsed >= .milliseconds(Int64(syncSeconds * 1000)) {
+            try output.sync()
+            sinceSync = 0
+            lastSync = .now
+            try afterSync?(chunks)
+        }
+    }
+}
+
+/// Reads the first `limit` bytes of a file (the durable part of an interrupted raw payload).
+struct PrefixChunkReader: ChunkReader {
+    let descriptor: FileDescriptor
+    let limit: UInt64
+    var knownSize: UInt64? { limit }
+    var supportsPositionalReads: Bool { true }
+
+    init(_ descriptor: FileDescriptor, limit: UInt64) {
+        self.descriptor = descriptor
+        self.limit = limit
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
+        guard offset < limit else { return 0 }
+        let count = Int(min(UInt64(buffer.count), limit - offset))
+        return try descriptor.readFully(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<count]), at: offset)
     }
 }

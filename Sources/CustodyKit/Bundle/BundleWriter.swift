@@ -14,25 +14,71 @@ public final class BundleWriter {
     private var tagFiles: [String] = []
     private var finished = false
 
-    /// Prepares the work directory; refuses an existing output path.
-    public init(out: String) throws {
+    private var kept = false
+    private var lock: FileDescriptor?
+
+    /// The work directory of a bundle at `out`: `.NAME.partial` beside it, the same for every run so that an
+    /// interrupted seal can be found and resumed.
+    public static func workPath(for out: String) -> (final: String, work: String) {
         var trimmed = out
         while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
-        guard !FileSystem.exists(trimmed) else {
-            throw CustodyError.operational("\(trimmed): already exists; choose a new --out path")
-        }
-        finalPath = trimmed
         let parent = FileSystem.parentDirectory(of: trimmed)
         let base = trimmed.split(separator: "/").last.map(String.init) ?? trimmed
-        workPath = (parent == "." && !trimmed.hasPrefix("./") ? "" : parent + "/") + ".\(base).partial-\(getpid())"
-        FileSystem.removeTree(workPath)
+        return (trimmed, (parent == "." && !trimmed.hasPrefix("./") ? "" : parent + "/") + ".\(base).partial")
+    }
+
+    /// Prepares the work directory; refuses an existing output path. Without `resume`, an existing work
+    /// directory (an interrupted seal) is refused; with it, the work directory must exist and is reused. The
+    /// work directory is locked (`flock`) for the writer's lifetime, so two runs never build the same bundle.
+    public init(out: String, resume: Bool = false) throws {
+        let paths = BundleWriter.workPath(for: out)
+        guard !FileSystem.exists(paths.final) else {
+            throw CustodyError.operational("\(paths.final): already exists; choose a new --out path")
+        }
+        finalPath = paths.final
+        workPath = paths.work
+        if resume {
+            guard FileSystem.exists(workPath) else {
+                throw CustodyError.operational("no interrupted seal of \(finalPath) to resume: \(workPath) does not "
+                    + "exist (seal without --resume)")
+            }
+            kept = true
+        } else {
+            try FileSystem.createDirectory(FileSystem.parentDirectory(of: workPath))
+            if mkdir(workPath, 0o755) != 0 {
+                let code = errno
+                kept = true
+                if code == EEXIST {
+                    throw CustodyError.operational("an interrupted seal of \(finalPath) exists at \(workPath): resume "
+                        + "it with --resume, or remove it")
+                }
+                throw SystemError(operation: "create directory", path: workPath, code: code)
+            }
+        }
+        let directory = try FileDescriptor.open(workPath, O_RDONLY | O_DIRECTORY)
+        guard flock(directory.rawValue, LOCK_EX | LOCK_NB) == 0 else {
+            directory.close()
+            kept = true
+            throw CustodyError.operational("\(workPath) is in use by another custody seal; wait for it to end")
+        }
+        lock = directory
         try FileSystem.createDirectory(workPath + "/" + BundleLayout.payloadDirectory)
         try FileSystem.createDirectory(workPath + "/" + BundleLayout.leavesDirectory)
     }
 
     deinit {
-        if !finished { FileSystem.removeTree(workPath) }
+        if !finished && !kept { FileSystem.removeTree(workPath) }
+        lock?.close()
     }
+
+    /// Whether the work directory stays if the writer goes away unfinished.
+    public var keepsWorkDirectory: Bool { kept }
+
+    /// Keeps the work directory when the writer goes away unfinished (an interrupted seal, to be resumed).
+    public func keep() { kept = true }
+
+    /// Removes the work directory when the writer goes away unfinished (the default for a new seal).
+    public func discardOnFailure() { kept = false }
 
     /// Absolute (work) path of a bag-relative path.
     public func absolute(_ relative: String) -> String { workPath + "/" + relative }
@@ -44,6 +90,24 @@ public final class BundleWriter {
         let directory = FileSystem.parentDirectory(of: absolute(relative))
         try FileSystem.createDirectory(directory)
         return try FileDescriptor.open(absolute(relative), O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
+    }
+
+    /// Opens a payload file of an interrupted seal for reading and appending (created when missing).
+    public func openPayloadForResume(_ relative: String) throws -> FileDescriptor {
+        _ = try BagIt.safeComponents(relative)
+        precondition(relative.hasPrefix(BundleLayout.payloadDirectory + "/"))
+        try FileSystem.createDirectory(FileSystem.parentDirectory(of: absolute(relative)))
+        return try FileDescriptor.open(absolute(relative), O_RDWR | O_CREAT, mode: 0o644)
+    }
+
+    /// Takes a tag file an interrupted run already wrote (durably) into the tag manifests.
+    public func adoptTagFile(_ relative: String) throws {
+        _ = try BagIt.safeComponents(relative)
+        guard FileSystem.exists(absolute(relative)) else {
+            throw CustodyError.operational("\(absolute(relative)): missing from the interrupted seal; remove "
+                + "\(workPath) and seal again")
+        }
+        if !tagFiles.contains(relative) { tagFiles.append(relative) }
     }
 
     /// Records a payload file's digests (of its stored bytes) and size for the manifests and Payload-Oxum.

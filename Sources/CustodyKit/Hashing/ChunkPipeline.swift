@@ -49,8 +49,40 @@ public struct ChunkPipeline: Sendable {
     public var slotCount: Int
     /// Called after each chunk is read with the running byte count (from the reading thread).
     public var progress: (@Sendable (UInt64) -> Void)?
-    /// Polled between chunks; returning true stops the run with `CustodyError("interrupted")`.
+    /// Polled between chunks; returning true stops reading: chunks already read go through every stage (so an
+    /// interrupted pack keeps all it read), then the run throws `CustodyError("interrupted")`.
     public var shouldStop: (@Sendable () -> Bool)?
+    /// Where the run starts: nil for chunk 0; a resume point continues an earlier run's state (its first
+    /// `chunkCount` chunks already hashed), reading from chunk `chunkCount` on.
+    public var resumePoint: ResumePoint?
+    /// Leaf hashes already known for the first chunks (computed by an earlier run over the same bytes and kept):
+    /// those chunks are not hashed again.
+    public var knownLeaves: [Hash32] = []
+    /// Called with each chunk's index and leaf hash, in chunk order, before the ordered stage of that chunk.
+    public var leafObserver: (@Sendable (UInt64, Hash32) -> Void)?
+
+    /// The state of a run after some number of whole chunks, from which a later run can continue (resuming an
+    /// interrupted seal: linear digests cannot be saved mid-stream, so the state is rebuilt by re-reading what
+    /// was already written, see `runToResumePoint`).
+    public struct ResumePoint: @unchecked Sendable {
+        /// Chunks already processed; every one of them was a full chunk.
+        public var chunkCount: UInt64
+        /// Their leaf hashes, in order (empty when the tree digest is not computed).
+        public var leaves: [Hash32]
+        /// One open digester per linear digest of the pipeline, in the same order, fed with those chunks.
+        public var digesters: [Digester]
+
+        public init(chunkCount: UInt64, leaves: [Hash32], digesters: [Digester]) {
+            self.chunkCount = chunkCount
+            self.leaves = leaves
+            self.digesters = digesters
+        }
+
+        /// The state before any chunk: fresh digesters for `linearDigests`.
+        public static func start(linearDigests: [DigestAlgorithm]) -> ResumePoint {
+            ResumePoint(chunkCount: 0, leaves: [], digesters: linearDigests.map { Digester($0) })
+        }
+    }
 
     /// The default pool: enough buffers to keep every core busy while one is being read.
     public static func defaultSlotCount(chunkSize: Int) -> Int {
@@ -81,9 +113,37 @@ public struct ChunkPipeline: Sendable {
         parallel: @escaping @Sendable (Chunk) throws -> Work,
         ordered: (@Sendable (Chunk, Work) throws -> Void)?
     ) throws -> PipelineResult {
-        precondition(chunkSize > 0)
-        let run = PipelineRun(configuration: self, reader: reader, parallel: parallel, ordered: ordered)
+        let run = try PipelineRun(configuration: self, reader: reader, parallel: parallel, ordered: ordered)
         return try run.execute()
+    }
+
+    /// Runs the pipeline like `run(_:parallel:ordered:)` but leaves the linear digests open and returns the
+    /// state reached, for a later run's `resumePoint`. Throws when the input ends with a short chunk (a resume
+    /// point holds whole chunks only).
+    public func runToResumePoint<Work: Sendable>(
+        _ reader: ChunkReader,
+        parallel: @escaping @Sendable (Chunk) throws -> Work,
+        ordered: (@Sendable (Chunk, Work) throws -> Void)?
+    ) throws -> ResumePoint {
+        var configuration = self
+        configuration.keepLeaves = true
+        let run = try PipelineRun(configuration: configuration, reader: reader, parallel: parallel, ordered: ordered)
+        let state = try run.executeKeepingState()
+        guard state.size == state.chunkCount * UInt64(chunkSize) else {
+            throw CustodyError.operational("a resume point needs whole chunks: \(state.size) bytes is not a "
+                + "multiple of the chunk size \(chunkSize)")
+        }
+        return ResumePoint(chunkCount: state.chunkCount, leaves: state.leaves, digesters: state.digesters)
+    }
+
+    /// Reads everything once through the linear digests only and returns them still open, with the byte count.
+    func digestKeepingState(_ reader: ChunkReader) throws -> (size: UInt64, digesters: [Digester]) {
+        var configuration = self
+        configuration.computeTree = false
+        configuration.keepLeaves = false
+        let run = try PipelineRun(configuration: configuration, reader: reader, parallel: { _ in () }, ordered: nil)
+        let state = try run.executeKeepingState()
+        return (state.size, state.digesters)
     }
 }
 
@@ -110,6 +170,7 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
         var readyChunks: [UInt64: (chunk: Chunk, slot: Int)] = [:]
         var bytesRead: UInt64 = 0
         var endIndex: UInt64?
+        var stopped = false
     }
 
     private let shared = Mutex(Shared())
@@ -127,7 +188,18 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
 
     init(configuration: ChunkPipeline, reader: ChunkReader,
          parallel: @escaping @Sendable (Chunk) throws -> Work,
-         ordered: (@Sendable (Chunk, Work) throws -> Void)?) {
+         ordered: (@Sendable (Chunk, Work) throws -> Void)?) throws {
+        precondition(configuration.chunkSize > 0)
+        if let start = configuration.resumePoint {
+            guard start.digesters.map(\.algorithm) == configuration.linearDigests else {
+                throw CustodyError.operational("resume point digests (\(start.digesters.map(\.algorithm.rawValue))) "
+                    + "differ from the pipeline's (\(configuration.linearDigests.map(\.rawValue)))")
+            }
+            guard !configuration.computeTree || UInt64(start.leaves.count) == start.chunkCount else {
+                throw CustodyError.operational("resume point holds \(start.leaves.count) leaves for "
+                    + "\(start.chunkCount) chunks")
+            }
+        }
         self.configuration = configuration
         self.reader = reader
         self.parallel = parallel
@@ -140,7 +212,24 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
         linearQueues = configuration.linearDigests.map {
             DispatchQueue(label: "custody.pipeline.\($0.rawValue)", qos: .userInitiated)
         }
-        digesters = configuration.linearDigests.map { Digester($0) }
+        if let start = configuration.resumePoint {
+            digesters = start.digesters
+            let bytes = start.chunkCount * UInt64(configuration.chunkSize)
+            shared.withLock { state in
+                state.nextIndex = start.chunkCount
+                state.nextToDispatch = start.chunkCount
+                state.bytesRead = bytes
+            }
+            orderedState.withLock { state in
+                state.nextIndex = start.chunkCount
+                if configuration.computeTree {
+                    for leaf in start.leaves { state.accumulator.append(leaf) }
+                    if configuration.keepLeaves { state.leaves = start.leaves }
+                }
+            }
+        } else {
+            digesters = configuration.linearDigests.map { Digester($0) }
+        }
     }
 
     deinit {
@@ -148,6 +237,22 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
     }
 
     func execute() throws -> PipelineResult {
+        let state = try executeKeepingState()
+        var digests: [DigestAlgorithm: [UInt8]] = [:]
+        for digester in digesters { digests[digester.algorithm] = digester.finalize() }
+        return PipelineResult(
+            size: state.size,
+            chunkSize: configuration.chunkSize,
+            chunkCount: state.chunkCount,
+            treeRoot: configuration.computeTree ? state.root : nil,
+            leaves: state.leaves,
+            digests: digests
+        )
+    }
+
+    /// Reads to the end (or the first failure) and returns the counts, tree state and still-open digesters.
+    func executeKeepingState() throws
+        -> (size: UInt64, chunkCount: UInt64, root: Hash32, leaves: [Hash32], digesters: [Digester]) {
         let readerCount = reader.supportsPositionalReads ? configuration.readers : 1
         if readerCount == 1 {
             readLoop()
@@ -166,17 +271,9 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
         for slot in parked { releaseSlot(slot) }
         let state = shared.withLock { $0 }
         if let error = state.firstError { throw error }
+        if state.stopped { throw CustodyError.operational("interrupted") }
         let tree = orderedState.withLock { (root: $0.accumulator.root, leaves: $0.leaves) }
-        var digests: [DigestAlgorithm: [UInt8]] = [:]
-        for digester in digesters { digests[digester.algorithm] = digester.finalize() }
-        return PipelineResult(
-            size: state.bytesRead,
-            chunkSize: configuration.chunkSize,
-            chunkCount: state.nextToDispatch,
-            treeRoot: configuration.computeTree ? tree.root : nil,
-            leaves: tree.leaves,
-            digests: digests
-        )
+        return (state.bytesRead, state.nextToDispatch, tree.root, tree.leaves, digesters)
     }
 
     private func fail(_ error: Error) {
@@ -191,7 +288,10 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
     private func readLoop() {
         while true {
             if let stop = configuration.shouldStop, stop() {
-                fail(CustodyError.operational("interrupted"))
+                shared.withLock { state in
+                    state.stopped = true
+                    state.endIndex = min(state.endIndex ?? state.nextIndex, state.nextIndex)
+                }
                 return
             }
             slotAvailable.wait()
@@ -274,7 +374,11 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
         let computeTree = configuration.computeTree
         workers.async {
             if !self.failed {
-                if computeTree { box.leaf = Merkle.leafHash(chunk.bytes) }
+                if computeTree {
+                    let known = self.configuration.knownLeaves
+                    box.leaf = chunk.index < UInt64(known.count) ? known[Int(chunk.index)]
+                        : Merkle.leafHash(chunk.bytes)
+                }
                 do { box.work = try self.parallel(chunk) } catch { self.fail(error) }
             }
             self.parallelFinished(chunk, box: box, completion: completion)
@@ -293,6 +397,7 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
                 if let leaf = next.box.leaf {
                     state.accumulator.append(leaf)
                     if configuration.keepLeaves { state.leaves.append(leaf) }
+                    configuration.leafObserver?(next.chunk.index, leaf)
                 }
                 ready.append(next)
             }
@@ -353,6 +458,18 @@ public func activeProcessorCount() -> Int {
     #else
     return 1
     #endif
+}
+
+/// Runs each body on a thread of its own and waits for them all.
+func runOnThreads(_ bodies: [@Sendable () -> Void]) {
+    let next = Mutex(0)
+    runOnThreads(bodies.count) {
+        let index = next.withLock { count -> Int in
+            defer { count += 1 }
+            return count
+        }
+        bodies[index]()
+    }
 }
 
 /// Runs `body` on `count` new threads and waits for them all; runs it on the calling thread when the system

@@ -73,6 +73,32 @@ public struct EvidencePacker: Sendable {
     public var progress: (@Sendable (UInt64) -> Void)?
     /// Polled between chunks; true stops packing.
     public var shouldStop: (@Sendable () -> Bool)?
+    /// Continue an interrupted pack: the sink already holds the members of the first chunks (see
+    /// `verifyPrefix(of:)`), and packing appends from the next chunk on.
+    public var resumePoint: ResumePoint?
+    /// Called with each chunk's index and leaf hash, in chunk order, before its member is written.
+    public var leafObserver: (@Sendable (UInt64, Hash32) -> Void)?
+
+    /// The state of a pack after its first whole chunks: the content's (tree leaves, linear digests) and the
+    /// packed bytes' (count, open digesters). Built by `verifyPrefix(of:)` from what an interrupted run wrote.
+    public struct ResumePoint: @unchecked Sendable {
+        public var content: ChunkPipeline.ResumePoint
+        /// One open digester per `packedDigests` algorithm, in the same order, fed with the packed prefix.
+        public var packedDigesters: [Digester]
+        /// Bytes of the packed prefix.
+        public var packedSize: UInt64
+        public var storedChunks: UInt64
+        public var zeroChunks: UInt64
+
+        public init(content: ChunkPipeline.ResumePoint, packedDigesters: [Digester], packedSize: UInt64,
+                    storedChunks: UInt64 = 0, zeroChunks: UInt64 = 0) {
+            self.content = content
+            self.packedDigesters = packedDigesters
+            self.packedSize = packedSize
+            self.storedChunks = storedChunks
+            self.zeroChunks = zeroChunks
+        }
+    }
 
     public init(level: Int = EvidencePacker.defaultLevel, chunkSize: Int = TreeChunkSize.default,
                 linearDigests: [DigestAlgorithm] = [.sha256], packedDigests: [DigestAlgorithm] = [],
@@ -94,7 +120,13 @@ public struct EvidencePacker: Sendable {
                                      keepLeaves: true, readers: readers, slotCount: slotCount)
         pipeline.progress = progress
         pipeline.shouldStop = shouldStop
-        let run = try PackRun(level: level, chunkSize: chunkSize, sink: sink, packedDigests: packedDigests)
+        pipeline.resumePoint = resumePoint?.content
+        pipeline.leafObserver = leafObserver
+        if let resumePoint, resumePoint.packedDigesters.map(\.algorithm) != packedDigests {
+            throw CustodyError.operational("resume point packed digests differ from the packer's")
+        }
+        let run = try PackRun(level: level, chunkSize: chunkSize, sink: sink, packedDigests: packedDigests,
+                              resumePoint: resumePoint)
         let result = try pipeline.run(reader, parallel: { try run.encode($0) },
                                       ordered: { try run.emit($0, $1) })
         let trailer = PackFormat.endOfFileMember(chunkCount: result.chunkCount, chunkSize: chunkSize)
@@ -130,14 +162,22 @@ final class PackRun: @unchecked Sendable {
     private var stored: UInt64 = 0
     private var zero: UInt64 = 0
 
-    init(level: Int, chunkSize: Int, sink: ByteSink, packedDigests: [DigestAlgorithm]) throws {
+    init(level: Int, chunkSize: Int, sink: ByteSink, packedDigests: [DigestAlgorithm],
+         resumePoint: EvidencePacker.ResumePoint? = nil) throws {
         self.level = level
         self.chunkSize = chunkSize
         self.sink = sink
         deflaters = ObjectPool { try RawDeflater(level: level) }
         let capacity = PackFormat.maximumMemberSize(chunkSize: chunkSize)
         buffers = ObjectPool { ByteBuffer(capacity: capacity) }
-        packedDigesters = packedDigests.map { Digester($0) }
+        if let resumePoint {
+            packedDigesters = resumePoint.packedDigesters
+            written = resumePoint.packedSize
+            stored = resumePoint.storedChunks
+            zero = resumePoint.zeroChunks
+        } else {
+            packedDigesters = packedDigests.map { Digester($0) }
+        }
         var zeroBytes: [UInt8] = []
         if level > 0 {
             let zeros = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 64)
