@@ -362,7 +362,8 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
             if !self.failed {
                 if computeTree {
                     let known = self.configuration.knownLeaves
-                    box.leaf = chunk.index < UInt64(known.count) ? known[Int(chunk.index)] : Merkle.leafHash(chunk.bytes)
+                    box.leaf = chunk.index < UInt64(known.count) ? known[Int(chunk.index)]
+                        : Merkle.leafHash(chunk.bytes)
                 }
                 do { box.work = try self.parallel(chunk) } catch { self.fail(error) }
             }
