@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 
 #if canImport(Glibc)
@@ -446,6 +447,7 @@ public enum BundleSealer {
                     packer.resumePoint = prefix.resumePoint
                 }
                 result = try packer.pack(reader, to: sink)
+                try sink.drain()
             } else {
                 var start: ChunkPipeline.ResumePoint?
                 if resumed != nil {
@@ -463,10 +465,12 @@ public enum BundleSealer {
                 }
                 result = try copyRaw(reader, to: sink, linear: linear, options: options, input: input, start: start,
                                      leafLog: leafLog)
+                try sink.drain()
             }
             try output.sync()
             output.close()
         } catch {
+            try? sink.drain()
             if options.shouldStop?() == true && sink.positioned {
                 // Keep the durable point exact for --resume (not when stopped while verifying the prefix).
                 if (try? output.sync()) != nil, let leaves = try? leafLog.flush() {
@@ -593,7 +597,8 @@ public enum BundleSealer {
 }
 
 /// A payload file being written: counts the writes (one per chunk), syncs the file every `syncChunks` writes or
-/// `syncSeconds`, and reports each durable point. Written only from a pipeline's ordered stage.
+/// `syncSeconds` and reports each durable point. Written only from a pipeline's ordered stage; the periodic
+/// syncs run on a queue of their own (one at a time), so that writing does not wait for the disk.
 final class DurableSink: ByteSink, @unchecked Sendable {
     let output: FileDescriptor
     let syncChunks: UInt64
@@ -608,6 +613,8 @@ final class DurableSink: ByteSink, @unchecked Sendable {
     private(set) var positioned: Bool
     private var sinceSync: UInt64 = 0
     private var lastSync = ContinuousClock.now
+    private let syncQueue = DispatchQueue(label: "custody.seal.sync", qos: .userInitiated)
+    private let syncState = Mutex<(inFlight: Bool, error: CustodyErrorBox?)>((false, nil))
 
     init(_ output: FileDescriptor, syncChunks: UInt64, syncSeconds: Double, positioned: Bool) {
         self.output = output
@@ -628,17 +635,43 @@ final class DurableSink: ByteSink, @unchecked Sendable {
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
         try beforeWrite?()
+        if let failure = syncState.withLock({ $0.error }) { throw failure.error }
         try output.writeAll(bytes)
         chunks += 1
         sinceSync += 1
         let elapsed = ContinuousClock.now - lastSync
-        if sinceSync >= syncChunks || elapsed >= .milliseconds(Int64(syncSeconds * 1000)) {
-            try output.sync()
-            sinceSync = 0
-            lastSync = .now
-            try afterSync?(chunks)
+        guard sinceSync >= syncChunks || elapsed >= .milliseconds(Int64(syncSeconds * 1000)) else { return }
+        let start = syncState.withLock { state -> Bool in
+            if state.inFlight { return false }
+            state.inFlight = true
+            return true
+        }
+        guard start else { return }
+        sinceSync = 0
+        lastSync = .now
+        let durable = chunks
+        syncQueue.async {
+            do {
+                try self.output.sync()
+                try self.afterSync?(durable)
+                self.syncState.withLock { $0.inFlight = false }
+            } catch {
+                self.syncState.withLock { $0 = (false, CustodyErrorBox(error)) }
+            }
         }
     }
+
+    /// Waits for the sync in flight, if any, and rethrows its failure.
+    func drain() throws {
+        syncQueue.sync {}
+        if let failure = syncState.withLock({ $0.error }) { throw failure.error }
+    }
+}
+
+/// An error carried across threads.
+final class CustodyErrorBox: @unchecked Sendable {
+    let error: Error
+    init(_ error: Error) { self.error = error }
 }
 
 /// Reads the first `limit` bytes of a file (the durable part of an interrupted raw payload).

@@ -352,7 +352,8 @@ final class SealJournal: @unchecked Sendable {
 /// and synced at the payload's durable points; only the synced count (`durableLeaves` in the journal) is trusted.
 final class LeafLog: @unchecked Sendable {
     let descriptor: FileDescriptor
-    private let state = Mutex<(pending: [UInt8], count: UInt64)>(([], 0))
+    /// Leaves appended but not yet written, the number durable in the file, and the next chunk index expected.
+    private let state = Mutex<(pending: [UInt8], count: UInt64, next: UInt64)>(([], 0, 0))
 
     /// Opens (creating) the log and keeps its first `valid` leaves, or fewer if the file is shorter.
     init(path: String, valid: UInt64) throws {
@@ -361,7 +362,10 @@ final class LeafLog: @unchecked Sendable {
         let count = min(valid, size / 32)
         try descriptor.truncate(to: count * 32)
         _ = try descriptor.seek(to: Int64(count * 32))
-        state.withLock { $0.count = count }
+        state.withLock { state in
+            state.count = count
+            state.next = count
+        }
     }
 
     deinit { descriptor.close() }
@@ -381,6 +385,7 @@ final class LeafLog: @unchecked Sendable {
         _ = try descriptor.seek(to: Int64(kept * 32))
         state.withLock { state in
             state.count = kept
+            state.next = UInt64(leaves.count)
             state.pending = []
             for leaf in leaves[Int(kept)...] { leaf.withBytes { state.pending.append(contentsOf: $0) } }
         }
@@ -389,21 +394,23 @@ final class LeafLog: @unchecked Sendable {
     /// Adds chunk `index`'s leaf (called in chunk order).
     func append(_ index: UInt64, _ leaf: Hash32) {
         state.withLock { state in
-            guard index == state.count + UInt64(state.pending.count / 32) else { return }
+            guard index == state.next else { return }
+            state.next += 1
             leaf.withBytes { state.pending.append(contentsOf: $0) }
         }
     }
 
-    /// Writes and syncs what was appended; returns the number of leaves now durable.
+    /// Writes and syncs what was appended; returns the number of leaves now durable. Appending goes on
+    /// meanwhile; flushes must not overlap (the seal makes them one at a time).
     func flush() throws -> UInt64 {
-        try state.withLock { state in
-            if !state.pending.isEmpty {
-                try descriptor.writeAll(state.pending)
-                state.count += UInt64(state.pending.count / 32)
-                state.pending = []
-            }
-            try descriptor.sync()
-            return state.count
+        let (bytes, base) = state.withLock { state -> ([UInt8], UInt64) in
+            defer { state.pending = [] }
+            return (state.pending, state.count)
         }
+        if !bytes.isEmpty { try descriptor.writeAll(bytes) }
+        try descriptor.sync()
+        let total = base + UInt64(bytes.count / 32)
+        state.withLock { $0.count = total }
+        return total
     }
 }
