@@ -540,6 +540,7 @@ enum AgePositionalRun {
             var failure: (chunk: UInt64, keep: UInt64, error: Error)?
         }
         let state = Mutex(State())
+        let writeLock = Mutex(())
     }
 
     static func run(mode: AgePayloadEngine.Mode, key: [UInt8], reader: ChunkReader, inputStart: UInt64,
@@ -595,7 +596,11 @@ enum AgePositionalRun {
                             }
                         }
                         if released > 0 {
-                            try output.writeAll(UnsafeRawBufferPointer(rebasing: result[0..<released]), at: target)
+                            // One writer at a time: concurrent writes to one file contend on its inode lock in the
+                            // kernel, which spins; waiting here leaves the core free.
+                            try shared.writeLock.withLock { _ in
+                                try output.writeAll(UnsafeRawBufferPointer(rebasing: result[0..<released]), at: target)
+                            }
                         }
                         if let failure {
                             fail(shared, chunk: failure.chunk, keep: target + UInt64(released), failure.error)
