@@ -317,23 +317,9 @@ struct LedgerCheckInclusionCommand: ParsableCommand {
         } else {
             failures.append("the entry is not a well-formed ledger entry")
         }
-        try report(failures, success: "entry \(parsed.index) is included in \(head.origin) at size \(head.size)")
+        try reportProofCheck(failures, json: json, success: "entry \(parsed.index) is included in \(head.origin) at size \(head.size)")
     }
 
-    private func report(_ failures: [String], success: String) throws {
-        if json {
-            Terminal.line(
-                JSONValue.object([
-                    "passed": .bool(failures.isEmpty),
-                    "problems": .array(failures.map { .string($0) }),
-                ]).canonicalString)
-        } else if failures.isEmpty {
-            Terminal.line(success)
-        } else {
-            failures.forEach { Terminal.line("FAILED: \($0)") }
-        }
-        if !failures.isEmpty { throw ExitCode(ExitStatus.verificationFailed.rawValue) }
-    }
 }
 
 struct LedgerCheckConsistencyCommand: ParsableCommand {
@@ -364,17 +350,23 @@ struct LedgerCheckConsistencyCommand: ParsableCommand {
             fromRoot: older.root.bytes, toRoot: newer.root.bytes,
             proof: parsed.proof.map(\.bytes))
         if !consistent { failures.append("the proof does not show size \(newer.size) extends size \(older.size)") }
-        if json {
-            Terminal.line(
-                JSONValue.object([
-                    "passed": .bool(failures.isEmpty),
-                    "problems": .array(failures.map { .string($0) }),
-                ]).canonicalString)
-        } else if failures.isEmpty {
-            Terminal.line("\(newer.origin): size \(newer.size) extends size \(older.size)")
-        } else {
-            failures.forEach { Terminal.line("FAILED: \($0)") }
-        }
-        if !failures.isEmpty { throw ExitCode(ExitStatus.verificationFailed.rawValue) }
+        try reportProofCheck(failures, json: json,
+                             success: "\(newer.origin): size \(newer.size) extends size \(older.size)")
     }
+}
+
+/// Prints the outcome of an offline proof check and exits 1 when anything failed.
+private func reportProofCheck(_ failures: [String], json: Bool, success: String) throws {
+    if json {
+        Terminal.line(
+            JSONValue.object([
+                "passed": .bool(failures.isEmpty),
+                "problems": .array(failures.map { .string($0) }),
+            ]).canonicalString)
+    } else if failures.isEmpty {
+        Terminal.line(success)
+    } else {
+        failures.forEach { Terminal.line("FAILED: \($0)") }
+    }
+    if !failures.isEmpty { throw ExitCode(ExitStatus.verificationFailed.rawValue) }
 }

@@ -93,17 +93,22 @@ public struct BagValidator: Sendable {
         }
     }
 
+    /// Reads and parses a manifest or tag manifest; a missing or malformed one is reported and gives nil.
+    private func readManifest(_ name: String, algorithm: DigestAlgorithm, into report: inout VerificationReport)
+        -> [(path: String, digest: [UInt8])]? {
+        guard let bytes = read(name, into: &report) else { return nil }
+        do {
+            return try BagIt.parseManifest(bytes, name: name, algorithm: algorithm)
+        } catch {
+            report.fail("bagit.\(name)", "\(error)")
+            return nil
+        }
+    }
+
     private func checkManifest(_ algorithm: DigestAlgorithm, payloadFiles: [String: UInt64], structure: inout Structure,
                                into report: inout VerificationReport) {
         let name = BundleLayout.manifestName(algorithm)
-        guard let bytes = read(name, into: &report) else { return }
-        let entries: [(path: String, digest: [UInt8])]
-        do {
-            entries = try BagIt.parseManifest(bytes, name: name, algorithm: algorithm)
-        } catch {
-            report.fail("bagit.\(name)", "\(error)")
-            return
-        }
+        guard let entries = readManifest(name, algorithm: algorithm, into: &report) else { return }
         var failed = false
         var listed = Set<String>()
         for entry in entries {
@@ -130,14 +135,7 @@ public struct BagValidator: Sendable {
     private func checkTagManifest(_ algorithm: DigestAlgorithm, files: [String: UInt64],
                                   into report: inout VerificationReport) {
         let name = BundleLayout.tagManifestName(algorithm)
-        guard let bytes = read(name, into: &report) else { return }
-        let entries: [(path: String, digest: [UInt8])]
-        do {
-            entries = try BagIt.parseManifest(bytes, name: name, algorithm: algorithm)
-        } catch {
-            report.fail("bagit.\(name)", "\(error)")
-            return
-        }
+        guard let entries = readManifest(name, algorithm: algorithm, into: &report) else { return }
         var failed = false
         var listed = Set<String>()
         for entry in entries {
