@@ -276,11 +276,28 @@ final class TransferTests: XCTestCase {
         // A changed stanza no longer unwraps with DE's identity: "not encrypted to" it (exit 2); every other
         // change fails authentication (exit 1).
         let cases: [(String, Int?, Int?, Int32)] = [
-            ("version line", 3, nil, 1), ("stanza", 40, nil, 2), ("header MAC", headerEnd - 5, nil, 1),
+            ("version line", 3, nil, 1), ("header MAC", headerEnd - 5, nil, 1),
             ("payload start", headerEnd + 16 + 3, nil, 1), ("middle", original.count / 2, nil, 1),
             ("last byte", original.count - 1, nil, 1), ("truncated", nil, original.count - 1000, 1),
             ("cut at a chunk boundary", nil, headerEnd + 16 + 65_552, 1),
         ]
+        // Offset 40 lies inside the X25519 share's base64 (the header's first stanza line starts at byte 22). A
+        // different alphabet character there gives another valid share: "not encrypted to" DE (exit 2); a
+        // character outside the alphabet makes the header malformed (exit 1). A bit flip could give either,
+        // depending on the random key, so both are made explicitly.
+        let shareOffset = 40
+        var otherShare = original
+        otherShare[shareOffset] = original[shareOffset] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        var malformedShare = original
+        malformedShare[shareOffset] = UInt8(ascii: "@")
+        for (name, bytes, status) in [("stanza share replaced", otherShare, Int32(2)),
+                                      ("stanza share malformed", malformedShare, Int32(1))] {
+            try Data(bytes).write(to: dir.appendingPathComponent("bad.age"))
+            let result = try receiveAsDE("bad.age", out: "received", expect: status)
+            XCTAssertTrue(result.err.contains("nothing was received"), "\(name): \(result.err)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: path("received")), name)
+            XCTAssertEqual(try leftovers(), [], name)
+        }
         for (name, flip, cut, status) in cases {
             var bytes = original
             if let flip { bytes[flip] ^= 0x01 }
