@@ -8,12 +8,14 @@ import Glibc
 struct KeygenCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keygen",
-        abstract: "Create a signing identity: an Ed25519 key pair, its signed-note verifier key and identity file.",
+        abstract: "Create an identity: Ed25519 signing keys, verifier key, identity file and an age key pair.",
         discussion: """
             Writes DIR/NAME.key (Ed25519 private key, PEM PKCS#8, encrypted with scrypt + AES-256 unless \
             --no-passphrase; mode 0600), DIR/NAME.pub (PEM SubjectPublicKeyInfo), DIR/NAME.vkey (the C2SP \
-            signed-note verifier key NAME+KEYID+BASE64) and DIR/NAME.identity.json (name, agency and jurisdiction \
-            bound to the public key, self-signed). Existing files are never replaced.
+            signed-note verifier key NAME+KEYID+BASE64), DIR/NAME.identity.json (name, agency and jurisdiction \
+            bound to the public key, self-signed), DIR/NAME.age (age X25519 identity for receiving transfers, \
+            encrypted to the same passphrase unless --no-passphrase; mode 0600) and DIR/NAME.recipient (age1...). \
+            Existing files are never replaced.
             """
     )
 

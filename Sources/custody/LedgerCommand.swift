@@ -317,7 +317,8 @@ struct LedgerCheckInclusionCommand: ParsableCommand {
         } else {
             failures.append("the entry is not a well-formed ledger entry")
         }
-        try reportProofCheck(failures, json: json, success: "entry \(parsed.index) is included in \(head.origin) at size \(head.size)")
+        try reportProofCheck(failures, json: json,
+                             success: "entry \(parsed.index) is included in \(head.origin) at size \(head.size)")
     }
 
 }

@@ -83,4 +83,25 @@ final class KeygenCommandTests: XCTestCase {
         XCTAssertEqual(none.status, 2, none.err)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("carol.key").path))
     }
+
+    func testAgeKeyPairIsSecretAndMatchesAgeKeygen() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let result = try CLI.run(["keygen", "--name", "carol", "--agency", "Agency C", "--jurisdiction", "PT",
+                                  "--out", dir.path, "--no-passphrase"])
+        XCTAssertEqual(result.status, 0, result.err)
+        let identityPath = dir.appendingPathComponent("carol.age").path
+        let attributes = try FileManager.default.attributesOfItem(atPath: identityPath)
+        XCTAssertEqual((attributes[.posixPermissions] as? NSNumber)?.intValue, 0o600)
+        let identityText = try String(contentsOfFile: identityPath, encoding: .utf8)
+        XCTAssertTrue(identityText.contains("AGE-SECRET-KEY-1"))
+        XCTAssertFalse(result.out.contains("AGE-SECRET-KEY") || result.err.contains("AGE-SECRET-KEY"),
+                       "the secret key must never be printed")
+        let recipient = try String(contentsOfFile: dir.appendingPathComponent("carol.recipient").path, encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertTrue(recipient.hasPrefix("age1"), recipient)
+        let ageKeygen = try CLI.requireTool("age-keygen")
+        let derived = try CLI.runTool(ageKeygen, ["-y", identityPath])
+        XCTAssertEqual(derived.status, 0, derived.err)
+        XCTAssertEqual(derived.out.trimmingCharacters(in: .whitespacesAndNewlines), recipient)
+    }
 }
