@@ -30,19 +30,7 @@ mkdir -p "$WORK"
 TIMES="$WORK/times.tsv"
 : > "$TIMES"
 
-# measure NAME COMMAND...: runs the command under /usr/bin/time, appends "NAME seconds maxrss_kb".
-measure() {
-    local name=$1
-    shift
-    sync
-    /usr/bin/time -f "%e %M %U %S" -o "$WORK/time.txt" "$@" >/dev/null 2>"$WORK/stderr.txt" || {
-        echo "pack-compare: $name failed:" >&2
-        cat "$WORK/stderr.txt" >&2
-        exit 2
-    }
-    echo "$name $(tail -1 "$WORK/time.txt")" >> "$TIMES"
-    echo "  $name: $(tail -1 "$WORK/time.txt") (wall s, KB, user s, sys s)"
-}
+. "$HERE/lib.sh"
 
 SHA=$(sha256sum "$CORPUS" | cut -d' ' -f1)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -65,19 +53,15 @@ E01_SIZE=$(du -cb "$WORK"/e.E* | tail -1 | cut -f1)
 gzip -t "$WORK/c.gz"
 [ "$(gzip -dc "$WORK/c.gz" | sha256sum | cut -d' ' -f1)" = "$SHA" ] || { echo "gzip -dc digest differs" >&2; exit 1; }
 
-python3 - "$TIMES" "$RESULTS" "$CORPUS" "$RUNS" "$CUSTODY_SIZE" "$PIGZ_SIZE" "$E01_SIZE" "$LOAD_BEFORE" \
+BENCH_HERE="$HERE" python3 - "$TIMES" "$RESULTS" "$CORPUS" "$RUNS" "$CUSTODY_SIZE" "$PIGZ_SIZE" "$E01_SIZE" "$LOAD_BEFORE" \
     "$LOAD_AFTER" <<'EOF'
 import os, statistics, sys, datetime
+sys.path.insert(0, os.environ['BENCH_HERE'])
+import benchstats
 times, results, corpus, runs, csize, psize, esize, load_before, load_after = sys.argv[1:10]
 csize, psize, esize = int(csize), int(psize), int(esize)
-data = {}
-for line in open(times):
-    name, seconds, rss, user, system = line.split()
-    data.setdefault(name, []).append((float(seconds), int(rss), float(user) + float(system)))
+med, rss, cpu = benchstats.load(times)
 size = os.path.getsize(corpus)
-med = {k: statistics.median(s for s, _, _ in v) for k, v in data.items()}
-rss = {k: max(r for _, r, _ in v) for k, v in data.items()}
-cpu = {k: statistics.median(c for _, _, c in v) for k, v in data.items()}
 def mbps(k): return size / med[k] / 1e6
 pairs = [
     ("custody pack (level 1, tree + sha256) vs pigz -1", "pigz-1", "custody-pack", 1.8),

@@ -39,19 +39,7 @@ TIMES="$WORK/times.tsv"
 "$CUSTODY" ledger init "$WORK/ledger" --origin bench.example/custody --key "$WORK/bench.key" >/dev/null
 SEAL=("$CUSTODY" seal --ledger "$WORK/ledger" --key "$WORK/bench.key" --quiet)
 
-# measure NAME COMMAND...: runs the command under /usr/bin/time, appends "NAME wall maxrss_kb user sys".
-measure() {
-    local name=$1
-    shift
-    sync
-    /usr/bin/time -f "%e %M %U %S" -o "$WORK/time.txt" "$@" >/dev/null 2>"$WORK/stderr.txt" || {
-        echo "resume-compare: $name failed:" >&2
-        cat "$WORK/stderr.txt" >&2
-        exit 2
-    }
-    echo "$name $(tail -1 "$WORK/time.txt")" >> "$TIMES"
-    echo "  $name: $(tail -1 "$WORK/time.txt") (wall s, KB, user s, sys s)"
-}
+. "$HERE/lib.sh"
 
 now() { date +%s.%N; }
 
@@ -144,16 +132,12 @@ for run in $(seq 1 "$SPARSE_RUNS"); do
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
-python3 - "$TIMES" "$RESULTS" "$CORPUS" "$SPARSE" "$RUNS" "$SPARSE_RUNS" "$LOAD_BEFORE" "$LOAD_AFTER" <<'EOF'
+BENCH_HERE="$HERE" python3 - "$TIMES" "$RESULTS" "$CORPUS" "$SPARSE" "$RUNS" "$SPARSE_RUNS" "$LOAD_BEFORE" "$LOAD_AFTER" <<'EOF'
 import os, statistics, sys, datetime, platform
+sys.path.insert(0, os.environ['BENCH_HERE'])
+import benchstats
 times, results, corpus, sparse, runs, sparse_runs, load_before, load_after = sys.argv[1:9]
-data = {}
-for line in open(times):
-    name, seconds, rss, user, system = line.split()
-    data.setdefault(name, []).append((float(seconds), int(rss), float(user) + float(system)))
-med = {k: statistics.median(s for s, _, _ in v) for k, v in data.items()}
-cpu = {k: statistics.median(c for _, _, c in v) for k, v in data.items()}
-rss = {k: max(r for _, r, _ in v) for k, v in data.items()}
+med, rss, cpu = benchstats.load(times)
 size = os.path.getsize(corpus)
 sparse_size = os.path.getsize(sparse)
 model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")

@@ -34,19 +34,7 @@ TIMES="$WORK/times.tsv"
 "$CUSTODY" keygen --name bench --agency "Benchmark" --jurisdiction FR --out "$WORK/keys" --no-passphrase >/dev/null
 "$CUSTODY" ledger init "$WORK/bench.ledger" --origin bench.example/custody --key "$WORK/keys/bench.key" >/dev/null
 
-# measure NAME COMMAND...: runs the command under /usr/bin/time, appends "NAME wall maxrss_kb user sys".
-measure() {
-    local name=$1
-    shift
-    sync
-    /usr/bin/time -f "%e %M %U %S" -o "$WORK/time.txt" "$@" >/dev/null 2>"$WORK/stderr.txt" || {
-        echo "seal-compare: $name failed:" >&2
-        cat "$WORK/stderr.txt" >&2
-        exit 2
-    }
-    echo "$name $(tail -1 "$WORK/time.txt")" >> "$TIMES"
-    echo "  $name: $(tail -1 "$WORK/time.txt") (wall s, KB, user s, sys s)"
-}
+. "$HERE/lib.sh"
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for run in $(seq 1 "$RUNS"); do
@@ -68,19 +56,15 @@ if command -v bagit.py >/dev/null; then
     bagit.py --validate --fast "$WORK/bundle" 2>&1 | tail -1
 fi
 
-python3 - "$TIMES" "$RESULTS" "$CORPUS" "$RUNS" "$BUNDLE_SIZE" "$PIGZ_SIZE" "$E01_SIZE" "$LOAD_BEFORE" \
+BENCH_HERE="$HERE" python3 - "$TIMES" "$RESULTS" "$CORPUS" "$RUNS" "$BUNDLE_SIZE" "$PIGZ_SIZE" "$E01_SIZE" "$LOAD_BEFORE" \
     "$LOAD_AFTER" "$(uname -srm)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" <<'EOF'
 import os, statistics, sys, datetime
+sys.path.insert(0, os.environ['BENCH_HERE'])
+import benchstats
 times, results, corpus, runs, bsize, psize, esize, load_before, load_after, system, cpu_model = sys.argv[1:12]
 bsize, psize, esize = int(bsize), int(psize), int(esize)
-data = {}
-for line in open(times):
-    name, seconds, rss, user, system_s = line.split()
-    data.setdefault(name, []).append((float(seconds), int(rss), float(user) + float(system_s)))
+med, rss, cpu = benchstats.load(times)
 size = os.path.getsize(corpus)
-med = {k: statistics.median(s for s, _, _ in v) for k, v in data.items()}
-rss = {k: max(r for _, r, _ in v) for k, v in data.items()}
-cpu = {k: statistics.median(c for _, _, c in v) for k, v in data.items()}
 def mbps(k): return size / med[k] / 1e6
 pairs = [
     ("custody seal vs pigz -1 -c", "pigz-1", "custody-seal", 1.8),
