@@ -4,7 +4,10 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #ifdef __linux__
 #include <linux/fs.h>
@@ -83,4 +86,113 @@ void custody_interrupt_reset(void) {
 
 void custody_interrupt_raise_flag(int signo) {
     record_signal(signo);
+}
+
+/* Guarded mappings: a fixed table the SIGBUS handler scans without locks. A guard is claimed with `busy`,
+ * filled, then published by storing `start` last; it is withdrawn by clearing `start` before the unmap. */
+enum { GUARD_COUNT = 1024 };
+
+struct mapping_guard {
+    atomic_int busy;
+    atomic_uintptr_t start;
+    atomic_uintptr_t end;
+    atomic_int damaged;
+};
+
+static struct mapping_guard guards[GUARD_COUNT];
+static struct sigaction previous_bus_action;
+static atomic_int bus_handler_state = 0; /* 0 none, 1 installing, 2 installed */
+static uintptr_t page_mask = 0;
+
+static void on_bus_error(int signo, siginfo_t *info, void *context) {
+    uintptr_t address = (uintptr_t)info->si_addr;
+    for (int i = 0; i < GUARD_COUNT; i++) {
+        uintptr_t start = atomic_load(&guards[i].start);
+        if (start == 0 || address < start || address >= atomic_load(&guards[i].end)) continue;
+        void *page = (void *)(address & page_mask);
+        void *zeros = mmap(page, (size_t)(~page_mask + 1), PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+        if (zeros == MAP_FAILED) break;
+        atomic_store(&guards[i].damaged, 1);
+        return;
+    }
+    if (previous_bus_action.sa_flags & SA_SIGINFO) {
+        if (previous_bus_action.sa_sigaction != NULL) {
+            previous_bus_action.sa_sigaction(signo, info, context);
+            return;
+        }
+    } else if (previous_bus_action.sa_handler != SIG_DFL && previous_bus_action.sa_handler != SIG_IGN) {
+        previous_bus_action.sa_handler(signo);
+        return;
+    }
+    /* Not ours and nobody else's: the default action, taken when the faulting access runs again. */
+    signal(signo, SIG_DFL);
+}
+
+static int install_bus_handler(void) {
+    int state = atomic_load(&bus_handler_state);
+    if (state == 2) return 0;
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&bus_handler_state, &expected, 1)) {
+        while (atomic_load(&bus_handler_state) != 2) sched_yield();
+        return 0;
+    }
+    page_mask = ~((uintptr_t)sysconf(_SC_PAGESIZE) - 1);
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_sigaction = on_bus_error;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_SIGINFO | SA_RESTART;
+    if (sigaction(SIGBUS, &action, &previous_bus_action) != 0) {
+        int code = errno;
+        atomic_store(&bus_handler_state, 0);
+        return code;
+    }
+    atomic_store(&bus_handler_state, 2);
+    return 0;
+}
+
+int custody_map_guarded(int fd, uint64_t offset, size_t length, int populate, void **address, int *guard) {
+    if (length == 0) return EINVAL;
+    int status = install_bus_handler();
+    if (status != 0) return status;
+    int claimed = -1;
+    for (int i = 0; i < GUARD_COUNT && claimed < 0; i++) {
+        int expected = 0;
+        if (atomic_compare_exchange_strong(&guards[i].busy, &expected, 1)) claimed = i;
+    }
+    if (claimed < 0) return ENOSPC;
+    int flags = MAP_SHARED;
+#ifdef MAP_POPULATE
+    if (populate) flags |= MAP_POPULATE;
+#else
+    (void)populate;
+#endif
+    void *mapped = mmap(NULL, length, PROT_READ, flags, fd, (off_t)offset);
+    if (mapped == MAP_FAILED) {
+        int code = errno;
+        atomic_store(&guards[claimed].busy, 0);
+        return code;
+    }
+    atomic_store(&guards[claimed].damaged, 0);
+    atomic_store(&guards[claimed].end, (uintptr_t)mapped + length);
+    atomic_store(&guards[claimed].start, (uintptr_t)mapped);
+    *address = mapped;
+    *guard = claimed;
+    return 0;
+}
+
+int custody_mapping_damaged(int guard) {
+    if (guard < 0 || guard >= GUARD_COUNT) return 0;
+    return atomic_load(&guards[guard].damaged);
+}
+
+int custody_unmap_guarded(void *address, size_t length, int guard) {
+    int damaged = custody_mapping_damaged(guard);
+    if (guard >= 0 && guard < GUARD_COUNT) {
+        atomic_store(&guards[guard].start, 0);
+        atomic_store(&guards[guard].end, 0);
+    }
+    munmap(address, length);
+    if (guard >= 0 && guard < GUARD_COUNT) atomic_store(&guards[guard].busy, 0);
+    return damaged;
 }

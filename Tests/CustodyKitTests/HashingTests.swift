@@ -351,6 +351,34 @@ final class HashingTests: XCTestCase {
         }
     }
 
+    /// A mapped file that shrinks under the mapping: the lost pages read as zeros (no SIGBUS ends the process)
+    /// and the region reports the damage, until and when it is unmapped.
+    func testMappedRegionSurvivesTheFileShrinking() throws {
+        let directory = try makeTemporaryDirectory()
+        let path = directory + "/mapped"
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        try Data(repeating: 0xA5, count: 4 * page).write(to: URL(fileURLWithPath: path))
+        let descriptor = try FileDescriptor.openForReading(path)
+        defer { descriptor.close() }
+
+        let intact = try MappedRegion.map(descriptor, offset: UInt64(page), count: 2 * page)
+        XCTAssertEqual(intact.bytes.reduce(0) { $0 + Int($1) }, 2 * page * 0xA5)
+        XCTAssertFalse(intact.isDamaged)
+        XCTAssertFalse(intact.unmap())
+        XCTAssertFalse(intact.unmap(), "a second unmap is harmless")
+
+        let region = try MappedRegion.map(descriptor, offset: 0, count: 4 * page)
+        XCTAssertEqual(truncate(path, off_t(page + 10)), 0)
+        XCTAssertEqual(region.bytes[0], 0xA5)
+        XCTAssertEqual(region.bytes[page + 9], 0xA5)
+        XCTAssertEqual(region.bytes[page + 10], 0, "past the new end of file, within its last page")
+        XCTAssertFalse(region.isDamaged, "the last page still exists")
+        XCTAssertEqual(region.bytes[2 * page..<4 * page].reduce(0) { $0 + Int($1) }, 0)
+        XCTAssertTrue(region.isDamaged)
+        XCTAssertTrue(region.damageError.message.hasPrefix(path + ": changed size while being read"))
+        XCTAssertTrue(region.unmap())
+    }
+
     func testReadErrorNamesPathAndSystemReason() throws {
         let directory = try makeTemporaryDirectory()
         // Reading a directory's descriptor fails with EISDIR: a real read error even for root.

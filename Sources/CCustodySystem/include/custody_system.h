@@ -4,6 +4,7 @@
 /* Small system calls Swift cannot make directly: variadic ioctl requests on block devices, and an
  * async-signal-safe interrupt flag. Every function returns 0 on success or an errno value. */
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* The device's size in bytes (BLKGETSIZE64). ENOTTY when fd is not a block device. */
@@ -30,5 +31,20 @@ void custody_interrupt_reset(void);
 
 /* Records `signo` as if it had been delivered (for tests). */
 void custody_interrupt_raise_flag(int signo);
+
+/* Guarded read-only file mappings. A file truncated (or failing) under a mapping makes the next access to the
+ * lost pages raise SIGBUS; for a guarded mapping the handler replaces each such page with a page of zeros and
+ * marks the mapping damaged instead, so the reader carries on and reports the damage when it checks.
+ * SIGBUS outside every guarded mapping goes to the previous handler (or the default action). */
+
+/* Maps `length` bytes of `fd` at `offset` (a multiple of the page size) read-only, pre-faulted when
+ * `populate` is set, and guards the mapping under `*guard`. ENOSPC when every guard is taken. */
+int custody_map_guarded(int fd, uint64_t offset, size_t length, int populate, void **address, int *guard);
+
+/* Whether a guarded mapping lost pages since it was made (1) or not (0). */
+int custody_mapping_damaged(int guard);
+
+/* Stops guarding and unmaps; returns whether the mapping was damaged. */
+int custody_unmap_guarded(void *address, size_t length, int guard);
 
 #endif

@@ -167,7 +167,7 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
         var firstError: Error?
         var nextIndex: UInt64 = 0
         var nextToDispatch: UInt64 = 0
-        var readyChunks: [UInt64: (chunk: Chunk, slot: Int)] = [:]
+        var readyChunks: [UInt64: (chunk: Chunk, slot: Int, region: MappedRegion?)] = [:]
         var bytesRead: UInt64 = 0
         var endIndex: UInt64?
         var stopped = false
@@ -266,9 +266,12 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
         // the pool (and its semaphore, which libdispatch refuses to free below its initial value) is whole.
         let parked = shared.withLock { state in
             defer { state.readyChunks = [:] }
-            return state.readyChunks.values.map(\.slot)
+            return Array(state.readyChunks.values)
         }
-        for slot in parked { releaseSlot(slot) }
+        for chunk in parked {
+            chunk.region?.unmap()
+            releaseSlot(chunk.slot)
+        }
         let state = shared.withLock { $0 }
         if let error = state.firstError { throw error }
         if state.stopped { throw CustodyError.operational("interrupted") }
@@ -308,13 +311,22 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
             }
             let offset = index * UInt64(configuration.chunkSize)
             let buffer = slots[slot]
+            // A reader that can lend its bytes (a mapped regular file) saves copying them into the buffer.
+            let region = reader.knownSize.flatMap { size in
+                offset < size ? reader.borrow(at: offset, count: Int(min(UInt64(configuration.chunkSize),
+                                                                             size - offset))) : nil
+            }
             let count: Int
-            do {
-                count = try reader.read(into: buffer, at: offset)
-            } catch {
-                fail(error)
-                releaseSlot(slot)
-                return
+            if let region {
+                count = region.bytes.count
+            } else {
+                do {
+                    count = try reader.read(into: buffer, at: offset)
+                } catch {
+                    fail(error)
+                    releaseSlot(slot)
+                    return
+                }
             }
             let isLast = count < configuration.chunkSize
             if isLast {
@@ -326,25 +338,25 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
             // An empty input still has no chunks; a chunk of zero bytes past the end is dropped.
             if count == 0 {
                 releaseSlot(slot)
-                finishReady(index: index, chunk: nil, slot: slot)
+                finishReady(index: index, chunk: nil, slot: slot, region: nil)
                 return
             }
             let chunk = Chunk(index: index, offset: offset,
-                              bytes: UnsafeRawBufferPointer(start: buffer.baseAddress, count: count))
-            finishReady(index: index, chunk: chunk, slot: slot)
+                              bytes: region?.bytes ?? UnsafeRawBufferPointer(start: buffer.baseAddress, count: count))
+            finishReady(index: index, chunk: chunk, slot: slot, region: region)
             if isLast { return }
         }
     }
 
     /// Queues chunks for processing strictly in index order, whichever reader finished them.
-    private func finishReady(index: UInt64, chunk: Chunk?, slot: Int) {
+    private func finishReady(index: UInt64, chunk: Chunk?, slot: Int, region: MappedRegion?) {
         let progress: UInt64? = shared.withLock { state -> UInt64? in
-            if let chunk { state.readyChunks[index] = (chunk, slot) }
+            if let chunk { state.readyChunks[index] = (chunk, slot, region) }
             var advanced = false
             while let ready = state.readyChunks.removeValue(forKey: state.nextToDispatch) {
                 state.bytesRead += UInt64(ready.chunk.bytes.count)
                 state.nextToDispatch += 1
-                dispatch(ready.chunk, slot: ready.slot)
+                dispatch(ready.chunk, slot: ready.slot, region: ready.region)
                 advanced = true
             }
             return advanced ? state.bytesRead : nil
@@ -361,9 +373,9 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
 
     /// Enqueues every stage of one chunk; called in chunk order, under the shared lock. The chunk's buffer goes
     /// back to the pool as soon as its last stage ends, from that stage's thread: no extra hop, no blocked thread.
-    private func dispatch(_ chunk: Chunk, slot: Int) {
+    private func dispatch(_ chunk: Chunk, slot: Int, region: MappedRegion?) {
         inFlight.enter()
-        let completion = ChunkCompletion(stages: linearQueues.count + 1, slot: slot)
+        let completion = ChunkCompletion(stages: linearQueues.count + 1, slot: slot, region: region)
         for (queue, digester) in zip(linearQueues, digesters) {
             queue.async {
                 digester.update(chunk.bytes)
@@ -417,12 +429,18 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
     private func runOrdered(_ chunk: Chunk, box: ResultBox<Work>, completion: ChunkCompletion) {
         defer { stageFinished(completion) }
         guard !failed, let ordered, let work = box.work else { return }
+        // What the parallel stage made of a mapped chunk counts only if no page of it was lost meanwhile.
+        if let region = completion.region, region.isDamaged {
+            fail(region.damageError)
+            return
+        }
         do { try ordered(chunk, work) } catch { fail(error) }
     }
 
     /// Counts one finished stage of a chunk; the last one frees the chunk's buffer.
     private func stageFinished(_ completion: ChunkCompletion) {
         guard completion.remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 else { return }
+        if let region = completion.region, region.unmap() { fail(region.damageError) }
         releaseSlot(completion.slot)
         inFlight.leave()
     }
@@ -433,14 +451,16 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
     }
 }
 
-/// How many stages of one chunk are still running, and the buffer to free when none is.
+/// How many stages of one chunk are still running, and the buffer (or mapping) to free when none is.
 private final class ChunkCompletion: Sendable {
     let remaining: Atomic<Int>
     let slot: Int
+    let region: MappedRegion?
 
-    init(stages: Int, slot: Int) {
+    init(stages: Int, slot: Int, region: MappedRegion?) {
         remaining = Atomic(stages)
         self.slot = slot
+        self.region = region
     }
 }
 

@@ -11,19 +11,38 @@ public protocol ChunkReader: Sendable {
     /// Fills `buffer` with the bytes at `offset`, stopping early only at end of input. Without positional
     /// support it is called from one thread, with offsets increasing by the previous call's result.
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int
+    /// Lends the `count` bytes at `offset` (all inside `knownSize`) without copying them, when the reader can
+    /// (a mapped regular file); nil when it cannot, and the caller reads them instead.
+    func borrow(at offset: UInt64, count: Int) -> MappedRegion?
 }
 
-/// Reads a file, block device or stream through a file descriptor.
+extension ChunkReader {
+    public func borrow(at offset: UInt64, count: Int) -> MappedRegion? { nil }
+}
+
+/// Reads a file, block device or stream through a file descriptor. Regular files are lent to the pipeline as
+/// guarded mappings (no copy through a buffer) unless `CUSTODY_NO_MMAP` is set in the environment; devices and
+/// streams are read with `pread`/`read`.
 public struct FileChunkReader: ChunkReader {
     public let descriptor: FileDescriptor
     public let knownSize: UInt64?
     public let supportsPositionalReads: Bool
+    /// Whether `borrow` maps the file.
+    public let lendsMappings: Bool
 
     /// A reader over `descriptor`; `size` nil means a stream read sequentially with `read(2)`.
     public init(descriptor: FileDescriptor, size: UInt64?) {
         self.descriptor = descriptor
         self.knownSize = size
         self.supportsPositionalReads = size != nil
+        var info = stat()
+        lendsMappings = size != nil && getenv("CUSTODY_NO_MMAP") == nil && fstat(descriptor.rawValue, &info) == 0
+            && info.st_mode & S_IFMT == S_IFREG
+    }
+
+    public func borrow(at offset: UInt64, count: Int) -> MappedRegion? {
+        guard lendsMappings, count > 0 else { return nil }
+        return try? MappedRegion.map(descriptor, offset: offset, count: count)
     }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
