@@ -192,10 +192,10 @@ final class PackingTests: XCTestCase {
         let random = pseudoRandomBytes(1 << 20, seed: 9)
         XCTAssertGreaterThan(random.withUnsafeBytes { PackFormat.sampledEntropy($0) }, 7.95)
         XCTAssertLessThan(textBytes(1 << 20).withUnsafeBytes { PackFormat.sampledEntropy($0) }, 6)
-        XCTAssertTrue([UInt8](repeating: 0, count: 1001).withUnsafeBytes { PackFormat.isAllZero($0) })
+        XCTAssertTrue([UInt8](repeating: 0, count: 1001).withUnsafeBytes { Merkle.isAllZero($0) })
         var almost = [UInt8](repeating: 0, count: 1001)
         almost[1000] = 1
-        XCTAssertFalse(almost.withUnsafeBytes { PackFormat.isAllZero($0) })
+        XCTAssertFalse(almost.withUnsafeBytes { Merkle.isAllZero($0) })
     }
 
     // MARK: Random access

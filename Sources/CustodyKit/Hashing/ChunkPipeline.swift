@@ -13,6 +13,16 @@ public struct Chunk: @unchecked Sendable {
     public let offset: UInt64
     /// The chunk's content (shorter than the chunk size only for the last chunk).
     public let bytes: UnsafeRawBufferPointer
+    /// Whether every byte is zero; the pipeline checks before the parallel stage (unused space on a disk: its
+    /// leaf hash is known without hashing, and packing stores it as the shared zero member).
+    public let isAllZero: Bool
+
+    public init(index: UInt64, offset: UInt64, bytes: UnsafeRawBufferPointer, isAllZero: Bool = false) {
+        self.index = index
+        self.offset = offset
+        self.bytes = bytes
+        self.isAllZero = isAllZero
+    }
 }
 
 /// What a pipeline computed over the whole input.
@@ -384,12 +394,20 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
         }
         let box = ResultBox<Work>()
         let computeTree = configuration.computeTree
+        let chunkSize = configuration.chunkSize
         workers.async {
+            let chunk = Chunk(index: chunk.index, offset: chunk.offset, bytes: chunk.bytes,
+                              isAllZero: Merkle.isAllZero(chunk.bytes))
             if !self.failed {
                 if computeTree {
                     let known = self.configuration.knownLeaves
-                    box.leaf = chunk.index < UInt64(known.count) ? known[Int(chunk.index)]
-                        : Merkle.leafHash(chunk.bytes)
+                    if chunk.index < UInt64(known.count) {
+                        box.leaf = known[Int(chunk.index)]
+                    } else if chunk.isAllZero && chunk.bytes.count == chunkSize {
+                        box.leaf = Merkle.zeroLeafHash(chunkSize: chunkSize)
+                    } else {
+                        box.leaf = Merkle.leafHash(chunk.bytes)
+                    }
                 }
                 do { box.work = try self.parallel(chunk) } catch { self.fail(error) }
             }

@@ -1,4 +1,5 @@
 import COpenSSL
+import Synchronization
 
 /// A 32-byte SHA-256 value stored inline (no heap allocation), used for Merkle leaves and nodes.
 public struct Hash32: Hashable, Sendable, CustomStringConvertible {
@@ -62,6 +63,37 @@ public enum Merkle {
         withUnsafeBytes(of: &prefix) { digester.update($0) }
         digester.update(data)
         return Hash32(digester.finalize())!
+    }
+
+    /// The leaf hash of a chunk of `chunkSize` zero bytes, computed once per size and process.
+    public static func zeroLeafHash(chunkSize: Int) -> Hash32 {
+        if let known = zeroLeaves.withLock({ $0[chunkSize] }) { return known }
+        let zeros = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 64)
+        defer { zeros.deallocate() }
+        zeros.initializeMemory(as: UInt8.self, repeating: 0)
+        let leaf = leafHash(UnsafeRawBufferPointer(zeros))
+        zeroLeaves.withLock { $0[chunkSize] = leaf }
+        return leaf
+    }
+
+    private static let zeroLeaves = Mutex<[Int: Hash32]>([:])
+
+    /// Whether every byte of `bytes` is zero; stops at the first 512-byte block holding anything else.
+    public static func isAllZero(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let base = bytes.baseAddress else { return true }
+        let words = bytes.count / 8
+        var index = 0
+        while index < words {
+            var combined: UInt64 = 0
+            let end = min(words, index + 64)
+            while index < end {
+                combined |= base.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self)
+                index += 1
+            }
+            if combined != 0 { return false }
+        }
+        for offset in (words * 8)..<bytes.count where bytes[offset] != 0 { return false }
+        return true
     }
 
     /// The leaf hash of `data`.

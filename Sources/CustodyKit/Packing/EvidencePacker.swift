@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 
 /// Where packed or unpacked bytes go, in order.
@@ -139,6 +140,16 @@ public struct EvidencePacker: Sendable {
     }
 }
 
+/// Counts the packed digests still reading one member.
+private final class MemberCountdown: Sendable {
+    private let remaining: Atomic<Int>
+
+    init(_ count: Int) { remaining = Atomic(count) }
+
+    /// Records one digest done; true for the last.
+    func finishOne() -> Bool { remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 }
+}
+
 /// One chunk's member, between the parallel and the ordered stage.
 enum EncodedMember: Sendable {
     /// A complete member in a pooled buffer.
@@ -157,6 +168,11 @@ final class PackRun: @unchecked Sendable {
     /// The member for a full chunk of zeros, index 0 (patched per chunk).
     let zeroMember: [UInt8]
     private let packedDigesters: [Digester]
+    /// One serial queue per packed digest, so they overlap each other and the writes.
+    private let packedQueues: [DispatchQueue]
+    private let packedDigesting = DispatchGroup()
+    /// Members written but still being digested: bounds the buffers held by the packed digests.
+    private let membersInDigest: DispatchSemaphore
     // Touched only by the ordered stage.
     private var written: UInt64 = 0
     private var stored: UInt64 = 0
@@ -178,6 +194,10 @@ final class PackRun: @unchecked Sendable {
         } else {
             packedDigesters = packedDigests.map { Digester($0) }
         }
+        packedQueues = packedDigesters.map {
+            DispatchQueue(label: "custody.pack.\($0.algorithm.rawValue)", qos: .userInitiated)
+        }
+        membersInDigest = DispatchSemaphore(value: 2 * activeProcessorCount() + 2)
         var zeroBytes: [UInt8] = []
         if level > 0 {
             let zeros = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 64)
@@ -194,7 +214,7 @@ final class PackRun: @unchecked Sendable {
 
     /// The parallel stage: builds the chunk's member.
     func encode(_ chunk: Chunk) throws -> EncodedMember {
-        if level > 0 && chunk.bytes.count == chunkSize && PackFormat.isAllZero(chunk.bytes) { return .zero }
+        if level > 0 && chunk.bytes.count == chunkSize && chunk.isAllZero { return .zero }
         let buffer = try PackRun.buildMember(chunk.bytes, index: chunk.index, level: level, chunkSize: chunkSize,
                                              deflaters: deflaters, buffers: buffers)
         return .buffer(buffer, stored: buffer.storage[17] & PackFormat.Flags.stored.rawValue != 0)
@@ -231,29 +251,58 @@ final class PackRun: @unchecked Sendable {
         return buffer
     }
 
-    /// The ordered stage: writes the member.
+    /// The ordered stage: writes the member, then hands it to the packed digests.
     func emit(_ chunk: Chunk, _ member: EncodedMember) throws {
+        let buffer: ByteBuffer
         switch member {
-        case .buffer(let buffer, let wasStored):
-            defer { buffers.give(buffer) }
+        case .buffer(let built, let wasStored):
             if wasStored { stored += 1 }
-            try write(buffer.bytes)
+            buffer = built
         case .zero:
             zero += 1
-            var bytes = zeroMember
-            bytes.withUnsafeMutableBytes { storeLittleEndian(chunk.index, at: $0.baseAddress! + 24) }
-            try bytes.withUnsafeBytes { try write($0) }
+            buffer = try buffers.take()
+            buffer.count = zeroMember.count
+            zeroMember.withUnsafeBytes {
+                buffer.storage.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count)
+            }
+            storeLittleEndian(chunk.index, at: buffer.storage.baseAddress! + 24)
+        }
+        do {
+            try sink.write(buffer.bytes)
+        } catch {
+            buffers.give(buffer)
+            throw error
+        }
+        written += UInt64(buffer.count)
+        digestPacked(buffer)
+    }
+
+    /// Feeds a written member to every packed digest, each on its own queue; the buffer returns to the pool
+    /// when the last one is done.
+    private func digestPacked(_ buffer: ByteBuffer) {
+        guard !packedDigesters.isEmpty else { return buffers.give(buffer) }
+        membersInDigest.wait()
+        let remaining = MemberCountdown(packedDigesters.count)
+        for (queue, digester) in zip(packedQueues, packedDigesters) {
+            queue.async(group: packedDigesting) {
+                digester.update(buffer.bytes)
+                guard remaining.finishOne() else { return }
+                self.buffers.give(buffer)
+                self.membersInDigest.signal()
+            }
         }
     }
 
-    /// Writes bytes to the sink, counting and digesting them.
+    /// Writes bytes to the sink, counting and digesting them (after every member handed on before).
     func write(_ bytes: UnsafeRawBufferPointer) throws {
         try sink.write(bytes)
+        packedDigesting.wait()
         for digester in packedDigesters { digester.update(bytes) }
         written += UInt64(bytes.count)
     }
 
     func finish() -> (written: UInt64, stored: UInt64, zero: UInt64, digests: [DigestAlgorithm: [UInt8]]) {
+        packedDigesting.wait()
         var digests: [DigestAlgorithm: [UInt8]] = [:]
         for digester in packedDigesters { digests[digester.algorithm] = digester.finalize() }
         return (written, stored, zero, digests)

@@ -179,24 +179,6 @@ public enum PackFormat {
         return UInt32(truncatingIfNeeded: value)
     }
 
-    /// Whether every byte is zero (stops at the first non-zero byte).
-    public static func isAllZero(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        guard let base = bytes.baseAddress else { return true }
-        let words = bytes.count / 8
-        var index = 0
-        while index < words {
-            var combined: UInt64 = 0
-            let end = min(words, index + 64)
-            while index < end {
-                combined |= base.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self)
-                index += 1
-            }
-            if combined != 0 { return false }
-        }
-        for offset in (words * 8)..<bytes.count where bytes[offset] != 0 { return false }
-        return true
-    }
-
     /// Order-0 entropy in bits per byte of up to eight 2 KiB samples spread over `bytes`: a cheap test for
     /// content that will not shrink (encrypted or already compressed data scores close to 8).
     public static func sampledEntropy(_ bytes: UnsafeRawBufferPointer, samples: Int = 8, sampleLength: Int = 2048)
