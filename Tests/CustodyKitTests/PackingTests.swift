@@ -246,6 +246,59 @@ final class PackingTests: XCTestCase {
         XCTAssertEqual(output, Array(content.prefix(2 * chunk)))
     }
 
+    /// The folded CRC-32 (inputs of 64 bytes and more, where the processor has carry-less multiplication) against
+    /// the table one (pieces under 64 bytes always take zlib's tables), over every length to 300, odd alignments,
+    /// chained calls, and the check value of "123456789".
+    func testCRC32FoldingMatchesTheTables() {
+        XCTAssertEqual(Array("123456789".utf8).withUnsafeBytes { PackFormat.crc32($0) }, 0xCBF4_3926)
+        let bytes = pseudoRandomBytes(70_000, seed: 77)
+        bytes.withUnsafeBytes { all in
+            func piecewise(_ range: Range<Int>, from crc: UInt32) -> UInt32 {
+                stride(from: range.lowerBound, to: range.upperBound, by: 63).reduce(crc) { crc, start in
+                    PackFormat.crc32(UnsafeRawBufferPointer(rebasing: all[start..<min(start + 63, range.upperBound)]),
+                                     continuing: crc)
+                }
+            }
+            for start in [0, 1, 7, 13] {
+                for length in Array(0...300) + [1024, 4099, 65_536, 69_000] {
+                    let range = start..<(start + length)
+                    XCTAssertEqual(PackFormat.crc32(UnsafeRawBufferPointer(rebasing: all[range])),
+                                   piecewise(range, from: 0), "offset \(start), length \(length)")
+                }
+            }
+            let first = PackFormat.crc32(UnsafeRawBufferPointer(rebasing: all[0..<5000]))
+            XCTAssertEqual(PackFormat.crc32(UnsafeRawBufferPointer(rebasing: all[5000..<70_000]), continuing: first),
+                           piecewise(0..<70_000, from: 0))
+        }
+    }
+
+    /// With the expected leaves at hand (verify of a sealed bundle) the CRC-32 is not computed: a damaged CRC
+    /// field over intact content is no content damage (the payload manifests catch the changed byte), and
+    /// content that still inflates but differs is caught by its leaf hash, naming the chunk.
+    func testExpectedLeavesDecideInsteadOfTheCRC() throws {
+        let content = textBytes(5 * chunk + 321)
+        let (packed, packResult) = try pack(content)
+        let expected = UnpackExpectation(treeRoot: packResult.treeRoot, leaves: packResult.leaves)
+        let memberList = members(packed)
+
+        var crcOnly = packed
+        crcOnly[memberList[2].offset + memberList[2].size - 8] ^= 0xff
+        let (intact, output) = try unpack(crcOnly, expected: expected)
+        XCTAssertTrue(intact.damaged.isEmpty, "\(intact.damaged)")
+        XCTAssertEqual(output, content)
+
+        let stored = try pack(pseudoRandomBytes(3 * chunk, seed: 31))
+        XCTAssertEqual(stored.1.storedChunks, 3)
+        var changed = stored.0
+        let member = members(changed)[1]
+        changed[member.offset + 100] ^= 0x01
+        let (result, _) = try unpack(changed, expected: UnpackExpectation(treeRoot: stored.1.treeRoot,
+                                                                           leaves: stored.1.leaves))
+        XCTAssertEqual(result.damaged.map(\.index), [1])
+        XCTAssertTrue(result.damaged.first?.reason.hasPrefix("leaf hash mismatch") == true,
+                      "\(result.damaged)")
+    }
+
     func testCorruptDeflateData() throws {
         let (result, _, _) = try damagedCase { packed, members in
             let member = members[1]

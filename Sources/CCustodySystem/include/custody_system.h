@@ -47,4 +47,12 @@ int custody_mapping_damaged(int guard);
 /* Stops guarding and unmaps; returns whether the mapping was damaged. */
 int custody_unmap_guarded(void *address, size_t length, int guard);
 
+/* CRC-32 (gzip's polynomial) folding with carry-less multiplication (PCLMULQDQ), after Intel's "Fast CRC
+ * Computation for Generic Polynomials Using PCLMULQDQ Instruction". Folds the longest prefix of `bytes` that is
+ * a multiple of 16 bytes (at least 64) into 16 bytes `folded`, with `register` (the CRC register, i.e. the
+ * running CRC already inverted) mixed into the first bytes, and returns the prefix length: the raw CRC register
+ * over `folded` from zero equals the register over the prefix from `register`. Returns 0 (nothing folded) when
+ * `count` < 64 or the processor lacks the instructions; the caller computes the CRC the table way then. */
+size_t custody_crc32_fold(uint32_t register_, const uint8_t *bytes, size_t count, uint8_t folded[16]);
+
 #endif

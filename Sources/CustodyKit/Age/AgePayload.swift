@@ -540,7 +540,13 @@ enum AgePositionalRun {
             var failure: (chunk: UInt64, keep: UInt64, error: Error)?
         }
         let state = Mutex(State())
-        let writeLock = Mutex(())
+        /// Every write goes through this one serial queue, in group order: concurrent or out-of-order writes to one
+        /// file contend on its inode lock and fragment the file system's delayed allocation in the kernel, and a
+        /// worker blocked on a lock while a slow write runs would only spin. A worker hands its group over and goes
+        /// on with the next one in its other buffer.
+        let writer = DispatchQueue(label: "custody.age.write", qos: .userInitiated)
+        /// Groups processed but not yet handed to the writer, waiting for the groups before them.
+        let waiting = Mutex<(next: UInt64, groups: [UInt64: PendingWrite])>((0, [:]))
     }
 
     static func run(mode: AgePayloadEngine.Mode, key: [UInt8], reader: ChunkReader, inputStart: UInt64,
@@ -558,13 +564,28 @@ enum AgePositionalRun {
         let workers = Int(min(UInt64(max(1, activeProcessorCount())), groups))
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             let input = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(inChunk) * group, alignment: 64)
-            let result = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(outChunk) * group, alignment: 64)
+            // Two output buffers: one being written while the next group is processed into the other.
+            let results = (0..<2).map { _ in
+                UnsafeMutableRawBufferPointer.allocate(byteCount: Int(outChunk) * group, alignment: 64)
+            }
+            let free = results.map { _ in DispatchSemaphore(value: 1) }
+            var current = 0
             defer {
+                for semaphore in free { semaphore.wait() }
+                for semaphore in free { semaphore.signal() }
                 input.deallocate()
-                result.deallocate()
+                for result in results { result.deallocate() }
             }
             key.withUnsafeBytes { keyBytes in
-                while let first = claim(shared, count: groups) {
+                while true {
+                    current ^= 1
+                    let result = results[current]
+                    let resultFree = free[current]
+                    resultFree.wait()
+                    guard let first = claim(shared, count: groups) else {
+                        resultFree.signal()
+                        break
+                    }
                     let firstChunk = first * UInt64(group)
                     let chunksHere = Int(min(UInt64(group), count - firstChunk))
                     let offset = inputStart + firstChunk * inChunk
@@ -595,18 +616,14 @@ enum AgePositionalRun {
                                 break
                             }
                         }
-                        if released > 0 {
-                            // One writer at a time: concurrent writes to one file contend on its inode lock in the
-                            // kernel, which spins; waiting here leaves the core free.
-                            try shared.writeLock.withLock { _ in
-                                try output.writeAll(UnsafeRawBufferPointer(rebasing: result[0..<released]), at: target)
-                            }
-                        }
-                        if let failure {
-                            fail(shared, chunk: failure.chunk, keep: target + UInt64(released), failure.error)
-                        }
+                        submit(shared, group: first, PendingWrite(
+                            bytes: UnsafeRawBufferPointer(rebasing: result[0..<released]), at: target,
+                            firstChunk: firstChunk, failure: failure, done: resultFree, output: output))
                     } catch {
                         fail(shared, chunk: firstChunk, keep: target, error)
+                        submit(shared, group: first, PendingWrite(
+                            bytes: UnsafeRawBufferPointer(start: nil, count: 0), at: target, firstChunk: firstChunk,
+                            failure: nil, done: resultFree, output: output))
                     }
                 }
             }
@@ -620,6 +637,40 @@ enum AgePositionalRun {
             : inputLength - count * UInt64(AgeCrypto.tagSize)
         try output.seek(to: Int64(outputStart + total))
         return Totals(chunks: count, outputBytes: total)
+    }
+
+    /// A processed group for the writer: its bytes (in a worker's buffer), where they go, the chunk that failed in
+    /// it if any, and the signal that frees the buffer.
+    private struct PendingWrite: @unchecked Sendable {
+        let bytes: UnsafeRawBufferPointer
+        let at: UInt64
+        let firstChunk: UInt64
+        let failure: (chunk: UInt64, error: Error)?
+        let done: DispatchSemaphore
+        let output: FileDescriptor
+    }
+
+    /// Queues a processed group; hands every group now in order to the writer.
+    private static func submit(_ shared: Shared, group: UInt64, _ write: PendingWrite) {
+        shared.waiting.withLock { waiting in
+            waiting.groups[group] = write
+            while let next = waiting.groups.removeValue(forKey: waiting.next) {
+                waiting.next += 1
+                shared.writer.async { perform(next, shared: shared) }
+            }
+        }
+    }
+
+    private static func perform(_ write: PendingWrite, shared: Shared) {
+        defer { write.done.signal() }
+        do {
+            if write.bytes.count > 0 { try write.output.writeAll(write.bytes, at: write.at) }
+            if let failure = write.failure {
+                fail(shared, chunk: failure.chunk, keep: write.at + UInt64(write.bytes.count), failure.error)
+            }
+        } catch {
+            fail(shared, chunk: write.firstChunk, keep: write.at, error)
+        }
     }
 
     private static func claim(_ shared: Shared, count: UInt64) -> UInt64? {

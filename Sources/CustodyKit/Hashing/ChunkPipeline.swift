@@ -13,8 +13,8 @@ public struct Chunk: @unchecked Sendable {
     public let offset: UInt64
     /// The chunk's content (shorter than the chunk size only for the last chunk).
     public let bytes: UnsafeRawBufferPointer
-    /// Whether every byte is zero; the pipeline checks before the parallel stage (unused space on a disk: its
-    /// leaf hash is known without hashing, and packing stores it as the shared zero member).
+    /// Whether every byte is zero, checked before the parallel stage by pipelines that compute the tree (unused
+    /// space on a disk: its leaf hash is known without hashing, and packing stores it as the shared zero member).
     public let isAllZero: Bool
 
     public init(index: UInt64, offset: UInt64, bytes: UnsafeRawBufferPointer, isAllZero: Bool = false) {
@@ -397,7 +397,7 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
         let chunkSize = configuration.chunkSize
         workers.async {
             let chunk = Chunk(index: chunk.index, offset: chunk.offset, bytes: chunk.bytes,
-                              isAllZero: Merkle.isAllZero(chunk.bytes))
+                              isAllZero: computeTree && Merkle.isAllZero(chunk.bytes))
             if !self.failed {
                 if computeTree {
                     let known = self.configuration.knownLeaves
