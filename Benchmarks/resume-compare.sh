@@ -141,7 +141,7 @@ med, rss, cpu = benchstats.load(times)
 size = os.path.getsize(corpus)
 sparse_size = os.path.getsize(sparse)
 model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-fraction = statistics.median(s for s, _, _ in data["resumed-offset"]) / size
+fraction = med["resumed-offset"] / size
 now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 out = []
 out.append("# custody seal: resume and seal-vs-pack benchmark\n")
@@ -186,7 +186,7 @@ out.append(f"Seal minus pack, CPU: {extra:.2f} s; `custody hash -a sha256,sha512
 out.append("")
 out.append(f"The resumed payload was compared with `cmp` against the uninterrupted seal's in every round (identical), "
            f"and the resumed bundle passed `custody verify --fast`; the pack output was identical to the seal's "
-           f"payload. The interrupted runs stopped at content byte {statistics.median(s for s, _, _ in data['resumed-offset']):.0f} "
+           f"payload. The interrupted runs stopped at content byte {med['resumed-offset']:.0f} "
            f"(median; the resume notice's `packing from content byte`).")
 open(results, "w").write("\n".join(out) + "\n")
 print("\n".join(out))
