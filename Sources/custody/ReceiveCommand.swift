@@ -54,26 +54,13 @@ struct ReceiveCommand: ParsableCommand {
             Terminal.line(JSONValue.object(members).canonicalString)
         } else {
             Terminal.line("received \(file) into \(result.bundlePath) (bundle \(result.bundleID ?? "unidentified"))")
-            ReceiveCommand.printChecks(result.report)
+            VerifyCommand.printChecks(result.report)
             Terminal.line("ledger entry \(result.entry.sequence) (receive); signed receipt \(result.receiptPath)")
             Terminal.line(result.report.passed ? "verified: every check passed"
                 : "FAILED: \(result.report.failures.count) check(s) failed; the bundle is kept at "
                     + "\(result.bundlePath) for inspection and the receipt says what failed")
         }
         if !result.report.passed { throw ExitCode(ExitStatus.verificationFailed.rawValue) }
-    }
-
-    static func printChecks(_ report: VerificationReport) {
-        for check in report.checks {
-            let mark: String
-            switch check.status {
-            case .passed: mark = "PASS"
-            case .failed: mark = "FAIL"
-            case .warning: mark = "WARN"
-            case .skipped: mark = "SKIP"
-            }
-            Terminal.line("\(mark)  \(check.name): \(check.detail)")
-        }
     }
 
     /// Reads an age identity file, asking for its passphrase (--passphrase-file, CUSTODY_PASSPHRASE or a prompt)

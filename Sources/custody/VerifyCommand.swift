@@ -36,21 +36,26 @@ struct VerifyCommand: ParsableCommand {
             Terminal.line(VerifyCommand.json(report: report, summary: summary).canonicalString)
         } else {
             Terminal.line("bundle \(bundle) (\(summary.bundleID ?? "no identifier"))")
-            for check in report.checks {
-                let mark: String
-                switch check.status {
-                case .passed: mark = "PASS"
-                case .failed: mark = "FAIL"
-                case .warning: mark = "WARN"
-                case .skipped: mark = "SKIP"
-                }
-                Terminal.line("\(mark)  \(check.name): \(check.detail)")
-            }
+            VerifyCommand.printChecks(report)
             let failures = report.failures.count
             Terminal.line(report.passed ? "verified: every check passed" + (store == nil ? " (signers not checked "
                 + "against a trust store)" : "") : "FAILED: \(failures) check\(failures == 1 ? "" : "s") failed")
         }
         if !report.passed { throw ExitCode(ExitStatus.verificationFailed.rawValue) }
+    }
+
+    /// Prints one `PASS|FAIL|WARN|SKIP  NAME: DETAIL` line per check.
+    static func printChecks(_ report: VerificationReport) {
+        for check in report.checks {
+            let mark: String
+            switch check.status {
+            case .passed: mark = "PASS"
+            case .failed: mark = "FAIL"
+            case .warning: mark = "WARN"
+            case .skipped: mark = "SKIP"
+            }
+            Terminal.line("\(mark)  \(check.name): \(check.detail)")
+        }
     }
 
     static func json(report: VerificationReport, summary: BundleSummary) -> JSONValue {

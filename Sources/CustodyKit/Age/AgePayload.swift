@@ -540,6 +540,7 @@ enum AgePositionalRun {
             var failure: (chunk: UInt64, keep: UInt64, error: Error)?
         }
         let state = Mutex(State())
+        let output: FileDescriptor
         /// Every write goes through this one serial queue, in group order: concurrent or out-of-order writes to one
         /// file contend on its inode lock and fragment the file system's delayed allocation in the kernel, and a
         /// worker blocked on a lock while a slow write runs would only spin. A worker hands its group over and goes
@@ -547,6 +548,8 @@ enum AgePositionalRun {
         let writer = DispatchQueue(label: "custody.age.write", qos: .userInitiated)
         /// Groups processed but not yet handed to the writer, waiting for the groups before them.
         let waiting = Mutex<(next: UInt64, groups: [UInt64: PendingWrite])>((0, [:]))
+
+        init(output: FileDescriptor) { self.output = output }
     }
 
     static func run(mode: AgePayloadEngine.Mode, key: [UInt8], reader: ChunkReader, inputStart: UInt64,
@@ -556,7 +559,7 @@ enum AgePositionalRun {
         let chunks = (inputLength + inChunk - 1) / inChunk
         let count = mode == .seal ? max(1, chunks) : chunks
         if count == 0 { throw AgeError.truncated(byteOffset: inputStart) }
-        let shared = Shared()
+        let shared = Shared(output: output)
         // Chunks are claimed in groups: one read and one write per group, input and output of a group together
         // small enough (512 KiB) to stay in a core's cache.
         let group = 4
@@ -618,12 +621,12 @@ enum AgePositionalRun {
                         }
                         submit(shared, group: first, PendingWrite(
                             bytes: UnsafeRawBufferPointer(rebasing: result[0..<released]), at: target,
-                            firstChunk: firstChunk, failure: failure, done: resultFree, output: output))
+                            firstChunk: firstChunk, failure: failure, done: resultFree))
                     } catch {
                         fail(shared, chunk: firstChunk, keep: target, error)
                         submit(shared, group: first, PendingWrite(
                             bytes: UnsafeRawBufferPointer(start: nil, count: 0), at: target, firstChunk: firstChunk,
-                            failure: nil, done: resultFree, output: output))
+                            failure: nil, done: resultFree))
                     }
                 }
             }
@@ -647,7 +650,6 @@ enum AgePositionalRun {
         let firstChunk: UInt64
         let failure: (chunk: UInt64, error: Error)?
         let done: DispatchSemaphore
-        let output: FileDescriptor
     }
 
     /// Queues a processed group; hands every group now in order to the writer.
@@ -664,7 +666,7 @@ enum AgePositionalRun {
     private static func perform(_ write: PendingWrite, shared: Shared) {
         defer { write.done.signal() }
         do {
-            if write.bytes.count > 0 { try write.output.writeAll(write.bytes, at: write.at) }
+            if write.bytes.count > 0 { try shared.output.writeAll(write.bytes, at: write.at) }
             if let failure = write.failure {
                 fail(shared, chunk: failure.chunk, keep: write.at + UInt64(write.bytes.count), failure.error)
             }

@@ -45,8 +45,9 @@ public final class MappedRegion: @unchecked Sendable {
                             path: descriptor.path, guardIndex: guardIndex)
     }
 
-    /// Whether pages of the mapping were lost (the file shrank or failed) since it was made.
-    public var isDamaged: Bool { custody_mapping_damaged(guardIndex) != 0 }
+    /// Whether pages of the mapping were lost (the file shrank or failed) since it was made; false once unmapped
+    /// (the guard may then watch another mapping: `unmap()` reports the damage).
+    public var isDamaged: Bool { mapped && custody_mapping_damaged(guardIndex) != 0 }
 
     /// Unmaps the region and returns whether it was damaged. Calling it twice is harmless.
     @discardableResult
