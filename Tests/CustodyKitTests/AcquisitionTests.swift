@@ -272,7 +272,7 @@ final class AcquisitionTests: XCTestCase {
     // MARK: Sources
 
     func testRegularFileSourceIsOpenedReadOnlyAndDescribed() throws {
-        let directory = try makeDirectory()
+        let directory = try TestSupport.temporaryDirectory(self).path
         let path = directory + "/image.dd"
         let bytes = content(5000)
         try FileSystem.writeAtomically(path, bytes)
@@ -288,7 +288,7 @@ final class AcquisitionTests: XCTestCase {
     }
 
     func testGeometryOfARegularFileIsAClearError() throws {
-        let directory = try makeDirectory()
+        let directory = try TestSupport.temporaryDirectory(self).path
         let path = directory + "/plain"
         try FileSystem.writeAtomically(path, [1, 2, 3])
         let descriptor = try FileDescriptor.openForReading(path)
@@ -326,7 +326,7 @@ final class AcquisitionTests: XCTestCase {
     /// Builds a fake sysfs with a SATA disk and partition, an NVMe namespace, a virtio disk and a loop device,
     /// laid out as the kernel does (class/block and dev/block entries are symlinks into devices/).
     private func makeFakeSysfs() throws -> String {
-        let root = try makeDirectory() + "/sys"
+        let root = try TestSupport.temporaryDirectory(self).path + "/sys"
         func write(_ relative: String, _ text: String) throws {
             let path = root + "/" + relative
             try FileSystem.createDirectory(FileSystem.parentDirectory(of: path))
@@ -452,16 +452,17 @@ final class AcquisitionTests: XCTestCase {
         let losetup = ["/usr/sbin/losetup", "/sbin/losetup", "/usr/bin/losetup"]
             .first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let losetup else { throw XCTSkip("losetup is not installed; the loop device check needs it") }
-        let directory = try makeDirectory()
+        let directory = try TestSupport.temporaryDirectory(self).path
         let path = directory + "/disk.img"
         let bytes = content(3 * 65536 + 4096)
         try FileSystem.writeAtomically(path, bytes)
-        let attach = try run(losetup, ["-f", "--show", "-r", path])
-        guard attach.status == 0, attach.out.hasPrefix("/dev/loop") else {
+        let attach = try TestSupport.run(losetup, ["-f", "--show", "-r", path])
+        let attached = String(decoding: attach.out, as: UTF8.self)
+        guard attach.status == 0, attached.hasPrefix("/dev/loop") else {
             throw XCTSkip("losetup could not attach a loop device here: \(attach.err)")
         }
-        let device = attach.out.trimmingCharacters(in: .whitespacesAndNewlines)
-        defer { _ = try? run(losetup, ["-d", device]) }
+        let device = attached.trimmingCharacters(in: .whitespacesAndNewlines)
+        defer { _ = try? TestSupport.run(losetup, ["-d", device]) }
 
         let source = try EvidenceSource.open(device)
         defer { source.close() }
@@ -476,29 +477,5 @@ final class AcquisitionTests: XCTestCase {
         let result = try pipeline(readers: 2).run(source.resilientReader(log: log))
         XCTAssertTrue(log.isClean)
         XCTAssertEqual(result.digests[.sha256], Digester.digest(.sha256, bytes))
-    }
-
-    // MARK: Helpers
-
-    private func makeDirectory() throws -> String {
-        let url = FileManager.default.temporaryDirectory
-            .appendingPathComponent("custody-acquire-\(UUID().uuidString)", isDirectory: true)
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-        return url.path
-    }
-
-    private func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        process.waitUntilExit()
-        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let error = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        return (process.terminationStatus, output, error)
     }
 }

@@ -3,80 +3,8 @@ import Foundation
 import XCTest
 @testable import CustodyKit
 
-/// Helpers shared by the age and archive tests (peers, vectors, temporary directories).
+/// Helpers of the age and archive tests (test-kit parsing); the general ones are in TestSupport.swift.
 enum AgeTestSupport {
-    static let packageRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    static func which(_ tool: String) -> String? {
-        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-            let candidate = "\(directory)/\(tool)"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
-    }
-
-    static func requireTool(_ tool: String) throws -> String {
-        guard let path = which(tool) else { throw XCTSkip("\(tool) is not installed; this interop check needs it") }
-        return path
-    }
-
-    static func vectors(_ folder: String) throws -> URL {
-        let url = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/vectors/\(folder)")
-        guard FileManager.default.fileExists(atPath: url.path) else {
-            throw XCTSkip("\(url.path) is missing; the public test vectors live there")
-        }
-        return url
-    }
-
-    static func temporaryDirectory(_ test: XCTestCase) throws -> URL {
-        let url = FileManager.default.temporaryDirectory
-            .appendingPathComponent("custody-age-test-\(UUID().uuidString)", isDirectory: true)
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        test.addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-        return url
-    }
-
-    /// Runs a program; returns status, stdout, stderr.
-    @discardableResult
-    static func run(_ path: String, _ arguments: [String], in directory: URL? = nil, stdin: Data? = nil) throws
-        -> (status: Int32, out: Data, err: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        if let directory { process.currentDirectoryURL = directory }
-        let outPipe = Pipe(), errPipe = Pipe()
-        process.standardOutput = outPipe
-        process.standardError = errPipe
-        let inPipe = Pipe()
-        process.standardInput = stdin == nil ? FileHandle.nullDevice : inPipe
-        try process.run()
-        if let stdin {
-            inPipe.fileHandleForWriting.write(stdin)
-            try? inPipe.fileHandleForWriting.close()
-        }
-        let group = DispatchGroup()
-        nonisolated(unsafe) var outData = Data(), errData = Data()
-        DispatchQueue.global().async(group: group) { outData = outPipe.fileHandleForReading.readDataToEndOfFile() }
-        DispatchQueue.global().async(group: group) { errData = errPipe.fileHandleForReading.readDataToEndOfFile() }
-        process.waitUntilExit()
-        group.wait()
-        return (process.terminationStatus, outData, String(decoding: errData, as: UTF8.self))
-    }
-
-    /// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
-    static func pseudoRandom(_ count: Int, seed: UInt64 = 0x9E37_79B9_7F4A_7C15) -> [UInt8] {
-        var state = seed
-        var out = [UInt8](repeating: 0, count: count)
-        for index in 0..<count {
-            state ^= state << 13
-            state ^= state >> 7
-            state ^= state << 17
-            out[index] = UInt8(truncatingIfNeeded: state)
-        }
-        return out
-    }
-
     static func sha256Hex(_ bytes: [UInt8]) -> String { Hex.encode(Digester.digest(.sha256, bytes)) }
 
     /// zlib (RFC 1950) inflate, for test-kit files marked `compressed: zlib`.
@@ -144,7 +72,7 @@ final class AgeTests: XCTestCase {
         let program = Bech32.convertBits(Array(values.dropFirst()), from: 5, to: 8, pad: false)
         XCTAssertEqual(program.map { Hex.encode($0) }, "751e76e8199196d454941c45d1b3a323f1433bd6")
         // Encoding round trip with age's HRPs and no length limit.
-        let long = AgeTestSupport.pseudoRandom(200)
+        let long = pseudoRandomBytes(200)
         let encoded = Bech32.encode(hrp: "AGE-SECRET-KEY-", data: long, uppercase: true)
         XCTAssertGreaterThan(encoded.count, 90)
         XCTAssertEqual(try Bech32.decode(encoded).data, long)
@@ -191,7 +119,7 @@ final class AgeTests: XCTestCase {
         XCTAssertThrowsError(try AgeIdentityFile.parse("AGE-SECRET-KEY-1XYZ\n", source: "bad.age")) { error in
             XCTAssertTrue("\(error)".contains("bad.age line 1"), "\(error)")
         }
-        let directory = try AgeTestSupport.temporaryDirectory(self)
+        let directory = try TestSupport.temporaryDirectory(self)
         let path = directory.appendingPathComponent("k.age").path
         try AgeIdentityFile.write(identity, to: path)
         XCTAssertEqual(try AgeFileMode.of(path), 0o600)
@@ -200,7 +128,7 @@ final class AgeTests: XCTestCase {
     }
 
     func testPassphraseProtectedIdentityFile() throws {
-        let directory = try AgeTestSupport.temporaryDirectory(self)
+        let directory = try TestSupport.temporaryDirectory(self)
         let identity = try AgeX25519Identity.generate()
         let path = directory.appendingPathComponent("protected.age").path
         try AgeIdentityFile.write(identity, to: path, passphrase: "correct horse", workFactor: 10)
@@ -219,10 +147,10 @@ final class AgeTests: XCTestCase {
     }
 
     func testEncryptToFileIsAtomicAndNeverOverwrites() throws {
-        let directory = try AgeTestSupport.temporaryDirectory(self)
+        let directory = try TestSupport.temporaryDirectory(self)
         let identity = try AgeX25519Identity.generate()
         let path = directory.appendingPathComponent("out.age").path
-        let plaintext = AgeTestSupport.pseudoRandom(100_000)
+        let plaintext = pseudoRandomBytes(100_000)
         let encryptor = try AgeEncryptor(recipients: [identity.recipient])
         let summary = try encryptor.encrypt(from: MemoryChunkReader(plaintext), toFile: path)
         XCTAssertEqual(summary.plaintextSize, 100_000)
@@ -243,7 +171,7 @@ final class AgeTests: XCTestCase {
         decryptor.batchesInFlight = 2
         let chunk = 65536
         for size in [0, 1, chunk - 1, chunk, chunk + 1, 3 * chunk, 5 * chunk + 7, 3 << 20] {
-            let plaintext = AgeTestSupport.pseudoRandom(size, seed: UInt64(size) + 1)
+            let plaintext = pseudoRandomBytes(size, seed: UInt64(size) + 1)
             let file = try encryptor.encrypt(plaintext)
             let chunks = max(1, (size + chunk - 1) / chunk)
             XCTAssertEqual(file.count - headerLength(file) - 16, size + 16 * chunks, "size \(size)")
@@ -296,7 +224,7 @@ final class AgeTests: XCTestCase {
 
     func testTamperingIsDetectedWhereItHappens() throws {
         let identity = try AgeX25519Identity.generate()
-        let plaintext = AgeTestSupport.pseudoRandom(5 * 65536 + 100)
+        let plaintext = pseudoRandomBytes(5 * 65536 + 100)
         let file = try AgeEncryptor(recipients: [identity.recipient]).encrypt(plaintext)
         let header = headerLength(file)
         let payload = header + 16
@@ -338,7 +266,7 @@ final class AgeTests: XCTestCase {
 
     func testTruncationAndTrailingData() throws {
         let identity = try AgeX25519Identity.generate()
-        let plaintext = AgeTestSupport.pseudoRandom(3 * 65536 + 10)
+        let plaintext = pseudoRandomBytes(3 * 65536 + 10)
         let file = try AgeEncryptor(recipients: [identity.recipient]).encrypt(plaintext)
         let payload = headerLength(file) + 16
         let sealed = 65536 + 16
@@ -362,7 +290,7 @@ final class AgeTests: XCTestCase {
         XCTAssertEqual(decryptFailure(Array(file.prefix(payload)), identity, released: &released),
                        .truncated(byteOffset: UInt64(payload)))
         // Data after a full final chunk: the final chunk is released, then refused.
-        let full = AgeTestSupport.pseudoRandom(2 * 65536)
+        let full = pseudoRandomBytes(2 * 65536)
         let exact = try AgeEncryptor(recipients: [identity.recipient]).encrypt(full)
         released = []
         XCTAssertEqual(decryptFailure(exact + Array(repeating: 0, count: sealed), identity, released: &released),
@@ -373,13 +301,13 @@ final class AgeTests: XCTestCase {
     // MARK: Interoperability with the age command
 
     func testAgeCommandDecryptsWhatCustodyWrites() throws {
-        let age = try AgeTestSupport.requireTool("age")
-        let directory = try AgeTestSupport.temporaryDirectory(self)
+        let age = try TestSupport.requireTool("age")
+        let directory = try TestSupport.temporaryDirectory(self)
         let identity = try AgeX25519Identity.generate()
         let identityPath = directory.appendingPathComponent("agency.age").path
         try AgeIdentityFile.write(identity, to: identityPath)
         for size in [0, 65536, 3 * 65536 + 123] {
-            let plaintext = AgeTestSupport.pseudoRandom(size, seed: UInt64(size) + 7)
+            let plaintext = pseudoRandomBytes(size, seed: UInt64(size) + 7)
             // In memory (the streaming path) and file to file (the parallel positional path).
             let encrypted = directory.appendingPathComponent("file-\(size).age")
             try Data(try AgeEncryptor(recipients: [identity.recipient]).encrypt(plaintext)).write(to: encrypted)
@@ -390,7 +318,7 @@ final class AgeTests: XCTestCase {
             try AgeEncryptor(recipients: [identity.recipient])
                 .encrypt(from: FileChunkReader(descriptor: input, size: UInt64(size)), toFile: plainPath + ".age")
             for path in [encrypted.path, plainPath + ".age"] {
-                let result = try AgeTestSupport.run(age, ["-d", "-i", identityPath, path])
+                let result = try TestSupport.run(age, ["-d", "-i", identityPath, path])
                 XCTAssertEqual(result.status, 0, "age -d: \(result.err)")
                 XCTAssertEqual([UInt8](result.out), plaintext, "size \(size)")
             }
@@ -398,12 +326,12 @@ final class AgeTests: XCTestCase {
     }
 
     func testCustodyDecryptsWhatAgeCommandWrites() throws {
-        let age = try AgeTestSupport.requireTool("age")
-        let keygen = try AgeTestSupport.requireTool("age-keygen")
-        let directory = try AgeTestSupport.temporaryDirectory(self)
+        let age = try TestSupport.requireTool("age")
+        let keygen = try TestSupport.requireTool("age-keygen")
+        let directory = try TestSupport.temporaryDirectory(self)
         // A key written by age-keygen, read through custody's identity file parser.
         let keyPath = directory.appendingPathComponent("key.txt").path
-        let generated = try AgeTestSupport.run(keygen, ["-o", keyPath])
+        let generated = try TestSupport.run(keygen, ["-o", keyPath])
         XCTAssertEqual(generated.status, 0, generated.err)
         let identities = try AgeIdentityFile.read(keyPath)
         XCTAssertTrue(try String(contentsOfFile: keyPath, encoding: .utf8)
@@ -411,11 +339,11 @@ final class AgeTests: XCTestCase {
         // A custody-generated recipient, given to age -r.
         let ours = try AgeX25519Identity.generate()
         for size in [0, 1, 65536, 2 * 65536 + 5] {
-            let plaintext = AgeTestSupport.pseudoRandom(size, seed: UInt64(size) + 3)
+            let plaintext = pseudoRandomBytes(size, seed: UInt64(size) + 3)
             let input = directory.appendingPathComponent("in-\(size)")
             try Data(plaintext).write(to: input)
             let output = directory.appendingPathComponent("in-\(size).age").path
-            let result = try AgeTestSupport.run(age, ["-r", identities[0].recipient.encoded,
+            let result = try TestSupport.run(age, ["-r", identities[0].recipient.encoded,
                                                       "-r", ours.recipient.encoded, "-o", output, input.path])
             XCTAssertEqual(result.status, 0, result.err)
             let file = try [UInt8](Data(contentsOf: URL(fileURLWithPath: output)))
@@ -426,16 +354,16 @@ final class AgeTests: XCTestCase {
 
     func testPassphraseProtectedIdentityFilesInteroperate() throws {
         // age reads passphrases from a terminal only; `script` gives it one fed from our input.
-        let age = try AgeTestSupport.requireTool("age")
-        let script = try AgeTestSupport.requireTool("script")
-        let directory = try AgeTestSupport.temporaryDirectory(self)
+        let age = try TestSupport.requireTool("age")
+        let script = try TestSupport.requireTool("script")
+        let directory = try TestSupport.temporaryDirectory(self)
         let identity = try AgeX25519Identity.generate()
         let ours = directory.appendingPathComponent("ours.age").path
         try AgeIdentityFile.write(identity, to: ours, passphrase: "evidence pass", workFactor: 12)
         let message = directory.appendingPathComponent("message.age").path
         try Data(try AgeEncryptor(recipients: [identity.recipient]).encrypt(Array("hello custody\n".utf8)))
             .write(to: URL(fileURLWithPath: message))
-        let opened = try AgeTestSupport.run(script, ["-qec", "\(age) -d -i \(ours) \(message)", "/dev/null"],
+        let opened = try TestSupport.run(script, ["-qec", "\(age) -d -i \(ours) \(message)", "/dev/null"],
                                             stdin: Data("evidence pass\n".utf8))
         XCTAssertEqual(opened.status, 0, opened.err)
         XCTAssertTrue(String(decoding: opened.out, as: UTF8.self).contains("hello custody"))
@@ -467,12 +395,12 @@ final class AgeTests: XCTestCase {
     }
 
     func testFileToFileMatchesStreaming() throws {
-        let directory = try AgeTestSupport.temporaryDirectory(self)
+        let directory = try TestSupport.temporaryDirectory(self)
         let identity = try AgeX25519Identity.generate()
         let encryptor = try AgeEncryptor(recipients: [identity.recipient])
         for size in [0, 1, 65536, 3 * 65536 + 5, 40 * 65536 + 1] {
             // File to file encryption (positional path), then both decryption paths.
-            let plaintext = AgeTestSupport.pseudoRandom(size, seed: UInt64(size) + 11)
+            let plaintext = pseudoRandomBytes(size, seed: UInt64(size) + 11)
             let inputPath = directory.appendingPathComponent("plain-\(size)").path
             try Data(plaintext).write(to: URL(fileURLWithPath: inputPath))
             let encryptedPath = inputPath + ".age"
@@ -488,7 +416,7 @@ final class AgeTests: XCTestCase {
             XCTAssertEqual(output, plaintext, "size \(size)")
         }
         // Damage: both paths report the same error and leave the same plaintext.
-        let plaintext = AgeTestSupport.pseudoRandom(10 * 65536 + 77)
+        let plaintext = pseudoRandomBytes(10 * 65536 + 77)
         let file = try encryptor.encrypt(plaintext)
         let payload = headerLength(file) + 16
         var damaged: [[UInt8]] = [Array(file.prefix(payload + 4 * 65552)), Array(file.dropLast(3)),
@@ -511,8 +439,8 @@ final class AgeTests: XCTestCase {
     // MARK: The age test kit
 
     func testAgeTestKit() throws {
-        let scratch = try AgeTestSupport.temporaryDirectory(self)
-        let folder = try AgeTestSupport.vectors("age-testkit")
+        let scratch = try TestSupport.temporaryDirectory(self)
+        let folder = try TestSupport.vectors("age-testkit")
         let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
         var skipped: [String] = []
         var passed = 0

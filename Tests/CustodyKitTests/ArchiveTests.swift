@@ -57,7 +57,7 @@ final class ArchiveTests: XCTestCase {
     /// Asserts the archive is refused with a reason containing `reason`, and nothing is left behind.
     private func assertRefused(_ bytes: [UInt8], _ reason: String, limits: TarLimits = TarLimits(),
                                file: StaticString = #filePath, line: UInt = #line) throws {
-        let base = try AgeTestSupport.temporaryDirectory(self)
+        let base = try TestSupport.temporaryDirectory(self)
         let destination = base.appendingPathComponent("out")
         XCTAssertThrowsError(try extract(bytes, limits: limits, into: destination), file: file, line: line) { error in
             XCTAssertTrue("\(error)".contains(reason), "\(error)", file: file, line: line)
@@ -71,7 +71,7 @@ final class ArchiveTests: XCTestCase {
         let files: [String: [UInt8]] = [
             "bagit.txt": Array("BagIt-Version: 1.0\n".utf8),
             "data/empty": [],
-            "data/image.bin": AgeTestSupport.pseudoRandom((1 << 20) + 3),
+            "data/image.bin": pseudoRandomBytes((1 << 20) + 3),
             "data/" + String(repeating: "long-directory-name/", count: 8) + "evidence.txt": Array("deep\n".utf8),
             "data/" + String(repeating: "x", count: 180) + ".txt": Array("long name\n".utf8),
             "data/Straße/café.txt": Array("unicode\n".utf8),
@@ -102,7 +102,7 @@ final class ArchiveTests: XCTestCase {
     // MARK: Round trips
 
     func testRoundTripTreeIsDeterministic() throws {
-        let base = try AgeTestSupport.temporaryDirectory(self)
+        let base = try TestSupport.temporaryDirectory(self)
         let source = base.appendingPathComponent("bundle")
         let files = try makeTree(source)
         let first = try archive { try $0.addTree(source.path, as: "bundle") }
@@ -124,7 +124,7 @@ final class ArchiveTests: XCTestCase {
     }
 
     func testWriterRefusesUnsafeInput() throws {
-        let base = try AgeTestSupport.temporaryDirectory(self)
+        let base = try TestSupport.temporaryDirectory(self)
         try FileManager.default.createDirectory(at: base.appendingPathComponent("t"),
                                                 withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: base.appendingPathComponent("t/link").path,
@@ -204,7 +204,7 @@ final class ArchiveTests: XCTestCase {
 
     func testErrorNamesEntryAndOffset() throws {
         let bytes = member("first", [1]) + member("second", [2]) + rawHeader("third", type: "2", linkname: "x") + end
-        let base = try AgeTestSupport.temporaryDirectory(self)
+        let base = try TestSupport.temporaryDirectory(self)
         XCTAssertThrowsError(try extract(bytes, into: base.appendingPathComponent("o"))) { error in
             XCTAssertEqual(error as? TarError, TarError(entry: 3, name: "third", byteOffset: 2048,
                                                         reason: "symbolic link refused"))
@@ -215,7 +215,7 @@ final class ArchiveTests: XCTestCase {
     // MARK: The transfer path: tar -> age -> age -> extractor
 
     func testBundleThroughAgeAndBack() throws {
-        let base = try AgeTestSupport.temporaryDirectory(self)
+        let base = try TestSupport.temporaryDirectory(self)
         let source = base.appendingPathComponent("bundle")
         let files = try makeTree(source)
         let receiver = try AgeX25519Identity.generate(), sender = try AgeX25519Identity.generate()
@@ -248,13 +248,13 @@ final class ArchiveTests: XCTestCase {
     // MARK: Interoperability with tar
 
     func testSystemTarReadsOurArchives() throws {
-        let tar = try AgeTestSupport.requireTool("tar")
-        let base = try AgeTestSupport.temporaryDirectory(self)
+        let tar = try TestSupport.requireTool("tar")
+        let base = try TestSupport.temporaryDirectory(self)
         let source = base.appendingPathComponent("bundle")
         let files = try makeTree(source)
         let archivePath = base.appendingPathComponent("ours.tar")
         try Data(try archive { try $0.addTree(source.path, as: "bundle") }).write(to: archivePath)
-        let listing = try AgeTestSupport.run(tar, ["-tvf", archivePath.path])
+        let listing = try TestSupport.run(tar, ["-tvf", archivePath.path])
         XCTAssertEqual(listing.status, 0, listing.err)
         let text = String(decoding: listing.out, as: UTF8.self)
         XCTAssertTrue(text.contains("bundle/data/Straße/café.txt"), text)
@@ -262,14 +262,14 @@ final class ArchiveTests: XCTestCase {
         XCTAssertTrue(text.contains(String(repeating: "x", count: 180) + ".txt"), text)
         let out = base.appendingPathComponent("x")
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: false)
-        let extracted = try AgeTestSupport.run(tar, ["-xf", archivePath.path, "-C", out.path])
+        let extracted = try TestSupport.run(tar, ["-xf", archivePath.path, "-C", out.path])
         XCTAssertEqual(extracted.status, 0, extracted.err)
         try assertTree(out.appendingPathComponent("bundle"), files)
     }
 
     func testWeReadSystemTarArchives() throws {
-        let tar = try AgeTestSupport.requireTool("tar")
-        let base = try AgeTestSupport.temporaryDirectory(self)
+        let tar = try TestSupport.requireTool("tar")
+        let base = try TestSupport.temporaryDirectory(self)
         let source = base.appendingPathComponent("bundle")
         let files = try makeTree(source)
         for format in ["gnu", "pax", "ustar"] {
@@ -282,7 +282,7 @@ final class ArchiveTests: XCTestCase {
                 expected[longName] = nil
                 arguments.insert("--exclude=\(String(repeating: "x", count: 180)).txt", at: 0)
             }
-            let created = try AgeTestSupport.run(tar, arguments)
+            let created = try TestSupport.run(tar, arguments)
             XCTAssertEqual(created.status, 0, "\(format): \(created.err)")
             let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: archivePath)))
             let destination = base.appendingPathComponent("out-\(format)")
@@ -293,7 +293,7 @@ final class ArchiveTests: XCTestCase {
         try FileManager.default.createSymbolicLink(atPath: source.appendingPathComponent("escape").path,
                                                    withDestinationPath: "/etc")
         let withLink = base.appendingPathComponent("link.tar").path
-        XCTAssertEqual(try AgeTestSupport.run(tar, ["-cf", withLink, "-C", base.path, "bundle"]).status, 0)
+        XCTAssertEqual(try TestSupport.run(tar, ["-cf", withLink, "-C", base.path, "bundle"]).status, 0)
         try assertRefused(try [UInt8](Data(contentsOf: URL(fileURLWithPath: withLink))), "symbolic link refused")
     }
 }

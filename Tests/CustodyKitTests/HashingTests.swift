@@ -146,7 +146,7 @@ final class HashingTests: XCTestCase {
     }
 
     func testTreeDigestOfFilesThroughInputHasher() throws {
-        let directory = try makeTemporaryDirectory()
+        let directory = try TestSupport.temporaryDirectory(self).path
         let chunk = 64 << 10
         for size in [0, 1, chunk, chunk + 1, 9 * chunk + 7] {
             let data = pseudoRandomBytes(size, seed: 99 + UInt64(size))
@@ -166,7 +166,7 @@ final class HashingTests: XCTestCase {
 
     /// The eight leaf inputs behind the transparency-dev vectors, and every root those vectors state.
     func testMerkleRootsOfSharedVectors() throws {
-        let folder = try sharedVectors().appendingPathComponent("merkle")
+        let folder = try TestSupport.vectors("merkle")
         let inputs: [[UInt8]] = ["", "00", "10", "2021", "3031", "40414243", "5051525354555657",
                                  "606162636465666768696a6b6c6d6e6f"].map { Hex.decode($0)! }
         let leaves = inputs.map { Merkle.leafHash($0) }
@@ -316,7 +316,7 @@ final class HashingTests: XCTestCase {
     /// A file that grows while it is read: the pipeline's progress hook (called on the reading thread between
     /// reads when there is one reader) appends to it after the first chunk, so the outcome is deterministic.
     func testFileThatGrowsWhileReadIsReported() throws {
-        let directory = try makeTemporaryDirectory()
+        let directory = try TestSupport.temporaryDirectory(self).path
         let path = directory + "/growing"
         let chunk = 64 << 10
         try Data(pseudoRandomBytes(3 * chunk, seed: 8)).write(to: URL(fileURLWithPath: path))
@@ -336,7 +336,7 @@ final class HashingTests: XCTestCase {
     }
 
     func testFileThatShrinksWhileReadIsReported() throws {
-        let directory = try makeTemporaryDirectory()
+        let directory = try TestSupport.temporaryDirectory(self).path
         let path = directory + "/shrinking"
         let chunk = 64 << 10
         try Data(pseudoRandomBytes(4 * chunk, seed: 9)).write(to: URL(fileURLWithPath: path))
@@ -354,7 +354,7 @@ final class HashingTests: XCTestCase {
     /// A mapped file that shrinks under the mapping: the lost pages read as zeros (no SIGBUS ends the process)
     /// and the region reports the damage, until and when it is unmapped.
     func testMappedRegionSurvivesTheFileShrinking() throws {
-        let directory = try makeTemporaryDirectory()
+        let directory = try TestSupport.temporaryDirectory(self).path
         let path = directory + "/mapped"
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         try Data(repeating: 0xA5, count: 4 * page).write(to: URL(fileURLWithPath: path))
@@ -380,7 +380,7 @@ final class HashingTests: XCTestCase {
     }
 
     func testReadErrorNamesPathAndSystemReason() throws {
-        let directory = try makeTemporaryDirectory()
+        let directory = try TestSupport.temporaryDirectory(self).path
         // Reading a directory's descriptor fails with EISDIR: a real read error even for root.
         let pipeline = ChunkPipeline(chunkSize: 64 << 10, linearDigests: [.sha256])
         XCTAssertThrowsError(try InputHasher.hash(HashInput(path: directory, kind: .regularFile),
@@ -399,7 +399,7 @@ final class HashingTests: XCTestCase {
     }
 
     func testEnumerateReportsProblemsAndKeepsGoing() throws {
-        let directory = try makeTemporaryDirectory()
+        let directory = try TestSupport.temporaryDirectory(self).path
         try Data("x".utf8).write(to: URL(fileURLWithPath: directory + "/b"))
         try FileManager.default.createDirectory(atPath: directory + "/d/e", withIntermediateDirectories: true)
         try Data("y".utf8).write(to: URL(fileURLWithPath: directory + "/d/e/a"))
@@ -455,38 +455,6 @@ final class HashingTests: XCTestCase {
             return Digester.digest(.sha256, [1] + naiveRoot(Array(leafHashes[..<k]))
                 + naiveRoot(Array(leafHashes[k...])))
         }
-    }
-
-    /// Deterministic bytes (xorshift), different for each seed.
-    func pseudoRandomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
-        var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
-        var out = [UInt8](repeating: 0, count: count)
-        for index in 0..<count {
-            state ^= state << 13
-            state ^= state >> 7
-            state ^= state << 17
-            out[index] = UInt8(truncatingIfNeeded: state >> 24)
-        }
-        return out
-    }
-
-    func makeTemporaryDirectory() throws -> String {
-        let url = FileManager.default.temporaryDirectory
-            .appendingPathComponent("custody-kit-test-\(UUID().uuidString)", isDirectory: true)
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-        return url.path
-    }
-
-    /// `../shared/vectors` beside the package, or an XCTSkip naming it.
-    func sharedVectors() throws -> URL {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        let url = root.deletingLastPathComponent().appendingPathComponent("shared/vectors")
-        guard FileManager.default.fileExists(atPath: url.path) else {
-            throw XCTSkip("\(url.path) is missing; the public test vectors live there")
-        }
-        return url
     }
 
     /// Runs `body` on another thread and fails (rather than hanging the suite) if it does not return in time.

@@ -3,25 +3,6 @@ import XCTest
 import CZlib
 @testable import CustodyKit
 
-/// Deterministic pseudo-random bytes (SplitMix64) for incompressible test content.
-func pseudoRandomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
-    var state = seed
-    var out = [UInt8](repeating: 0, count: count)
-    var index = 0
-    while index < count {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        for shift in stride(from: 0, to: 64, by: 8) where index < count {
-            out[index] = UInt8(truncatingIfNeeded: z >> UInt64(shift))
-            index += 1
-        }
-    }
-    return out
-}
-
 /// Compressible text-like bytes.
 func textBytes(_ count: Int) -> [UInt8] {
     var out: [UInt8] = []
@@ -204,7 +185,7 @@ final class PackingTests: XCTestCase {
         let content = textBytes(2 * chunk) + pseudoRandomBytes(chunk, seed: 4) + [UInt8](repeating: 0, count: chunk)
             + textBytes(999)
         let (packed, _) = try pack(content)
-        let directory = try packingTemporaryDirectory(self)
+        let directory = try TestSupport.temporaryDirectory(self)
         let path = directory.appendingPathComponent("e.gz").path
         try FileSystem.writeAtomically(path, packed)
         let descriptor = try FileDescriptor.openForReading(path)
@@ -432,10 +413,3 @@ func gunzipWithZlib(_ data: [UInt8]) throws -> [UInt8] {
     return out
 }
 
-/// A fresh temporary directory removed when the test ends.
-func packingTemporaryDirectory(_ test: XCTestCase) throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("custody-pack-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    test.addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-    return url
-}

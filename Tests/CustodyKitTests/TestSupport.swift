@@ -1,0 +1,87 @@
+import Foundation
+import XCTest
+
+/// Helpers shared by the library tests: peers, shared vectors, temporary directories, child processes.
+enum TestSupport {
+    static let packageRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The full path of a peer tool on PATH, or nil.
+    static func which(_ tool: String) -> String? {
+        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let candidate = "\(directory)/\(tool)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    /// The peer tool's path, or an XCTSkip naming it.
+    static func requireTool(_ tool: String) throws -> String {
+        guard let path = which(tool) else { throw XCTSkip("\(tool) is not installed; this interop check needs it") }
+        return path
+    }
+
+    /// `../shared/vectors/FOLDER` beside the package, or an XCTSkip naming it.
+    static func vectors(_ folder: String) throws -> URL {
+        let url = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/vectors/\(folder)")
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw XCTSkip("\(url.path) is missing; the public test vectors live there")
+        }
+        return url
+    }
+
+    /// A fresh temporary directory removed when the test ends.
+    static func temporaryDirectory(_ test: XCTestCase) throws -> URL {
+        let url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("custody-kit-test-\(UUID().uuidString)", isDirectory: true)
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        test.addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+        return url
+    }
+
+    /// Runs a program; returns status, stdout, stderr.
+    @discardableResult
+    static func run(_ path: String, _ arguments: [String], in directory: URL? = nil, stdin: Data? = nil) throws
+        -> (status: Int32, out: Data, err: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        if let directory { process.currentDirectoryURL = directory }
+        let outPipe = Pipe(), errPipe = Pipe()
+        process.standardOutput = outPipe
+        process.standardError = errPipe
+        let inPipe = Pipe()
+        process.standardInput = stdin == nil ? FileHandle.nullDevice : inPipe
+        try process.run()
+        if let stdin {
+            inPipe.fileHandleForWriting.write(stdin)
+            try? inPipe.fileHandleForWriting.close()
+        }
+        let group = DispatchGroup()
+        nonisolated(unsafe) var outData = Data(), errData = Data()
+        DispatchQueue.global().async(group: group) { outData = outPipe.fileHandleForReading.readDataToEndOfFile() }
+        DispatchQueue.global().async(group: group) { errData = errPipe.fileHandleForReading.readDataToEndOfFile() }
+        process.waitUntilExit()
+        group.wait()
+        return (process.terminationStatus, outData, String(decoding: errData, as: UTF8.self))
+    }
+}
+
+/// Deterministic pseudo-random bytes (SplitMix64) for incompressible test content.
+func pseudoRandomBytes(_ count: Int, seed: UInt64 = 1) -> [UInt8] {
+    var state = seed
+    var out = [UInt8](repeating: 0, count: count)
+    var index = 0
+    while index < count {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        for shift in stride(from: 0, to: 64, by: 8) where index < count {
+            out[index] = UInt8(truncatingIfNeeded: z >> UInt64(shift))
+            index += 1
+        }
+    }
+    return out
+}
