@@ -17,24 +17,10 @@ RESULTS="$HERE/RESULTS-bundle.md"
 LEVEL_ARGS=()
 if [ -n "${LEVEL:-}" ]; then LEVEL_ARGS=(--level "$LEVEL"); fi
 
-for tool in pigz ewfacquire ewfverify python3 /usr/bin/time; do
-    command -v "$tool" >/dev/null || { echo "seal-compare: $tool is not installed" >&2; exit 2; }
-done
-if [ ! -f "$CORPUS" ]; then
-    python3 "$ROOT/../shared/bench/make-corpus" "$CORPUS" 1G
-fi
-if [ -z "${CUSTODY:-}" ]; then
-    (cd "$ROOT" && swift build -c release --product custody >/dev/null)
-    CUSTODY="$ROOT/.build/release/custody"
-fi
-rm -rf "$WORK"
-mkdir -p "$WORK"
-TIMES="$WORK/times.tsv"
-: > "$TIMES"
+. "$HERE/lib.sh"
+prepare pigz ewfacquire ewfverify python3 /usr/bin/time
 "$CUSTODY" keygen --name bench --agency "Benchmark" --jurisdiction FR --out "$WORK/keys" --no-passphrase >/dev/null
 "$CUSTODY" ledger init "$WORK/bench.ledger" --origin bench.example/custody --key "$WORK/keys/bench.key" >/dev/null
-
-. "$HERE/lib.sh"
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for run in $(seq 1 "$RUNS"); do
@@ -58,14 +44,13 @@ fi
 
 BENCH_HERE="$HERE" python3 - "$TIMES" "$RESULTS" "$CORPUS" "$RUNS" "$BUNDLE_SIZE" "$PIGZ_SIZE" "$E01_SIZE" "$LOAD_BEFORE" \
     "$LOAD_AFTER" "$(uname -srm)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" <<'EOF'
-import os, statistics, sys, datetime
+import os, sys, datetime
 sys.path.insert(0, os.environ['BENCH_HERE'])
 import benchstats
 times, results, corpus, runs, bsize, psize, esize, load_before, load_after, system, cpu_model = sys.argv[1:12]
 bsize, psize, esize = int(bsize), int(psize), int(esize)
 med, rss, cpu = benchstats.load(times)
 size = os.path.getsize(corpus)
-def mbps(k): return size / med[k] / 1e6
 pairs = [
     ("custody seal vs pigz -1 -c", "pigz-1", "custody-seal", 1.8),
     ("custody seal vs ewfacquire -c deflate:fast -d sha256", "ewfacquire", "custody-seal", 4.0),
@@ -89,17 +74,9 @@ out.append("custody verify BUNDLE --quiet")
 out.append("custody verify BUNDLE --quiet --fast")
 out.append("ewfverify -q -d sha256 e.E01")
 out.append("```\n")
-out.append("| tool | median wall s | MB/s | median CPU s | peak RSS KiB |")
-out.append("|---|---:|---:|---:|---:|")
-for k in ["custody-seal", "pigz-1", "ewfacquire", "custody-verify", "custody-verify-fast", "ewfverify"]:
-    out.append(f"| {k} | {med[k]:.2f} | {mbps(k):.0f} | {cpu[k]:.2f} | {rss[k]} |")
+out += benchstats.tool_table([(k, size) for k in ["custody-seal", "pigz-1", "ewfacquire", "custody-verify", "custody-verify-fast", "ewfverify"]], med, cpu, rss)
 out.append("")
-out.append("| comparison | wall speed-up | CPU-time ratio | target | result (wall) |")
-out.append("|---|---:|---:|---:|:---:|")
-for label, peer, ours, target in pairs:
-    ratio = med[peer] / med[ours]
-    out.append(f"| {label} | {ratio:.2f}x | {cpu[peer] / cpu[ours]:.2f}x | {target}x | "
-               f"{'PASS' if ratio >= target else 'FAIL'} |")
+out += benchstats.speedup_table(pairs, med, cpu)
 out.append("")
 out.append(f"Sizes: bundle {bsize} bytes (payload, manifests, leaf lists, tag files), pigz -1 {psize}, E01 {esize}. "
            "custody seal packs (custody gzip, level 1), computes the tree digest and sha256 of the content and "
