@@ -1,6 +1,8 @@
+#define _GNU_SOURCE 1
 #include "custody_system.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -263,3 +265,18 @@ size_t custody_crc32_fold(uint32_t register_, const uint8_t *bytes, size_t count
     return 0;
 }
 #endif
+
+int custody_set_direct_io(int fd, int enabled) {
+#ifdef O_DIRECT
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) return errno;
+    int wanted = enabled ? (flags | O_DIRECT) : (flags & ~O_DIRECT);
+    if (wanted == flags) return 0;
+    if (fcntl(fd, F_SETFL, wanted) != 0) return errno;
+    return 0;
+#else
+    (void)fd;
+    (void)enabled;
+    return ENOTSUP;
+#endif
+}

@@ -47,6 +47,10 @@ int custody_mapping_damaged(int guard);
 /* Stops guarding and unmaps; returns whether the mapping was damaged. */
 int custody_unmap_guarded(void *address, size_t length, int guard);
 
+/* Turns direct I/O (O_DIRECT: no page cache) on or off for an open file description. EINVAL where the file
+ * system does not support it; ENOTSUP on systems without O_DIRECT. */
+int custody_set_direct_io(int fd, int enabled);
+
 /* CRC-32 (gzip's polynomial) folding with carry-less multiplication (PCLMULQDQ), after Intel's "Fast CRC
  * Computation for Generic Polynomials Using PCLMULQDQ Instruction". Folds the longest prefix of `bytes` that is
  * a multiple of 16 bytes (at least 64) into 16 bytes `folded`, with `register` (the CRC register, i.e. the

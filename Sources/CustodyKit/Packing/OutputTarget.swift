@@ -41,9 +41,14 @@ public final class OutputTarget: @unchecked Sendable {
         temporaryPath = temporary
     }
 
-    /// A sink over the output that, for files, starts writing data back to disk in the background every
-    /// 64 MiB, so the final sync in `commit()` waits only for the tail.
-    public lazy var sink: ByteSink = isStandardOutput ? descriptor : WritebackSink(descriptor: descriptor)
+    /// A sink over the output. A new file is written with direct I/O from aligned buffers (`DirectWriter`), or
+    /// where the file system refuses that, through the page cache with a background sync every 64 MiB, so that the
+    /// final sync in `commit()` waits only for the tail; standard output and devices are written as they are.
+    public lazy var sink: ByteSink = {
+        guard isAtomic else { return isStandardOutput ? descriptor : WritebackSink(descriptor: descriptor) }
+        let writer = DirectWriter(descriptor, at: 0)
+        return writer.isDirect ? DirectSink(writer) : WritebackSink(descriptor: descriptor)
+    }()
 
     /// Whether the output goes through a temporary file renamed on `commit()` (false for stdout and devices).
     public var isAtomic: Bool { temporaryPath != nil }
@@ -56,6 +61,12 @@ public final class OutputTarget: @unchecked Sendable {
         guard !finished else { return }
         finished = true
         (sink as? WritebackSink)?.drain()
+        if let direct = sink as? DirectSink {
+            do { try direct.writer.finish() } catch {
+                discardFile()
+                throw error
+            }
+        }
         guard let temporaryPath else {
             if !isStandardOutput {
                 try descriptor.sync()
@@ -67,8 +78,7 @@ public final class OutputTarget: @unchecked Sendable {
             try descriptor.sync()
             descriptor.close()
         } catch {
-            descriptor.close()
-            unlink(temporaryPath)
+            discardFile()
             throw error
         }
         guard rename(temporaryPath, path) == 0 else {
@@ -84,6 +94,11 @@ public final class OutputTarget: @unchecked Sendable {
         guard !finished else { return }
         finished = true
         (sink as? WritebackSink)?.drain()
+        discardFile()
+    }
+
+    private func discardFile() {
+        (sink as? DirectSink)?.writer.waitForBackgroundWrites()
         if !isStandardOutput { descriptor.close() }
         if let temporaryPath { unlink(temporaryPath) }
     }
