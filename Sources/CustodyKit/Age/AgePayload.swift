@@ -541,6 +541,8 @@ enum AgePositionalRun {
         }
         let state = Mutex(State())
         let output: FileDescriptor
+        /// Groups arrive in order and each follows the one before, so the output is one sequential direct write.
+        let sequential: DirectWriter
         /// Every write goes through this one serial queue, in group order: concurrent or out-of-order writes to one
         /// file contend on its inode lock and fragment the file system's delayed allocation in the kernel, and a
         /// worker blocked on a lock while a slow write runs would only spin. A worker hands its group over and goes
@@ -549,7 +551,10 @@ enum AgePositionalRun {
         /// Groups processed but not yet handed to the writer, waiting for the groups before them.
         let waiting = Mutex<(next: UInt64, groups: [UInt64: PendingWrite])>((0, [:]))
 
-        init(output: FileDescriptor) { self.output = output }
+        init(output: FileDescriptor, at start: UInt64) {
+            self.output = output
+            sequential = DirectWriter(output, at: start)
+        }
     }
 
     static func run(mode: AgePayloadEngine.Mode, key: [UInt8], reader: ChunkReader, inputStart: UInt64,
@@ -559,7 +564,7 @@ enum AgePositionalRun {
         let chunks = (inputLength + inChunk - 1) / inChunk
         let count = mode == .seal ? max(1, chunks) : chunks
         if count == 0 { throw AgeError.truncated(byteOffset: inputStart) }
-        let shared = Shared(output: output)
+        let shared = Shared(output: output, at: outputStart)
         // Chunks are claimed in groups: one read and one write per group, input and output of a group together
         // small enough (512 KiB) to stay in a core's cache.
         let group = 4
@@ -631,6 +636,7 @@ enum AgePositionalRun {
                 }
             }
         }
+        try shared.sequential.finish()
         if let failure = shared.state.withLock({ $0.failure }) {
             try output.truncate(to: failure.keep)
             try output.seek(to: Int64(failure.keep))
@@ -665,8 +671,10 @@ enum AgePositionalRun {
 
     private static func perform(_ write: PendingWrite, shared: Shared) {
         defer { write.done.signal() }
+        // Past a failed chunk nothing is kept (the output is cut back to it): such groups are not written.
+        let pastFailure = shared.state.withLock { state in state.failure.map { write.firstChunk > $0.chunk } ?? false }
         do {
-            if write.bytes.count > 0 { try shared.output.writeAll(write.bytes, at: write.at) }
+            if write.bytes.count > 0 && !pastFailure { try shared.sequential.write(write.bytes, at: write.at) }
             if let failure = write.failure {
                 fail(shared, chunk: failure.chunk, keep: write.at + UInt64(write.bytes.count), failure.error)
             }

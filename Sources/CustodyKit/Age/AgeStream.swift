@@ -39,8 +39,13 @@ public struct AgeEncryptor: Sendable {
     /// offsets in parallel; otherwise the streaming pipeline is used.
     @discardableResult
     public func encrypt(from reader: ChunkReader, to output: FileDescriptor) throws -> AgeSummary {
-        guard reader.supportsPositionalReads, let size = reader.knownSize, AgePositionalRun.isRegularFile(output)
-        else { return try encrypt(from: reader) { try output.writeAll($0) } }
+        guard AgePositionalRun.isRegularFile(output) else { return try encrypt(from: reader) { try output.writeAll($0) } }
+        guard reader.supportsPositionalReads, let size = reader.knownSize else {
+            let writer = DirectWriter(output, at: try output.seek(to: 0, whence: SEEK_CUR))
+            let summary = try encrypt(from: reader) { try writer.write($0) }
+            try writer.finish()
+            return summary
+        }
         let stream = try makeStream { try output.writeAll($0) }
         return try stream.encryptPositionally(from: reader, size: size, to: output)
     }
@@ -58,9 +63,12 @@ public struct AgeEncryptor: Sendable {
     public func encrypt(toFile path: String, mode: mode_t = 0o644,
                         _ produce: (AgeEncryptingStream) throws -> Void) throws -> AgeSummary {
         try encryptFile(path, mode: mode) { output in
-            let stream = try makeStream { try output.writeAll($0) }
+            let writer = DirectWriter(output, at: 0)
+            let stream = try makeStream { try writer.write($0) }
             try produce(stream)
-            return try stream.finish()
+            let summary = try stream.finish()
+            try writer.finish()
+            return summary
         }
     }
 
@@ -272,8 +280,18 @@ public struct AgeDecryptor: Sendable {
     /// parallel; on failure the output is cut back to the plaintext the streaming path would have released.
     @discardableResult
     public func decrypt(from reader: ChunkReader, to output: FileDescriptor) throws -> AgeSummary {
-        guard reader.supportsPositionalReads, let size = reader.knownSize, AgePositionalRun.isRegularFile(output)
-        else { return try decrypt(from: reader) { try output.writeAll($0) } }
+        guard AgePositionalRun.isRegularFile(output) else { return try decrypt(from: reader) { try output.writeAll($0) } }
+        guard reader.supportsPositionalReads, let size = reader.knownSize else {
+            let writer = DirectWriter(output, at: try output.seek(to: 0, whence: SEEK_CUR))
+            do {
+                let summary = try decrypt(from: reader) { try writer.write($0) }
+                try writer.finish()
+                return summary
+            } catch {
+                try? writer.finish()
+                throw error
+            }
+        }
         let (_, payloadKey, payloadOffset) = try openHeader(reader)
         let start = try output.seek(to: 0, whence: SEEK_CUR)
         let length = size > payloadOffset ? size - payloadOffset : 0

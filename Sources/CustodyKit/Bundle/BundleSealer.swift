@@ -470,8 +470,8 @@ public enum BundleSealer {
             try output.sync()
             output.close()
         } catch {
-            try? sink.drain()
-            if options.shouldStop?() == true && sink.positioned {
+            let drained = (try? sink.drain()) != nil
+            if drained && options.shouldStop?() == true && sink.positioned {
                 // Keep the durable point exact for --resume (not when stopped while verifying the prefix).
                 if (try? output.sync()) != nil, let leaves = try? leafLog.flush() {
                     try? journal.update {
@@ -597,8 +597,9 @@ public enum BundleSealer {
 }
 
 /// A payload file being written: counts the writes (one per chunk), syncs the file every `syncChunks` writes or
-/// `syncSeconds` and reports each durable point. Written only from a pipeline's ordered stage; the periodic
-/// syncs run on a queue of their own (one at a time), so that writing does not wait for the disk.
+/// `syncSeconds` and reports each durable point. Written only from a pipeline's ordered stage, through a
+/// `DirectWriter` flushed before each sync; the periodic syncs run on a queue of their own (one at a time), so that
+/// writing does not wait for the disk.
 final class DurableSink: ByteSink, @unchecked Sendable {
     let output: FileDescriptor
     let syncChunks: UInt64
@@ -615,6 +616,7 @@ final class DurableSink: ByteSink, @unchecked Sendable {
     private var lastSync = ContinuousClock.now
     private let syncQueue = DispatchQueue(label: "custody.seal.sync", qos: .userInitiated)
     private let syncState = Mutex<(inFlight: Bool, error: CustodyErrorBox?)>((false, nil))
+    private var writer: DirectWriter?
 
     init(_ output: FileDescriptor, syncChunks: UInt64, syncSeconds: Double, positioned: Bool) {
         self.output = output
@@ -628,6 +630,7 @@ final class DurableSink: ByteSink, @unchecked Sendable {
         try output.truncate(to: size)
         try output.sync()
         _ = try output.seek(to: Int64(size))
+        writer = DirectWriter(output, at: size)
         self.chunks = chunks
         positioned = true
         try afterSync?(chunks)
@@ -636,7 +639,8 @@ final class DurableSink: ByteSink, @unchecked Sendable {
     func write(_ bytes: UnsafeRawBufferPointer) throws {
         try beforeWrite?()
         if let failure = syncState.withLock({ $0.error }) { throw failure.error }
-        try output.writeAll(bytes)
+        if writer == nil { writer = DirectWriter(output, at: try output.seek(to: 0, whence: SEEK_CUR)) }
+        try writer!.write(bytes)
         chunks += 1
         sinceSync += 1
         let elapsed = ContinuousClock.now - lastSync
@@ -647,6 +651,10 @@ final class DurableSink: ByteSink, @unchecked Sendable {
             return true
         }
         guard start else { return }
+        do { try writer!.flush() } catch {
+            syncState.withLock { $0.inFlight = false }
+            throw error
+        }
         sinceSync = 0
         lastSync = .now
         let durable = chunks
@@ -661,9 +669,10 @@ final class DurableSink: ByteSink, @unchecked Sendable {
         }
     }
 
-    /// Waits for the sync in flight, if any, and rethrows its failure.
+    /// Puts every byte written into the file, waits for the sync in flight, if any, and rethrows a failure.
     func drain() throws {
         syncQueue.sync {}
+        try writer?.finish()
         if let failure = syncState.withLock({ $0.error }) { throw failure.error }
     }
 }
