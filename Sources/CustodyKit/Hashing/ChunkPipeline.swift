@@ -94,10 +94,14 @@ public struct ChunkPipeline: Sendable {
         }
     }
 
-    /// The default pool: enough buffers to keep every core busy while one is being read.
+    /// The default pool: enough buffers to keep every core busy while one is being read (2 x cores + 2), and
+    /// with small chunks up to twice that, within 32 MiB, so that a slow chunk (one that compresses) does not
+    /// hold up the workers behind it while the ordered stage waits for it; never more than 512 MiB.
     public static func defaultSlotCount(chunkSize: Int) -> Int {
         let cores = max(1, activeProcessorCount())
-        return max(3, min(2 * cores + 2, (512 << 20) / max(chunkSize, 1)))
+        let size = max(chunkSize, 1)
+        let wanted = min(4 * cores + 4, max(2 * cores + 2, (32 << 20) / size))
+        return max(3, min(wanted, (512 << 20) / size))
     }
 
     public init(chunkSize: Int, linearDigests: [DigestAlgorithm], computeTree: Bool = true,
