@@ -94,10 +94,16 @@ public struct ChunkPipeline: Sendable {
         }
     }
 
-    /// The default pool: enough buffers to keep every core busy while one is being read (2 x cores + 2), and
-    /// with small chunks up to twice that, within 32 MiB, so that a slow chunk (one that compresses) does not
-    /// hold up the workers behind it while the ordered stage waits for it; never more than 512 MiB.
+    /// The default pool: enough buffers to keep every core busy while one is being read.
     public static func defaultSlotCount(chunkSize: Int) -> Int {
+        let cores = max(1, activeProcessorCount())
+        return max(3, min(2 * cores + 2, (512 << 20) / max(chunkSize, 1)))
+    }
+
+    /// The pool for packing, whose chunks take very different times (zeros, stored, compressed): up to twice the
+    /// default within 32 MiB, so that one slow chunk does not hold up the workers behind it while the ordered stage
+    /// waits for it; never more than the default's 512 MiB.
+    public static func packingSlotCount(chunkSize: Int) -> Int {
         let cores = max(1, activeProcessorCount())
         let size = max(chunkSize, 1)
         let wanted = min(4 * cores + 4, max(2 * cores + 2, (32 << 20) / size))

@@ -68,7 +68,7 @@ public struct EvidencePacker: Sendable {
     public var packedDigests: [DigestAlgorithm]
     /// Positional readers (see `ChunkPipeline.readers`).
     public var readers: Int
-    /// Chunks in flight; nil for the pipeline's default.
+    /// Chunks in flight; nil for `ChunkPipeline.packingSlotCount`.
     public var slotCount: Int?
     /// Called with the running count of content bytes read.
     public var progress: (@Sendable (UInt64) -> Void)?
@@ -118,7 +118,8 @@ public struct EvidencePacker: Sendable {
         }
         _ = try TreeChunkSize.validate(UInt64(chunkSize))
         var pipeline = ChunkPipeline(chunkSize: chunkSize, linearDigests: linearDigests, computeTree: true,
-                                     keepLeaves: true, readers: readers, slotCount: slotCount)
+                                     keepLeaves: true, readers: readers,
+                                     slotCount: slotCount ?? ChunkPipeline.packingSlotCount(chunkSize: chunkSize))
         pipeline.progress = progress
         pipeline.shouldStop = shouldStop
         pipeline.resumePoint = resumePoint?.content
