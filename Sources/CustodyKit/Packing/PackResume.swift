@@ -43,7 +43,7 @@ extension EvidencePacker {
                                         zeroMember: zeroMember)
         var pipeline = ChunkPipeline(chunkSize: chunkSize, linearDigests: linearDigests, computeTree: true,
                                      keepLeaves: true, readers: max(readers, activeProcessorCount()),
-                                     slotCount: slotCount)
+                                     slotCount: slotCount ?? ChunkPipeline.packingSlotCount(chunkSize: chunkSize))
         pipeline.shouldStop = shouldStop
         pipeline.progress = progress
         pipeline.knownLeaves = knownLeaves
