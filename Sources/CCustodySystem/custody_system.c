@@ -280,3 +280,17 @@ int custody_set_direct_io(int fd, int enabled) {
     return ENOTSUP;
 #endif
 }
+
+int custody_next_data(int fd, uint64_t offset, uint64_t *next) {
+#ifdef SEEK_DATA
+    off_t result = lseek(fd, (off_t)offset, SEEK_DATA);
+    if (result < 0) return errno;
+    *next = (uint64_t)result;
+    return 0;
+#else
+    (void)fd;
+    (void)offset;
+    (void)next;
+    return ENOTSUP;
+#endif
+}

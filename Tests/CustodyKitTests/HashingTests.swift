@@ -379,6 +379,44 @@ final class HashingTests: XCTestCase {
         XCTAssertTrue(region.unmap())
     }
 
+    /// A sparse file: chunks that lie wholly in holes are lent as zeros (no mapping, no page cache), chunks with
+    /// data are mapped, and the digests are those of the same bytes read from memory.
+    func testHolesOfASparseFileAreLentAsZerosWithTheSameDigests() throws {
+        let directory = try TestSupport.temporaryDirectory(self).path
+        let path = directory + "/sparse"
+        let chunk = 64 << 10
+        let descriptor = try FileDescriptor.open(path, O_RDWR | O_CREAT | O_TRUNC)
+        defer { descriptor.close() }
+        try descriptor.truncate(to: UInt64(8 * chunk + 1000))
+        let data = pseudoRandomBytes(3000, seed: 21)
+        try data.withUnsafeBytes { try descriptor.writeAll($0, at: UInt64(2 * chunk + 5000)) }
+        try data.withUnsafeBytes { try descriptor.writeAll($0, at: UInt64(5 * chunk)) }
+        try descriptor.sync()
+        guard let next = try? descriptor.nextData(from: 0), next >= UInt64(chunk) else {
+            throw XCTSkip("the file system of \(directory) does not report holes (SEEK_DATA)")
+        }
+
+        let reader = FileChunkReader(descriptor: descriptor, size: UInt64(8 * chunk + 1000))
+        let hole = try XCTUnwrap(reader.borrow(at: 0, count: chunk))
+        XCTAssertTrue(hole.isHole)
+        XCTAssertFalse(hole.isDamaged)
+        XCTAssertTrue(Merkle.isAllZero(hole.bytes))
+        let mapped = try XCTUnwrap(reader.borrow(at: UInt64(2 * chunk), count: chunk))
+        XCTAssertFalse(mapped.isHole)
+        XCTAssertEqual(Array(mapped.bytes[5000..<8000]), data)
+        mapped.unmap()
+        XCTAssertTrue(try XCTUnwrap(reader.borrow(at: UInt64(8 * chunk), count: 1000)).isHole, "a hole at the end")
+
+        let bytes = try FileSystem.readFile(path)
+        let pipeline = ChunkPipeline(chunkSize: chunk, linearDigests: [.sha256, .md5], keepLeaves: true)
+        let expected = try pipeline.run(MemoryChunkReader(bytes))
+        let got = try InputHasher.hash(HashInput(path: path, kind: .regularFile), pipeline: pipeline)
+        XCTAssertEqual(got.tree, expected.treeRoot)
+        XCTAssertEqual(got.digests[.sha256], expected.digests[.sha256])
+        XCTAssertEqual(got.digests[.md5], expected.digests[.md5])
+        XCTAssertEqual(got.leaves, expected.leaves)
+    }
+
     func testReadErrorNamesPathAndSystemReason() throws {
         let directory = try TestSupport.temporaryDirectory(self).path
         // Reading a directory's descriptor fails with EISDIR: a real read error even for root.

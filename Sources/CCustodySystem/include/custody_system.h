@@ -51,6 +51,10 @@ int custody_unmap_guarded(void *address, size_t length, int guard);
  * system does not support it; ENOTSUP on systems without O_DIRECT. */
 int custody_set_direct_io(int fd, int enabled);
 
+/* The offset of the first byte of data at or after `offset` (lseek SEEK_DATA), in *next. ENXIO when only a hole
+ * follows `offset`; EINVAL or ENOTSUP where the file system or the system cannot tell. Moves the file offset. */
+int custody_next_data(int fd, uint64_t offset, uint64_t *next);
+
 /* CRC-32 (gzip's polynomial) folding with carry-less multiplication (PCLMULQDQ), after Intel's "Fast CRC
  * Computation for Generic Polynomials Using PCLMULQDQ Instruction". Folds the longest prefix of `bytes` that is
  * a multiple of 16 bytes (at least 64) into 16 bytes `folded`, with `register` (the CRC register, i.e. the

@@ -42,7 +42,18 @@ public struct FileChunkReader: ChunkReader {
 
     public func borrow(at offset: UInt64, count: Int) -> MappedRegion? {
         guard lendsMappings, count > 0 else { return nil }
+        if isHole(offset, count) { return MappedRegion.hole(count: count, offset: offset, path: descriptor.path) }
         return try? MappedRegion.map(descriptor, offset: offset, count: count)
+    }
+
+    /// Whether the file system reports no data in the range (a hole of a sparse file); false when it cannot tell.
+    private func isHole(_ offset: UInt64, _ count: Int) -> Bool {
+        do {
+            guard let next = try descriptor.nextData(from: offset) else { return true }
+            return next >= offset + UInt64(count)
+        } catch {
+            return false
+        }
     }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {

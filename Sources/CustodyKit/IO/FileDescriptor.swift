@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CCustodySystem
 
 /// The system's description of an errno value.
 public func systemErrorDescription(_ code: Int32) -> String {
@@ -160,6 +161,16 @@ public struct FileDescriptor: Sendable {
         let result = lseek(rawValue, off_t(offset), whence)
         guard result >= 0 else { throw SystemError(operation: "seek", path: path, code: errno) }
         return UInt64(result)
+    }
+
+    /// The offset of the first byte of data at or after `offset` (`SEEK_DATA`; moves the file offset): nil when
+    /// only a hole follows. Throws where the file system or the system cannot tell.
+    public func nextData(from offset: UInt64) throws -> UInt64? {
+        var next: UInt64 = 0
+        let status = custody_next_data(rawValue, offset, &next)
+        if status == 0 { return next }
+        if status == ENXIO { return nil }
+        throw SystemError(operation: "seek to data from byte \(offset)", path: path, code: status)
     }
 
     /// Truncates or extends the file to `size` bytes.

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CCustodySystem
+import Synchronization
 
 /// A read-only mapping of part of a file, guarded against the file shrinking (or failing) under it: pages lost
 /// while mapped read as zeros instead of killing the process with SIGBUS, and `isDamaged` says so. Readers check
@@ -13,14 +14,26 @@ public final class MappedRegion: @unchecked Sendable {
     public let offset: UInt64
     /// The file's path, for messages.
     public let path: String
+    /// Whether the region lends zeros for a hole of a sparse file instead of mapping it.
+    public let isHole: Bool
     private let guardIndex: Int32
     private var mapped = true
 
-    private init(bytes: UnsafeRawBufferPointer, offset: UInt64, path: String, guardIndex: Int32) {
+    private init(bytes: UnsafeRawBufferPointer, offset: UInt64, path: String, guardIndex: Int32,
+                 isHole: Bool = false) {
         self.bytes = bytes
         self.offset = offset
         self.path = path
         self.guardIndex = guardIndex
+        self.isHole = isHole
+        if isHole { mapped = false }
+    }
+
+    /// `count` zero bytes standing for a hole of the file at `offset`: a shared read-only buffer, so a sparse image's
+    /// holes are neither mapped nor put in the page cache.
+    public static func hole(count: Int, offset: UInt64, path: String) -> MappedRegion {
+        MappedRegion(bytes: UnsafeRawBufferPointer(start: ZeroBuffer.shared.bytes(count), count: count),
+                     offset: offset, path: path, guardIndex: -1, isHole: true)
     }
 
     /// The error for a damaged region.
@@ -59,4 +72,24 @@ public final class MappedRegion: @unchecked Sendable {
     }
 
     deinit { unmap() }
+}
+
+/// One zeroed allocation for every hole region, grown to the largest size asked for (at most a chunk, 64 MiB) and
+/// never freed or written, so every region lent from it stays valid.
+final class ZeroBuffer: @unchecked Sendable {
+    static let shared = ZeroBuffer()
+    private let state = Mutex<[UnsafeMutableRawPointer]>([])
+    private var largest = 0
+
+    /// At least `count` zero bytes.
+    func bytes(_ count: Int) -> UnsafeRawPointer {
+        state.withLock { buffers in
+            if let last = buffers.last, largest >= count { return UnsafeRawPointer(last) }
+            // calloc of a large size maps fresh zero pages: reading them costs no copy and no page cache.
+            let buffer = calloc(max(count, 1), 1)!
+            buffers.append(buffer)
+            largest = count
+            return UnsafeRawPointer(buffer)
+        }
+    }
 }
