@@ -227,6 +227,73 @@ final class PackingTests: XCTestCase {
         XCTAssertEqual(output, Array(content.prefix(2 * chunk)))
     }
 
+    /// A destroyed member header: without salvage unpacking stops there; with salvage the reader scans on to the
+    /// next sound header, the lost chunk is zero-filled and named, and every chunk after it is intact.
+    func testSalvageResynchronizesAfterADestroyedHeader() throws {
+        let wipe: (inout [UInt8], [(offset: Int, size: Int)]) -> Void = { packed, members in
+            for offset in members[2].offset..<(members[2].offset + 12) { packed[offset] = 0 }
+        }
+        let (strict, strictOutput, content) = try damagedCase(wipe)
+        XCTAssertFalse(strict.verified)
+        XCTAssertEqual(strictOutput, Array(content.prefix(2 * chunk)))
+
+        let (result, output, _) = try damagedCase(wipe, salvage: true)
+        XCTAssertFalse(result.verified)
+        XCTAssertEqual(result.damaged.map(\.index), [2])
+        let damage = try XCTUnwrap(result.damaged.first)
+        XCTAssertTrue(damage.reason.hasPrefix("member not found"), damage.reason)
+        XCTAssertEqual(damage.contentRange, UInt64(2 * chunk)..<UInt64(3 * chunk))
+        XCTAssertTrue(result.problems.contains { $0.contains("resynchronized at the member of chunk 3") },
+                      "\(result.problems)")
+        var expected = content
+        for index in (2 * chunk)..<(3 * chunk) { expected[index] = 0 }
+        XCTAssertEqual(output, expected, "chunks 0-1 and 3-5 intact, chunk 2 zero-filled")
+        XCTAssertEqual(result.chunkCount, 6)
+    }
+
+    /// Two neighbouring headers destroyed, and a header that claims another chunk's index: each lost chunk is
+    /// zero-filled in its place, so the content after them keeps its offsets.
+    func testSalvageSkipsSeveralLostMembersAndAWrongIndex() throws {
+        let (result, output, content) = try damagedCase({ packed, members in
+            packed[members[1].offset] = 0x00
+            packed[members[2].offset + 1] = 0x00
+            packed[members[4].offset + 24] ^= 0x07
+        }, salvage: true)
+        XCTAssertEqual(result.damaged.map(\.index), [1, 2, 4])
+        var expected = content
+        for index in (1 * chunk)..<(3 * chunk) { expected[index] = 0 }
+        for index in (4 * chunk)..<(5 * chunk) { expected[index] = 0 }
+        XCTAssertEqual(output, expected)
+    }
+
+    /// A destroyed header with nothing sound after it (the rest cut off): the walk ends there, as before.
+    func testSalvageWithNoMemberAfterTheDamageStops() throws {
+        let (result, output, content) = try damagedCase({ packed, members in
+            packed[members[3].offset] = 0x00
+            packed.removeLast(packed.count - members[3].offset - 100)
+        }, salvage: true)
+        XCTAssertEqual(result.damaged.map(\.index), [3])
+        XCTAssertTrue(result.problems.contains { $0.contains("later members cannot be located") },
+                      "\(result.problems)")
+        XCTAssertEqual(output, Array(content.prefix(3 * chunk)))
+    }
+
+    /// Random bytes after a destroyed header cannot make the salvage invent a huge run of lost chunks: a forged
+    /// header claiming a far index is refused (more chunks than the skipped bytes could hold).
+    func testSalvageRefusesAForgedFarIndex() throws {
+        let (result, output, content) = try damagedCase({ packed, members in
+            packed[members[1].offset] = 0x00
+            // Member 2's header now claims chunk 1_000_000; member 3 stays sound.
+            let forged = PackFormat.MemberHeader(flags: [], chunkShift: 16, memberSize: UInt32(members[2].size),
+                                                 index: 1_000_000)
+            packed.replaceSubrange(members[2].offset..<(members[2].offset + 32), with: forged.bytes)
+        }, salvage: true)
+        XCTAssertEqual(result.damaged.map(\.index), [1, 2])
+        var expected = content
+        for index in (1 * chunk)..<(3 * chunk) { expected[index] = 0 }
+        XCTAssertEqual(output, expected)
+    }
+
     /// The folded CRC-32 (inputs of 64 bytes and more, where the processor has carry-less multiplication) against
     /// the table one (pieces under 64 bytes always take zlib's tables), over every length to 300, odd alignments,
     /// chained calls, and the check value of "123456789".

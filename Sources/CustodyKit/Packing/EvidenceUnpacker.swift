@@ -144,6 +144,10 @@ private final class MemberSlot: @unchecked Sendable {
     var packedOffset: UInt64 = 0
     var damage: String?
     var leaf: Hash32?
+    /// A chunk whose member could not be located (skipped while resynchronizing): zero-filled, never inflated;
+    /// `lostPackedEnd` ends the packed bytes skipped (from `packedOffset`).
+    var lost = false
+    var lostPackedEnd: UInt64 = 0
 
     init(inputCapacity: Int, outputCapacity: Int) {
         input = ByteBuffer(capacity: inputCapacity)
@@ -182,6 +186,9 @@ private final class UnpackRun: @unchecked Sendable {
     private var written: UInt64 = 0
     private var shortChunk: (index: UInt64, size: Int)?
     private var zeroFill: ByteBuffer?
+
+    // Touched only by the reader: bytes read past a damaged header while looking for the next member.
+    private var lookahead: ArraySlice<UInt8> = []
 
     init(configuration: EvidenceUnpacker, digests: [DigestAlgorithm], source: ByteSource, sink: ByteSink?) {
         self.configuration = configuration
@@ -260,7 +267,7 @@ private final class UnpackRun: @unchecked Sendable {
         let headerBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: PackFormat.headerSize, alignment: 8)
         defer { headerBuffer.deallocate() }
         while !stopped {
-            let got = try source.readFully(into: headerBuffer)
+            let got = try readInput(into: headerBuffer)
             if got == 0 {
                 if offset == 0 {
                     problem("the packed file is empty: no end-of-file member")
@@ -278,6 +285,12 @@ private final class UnpackRun: @unchecked Sendable {
                 if offset == 0 && (problem == .notGzip || problem == .notCustody) {
                     throw CustodyError.operational("byte 0: \(problem.text)")
                 }
+                if let shift = chunkShift, got == PackFormat.headerSize,
+                   let next = try resynchronize(index: index, offset: offset, damaged: headerBuffer, shift: shift,
+                                                reason: problem.text) {
+                    (index, offset) = next
+                    continue
+                }
                 headerDamage(index: index, offset: offset, length: got, reason: problem.text)
                 return (index, offset + UInt64(got))
             }
@@ -286,9 +299,13 @@ private final class UnpackRun: @unchecked Sendable {
                 start(chunkSize: header.chunkSize)
             }
             guard header.chunkShift == chunkShift else {
-                headerDamage(index: index, offset: offset, length: got,
-                             reason: "member header gives chunk size \(header.chunkSize), earlier members "
-                                + "\(chunkSize)")
+                let reason = "member header gives chunk size \(header.chunkSize), earlier members \(chunkSize)"
+                if let next = try resynchronize(index: index, offset: offset, damaged: headerBuffer,
+                                                shift: chunkShift!, reason: reason) {
+                    (index, offset) = next
+                    continue
+                }
+                headerDamage(index: index, offset: offset, length: got, reason: reason)
                 return (index, offset + UInt64(got))
             }
             if header.flags.contains(.endOfFile) {
@@ -296,14 +313,19 @@ private final class UnpackRun: @unchecked Sendable {
                 return (index, offset + UInt64(header.memberSize))
             }
             guard header.index == index else {
-                headerDamage(index: index, offset: offset, length: got,
-                             reason: "member header carries index \(header.index) (members missing or out of order)")
+                let reason = "member header carries index \(header.index) (members missing or out of order)"
+                if let next = try resynchronize(index: index, offset: offset, damaged: headerBuffer,
+                                                shift: chunkShift!, reason: reason) {
+                    (index, offset) = next
+                    continue
+                }
+                headerDamage(index: index, offset: offset, length: got, reason: reason)
                 return (index, offset + UInt64(got))
             }
             slotAvailable!.wait()
             let slot = try slots!.take()
             let dataLength = Int(header.memberSize) - PackFormat.headerSize
-            let read = try source.readFully(
+            let read = try readInput(
                 into: UnsafeMutableRawBufferPointer(rebasing: slot.input.storage[0..<dataLength]))
             let range = offset..<(offset + UInt64(header.memberSize))
             if read < dataLength {
@@ -316,6 +338,7 @@ private final class UnpackRun: @unchecked Sendable {
                 return (index, offset + 32 + UInt64(read))
             }
             slot.input.count = dataLength
+            slot.lost = false
             slot.header = header
             slot.packedOffset = offset
             dispatch(slot)
@@ -339,6 +362,85 @@ private final class UnpackRun: @unchecked Sendable {
         slotAvailable!.signal()
     }
 
+    /// Reads through the bytes a resynchronization read ahead, then from the source.
+    private func readInput(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        var filled = 0
+        if !lookahead.isEmpty {
+            filled = min(buffer.count, lookahead.count)
+            lookahead.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: filled) }
+            lookahead = lookahead.dropFirst(filled)
+        }
+        guard filled < buffer.count else { return filled }
+        return filled + (try source.readFully(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...])))
+    }
+
+    /// With `--salvage`, after the damaged member header at `offset` (chunk `index`): scans the following bytes for
+    /// the next sound member header of the same chunk size whose index is at least `index` and no larger than the
+    /// skipped bytes could hold (a member holds at most 1032 content bytes per deflate byte), puts it back to be
+    /// read, and dispatches the chunks in between as lost (zero-filled, listed). Returns the chunk index and packed
+    /// offset to go on from, or nil outside salvage or when no member follows.
+    private func resynchronize(index: UInt64, offset: UInt64, damaged: UnsafeMutableRawBufferPointer, shift: UInt8,
+                               reason: String) throws -> (UInt64, UInt64)? {
+        guard configuration.salvage, !stopped else { return nil }
+        let size = PackFormat.headerSize
+        let smallestMember = UInt64(max(PackFormat.minimumMemberSize, (1 << Int(shift)) / 1032))
+        var window = Array(damaged[1..<size])
+        var windowStart = offset + 1
+        var block = [UInt8](repeating: 0, count: 64 << 10)
+        var atEnd = false
+        var searchFrom = 0
+        while true {
+            var position = searchFrom
+            while position + size <= window.count {
+                guard window[position] == 0x1f, window[position + 1] == 0x8b else {
+                    position += 1
+                    continue
+                }
+                let candidate = window.withUnsafeBytes {
+                    PackFormat.MemberHeader.parse(UnsafeRawBufferPointer(rebasing: $0[position..<(position + size)]))
+                }
+                let at = windowStart + UInt64(position)
+                if case .success(let header) = candidate, header.chunkShift == shift, header.index >= index,
+                   header.index - index <= (at - offset) / smallestMember + 1 {
+                    lookahead = ArraySlice(window[position...] + lookahead)
+                    loseChunks(index..<header.index, packedRange: offset..<at, shift: shift, reason: reason)
+                    problem("chunk \(index) (packed byte \(offset)): damaged member header; resynchronized at the "
+                                + "member of chunk \(header.index) (packed byte \(at))")
+                    return (header.index, at)
+                }
+                position += 1
+            }
+            if atEnd { return nil }
+            // Keep the bytes that could still begin a header; read on.
+            let keep = max(0, window.count - (size - 1))
+            window.removeFirst(keep)
+            windowStart += UInt64(keep)
+            searchFrom = 0
+            let got = try block.withUnsafeMutableBytes { try readInput(into: $0) }
+            if got < block.count { atEnd = true }
+            window += block[0..<got]
+            if got == 0 && window.count < size { return nil }
+        }
+    }
+
+    /// Dispatches zero-filled chunks for members that could not be located.
+    private func loseChunks(_ chunks: Range<UInt64>, packedRange: Range<UInt64>, shift: UInt8, reason: String) {
+        for chunk in chunks {
+            slotAvailable!.wait()
+            guard let slot = try? slots!.take() else {
+                slotAvailable!.signal()
+                fail(CustodyError.operational("out of memory while salvaging chunk \(chunk)"))
+                return
+            }
+            slot.lost = true
+            slot.header = PackFormat.MemberHeader(flags: [], chunkShift: shift, memberSize: 0, index: chunk)
+            slot.packedOffset = packedRange.lowerBound
+            slot.lostPackedEnd = packedRange.upperBound
+            slot.damage = "member not found: \(reason); skipped to the next sound member header"
+            dispatch(slot)
+        }
+    }
+
     private func headerDamage(index: UInt64, offset: UInt64, length: Int, reason: String) {
         let contentStart = index * UInt64(max(chunkSize, 0))
         record(DamagedChunk(index: index, packedRange: offset..<(offset + UInt64(length)),
@@ -349,7 +451,7 @@ private final class UnpackRun: @unchecked Sendable {
     /// Checks the end-of-file member and that nothing follows it.
     private func readEndOfFile(_ header: PackFormat.MemberHeader, index: UInt64, offset: UInt64) throws {
         var rest = [UInt8](repeating: 0, count: PackFormat.minimumMemberSize - PackFormat.headerSize)
-        let got = try rest.withUnsafeMutableBytes { try source.readFully(into: $0) }
+        let got = try rest.withUnsafeMutableBytes { try readInput(into: $0) }
         let expected = PackFormat.endOfFileMember(chunkCount: index, chunkSize: header.chunkSize)
         let end = offset + UInt64(PackFormat.headerSize + got)
         if header.memberSize != UInt32(PackFormat.minimumMemberSize) || got < rest.count
@@ -361,7 +463,7 @@ private final class UnpackRun: @unchecked Sendable {
                         + "\(index) (members missing?)")
         }
         var probe = [UInt8](repeating: 0, count: 1)
-        if got == rest.count, try probe.withUnsafeMutableBytes({ try source.readFully(into: $0) }) > 0 {
+        if got == rest.count, try probe.withUnsafeMutableBytes({ try readInput(into: $0) }) > 0 {
             problem("garbage after the end-of-file member, from packed byte \(end)")
         }
     }
@@ -374,7 +476,11 @@ private final class UnpackRun: @unchecked Sendable {
         parallelDone.enter()
         workers.async(group: chunkDone) {
             defer { parallelDone.leave() }
-            do { try self.inflateAndCheck(slot) } catch { self.fail(error) }
+            if slot.lost {
+                self.fillLost(slot)
+            } else {
+                do { try self.inflateAndCheck(slot) } catch { self.fail(error) }
+            }
         }
         for (queue, digester) in zip(digestQueues, digesters) {
             queue.async(group: chunkDone) {
@@ -424,6 +530,17 @@ private final class UnpackRun: @unchecked Sendable {
         slot.leaf = cached.leaf
         slot.damage = nil
         return true
+    }
+
+    /// A lost chunk: a whole chunk of zeros, listed as damaged.
+    private func fillLost(_ slot: MemberSlot) {
+        slot.output.storage.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: chunkSize)
+        slot.output.count = chunkSize
+        slot.leaf = Merkle.zeroLeafHash(chunkSize: chunkSize)
+        let contentStart = slot.header.index * UInt64(chunkSize)
+        record(DamagedChunk(index: slot.header.index, packedRange: slot.packedOffset..<slot.lostPackedEnd,
+                            contentRange: contentStart..<(contentStart + UInt64(chunkSize)),
+                            reason: slot.damage ?? "member not found"))
     }
 
     private func inflateAndCheck(_ slot: MemberSlot) throws {
