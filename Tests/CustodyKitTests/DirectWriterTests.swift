@@ -13,13 +13,14 @@ final class DirectWriterTests: XCTestCase {
         try FileSystem.readFile(directory.appendingPathComponent(name).path)
     }
 
-    /// Writes `data` in pieces of the given sizes (cycled) and returns the writer, not yet finished.
-    private func write(_ data: [UInt8], pieces: [Int], to writer: DirectWriter,
-                       flushEvery: Int? = nil) throws {
+    /// Writes `data` to `writer` in pieces of the given sizes (cycled), flushing every `flushEvery` pieces.
+    private func write(_ data: [UInt8], pieces: [Int], to writer: DirectWriter, flushEvery: Int? = nil) throws {
         var offset = 0, piece = 0
         while offset < data.count {
             let count = min(pieces[piece % pieces.count], data.count - offset)
-            try data.withUnsafeBytes { try writer.write(UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + count)])) }
+            try data.withUnsafeBytes {
+                try writer.write(UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + count)]))
+            }
             offset += count
             piece += 1
             if let flushEvery, piece % flushEvery == 0 { try writer.flush() }

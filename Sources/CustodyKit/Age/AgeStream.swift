@@ -39,7 +39,9 @@ public struct AgeEncryptor: Sendable {
     /// offsets in parallel; otherwise the streaming pipeline is used.
     @discardableResult
     public func encrypt(from reader: ChunkReader, to output: FileDescriptor) throws -> AgeSummary {
-        guard AgePositionalRun.isRegularFile(output) else { return try encrypt(from: reader) { try output.writeAll($0) } }
+        guard AgePositionalRun.isRegularFile(output) else {
+            return try encrypt(from: reader) { try output.writeAll($0) }
+        }
         guard reader.supportsPositionalReads, let size = reader.knownSize else {
             let writer = DirectWriter(output, at: try output.seek(to: 0, whence: SEEK_CUR))
             let summary = try encrypt(from: reader) { try writer.write($0) }
@@ -280,7 +282,9 @@ public struct AgeDecryptor: Sendable {
     /// parallel; on failure the output is cut back to the plaintext the streaming path would have released.
     @discardableResult
     public func decrypt(from reader: ChunkReader, to output: FileDescriptor) throws -> AgeSummary {
-        guard AgePositionalRun.isRegularFile(output) else { return try decrypt(from: reader) { try output.writeAll($0) } }
+        guard AgePositionalRun.isRegularFile(output) else {
+            return try decrypt(from: reader) { try output.writeAll($0) }
+        }
         guard reader.supportsPositionalReads, let size = reader.knownSize else {
             let writer = DirectWriter(output, at: try output.seek(to: 0, whence: SEEK_CUR))
             do {
