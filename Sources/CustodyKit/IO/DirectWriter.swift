@@ -14,8 +14,8 @@ import Synchronization
 ///
 /// The bytes before the first aligned block, and at each `flush()` the unaligned tail, go through the page cache
 /// (a later direct write of that block replaces them: the kernel writes back and drops cached pages a direct write
-/// covers). Where the file system refuses `O_DIRECT`, everything goes through the page cache; the file's bytes are
-/// the same either way. One thread writes at a time (a pipeline's ordered stage or a serial queue); a full buffer
+/// covers). Where the file system refuses `O_DIRECT` (setting the flag or a direct write fails), everything goes
+/// through the page cache; the file's bytes are the same either way. One thread writes at a time (a pipeline's ordered stage or a serial queue); a full buffer
 /// is written by a background queue while the other one fills.
 public final class DirectWriter: @unchecked Sendable {
     /// Offsets, lengths and buffer addresses of direct writes are multiples of this (covers 512 and 4096 byte
@@ -160,12 +160,13 @@ public final class DirectWriter: @unchecked Sendable {
         try checkFailure()
     }
 
-    /// Writes whole aligned blocks; a file system that turns out to refuse direct writes of them (EINVAL) gets
-    /// them, and everything after, through the page cache.
+    /// Writes whole aligned blocks. A direct write that fails (a file system that accepts the flag but not the
+    /// writes, typically with EINVAL) is made again through the page cache, and so is everything after it; an
+    /// error that is not about direct I/O (a full disk, a failing device) fails that second write too and is thrown.
     private func writeBlocks(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws {
         do {
             try output.writeAll(bytes, at: offset)
-        } catch let error as SystemError where error.code == EINVAL && direct.load(ordering: .relaxed) {
+        } catch where direct.load(ordering: .relaxed) {
             direct.store(false, ordering: .relaxed)
             _ = custody_set_direct_io(output.rawValue, 0)
             try output.writeAll(bytes, at: offset)
