@@ -8,7 +8,7 @@ import Glibc
 enum Terminal {
     static func writeError(_ text: String) {
         fflush(nil)
-        try? FileDescriptor(rawValue: 2, path: "stderr").writeAll(Array(text.utf8))
+        try? FileDescriptor(rawValue: 2, path: "stderr").writeAll(RawName.encode(text))
     }
 
     /// One line on stderr: `custody: MESSAGE`.
@@ -16,9 +16,11 @@ enum Terminal {
         writeError("custody: \(message)\n")
     }
 
-    /// Writes one line to stdout.
+    /// Writes one line to stdout; file names that are not UTF-8 come out as the bytes they are (`RawName`).
     static func line(_ text: String) {
-        print(text)
+        guard RawName.hasEscapes(text) else { return print(text) }
+        fflush(nil)
+        try? FileDescriptor.standardOutput.writeAll(RawName.encode(text) + [10])
     }
 
     static var stderrIsTerminal: Bool { isatty(2) == 1 }

@@ -177,6 +177,44 @@ final class HashCommandTests: XCTestCase {
         }
     }
 
+    /// Names that are not UTF-8 (a Latin-1 name, lone continuation bytes) are hashed, written as the bytes they
+    /// are (sum formats) or as surrogate escapes (JSON), audited, and checked by sha256sum.
+    func testNamesThatAreNotUTF8AreHashedAndCheckable() throws {
+        let directory = try makeTemporaryDirectory(self)
+        let tree = directory.appendingPathComponent("tree").path
+        XCTAssertEqual(mkdir(tree, 0o755), 0)
+        let names: [[UInt8]] = [Array("caf".utf8) + [0xE9] + Array(".txt".utf8), [0xFF, 0xC3, 0x28],
+                                Array("ok.txt".utf8)]
+        var expected: [UInt8] = []
+        for (number, name) in names.sorted(by: { $0.lexicographicallyPrecedes($1) }).enumerated() {
+            let body = Array("file \(number)".utf8)
+            let path = (Array(tree.utf8) + [0x2F] + name + [0]).map { CChar(bitPattern: $0) }
+            let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            XCTAssertGreaterThanOrEqual(descriptor, 0)
+            XCTAssertEqual(body.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }, body.count)
+            close(descriptor)
+            expected += Array("\(hex(.sha256, body))  tree/".utf8) + name + [0x0A]
+        }
+        let sums = try CLI.run(["hash", "-r", "--format", "sha256sum", "tree"], in: directory)
+        XCTAssertEqual(sums.status, 0, sums.err)
+        XCTAssertEqual(Array(sums.stdout), expected, "each name exactly as its bytes, in byte order")
+
+        let json = try CLI.run(["hash", "-r", "--json", "tree"], in: directory)
+        XCTAssertEqual(json.status, 0, json.err)
+        XCTAssertTrue(json.out.contains(#""path":"tree/caf\udce9.txt""#), json.out)
+        XCTAssertTrue(json.out.contains(#""path":"tree/\udcff\udcc3("#), json.out)
+
+        let list = directory.appendingPathComponent("list.sha256")
+        try sums.stdout.write(to: list)
+        let audit = try CLI.run(["hash", "-r", "--audit", list.path, "tree"], in: directory)
+        XCTAssertEqual(audit.status, 0, audit.out + audit.err)
+        XCTAssertTrue(audit.out.contains("3 matched"), audit.out)
+
+        let tool = try CLI.requireTool("sha256sum")
+        let check = try CLI.runTool(tool, ["-c", "--strict", list.path], in: directory)
+        XCTAssertEqual(check.status, 0, check.out + check.err)
+    }
+
     func testBSDTagTextMatchesCoreutilsTag() throws {
         let tool = try CLI.requireTool("sha256sum")
         var files: [String: [UInt8]] = [:]

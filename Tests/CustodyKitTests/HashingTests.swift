@@ -417,6 +417,36 @@ final class HashingTests: XCTestCase {
         XCTAssertEqual(got.leaves, expected.leaves)
     }
 
+    /// Every byte string survives the trip through a Swift string and back; valid UTF-8 is left as it is; the
+    /// escape code points of a name that holds them itself are escaped byte by byte.
+    func testRawNamesRoundTripEveryByteString() throws {
+        var cases: [[UInt8]] = [
+            Array("plain.txt".utf8), Array("caf\u{e9}.txt".utf8), [0x63, 0x61, 0x66, 0xE9], [0xFF], [0xC3, 0x28],
+            [0xE2, 0x82], [0xED, 0xA0, 0x80], [0xC0, 0xAF], [0xF4, 0x90, 0x80, 0x80], [0xF4, 0x8F, 0xBE, 0xA9],
+            Array("\u{10FFE9}".utf8),
+        ]
+        for seed in 1...200 { cases.append(pseudoRandomBytes(seed % 17 + 1, seed: UInt64(seed))) }
+        for bytes in cases {
+            let name = RawName.decode(bytes)
+            XCTAssertEqual(RawName.encode(name), bytes, "\(bytes)")
+            if let valid = String(validating: bytes, as: UTF8.self), !valid.unicodeScalars.contains(where: {
+                RawName.escapedByte($0) != nil
+            }) {
+                XCTAssertEqual(name, valid)
+                XCTAssertFalse(RawName.hasEscapes(name))
+            } else {
+                XCTAssertTrue(RawName.hasEscapes(name), "\(bytes)")
+            }
+        }
+        XCTAssertEqual(RawName.decode([0x63, 0xE9]).unicodeScalars.map(\.value), [0x63, 0x10FFE9])
+        let json = JSONValue.object(["path": .string(RawName.decode([0x61, 0xE9]))]).canonicalString
+        XCTAssertEqual(json, #"{"path":"a\udce9"}"#)
+        let parsed = try JSONValue.parse(json)
+        XCTAssertEqual(parsed["path"]?.stringValue.map(RawName.encode), [0x61, 0xE9])
+        XCTAssertEqual(parsed.canonicalString, json)
+        XCTAssertThrowsError(try JSONValue.parse(#"{"path":"a\udc41"}"#), "other lone surrogates stay refused")
+    }
+
     func testReadErrorNamesPathAndSystemReason() throws {
         let directory = try TestSupport.temporaryDirectory(self).path
         // Reading a directory's descriptor fails with EISDIR: a real read error even for root.

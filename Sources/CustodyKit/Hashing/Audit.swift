@@ -28,7 +28,7 @@ public struct KnownHashList: Sendable {
     /// coreutils `*sum` lines (plain or `--tag`, with coreutils escaping) whose algorithm follows from the
     /// digest length or tag.
     public static func parse(_ bytes: [UInt8], source: String) throws -> KnownHashList {
-        let text = String(decoding: bytes, as: UTF8.self)
+        let text = RawName.decode(bytes)
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         if lines.last == "" { lines.removeLast() }
         if lines.first?.hasPrefix("%%%% HASHDEEP-1.0") == true {

@@ -105,8 +105,9 @@ public enum HashFormatter {
     }
 
     /// Escapes text for XML character data and attribute values. Carriage returns are written `&#xD;` so parsers
-    /// keep them; characters XML 1.0 cannot carry at all (other controls below U+0020, U+FFFE, U+FFFF) are
-    /// written as U+FFFD, the replacement character, so the document stays well-formed.
+    /// keep them; characters XML 1.0 cannot carry at all (other controls below U+0020, U+FFFE, U+FFFF, and the bytes
+    /// of file names that are not UTF-8) are written as U+FFFD, the replacement character, so the document stays
+    /// well-formed.
     public static func xmlEscaped(_ text: String) -> String {
         var out = ""
         for scalar in text.unicodeScalars {
@@ -119,7 +120,8 @@ public enum HashFormatter {
             case "\r": out += "&#xD;"
             case "\t", "\n": out.unicodeScalars.append(scalar)
             default:
-                if scalar.value < 0x20 || scalar.value == 0xFFFE || scalar.value == 0xFFFF {
+                if scalar.value < 0x20 || scalar.value == 0xFFFE || scalar.value == 0xFFFF
+                    || RawName.escapedByte(scalar) != nil {
                     out += "\u{FFFD}"
                 } else {
                     out.unicodeScalars.append(scalar)

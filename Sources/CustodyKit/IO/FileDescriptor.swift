@@ -45,7 +45,7 @@ public struct FileDescriptor: Sendable {
     /// Opens a file; `flags` are the `O_*` flags, `mode` applies when creating.
     public static func open(_ path: String, _ flags: Int32, mode: mode_t = 0o644) throws -> FileDescriptor {
         while true {
-            let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
+            let fd = RawName.withCString(path) { Glibc.open($0, flags | O_CLOEXEC, mode) }
             if fd >= 0 { return FileDescriptor(rawValue: fd, path: path) }
             if errno == EINTR { continue }
             throw SystemError(operation: "open", path: path, code: errno)
@@ -187,7 +187,7 @@ public enum FileSystem {
     /// `stat` (or `lstat` when `followLinks` is false) of a path.
     public static func status(_ path: String, followLinks: Bool = true) throws -> stat {
         var info = stat()
-        let result = followLinks ? stat(path, &info) : lstat(path, &info)
+        let result = RawName.withCString(path) { followLinks ? stat($0, &info) : lstat($0, &info) }
         guard result == 0 else { throw SystemError(operation: "stat", path: path, code: errno) }
         return info
     }
@@ -200,7 +200,9 @@ public enum FileSystem {
 
     /// Entry names of a directory, excluding `.` and `..`, sorted bytewise (a stable order).
     public static func directoryEntries(_ path: String) throws -> [String] {
-        guard let dir = opendir(path) else { throw SystemError(operation: "open directory", path: path, code: errno) }
+        guard let dir = RawName.withCString(path, { opendir($0) }) else {
+            throw SystemError(operation: "open directory", path: path, code: errno)
+        }
         defer { closedir(dir) }
         var names: [[UInt8]] = []
         while true {
@@ -216,7 +218,7 @@ public enum FileSystem {
             names.append(name)
         }
         names.sort { $0.lexicographicallyPrecedes($1) }
-        return names.map { String(decoding: $0, as: UTF8.self) }
+        return names.map { RawName.decode($0) }
     }
 
     /// Creates a directory (and parents) with `mode`.

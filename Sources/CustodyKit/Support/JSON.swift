@@ -55,7 +55,20 @@ public enum JSONValue: Sendable, Equatable {
 
     static func writeString(_ string: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        for byte in string.utf8 {
+        let utf8 = Array(string.utf8)
+        var index = 0
+        while index < utf8.count {
+            let byte = utf8[index]
+            index += 1
+            // A byte of a file name outside UTF-8 (`RawName`): written as Python's surrogate escape, \udcXX.
+            if byte == 0xF4, index + 2 < utf8.count, utf8[index] == 0x8F, utf8[index + 1] & 0xFE == 0xBE {
+                let raw = 0x80 | (utf8[index + 1] & 1) << 6 | (utf8[index + 2] & 0x3F)
+                out.append(contentsOf: Array("\\udc".utf8))
+                out.append(hexDigits[Int(raw >> 4)])
+                out.append(hexDigits[Int(raw & 0xf)])
+                index += 3
+                continue
+            }
             switch byte {
             case UInt8(ascii: "\""): out.append(contentsOf: [92, 34])
             case UInt8(ascii: "\\"): out.append(contentsOf: [92, 92])
@@ -279,6 +292,9 @@ private struct JSONParser {
                         let low = try parseHex4()
                         guard (0xDC00..<0xE000).contains(low) else { throw error("unpaired surrogate") }
                         scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    } else if (0xDC80..<0xDD00).contains(scalar) {
+                        // A byte of a file name outside UTF-8, as the writer escapes it (`RawName`).
+                        scalar = RawName.base + (scalar - 0xDC00)
                     } else if (0xDC00..<0xE000).contains(scalar) {
                         throw error("unpaired surrogate")
                     }
