@@ -15,8 +15,8 @@ import Synchronization
 /// The bytes before the first aligned block, and at each `flush()` the unaligned tail, go through the page cache
 /// (a later direct write of that block replaces them: the kernel writes back and drops cached pages a direct write
 /// covers). Where the file system refuses `O_DIRECT` (setting the flag or a direct write fails), everything goes
-/// through the page cache; the file's bytes are the same either way. One thread writes at a time (a pipeline's ordered stage or a serial queue); a full buffer
-/// is written by a background queue while the other one fills.
+/// through the page cache; the file's bytes are the same either way. One thread writes at a time (a pipeline's
+/// ordered stage or a serial queue); a full buffer is written by a background queue while the other one fills.
 public final class DirectWriter: @unchecked Sendable {
     /// Offsets, lengths and buffer addresses of direct writes are multiples of this (covers 512 and 4096 byte
     /// logical blocks).
