@@ -38,6 +38,7 @@ final class RawDeflater: @unchecked Sendable {
         -> Int? {
         guard deflateReset(stream) == Z_OK else { throw CustodyError.operational("zlib: deflateReset failed") }
         guard try setLevel(level) else { return nil }
+        applyProfile()
         stream.pointee.next_out = output.baseAddress!.assumingMemoryBound(to: UInt8.self)
         stream.pointee.avail_out = UInt32(output.count)
         let step = segment ?? max(input.count, 1)
@@ -64,6 +65,13 @@ final class RawDeflater: @unchecked Sendable {
         return nil
     }
 
+    /// custody's level 1 is zlib's level 1 with at most 2 hash-chain probes per position (zlib: 4) and matches of
+    /// 6 bytes taken at once (zlib: 8): about 4% less CPU for 0.6% more output on the disk-like corpus. zlib resets
+    /// these on `deflateReset` and on a level change, so they are set again after both. Other levels are zlib's.
+    private func applyProfile() {
+        if level == 1 { deflateTune(stream, 4, 4, 6, 2) }
+    }
+
     /// Switches the compression level between segments; false when the flush this needs does not fit.
     private func setLevel(_ wanted: Int32) throws -> Bool {
         guard wanted != currentLevel else { return true }
@@ -71,6 +79,7 @@ final class RawDeflater: @unchecked Sendable {
         switch status {
         case Z_OK:
             currentLevel = wanted
+            if wanted == level { applyProfile() }
             return true
         case Z_BUF_ERROR:
             return false
