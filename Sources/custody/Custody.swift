@@ -23,10 +23,20 @@ struct Custody: ParsableCommand {
     /// 2 for usage and operational errors, never a trap.
     static func main() {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(rawArguments())
             try command.run()
         } catch {
             Glibc.exit(Custody.report(error))
+        }
+    }
+
+    /// The command line as the bytes it is: a file name that is not UTF-8 keeps its bytes (`RawName`), where
+    /// `CommandLine.arguments` would replace them with U+FFFD.
+    static func rawArguments() -> [String] {
+        (1..<Int(CommandLine.argc)).map { index in
+            guard let argument = CommandLine.unsafeArgv[index] else { return "" }
+            return RawName.decode(UnsafeBufferPointer(start: argument, count: strlen(argument))
+                .map { UInt8(bitPattern: $0) })
         }
     }
 

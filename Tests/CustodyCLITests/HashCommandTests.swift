@@ -210,6 +210,12 @@ final class HashCommandTests: XCTestCase {
         XCTAssertEqual(audit.status, 0, audit.out + audit.err)
         XCTAssertTrue(audit.out.contains("3 matched"), audit.out)
 
+        // Named on the command line (argv bytes, not UTF-8) rather than found by -r.
+        let single = try CLI.runTool("/bin/sh", ["-c", #""$0" hash --format sha256sum "$(printf 'tree/caf\351.txt')""#,
+                                                 CLI.executable], in: directory)
+        XCTAssertEqual(single.status, 0, single.err)
+        XCTAssertEqual(Array(single.stdout), Array(expected[..<(expected.firstIndex(of: 0x0A)! + 1)]))
+
         let tool = try CLI.requireTool("sha256sum")
         let check = try CLI.runTool(tool, ["-c", "--strict", list.path], in: directory)
         XCTAssertEqual(check.status, 0, check.out + check.err)
