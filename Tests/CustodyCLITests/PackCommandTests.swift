@@ -1,3 +1,4 @@
+import CZlib
 import CustodyKit
 import Foundation
 import XCTest
@@ -50,6 +51,56 @@ final class PackCommandTests: XCTestCase {
             offset += size
         }
         return out
+    }
+
+    /// Raw deflate of `input` by zlib at level 1, with `tune` (good, lazy, nice, chain) applied when given.
+    private func zlibLevelOne(_ input: [UInt8], tune: (Int32, Int32, Int32, Int32)? = nil) throws -> [UInt8] {
+        let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+        defer { stream.deallocate() }
+        stream.initialize(to: z_stream())
+        XCTAssertEqual(custody_deflateInit2(stream, 1, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK)
+        defer { deflateEnd(stream) }
+        if let tune { XCTAssertEqual(deflateTune(stream, tune.0, tune.1, tune.2, tune.3), Z_OK) }
+        var output = [UInt8](repeating: 0, count: input.count + 1024)
+        var input = input
+        let produced = input.withUnsafeMutableBufferPointer { source in
+            output.withUnsafeMutableBufferPointer { target -> Int in
+                stream.pointee.next_in = source.baseAddress
+                stream.pointee.avail_in = UInt32(source.count)
+                stream.pointee.next_out = target.baseAddress
+                stream.pointee.avail_out = UInt32(target.count)
+                XCTAssertEqual(deflate(stream, Z_FINISH), Z_STREAM_END)
+                return target.count - Int(stream.pointee.avail_out)
+            }
+        }
+        return Array(output[0..<produced])
+    }
+
+    /// Level 1 is zlib's level 1 with a shorter search (SPEC 3.4) in every member, the stream being reset between
+    /// chunks: each text member's deflate data is exactly zlib's with `deflateTune(4, 4, 6, 2)`, and not zlib's own.
+    func testLevelOneTunesZlibInEveryMember() throws {
+        let directory = try makeTemporaryDirectory(self)
+        var words: [UInt8] = []
+        var line = 0
+        while words.count < 3 * chunk {
+            words += Array("line \(line * 7919 % 1000) of \(line % 13) notes, examiner \(line % 5) wrote it\n".utf8)
+            line += 1
+        }
+        let content = Array(words[0..<(3 * chunk)])
+        try Data(content).write(to: directory.appendingPathComponent("in.txt"))
+        let pack = try CLI.run(["pack", "in.txt", "out.gz", "--chunk-size", "64K", "--quiet"], in: directory)
+        XCTAssertEqual(pack.status, 0, pack.err)
+        let packed = [UInt8](try Data(contentsOf: directory.appendingPathComponent("out.gz")))
+        var offset = 0
+        for index in 0..<3 {
+            let size = Int(packed[offset + 20]) | Int(packed[offset + 21]) << 8 | Int(packed[offset + 22]) << 16
+                | Int(packed[offset + 23]) << 24
+            let data = Array(packed[(offset + 32)..<(offset + size - 8)])
+            let plain = Array(content[(index * chunk)..<((index + 1) * chunk)])
+            XCTAssertEqual(data, try zlibLevelOne(plain, tune: (4, 4, 6, 2)), "member \(index)")
+            XCTAssertNotEqual(data, try zlibLevelOne(plain), "member \(index) is zlib's untuned level 1")
+            offset += size
+        }
     }
 
     func testPackSummaryMatchesHashCommand() throws {
@@ -164,6 +215,32 @@ final class PackCommandTests: XCTestCase {
         XCTAssertEqual(salvaged.count, content.count)
         XCTAssertEqual(salvaged.prefix(chunk), Data(repeating: 0, count: chunk))
         XCTAssertEqual(salvaged.dropFirst(chunk), content.dropFirst(chunk))
+    }
+
+    /// A destroyed member header in the middle: `--salvage` finds the next member, zero-fills the lost chunk in
+    /// its place, says where it resynchronized, and exits 1; the output keeps every other chunk.
+    func testSalvageGoesOnAfterADestroyedHeader() throws {
+        let directory = try makeTemporaryDirectory(self)
+        let (_, packed, content) = try packSample(directory)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: packed))
+        let member = members(bytes)[1]
+        for offset in member.offset..<(member.offset + 32) { bytes[offset] = 0xee }
+        try bytes.write(to: URL(fileURLWithPath: packed))
+        let output = directory.appendingPathComponent("salvaged").path
+        let result = try CLI.run(["unpack", packed, output, "--salvage"])
+        XCTAssertEqual(result.status, 1, result.err)
+        XCTAssertTrue(result.err.contains("chunk 1 (packed bytes \(member.offset)-"), result.err)
+        XCTAssertTrue(result.err.contains("member not found"), result.err)
+        XCTAssertTrue(result.err.contains("resynchronized at the member of chunk 2"), result.err)
+        let salvaged = try Data(contentsOf: URL(fileURLWithPath: output))
+        XCTAssertEqual(salvaged.count, content.count)
+        XCTAssertEqual(salvaged.prefix(chunk), content.prefix(chunk))
+        XCTAssertEqual(salvaged.dropFirst(chunk).prefix(chunk), Data(repeating: 0, count: chunk))
+        XCTAssertEqual(salvaged.dropFirst(2 * chunk), content.dropFirst(2 * chunk))
+
+        let strict = try CLI.run(["unpack", packed, directory.appendingPathComponent("strict").path])
+        XCTAssertEqual(strict.status, 1)
+        XCTAssertTrue(strict.err.contains("later members cannot be located"), strict.err)
     }
 
     func testTruncationGarbageAndForeignGzip() throws {
