@@ -272,6 +272,7 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(html.contains("Police &lt;b&gt;judiciaire&lt;/b&gt;"))
         XCTAssertTrue(html.contains("&lt;img src=x onerror=y&gt;"))
         XCTAssertEqual(HTMLText.escaped("a\u{1}b\u{7f}c"), "a\u{FFFD}b\u{FFFD}c")
+        XCTAssertEqual(HTMLText.escaped(RawName.decode([0x63, 0xE9])), "c\u{FFFD}", "a byte of a non-UTF-8 name")
     }
 
     func testCaseExportIsAConsistentGraph() throws {

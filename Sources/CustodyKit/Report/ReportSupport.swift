@@ -124,7 +124,7 @@ public struct TransferParty: Sendable, Equatable {
 /// Escaping and small text helpers for the HTML and SVG report.
 public enum HTMLText {
     /// Escapes text for HTML/SVG character data and quoted attribute values: `& < > " '`; control characters other
-    /// than tab and newline become U+FFFD.
+    /// than tab and newline, and the bytes of file names that are not UTF-8 (`RawName`), become U+FFFD.
     public static func escaped(_ text: String) -> String {
         var out = ""
         out.reserveCapacity(text.utf8.count)
@@ -138,7 +138,7 @@ public enum HTMLText {
             case "\t", "\n": out.unicodeScalars.append(scalar)
             default:
                 if scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value) || scalar.value == 0xFFFE
-                    || scalar.value == 0xFFFF {
+                    || scalar.value == 0xFFFF || RawName.escapedByte(scalar) != nil {
                     out += "\u{FFFD}"
                 } else {
                     out.unicodeScalars.append(scalar)
