@@ -278,49 +278,23 @@ private final class UnpackRun: @unchecked Sendable {
                 return (index, offset)
             }
             let header: PackFormat.MemberHeader
-            switch PackFormat.MemberHeader.parse(UnsafeRawBufferPointer(rebasing: headerBuffer[0..<got])) {
-            case .success(let parsed):
-                header = parsed
-            case .failure(let problem):
-                if offset == 0 && (problem == .notGzip || problem == .notCustody) {
-                    throw CustodyError.operational("byte 0: \(problem.text)")
-                }
+            switch try checkHeader(UnsafeRawBufferPointer(rebasing: headerBuffer[0..<got]), index: index,
+                                   offset: offset, chunkShift: &chunkShift) {
+            case .success(let checked):
+                header = checked
+            case .failure(let damage):
                 if let shift = chunkShift, got == PackFormat.headerSize,
                    let next = try resynchronize(index: index, offset: offset, damaged: headerBuffer, shift: shift,
-                                                reason: problem.text) {
+                                                reason: damage.reason) {
                     (index, offset) = next
                     continue
                 }
-                headerDamage(index: index, offset: offset, length: got, reason: problem.text)
-                return (index, offset + UInt64(got))
-            }
-            if chunkShift == nil {
-                chunkShift = header.chunkShift
-                start(chunkSize: header.chunkSize)
-            }
-            guard header.chunkShift == chunkShift else {
-                let reason = "member header gives chunk size \(header.chunkSize), earlier members \(chunkSize)"
-                if let next = try resynchronize(index: index, offset: offset, damaged: headerBuffer,
-                                                shift: chunkShift!, reason: reason) {
-                    (index, offset) = next
-                    continue
-                }
-                headerDamage(index: index, offset: offset, length: got, reason: reason)
+                headerDamage(index: index, offset: offset, length: got, reason: damage.reason)
                 return (index, offset + UInt64(got))
             }
             if header.flags.contains(.endOfFile) {
                 try readEndOfFile(header, index: index, offset: offset)
                 return (index, offset + UInt64(header.memberSize))
-            }
-            guard header.index == index else {
-                let reason = "member header carries index \(header.index) (members missing or out of order)"
-                if let next = try resynchronize(index: index, offset: offset, damaged: headerBuffer,
-                                                shift: chunkShift!, reason: reason) {
-                    (index, offset) = next
-                    continue
-                }
-                headerDamage(index: index, offset: offset, length: got, reason: reason)
-                return (index, offset + UInt64(got))
             }
             slotAvailable!.wait()
             let slot = try slots!.take()
@@ -347,6 +321,41 @@ private final class UnpackRun: @unchecked Sendable {
             configuration.progress?(offset)
         }
         return (index, offset)
+    }
+
+    /// Why a member header cannot be used where it stands.
+    private struct HeaderDamage: Error {
+        let reason: String
+    }
+
+    /// Parses the member header for chunk `index` at `offset` and checks it against the walk: the same chunk size
+    /// as the first member (whose header sets `chunkShift` and sizes the pool), and the expected index unless it is
+    /// the end-of-file member. A file that is not a custody packed file at all is thrown.
+    private func checkHeader(_ raw: UnsafeRawBufferPointer, index: UInt64, offset: UInt64, chunkShift: inout UInt8?)
+        throws -> Result<PackFormat.MemberHeader, HeaderDamage> {
+        let header: PackFormat.MemberHeader
+        switch PackFormat.MemberHeader.parse(raw) {
+        case .success(let parsed):
+            header = parsed
+        case .failure(let problem):
+            if offset == 0 && (problem == .notGzip || problem == .notCustody) {
+                throw CustodyError.operational("byte 0: \(problem.text)")
+            }
+            return .failure(HeaderDamage(reason: problem.text))
+        }
+        if chunkShift == nil {
+            chunkShift = header.chunkShift
+            start(chunkSize: header.chunkSize)
+        }
+        guard header.chunkShift == chunkShift else {
+            return .failure(HeaderDamage(reason: "member header gives chunk size \(header.chunkSize), earlier members "
+                                            + "\(chunkSize)"))
+        }
+        guard header.flags.contains(.endOfFile) || header.index == index else {
+            return .failure(HeaderDamage(reason: "member header carries index \(header.index) (members missing or "
+                                            + "out of order)"))
+        }
+        return .success(header)
     }
 
     private func start(chunkSize: Int) {
