@@ -37,12 +37,10 @@ public final class DirectWriter: @unchecked Sendable {
     private var filled = 0
     /// Until the file offset reaches this aligned boundary, bytes are written through the page cache at once.
     private var headEnd: UInt64
-    private var finished = false
 
     /// Prepares to write `output` from byte `offset` on; `bufferSize` is rounded up to the alignment.
     public init(_ output: FileDescriptor, at offset: UInt64, bufferSize: Int = 4 << 20) {
         self.output = output
-        let align = UInt64(DirectWriter.alignment)
         let capacity = max(1, (bufferSize + DirectWriter.alignment - 1) / DirectWriter.alignment)
             * DirectWriter.alignment
         self.capacity = capacity
@@ -50,15 +48,15 @@ public final class DirectWriter: @unchecked Sendable {
             UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: DirectWriter.alignment)
         }
         idle = (0..<2).map { _ in DispatchSemaphore(value: 1) }
-        headEnd = (offset + align - 1) / align * align
         base = offset
-        if offset == headEnd { startDirect() }
+        headEnd = offset
+        begin(at: offset)
     }
 
     deinit {
         waitForBackgroundWrites()
         for buffer in buffers { buffer.deallocate() }
-        if !finished && direct.load(ordering: .relaxed) { _ = custody_set_direct_io(output.rawValue, 0) }
+        stopDirect()
     }
 
     /// The file offset the next byte goes to.
@@ -122,14 +120,18 @@ public final class DirectWriter: @unchecked Sendable {
     /// Flushes, turns direct I/O off again and leaves the file offset at `position`.
     public func finish() throws {
         try flush()
-        finished = true
-        if direct.exchange(false, ordering: .relaxed) { _ = custody_set_direct_io(output.rawValue, 0) }
+        stopDirect()
         try output.seek(to: Int64(position))
     }
 
     private func reposition(to offset: UInt64) throws {
         try flush()
-        if direct.exchange(false, ordering: .relaxed) { _ = custody_set_direct_io(output.rawValue, 0) }
+        stopDirect()
+        begin(at: offset)
+    }
+
+    /// Writing starts (again) at `offset`: through the page cache up to the next aligned block, direct from there.
+    private func begin(at offset: UInt64) {
         let align = UInt64(DirectWriter.alignment)
         filled = 0
         base = offset
@@ -139,6 +141,10 @@ public final class DirectWriter: @unchecked Sendable {
 
     private func startDirect() {
         direct.store(custody_set_direct_io(output.rawValue, 1) == 0, ordering: .relaxed)
+    }
+
+    private func stopDirect() {
+        if direct.exchange(false, ordering: .relaxed) { _ = custody_set_direct_io(output.rawValue, 0) }
     }
 
     private func submitFull() throws {
@@ -167,8 +173,7 @@ public final class DirectWriter: @unchecked Sendable {
         do {
             try output.writeAll(bytes, at: offset)
         } catch where direct.load(ordering: .relaxed) {
-            direct.store(false, ordering: .relaxed)
-            _ = custody_set_direct_io(output.rawValue, 0)
+            stopDirect()
             try output.writeAll(bytes, at: offset)
         }
     }
