@@ -43,10 +43,7 @@ public struct AgeEncryptor: Sendable {
             return try encrypt(from: reader) { try output.writeAll($0) }
         }
         guard reader.supportsPositionalReads, let size = reader.knownSize else {
-            let writer = DirectWriter(output, at: try output.seek(to: 0, whence: SEEK_CUR))
-            let summary = try encrypt(from: reader) { try writer.write($0) }
-            try writer.finish()
-            return summary
+            return try writingDirectly(to: output) { sink in try encrypt(from: reader, to: sink) }
         }
         let stream = try makeStream { try output.writeAll($0) }
         return try stream.encryptPositionally(from: reader, size: size, to: output)
@@ -65,12 +62,11 @@ public struct AgeEncryptor: Sendable {
     public func encrypt(toFile path: String, mode: mode_t = 0o644,
                         _ produce: (AgeEncryptingStream) throws -> Void) throws -> AgeSummary {
         try encryptFile(path, mode: mode) { output in
-            let writer = DirectWriter(output, at: 0)
-            let stream = try makeStream { try writer.write($0) }
-            try produce(stream)
-            let summary = try stream.finish()
-            try writer.finish()
-            return summary
+            try writingDirectly(to: output) { sink in
+                let stream = try makeStream(sink: sink)
+                try produce(stream)
+                return try stream.finish()
+            }
         }
     }
 
@@ -286,15 +282,7 @@ public struct AgeDecryptor: Sendable {
             return try decrypt(from: reader) { try output.writeAll($0) }
         }
         guard reader.supportsPositionalReads, let size = reader.knownSize else {
-            let writer = DirectWriter(output, at: try output.seek(to: 0, whence: SEEK_CUR))
-            do {
-                let summary = try decrypt(from: reader) { try writer.write($0) }
-                try writer.finish()
-                return summary
-            } catch {
-                try? writer.finish()
-                throw error
-            }
+            return try writingDirectly(to: output) { sink in try decrypt(from: reader, to: sink) }
         }
         let (_, payloadKey, payloadOffset) = try openHeader(reader)
         let start = try output.seek(to: 0, whence: SEEK_CUR)
@@ -309,5 +297,21 @@ public struct AgeDecryptor: Sendable {
         var out: [UInt8] = []
         try decrypt(from: MemoryChunkReader(file)) { out.append(contentsOf: $0) }
         return out
+    }
+}
+
+/// Runs a streaming encryption or decryption into a regular file from its current offset through a `DirectWriter`;
+/// what the stream released before a failure is in the file all the same, as with plain writes.
+private func writingDirectly(to output: FileDescriptor,
+                             _ body: (@escaping (UnsafeRawBufferPointer) throws -> Void) throws -> AgeSummary)
+    throws -> AgeSummary {
+    let writer = DirectWriter(output, at: try output.seek(to: 0, whence: SEEK_CUR))
+    do {
+        let summary = try body { try writer.write($0) }
+        try writer.finish()
+        return summary
+    } catch {
+        try? writer.finish()
+        throw error
     }
 }
