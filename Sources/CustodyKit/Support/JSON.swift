@@ -55,36 +55,39 @@ public enum JSONValue: Sendable, Equatable {
 
     static func writeString(_ string: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        let utf8 = Array(string.utf8)
-        var index = 0
-        while index < utf8.count {
-            let byte = utf8[index]
-            index += 1
-            // A byte of a file name outside UTF-8 (`RawName`): written as Python's surrogate escape, \udcXX.
-            if byte == 0xF4, index + 2 < utf8.count, utf8[index] == 0x8F, utf8[index + 1] & 0xFE == 0xBE {
-                let raw = 0x80 | (utf8[index + 1] & 1) << 6 | (utf8[index + 2] & 0x3F)
+        if RawName.hasEscapes(string) {
+            for scalar in string.unicodeScalars {
+                guard let raw = RawName.escapedByte(scalar) else {
+                    for byte in String(scalar).utf8 { appendEscaped(byte, into: &out) }
+                    continue
+                }
+                // A byte of a file name outside UTF-8 (`RawName`): written as Python's surrogate escape, \udcXX.
                 out.append(contentsOf: Array("\\udc".utf8))
                 out.append(hexDigits[Int(raw >> 4)])
                 out.append(hexDigits[Int(raw & 0xf)])
-                index += 3
-                continue
             }
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: [92, 34])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [92, 92])
-            case 0x08: out.append(contentsOf: [92, UInt8(ascii: "b")])
-            case 0x0c: out.append(contentsOf: [92, UInt8(ascii: "f")])
-            case 0x0a: out.append(contentsOf: [92, UInt8(ascii: "n")])
-            case 0x0d: out.append(contentsOf: [92, UInt8(ascii: "r")])
-            case 0x09: out.append(contentsOf: [92, UInt8(ascii: "t")])
-            case 0..<0x20:
-                out.append(contentsOf: Array("\\u00".utf8))
-                out.append(hexDigits[Int(byte >> 4)])
-                out.append(hexDigits[Int(byte & 0xf)])
-            default: out.append(byte)
-            }
+        } else {
+            for byte in string.utf8 { appendEscaped(byte, into: &out) }
         }
         out.append(UInt8(ascii: "\""))
+    }
+
+    /// One byte of a string's UTF-8, escaped as canonical JSON wants it.
+    private static func appendEscaped(_ byte: UInt8, into out: inout [UInt8]) {
+        switch byte {
+        case UInt8(ascii: "\""): out.append(contentsOf: [92, 34])
+        case UInt8(ascii: "\\"): out.append(contentsOf: [92, 92])
+        case 0x08: out.append(contentsOf: [92, UInt8(ascii: "b")])
+        case 0x0c: out.append(contentsOf: [92, UInt8(ascii: "f")])
+        case 0x0a: out.append(contentsOf: [92, UInt8(ascii: "n")])
+        case 0x0d: out.append(contentsOf: [92, UInt8(ascii: "r")])
+        case 0x09: out.append(contentsOf: [92, UInt8(ascii: "t")])
+        case 0..<0x20:
+            out.append(contentsOf: Array("\\u00".utf8))
+            out.append(hexDigits[Int(byte >> 4)])
+            out.append(hexDigits[Int(byte & 0xf)])
+        default: out.append(byte)
+        }
     }
 
     // MARK: Accessors
