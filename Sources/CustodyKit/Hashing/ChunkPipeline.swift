@@ -467,7 +467,7 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
 
     /// Counts one finished stage of a chunk; the last one frees the chunk's buffer.
     private func stageFinished(_ completion: ChunkCompletion) {
-        guard completion.remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 else { return }
+        guard completion.stages.finishOne() else { return }
         if let region = completion.region, region.unmap() { fail(region.damageError) }
         releaseSlot(completion.slot)
         inFlight.leave()
@@ -481,15 +481,25 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
 
 /// How many stages of one chunk are still running, and the buffer (or mapping) to free when none is.
 private final class ChunkCompletion: Sendable {
-    let remaining: Atomic<Int>
+    let stages: Countdown
     let slot: Int
     let region: MappedRegion?
 
     init(stages: Int, slot: Int, region: MappedRegion?) {
-        remaining = Atomic(stages)
+        self.stages = Countdown(stages)
         self.slot = slot
         self.region = region
     }
+}
+
+/// Counts the concurrent tasks still working on one thing; the last to finish learns it is the last.
+final class Countdown: Sendable {
+    private let remaining: Atomic<Int>
+
+    init(_ count: Int) { remaining = Atomic(count) }
+
+    /// Records one task done; true for the last.
+    func finishOne() -> Bool { remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 }
 }
 
 /// Carries one chunk's parallel results to its ordered stage (handed over through `orderedState`'s lock).

@@ -141,16 +141,6 @@ public struct EvidencePacker: Sendable {
     }
 }
 
-/// Counts the packed digests still reading one member.
-private final class MemberCountdown: Sendable {
-    private let remaining: Atomic<Int>
-
-    init(_ count: Int) { remaining = Atomic(count) }
-
-    /// Records one digest done; true for the last.
-    func finishOne() -> Bool { remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 }
-}
-
 /// One chunk's member, between the parallel and the ordered stage.
 enum EncodedMember: Sendable {
     /// A complete member in a pooled buffer.
@@ -283,7 +273,7 @@ final class PackRun: @unchecked Sendable {
     private func digestPacked(_ buffer: ByteBuffer) {
         guard !packedDigesters.isEmpty else { return buffers.give(buffer) }
         membersInDigest.wait()
-        let remaining = MemberCountdown(packedDigesters.count)
+        let remaining = Countdown(packedDigesters.count)
         for (queue, digester) in zip(packedQueues, packedDigesters) {
             queue.async(group: packedDigesting) {
                 digester.update(buffer.bytes)
