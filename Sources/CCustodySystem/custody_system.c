@@ -112,7 +112,8 @@ static void on_bus_error(int signo, siginfo_t *info, void *context) {
         uintptr_t start = atomic_load(&guards[i].start);
         if (start == 0 || address < start || address >= atomic_load(&guards[i].end)) continue;
         void *page = (void *)(address & page_mask);
-        void *zeros = mmap(page, (size_t)(~page_mask + 1), PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+        void *zeros = mmap(page, (size_t)(~page_mask + 1), PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+                           -1, 0);
         if (zeros == MAP_FAILED) break;
         atomic_store(&guards[i].damaged, 1);
         return;

@@ -320,7 +320,6 @@ struct LedgerCheckInclusionCommand: ParsableCommand {
         try reportProofCheck(failures, json: json,
                              success: "entry \(parsed.index) is included in \(head.origin) at size \(head.size)")
     }
-
 }
 
 struct LedgerCheckConsistencyCommand: ParsableCommand {
