@@ -396,6 +396,31 @@ final class PackingTests: XCTestCase {
         XCTAssertFalse(result.verified)
     }
 
+    /// Every byte of the end-of-file member is fixed (SPEC 3.1): a change anywhere in it, gzip's MTIME, XFL and OS
+    /// included, fails both the sequential unpacker and the random-access index, while the chunks still come out.
+    func testEveryByteOfTheEndOfFileMemberIsChecked() throws {
+        let directory = try TestSupport.temporaryDirectory(self)
+        let path = directory.appendingPathComponent("e.gz").path
+        for position in 0..<PackFormat.minimumMemberSize {
+            let (result, output, content) = try damagedCase { packed, _ in
+                packed[packed.count - PackFormat.minimumMemberSize + position] ^= 0x01
+            }
+            XCTAssertFalse(result.verified, "byte \(position)")
+            XCTAssertEqual(output, content, "byte \(position)")
+            XCTAssertFalse(result.problems.isEmpty && result.damaged.isEmpty, "byte \(position)")
+            if (4..<10).contains(position) {
+                XCTAssertTrue(result.problems.contains { $0.contains("malformed end-of-file member") },
+                              "\(result.problems)")
+            }
+            var (packed, _) = try pack(content)
+            packed[packed.count - PackFormat.minimumMemberSize + position] ^= 0x01
+            try FileSystem.writeAtomically(path, packed)
+            let descriptor = try FileDescriptor.openForReading(path)
+            defer { descriptor.close() }
+            XCTAssertThrowsError(try PackedEvidenceFile(descriptor: descriptor), "byte \(position)")
+        }
+    }
+
     func testDecompressionBomb() throws {
         let (result, _, _) = try damagedCase { packed, members in
             // Chunk 2 replaced by a member whose deflate data inflates to more than the chunk size.

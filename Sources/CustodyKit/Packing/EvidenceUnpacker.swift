@@ -293,7 +293,8 @@ private final class UnpackRun: @unchecked Sendable {
                 return (index, offset + UInt64(got))
             }
             if header.flags.contains(.endOfFile) {
-                try readEndOfFile(header, index: index, offset: offset)
+                try readEndOfFile(header, raw: Array(headerBuffer[0..<PackFormat.headerSize]), index: index,
+                                  offset: offset)
                 return (index, offset + UInt64(header.memberSize))
             }
             slotAvailable!.wait()
@@ -457,14 +458,14 @@ private final class UnpackRun: @unchecked Sendable {
         problem("unpacking stopped at chunk \(index) (packed byte \(offset)): later members cannot be located")
     }
 
-    /// Checks the end-of-file member and that nothing follows it.
-    private func readEndOfFile(_ header: PackFormat.MemberHeader, index: UInt64, offset: UInt64) throws {
+    /// Checks the end-of-file member (its `raw` header included: every byte is fixed) and that nothing follows it.
+    private func readEndOfFile(_ header: PackFormat.MemberHeader, raw: [UInt8], index: UInt64,
+                               offset: UInt64) throws {
         var rest = [UInt8](repeating: 0, count: PackFormat.minimumMemberSize - PackFormat.headerSize)
         let got = try rest.withUnsafeMutableBytes { try readInput(into: $0) }
-        let expected = PackFormat.endOfFileMember(chunkCount: index, chunkSize: header.chunkSize)
+        let expected = PackFormat.endOfFileMember(chunkCount: header.index, chunkSize: header.chunkSize)
         let end = offset + UInt64(PackFormat.headerSize + got)
-        if header.memberSize != UInt32(PackFormat.minimumMemberSize) || got < rest.count
-            || rest != Array(expected[PackFormat.headerSize...]) {
+        if got < rest.count || raw + rest != expected {
             problem("malformed end-of-file member at packed bytes \(offset)-\(end - 1)")
         }
         if header.index != index {

@@ -57,6 +57,13 @@ public struct PackedEvidenceFile: Sendable {
                         "\(descriptor.path): end-of-file member at packed byte \(offset) does not close the file "
                             + "(counts \(member.index) chunks of \(index), file size \(fileSize))")
                 }
+                var whole = [UInt8](repeating: 0, count: PackFormat.minimumMemberSize)
+                let read = try whole.withUnsafeMutableBytes { try descriptor.readFully(into: $0, at: offset) }
+                guard member.memberSize == UInt32(whole.count), read == whole.count,
+                      whole == PackFormat.endOfFileMember(chunkCount: index, chunkSize: member.chunkSize) else {
+                    throw CustodyError.verification(
+                        "\(descriptor.path): malformed end-of-file member at packed byte \(offset)")
+                }
                 break
             }
             guard member.index == index else {
