@@ -200,6 +200,39 @@ final class LedgerTests: XCTestCase {
         XCTAssertTrue(report.problems[0].message.contains("entry 3"), report.problems[0].message)
     }
 
+    /// Numbers a tampered file may hold that no tree arithmetic could take (they trapped before): verify, append and
+    /// export stop with "damaged ... out of range" instead.
+    func testOutOfRangeNumbersInTheFileAreRefused() throws {
+        let tamperings = [
+            "INSERT INTO entries (seq, data) SELECT 9223372036854775807, data FROM entries WHERE seq = 0",
+            "INSERT INTO entries (seq, data) SELECT -1, data FROM entries WHERE seq = 0",
+            "INSERT INTO checkpoints (size, note) SELECT -1, note FROM checkpoints WHERE size = 1",
+            "INSERT INTO checkpoints (size, note) SELECT 281474976710657, note FROM checkpoints WHERE size = 1",
+            "UPDATE meta SET value = CAST('18446744073709551615' AS BLOB) WHERE key = 'head_size'",
+        ]
+        for sql in tamperings {
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path() + suffix) }
+            _ = try makeLedger(entries: 3)
+            try tamper(sql)
+            let ledger = try Ledger.open(path: path())
+            XCTAssertThrowsError(try ledger.verify(batchSize: 2), sql) { error in
+                XCTAssertTrue("\(error)".contains("damaged"), "\(sql): \(error)")
+            }
+            if !sql.contains("checkpoints") {
+                XCTAssertThrowsError(try ledger.append(LedgerEntryDraft(action: .note), key: key), sql)
+            }
+        }
+    }
+
+    /// A checkpoint may not claim a size JSON's signed 64-bit integers cannot carry.
+    func testCheckpointSizeAboveInt64IsMalformed() throws {
+        let root = Base64.encode([UInt8](repeating: 7, count: 32))
+        XCTAssertNoThrow(try Checkpoint(text: "a.example/l\n9223372036854775807\n\(root)\n"))
+        XCTAssertThrowsError(try Checkpoint(text: "a.example/l\n9223372036854775808\n\(root)\n")) { error in
+            XCTAssertTrue("\(error)".contains("larger than 2^63 - 1"), "\(error)")
+        }
+    }
+
     func testRewrittenHistoryIsCaughtByAnExternalCheckpoint() throws {
         // The owner rebuilds the ledger with a different entry 2: every signature is valid, but a checkpoint
         // handed out earlier no longer matches.

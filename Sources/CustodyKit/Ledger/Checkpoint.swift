@@ -44,6 +44,7 @@ public struct Checkpoint: Sendable, Equatable {
         guard let size = UInt64(lines[1]), String(size) == lines[1] else {
             throw bad("tree size '\(lines[1].prefix(40))' is not a decimal number without leading zeros")
         }
+        guard size <= UInt64(Int64.max) else { throw bad("tree size \(size) is larger than 2^63 - 1") }
         guard let rootBytes = Base64.decode(lines[2]), let root = Hash32(rootBytes) else {
             throw bad("root hash is not base64 of 32 bytes")
         }

@@ -62,6 +62,10 @@ public protocol LedgerStore: AnyObject {
 public final class SQLiteLedgerStore: LedgerStore {
     public static let applicationID: Int64 = 0x4355_5354
     public static let schemaVersion: Int64 = 1
+    /// The largest sequence number, tree size or head size a ledger file may hold (2^48 entries): numbers read
+    /// from the file outside 0...largestSize mean a file not written by custody and are refused, so no tree
+    /// arithmetic on them can overflow.
+    public static let largestSize: UInt64 = 1 << 48
 
     let database: SQLiteDatabase
     public let location: String
@@ -70,6 +74,15 @@ public final class SQLiteLedgerStore: LedgerStore {
     private init(database: SQLiteDatabase, location: String) {
         self.database = database
         self.location = location
+    }
+
+    /// A sequence number or tree size as the file stores it, checked against `largestSize`.
+    private func stored(_ value: Int64, _ what: String) throws -> UInt64 {
+        guard value >= 0, UInt64(value) <= SQLiteLedgerStore.largestSize else {
+            throw CustodyError.operational(
+                "\(location): the ledger file is damaged: \(what) \(value) is out of range (0 to 2^48)")
+        }
+        return UInt64(value)
     }
 
     private func statement(_ sql: String) throws -> SQLiteStatement {
@@ -203,7 +216,7 @@ public final class SQLiteLedgerStore: LedgerStore {
 
     public func head() throws -> (size: UInt64, lastLeaf: Hash32) {
         guard let sizeText = try metaValue("head_size"), let size = UInt64(String(decoding: sizeText, as: UTF8.self)),
-            let leafBytes = try metaValue("head_leaf"), let leaf = Hash32(leafBytes)
+            size <= SQLiteLedgerStore.largestSize, let leafBytes = try metaValue("head_leaf"), let leaf = Hash32(leafBytes)
         else {
             throw CustodyError.operational("\(location): the ledger file is damaged: head record missing or invalid")
         }
@@ -216,11 +229,13 @@ public final class SQLiteLedgerStore: LedgerStore {
     }
 
     public func entryExtent() throws -> (end: UInt64, count: UInt64) {
-        let query = try statement("SELECT coalesce(max(seq) + 1, 0), count(*) FROM entries")
+        let query = try statement("SELECT coalesce(min(seq), 0), coalesce(max(seq), -1), count(*) FROM entries")
         try query.bind()
         defer { query.reset() }
         guard try query.step() else { return (0, 0) }
-        return (UInt64(max(0, query.int64(0))), UInt64(max(0, query.int64(1))))
+        _ = try stored(query.int64(0), "sequence number")
+        let end = query.int64(1) < 0 ? 0 : try stored(query.int64(1), "sequence number") + 1
+        return (end, UInt64(max(0, query.int64(2))))
     }
 
     public func entry(at sequence: UInt64) throws -> [UInt8]? {
@@ -239,7 +254,7 @@ public final class SQLiteLedgerStore: LedgerStore {
         try query.bind(start, limit)
         defer { query.reset() }
         while try query.step() {
-            try body(UInt64(bitPattern: query.int64(0)), query.blob(1))
+            try body(try stored(query.int64(0), "sequence number"), query.blob(1))
         }
     }
 
@@ -295,7 +310,7 @@ public final class SQLiteLedgerStore: LedgerStore {
         try query.bind()
         defer { query.reset() }
         var result: [(UInt64, [UInt8])] = []
-        while try query.step() { result.append((UInt64(bitPattern: query.int64(0)), query.blob(1))) }
+        while try query.step() { result.append((try stored(query.int64(0), "checkpoint size"), query.blob(1))) }
         return result
     }
 
@@ -303,6 +318,6 @@ public final class SQLiteLedgerStore: LedgerStore {
         let query = try statement("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1")
         try query.bind()
         defer { query.reset() }
-        return try query.step() ? (UInt64(bitPattern: query.int64(0)), query.blob(1)) : nil
+        return try query.step() ? (try stored(query.int64(0), "checkpoint size"), query.blob(1)) : nil
     }
 }
