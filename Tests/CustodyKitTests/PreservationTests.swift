@@ -82,6 +82,13 @@ final class PreservationTests: XCTestCase {
             .description, "2024-03-01")
         XCTAssertThrowsError(try policy.renewal(currentExpiry: date("2024-04-30"), on: date("2024-05-01")))
         XCTAssertThrowsError(try policy.renewal(currentExpiry: date("2024-04-30"), days: 91, on: date("2024-04-01")))
+        // An expiry past 9999-12-31 could not be written as YYYY-MM-DD: refused, not truncated.
+        XCTAssertEqual(try policy.expiry(issued: date("9999-10-02")).description, "9999-12-31")
+        XCTAssertThrowsError(try policy.expiry(issued: date("9999-10-03"))) { error in
+            XCTAssertTrue("\(error)".contains("after 9999-12-31"), "\(error)")
+        }
+        XCTAssertThrowsError(try policy.expiry(issued: date("9999-12-31"), days: 1))
+        XCTAssertThrowsError(try policy.renewal(currentExpiry: date("9999-12-31"), days: 1, on: date("9999-12-01")))
     }
 
     func testStatusAndExpiringWindow() {

@@ -27,6 +27,19 @@ public struct CivilDate: Sendable, Hashable, Comparable, CustomStringConvertible
 
     public func adding(days: Int64) -> CivilDate { CivilDate(daysSinceEpoch: daysSinceEpoch + days) }
 
+    /// The last date `YYYY-MM-DD` can write.
+    public static let latest = CivilDate(year: 9999, month: 12, day: 31)
+
+    /// This date moved by `days`, refused when it would fall past `latest` (an expiry must stay writable).
+    func addingWithinRange(days: Int64) throws -> CivilDate {
+        let result = adding(days: days)
+        guard result <= CivilDate.latest else {
+            throw CustodyError.operational("\(self) plus \(days) days falls after \(CivilDate.latest), the last date "
+                + "an order can carry")
+        }
+        return result
+    }
+
     /// Days from `other` to this date (positive when this date is later).
     public func days(since other: CivilDate) -> Int64 { daysSinceEpoch - other.daysSinceEpoch }
 
@@ -55,7 +68,7 @@ public struct PreservationPolicy: Sendable, Equatable {
             throw CustodyError.operational("a preservation order runs 1 to \(maximumDays) days, not \(days)"
                 + (maximumDays == PreservationPolicy.standardDays ? " (a longer period needs --policy-max-days)" : ""))
         }
-        return issued.adding(days: Int64(days))
+        return try issued.addingWithinRange(days: Int64(days))
     }
 
     /// Checks an explicit expiry: after the issue date and at most the maximum after it.
@@ -66,7 +79,7 @@ public struct PreservationPolicy: Sendable, Equatable {
         }
         guard days <= maximumDays else {
             throw CustodyError.operational("the expiry \(expires) is \(days) days after the issue date \(issued); at "
-                + "most \(maximumDays) are allowed (latest \(issued.adding(days: Int64(maximumDays))))")
+                + "most \(maximumDays) are allowed (latest \(min(issued.adding(days: Int64(maximumDays)), CivilDate.latest)))")
         }
     }
 
@@ -81,7 +94,7 @@ public struct PreservationPolicy: Sendable, Equatable {
         guard (1...maximumDays).contains(days) else {
             throw CustodyError.operational("a renewal extends an order by 1 to \(maximumDays) days, not \(days)")
         }
-        return currentExpiry.adding(days: Int64(days))
+        return try currentExpiry.addingWithinRange(days: Int64(days))
     }
 }
 
