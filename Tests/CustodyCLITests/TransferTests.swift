@@ -314,6 +314,17 @@ final class TransferTests: XCTestCase {
         try receiveAsDE()
     }
 
+    /// The note is found by name beside the file: a FIFO there fails the note check instead of blocking receive.
+    func testNoteThatIsNotARegularFileFailsTheCheck() throws {
+        try setUpAgencies()
+        try transferToDE()
+        try FileManager.default.copyItem(atPath: path("to-de.age"), toPath: path("fifo.age"))
+        XCTAssertEqual(mkfifo(path("fifo.age.note"), 0o600), 0)
+        let result = try receiveAsDE("fifo.age", out: "received", expect: 1)
+        XCTAssertTrue(result.out.contains("FAIL  transfer note") && result.out.contains("not a regular file"),
+                      result.out)
+    }
+
     func testTransferRefusals() throws {
         try setUpAgencies()
         let base = ["--ledger", path("fr.ledger"), "--key", key("fr"), "--trust", path("fr-trust.json")]
