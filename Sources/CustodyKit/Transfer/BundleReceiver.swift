@@ -282,11 +282,8 @@ public enum BundleReceiver {
             return nil
         }
         do {
-            // Found by name rather than given: a FIFO or device there must not block or be read.
-            guard try FileSystem.status(path).st_mode & S_IFMT == S_IFREG else {
-                throw CustodyError.verification("\(path): not a regular file")
-            }
-            let note = try SignedNote.parse(try FileSystem.readFile(path, limit: SignedNote.maximumSize))
+            // Found by name rather than given: a FIFO, device or link there is not followed or read.
+            let note = try SignedNote.parse(try BagTree.readRegular(path, limit: SignedNote.maximumSize))
             let statement = try TransferStatement(text: note.text)
             let key = transfer?.sender.key ?? statement.sender.key
             try note.verifySigned(by: key, what: path)
