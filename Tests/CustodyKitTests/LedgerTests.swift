@@ -224,6 +224,53 @@ final class LedgerTests: XCTestCase {
         }
     }
 
+    /// A trigger planted in the file would run inside custody's own append and rewrite history: opening refuses any
+    /// schema object custody does not create, and tables whose definition differs.
+    func testForeignSchemaObjectsAreRefusedAndNeverRun() throws {
+        let plants = [
+            "CREATE TRIGGER t AFTER INSERT ON entries BEGIN UPDATE entries SET data = x'00' WHERE seq = 0; END",
+            "CREATE VIEW v AS SELECT * FROM entries",
+            "CREATE INDEX i ON checkpoints (note)",
+            "CREATE TABLE extra (x)",
+        ]
+        for sql in plants {
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path() + suffix) }
+            _ = try makeLedger(entries: 2)
+            let before = try Ledger.open(path: path()).entryBytes(at: 0)
+            try tamper(sql)
+            XCTAssertThrowsError(try Ledger.open(path: path()), sql) { error in
+                XCTAssertTrue("\(error)".contains("that custody does not create"), "\(sql): \(error)")
+            }
+            try tamper("DROP \(sql.split(separator: " ")[1]) \(sql.split(separator: " ")[2])")
+            XCTAssertEqual(try Ledger.open(path: path()).entryBytes(at: 0), before, sql)
+        }
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path() + suffix) }
+        _ = try makeLedger(entries: 1)
+        try tamper("ALTER TABLE nodes ADD COLUMN extra DEFAULT 1")
+        XCTAssertThrowsError(try Ledger.open(path: path())) { error in
+            XCTAssertTrue("\(error)".contains("nodes is not custody's table"), "\(error)")
+        }
+    }
+
+    /// An origin longer than 255 bytes (or otherwise not one `ledger init` accepts) makes the file damaged.
+    func testOversizedOriginIsRefused() throws {
+        _ = try makeLedger(entries: 1)
+        try tamper("UPDATE meta SET value = zeroblob(8000000) WHERE key = 'origin'")
+        XCTAssertThrowsError(try Ledger.open(path: path())) { error in
+            XCTAssertTrue("\(error)".contains("origin or owner record"), "\(error)")
+        }
+    }
+
+    /// Removing the stored checkpoints is found: every append stores one for the size it reaches.
+    func testRemovedHeadCheckpointIsNamed() throws {
+        _ = try makeLedger(entries: 4)
+        try tamper("DELETE FROM checkpoints")
+        let report = try Ledger.open(path: path()).verify()
+        XCTAssertFalse(report.passed)
+        XCTAssertTrue(report.problems.contains { $0.message.contains("no stored checkpoint for the head size 4") },
+                      "\(report.problems.map(\.message))")
+    }
+
     /// A checkpoint may not claim a size JSON's signed 64-bit integers cannot carry.
     func testCheckpointSizeAboveInt64IsMalformed() throws {
         let root = Base64.encode([UInt8](repeating: 7, count: 32))

@@ -67,6 +67,17 @@ public final class SQLiteLedgerStore: LedgerStore {
     /// arithmetic on them can overflow.
     public static let largestSize: UInt64 = 1 << 48
 
+    /// The schema, exactly as `create` writes it and `open` requires it (no other table, index, view or trigger:
+    /// a trigger planted in the file would otherwise run inside custody's own appends).
+    static let schema: [(name: String, sql: String)] = [
+        ("meta", "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID"),
+        ("entries", "CREATE TABLE entries (seq INTEGER PRIMARY KEY NOT NULL, data BLOB NOT NULL)"),
+        ("nodes", "CREATE TABLE nodes (pos INTEGER PRIMARY KEY NOT NULL, hash BLOB NOT NULL)"),
+        ("checkpoints", "CREATE TABLE checkpoints (size INTEGER PRIMARY KEY NOT NULL, note BLOB NOT NULL)"),
+    ]
+    /// The largest owner identity document a ledger file may hold.
+    static let largestOwnerDocument = 64 << 10
+
     let database: SQLiteDatabase
     public let location: String
     private var statements: [String: SQLiteStatement] = [:]
@@ -108,13 +119,22 @@ public final class SQLiteLedgerStore: LedgerStore {
         guard version == schemaVersion else {
             throw CustodyError.operational("\(path): ledger schema version \(version) is not supported (expected 1)")
         }
-        let tables = try database.integer(
-            """
-            SELECT count(*) FROM sqlite_master WHERE type = 'table'
-            AND name IN ('meta', 'entries', 'nodes', 'checkpoints')
-            """)
-        guard tables == 4 else {
-            throw CustodyError.operational("\(path): the ledger file is damaged: tables missing")
+        let objects = try database.prepare("SELECT type, name, coalesce(sql, '') FROM sqlite_master ORDER BY name")
+        var found: [String: (type: String, sql: String)] = [:]
+        while try objects.step() {
+            found[objects.text(1)] = (objects.text(0), objects.text(2))
+        }
+        for (name, sql) in schema {
+            guard let object = found.removeValue(forKey: name) else {
+                throw CustodyError.operational("\(path): the ledger file is damaged: table \(name) missing")
+            }
+            guard object.type == "table", object.sql == sql else {
+                throw CustodyError.operational("\(path): the ledger file is damaged: \(name) is not custody's table")
+            }
+        }
+        if let (name, object) = found.min(by: { $0.key < $1.key }) {
+            throw CustodyError.operational("\(path): the ledger file is damaged: it holds a \(object.type) "
+                + "'\(name.prefix(64))' that custody does not create (refused, never run)")
         }
         return store
     }
@@ -143,11 +163,7 @@ public final class SQLiteLedgerStore: LedgerStore {
                 BEGIN IMMEDIATE;
                 PRAGMA application_id = \(applicationID);
                 PRAGMA user_version = \(schemaVersion);
-                CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID;
-                CREATE TABLE entries (seq INTEGER PRIMARY KEY NOT NULL, data BLOB NOT NULL);
-                CREATE TABLE nodes (pos INTEGER PRIMARY KEY NOT NULL, hash BLOB NOT NULL);
-                CREATE TABLE checkpoints (size INTEGER PRIMARY KEY NOT NULL, note BLOB NOT NULL);
-                """)
+                """ + schema.map { $0.sql + ";\n" }.joined())
             let insert = try database.prepare("INSERT INTO meta (key, value) VALUES (?, ?)")
             try insert.run("origin", Array(origin.utf8))
             try insert.run("owner", ownerDocument)
@@ -190,8 +206,14 @@ public final class SQLiteLedgerStore: LedgerStore {
         guard let origin = try metaValue("origin"), let owner = try metaValue("owner") else {
             throw CustodyError.operational("\(location): the ledger file is damaged: metadata missing")
         }
+        let originText = String(decoding: origin, as: UTF8.self)
+        guard (try? Checkpoint.validateOrigin(originText)) != nil, Array(originText.utf8) == origin,
+              owner.count <= SQLiteLedgerStore.largestOwnerDocument else {
+            throw CustodyError.operational("\(location): the ledger file is damaged: its origin or owner record is "
+                + "not one custody writes")
+        }
         let identity = try Identity.parse(owner, source: "\(location) (owner identity)")
-        return LedgerMetadata(origin: String(decoding: origin, as: UTF8.self), owner: identity, ownerDocument: owner)
+        return LedgerMetadata(origin: originText, owner: identity, ownerDocument: owner)
     }
 
     public func writeTransaction<R>(_ body: () throws -> R) throws -> R {

@@ -245,7 +245,8 @@ extension Ledger {
             let head = try reader.head()
             // Every stored row's number is in range (the store refuses others), so the streaming below sees them all.
             _ = try reader.entryExtent()
-            var claims: [CheckpointClaim] = try reader.checkpoints().map { size, note in
+            let stored = try reader.checkpoints()
+            var claims: [CheckpointClaim] = stored.map { size, note in
                 Ledger.claim(
                     size: size, note: note, source: "stored checkpoint \(size)", key: ownerKey, origin: origin)
             }
@@ -339,6 +340,11 @@ extension Ledger {
                 }
             } else if head.size > 0 && head.lastLeaf != state.previous {
                 state.report(.head, entry: head.size - 1, "the last entry does not match the recorded head")
+            }
+            // Every append stores a checkpoint for the size it reaches: the head's must be there.
+            if head.size > 0 && !stored.contains(where: { $0.size == head.size }) {
+                state.report(.checkpoint, entry: nil, checkpoints: [head.size],
+                             "no stored checkpoint for the head size \(head.size) (every append stores one: removed)")
             }
             let expectedNodes = MerkleNodePosition.count(forSize: state.nextSequence)
             let storedNodes = try reader.nodeCount()
