@@ -49,7 +49,7 @@ struct PackCommand: ParsableCommand {
         if output == "-" && isatty(1) == 1 {
             throw CustodyError.operational("refusing to write compressed data to a terminal; redirect stdout")
         }
-        let target = try OutputTarget(path: output, overwrite: force)
+        let target = try OutputTarget(path: output, overwrite: force, input: source.descriptor)
         var packer = EvidencePacker(level: level, chunkSize: chunkSize, linearDigests: [.sha256],
                                     readers: readersOption.readers)
         let display = ProgressDisplay(label: input, total: source.size, quiet: quietOption.quiet)

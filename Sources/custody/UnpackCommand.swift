@@ -70,7 +70,7 @@ struct UnpackCommand: ParsableCommand {
         if let expectLeaves { expected.leaves = try Self.readLeaves(expectLeaves) }
         let source = input == "-" ? FileDescriptor.standardInput : try FileDescriptor.openForReading(input)
         defer { if input != "-" { source.close() } }
-        let target = try OutputTarget(path: output, overwrite: force)
+        let target = try OutputTarget(path: output, overwrite: force, input: input == "-" ? nil : source)
         var unpacker = EvidenceUnpacker(expected: expected, salvage: salvage, linearDigests: [.sha256])
         let total = input == "-" ? nil : (try? source.status()).map { UInt64($0.st_size) }
         let display = ProgressDisplay(label: input, total: total, quiet: quietOption.quiet)
@@ -84,6 +84,10 @@ struct UnpackCommand: ParsableCommand {
             } else {
                 target.discard()
             }
+        } catch let error as CustodyError where !error.message.hasPrefix(input) {
+            display.finish()
+            target.discard()
+            throw CustodyError("\(input): \(error.message)", status: error.status)
         } catch {
             display.finish()
             target.discard()

@@ -268,6 +268,25 @@ final class PackCommandTests: XCTestCase {
         let foreign = try CLI.run(["unpack", plainPath, "/dev/null"])
         XCTAssertEqual(foreign.status, 2)
         XCTAssertTrue(foreign.err.contains("not made by custody pack"), foreign.err)
+        XCTAssertTrue(foreign.err.contains("\(plainPath): byte 0"), foreign.err)
+    }
+
+    /// Writing the output over the input (even with --force) would replace the evidence by what is made of it.
+    func testOutputThatIsTheInputIsRefused() throws {
+        let directory = try makeTemporaryDirectory(self)
+        let content = Data("evidence\n".utf8)
+        let input = try write(content, "in", in: directory)
+        let refused = try CLI.run(["pack", input, input, "--force"])
+        XCTAssertEqual(refused.status, 2)
+        XCTAssertTrue(refused.err.contains("is the input"), refused.err)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: input)), content)
+        let packed = input + ".gz"
+        XCTAssertEqual(try CLI.run(["pack", input, packed]).status, 0)
+        let before = try Data(contentsOf: URL(fileURLWithPath: packed))
+        let unpacked = try CLI.run(["unpack", packed, packed, "--force"])
+        XCTAssertEqual(unpacked.status, 2)
+        XCTAssertTrue(unpacked.err.contains("is the input"), unpacked.err)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: packed)), before)
     }
 
     func testUsageErrors() throws {

@@ -13,9 +13,10 @@ public final class OutputTarget: @unchecked Sendable {
     private let temporaryPath: String?
     private var finished = false
 
-    /// Opens `path` for writing. An existing regular file is refused unless `overwrite` is set; an existing
-    /// device or pipe (e.g. /dev/null) is written directly.
-    public init(path: String, overwrite: Bool, mode: mode_t = 0o644) throws {
+    /// Opens `path` for writing. An existing regular file is refused unless `overwrite` is set, and always when it is
+    /// the file open as `input` (it would be replaced by what is made of it); an existing device or pipe (e.g.
+    /// /dev/null) is written directly.
+    public init(path: String, overwrite: Bool, mode: mode_t = 0o644, input: FileDescriptor? = nil) throws {
         self.path = path
         if path == "-" {
             descriptor = .standardOutput
@@ -24,6 +25,9 @@ public final class OutputTarget: @unchecked Sendable {
         }
         var info = stat()
         if stat(path, &info) == 0 {
+            if let read = try? input?.status(), read.st_dev == info.st_dev, read.st_ino == info.st_ino {
+                throw CustodyError.operational("\(path): is the input; write the output to another file")
+            }
             if info.st_mode & S_IFMT != S_IFREG {
                 guard info.st_mode & S_IFMT != S_IFDIR else {
                     throw CustodyError.operational("\(path): is a directory; name an output file")
