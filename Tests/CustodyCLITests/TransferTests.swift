@@ -250,6 +250,24 @@ final class TransferTests: XCTestCase {
         XCTAssertTrue(failedReceipt.contains("\nresult failed\nfailure item 2 payload: "), failedReceipt)
     }
 
+    /// A transfer.txt too large to be a statement: refused naming the transfer file, exit 1, nothing left.
+    func testOversizedStatementIsRefused() throws {
+        let age = try CLI.requireTool("age")
+        let tar = try CLI.requireTool("tar")
+        try setUpAgencies()
+        let recipient = try String(contentsOfFile: path("keys/de.recipient"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        try Data(count: 2 << 20).write(to: dir.appendingPathComponent("transfer.txt"))
+        let made = try CLI.runTool("/bin/sh", ["-c", "'\(tar)' -cf - -C '\(dir.path)' bundle transfer.txt | "
+            + "'\(age)' -r \(recipient) -o '\(path("big.age"))'"])
+        XCTAssertEqual(made.status, 0, made.err)
+        let refused = try receiveAsDE("big.age", expect: 1)
+        XCTAssertTrue(refused.err.contains("big.age: the archive's transfer.txt holds 2097152 bytes"), refused.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("received")))
+        XCTAssertEqual(try leftovers(), [])
+        XCTAssertEqual(try entries("de.ledger").count, 0)
+    }
+
     // MARK: Bad input
 
     func testWrongIdentityIsRefusedNamingIt() throws {

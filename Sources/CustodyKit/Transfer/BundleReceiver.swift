@@ -222,8 +222,13 @@ public enum BundleReceiver {
         }
         var statement: [UInt8]?
         if others.contains(TransferLayout.statement) {
-            statement = try FileSystem.readFile(staging + "/" + TransferLayout.statement,
-                                                limit: SignedNote.maximumSize)
+            let path = staging + "/" + TransferLayout.statement
+            let size = try FileSystem.status(path, followLinks: false).st_size
+            guard size <= SignedNote.maximumSize else {
+                throw CustodyError.verification("\(file): the archive's \(TransferLayout.statement) holds \(size) "
+                    + "bytes, more than a signed statement may (\(SignedNote.maximumSize)); nothing was received")
+            }
+            statement = try FileSystem.readFile(path, limit: SignedNote.maximumSize)
         }
         return (staging + "/" + directories[0], statement)
     }
