@@ -175,6 +175,12 @@ final class TransferTests: XCTestCase {
         let edited = try custody(["receipt", "import", path("edited.receipt"), "--ledger", path("fr.ledger"),
                                   "--key", key("fr"), "--trust", path("fr-trust.json")], expect: 1)
         XCTAssertTrue(edited.err.contains("signature"), edited.err)
+        // A receipt cut short is no longer a signed note: exit 1 naming the file, as for any altered receipt.
+        let whole = try String(contentsOfFile: path("received.receipt"), encoding: .utf8)
+        try String(whole.dropLast()).write(toFile: path("cut.receipt"), atomically: true, encoding: .utf8)
+        let cut = try custody(["receipt", "import", path("cut.receipt"), "--ledger", path("fr.ledger"),
+                               "--key", key("fr"), "--trust", path("fr-trust.json")], expect: 1)
+        XCTAssertTrue(cut.err.contains("cut.receipt: malformed signed note"), cut.err)
         XCTAssertEqual(try entries("fr.ledger").last?["action"]?.stringValue, "transfer-out")
     }
 

@@ -113,6 +113,16 @@ public struct SignedNote: Sendable, Equatable {
     /// The encoded note as bytes.
     public var bytes: [UInt8] { Array(encoded.utf8) }
 
+    /// Parses the note a received file holds (a receipt, a consent): a malformed note is a verification failure
+    /// naming `source`, as the statement inside it would be.
+    public static func parse(_ bytes: [UInt8], source: String) throws -> SignedNote {
+        do {
+            return try parse(bytes)
+        } catch let error as CustodyError {
+            throw CustodyError.verification("\(source): \(error.message)")
+        }
+    }
+
     /// Parses an encoded note, checking the syntax only (no signature is verified here).
     public static func parse(_ bytes: [UInt8]) throws -> SignedNote {
         func malformed(_ why: String) -> CustodyError { CustodyError.operational("malformed signed note: \(why)") }

@@ -17,7 +17,7 @@ public enum ReceiptImporter {
                                      trust: TrustStore?) throws -> ReceiptImportResult {
         try BundleTransfer.checkOwner(ledger, key)
         let bytes = try FileSystem.readFile(path, limit: SignedNote.maximumSize)
-        let note = try SignedNote.parse(bytes)
+        let note = try SignedNote.parse(bytes, source: path)
         let receipt: ReceiptStatement
         do {
             receipt = try ReceiptStatement(text: note.text)
@@ -139,7 +139,7 @@ public enum ConsentManager {
     public static func importConsent(_ path: String, ledger: Ledger, key: SigningKey, trust: TrustStore) throws
         -> (statement: ConsentStatement, entry: LedgerEntry, alreadyRecorded: Bool) {
         try BundleTransfer.checkOwner(ledger, key)
-        let note = try SignedNote.parse(try FileSystem.readFile(path, limit: SignedNote.maximumSize))
+        let note = try SignedNote.parse(try FileSystem.readFile(path, limit: SignedNote.maximumSize), source: path)
         let statement: ConsentStatement
         do {
             statement = try ConsentStatement(text: note.text)
