@@ -47,11 +47,9 @@ struct Custody: ParsableCommand {
             return error.status.rawValue
         case let error as ExitCode:
             return error.rawValue
-        case let error as SystemError:
-            Terminal.error(error.description)
-            return ExitStatus.operationalError.rawValue
-        case let error as OpenSSLError:
-            Terminal.error(error.description)
+        case is SystemError, is OpenSSLError, is SQLiteError, is JSONError, is TarError, is AgeError,
+             is Bech32.DecodingError:
+            Terminal.error("\(error)")
             return ExitStatus.operationalError.rawValue
         default:
             let code = exitCode(for: error)

@@ -113,6 +113,14 @@ final class LedgerCommandTests: XCTestCase {
         try append(["--action", "note", "--subject", "x=sha256:1234"], expect: 2)
         try append(["--action", "note", "--detail", "novalue"], expect: 2)
 
+        // A ledger file cut short: SQLite's own finding, as one "custody:" line, exit 2.
+        let whole = try Data(contentsOf: URL(fileURLWithPath: ledgerPath))
+        let cutPath = dir.appendingPathComponent("cut.ledger").path
+        try whole.prefix(100).write(to: URL(fileURLWithPath: cutPath))
+        let cut = try CLI.run(["ledger", "verify", cutPath])
+        XCTAssertEqual(cut.status, 2)
+        XCTAssertTrue(cut.err.hasPrefix("custody: \(cutPath): the ledger file is damaged"), cut.err)
+
         // A key that is not the ledger's.
         let other = try CLI.run([
             "keygen", "--name", "mallory", "--agency", "X", "--jurisdiction", "FR", "--out", dir.path,
