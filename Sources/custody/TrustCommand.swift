@@ -22,9 +22,6 @@ struct TrustAddCommand: ParsableCommand {
     func run() throws {
         var trustStore = try TrustStore.loadOrEmpty(store)
         let publicKey = try TrustStore.readPublicKey(key)
-        if let recipient, !recipient.hasPrefix("age1") {
-            throw CustodyError.operational("--recipient '\(recipient)' is not an age recipient (age1...)")
-        }
         try trustStore.add(TrustStore.Entry(name: name, agency: agency, jurisdiction: jurisdiction,
                                             publicKey: publicKey, recipient: recipient,
                                             added: Timestamp.now().description))

@@ -711,6 +711,9 @@ final class SealVerifyTests: XCTestCase {
         let before = try Data(contentsOf: URL(fileURLWithPath: store))
         let notKey = dir.appendingPathComponent("not-a-key.pub").path
         try Data("hello, I am not a key\n".utf8).write(to: URL(fileURLWithPath: notKey))
+        let twoKeys = dir.appendingPathComponent("two.pub").path
+        try (try Data(contentsOf: URL(fileURLWithPath: keys + "/bob.pub"))
+            + Data(contentsOf: URL(fileURLWithPath: keys + "/alice.pub"))).write(to: URL(fileURLWithPath: twoKeys))
         let bad: [([String], String)] = [
             (["alice", "--key", keys + "/bob.pub", "--jurisdiction", "DE", "--agency", "X"], "already"),
             (["carol", "--key", keys + "/bob.pub", "--jurisdiction", "XX", "--agency", "X"], "XX"),
@@ -721,6 +724,13 @@ final class SealVerifyTests: XCTestCase {
              "none.pub"),
             (["carol", "--key", keys + "/bob.pub", "--jurisdiction", "DE", "--agency", "X", "--recipient", "nope"],
              "nope"),
+            (["carol", "--key", keys + "/bob.pub", "--jurisdiction", "DE", "--agency", "X", "--recipient", "age1zzz"],
+             "age1zzz"),
+            (["carol", "--key", keys + "/bob.pub", "--jurisdiction", "DE", "--agency", "A\nB"], "agency"),
+            (["carol", "--key", keys + "/bob.pub", "--jurisdiction", "DE", "--agency", ""], "agency"),
+            (["carol", "--key", keys + "/bob.pub", "--jurisdiction", "DE", "--agency",
+              String(repeating: "a", count: 201)], "agency"),
+            (["carol", "--key", twoKeys, "--jurisdiction", "DE", "--agency", "X"], "more than one PEM block"),
         ]
         for (arguments, named) in bad {
             let result = try CLI.run(["trust", "add", store] + arguments)

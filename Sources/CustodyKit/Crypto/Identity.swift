@@ -21,13 +21,19 @@ public struct Identity: Sendable, Equatable {
     /// jurisdiction (ISO 3166-1 alpha-2; normalized to upper case).
     public init(name: String, agency: String, jurisdiction: String, publicKey: Ed25519PublicKey) throws {
         try Identity.validateName(name)
-        guard !agency.isEmpty, agency.count <= 200, !agency.unicodeScalars.contains(where: { $0.value < 0x20 }) else {
-            throw CustodyError.operational("agency must be 1 to 200 characters without control characters")
-        }
+        try Identity.validateAgency(agency)
         self.name = name
         self.agency = agency
         self.jurisdiction = try CountryCode.validate(jurisdiction)
         self.publicKey = publicKey
+    }
+
+    /// Checks an agency: 1 to 200 characters without control characters.
+    public static func validateAgency(_ agency: String) throws {
+        guard !agency.isEmpty, agency.count <= 200,
+              !agency.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else {
+            throw CustodyError.operational("agency must be 1 to 200 characters without control characters")
+        }
     }
 
     /// Checks a holder name.

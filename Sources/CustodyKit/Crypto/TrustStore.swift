@@ -76,11 +76,20 @@ public struct TrustStore: Sendable {
         FileSystem.exists(path) ? try load(path) : TrustStore()
     }
 
-    /// Adds an agency; refuses a second entry with the same name (remove it first) or an invalid jurisdiction.
+    /// Adds an agency; refuses a second entry with the same name (remove it first), or a name, agency,
+    /// jurisdiction or age recipient that is not valid.
     public mutating func add(_ entry: Entry) throws {
         try Identity.validateName(entry.name)
+        try Identity.validateAgency(entry.agency)
         var entry = entry
         entry.jurisdiction = try CountryCode.validate(entry.jurisdiction)
+        if let recipient = entry.recipient {
+            do {
+                entry.recipient = try AgeX25519Recipient(parsing: recipient).encoded
+            } catch {
+                throw CustodyError.operational("age recipient: \(error)")
+            }
+        }
         if entries.contains(where: { $0.name == entry.name }) {
             throw CustodyError.operational("'\(entry.name)' is already in the trust store")
         }
@@ -117,7 +126,12 @@ public struct TrustStore: Sendable {
         let bytes = try FileSystem.readFile(path, limit: 64 << 10)
         let text = String(decoding: bytes, as: UTF8.self).trimmingWhitespace()
         do {
-            if text.hasPrefix("-----BEGIN") { return try Ed25519PublicKey(pem: bytes) }
+            if text.hasPrefix("-----BEGIN") {
+                guard text.split(separator: "\n").filter({ $0.hasPrefix("-----BEGIN") }).count == 1 else {
+                    throw CustodyError.operational("\(path): holds more than one PEM block; give a file with one key")
+                }
+                return try Ed25519PublicKey(pem: bytes)
+            }
             if text.hasPrefix("{") { return try Identity.parse(bytes, source: path).publicKey }
         } catch let error as CustodyError where error.message.contains(path) {
             throw CustodyError.operational(error.message)

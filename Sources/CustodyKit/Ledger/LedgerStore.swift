@@ -238,7 +238,8 @@ public final class SQLiteLedgerStore: LedgerStore {
 
     public func head() throws -> (size: UInt64, lastLeaf: Hash32) {
         guard let sizeText = try metaValue("head_size"), let size = UInt64(String(decoding: sizeText, as: UTF8.self)),
-            size <= SQLiteLedgerStore.largestSize, let leafBytes = try metaValue("head_leaf"), let leaf = Hash32(leafBytes)
+            size <= SQLiteLedgerStore.largestSize, let leafBytes = try metaValue("head_leaf"),
+            let leaf = Hash32(leafBytes)
         else {
             throw CustodyError.operational("\(location): the ledger file is damaged: head record missing or invalid")
         }

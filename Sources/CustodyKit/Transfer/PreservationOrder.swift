@@ -78,8 +78,9 @@ public struct PreservationPolicy: Sendable, Equatable {
             throw CustodyError.operational("the expiry \(expires) must be after the issue date \(issued)")
         }
         guard days <= maximumDays else {
+            let latest = min(issued.adding(days: Int64(maximumDays)), CivilDate.latest)
             throw CustodyError.operational("the expiry \(expires) is \(days) days after the issue date \(issued); at "
-                + "most \(maximumDays) are allowed (latest \(min(issued.adding(days: Int64(maximumDays)), CivilDate.latest)))")
+                + "most \(maximumDays) are allowed (latest \(latest))")
         }
     }
 
