@@ -345,6 +345,8 @@ struct LedgerCheckConsistencyCommand: ParsableCommand {
                 "the proof is for sizes \(parsed.from) to \(parsed.to), the checkpoints for "
                     + "\(older.size) and \(newer.size)")
         }
+        if parsed.fromRoot != older.root { failures.append("the proof's fromRoot is not the older checkpoint's root") }
+        if parsed.toRoot != newer.root { failures.append("the proof's toRoot is not the newer checkpoint's root") }
         let consistent = MerkleProofs.verifyConsistency(
             fromSize: older.size, toSize: newer.size,
             fromRoot: older.root.bytes, toRoot: newer.root.bytes,

@@ -95,6 +95,18 @@ final class LedgerCommandTests: XCTestCase {
             "--new", oldPath, "--key", vkeyPath,
         ])
         XCTAssertEqual(swapped.status, 1, swapped.out + swapped.err)
+        // A proof file whose roots were edited fails, even though the path itself still checks out.
+        let zeros = String(repeating: "0", count: 64)
+        let edited = try JSONValue.parse(consistency.out.trimmingCharacters(in: .newlines))
+        guard case .object(var members) = edited else { return XCTFail("not an object: \(consistency.out)") }
+        members["fromRoot"] = .string(zeros)
+        let editedPath = try write(JSONValue.object(members).canonicalString + "\n", "consistency-edited.json")
+        let editedCheck = try CLI.run([
+            "ledger", "check-consistency", "--proof", editedPath, "--old", oldPath,
+            "--new", checkpointPath, "--key", vkeyPath,
+        ])
+        XCTAssertEqual(editedCheck.status, 1, editedCheck.out + editedCheck.err)
+        XCTAssertTrue(editedCheck.out.contains("fromRoot is not the older checkpoint's root"), editedCheck.out)
 
         let verify = try CLI.run(["ledger", "verify", ledgerPath, "--json", "--checkpoint", oldPath])
         XCTAssertEqual(verify.status, 0, verify.out + verify.err)
