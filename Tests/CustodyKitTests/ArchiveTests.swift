@@ -159,6 +159,10 @@ final class ArchiveTests: XCTestCase {
         try assertRefused(member("a/../../evil", [1]) + end, "'..' component")
         try assertRefused(member("ok", [1]) + member("a/b/../../../evil", [1]) + end, "'..' component")
         try assertRefused(member("bad\u{1}name", [1]) + end, "control character")
+        // Shown with two hex digits, so "a\nb" does not read as byte 0xAB.
+        try assertRefused(member("a\nb", [1]) + end, "\"a\\x0ab\"")
+        // An empty stream has no member 0.
+        try assertRefused([], "tar entry 1")
         try assertRefused(member("a\\b", [1]) + end, "backslash")
     }
 

@@ -43,7 +43,8 @@ public struct TarError: Error, CustomStringConvertible, Sendable, Equatable {
         var out = ""
         for scalar in text.unicodeScalars.prefix(256) {
             if scalar.value < 0x20 || scalar.value == 0x7F {
-                out += "\\x" + String(scalar.value, radix: 16)
+                let hex = String(scalar.value, radix: 16)
+                out += (hex.count < 2 ? "\\x0" : "\\x") + hex
             } else {
                 out.unicodeScalars.append(scalar)
             }
@@ -154,7 +155,7 @@ public final class TarExtractor {
     }
 
     private func fail(_ reason: String) -> TarError {
-        TarError(entry: entryIndex, name: entryName, byteOffset: entryOffset, reason: reason)
+        TarError(entry: max(entryIndex, 1), name: entryName, byteOffset: entryOffset, reason: reason)
     }
 
     /// Consumes the next bytes of the archive. On error, what was extracted is removed and the error rethrown.
@@ -505,8 +506,7 @@ public final class TarExtractor {
         do {
             guard case .finished = state else {
                 entryOffset = offset
-                throw TarError(entry: entryIndex, name: entryName, byteOffset: offset,
-                               reason: "archive ends without its end-of-archive marker (truncated)")
+                throw fail("archive ends without its end-of-archive marker (truncated)")
             }
             if durable {
                 for directory in createdDirectories.reversed() { try FileSystem.syncDirectory(directory) }
