@@ -197,19 +197,25 @@ struct HashCommand: ParsableCommand {
                 counts["changed"]! += 1
                 items.append(.object(["status": .string("changed"), "path": .string(path), "what": .string(what),
                                       "expected": .string(expected), "actual": .string(actual)]))
-                if !json { Terminal.line("changed: \(path): \(what) expected \(expected), got \(actual)") }
+                if !json {
+                    Terminal.line("changed: \(Printable.escapingControls(path)): \(what) expected \(expected), "
+                                      + "got \(actual)")
+                }
             case .moved(let path, let knownAs):
                 counts["moved"]! += 1
                 items.append(.object(["status": .string("moved"), "path": .string(path), "knownAs": .string(knownAs)]))
-                if !json { Terminal.line("moved: \(path) (known as \(knownAs))") }
+                if !json {
+                    Terminal.line("moved: \(Printable.escapingControls(path)) "
+                                      + "(known as \(Printable.escapingControls(knownAs)))")
+                }
             case .new(let path):
                 counts["new"]! += 1
                 items.append(.object(["status": .string("new"), "path": .string(path)]))
-                if !json { Terminal.line("new: \(path)") }
+                if !json { Terminal.line("new: \(Printable.escapingControls(path))") }
             case .missing(let path):
                 counts["missing"]! += 1
                 items.append(.object(["status": .string("missing"), "path": .string(path)]))
-                if !json { Terminal.line("missing: \(path)") }
+                if !json { Terminal.line("missing: \(Printable.escapingControls(path))") }
             }
         }
         if json {

@@ -336,6 +336,13 @@ final class HashCommandTests: XCTestCase {
         XCTAssertTrue(out.contains("missing: d/c c"), fail.out)
         XCTAssertTrue(out.contains("audit failed: 1 matched, 1 changed, 1 moved, 1 new, 1 missing"), fail.out)
 
+        // A known name holding a newline (sha256sum's escaped form) is reported on one line, the newline shown.
+        let escaped = directory.appendingPathComponent("escaped.txt")
+        try Data("\\\(String(repeating: "0", count: 64))  d/x\\ny\n".utf8).write(to: escaped)
+        let odd = try CLI.run(["hash", "-r", "--audit", escaped.path, "d"], in: directory)
+        XCTAssertEqual(odd.status, 1, odd.out + odd.err)
+        XCTAssertTrue(lines(odd.out).contains("missing: d/x\\x0ay"), odd.out)
+
         let json = try CLI.run(["hash", "-r", "--json", "--audit", known.path, "d"], in: directory)
         XCTAssertEqual(json.status, 1)
         let report = try XCTUnwrap(JSONSerialization.jsonObject(with: json.stdout) as? [String: Any])

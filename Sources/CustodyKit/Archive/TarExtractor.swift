@@ -39,18 +39,7 @@ public struct TarError: Error, CustomStringConvertible, Sendable, Equatable {
     }
 
     /// The name with control characters escaped, safe for a terminal line.
-    static func printable(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars.prefix(256) {
-            if scalar.value < 0x20 || scalar.value == 0x7F {
-                let hex = String(scalar.value, radix: 16)
-                out += (hex.count < 2 ? "\\x0" : "\\x") + hex
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
-    }
+    static func printable(_ text: String) -> String { Printable.escapingControls(text, limit: 256) }
 }
 
 /// What an extraction produced.

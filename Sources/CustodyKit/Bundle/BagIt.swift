@@ -10,8 +10,10 @@ public enum BagIt {
     /// Checks a manifest path: relative, `/`-separated, no empty, `.` or `..` component, no NUL or backslash,
     /// so that it can never leave the bag. Returns the components.
     public static func safeComponents(_ path: String) throws -> [String] {
-        guard !path.isEmpty else { throw CustodyError.verification("empty path in a manifest") }
-        guard !path.hasPrefix("/") else { throw CustodyError.verification("absolute path '\(path)' in a manifest") }
+        guard !path.isEmpty else { throw CustodyError.verification("empty path") }
+        guard !path.hasPrefix("/") else {
+            throw CustodyError.verification("absolute path '\(printable(path))' (bag paths are relative)")
+        }
         guard !path.contains("\0"), !path.contains("\\") else {
             throw CustodyError.verification("path '\(printable(path))' holds a NUL or backslash")
         }
@@ -155,17 +157,7 @@ public enum BagIt {
     }
 
     /// Shows control characters visibly in messages.
-    public static func printable(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            if scalar.value < 0x20 || scalar.value == 0x7f {
-                out += "\\x" + (scalar.value < 16 ? "0" : "") + String(scalar.value, radix: 16)
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
-    }
+    public static func printable(_ text: String) -> String { Printable.escapingControls(text) }
 }
 
 extension String {

@@ -107,9 +107,14 @@ public struct BundleVerifier: Sendable {
         var ok = true
         for (index, item) in list.enumerated() {
             do {
-                let record = try ItemRecord(json: item, where: "\(BundleLayout.items) item \(index + 1)")
-                _ = try BagIt.safeComponents(record.payloadPath)
-                _ = try BagIt.safeComponents(record.leavesPath)
+                let place = "\(BundleLayout.items) item \(index + 1)"
+                let record = try ItemRecord(json: item, where: place)
+                do {
+                    _ = try BagIt.safeComponents(record.payloadPath)
+                    _ = try BagIt.safeComponents(record.leavesPath)
+                } catch let error as CustodyError {
+                    throw CustodyError.verification("\(place): \(error.message)")
+                }
                 if structure.payload[record.payloadPath] == nil {
                     report.fail("items", "item \(record.number): payload \(record.payloadPath) is not in the manifests")
                     ok = false

@@ -192,7 +192,9 @@ public struct LedgerEntryDraft: Sendable, Equatable {
 
     private static func checkNoFloats(_ value: JSONValue, path: String) throws {
         switch value {
-        case .double: throw CustodyError.operational("detail '\(path)': only integers are allowed, not fractions")
+        case .double:
+            throw CustodyError.operational(
+                "detail '\(path)': only integers from -2^63 to 2^63-1 are allowed, not fractions or larger numbers")
         case .array(let values): for item in values { try checkNoFloats(item, path: path) }
         case .object(let members): for (_, item) in members { try checkNoFloats(item, path: path) }
         default: break

@@ -1,0 +1,15 @@
+/// Text from untrusted input made safe for one terminal line.
+public enum Printable {
+    /// `text` with control characters (U+0000-U+001F, U+007F) written as `\xHH`, at most `limit` scalars kept.
+    public static func escapingControls(_ text: String, limit: Int = .max) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars.prefix(limit) {
+            if scalar.value < 0x20 || scalar.value == 0x7f {
+                out += "\\x" + (scalar.value < 16 ? "0" : "") + String(scalar.value, radix: 16)
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+}
