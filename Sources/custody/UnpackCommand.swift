@@ -65,6 +65,9 @@ struct UnpackCommand: ParsableCommand {
         return expected
     }
 
+    /// Damaged chunks listed one per line on stderr at most.
+    static let listedDamage = 100
+
     func run() throws {
         var expected = try expectation()
         if let expectLeaves { expected.leaves = try Self.readLeaves(expectLeaves) }
@@ -93,7 +96,12 @@ struct UnpackCommand: ParsableCommand {
             target.discard()
             throw error
         }
-        for damage in result.damaged { Terminal.error("\(input): \(damage)") }
+        // A forged file can describe thousands of lost chunks: the first hundred are listed, then a count.
+        for damage in result.damaged.prefix(Self.listedDamage) { Terminal.error("\(input): \(damage)") }
+        if result.damaged.count > Self.listedDamage {
+            Terminal.error("\(input): \(result.damaged.count - Self.listedDamage) more damaged chunks not listed "
+                + "(\(result.damaged.count) in all)")
+        }
         for problem in result.problems { Terminal.error("\(input): \(problem)") }
         for line in summary(result) {
             if output == "-" { Terminal.writeError(line + "\n") } else { Terminal.line(line) }

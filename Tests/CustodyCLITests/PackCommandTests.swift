@@ -271,6 +271,26 @@ final class PackCommandTests: XCTestCase {
         XCTAssertTrue(foreign.err.contains("\(plainPath): byte 0"), foreign.err)
     }
 
+    /// Past a hundred damaged chunks, stderr lists the first hundred and counts the rest.
+    func testManyDamagedChunksAreCountedNotAllListed() throws {
+        let directory = try makeTemporaryDirectory(self)
+        let content = Data((0..<(130 << 16)).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 7) })
+        let input = try write(content, "in", in: directory)
+        let packed = input + ".gz"
+        XCTAssertEqual(try CLI.run(["pack", input, packed, "--chunk-size", "64K", "--level", "0"]).status, 0)
+        let descriptor = try FileDescriptor.openForReading(packed)
+        let members = try PackedEvidenceFile(descriptor: descriptor).members
+        descriptor.close()
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: packed))
+        for member in members { bytes[Int(member.offset) + Int(member.size) - 8] ^= 0xff }
+        let damaged = try write(bytes, "damaged.gz", in: directory)
+        let result = try CLI.run(["unpack", damaged, directory.appendingPathComponent("out").path, "--salvage"])
+        XCTAssertEqual(result.status, 1)
+        let listed = result.err.split(separator: "\n").filter { $0.contains(": chunk ") }
+        XCTAssertEqual(listed.count, 100, result.err)
+        XCTAssertTrue(result.err.contains("30 more damaged chunks not listed (130 in all)"), result.err)
+    }
+
     /// Writing the output over the input (even with --force) would replace the evidence by what is made of it.
     func testOutputThatIsTheInputIsRefused() throws {
         let directory = try makeTemporaryDirectory(self)
