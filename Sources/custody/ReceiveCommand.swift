@@ -41,6 +41,7 @@ struct ReceiveCommand: ParsableCommand {
         let result = try BundleReceiver.receive(file: file, identities: identities, ledger: ledgerFile, key: signer,
                                                 out: out, options: options)
         display.finish()
+        for path in result.removedStaging { Terminal.error("removed \(path), left by an interrupted receive") }
         if json {
             var members = VerifyCommand.json(report: result.report, summary: result.summary).objectValue ?? [:]
             members["bundlePath"] = .string(result.bundlePath)

@@ -338,6 +338,27 @@ final class TransferTests: XCTestCase {
         try receiveAsDE()
     }
 
+    /// A receive killed mid-way leaves its staging folder (decrypted evidence); the next receive into the same DIR
+    /// removes it when its process is gone, and leaves a live one alone.
+    func testStaleStagingIsRemovedByTheNextReceive() throws {
+        try setUpAgencies()
+        try transferToDE()
+        let child = try CLI.runTool("/bin/sh", ["-c", "echo $$"])
+        let dead = pid_t(child.out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        XCTAssertGreaterThan(dead, 0)
+        let stale = path("received.receiving-\(dead)")
+        let live = path("received.receiving-\(getpid())")
+        for folder in [stale, live] {
+            try FileManager.default.createDirectory(atPath: folder + "/bundle/data", withIntermediateDirectories: true)
+            try Data("decrypted".utf8).write(to: URL(fileURLWithPath: folder + "/bundle/data/x"))
+        }
+        let received = try receiveAsDE()
+        XCTAssertTrue(received.err.contains("removed \(stale), left by an interrupted receive"), received.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stale))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: live))
+        try FileManager.default.removeItem(atPath: live)
+    }
+
     /// The note is found by name beside the file: a FIFO there fails the note check instead of blocking receive.
     func testNoteThatIsNotARegularFileFailsTheCheck() throws {
         try setUpAgencies()

@@ -63,6 +63,8 @@ public struct ReceiveResult: Sendable {
     public var receiptPath: String
     public var fileSHA256: String
     public var fileSize: UInt64
+    /// Staging folders of earlier receives into the same DIR whose process is gone (killed mid-way), removed.
+    public var removedStaging: [String] = []
 }
 
 /// `custody receive`: decrypts a transfer file into a temporary directory beside DIR (safe extraction), checks the
@@ -77,6 +79,7 @@ public enum BundleReceiver {
         for path in [out, receiptPath] where FileSystem.exists(path) {
             throw CustodyError.operational("\(path): already exists; not overwriting (nothing was received)")
         }
+        let removedStaging = removeStaleStaging(out: out)
         let staging = out + ".receiving-\(getpid())"
         let (sha256, size) = try decrypt(file: file, identities: identities, into: staging, options: options)
         var stagingKept = true
@@ -154,12 +157,29 @@ public enum BundleReceiver {
         try FileSystem.writeAtomically(receiptPath, signed.bytes)
         return ReceiveResult(bundlePath: out, bundleID: bundleID, transfer: transfer, report: report,
                              summary: summary, entry: entry, receipt: receipt, receiptPath: receiptPath,
-                             fileSHA256: fileSHA256, fileSize: size)
+                             fileSHA256: fileSHA256, fileSize: size, removedStaging: removedStaging)
     }
 
     static func checkpointJSON(_ checkpoint: Checkpoint) -> JSONValue {
         .object(["origin": .string(checkpoint.origin), "size": .int(Int64(checkpoint.size)),
                  "root": .string(checkpoint.root.hex)])
+    }
+
+    /// Removes `OUT.receiving-PID` folders whose process no longer runs: a receive killed with SIGKILL (or a crash)
+    /// leaves decrypted evidence there, which must not outlive it. Returns the folders removed.
+    static func removeStaleStaging(out: String) -> [String] {
+        let parent = FileSystem.parentDirectory(of: out)
+        let prefix = String(out.split(separator: "/").last ?? "") + ".receiving-"
+        guard let names = try? FileSystem.directoryEntries(parent) else { return [] }
+        var removed: [String] = []
+        for name in names where name.hasPrefix(prefix) {
+            guard let pid = pid_t(name.dropFirst(prefix.count)), pid > 0, pid != getpid(),
+                  kill(pid, 0) != 0, errno == ESRCH else { continue }
+            let path = parent + "/" + name
+            FileSystem.removeTree(path)
+            if !FileSystem.exists(path) { removed.append(path) }
+        }
+        return removed
     }
 
     /// Decrypts and extracts into `staging`; on any failure nothing is left there.
