@@ -33,6 +33,11 @@ final class LedgerTests: XCTestCase {
     }
 
     /// Raw SQL on the ledger file, as an attacker or a damaged disk would change it.
+    /// Removes the ledger file and its WAL companions, for a test that builds several ledgers in turn.
+    func removeLedger() {
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path() + suffix) }
+    }
+
     func tamper(_ sql: String) throws {
         let database = try SQLiteDatabase(path: path(), create: false)
         try database.execute(sql)
@@ -211,7 +216,7 @@ final class LedgerTests: XCTestCase {
             "UPDATE meta SET value = CAST('18446744073709551615' AS BLOB) WHERE key = 'head_size'",
         ]
         for sql in tamperings {
-            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path() + suffix) }
+            removeLedger()
             _ = try makeLedger(entries: 3)
             try tamper(sql)
             let ledger = try Ledger.open(path: path())
@@ -234,7 +239,7 @@ final class LedgerTests: XCTestCase {
             "CREATE TABLE extra (x)",
         ]
         for sql in plants {
-            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path() + suffix) }
+            removeLedger()
             _ = try makeLedger(entries: 2)
             let before = try Ledger.open(path: path()).entryBytes(at: 0)
             try tamper(sql)
@@ -244,7 +249,7 @@ final class LedgerTests: XCTestCase {
             try tamper("DROP \(sql.split(separator: " ")[1]) \(sql.split(separator: " ")[2])")
             XCTAssertEqual(try Ledger.open(path: path()).entryBytes(at: 0), before, sql)
         }
-        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path() + suffix) }
+        removeLedger()
         _ = try makeLedger(entries: 1)
         try tamper("ALTER TABLE nodes ADD COLUMN extra DEFAULT 1")
         XCTAssertThrowsError(try Ledger.open(path: path())) { error in
