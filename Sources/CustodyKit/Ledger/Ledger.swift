@@ -107,9 +107,9 @@ public final class Ledger {
                 "\(store.location): the ledger file is damaged: \(what); nothing was appended "
                     + "(run custody ledger verify)")
         }
-        guard extent.end == head.size, extent.count == head.size else {
-            throw damaged(
-                "the head records \(head.size) entries but \(extent.count) are stored (highest \(extent.end))")
+        guard extent.end == head.size, extent.first == 0 else {
+            throw damaged("the head records \(head.size) entries but the stored ones run from \(extent.first) to "
+                + "\(Int64(extent.end) - 1)")
         }
         if head.size > 0 {
             guard let last = try store.entry(at: head.size - 1), Merkle.leafHash(last) == head.lastLeaf,

@@ -32,8 +32,8 @@ public protocol LedgerStore: AnyObject {
     /// The entry count and last leaf hash recorded by the last append.
     func head() throws -> (size: UInt64, lastLeaf: Hash32)
     func setHead(size: UInt64, lastLeaf: Hash32) throws
-    /// The highest stored sequence number plus one and the number of stored entries.
-    func entryExtent() throws -> (end: UInt64, count: UInt64)
+    /// The lowest stored sequence number and the highest plus one ((0, 0) when empty); a number out of range throws.
+    func entryExtent() throws -> (first: UInt64, end: UInt64)
     func entry(at sequence: UInt64) throws -> [UInt8]?
     func insertEntry(sequence: UInt64, bytes: [UInt8]) throws
     /// Calls `body` for up to `limit` stored entries with sequence numbers at or above `start`, in order.
@@ -251,14 +251,16 @@ public final class SQLiteLedgerStore: LedgerStore {
         try setMeta("head_leaf", lastLeaf.bytes)
     }
 
-    public func entryExtent() throws -> (end: UInt64, count: UInt64) {
-        let query = try statement("SELECT coalesce(min(seq), 0), coalesce(max(seq), -1), count(*) FROM entries")
-        try query.bind()
-        defer { query.reset() }
-        guard try query.step() else { return (0, 0) }
-        _ = try stored(query.int64(0), "sequence number")
-        let end = query.int64(1) < 0 ? 0 : try stored(query.int64(1), "sequence number") + 1
-        return (end, UInt64(max(0, query.int64(2))))
+    public func entryExtent() throws -> (first: UInt64, end: UInt64) {
+        // Two lookups at the ends of the rowid b-tree: O(log n), whatever the ledger's size.
+        func sequence(_ order: String) throws -> UInt64? {
+            let query = try statement("SELECT seq FROM entries ORDER BY seq \(order) LIMIT 1")
+            try query.bind()
+            defer { query.reset() }
+            return try query.step() ? try stored(query.int64(0), "sequence number") : nil
+        }
+        guard let first = try sequence("ASC"), let last = try sequence("DESC") else { return (0, 0) }
+        return (first, last + 1)
     }
 
     public func entry(at sequence: UInt64) throws -> [UInt8]? {
