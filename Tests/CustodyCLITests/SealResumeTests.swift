@@ -93,14 +93,15 @@ final class SealResumeTests: XCTestCase {
 
     /// The resumed bundle against the clean one: same payload bytes, leaves and manifests; same item metadata
     /// except identifiers, times and the resume count; and it verifies.
-    private func assertSameAsClean(_ out: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    private func assertSameAsClean(_ out: String, resumed: Int64 = 1, file: StaticString = #filePath,
+                                   line: UInt = #line) throws {
         for path in [payload, "custody/leaves/0001.bin", "manifest-sha256.txt", "manifest-sha512.txt"] {
             XCTAssertEqual(try FileSystem.readFile(dir.appendingPathComponent("\(out)/\(path)").path, limit: 1 << 30),
                            try FileSystem.readFile(dir.appendingPathComponent("clean/\(path)").path, limit: 1 << 30),
                            "\(path) differs from the uninterrupted seal's", file: file, line: line)
         }
         var mine = try XCTUnwrap(try items(out).first), theirs = try XCTUnwrap(try items("clean").first)
-        XCTAssertEqual(mine["resumed"], .int(1), file: file, line: line)
+        XCTAssertEqual(mine["resumed"], .int(resumed), file: file, line: line)
         for key in ["id", "acquisitionStart", "acquisitionEnd", "resumed"] {
             mine[key] = nil
             theirs[key] = nil
@@ -165,6 +166,44 @@ final class SealResumeTests: XCTestCase {
         XCTAssertEqual(resumed.status, 0, resumed.err)
         XCTAssertTrue(resumed.err.contains("; cut 3000 bytes from chunk"), resumed.err)
         try assertSameAsClean("bundle")
+        XCTAssertEqual(try ledgerEntries(), 4)
+    }
+
+    /// What an interrupted seal leaves is untrusted: a link planted at the leaf log is refused (the evidence it
+    /// points at is untouched), a file dropped into the bag is refused before the ledger is touched, and the
+    /// temporaries of a killed atomic write are removed.
+    func testResumeRefusesPlantedFilesAndRemovesStrayTemporaries() throws {
+        try writeInput()
+        let clean = try CLI.run(seal("clean"))
+        XCTAssertEqual(clean.status, 0, clean.err)
+        let stopped = try interrupt("bundle", with: SIGINT)
+        XCTAssertEqual(stopped.status, 2, stopped.err)
+        let work = dir.appendingPathComponent(".bundle.partial").path
+        let evidence = try FileSystem.readFile(input, limit: 1 << 30)
+
+        try FileManager.default.removeItem(atPath: work + ".leaves")
+        try FileManager.default.createSymbolicLink(atPath: work + ".leaves", withDestinationPath: input)
+        let linked = try CLI.run(seal("bundle", ["--resume"]))
+        XCTAssertEqual(linked.status, 2, linked.err)
+        XCTAssertEqual(try FileSystem.readFile(input, limit: 1 << 30), evidence, "the evidence was written to")
+        XCTAssertTrue(FileSystem.exists(work + ".journal"), "a refused resume keeps the interrupted seal")
+        try FileManager.default.removeItem(atPath: work + ".leaves")
+
+        try Data("planted".utf8).write(to: URL(fileURLWithPath: work + "/data/extra.txt"))
+        let extra = try CLI.run(seal("bundle", ["--resume"]))
+        XCTAssertEqual(extra.status, 2, extra.err)
+        XCTAssertTrue(extra.err.contains("data/extra.txt: not written by the seal"), extra.err)
+        XCTAssertEqual(try ledgerEntries(), 2, "nothing appended for a refused resume")
+        try FileManager.default.removeItem(atPath: work + "/data/extra.txt")
+
+        for stray in [work + "/custody/leaves/0001.bin.tmp-99999", work + ".journal.tmp-99999"] {
+            try Data("torn".utf8).write(to: URL(fileURLWithPath: stray))
+        }
+        let resumed = try CLI.run(seal("bundle", ["--resume"]))
+        XCTAssertEqual(resumed.status, 0, resumed.err)
+        XCTAssertFalse(FileSystem.exists(work + ".journal.tmp-99999"))
+        // Two resumes reached the item (the first refused at the leaf log, the second after packing it).
+        try assertSameAsClean("bundle", resumed: 2)
         XCTAssertEqual(try ledgerEntries(), 4)
     }
 

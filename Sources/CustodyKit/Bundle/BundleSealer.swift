@@ -169,12 +169,22 @@ public enum BundleSealer {
         if resume {
             journal = try SealJournal.load(workPath: writer.workPath)
             try journal.check(parameters: parameters, items: itemList)
+            // A run killed inside an atomic write leaves its temporary beside the file: never part of the bag.
+            try writer.removeStrayTemporaryFiles()
+            let journalTemporary = journal.path + ".tmp-"
+            let parent = FileSystem.parentDirectory(of: journal.path)
+            for name in try FileSystem.directoryEntries(parent)
+            where (parent + "/" + name).hasPrefix(journalTemporary)
+                && BundleWriter.isTemporaryName(parent + "/" + name) {
+                unlink(parent + "/" + name)
+            }
         } else {
             journal = SealJournal(path: SealJournal.path(workPath: writer.workPath), state: SealJournal.State(
                 bundleID: Identifier.urn(), parameters: parameters, items: itemList))
             try journal.save()
         }
-        if journal.snapshot.ledgerEntries == nil { writer.discardOnFailure() }
+        // A new seal that fails cleans up after itself; a resume never throws away the interrupted seal's work.
+        if !resume && journal.snapshot.ledgerEntries == nil { writer.discardOnFailure() }
         do {
             let result = try seal(inputs, skipped: skipped, writer: writer, journal: journal, ledger: ledger, key: key,
                                   options: options)
@@ -203,8 +213,10 @@ public enum BundleSealer {
                 let completed = journal.snapshot.completed
                 if number <= completed.count {
                     let done = completed[number - 1]
-                    writer.recordPayload(done.record.payloadPath, size: done.packedSize, digests: done.packedDigests)
-                    try writer.adoptTagFile(done.record.leavesPath)
+                    try writer.adoptPayload(done.record.payloadPath, size: done.packedSize,
+                                            digests: done.packedDigests)
+                    let chunks = (done.record.size + UInt64(done.record.chunkSize) - 1) / UInt64(done.record.chunkSize)
+                    try writer.adoptTagFile(done.record.leavesPath, size: 32 * chunks)
                     records.append(done.record)
                     continue
                 }
@@ -219,6 +231,7 @@ public enum BundleSealer {
             }
             throw error
         }
+        try writer.checkNoStrayFiles(expected: Set(records.flatMap { [$0.payloadPath, $0.leavesPath] }))
         var drafts: [LedgerEntryDraft] = []
         let legalBasis = options.conditions.legalBasis ?? ""
         for record in records {

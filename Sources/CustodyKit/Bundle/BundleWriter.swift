@@ -49,21 +49,44 @@ public final class BundleWriter {
                 let code = errno
                 kept = true
                 if code == EEXIST {
+                    _ = try BundleWriter.lockWorkDirectory(workPath).close()
                     throw CustodyError.operational("an interrupted seal of \(finalPath) exists at \(workPath): resume "
                         + "it with --resume, or remove it")
                 }
                 throw SystemError(operation: "create directory", path: workPath, code: code)
             }
         }
-        let directory = try FileDescriptor.open(workPath, O_RDONLY | O_DIRECTORY)
+        do {
+            lock = try BundleWriter.lockWorkDirectory(workPath)
+        } catch {
+            kept = true
+            throw error
+        }
+        // Everything is written below these: a link planted in their place would send the writes elsewhere.
+        let directories = [BundleLayout.payloadDirectory, BundleLayout.leavesDirectory].flatMap { relative in
+            let parts = relative.split(separator: "/")
+            return (1...parts.count).map { parts.prefix($0).joined(separator: "/") }
+        }
+        for relative in directories {
+            let path = workPath + "/" + relative
+            if let info = try? FileSystem.status(path, followLinks: false), info.st_mode & S_IFMT != S_IFDIR {
+                kept = true
+                throw CustodyError.operational("\(path): not a directory (a link or file was put there); the seal "
+                    + "cannot go on in \(workPath)")
+            }
+            try FileSystem.createDirectory(path)
+        }
+    }
+
+    /// Opens the work directory itself (never through a symbolic link) and takes its lock; a live seal holding it
+    /// is named as such.
+    private static func lockWorkDirectory(_ workPath: String) throws -> FileDescriptor {
+        let directory = try FileDescriptor.open(workPath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
         guard flock(directory.rawValue, LOCK_EX | LOCK_NB) == 0 else {
             directory.close()
-            kept = true
             throw CustodyError.operational("\(workPath) is in use by another custody seal; wait for it to end")
         }
-        lock = directory
-        try FileSystem.createDirectory(workPath + "/" + BundleLayout.payloadDirectory)
-        try FileSystem.createDirectory(workPath + "/" + BundleLayout.leavesDirectory)
+        return directory
     }
 
     deinit {
@@ -97,17 +120,63 @@ public final class BundleWriter {
         _ = try BagIt.safeComponents(relative)
         precondition(relative.hasPrefix(BundleLayout.payloadDirectory + "/"))
         try FileSystem.createDirectory(FileSystem.parentDirectory(of: absolute(relative)))
-        return try FileDescriptor.open(absolute(relative), O_RDWR | O_CREAT, mode: 0o644)
+        return try FileDescriptor.openOwnWorkFile(absolute(relative))
     }
 
-    /// Takes a tag file an interrupted run already wrote (durably) into the tag manifests.
-    public func adoptTagFile(_ relative: String) throws {
+    /// Takes a tag file an interrupted run already wrote (durably) into the tag manifests; it must still be a
+    /// regular file, of `size` bytes when given.
+    public func adoptTagFile(_ relative: String, size: UInt64? = nil) throws {
+        try checkKept(relative, size: size)
+        if !tagFiles.contains(relative) { tagFiles.append(relative) }
+    }
+
+    /// Takes the payload of an item an interrupted run completed: still a regular file of the recorded size.
+    public func adoptPayload(_ relative: String, size: UInt64, digests: [DigestAlgorithm: [UInt8]]) throws {
+        try checkKept(relative, size: size)
+        recordPayload(relative, size: size, digests: digests)
+    }
+
+    private func checkKept(_ relative: String, size: UInt64?) throws {
         _ = try BagIt.safeComponents(relative)
-        guard FileSystem.exists(absolute(relative)) else {
-            throw CustodyError.operational("\(absolute(relative)): missing from the interrupted seal; remove "
+        let path = absolute(relative)
+        guard let info = try? FileSystem.status(path, followLinks: false), info.st_mode & S_IFMT == S_IFREG,
+              size.map({ UInt64(info.st_size) == $0 }) ?? true else {
+            throw CustodyError.operational("\(path): missing or changed since the interrupted seal wrote it; remove "
                 + "\(workPath) and seal again")
         }
-        if !tagFiles.contains(relative) { tagFiles.append(relative) }
+    }
+
+    /// Removes what a run killed inside an atomic write left (`NAME.tmp-PID` files: never part of the bag).
+    public func removeStrayTemporaryFiles() throws {
+        for path in try BagTree.list(workPath).files.keys where BundleWriter.isTemporaryName(path) {
+            unlink(absolute(path))
+        }
+    }
+
+    /// Refuses files in the work directory that the bag will not list (dropped in while the seal was
+    /// interrupted), before anything is recorded: `expected` are the payload and leaf files of the items.
+    public func checkNoStrayFiles(expected: Set<String>) throws {
+        var known = expected.union(tagFiles).union(payloadSizes.keys)
+        known.formUnion([BundleLayout.declaration, BundleLayout.bagInfo, BundleLayout.items, BundleLayout.ledgerExcerpt,
+                         BundleLayout.proofs, BundleLayout.checkpoint, BundleLayout.identities,
+                         BundleLayout.conditions, BundleLayout.seal])
+        for algorithm in BundleLayout.payloadManifests { known.insert(BundleLayout.manifestName(algorithm)) }
+        for algorithm in BundleLayout.tagManifests { known.insert(BundleLayout.tagManifestName(algorithm)) }
+        let listing = try BagTree.list(workPath)
+        if let unexpected = listing.unexpected.first {
+            throw CustodyError.operational("\(absolute(unexpected.path)): a \(unexpected.kind) in the interrupted "
+                + "seal; remove \(workPath) and seal again")
+        }
+        if let stray = listing.files.keys.sorted().first(where: { !known.contains($0) }) {
+            throw CustodyError.operational("\(absolute(stray)): not written by the seal; remove it (or \(workPath)) "
+                + "and resume again")
+        }
+    }
+
+    /// Whether a bag-relative name is one of custody's atomic-write temporaries (`NAME.tmp-DIGITS`).
+    static func isTemporaryName(_ path: String) -> Bool {
+        let digits = path.reversed().prefix { $0.isASCII && $0.isNumber }
+        return !digits.isEmpty && path.dropLast(digits.count).hasSuffix(".tmp-")
     }
 
     /// Records a payload file's digests (of its stored bytes) and size for the manifests and Payload-Oxum.

@@ -271,7 +271,7 @@ final class SealJournal: @unchecked Sendable {
         }
         let json: JSONValue
         do {
-            json = try JSONValue.parse(try FileSystem.readFile(path, limit: 256 << 20))
+            json = try JSONValue.parse(try BagTree.readRegular(path, limit: 256 << 20))
         } catch {
             throw CustodyError.operational("\(path): unreadable seal journal (\(error)); remove \(workPath) and seal "
                 + "again")
@@ -357,7 +357,7 @@ final class LeafLog: @unchecked Sendable {
 
     /// Opens (creating) the log and keeps its first `valid` leaves, or fewer if the file is shorter.
     init(path: String, valid: UInt64) throws {
-        descriptor = try FileDescriptor.open(path, O_RDWR | O_CREAT, mode: 0o644)
+        descriptor = try FileDescriptor.openOwnWorkFile(path)
         let size = UInt64(try descriptor.status().st_size)
         let count = min(valid, size / 32)
         try descriptor.truncate(to: count * 32)

@@ -57,6 +57,27 @@ public struct FileDescriptor: Sendable {
         try open(path, O_RDONLY)
     }
 
+    /// Opens a working file custody keeps for itself (a journal, leaf log or partial payload) for reading and
+    /// writing, creating it when missing. Whatever sits at `path` is never followed or blocked on: a symbolic link,
+    /// FIFO, device or a file with another hard link (something planted there, which writing would damage) is
+    /// refused.
+    public static func openOwnWorkFile(_ path: String, mode: mode_t = 0o644) throws -> FileDescriptor {
+        let descriptor = try open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK, mode: mode)
+        do {
+            let info = try descriptor.status()
+            guard info.st_mode & S_IFMT == S_IFREG, info.st_nlink == 1 else {
+                throw CustodyError.operational("\(path): not a regular file of custody's own (a link or special "
+                    + "file was put there); nothing was written to it")
+            }
+            let flags = fcntl(descriptor.rawValue, F_GETFL)
+            _ = fcntl(descriptor.rawValue, F_SETFL, flags & ~O_NONBLOCK)
+        } catch {
+            descriptor.close()
+            throw error
+        }
+        return descriptor
+    }
+
     public func close() {
         _ = Glibc.close(rawValue)
     }
