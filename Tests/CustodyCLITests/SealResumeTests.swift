@@ -207,6 +207,26 @@ final class SealResumeTests: XCTestCase {
         XCTAssertEqual(try ledgerEntries(), 4)
     }
 
+    /// A source replaced by another file of the same size, its modification time set back (`touch -r`), is not
+    /// the source the interrupted seal read: refused, where size and mtime alone would splice two files.
+    func testReplacedSourceWithTheSameSizeAndMtimeIsRefused() throws {
+        try writeInput()
+        let stopped = try interrupt("bundle", with: SIGINT)
+        XCTAssertEqual(stopped.status, 2, stopped.err)
+        let touch = try CLI.requireTool("touch")
+        let reference = dir.appendingPathComponent("reference").path
+        XCTAssertEqual(try CLI.runTool(touch, ["-r", input, reference]).status, 0)
+        var other = try FileSystem.readFile(input, limit: 1 << 30)
+        other[other.count - 1] ^= 0xff
+        try Data(other).write(to: URL(fileURLWithPath: input + ".new"))
+        XCTAssertEqual(rename(input + ".new", input), 0)
+        XCTAssertEqual(try CLI.runTool(touch, ["-r", reference, input]).status, 0)
+        let refused = try CLI.run(seal("bundle", ["--resume"]))
+        XCTAssertEqual(refused.status, 2, refused.err)
+        XCTAssertTrue(refused.err.contains("resume with the original source"), refused.err)
+        XCTAssertEqual(try ledgerEntries(), 0)
+    }
+
     func testResumeWithoutAnInterruptedSealIsAUsageError() throws {
         let result = try CLI.run(seal("nothing", ["--resume"]))
         XCTAssertEqual(result.status, 2)

@@ -380,7 +380,7 @@ public enum BundleSealer {
         var source = try SourceDescription.describe(descriptor)
         var resumed: SealJournal.Current?
         if let current = journal.snapshot.current, current.number == number {
-            guard current.source == identity else {
+            guard current.source.matches(identity) else {
                 writer.keep()
                 throw CustodyError.operational("\(input.path): changed since the interrupted seal (then "
                     + "\(current.source.text), now \(identity.text)); resume with the original source, or remove "

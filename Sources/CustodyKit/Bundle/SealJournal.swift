@@ -128,14 +128,18 @@ public struct SealParameters: Sendable, Equatable {
 }
 
 /// What identifies a source between an interrupted seal and its resumption: its size and, for regular files,
-/// modification time (nanoseconds). A source whose identity changed cannot be resumed.
+/// modification time (nanoseconds) and the file itself (device, inode, and the status-change time, which
+/// `touch -r`, `cp -p` or `rsync -t` cannot set back). A source whose identity changed cannot be resumed.
 struct SourceIdentity: Sendable, Equatable {
     var size: UInt64?
     var modified: String?
+    /// `DEV:INODE:CTIME` of a regular file (absent in journals written before it was recorded).
+    var file: String?
 
-    init(size: UInt64?, modified: String?) {
+    init(size: UInt64?, modified: String?, file: String? = nil) {
         self.size = size
         self.modified = modified
+        self.file = file
     }
 
     init(descriptor: FileDescriptor, kind: HashInput.Kind, size: UInt64?) throws {
@@ -143,6 +147,7 @@ struct SourceIdentity: Sendable, Equatable {
         if kind == .regularFile {
             let info = try descriptor.status()
             modified = "\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
+            file = "\(info.st_dev):\(info.st_ino):\(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec)"
         }
     }
 
@@ -150,16 +155,24 @@ struct SourceIdentity: Sendable, Equatable {
         var members: [String: JSONValue] = [:]
         if let size { members["size"] = .int(Int64(size)) }
         if let modified { members["modified"] = .string(modified) }
+        if let file { members["file"] = .string(file) }
         return .object(members)
     }
 
     init(json: JSONValue?) {
         size = json?["size"]?.intValue.map { UInt64($0) }
         modified = json?["modified"]?.stringValue
+        file = json?["file"]?.stringValue
+    }
+
+    /// Whether `now` is the same source as this recorded identity (`file` compared when both have it).
+    func matches(_ now: SourceIdentity) -> Bool {
+        size == now.size && modified == now.modified && (file == nil || now.file == nil || file == now.file)
     }
 
     var text: String {
-        [size.map { "\($0) bytes" }, modified.map { "modified \($0)" }].compactMap { $0 }.joined(separator: ", ")
+        [size.map { "\($0) bytes" }, modified.map { "modified \($0)" }, file.map { "file \($0)" }]
+            .compactMap { $0 }.joined(separator: ", ")
     }
 }
 
