@@ -227,6 +227,24 @@ final class SealResumeTests: XCTestCase {
         XCTAssertEqual(try ledgerEntries(), 0)
     }
 
+    /// A journal whose bundle identifier was edited is refused with the journal named, and the work is kept.
+    func testEditedJournalIsRefusedAndTheWorkKept() throws {
+        try writeInput()
+        let stopped = try interrupt("bundle", with: SIGINT)
+        XCTAssertEqual(stopped.status, 2, stopped.err)
+        let journalPath = dir.appendingPathComponent(".bundle.partial.journal").path
+        let journal = try JSONValue.parse(try FileSystem.readFile(journalPath))
+        guard case .object(var members) = journal else { return XCTFail("journal is not an object") }
+        members["bundle"] = .string("x\ny")
+        try FileSystem.writeAtomically(journalPath, JSONValue.object(members).canonicalBytes + [10])
+        let refused = try CLI.run(seal("bundle", ["--resume"]))
+        XCTAssertEqual(refused.status, 2, refused.err)
+        XCTAssertTrue(refused.err.contains("\(journalPath): no bundle identifier of the form urn:uuid:"), refused.err)
+        XCTAssertTrue(FileSystem.exists(dir.appendingPathComponent(".bundle.partial").path))
+        XCTAssertTrue(Identifier.isURN(Identifier.urn()))
+        XCTAssertFalse(Identifier.isURN("urn:uuid:0123"))
+    }
+
     func testResumeWithoutAnInterruptedSealIsAUsageError() throws {
         let result = try CLI.run(seal("nothing", ["--resume"]))
         XCTAssertEqual(result.status, 2)

@@ -188,4 +188,12 @@ public enum Identifier {
     }
 
     public static func urn() -> String { "urn:uuid:" + uuid() }
+
+    /// Whether `text` is `urn:uuid:` and a UUID in lower-case hex groups 8-4-4-4-12, as `urn()` writes it.
+    public static func isURN(_ text: String) -> Bool {
+        guard text.hasPrefix("urn:uuid:") else { return false }
+        let groups = text.dropFirst(9).split(separator: "-", omittingEmptySubsequences: false)
+        return groups.map(\.count) == [8, 4, 4, 4, 12]
+            && groups.allSatisfy { $0.allSatisfy { ("0"..."9").contains($0) || ("a"..."f").contains($0) } }
+    }
 }

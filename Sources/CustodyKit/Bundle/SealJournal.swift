@@ -293,7 +293,9 @@ final class SealJournal: @unchecked Sendable {
             CustodyError.operational("\(path): \(what); remove \(workPath) and seal again")
         }
         guard json["format"]?.stringValue == format else { throw fail("not a '\(format)' journal") }
-        guard let bundleID = json["bundle"]?.stringValue else { throw fail("no bundle identifier") }
+        guard let bundleID = json["bundle"]?.stringValue, Identifier.isURN(bundleID) else {
+            throw fail("no bundle identifier of the form urn:uuid:...")
+        }
         guard let parametersJSON = json["parameters"] else { throw fail("no parameters") }
         let parameters = try SealParameters(json: parametersJSON, where: path)
         var items: [(path: String, name: String)] = []
@@ -310,6 +312,13 @@ final class SealJournal: @unchecked Sendable {
                 throw fail("completed item \(offset + 1) is malformed")
             }
             let record = try ItemRecord(json: recordJSON, where: "\(path): completed item \(offset + 1)")
+            // The paths are the ones the seal chose: inside the bag's payload and leaves folders, nowhere else.
+            for (kept, folder) in [(record.payloadPath, BundleLayout.payloadDirectory),
+                                   (record.leavesPath, BundleLayout.leavesDirectory)] {
+                guard (try? BagIt.safeComponents(kept)) != nil, kept.hasPrefix(folder + "/") else {
+                    throw fail("completed item \(offset + 1): '\(BagIt.printable(kept))' is not a path in \(folder)/")
+                }
+            }
             var digests: [DigestAlgorithm: [UInt8]] = [:]
             for (name, value) in digestsJSON {
                 guard let algorithm = DigestAlgorithm(rawValue: name),
