@@ -354,6 +354,13 @@ final class SealVerifyTests: XCTestCase {
         XCTAssertEqual(noInput.status, 2, noInput.err)
         try assertNothingLeft("x")
 
+        // An --out that names no folder of its own is refused before anything is written or appended.
+        for out in ["", dir.path + "/.."] {
+            let nameless = try seal([evidence], out: out, expect: 2)
+            XCTAssertTrue(nameless.err.contains("name the new bundle folder"), nameless.err)
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: ledgerPath)), ledgerBefore)
+        }
+
         // An existing --out is never touched.
         let existing = dir.appendingPathComponent("existing").path
         try FileManager.default.createDirectory(atPath: existing, withIntermediateDirectories: false)

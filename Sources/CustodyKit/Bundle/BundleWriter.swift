@@ -31,6 +31,10 @@ public final class BundleWriter {
     /// directory (an interrupted seal) is refused; with it, the work directory must exist and is reused. The
     /// work directory is locked (`flock`) for the writer's lifetime, so two runs never build the same bundle.
     public init(out: String, resume: Bool = false) throws {
+        let name = out.split(separator: "/").last.map(String.init) ?? ""
+        guard !name.isEmpty, name != ".", name != ".." else {
+            throw CustodyError.operational("--out '\(out)': name the new bundle folder (for example case-42)")
+        }
         let paths = BundleWriter.workPath(for: out)
         guard !FileSystem.exists(paths.final) else {
             throw CustodyError.operational("\(paths.final): already exists; choose a new --out path")
