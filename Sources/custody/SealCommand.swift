@@ -92,11 +92,13 @@ struct SealCommand: ParsableCommand {
         options.notice = { text in
             if !quiet { Terminal.error(text) }
         }
+        // Keys and passphrases are read before the stop handler goes in: until then SIGINT and SIGTERM end the
+        // command at once, even while an open waits on a FIFO named as a key or passphrase file.
+        let signer = try SigningKey.load(keyPath: key, passphrase: passphrase.source)
+        let store = try Ledger.open(path: ledger)
         try InterruptFlag.install()
         defer { InterruptFlag.uninstall() }
         options.shouldStop = InterruptFlag.shouldStop
-        let signer = try SigningKey.load(keyPath: key, passphrase: passphrase.source)
-        let store = try Ledger.open(path: ledger)
         let result: SealResult
         do {
             result = try BundleSealer.seal(paths: paths, out: out, ledger: store, key: signer, options: options,
