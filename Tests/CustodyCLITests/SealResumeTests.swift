@@ -115,6 +115,17 @@ final class SealResumeTests: XCTestCase {
         }
     }
 
+    /// Seals the input into `clean`, then starts the same seal into `bundle` and stops it with SIGINT; returns the
+    /// interrupted seal's work directory and how the stopped run ended.
+    private func sealCleanThenInterrupt() throws -> (work: String, stopped: (status: Int32, err: String)) {
+        try writeInput()
+        let clean = try CLI.run(seal("clean"))
+        XCTAssertEqual(clean.status, 0, clean.err)
+        let stopped = try interrupt("bundle", with: SIGINT)
+        XCTAssertEqual(stopped.status, 2, stopped.err)
+        return (dir.appendingPathComponent(".bundle.partial").path, (stopped.status, stopped.err))
+    }
+
     func testKillNineThenResumeGivesTheCleanSealsBytes() throws {
         try writeInput()
         let clean = try CLI.run(seal("clean"))
@@ -148,12 +159,7 @@ final class SealResumeTests: XCTestCase {
     }
 
     func testSigintKeepsThePartialSealAndResumeTakesTheJournalsArguments() throws {
-        try writeInput()
-        let clean = try CLI.run(seal("clean"))
-        XCTAssertEqual(clean.status, 0, clean.err)
-        let stopped = try interrupt("bundle", with: SIGINT)
-        XCTAssertEqual(stopped.status, 2, stopped.err)
-        let work = dir.appendingPathComponent(".bundle.partial").path
+        let (work, stopped) = try sealCleanThenInterrupt()
         XCTAssertTrue(stopped.err.contains("custody: interrupted by SIGINT: the partial seal of \(dir.path)/bundle is "
             + "kept in \(work); run the same command with --resume to continue"), stopped.err)
         // Garbage after what the interrupted run wrote (a torn write) is found and cut.
@@ -173,12 +179,7 @@ final class SealResumeTests: XCTestCase {
     /// points at is untouched), a file dropped into the bag is refused before the ledger is touched, and the
     /// temporaries of a killed atomic write are removed.
     func testResumeRefusesPlantedFilesAndRemovesStrayTemporaries() throws {
-        try writeInput()
-        let clean = try CLI.run(seal("clean"))
-        XCTAssertEqual(clean.status, 0, clean.err)
-        let stopped = try interrupt("bundle", with: SIGINT)
-        XCTAssertEqual(stopped.status, 2, stopped.err)
-        let work = dir.appendingPathComponent(".bundle.partial").path
+        let work = try sealCleanThenInterrupt().work
         let evidence = try FileSystem.readFile(input, limit: 1 << 30)
 
         try FileManager.default.removeItem(atPath: work + ".leaves")
