@@ -64,7 +64,9 @@ struct BenchCommand: ParsableCommand {
         _ = try syntheticSize()
         _ = try selectedStages()
         guard (0...9).contains(level) else { throw ValidationError("--level \(level): choose from 0 to 9") }
-        guard seconds >= 0, seconds.isFinite else { throw ValidationError("--seconds \(seconds): give 0 or more") }
+        guard seconds >= 0, seconds <= 86_400 * 365 else {
+            throw ValidationError("--seconds \(seconds): give 0 (no limit) to one year (31536000)")
+        }
         guard (0...100).contains(retries) else { throw ValidationError("--retries \(retries): choose from 0 to 100") }
     }
 

@@ -108,6 +108,7 @@ final class BenchCommandTests: XCTestCase {
             (["bench", "--synthetic", "8M", "--chunk-size", "3M"], "power of two"),
             (["bench", "--synthetic", "8M", "--level", "12"], "--level"),
             (["bench", "--synthetic", "8M", "--seconds", "-1"], "--seconds"),
+            (["bench", "--synthetic", "8M", "--seconds", "1e20"], "--seconds"),
             (["bench", directory.path + "/missing"], "missing"),
             (["bench", directory.path], "is a directory"),
             (["bench", "/dev/null"], "not a regular file or block device"),

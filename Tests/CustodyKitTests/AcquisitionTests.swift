@@ -478,4 +478,12 @@ final class AcquisitionTests: XCTestCase {
         XCTAssertTrue(log.isClean)
         XCTAssertEqual(result.digests[.sha256], Digester.digest(.sha256, bytes))
     }
+
+    /// Fixed-decimal formatting used by the bench table: rounding, and no trap for values past 2^63.
+    func testFormatFixedRoundsAndNeverTraps() {
+        XCTAssertEqual(formatFixed(2.25, decimals: 1), "2.3")
+        XCTAssertEqual(formatFixed(-0.04, decimals: 1), "0.0")
+        XCTAssertEqual(formatFixed(1234.5678, decimals: 2), "1234.57")
+        XCTAssertEqual(formatFixed(1e20, decimals: 1), "1e+20")
+    }
 }

@@ -45,6 +45,8 @@ public func formatFixed(_ value: Double, decimals: Int) -> String {
     var scale = 1.0
     for _ in 0..<decimals { scale *= 10 }
     let scaled = (abs(value) * scale).rounded()
+    // Beyond 2^63 the integer split below cannot hold the value: Swift's own rendering is exact enough there.
+    guard scaled < 9.2e18 else { return "\(value)" }
     let whole = UInt64(scaled / scale)
     let fraction = UInt64(scaled) - whole * UInt64(scale)
     let sign = value < 0 && scaled != 0 ? "-" : ""
