@@ -167,6 +167,18 @@ final class ReportCommandTests: XCTestCase {
         let notDirectory = try CLI.run(["export", "case", inputs[1]])
         XCTAssertEqual(notDirectory.status, 2)
         XCTAssertTrue(notDirectory.err.contains("not a bundle directory"), notDirectory.err)
+        // Nothing is ever written into the bundle: an output there is refused, and the bundle still verifies.
+        let items = bundle + "/custody/items.json"
+        let before = try FileSystem.readFile(items)
+        for arguments in [["report", bundle, "--html", items, "--quiet"], ["export", "dfxml", bundle, "--out", items],
+                          ["export", "case", bundle, "--out", bundle + "/data/../new.json"]] {
+            let refused = try CLI.run(arguments)
+            XCTAssertEqual(refused.status, 2, "\(arguments): \(refused.err)")
+            XCTAssertTrue(refused.err.contains("inside the bundle"), refused.err)
+        }
+        XCTAssertEqual(try FileSystem.readFile(items), before)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: bundle + "/new.json"))
+        XCTAssertEqual(try CLI.run(["verify", bundle, "--fast"]).status, 0)
     }
 
     static func chromium() throws -> String {
