@@ -242,6 +242,20 @@ final class SealResumeTests: XCTestCase {
         XCTAssertEqual(refused.status, 2, refused.err)
         XCTAssertTrue(refused.err.contains("\(journalPath): no bundle identifier of the form urn:uuid:"), refused.err)
         XCTAssertTrue(FileSystem.exists(dir.appendingPathComponent(".bundle.partial").path))
+
+        // A journaled ledger size beyond the ledger's would hide entries already appended: refused, none appended.
+        members["bundle"] = journal["bundle"]
+        members["ledgerFrom"] = .int(999)
+        try FileSystem.writeAtomically(journalPath, JSONValue.object(members).canonicalBytes + [10])
+        let beyond = try CLI.run(seal("bundle", ["--resume"]))
+        XCTAssertEqual(beyond.status, 2, beyond.err)
+        XCTAssertTrue(beyond.err.contains("records the ledger at 999 entries"), beyond.err)
+        XCTAssertEqual(try ledgerEntries(), 0)
+        members["ledgerFrom"] = .int(-1)
+        try FileSystem.writeAtomically(journalPath, JSONValue.object(members).canonicalBytes + [10])
+        let negative = try CLI.run(seal("bundle", ["--resume"]))
+        XCTAssertEqual(negative.status, 2, negative.err)
+        XCTAssertTrue(negative.err.contains("malformed ledgerFrom"), negative.err)
         XCTAssertTrue(Identifier.isURN(Identifier.urn()))
         XCTAssertFalse(Identifier.isURN("urn:uuid:0123"))
     }

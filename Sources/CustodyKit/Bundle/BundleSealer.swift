@@ -325,6 +325,13 @@ public enum BundleSealer {
             try journal.update { $0.ledgerFrom = from }
         }
         let size = try ledger.size()
+        // A ledger only grows: a journaled size beyond it means the journal (or the ledger) was altered, and
+        // searching from there would miss entries already appended and append them twice.
+        guard from <= size else {
+            let location = ledger.store.location
+            throw CustodyError.operational("\(journal.path): records the ledger at \(from) entries but \(location) "
+                + "holds \(size) (the journal or the ledger was altered); nothing was appended")
+        }
         var found: [LedgerEntry] = []
         if from < size {
             for sequence in from..<size {

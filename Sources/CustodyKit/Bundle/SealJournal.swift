@@ -160,7 +160,7 @@ struct SourceIdentity: Sendable, Equatable {
     }
 
     init(json: JSONValue?) {
-        size = json?["size"]?.intValue.map { UInt64($0) }
+        size = json?["size"]?.intValue.flatMap { UInt64(exactly: $0) }
         modified = json?["modified"]?.stringValue
         file = json?["file"]?.stringValue
     }
@@ -345,8 +345,15 @@ final class SealJournal: @unchecked Sendable {
                                     source: SourceIdentity(json: current["source"]))
             state.current?.durableLeaves = UInt64(max(0, current["durableLeaves"]?.intValue ?? 0))
         }
-        state.ledgerFrom = json["ledgerFrom"]?.intValue.map { UInt64($0) }
-        state.ledgerEntries = json["ledgerEntries"]?.arrayValue?.compactMap { $0.intValue.map { UInt64($0) } }
+        if let from = json["ledgerFrom"] {
+            guard let value = from.intValue.flatMap({ UInt64(exactly: $0) }) else { throw fail("malformed ledgerFrom") }
+            state.ledgerFrom = value
+        }
+        if let entries = json["ledgerEntries"] {
+            let values = entries.arrayValue?.compactMap { $0.intValue.flatMap { UInt64(exactly: $0) } }
+            guard let values, values.count == entries.arrayValue?.count else { throw fail("malformed ledgerEntries") }
+            state.ledgerEntries = values
+        }
         return SealJournal(path: path, state: state)
     }
 
