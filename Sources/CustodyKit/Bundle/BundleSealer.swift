@@ -116,6 +116,10 @@ public struct SealStatement: Sendable, Equatable {
 /// Seals inputs into a bundle: packs and hashes each item in one read, records `acquire` and `seal` entries in
 /// the ledger, writes the BagIt bag with the custody tag files, and signs the seal.
 public enum BundleSealer {
+    /// Items in one bundle at most: the seal entry names every item (about 230 bytes each) and a ledger entry
+    /// holds at most 1 MiB.
+    public static let maximumItems = 4000
+
     /// Lists the items `paths` name: files and block devices as they are, the regular files inside directories.
     /// Symbolic links and special files met inside directories are not followed; they are listed in `skipped`.
     /// Any other input (standard input, a FIFO, a character device) is refused.
@@ -163,6 +167,11 @@ public enum BundleSealer {
         let writer = try BundleWriter(out: out, resume: resume)
         var skipped: [String] = []
         let inputs = try items(paths, skipped: &skipped)
+        guard inputs.count <= BundleSealer.maximumItems else {
+            throw CustodyError.operational("the inputs hold \(inputs.count) items; a bundle holds at most "
+                + "\(BundleSealer.maximumItems) (its seal entry lists every item within the ledger's 1 MiB entry "
+                + "limit): archive the folder (tar) and seal the archive, or seal it in parts")
+        }
         let parameters = SealParameters(options: options, paths: paths)
         let itemList = inputs.map { (path: $0.input.path, name: $0.name) }
         let journal: SealJournal
