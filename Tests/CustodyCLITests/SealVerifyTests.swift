@@ -361,6 +361,16 @@ final class SealVerifyTests: XCTestCase {
             XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: ledgerPath)), ledgerBefore)
         }
 
+        // More items than a seal entry can name: refused before anything is written or appended.
+        let many = dir.appendingPathComponent("many").path
+        try FileManager.default.createDirectory(atPath: many, withIntermediateDirectories: false)
+        for index in 0...BundleSealer.maximumItems {
+            FileManager.default.createFile(atPath: many + "/f\(index)", contents: Data())
+        }
+        let tooMany = try seal([many], out: dir.appendingPathComponent("many-bundle").path, expect: 2)
+        XCTAssertTrue(tooMany.err.contains("a bundle holds at most 4000"), tooMany.err)
+        try assertNothingLeft("many-bundle")
+
         // An existing --out is never touched.
         let existing = dir.appendingPathComponent("existing").path
         try FileManager.default.createDirectory(atPath: existing, withIntermediateDirectories: false)
