@@ -339,7 +339,8 @@ public enum BundleReceiver {
             }
             return statement
         } catch {
-            report.fail("transfer note", "\(path): \(error)")
+            let text = "\(error)"
+            report.fail("transfer note", text.hasPrefix(path) ? text : "\(path): \(text)")
             return nil
         }
     }
