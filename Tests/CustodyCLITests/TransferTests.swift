@@ -368,7 +368,8 @@ final class TransferTests: XCTestCase {
         let result = try receiveAsDE("fifo.age", out: "received", expect: 1)
         XCTAssertTrue(result.out.contains("FAIL  transfer note") && result.out.contains("not a regular file"),
                       result.out)
-        XCTAssertFalse(result.out.contains("fifo.age.note: \(path("fifo.age.note"))"), "path named twice: \(result.out)")
+        XCTAssertFalse(result.out.contains("fifo.age.note: \(path("fifo.age.note"))"),
+                       "path named twice: \(result.out)")
     }
 
     func testTransferRefusals() throws {
