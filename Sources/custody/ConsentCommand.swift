@@ -33,10 +33,17 @@ struct ConsentGrantCommand: ParsableCommand {
     @Option(help: "The sender's ledger, to record the grant.") var ledger: String?
 
     func run() throws {
+        guard Identifier.isURN(bundleID) else {
+            throw CustodyError.operational("'\(BagIt.printable(bundleID))' is not a bundle ID (urn:uuid:..., as "
+                + "custody seal prints it)")
+        }
         var expiry: CivilDate?
         if let expires {
             guard let date = CivilDate(parsing: expires) else {
                 throw CustodyError.operational("--expires '\(expires)' is not a date (YYYY-MM-DD)")
+            }
+            if date < CivilDate.today() {
+                Terminal.error("warning: --expires \(expires) is already past: the consent can never be used")
             }
             expiry = date
         }

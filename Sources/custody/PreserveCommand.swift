@@ -72,6 +72,13 @@ struct PreserveAddCommand: ParsableCommand {
 
     func validate() throws {
         if expires != nil && days != nil { throw ValidationError("give --expires or --days, not both") }
+        // Each is one line of `preserve list` and of reports: text, no control characters.
+        for (option, value) in [("--authority", authority), ("--legal-basis", legalBasis), ("--data", data)] {
+            guard !value.isEmpty, value.count <= 1000,
+                  !value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else {
+                throw ValidationError("\(option): give 1 to 1000 characters without control characters")
+            }
+        }
     }
 
     func run() throws {

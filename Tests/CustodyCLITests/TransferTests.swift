@@ -426,8 +426,12 @@ final class TransferTests: XCTestCase {
                      "--trust", path("de-trust.json")])
         try custody(onward + ["--to", "us", "--out", path("to-us.age")], expect: 2)
         // An expired consent does not either.
-        try custody(["consent", "grant", bundleID, "--to-jurisdiction", "US", "--key", key("fr"), "--out",
-                     path("consent-old.txt"), "--expires", "2020-01-31"])
+        let old = try custody(["consent", "grant", bundleID, "--to-jurisdiction", "US", "--key", key("fr"), "--out",
+                               path("consent-old.txt"), "--expires", "2020-01-31"])
+        XCTAssertTrue(old.err.contains("warning: --expires 2020-01-31 is already past"), old.err)
+        let notBundle = try custody(["consent", "grant", "bundle-42", "--to-jurisdiction", "US", "--key", key("fr"),
+                                     "--out", path("consent-bad.txt")], expect: 2)
+        XCTAssertTrue(notBundle.err.contains("not a bundle ID"), notBundle.err)
         try custody(["consent", "import", path("consent-old.txt"), "--ledger", path("de.ledger"), "--key", key("de"),
                      "--trust", path("de-trust.json")])
         try custody(onward + ["--to", "us", "--out", path("to-us.age")], expect: 2)
@@ -487,6 +491,10 @@ final class TransferTests: XCTestCase {
         try custody(order + ["--issued", "2024-02-01", "--days", "91"], expect: 2)
         try custody(order + ["--issued", "2024-02-01", "--expires", "2024-05-02"], expect: 2)
         try custody(order + ["--issued", "2023-02-29"], expect: 2)
+        let twoLines = ["preserve", "add", "--authority", "Juge\nLyon", "--legal-basis", "art. 25", "--data", "x",
+                        "--issued", "2024-02-01"] + base
+        let refusedAuthority = try custody(twoLines, expect: 2)
+        XCTAssertTrue(refusedAuthority.err.contains("--authority"), refusedAuthority.err)
         try custody(order + ["--issued", "2024-02-01", "--days", "120", "--policy-max-days", "180"])
         try custody(order + ["--issued", "2023-11-30", "--days", "30"])
 
