@@ -74,8 +74,7 @@ struct PreserveAddCommand: ParsableCommand {
         if expires != nil && days != nil { throw ValidationError("give --expires or --days, not both") }
         // Each is one line of `preserve list` and of reports: text, no control characters.
         for (option, value) in [("--authority", authority), ("--legal-basis", legalBasis), ("--data", data)] {
-            guard !value.isEmpty, value.count <= 1000,
-                  !value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else {
+            guard !value.isEmpty, value.count <= 1000, !Printable.hasControls(value) else {
                 throw ValidationError("\(option): give 1 to 1000 characters without control characters")
             }
         }

@@ -30,8 +30,7 @@ public struct Identity: Sendable, Equatable {
 
     /// Checks an agency: 1 to 200 characters without control characters.
     public static func validateAgency(_ agency: String) throws {
-        guard !agency.isEmpty, agency.count <= 200,
-              !agency.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else {
+        guard !agency.isEmpty, agency.count <= 200, !Printable.hasControls(agency) else {
             throw CustodyError.operational("agency must be 1 to 200 characters without control characters")
         }
     }

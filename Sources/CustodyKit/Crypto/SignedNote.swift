@@ -191,7 +191,7 @@ public struct SignedNote: Sendable, Equatable {
     public static func validateKeyName(_ name: String) throws {
         guard !name.isEmpty,
             !name.unicodeScalars.contains(where: {
-                $0 == "+" || $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7f
+                $0 == "+" || $0.properties.isWhitespace || Printable.isControl($0)
             })
         else {
             throw CustodyError.operational("'\(name)' is not a valid key name (non-empty, no spaces, no '+')")

@@ -21,7 +21,7 @@ public struct Checkpoint: Sendable, Equatable {
     public static func validateOrigin(_ origin: String) throws {
         guard !origin.isEmpty, origin.utf8.count <= 255,
             !origin.unicodeScalars.contains(where: {
-                $0 == "+" || $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7f
+                $0 == "+" || $0.properties.isWhitespace || Printable.isControl($0)
             })
         else {
             throw CustodyError.operational(

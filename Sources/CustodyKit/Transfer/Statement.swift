@@ -24,7 +24,7 @@ public struct Statement: Sendable, Equatable {
     /// The value with control characters replaced, so it fits on one line of a note.
     public static func singleLine(_ value: String) -> String {
         String(String.UnicodeScalarView(value.unicodeScalars.map {
-            $0.value < 0x20 || $0.value == 0x7f ? "?" : $0
+            Printable.isControl($0) ? "?" : $0
         }))
     }
 
