@@ -180,13 +180,7 @@ public enum BundleSealer {
             try journal.check(parameters: parameters, items: itemList)
             // A run killed inside an atomic write leaves its temporary beside the file: never part of the bag.
             try writer.removeStrayTemporaryFiles()
-            let journalTemporary = journal.path + ".tmp-"
-            let parent = FileSystem.parentDirectory(of: journal.path)
-            for name in try FileSystem.directoryEntries(parent)
-            where (parent + "/" + name).hasPrefix(journalTemporary)
-                && BundleWriter.isTemporaryName(parent + "/" + name) {
-                unlink(parent + "/" + name)
-            }
+            try FileSystem.removeAtomicTemporaries(of: journal.path)
         } else {
             journal = SealJournal(path: SealJournal.path(workPath: writer.workPath), state: SealJournal.State(
                 bundleID: Identifier.urn(), parameters: parameters, items: itemList))

@@ -152,7 +152,7 @@ public final class BundleWriter {
 
     /// Removes what a run killed inside an atomic write left (`NAME.tmp-PID` files: never part of the bag).
     public func removeStrayTemporaryFiles() throws {
-        for path in try BagTree.list(workPath).files.keys where BundleWriter.isTemporaryName(path) {
+        for path in try BagTree.list(workPath).files.keys where FileSystem.isAtomicTemporary(path) {
             unlink(absolute(path))
         }
     }
@@ -175,12 +175,6 @@ public final class BundleWriter {
             throw CustodyError.operational("\(absolute(stray)): not written by the seal; remove it (or \(workPath)) "
                 + "and resume again")
         }
-    }
-
-    /// Whether a bag-relative name is one of custody's atomic-write temporaries (`NAME.tmp-DIGITS`).
-    static func isTemporaryName(_ path: String) -> Bool {
-        let digits = path.reversed().prefix { $0.isASCII && $0.isNumber }
-        return !digits.isEmpty && path.dropLast(digits.count).hasSuffix(".tmp-")
     }
 
     /// Records a payload file's digests (of its stored bytes) and size for the manifests and Payload-Oxum.

@@ -261,10 +261,11 @@ public enum FileSystem {
         try fd.sync()
     }
 
-    /// Writes `bytes` to `path` atomically and durably: a temporary file beside it, fsync, rename, fsync dir.
+    /// Writes `bytes` to `path` atomically and durably: a temporary file beside it (`PATH.tmp-PID`), fsync, rename,
+    /// fsync dir.
     public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws {
         let directory = parentDirectory(of: path)
-        let temporary = path + ".tmp-\(getpid())"
+        let temporary = path + atomicTemporarySuffix + "\(getpid())"
         let fd = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_EXCL, mode: mode)
         do {
             _ = fchmod(fd.rawValue, mode)
@@ -282,6 +283,25 @@ public enum FileSystem {
             throw SystemError(operation: "rename", path: path, code: code)
         }
         try syncDirectory(directory)
+    }
+
+    /// What `writeAtomically` appends to a path, before the process ID, to name its temporary file.
+    static let atomicTemporarySuffix = ".tmp-"
+
+    /// Whether `path` is a temporary `writeAtomically` left (`NAME.tmp-DIGITS`): a process killed between creating
+    /// and renaming it leaves one behind.
+    public static func isAtomicTemporary(_ path: String) -> Bool {
+        let digits = path.reversed().prefix { $0.isASCII && $0.isNumber }
+        return !digits.isEmpty && path.dropLast(digits.count).hasSuffix(atomicTemporarySuffix)
+    }
+
+    /// Removes the temporaries killed `writeAtomically` calls for `path` left beside it.
+    public static func removeAtomicTemporaries(of path: String) throws {
+        let parent = parentDirectory(of: path)
+        let prefix = (path.split(separator: "/").last.map(String.init) ?? path) + atomicTemporarySuffix
+        for name in try directoryEntries(parent) where name.hasPrefix(prefix) && isAtomicTemporary(name) {
+            unlink(parent + "/" + name)
+        }
     }
 
     /// Reads a whole file, refusing files larger than `limit` bytes.
