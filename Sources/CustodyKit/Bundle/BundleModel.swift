@@ -24,6 +24,12 @@ public enum BundleLayout {
     public static let leavesDirectory = "custody/leaves"
 
     public static func manifestName(_ algorithm: DigestAlgorithm) -> String { "manifest-\(algorithm.rawValue).txt" }
+
+    /// Every file a bundle holds under a fixed name (the per-item payload and leaf files aside).
+    public static var fixedFiles: [String] {
+        [declaration, bagInfo, items, ledgerExcerpt, proofs, checkpoint, identities, conditions, seal]
+            + payloadManifests.map(manifestName) + tagManifests.map(tagManifestName)
+    }
     public static func tagManifestName(_ algorithm: DigestAlgorithm) -> String {
         "tagmanifest-\(algorithm.rawValue).txt"
     }

@@ -234,7 +234,7 @@ public enum BundleSealer {
             }
             throw error
         }
-        try writer.checkNoStrayFiles(expected: Set(records.flatMap { [$0.payloadPath, $0.leavesPath] }))
+        try writer.checkNoStrayFiles()
         var drafts: [LedgerEntryDraft] = []
         let legalBasis = options.conditions.legalBasis ?? ""
         for record in records {

@@ -158,14 +158,10 @@ public final class BundleWriter {
     }
 
     /// Refuses files in the work directory that the bag will not list (dropped in while the seal was
-    /// interrupted), before anything is recorded: `expected` are the payload and leaf files of the items.
-    public func checkNoStrayFiles(expected: Set<String>) throws {
-        var known = expected.union(tagFiles).union(payloadSizes.keys)
-        known.formUnion([BundleLayout.declaration, BundleLayout.bagInfo, BundleLayout.items, BundleLayout.ledgerExcerpt,
-                         BundleLayout.proofs, BundleLayout.checkpoint, BundleLayout.identities,
-                         BundleLayout.conditions, BundleLayout.seal])
-        for algorithm in BundleLayout.payloadManifests { known.insert(BundleLayout.manifestName(algorithm)) }
-        for algorithm in BundleLayout.tagManifests { known.insert(BundleLayout.tagManifestName(algorithm)) }
+    /// interrupted), before anything is recorded: only the payload and tag files recorded so far and the bag's
+    /// fixed files may be there.
+    public func checkNoStrayFiles() throws {
+        let known = Set(tagFiles).union(payloadSizes.keys).union(BundleLayout.fixedFiles)
         let listing = try BagTree.list(workPath)
         if let unexpected = listing.unexpected.first {
             throw CustodyError.operational("\(absolute(unexpected.path)): a \(unexpected.kind) in the interrupted "
