@@ -221,15 +221,21 @@ final class TransferTests: XCTestCase {
         }
     }
 
-    func testReceiveAcceptsWhatAgeAndTarWrote() throws {
+    /// Archives `members` of the test folder with tar and encrypts the archive to DE with age, as an agency without
+    /// custody would; skips when either tool is missing.
+    func tarAndAgeToDE(_ members: String, into name: String, tarOptions: String = "") throws {
         let age = try CLI.requireTool("age")
         let tar = try CLI.requireTool("tar")
-        try setUpAgencies()
         let recipient = try String(contentsOfFile: path("keys/de.recipient"), encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        let made = try CLI.runTool("/bin/sh", ["-c", "'\(tar)' --format=pax -cf - -C '\(dir.path)' bundle | "
-            + "'\(age)' -r \(recipient) -o '\(path("by-age.age"))'"])
+        let made = try CLI.runTool("/bin/sh", ["-c", "'\(tar)' \(tarOptions) -cf - -C '\(dir.path)' \(members) | "
+            + "'\(age)' -r \(recipient) -o '\(path(name))'"])
         XCTAssertEqual(made.status, 0, made.err)
+    }
+
+    func testReceiveAcceptsWhatAgeAndTarWrote() throws {
+        try setUpAgencies()
+        try tarAndAgeToDE("bundle", into: "by-age.age", tarOptions: "--format=pax")
         let received = try receiveAsDE("by-age.age")
         XCTAssertTrue(received.out.contains("WARN  transfer statement: the archive carries no transfer.txt"),
                       received.out)
@@ -247,9 +253,7 @@ final class TransferTests: XCTestCase {
         try handle.seek(toOffset: 40)
         try handle.write(contentsOf: [byte ^ 1])
         try handle.close()
-        let tampered = try CLI.runTool("/bin/sh", ["-c", "'\(tar)' -cf - -C '\(dir.path)' bundle | "
-            + "'\(age)' -r \(recipient) -o '\(path("tampered.age"))'"])
-        XCTAssertEqual(tampered.status, 0, tampered.err)
+        try tarAndAgeToDE("bundle", into: "tampered.age")
         let failed = try receiveAsDE("tampered.age", out: "received-2", expect: 1)
         XCTAssertTrue(failed.out.contains("FAIL  item 2 payload"), failed.out)
         let failedReceipt = try String(contentsOfFile: path("received-2.receipt"), encoding: .utf8)
@@ -258,15 +262,9 @@ final class TransferTests: XCTestCase {
 
     /// A transfer.txt too large to be a statement: refused naming the transfer file, exit 1, nothing left.
     func testOversizedStatementIsRefused() throws {
-        let age = try CLI.requireTool("age")
-        let tar = try CLI.requireTool("tar")
         try setUpAgencies()
-        let recipient = try String(contentsOfFile: path("keys/de.recipient"), encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
         try Data(count: 2 << 20).write(to: dir.appendingPathComponent("transfer.txt"))
-        let made = try CLI.runTool("/bin/sh", ["-c", "'\(tar)' -cf - -C '\(dir.path)' bundle transfer.txt | "
-            + "'\(age)' -r \(recipient) -o '\(path("big.age"))'"])
-        XCTAssertEqual(made.status, 0, made.err)
+        try tarAndAgeToDE("bundle transfer.txt", into: "big.age")
         let refused = try receiveAsDE("big.age", expect: 1)
         XCTAssertTrue(refused.err.contains("big.age: the archive's transfer.txt holds 2097152 bytes"), refused.err)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("received")))
