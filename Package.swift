@@ -1,6 +1,18 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// The layers, each a module that sees only the ones below it (ARCHITECTURE.md):
+//
+//   custody (command line)
+//   CustodyReport        reports, history, CASE and DFXML exports
+//   CustodyTransfer      transfer, receive, receipts, consents, preservation orders
+//   CustodyBundle        BagIt bundles: seal, verify, trust store
+//   CustodyLedger        the signed Merkle ledger and its stores
+//   CustodyEngine        chunk pipeline, tree and linear digests, packing and unpacking
+//   CustodyAge, CustodyTar   file formats: age encryption, tar archives
+//   CustodyCrypto        Ed25519, digests, signed notes, RFC 6962 hashing and proofs
+//   CustodyIO            descriptors, direct and atomic writes, mapped regions, byte and chunk streams
+//   CustodyBase          errors, canonical JSON, hex, base64, timestamps, raw names
 let package = Package(
     name: "custody",
     platforms: [.macOS(.v13)],
@@ -27,13 +39,43 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
         ),
+        .target(name: "CCustodySystem"),
+        .target(name: "CustodyBase"),
+        .target(name: "CustodyIO", dependencies: ["CustodyBase", "CCustodySystem"]),
+        .target(name: "CustodyCrypto", dependencies: ["CustodyIO", "CustodyBase", "COpenSSL"]),
+        .target(name: "CustodyAge", dependencies: ["CustodyCrypto", "CustodyIO", "CustodyBase", "COpenSSL"]),
+        .target(name: "CustodyTar", dependencies: ["CustodyIO", "CustodyBase"]),
         .target(
-            name: "CCustodySystem"
+            name: "CustodyEngine",
+            dependencies: ["CustodyCrypto", "CustodyIO", "CustodyBase", "CZlib", "CCustodySystem"]
+        ),
+        .target(name: "CustodyLedger", dependencies: ["CustodyCrypto", "CustodyIO", "CustodyBase", "CSQLite"]),
+        .target(
+            name: "CustodyBundle",
+            dependencies: ["CustodyLedger", "CustodyEngine", "CustodyAge", "CustodyCrypto", "CustodyIO", "CustodyBase"]
+        ),
+        .target(
+            name: "CustodyTransfer",
+            dependencies: [
+                "CustodyBundle", "CustodyLedger", "CustodyEngine", "CustodyAge", "CustodyTar", "CustodyCrypto",
+                "CustodyIO", "CustodyBase",
+            ]
+        ),
+        .target(
+            name: "CustodyReport",
+            dependencies: [
+                "CustodyTransfer", "CustodyBundle", "CustodyLedger", "CustodyEngine", "CustodyCrypto", "CustodyIO",
+                "CustodyBase",
+            ]
         ),
         .target(
             name: "CustodyKit",
-            dependencies: ["COpenSSL", "CZlib", "CSQLite", "CCustodySystem"]
+            dependencies: [
+                "CustodyReport", "CustodyTransfer", "CustodyBundle", "CustodyLedger", "CustodyEngine", "CustodyAge",
+                "CustodyTar", "CustodyCrypto", "CustodyIO", "CustodyBase",
+            ]
         ),
+        .target(name: "CustodyTestSupport", dependencies: ["CustodyIO", "CustodyBase"]),
         .executableTarget(
             name: "custody",
             dependencies: [
@@ -43,7 +85,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CustodyKitTests",
-            dependencies: ["CustodyKit"]
+            dependencies: ["CustodyKit", "CustodyTestSupport"]
         ),
         .testTarget(
             name: "CustodyCLITests",

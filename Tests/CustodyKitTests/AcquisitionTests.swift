@@ -1,4 +1,5 @@
 import CustodyKit
+import CustodyTestSupport
 import Foundation
 import XCTest
 

@@ -1,5 +1,15 @@
 import XCTest
-@testable import CustodyKit
+import CustodyKit
+@testable import CustodyAge
+@testable import CustodyBase
+@testable import CustodyBundle
+@testable import CustodyCrypto
+@testable import CustodyEngine
+@testable import CustodyIO
+@testable import CustodyLedger
+@testable import CustodyReport
+@testable import CustodyTar
+@testable import CustodyTransfer
 
 final class BagItTests: XCTestCase {
     func testUnsafeManifestPathsAreRejected() {

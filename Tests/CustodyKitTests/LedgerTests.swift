@@ -1,6 +1,16 @@
 import XCTest
 
-@testable import CustodyKit
+import CustodyKit
+@testable import CustodyAge
+@testable import CustodyBase
+@testable import CustodyBundle
+@testable import CustodyCrypto
+@testable import CustodyEngine
+@testable import CustodyIO
+@testable import CustodyLedger
+@testable import CustodyReport
+@testable import CustodyTar
+@testable import CustodyTransfer
 
 final class LedgerTests: XCTestCase {
     var directory: URL!

@@ -1,0 +1,500 @@
+import CustodyAge
+import CustodyBase
+import CustodyCrypto
+import CustodyEngine
+import CustodyIO
+import CustodyLedger
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import Synchronization
+
+/// What a verification learned about a bundle, for reports.
+public struct BundleSummary: Sendable {
+    public var bundleID: String?
+    public var items: [ItemRecord] = []
+    public var conditions: Conditions?
+    /// The sealing officer, when the seal names a known identity.
+    public var sealer: Identity?
+    public var entries: [LedgerEntry] = []
+    /// The self-signed identities the bundle carries (`custody/identities.json`).
+    public var identities: [Identity] = []
+    public var checkpoint: Checkpoint?
+    public var bagInfo: [(label: String, value: String)] = []
+    /// Per item number: whether its content verified (nil when not checked).
+    public var itemStatus: [Int: Bool] = [:]
+}
+
+/// Verifies a sealed bundle completely: BagIt structure and manifests, the seal and its signer, every item's
+/// content against its tree and linear digests, the ledger excerpt's chain and signatures, each inclusion
+/// proof against the checkpoint, and the checkpoint's signature. Never writes into the bundle.
+public struct BundleVerifier: Sendable {
+    public var root: String
+    /// Trusted keys; without a store, valid signatures are reported as valid but not trusted.
+    public var trust: TrustStore?
+    /// Skip only the decompression and re-hashing of item content.
+    public var fast = false
+    public var progress: (@Sendable (String, UInt64) -> Void)?
+
+    public init(root: String, trust: TrustStore? = nil, fast: Bool = false) {
+        self.root = root
+        self.trust = trust
+        self.fast = fast
+    }
+
+    public func verify() -> (report: VerificationReport, summary: BundleSummary) {
+        var report = VerificationReport()
+        var summary = BundleSummary()
+        guard FileSystem.exists(root), (try? FileSystem.status(root, followLinks: false).st_mode & S_IFMT) == S_IFDIR
+        else {
+            report.fail("bundle", "\(root): not a directory (a bundle is a BagIt directory)")
+            return (report, summary)
+        }
+        guard let structure = BagValidator(root: root).checkStructure(into: &report) else { return (report, summary) }
+        summary.bagInfo = structure.bagInfo
+        summary.bundleID = structure.bagInfoValue("External-Identifier")
+        let identities = loadIdentities(into: &report)
+        summary.identities = identities
+        let keys = identities.map(\.verifierKey)
+        summary.items = loadItems(structure: structure, summary: summary, into: &report)
+        checkSeal(structure: structure, identities: identities, summary: &summary, into: &report)
+        checkLedger(keys: keys, identities: identities, structure: structure, summary: &summary, into: &report)
+        checkConditions(summary: &summary, into: &report)
+        checkContent(structure: structure, summary: &summary, into: &report)
+        return (report, summary)
+    }
+
+    private func readTag(_ name: String, into report: inout VerificationReport) -> [UInt8]? {
+        do {
+            return try BagTree.readRegular(root + "/" + name, limit: BagValidator.tagFileLimit)
+        } catch {
+            report.fail(name, "\(name) cannot be read: \(error)")
+            return nil
+        }
+    }
+
+    private func loadIdentities(into report: inout VerificationReport) -> [Identity] {
+        guard let bytes = readTag(BundleLayout.identities, into: &report) else { return [] }
+        var identities: [Identity] = []
+        for (index, line) in bytes.split(separator: 10).enumerated() {
+            do {
+                identities.append(try Identity.parse(Array(line), source: "\(BundleLayout.identities):\(index + 1)"))
+            } catch {
+                report.fail("identities", "\(error)")
+            }
+        }
+        if !identities.isEmpty {
+            report.pass("identities", "\(identities.count) self-signed identit\(identities.count == 1 ? "y" : "ies"): "
+                + identities.map { "\($0.name) (\($0.agency), \($0.jurisdiction))" }.joined(separator: ", "))
+        }
+        return identities
+    }
+
+    private func loadItems(structure: BagValidator.Structure, summary: BundleSummary,
+                           into report: inout VerificationReport) -> [ItemRecord] {
+        guard let bytes = readTag(BundleLayout.items, into: &report) else { return [] }
+        let json: JSONValue
+        do {
+            json = try JSONValue.parse(bytes)
+        } catch {
+            report.fail("items", "\(BundleLayout.items): \(error)")
+            return []
+        }
+        guard let list = json["items"]?.arrayValue else {
+            report.fail("items", "\(BundleLayout.items): no 'items' array")
+            return []
+        }
+        if let bundle = json["bundle"]?.stringValue, bundle != summary.bundleID {
+            report.fail("items", "\(BundleLayout.items) names bundle \(bundle), bag-info says "
+                + "\(summary.bundleID ?? "none")")
+        }
+        var records: [ItemRecord] = []
+        var ok = true
+        for (index, item) in list.enumerated() {
+            do {
+                let place = "\(BundleLayout.items) item \(index + 1)"
+                let record = try ItemRecord(json: item, where: place)
+                do {
+                    _ = try BagIt.safeComponents(record.payloadPath)
+                    _ = try BagIt.safeComponents(record.leavesPath)
+                } catch let error as CustodyError {
+                    throw CustodyError.verification("\(place): \(error.message)")
+                }
+                if structure.payload[record.payloadPath] == nil {
+                    report.fail("items", "item \(record.number): payload \(record.payloadPath) is not in the manifests")
+                    ok = false
+                }
+                records.append(record)
+            } catch {
+                report.fail("items", "\(error)")
+                ok = false
+            }
+        }
+        if ok { report.pass("items", "\(records.count) item record\(records.count == 1 ? "" : "s") readable") }
+        return records
+    }
+
+    private func describe(_ standing: TrustStore.Standing?, name: String, keyID: String)
+        -> (VerificationCheck.Status, String) {
+        guard let standing else {
+            return (.warning, "valid signature by \(name) (key \(keyID)); no trust store given, so the key is not "
+                + "known to be trusted")
+        }
+        switch standing {
+        case .trusted(let entry):
+            return (.passed, "valid signature by \(name) (key \(keyID)), trusted: \(entry.agency), "
+                + "\(entry.jurisdiction)")
+        case .wrongKey(let entry):
+            return (.failed, "signed by \(name) with key \(keyID), but the trust store holds a different key for "
+                + "\(name) (\(entry.verifierKey.keyIDHex), \(entry.agency))")
+        case .unknown:
+            return (.failed, "valid signature by \(name) (key \(keyID)), but that key is not in the trust store")
+        }
+    }
+
+    private func checkSeal(structure: BagValidator.Structure, identities: [Identity], summary: inout BundleSummary,
+                           into report: inout VerificationReport) {
+        guard let bytes = readTag(BundleLayout.seal, into: &report) else { return }
+        let note: SignedNote
+        do {
+            note = try SignedNote.parse(bytes)
+        } catch {
+            report.fail("seal", "\(BundleLayout.seal): \(error)")
+            return
+        }
+        let verified: [NoteVerifierKey]
+        do {
+            verified = try note.verify(with: identities.map(\.verifierKey))
+        } catch {
+            report.fail("seal signature", "\(BundleLayout.seal): \(error)")
+            return
+        }
+        guard let signer = verified.first, let identity = identities.first(where: { $0.name == signer.name }) else {
+            report.fail("seal signature", "\(BundleLayout.seal): no signature by an identity in "
+                + "\(BundleLayout.identities)")
+            return
+        }
+        summary.sealer = identity
+        let (status, detail) = describe(trust?.standing(name: identity.name, key: identity.publicKey),
+                                        name: identity.name, keyID: identity.keyIDHex)
+        report.checks.append(VerificationCheck("seal signature", status, detail))
+        let statement: SealStatement
+        do {
+            statement = try SealStatement(text: note.text)
+        } catch {
+            report.fail("seal statement", "\(error)")
+            return
+        }
+        var problems: [String] = []
+        if statement.bundleID != summary.bundleID {
+            problems.append("the seal names bundle \(statement.bundleID), bag-info says \(summary.bundleID ?? "none")")
+        }
+        if let tagManifest = try? BagTree.readRegular(root + "/" + BundleLayout.tagManifestName(.sha256),
+                                                       limit: BagValidator.tagFileLimit) {
+            let digest = SealDigest.tagManifestDigest(withoutSeal: tagManifest)
+            if !constantTimeEqual(digest, statement.tagManifestDigest) {
+                problems.append("tagmanifest-sha256.txt differs from the one sealed (a tag file was changed, added or "
+                    + "removed after sealing)")
+            }
+        }
+        let sealedItems = statement.items.map { "\($0.number) \($0.id) \($0.chunkSize) \($0.tree) \($0.size)" }
+        let recordItems = summary.items.map { "\($0.number) \($0.id) \($0.chunkSize) \($0.tree) \($0.size)" }
+        if sealedItems != recordItems {
+            problems.append("the items sealed (\(statement.items.count)) differ from \(BundleLayout.items) "
+                + "(\(summary.items.count))")
+        }
+        if problems.isEmpty {
+            report.pass("seal statement", "bundle ID, tag manifest and \(statement.items.count) item tree digests "
+                + "match the seal")
+        } else {
+            for problem in problems { report.fail("seal statement", problem) }
+        }
+    }
+
+    private func checkLedger(keys: [NoteVerifierKey], identities: [Identity], structure: BagValidator.Structure,
+                             summary: inout BundleSummary, into report: inout VerificationReport) {
+        guard let checkpointBytes = readTag(BundleLayout.checkpoint, into: &report) else { return }
+        let checkpoint: Checkpoint
+        do {
+            checkpoint = try Checkpoint.open(checkpointBytes, keys: keys)
+            let note = try SignedNote.parse(checkpointBytes)
+            let signer = try note.verify(with: keys).first
+            let identity = identities.first { $0.name == signer?.name }
+            if let identity {
+                let (status, detail) = describe(trust?.standing(name: identity.name, key: identity.publicKey),
+                                                name: identity.name, keyID: identity.keyIDHex)
+                report.checks.append(VerificationCheck("checkpoint signature", status,
+                                                       "checkpoint \(checkpoint.origin) size \(checkpoint.size): "
+                                                           + detail))
+            }
+        } catch {
+            report.fail("checkpoint signature", "\(BundleLayout.checkpoint): \(error)")
+            return
+        }
+        summary.checkpoint = checkpoint
+        guard let excerpt = readTag(BundleLayout.ledgerExcerpt, into: &report),
+              let proofBytes = readTag(BundleLayout.proofs, into: &report) else { return }
+        var entries: [LedgerEntry] = []
+        var ok = true
+        for (index, line) in excerpt.split(separator: 10, omittingEmptySubsequences: false).enumerated()
+            where !line.isEmpty {
+            do {
+                let entry = try LedgerEntry.parse(Array(line))
+                guard let key = identities.first(where: { $0.keyIDHex == entry.actor.keyID }) else {
+                    report.fail("ledger excerpt", "entry \(entry.sequence): actor key \(entry.actor.keyID) is not in "
+                        + BundleLayout.identities)
+                    ok = false
+                    continue
+                }
+                if try !entry.verifySignature(with: key.publicKey) {
+                    report.fail("ledger excerpt", "entry \(entry.sequence) (line \(index + 1)): signature does "
+                        + "not verify")
+                    ok = false
+                }
+                entries.append(entry)
+            } catch {
+                report.fail("ledger excerpt", "\(BundleLayout.ledgerExcerpt) line \(index + 1): \(error)")
+                ok = false
+            }
+        }
+        for (previous, next) in zip(entries, entries.dropFirst()) where next.sequence == previous.sequence + 1 {
+            if next.previous != previous.leafHash {
+                report.fail("ledger excerpt", "entry \(next.sequence) does not chain to entry \(previous.sequence)")
+                ok = false
+            }
+        }
+        if ok { report.pass("ledger excerpt", "\(entries.count) entries, signatures and chain links valid") }
+        summary.entries = entries
+        checkProofs(proofBytes, entries: entries, checkpoint: checkpoint, into: &report)
+        checkCoverage(entries: entries, summary: summary, into: &report)
+    }
+
+    private func checkProofs(_ bytes: [UInt8], entries: [LedgerEntry], checkpoint: Checkpoint,
+                             into report: inout VerificationReport) {
+        guard let list = (try? JSONValue.parse(bytes))?.arrayValue else {
+            report.fail("inclusion proofs", "\(BundleLayout.proofs) is not a JSON array of proofs")
+            return
+        }
+        var proven = Set<UInt64>()
+        var ok = true
+        for (index, item) in list.enumerated() {
+            guard let proof = try? InclusionProof(json: item.canonicalBytes, source: "proof \(index + 1)") else {
+                report.fail("inclusion proofs", "\(BundleLayout.proofs) proof \(index + 1) is malformed")
+                ok = false
+                continue
+            }
+            guard let entry = entries.first(where: { $0.sequence == proof.index }),
+                  entry.leafHash == proof.leafHash else {
+                report.fail("inclusion proofs", "proof \(index + 1) (index \(proof.index)) is for no entry of "
+                    + "the excerpt")
+                ok = false
+                continue
+            }
+            guard proof.size == checkpoint.size, proof.root == checkpoint.root, proof.verify() else {
+                report.fail("inclusion proofs", "entry \(proof.index): the inclusion proof does not lead to the "
+                    + "checkpoint (size \(checkpoint.size))")
+                ok = false
+                continue
+            }
+            proven.insert(proof.index)
+        }
+        for entry in entries where !proven.contains(entry.sequence) {
+            report.fail("inclusion proofs", "entry \(entry.sequence) has no valid inclusion proof")
+            ok = false
+        }
+        if ok {
+            report.pass("inclusion proofs", "\(proven.count) entries proven included in the ledger at size "
+                + "\(checkpoint.size)")
+        }
+    }
+
+    private func checkCoverage(entries: [LedgerEntry], summary: BundleSummary, into report: inout VerificationReport) {
+        var ok = true
+        for item in summary.items {
+            let recorded = entries.contains { entry in
+                entry.action == .acquire && entry.subjects.contains {
+                    $0.id == item.id && $0.attributes["tree"]?.stringValue == item.tree
+                        && $0.attributes["sha256"]?.stringValue == item.digests["sha256"]
+                }
+            }
+            if !recorded {
+                report.fail("custody history", "item \(item.number) (\(item.id)): no acquire entry with its digests")
+                ok = false
+            }
+        }
+        let sealSubjects = entries.filter { $0.action == .seal }.flatMap(\.subjects)
+            .filter { $0.id == summary.bundleID }
+        if sealSubjects.isEmpty {
+            report.fail("custody history", "no seal entry for bundle \(summary.bundleID ?? "?")")
+            ok = false
+        } else {
+            // The seal entry records the SHA-256 of the payload manifest: the ledger itself vouches for the payload.
+            let manifestName = BundleLayout.manifestName(.sha256)
+            let manifest = try? BagTree.readRegular(root + "/" + manifestName, limit: BagValidator.tagFileLimit)
+            let actual = manifest.map { Hex.encode(Digester.digest(.sha256, $0)) }
+            if !sealSubjects.contains(where: { $0.attributes["manifest-sha256"]?.stringValue == actual }) {
+                report.fail("custody history", "the seal entry's manifest-sha256 differs from the SHA-256 of "
+                    + "\(manifestName)")
+                ok = false
+            }
+        }
+        if ok {
+            report.pass("custody history", "every item has its acquire entry and the bundle its seal entry, which "
+                + "records the payload manifest's digest")
+        }
+    }
+
+    private func checkConditions(summary: inout BundleSummary, into report: inout VerificationReport) {
+        guard let bytes = readTag(BundleLayout.conditions, into: &report) else { return }
+        do {
+            let conditions = try Conditions(json: try JSONValue.parse(bytes), source: BundleLayout.conditions)
+            summary.conditions = conditions
+            report.pass("conditions", conditions.summaryLines.joined(separator: "; "))
+        } catch {
+            report.fail("conditions", "\(error)")
+        }
+    }
+
+    private func checkContent(structure: BagValidator.Structure, summary: inout BundleSummary,
+                              into report: inout VerificationReport) {
+        for item in summary.items {
+            guard let expected = structure.payload[item.payloadPath] else { continue }
+            let path = root + "/" + item.payloadPath
+            let (manifestProblem, contentOutcome) = verifyItem(item, path: path, manifest: expected)
+            if let manifestProblem {
+                report.fail("item \(item.number) payload", manifestProblem)
+            } else {
+                let names = expected.keys.sorted().map(\.rawValue).joined(separator: " and ")
+                report.pass("item \(item.number) payload", "\(item.payloadPath): \(names) match the manifests")
+            }
+            guard let contentOutcome else {
+                report.skip("item \(item.number) content", "not decompressed or re-hashed (--fast)")
+                continue
+            }
+            summary.itemStatus[item.number] = contentOutcome.problems.isEmpty
+            if contentOutcome.problems.isEmpty {
+                let zeroFilled = item.badRanges.isEmpty ? "" : "; \(item.badRanges.count) unreadable range"
+                    + "\(item.badRanges.count == 1 ? " was" : "s were") zero-filled at acquisition and the "
+                    + "digests cover the zero-filled image"
+                report.pass("item \(item.number) content", "\(BagIt.printable(item.originalName)): "
+                    + "\(ByteSize.describe(item.size)), "
+                    + "tree and \(item.digests.keys.sorted().joined(separator: ", ")) match" + zeroFilled)
+            } else {
+                for problem in contentOutcome.problems { report.fail("item \(item.number) content", problem) }
+            }
+        }
+    }
+
+    /// Hashes the stored file for the manifests and (unless fast) decompresses and re-hashes the content, both
+    /// at once.
+    private func verifyItem(_ item: ItemRecord, path: String, manifest: [DigestAlgorithm: [UInt8]])
+        -> (String?, (problems: [String], Void)?) {
+        let manifestResult = Mutex<String?>(nil)
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) {
+            let problem = checkManifestDigests(path: path, expected: manifest, payload: item.payloadPath)
+            manifestResult.withLock { $0 = problem }
+        }
+        var content: (problems: [String], Void)?
+        if !fast { content = (checkItemContent(item, path: path), ()) }
+        group.wait()
+        return (manifestResult.withLock { $0 }, content)
+    }
+
+    private func checkManifestDigests(path: String, expected: [DigestAlgorithm: [UInt8]], payload: String) -> String? {
+        do {
+            let descriptor = try BagTree.openRegular(path)
+            defer { descriptor.close() }
+            let size = try InputHasher.currentSize(of: descriptor, kind: .regularFile)
+            let pipeline = ChunkPipeline(chunkSize: 4 << 20, linearDigests: Array(expected.keys).sorted(),
+                                         computeTree: false)
+            let result = try pipeline.run(FileChunkReader(descriptor: descriptor, size: size))
+            for algorithm in expected.keys.sorted() {
+                guard let actual = result.digests[algorithm], constantTimeEqual(actual, expected[algorithm]!) else {
+                    return "\(payload): \(algorithm.rawValue) differs from manifest-\(algorithm.rawValue).txt "
+                        + "(the payload file was changed)"
+                }
+            }
+            return nil
+        } catch {
+            return "\(payload): \(error)"
+        }
+    }
+
+    private func checkItemContent(_ item: ItemRecord, path: String) -> [String] {
+        var problems: [String] = []
+        var leaves: [Hash32]?
+        let chunks = item.size == 0 ? 1 : (item.size - 1) / UInt64(item.chunkSize) + 1
+        let leavesLimit = Int(min(chunks * 32, 1 << 30))
+        if let bytes = try? BagTree.readRegular(root + "/" + item.leavesPath, limit: leavesLimit),
+           bytes.count % 32 == 0 {
+            leaves = stride(from: 0, to: bytes.count, by: 32).map { Hash32(bytes[$0..<($0 + 32)])! }
+            if let leaves, Merkle.root(leaves: leaves).hex != item.tree {
+                problems.append("\(item.leavesPath): the leaf list does not hash to the item's tree digest")
+            }
+        } else {
+            problems.append("\(item.leavesPath): missing or not a list of 32-byte leaf hashes")
+        }
+        var expectedDigests: [DigestAlgorithm: [UInt8]] = [:]
+        for (name, hex) in item.digests {
+            guard let algorithm = DigestAlgorithm(rawValue: name), let bytes = Hex.decode(hex) else {
+                problems.append("item \(item.number): digest '\(name)' is unknown or not hex")
+                continue
+            }
+            expectedDigests[algorithm] = bytes
+        }
+        guard let tree = Hash32(hex: item.tree) else {
+            return problems + ["item \(item.number): tree digest is not 64 hex digits"]
+        }
+        do {
+            let descriptor = try BagTree.openRegular(path)
+            defer { descriptor.close() }
+            let outcome: (size: UInt64, tree: Hash32, leaves: [Hash32], digests: [DigestAlgorithm: [UInt8]],
+                          damage: [String])
+            switch item.encoding {
+            case .gzip:
+                var unpacker = EvidenceUnpacker(
+                    expected: UnpackExpectation(treeRoot: tree, leaves: problems.isEmpty ? leaves : nil,
+                                                size: item.size, digests: expectedDigests),
+                    salvage: true, linearDigests: Array(expectedDigests.keys).sorted())
+                if let report = progress { unpacker.progress = { report(item.payloadPath, $0) } }
+                let result = try unpacker.unpack(descriptor, to: nil)
+                outcome = (result.size, result.treeRoot, result.leaves, result.digests,
+                           result.damaged.map(\.description) + result.problems)
+            case .raw:
+                let size = try InputHasher.currentSize(of: descriptor, kind: .regularFile)
+                var pipeline = ChunkPipeline(chunkSize: item.chunkSize,
+                                             linearDigests: Array(expectedDigests.keys).sorted(),
+                                             keepLeaves: true)
+                if let report = progress { pipeline.progress = { report(item.payloadPath, $0) } }
+                let result = try pipeline.run(FileChunkReader(descriptor: descriptor, size: size))
+                var damage: [String] = []
+                if let leaves {
+                    for (index, (actual, wanted)) in zip(result.leaves, leaves).enumerated() where actual != wanted {
+                        let start = UInt64(index) * UInt64(item.chunkSize)
+                        damage.append("chunk \(index) (bytes \(start)-\(start + UInt64(item.chunkSize) - 1)): "
+                            + "leaf hash differs")
+                    }
+                }
+                outcome = (result.size, result.treeRoot ?? Merkle.emptyRoot, result.leaves, result.digests, damage)
+            }
+            problems += outcome.damage.map { "\(item.payloadPath): \($0)" }
+            if outcome.size != item.size {
+                problems.append("\(item.payloadPath): content is \(outcome.size) bytes, the item says \(item.size)")
+            }
+            if outcome.tree != tree {
+                problems.append("\(item.payloadPath): tree digest \(outcome.tree.hex) differs from the sealed "
+                    + "\(item.tree)")
+            }
+            for (algorithm, wanted) in expectedDigests.sorted(by: { $0.key < $1.key }) {
+                if let actual = outcome.digests[algorithm], !constantTimeEqual(actual, wanted) {
+                    problems.append("\(item.payloadPath): \(algorithm.rawValue) differs from the sealed value")
+                }
+            }
+        } catch {
+            problems.append("\(item.payloadPath): \(error)")
+        }
+        return problems
+    }
+}

@@ -1,0 +1,161 @@
+import CustodyBase
+import CustodyIO
+
+/// A key holder: name, agency and jurisdiction bound to an Ed25519 public key.
+///
+/// Stored beside the public key as `NAME.identity.json`: canonical JSON with the members `agency`,
+/// `jurisdiction` (ISO 3166-1 alpha-2), `keyId` (hex8, the signed-note key ID), `name`, `publicKey` (base64 of the
+/// 32 raw bytes), `type` (`custody-identity-v1`), `verifierKey` (the signed-note verifier key) and `signature`:
+/// base64 of the holder's Ed25519 signature over `custody identity v1\n` followed by the canonical JSON of the
+/// other members (proof that the holder of the private key made the claim).
+public struct Identity: Sendable, Equatable {
+    public var name: String
+    public var agency: String
+    public var jurisdiction: String
+    public var publicKey: Ed25519PublicKey
+
+    /// The type tag of the identity file.
+    public static let type = "custody-identity-v1"
+    /// What the self-signature covers before the canonical JSON.
+    static let signaturePrefix = Array("custody identity v1\n".utf8)
+
+    /// Creates an identity, validating the name (a file name and a signed-note key name: 1 to 64 of `A-Z a-z 0-9 .
+    /// _ -`, not starting with `.` or `-`), the agency (1 to 200 characters, no control characters) and the
+    /// jurisdiction (ISO 3166-1 alpha-2; normalized to upper case).
+    public init(name: String, agency: String, jurisdiction: String, publicKey: Ed25519PublicKey) throws {
+        try Identity.validateName(name)
+        try Identity.validateAgency(agency)
+        self.name = name
+        self.agency = agency
+        self.jurisdiction = try CountryCode.validate(jurisdiction)
+        self.publicKey = publicKey
+    }
+
+    /// Checks an agency: 1 to 200 characters without control characters.
+    public static func validateAgency(_ agency: String) throws {
+        guard !agency.isEmpty, agency.count <= 200, !Printable.hasControls(agency) else {
+            throw CustodyError.operational("agency must be 1 to 200 characters without control characters")
+        }
+    }
+
+    /// Checks a holder name.
+    public static func validateName(_ name: String) throws {
+        let allowed = name.utf8.allSatisfy { byte in
+            (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte)
+                || byte == 46 || byte == 95 || byte == 45
+        }
+        guard (1...64).contains(name.utf8.count), allowed, !name.hasPrefix("."), !name.hasPrefix("-") else {
+            throw CustodyError.operational(
+                "name '\(name)' must be 1 to 64 of A-Z a-z 0-9 . _ - (not starting with . or -)")
+        }
+    }
+
+    /// The signed-note verifier key under the holder's name.
+    public var verifierKey: NoteVerifierKey {
+        // The name was validated at creation, so this cannot fail.
+        try! NoteVerifierKey(name: name, publicKey: publicKey)
+    }
+
+    /// The signed-note key ID.
+    public var keyID: UInt32 { NoteVerifierKey.keyID(name: name, publicKey: publicKey.rawBytes) }
+
+    /// The key ID as eight hex digits.
+    public var keyIDHex: String { NoteVerifierKey.hex8(keyID) }
+
+    /// The members without the signature.
+    public var unsignedJSON: JSONValue {
+        .object([
+            "agency": .string(agency),
+            "jurisdiction": .string(jurisdiction),
+            "keyId": .string(keyIDHex),
+            "name": .string(name),
+            "publicKey": .string(Base64.encode(publicKey.rawBytes)),
+            "type": .string(Identity.type),
+            "verifierKey": .string(verifierKey.encoded),
+        ])
+    }
+
+    /// The self-signed identity file contents (canonical JSON and a newline).
+    public func document(signedWith key: Ed25519PrivateKey) throws -> [UInt8] {
+        guard key.publicKey == publicKey else { throw CustodyError.operational("the key does not match the identity") }
+        let signature = try key.sign(Identity.signaturePrefix + unsignedJSON.canonicalBytes)
+        guard case .object(var members) = unsignedJSON else { return [] }
+        members["signature"] = .string(Base64.encode(signature))
+        return JSONValue.object(members).canonicalBytes + [0x0a]
+    }
+
+    /// Parses and checks an identity file: every member, the key ID and verifier key, and the self-signature.
+    public static func parse(_ bytes: [UInt8], source: String = "identity") throws -> Identity {
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(bytes.last == 0x0a ? Array(bytes.dropLast()) : bytes)
+        } catch {
+            throw CustodyError.operational("\(source): \(error)")
+        }
+        guard case .object(var members) = value, members["type"]?.stringValue == Identity.type,
+            let name = members["name"]?.stringValue, let agency = members["agency"]?.stringValue,
+            let jurisdiction = members["jurisdiction"]?.stringValue,
+            let keyText = members["publicKey"]?.stringValue, let raw = Base64.decode(keyText),
+            let signatureText = members["signature"]?.stringValue, let signature = Base64.decode(signatureText),
+            members.count == 8
+        else {
+            throw CustodyError.operational("\(source): not a custody identity file (\(Identity.type))")
+        }
+        let identity = try Identity(
+            name: name, agency: agency, jurisdiction: jurisdiction,
+            publicKey: Ed25519PublicKey(rawBytes: raw))
+        members["signature"] = nil
+        guard JSONValue.object(members) == identity.unsignedJSON else {
+            throw CustodyError.operational("\(source): key ID or verifier key does not match the public key")
+        }
+        guard
+            identity.publicKey.verify(
+                signature: signature,
+                message: Identity.signaturePrefix + identity.unsignedJSON.canonicalBytes)
+        else {
+            throw CustodyError.verification("\(source): the identity's self-signature does not verify")
+        }
+        return identity
+    }
+}
+
+/// A private key with the identity it signs as.
+public struct SigningKey: Sendable {
+    public let identity: Identity
+    public let privateKey: Ed25519PrivateKey
+
+    public init(identity: Identity, privateKey: Ed25519PrivateKey) throws {
+        guard identity.publicKey == privateKey.publicKey else {
+            throw CustodyError.operational("the private key does not match identity '\(identity.name)'")
+        }
+        self.identity = identity
+        self.privateKey = privateKey
+    }
+
+    /// The identity file that travels with a key file: `DIR/NAME.key` -> `DIR/NAME.identity.json`.
+    public static func identityPath(forKey keyPath: String) -> String {
+        (keyPath.hasSuffix(".key") ? String(keyPath.dropLast(4)) : keyPath) + ".identity.json"
+    }
+
+    /// Loads `DIR/NAME.key` (decrypting it with the passphrase from `passphrase` when encrypted) and its identity
+    /// file `DIR/NAME.identity.json`.
+    public static func load(keyPath: String, passphrase: PassphraseSource) throws -> SigningKey {
+        let pem = try FileSystem.readFile(keyPath, limit: 64 << 10)
+        var secret: [UInt8]?
+        if Ed25519PrivateKey.isEncrypted(pem: pem) {
+            secret = try passphrase.passphrase(prompt: "Passphrase for \(keyPath): ")
+            if secret == nil {
+                throw CustodyError.operational(
+                    "\(keyPath) is encrypted: give its passphrase with --passphrase-file, "
+                        + "CUSTODY_PASSPHRASE or on a terminal")
+            }
+        }
+        let key = try Ed25519PrivateKey(pem: pem, passphrase: secret, source: keyPath)
+        let identityPath = identityPath(forKey: keyPath)
+        let identity = try Identity.parse(FileSystem.readFile(identityPath, limit: 64 << 10), source: identityPath)
+        guard identity.publicKey == key.publicKey else {
+            throw CustodyError.operational("\(keyPath) does not match \(identityPath)")
+        }
+        return try SigningKey(identity: identity, privateKey: key)
+    }
+}

@@ -1,0 +1,191 @@
+import CustodyBase
+import CustodyIO
+
+/// A source of perfect-subtree hashes of an append-only RFC 6962 tree.
+public protocol MerkleNodeSource {
+    /// The hash of the perfect subtree of `2^level` leaves whose first leaf is `index << level`.
+    func perfectNode(level: Int, index: UInt64) throws -> Hash32
+}
+
+/// Where the nodes of an append-only tree are stored: nodes are numbered in the order appending creates them
+/// (a leaf, then each perfect subtree it completes, lowest first), so a scan in that order follows the log.
+public enum MerkleNodePosition {
+    /// The position of the perfect node at (`level`, `index`): `2n - popcount(n) + level`, where `n` is the last
+    /// leaf of the subtree.
+    public static func position(level: Int, index: UInt64) -> UInt64 {
+        let lastLeaf = ((index + 1) << UInt64(level)) - 1
+        return 2 * lastLeaf - UInt64(lastLeaf.nonzeroBitCount) + UInt64(level)
+    }
+
+    /// How many nodes a tree of `size` leaves stores: `2 size - popcount(size)`.
+    public static func count(forSize size: UInt64) -> UInt64 { 2 * size - UInt64(size.nonzeroBitCount) }
+}
+
+/// An in-memory node source over leaf hashes (for tests and small trees); computes nodes on demand.
+public struct MemoryNodeSource: MerkleNodeSource {
+    public var leaves: [Hash32]
+
+    public init(leaves: [Hash32]) { self.leaves = leaves }
+
+    public func perfectNode(level: Int, index: UInt64) throws -> Hash32 {
+        let start = Int(index << UInt64(level))
+        let count = 1 << level
+        guard start + count <= leaves.count else { throw CustodyError.operational("node beyond the tree") }
+        return Merkle.root(leaves: leaves[start..<start + count])
+    }
+}
+
+/// RFC 6962 / RFC 9162 inclusion and consistency proofs: generation from a node source, and verification.
+public enum MerkleProofs {
+    /// The tree hash of leaves `[start, start + count)`, where `start` is a multiple of the largest power of two
+    /// not exceeding `count` rounded up (as every range in the RFC's recursion is). O(log count) node reads.
+    public static func rangeHash(_ source: some MerkleNodeSource, start: UInt64, count: UInt64) throws -> Hash32 {
+        if count == 0 { return Merkle.emptyRoot }
+        // Decompose into perfect subtrees, largest first, and fold from the right.
+        var parts: [Hash32] = []
+        var offset = start
+        var remaining = count
+        while remaining > 0 {
+            let level = 63 - remaining.leadingZeroBitCount
+            parts.append(try source.perfectNode(level: level, index: offset >> UInt64(level)))
+            offset += 1 << UInt64(level)
+            remaining -= 1 << UInt64(level)
+        }
+        var result = parts.removeLast()
+        while let left = parts.popLast() { result = Merkle.nodeHash(left, result) }
+        return result
+    }
+
+    /// The root of the first `size` leaves.
+    public static func root(_ source: some MerkleNodeSource, size: UInt64) throws -> Hash32 {
+        try rangeHash(source, start: 0, count: size)
+    }
+
+    /// The inclusion proof (RFC 9162 2.1.3.1 PATH) of leaf `index` in the tree of the first `size` leaves,
+    /// from the leaf up.
+    public static func inclusionProof(_ source: some MerkleNodeSource, index: UInt64, size: UInt64) throws -> [Hash32]
+    {
+        guard index < size else {
+            throw CustodyError.operational("leaf index \(index) is not below tree size \(size)")
+        }
+        var path: [Hash32] = []
+        var start: UInt64 = 0
+        var count = size
+        var leaf = index
+        while count > 1 {
+            let k = Merkle.splitPoint(count)
+            if leaf < k {
+                path.append(try rangeHash(source, start: start + k, count: count - k))
+                count = k
+            } else {
+                path.append(try rangeHash(source, start: start, count: k))
+                start += k
+                count -= k
+                leaf -= k
+            }
+        }
+        return path.reversed()
+    }
+
+    /// The consistency proof (RFC 9162 2.1.4.1 PROOF) between the trees of the first `from` and `to` leaves.
+    public static func consistencyProof(_ source: some MerkleNodeSource, from: UInt64, to: UInt64) throws -> [Hash32] {
+        guard from >= 1, from <= to else {
+            throw CustodyError.operational("a consistency proof needs 1 <= from (\(from)) <= to (\(to))")
+        }
+        var proof: [Hash32] = []
+        var start: UInt64 = 0
+        var m = from
+        var n = to
+        var complete = true
+        while m != n {
+            let k = Merkle.splitPoint(n)
+            if m <= k {
+                proof.append(try rangeHash(source, start: start + k, count: n - k))
+                n = k
+            } else {
+                proof.append(try rangeHash(source, start: start, count: k))
+                start += k
+                m -= k
+                n -= k
+                complete = false
+            }
+        }
+        if !complete { proof.append(try rangeHash(source, start: start, count: n)) }
+        return proof.reversed()
+    }
+
+    /// Verifies an inclusion proof (RFC 9162 2.1.3.2). Sizes of zero, indexes beyond the tree and hashes that are
+    /// not 32 bytes are rejected.
+    public static func verifyInclusion(
+        leafHash: [UInt8], index: UInt64, size: UInt64, proof: [[UInt8]],
+        root: [UInt8]
+    ) -> Bool {
+        guard index < size, let leaf = Hash32(leafHash), let expected = Hash32(root) else { return false }
+        var hashes: [Hash32] = []
+        for element in proof {
+            guard let hash = Hash32(element) else { return false }
+            hashes.append(hash)
+        }
+        var fn = index
+        var sn = size - 1
+        var result = leaf
+        for element in hashes {
+            guard sn != 0 else { return false }
+            if fn & 1 == 1 || fn == sn {
+                result = Merkle.nodeHash(element, result)
+                while fn & 1 == 0 && fn != 0 {
+                    fn >>= 1
+                    sn >>= 1
+                }
+            } else {
+                result = Merkle.nodeHash(result, element)
+            }
+            fn >>= 1
+            sn >>= 1
+        }
+        return sn == 0 && constantTimeEqual(result.bytes, expected.bytes)
+    }
+
+    /// Verifies a consistency proof (RFC 9162 2.1.4.2). Equal sizes need an empty proof and equal roots; a first
+    /// size of zero (which proves nothing) and a first size above the second are rejected.
+    public static func verifyConsistency(
+        fromSize: UInt64, toSize: UInt64, fromRoot: [UInt8], toRoot: [UInt8],
+        proof: [[UInt8]]
+    ) -> Bool {
+        guard fromSize >= 1, fromSize <= toSize else { return false }
+        if fromSize == toSize {
+            return proof.isEmpty && constantTimeEqual(fromRoot, toRoot)
+        }
+        guard let first = Hash32(fromRoot), let second = Hash32(toRoot), !proof.isEmpty else { return false }
+        var path: [Hash32] = []
+        for element in proof {
+            guard let hash = Hash32(element) else { return false }
+            path.append(hash)
+        }
+        if fromSize & (fromSize - 1) == 0 { path.insert(first, at: 0) }
+        var fn = fromSize - 1
+        var sn = toSize - 1
+        while fn & 1 == 1 {
+            fn >>= 1
+            sn >>= 1
+        }
+        var fr = path[0]
+        var sr = path[0]
+        for element in path.dropFirst() {
+            guard sn != 0 else { return false }
+            if fn & 1 == 1 || fn == sn {
+                fr = Merkle.nodeHash(element, fr)
+                sr = Merkle.nodeHash(element, sr)
+                while fn & 1 == 0 && fn != 0 {
+                    fn >>= 1
+                    sn >>= 1
+                }
+            } else {
+                sr = Merkle.nodeHash(sr, element)
+            }
+            fn >>= 1
+            sn >>= 1
+        }
+        return sn == 0 && fr == first && sr == second
+    }
+}

@@ -1,0 +1,86 @@
+import CustodyBase
+import CustodyIO
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Where a private key's passphrase comes from: `--passphrase-file F`, the `CUSTODY_PASSPHRASE` environment
+/// variable, or a prompt on the controlling terminal with echo off, in that order.
+public struct PassphraseSource: Sendable {
+    /// A file whose first line is the passphrase.
+    public var file: String?
+    /// The environment variable consulted when no file is given.
+    public var environmentVariable = "CUSTODY_PASSPHRASE"
+    /// Whether to prompt on /dev/tty when neither a file nor the variable gives one.
+    public var allowPrompt = true
+
+    public init(file: String?, allowPrompt: Bool = true) {
+        self.file = file
+        self.allowPrompt = allowPrompt
+    }
+
+    /// The longest passphrase accepted.
+    public static let maximumLength = 1024
+
+    /// The passphrase, or nil when none is available (no file, no variable, no terminal).
+    /// - Parameters:
+    ///   - prompt: what the terminal prompt says.
+    ///   - confirm: on a terminal, ask twice and require both answers to match (for new keys).
+    public func passphrase(prompt: String, confirm: Bool = false) throws -> [UInt8]? {
+        if let file {
+            let bytes = try FileSystem.readFile(file, limit: PassphraseSource.maximumLength + 2)
+            let line = Array(bytes.prefix { $0 != 0x0a })
+            let value = line.last == 0x0d ? Array(line.dropLast()) : line
+            return try PassphraseSource.checked(value, source: file)
+        }
+        if let value = getenv(environmentVariable) {
+            let bytes = Array(String(cString: value).utf8)
+            return try PassphraseSource.checked(bytes, source: environmentVariable)
+        }
+        guard allowPrompt, let first = try PassphraseSource.readFromTerminal(prompt) else { return nil }
+        if confirm {
+            guard let second = try PassphraseSource.readFromTerminal("Repeat the passphrase: "), second == first else {
+                throw CustodyError.operational("the two passphrases differ")
+            }
+        }
+        return try PassphraseSource.checked(first, source: "the terminal")
+    }
+
+    private static func checked(_ value: [UInt8], source: String) throws -> [UInt8] {
+        guard !value.isEmpty else { throw CustodyError.operational("the passphrase from \(source) is empty") }
+        guard value.count <= maximumLength, !value.contains(0) else {
+            throw CustodyError.operational(
+                "the passphrase from \(source) is longer than \(maximumLength) bytes or "
+                    + "holds a NUL byte")
+        }
+        return value
+    }
+
+    /// Reads one line from /dev/tty with echo off; nil when there is no controlling terminal.
+    private static func readFromTerminal(_ prompt: String) throws -> [UInt8]? {
+        let fd = open("/dev/tty", O_RDWR | O_NOCTTY)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var saved = termios()
+        guard tcgetattr(fd, &saved) == 0 else { return nil }
+        var quiet = saved
+        quiet.c_lflag &= ~tcflag_t(ECHO)
+        _ = tcsetattr(fd, TCSAFLUSH, &quiet)
+        defer {
+            _ = tcsetattr(fd, TCSAFLUSH, &saved)
+            _ = write(fd, "\n", 1)
+        }
+        _ = prompt.withCString { write(fd, $0, strlen($0)) }
+        var line: [UInt8] = []
+        var byte: UInt8 = 0
+        while read(fd, &byte, 1) == 1, byte != 0x0a {
+            if line.count > maximumLength { break }
+            line.append(byte)
+        }
+        return line.last == 0x0d ? Array(line.dropLast()) : line
+    }
+}

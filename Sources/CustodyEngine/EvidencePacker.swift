@@ -1,0 +1,293 @@
+import CustodyBase
+import CustodyCrypto
+import CustodyIO
+import Dispatch
+import Synchronization
+
+/// What packing computed: the content's digests (read once) and the packed file's shape.
+public struct PackResult: Sendable {
+    /// Content bytes read.
+    public var size: UInt64
+    /// Bytes of the packed file, end-of-file member included.
+    public var packedSize: UInt64
+    public var chunkSize: Int
+    public var chunkCount: UInt64
+    /// RFC 6962 tree digest of the content over `chunkSize` chunks.
+    public var treeRoot: Hash32
+    /// Every chunk's leaf hash, in order.
+    public var leaves: [Hash32]
+    /// Linear digests of the content.
+    public var digests: [DigestAlgorithm: [UInt8]]
+    /// Linear digests of the packed bytes (for manifests), when asked for.
+    public var packedDigests: [DigestAlgorithm: [UInt8]]
+    /// Chunks written as stored blocks, and chunks taking the all-zero fast path.
+    public var storedChunks: UInt64
+    public var zeroChunks: UInt64
+
+    package init(size: UInt64, packedSize: UInt64, chunkSize: Int, chunkCount: UInt64, treeRoot: Hash32,
+                 leaves: [Hash32], digests: [DigestAlgorithm: [UInt8]], packedDigests: [DigestAlgorithm: [UInt8]],
+                 storedChunks: UInt64, zeroChunks: UInt64) {
+        self.size = size
+        self.packedSize = packedSize
+        self.chunkSize = chunkSize
+        self.chunkCount = chunkCount
+        self.treeRoot = treeRoot
+        self.leaves = leaves
+        self.digests = digests
+        self.packedDigests = packedDigests
+        self.storedChunks = storedChunks
+        self.zeroChunks = zeroChunks
+    }
+
+    /// packedSize / size (1 for empty content).
+    public var ratio: Double { size == 0 ? 1 : Double(packedSize) / Double(size) }
+}
+
+/// Packs content into custody's multi-member gzip format (SPEC.md section 3) in one parallel pass: chunks
+/// are compressed on Dispatch workers and written in order, while the tree digest and the linear digests of
+/// the content are computed from the same reads. Memory is a window of chunks, never the whole input.
+public struct EvidencePacker: Sendable {
+    /// The default zlib level: 1, the fastest (see Benchmarks/RESULTS-pack.md).
+    public static let defaultLevel = 1
+
+    /// zlib level 0...9; 0 stores every chunk.
+    public var level: Int
+    /// Chunk size: a power of two from 64 KiB to 64 MiB (also the tree digest's chunk size).
+    public var chunkSize: Int
+    /// Linear digests of the content to compute.
+    public var linearDigests: [DigestAlgorithm]
+    /// Linear digests of the packed bytes to compute while writing them.
+    public var packedDigests: [DigestAlgorithm]
+    /// Positional readers (see `ChunkPipeline.readers`).
+    public var readers: Int
+    /// Chunks in flight; nil for `ChunkPipeline.packingSlotCount`.
+    public var slotCount: Int?
+    /// Called with the running count of content bytes read.
+    public var progress: (@Sendable (UInt64) -> Void)?
+    /// Polled between chunks; true stops packing.
+    public var shouldStop: (@Sendable () -> Bool)?
+    /// Continue an interrupted pack: the sink already holds the members of the first chunks (see
+    /// `verifyPrefix(of:)`), and packing appends from the next chunk on.
+    public var resumePoint: ResumePoint?
+    /// Called with each chunk's index and leaf hash, in chunk order, before its member is written.
+    public var leafObserver: (@Sendable (UInt64, Hash32) -> Void)?
+
+    /// The state of a pack after its first whole chunks: the content's (tree leaves, linear digests) and the
+    /// packed bytes' (count, open digesters). Built by `verifyPrefix(of:)` from what an interrupted run wrote.
+    public struct ResumePoint: @unchecked Sendable {
+        public var content: ChunkPipeline.ResumePoint
+        /// One open digester per `packedDigests` algorithm, in the same order, fed with the packed prefix.
+        public var packedDigesters: [Digester]
+        /// Bytes of the packed prefix.
+        public var packedSize: UInt64
+        public var storedChunks: UInt64
+        public var zeroChunks: UInt64
+
+        public init(content: ChunkPipeline.ResumePoint, packedDigesters: [Digester], packedSize: UInt64,
+                    storedChunks: UInt64 = 0, zeroChunks: UInt64 = 0) {
+            self.content = content
+            self.packedDigesters = packedDigesters
+            self.packedSize = packedSize
+            self.storedChunks = storedChunks
+            self.zeroChunks = zeroChunks
+        }
+    }
+
+    public init(level: Int = EvidencePacker.defaultLevel, chunkSize: Int = TreeChunkSize.default,
+                linearDigests: [DigestAlgorithm] = [.sha256], packedDigests: [DigestAlgorithm] = [],
+                readers: Int = 1) {
+        self.level = level
+        self.chunkSize = chunkSize
+        self.linearDigests = linearDigests
+        self.packedDigests = packedDigests
+        self.readers = readers
+    }
+
+    /// Packs everything `reader` yields into `sink`, end-of-file member included. The sink is not synced.
+    public func pack(_ reader: ChunkReader, to sink: ByteSink) throws -> PackResult {
+        guard (0...9).contains(level) else {
+            throw CustodyError.operational("compression level \(level) is not in 0...9")
+        }
+        _ = try TreeChunkSize.validate(UInt64(chunkSize))
+        var pipeline = ChunkPipeline(chunkSize: chunkSize, linearDigests: linearDigests, computeTree: true,
+                                     keepLeaves: true, readers: readers,
+                                     slotCount: slotCount ?? ChunkPipeline.packingSlotCount(chunkSize: chunkSize))
+        pipeline.progress = progress
+        pipeline.shouldStop = shouldStop
+        pipeline.resumePoint = resumePoint?.content
+        pipeline.leafObserver = leafObserver
+        if let resumePoint, resumePoint.packedDigesters.map(\.algorithm) != packedDigests {
+            throw CustodyError.operational("resume point packed digests differ from the packer's")
+        }
+        let run = try PackRun(level: level, chunkSize: chunkSize, sink: sink, packedDigests: packedDigests,
+                              resumePoint: resumePoint)
+        let result = try pipeline.run(reader, parallel: { try run.encode($0) },
+                                      ordered: { try run.emit($0, $1) })
+        let trailer = PackFormat.endOfFileMember(chunkCount: result.chunkCount, chunkSize: chunkSize)
+        try trailer.withUnsafeBytes { try run.write($0) }
+        let state = run.finish()
+        return PackResult(size: result.size, packedSize: state.written, chunkSize: chunkSize,
+                          chunkCount: result.chunkCount, treeRoot: result.treeRoot ?? Merkle.emptyRoot,
+                          leaves: result.leaves, digests: result.digests, packedDigests: state.digests,
+                          storedChunks: state.stored, zeroChunks: state.zero)
+    }
+}
+
+/// One chunk's member, between the parallel and the ordered stage.
+enum EncodedMember: Sendable {
+    /// A complete member in a pooled buffer.
+    case buffer(ByteBuffer, stored: Bool)
+    /// The precomputed all-zero member (full chunk size), to be stamped with the chunk index.
+    case zero
+}
+
+/// The state of one packing run.
+final class PackRun: @unchecked Sendable {
+    let level: Int
+    let chunkSize: Int
+    let sink: ByteSink
+    let deflaters: ObjectPool<RawDeflater>
+    let buffers: ObjectPool<ByteBuffer>
+    /// The member for a full chunk of zeros, index 0 (patched per chunk).
+    let zeroMember: [UInt8]
+    private let packedDigesters: [Digester]
+    /// One serial queue per packed digest, so they overlap each other and the writes.
+    private let packedQueues: [DispatchQueue]
+    private let packedDigesting = DispatchGroup()
+    /// Members written but still being digested: bounds the buffers held by the packed digests.
+    private let membersInDigest: DispatchSemaphore
+    // Touched only by the ordered stage.
+    private var written: UInt64 = 0
+    private var stored: UInt64 = 0
+    private var zero: UInt64 = 0
+
+    init(level: Int, chunkSize: Int, sink: ByteSink, packedDigests: [DigestAlgorithm],
+         resumePoint: EvidencePacker.ResumePoint? = nil) throws {
+        self.level = level
+        self.chunkSize = chunkSize
+        self.sink = sink
+        deflaters = ObjectPool { try RawDeflater(level: level) }
+        let capacity = PackFormat.maximumMemberSize(chunkSize: chunkSize)
+        buffers = ObjectPool { ByteBuffer(capacity: capacity) }
+        if let resumePoint {
+            packedDigesters = resumePoint.packedDigesters
+            written = resumePoint.packedSize
+            stored = resumePoint.storedChunks
+            zero = resumePoint.zeroChunks
+        } else {
+            packedDigesters = packedDigests.map { Digester($0) }
+        }
+        packedQueues = packedDigesters.map {
+            DispatchQueue(label: "custody.pack.\($0.algorithm.rawValue)", qos: .userInitiated)
+        }
+        membersInDigest = DispatchSemaphore(value: 2 * activeProcessorCount() + 2)
+        var zeroBytes: [UInt8] = []
+        if level > 0 {
+            let zeros = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 64)
+            defer { zeros.deallocate() }
+            zeros.initializeMemory(as: UInt8.self, repeating: 0)
+            let buffer = try PackRun.buildMember(UnsafeRawBufferPointer(zeros), index: 0, level: level,
+                                                 chunkSize: chunkSize, deflaters: deflaters, buffers: buffers)
+            zeroBytes = Array(buffer.bytes)
+            zeroBytes[17] |= PackFormat.Flags.zero.rawValue
+            buffers.give(buffer)
+        }
+        zeroMember = zeroBytes
+    }
+
+    /// The parallel stage: builds the chunk's member.
+    func encode(_ chunk: Chunk) throws -> EncodedMember {
+        if level > 0 && chunk.bytes.count == chunkSize && chunk.isAllZero { return .zero }
+        let buffer = try PackRun.buildMember(chunk.bytes, index: chunk.index, level: level, chunkSize: chunkSize,
+                                             deflaters: deflaters, buffers: buffers)
+        return .buffer(buffer, stored: buffer.storage[17] & PackFormat.Flags.stored.rawValue != 0)
+    }
+
+    /// Compresses (or stores) `content` into a complete member in a pooled buffer.
+    static func buildMember(_ content: UnsafeRawBufferPointer, index: UInt64, level: Int, chunkSize: Int,
+                            deflaters: ObjectPool<RawDeflater>, buffers: ObjectPool<ByteBuffer>) throws -> ByteBuffer {
+        let buffer = try buffers.take()
+        let base = buffer.storage.baseAddress!
+        let dataStart = PackFormat.headerSize
+        let storedSize = PackFormat.storedDataSize(content.count)
+        var dataSize: Int?
+        if level > 0 && PackFormat.sampledEntropy(content) < PackFormat.storeEntropyThreshold {
+            let deflater = try deflaters.take()
+            defer { deflaters.give(deflater) }
+            // Only a stream strictly smaller than the stored form is worth keeping: bound the output there.
+            let room = UnsafeMutableRawBufferPointer(start: base + dataStart, count: storedSize - 1)
+            dataSize = try deflater.compress(content, into: room, segment: PackFormat.segmentSize,
+                                             incompressible: PackFormat.segmentIsIncompressible)
+        }
+        var flags: PackFormat.Flags = []
+        if dataSize == nil {
+            dataSize = PackFormat.writeStoredBlocks(content, to: base + dataStart)
+            flags.insert(.stored)
+        }
+        let memberSize = dataStart + dataSize! + PackFormat.trailerSize
+        let header = PackFormat.MemberHeader(flags: flags, chunkShift: PackFormat.shift(forChunkSize: chunkSize),
+                                             memberSize: UInt32(memberSize), index: index)
+        header.write(to: base)
+        storeLittleEndian(PackFormat.crc32(content), at: base + dataStart + dataSize!)
+        storeLittleEndian(UInt32(truncatingIfNeeded: content.count), at: base + dataStart + dataSize! + 4)
+        buffer.count = memberSize
+        return buffer
+    }
+
+    /// The ordered stage: writes the member, then hands it to the packed digests.
+    func emit(_ chunk: Chunk, _ member: EncodedMember) throws {
+        let buffer: ByteBuffer
+        switch member {
+        case .buffer(let built, let wasStored):
+            if wasStored { stored += 1 }
+            buffer = built
+        case .zero:
+            zero += 1
+            buffer = try buffers.take()
+            buffer.count = zeroMember.count
+            zeroMember.withUnsafeBytes {
+                buffer.storage.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count)
+            }
+            storeLittleEndian(chunk.index, at: buffer.storage.baseAddress! + 24)
+        }
+        do {
+            try sink.write(buffer.bytes)
+        } catch {
+            buffers.give(buffer)
+            throw error
+        }
+        written += UInt64(buffer.count)
+        digestPacked(buffer)
+    }
+
+    /// Feeds a written member to every packed digest, each on its own queue; the buffer returns to the pool
+    /// when the last one is done.
+    private func digestPacked(_ buffer: ByteBuffer) {
+        guard !packedDigesters.isEmpty else { return buffers.give(buffer) }
+        membersInDigest.wait()
+        let remaining = Countdown(packedDigesters.count)
+        for (queue, digester) in zip(packedQueues, packedDigesters) {
+            queue.async(group: packedDigesting) {
+                digester.update(buffer.bytes)
+                guard remaining.finishOne() else { return }
+                self.buffers.give(buffer)
+                self.membersInDigest.signal()
+            }
+        }
+    }
+
+    /// Writes bytes to the sink, counting and digesting them (after every member handed on before).
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        try sink.write(bytes)
+        packedDigesting.wait()
+        for digester in packedDigesters { digester.update(bytes) }
+        written += UInt64(bytes.count)
+    }
+
+    func finish() -> (written: UInt64, stored: UInt64, zero: UInt64, digests: [DigestAlgorithm: [UInt8]]) {
+        packedDigesting.wait()
+        var digests: [DigestAlgorithm: [UInt8]] = [:]
+        for digester in packedDigesters { digests[digester.algorithm] = digester.finalize() }
+        return (written, stored, zero, digests)
+    }
+}

@@ -1,0 +1,129 @@
+import CustodyBase
+import CustodyCrypto
+import CustodyIO
+
+/// Random access to the chunks of a packed file: opening it hops from member header to member header using
+/// the member size in each `CU` subfield (reading 32 bytes per member, never the compressed data), which
+/// yields an index of member offsets; `readChunk(_:)` then reads and inflates only the member asked for.
+public struct PackedEvidenceFile: Sendable {
+    /// Where one chunk's member lies.
+    public struct Member: Sendable, Equatable {
+        public var offset: UInt64
+        public var size: UInt32
+        public var flags: PackFormat.Flags
+    }
+
+    public let descriptor: FileDescriptor
+    public let chunkSize: Int
+    /// Every chunk's member, in order.
+    public let members: [Member]
+    /// Content size (from the chunk count and the last member's ISIZE).
+    public let contentSize: UInt64
+
+    public var chunkCount: Int { members.count }
+
+    /// Indexes the packed file behind `descriptor` (which must support positional reads). Throws a
+    /// verification error naming the chunk and byte offset when the member chain is broken.
+    public init(descriptor: FileDescriptor) throws {
+        self.descriptor = descriptor
+        let fileSize = UInt64(try descriptor.status().st_size)
+        var members: [Member] = []
+        var offset: UInt64 = 0
+        var chunkSize: Int?
+        var header = [UInt8](repeating: 0, count: PackFormat.headerSize)
+        while true {
+            let got = try header.withUnsafeMutableBytes { try descriptor.readFully(into: $0, at: offset) }
+            let index = UInt64(members.count)
+            guard got > 0 else {
+                throw CustodyError.verification(
+                    "\(descriptor.path): missing end-of-file member after chunk \(Int64(index) - 1) (byte \(offset))")
+            }
+            let parsed = header.withUnsafeBytes {
+                PackFormat.MemberHeader.parse(UnsafeRawBufferPointer(rebasing: $0[0..<got]))
+            }
+            let member: PackFormat.MemberHeader
+            switch parsed {
+            case .success(let value): member = value
+            case .failure(let problem):
+                let place = offset == 0 ? "byte 0" : "chunk \(index) (packed byte \(offset))"
+                let text = "\(descriptor.path): \(place): \(problem.text)"
+                throw offset == 0 && problem != .truncated ? CustodyError.operational(text)
+                    : CustodyError.verification(text)
+            }
+            if chunkSize == nil { chunkSize = member.chunkSize }
+            guard member.chunkSize == chunkSize else {
+                throw CustodyError.verification("\(descriptor.path): chunk \(index) (packed byte \(offset)): member "
+                                                    + "header gives chunk size \(member.chunkSize), not \(chunkSize!)")
+            }
+            if member.flags.contains(.endOfFile) {
+                guard member.index == index, offset + UInt64(member.memberSize) == fileSize else {
+                    throw CustodyError.verification(
+                        "\(descriptor.path): end-of-file member at packed byte \(offset) does not close the file "
+                            + "(counts \(member.index) chunks of \(index), file size \(fileSize))")
+                }
+                var whole = [UInt8](repeating: 0, count: PackFormat.minimumMemberSize)
+                let read = try whole.withUnsafeMutableBytes { try descriptor.readFully(into: $0, at: offset) }
+                guard member.memberSize == UInt32(whole.count), read == whole.count,
+                      whole == PackFormat.endOfFileMember(chunkCount: index, chunkSize: member.chunkSize) else {
+                    throw CustodyError.verification(
+                        "\(descriptor.path): malformed end-of-file member at packed byte \(offset)")
+                }
+                break
+            }
+            guard member.index == index else {
+                throw CustodyError.verification("\(descriptor.path): chunk \(index) (packed byte \(offset)): member "
+                                                    + "header carries index \(member.index)")
+            }
+            members.append(Member(offset: offset, size: member.memberSize, flags: member.flags))
+            offset += UInt64(member.memberSize)
+        }
+        self.chunkSize = chunkSize!
+        self.members = members
+        if let last = members.last {
+            var isize = [UInt8](repeating: 0, count: 4)
+            let got = try isize.withUnsafeMutableBytes {
+                try descriptor.readFully(into: $0, at: last.offset + UInt64(last.size) - 4)
+            }
+            let lastSize: UInt32 = got == 4 ? isize.withUnsafeBytes { loadLittleEndian($0.baseAddress!) } : 0
+            contentSize = UInt64(members.count - 1) * UInt64(chunkSize!) + UInt64(min(lastSize, UInt32(chunkSize!)))
+        } else {
+            contentSize = 0
+        }
+    }
+
+    /// Reads, inflates and checks (CRC-32, ISIZE, size limit) chunk `index`, reading only its member.
+    public func readChunk(_ index: Int) throws -> [UInt8] {
+        guard index >= 0, index < members.count else {
+            throw CustodyError.operational("chunk \(index) does not exist: the file has \(members.count) chunks")
+        }
+        let member = members[index]
+        let input = ByteBuffer(capacity: Int(member.size))
+        input.count = try descriptor.readFully(into: input.storage, at: member.offset)
+        let output = ByteBuffer(capacity: chunkSize + 1)
+        let range = member.offset..<(member.offset + UInt64(member.size))
+        let contentStart = UInt64(index) * UInt64(chunkSize)
+        func damaged(_ reason: String) -> CustodyError {
+            CustodyError.verification("\(descriptor.path): " + DamagedChunk(
+                index: UInt64(index), packedRange: range, contentRange: contentStart..<contentStart, reason: reason
+            ).description)
+        }
+        guard input.count == Int(member.size) else { throw damaged("truncated member") }
+        let dataEnd = input.count - PackFormat.trailerSize
+        let data = UnsafeRawBufferPointer(rebasing: input.storage[PackFormat.headerSize..<dataEnd])
+        let inflater = try RawInflater()
+        switch inflater.inflate(data, into: output.storage) {
+        case .complete(let produced, let consumed):
+            guard produced <= chunkSize else { throw damaged("decompression bomb: inflates past the chunk size") }
+            guard consumed == data.count else { throw damaged("wrong member size") }
+            output.count = produced
+        case .overflow: throw damaged("decompression bomb: inflates past the chunk size")
+        case .truncated: throw damaged("deflate data cut short")
+        case .corrupt(let message): throw damaged("corrupt deflate data (zlib: \(message))")
+        }
+        let crc: UInt32 = loadLittleEndian(input.storage.baseAddress! + dataEnd)
+        let isize: UInt32 = loadLittleEndian(input.storage.baseAddress! + dataEnd + 4)
+        guard isize == UInt32(output.count) else { throw damaged("ISIZE \(isize) differs from \(output.count)") }
+        guard PackFormat.crc32(output.bytes) == crc else { throw damaged("CRC-32 mismatch") }
+        return Array(output.bytes)
+    }
+}

@@ -1,0 +1,103 @@
+import CustodyBase
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where a pipeline's bytes come from. The real readers and test readers (fault injection) share it.
+public protocol ChunkReader: Sendable {
+    /// The input's size when known in advance (regular files, block devices); nil for streams.
+    var knownSize: UInt64? { get }
+    /// Whether `read(into:at:)` may be called from several threads at once at arbitrary offsets.
+    var supportsPositionalReads: Bool { get }
+    /// Fills `buffer` with the bytes at `offset`, stopping early only at end of input. Without positional
+    /// support it is called from one thread, with offsets increasing by the previous call's result.
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int
+    /// Lends the `count` bytes at `offset` (all inside `knownSize`) without copying them, when the reader can
+    /// (a mapped regular file); nil when it cannot, and the caller reads them instead.
+    func borrow(at offset: UInt64, count: Int) -> MappedRegion?
+}
+
+extension ChunkReader {
+    public func borrow(at offset: UInt64, count: Int) -> MappedRegion? { nil }
+}
+
+/// Reads a file, block device or stream through a file descriptor. Regular files are lent to the pipeline as
+/// guarded mappings (no copy through a buffer) unless `CUSTODY_NO_MMAP` is set in the environment; devices and
+/// streams are read with `pread`/`read`.
+public struct FileChunkReader: ChunkReader {
+    public let descriptor: FileDescriptor
+    public let knownSize: UInt64?
+    public let supportsPositionalReads: Bool
+    /// Whether `borrow` maps the file.
+    public let lendsMappings: Bool
+
+    /// A reader over `descriptor`; `size` nil means a stream read sequentially with `read(2)`.
+    public init(descriptor: FileDescriptor, size: UInt64?) {
+        self.descriptor = descriptor
+        self.knownSize = size
+        self.supportsPositionalReads = size != nil
+        var info = stat()
+        lendsMappings = size != nil && getenv("CUSTODY_NO_MMAP") == nil && fstat(descriptor.rawValue, &info) == 0
+            && info.st_mode & S_IFMT == S_IFREG
+    }
+
+    public func borrow(at offset: UInt64, count: Int) -> MappedRegion? {
+        guard lendsMappings, count > 0 else { return nil }
+        if isHole(offset, count) { return MappedRegion.hole(count: count, offset: offset, path: descriptor.path) }
+        return try? MappedRegion.map(descriptor, offset: offset, count: count)
+    }
+
+    /// Whether the file system reports no data in the range (a hole of a sparse file); false when it cannot tell.
+    private func isHole(_ offset: UInt64, _ count: Int) -> Bool {
+        do {
+            guard let next = try descriptor.nextData(from: offset) else { return true }
+            return next >= offset + UInt64(count)
+        } catch {
+            return false
+        }
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
+        if supportsPositionalReads {
+            return try descriptor.readFully(into: buffer, at: offset)
+        }
+        return try descriptor.readFully(into: buffer)
+    }
+}
+
+/// Reads from memory: synthetic benchmark inputs and tests.
+public struct MemoryChunkReader: ChunkReader {
+    public let bytes: [UInt8]
+    public var knownSize: UInt64? { UInt64(bytes.count) }
+    public var supportsPositionalReads: Bool { true }
+
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
+        guard offset < UInt64(bytes.count) else { return 0 }
+        let count = min(buffer.count, bytes.count - Int(offset))
+        bytes.withUnsafeBytes { source in
+            buffer.baseAddress!.copyMemory(from: source.baseAddress! + Int(offset), byteCount: count)
+        }
+        return count
+    }
+}
+
+/// Reads the first `limit` bytes of a file (the durable part of an interrupted raw payload).
+package struct PrefixChunkReader: ChunkReader {
+    let descriptor: FileDescriptor
+    let limit: UInt64
+    package var knownSize: UInt64? { limit }
+    package var supportsPositionalReads: Bool { true }
+
+    package init(_ descriptor: FileDescriptor, limit: UInt64) {
+        self.descriptor = descriptor
+        self.limit = limit
+    }
+
+    package func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
+        guard offset < limit else { return 0 }
+        let count = Int(min(UInt64(buffer.count), limit - offset))
+        return try descriptor.readFully(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<count]), at: offset)
+    }
+}

@@ -1,0 +1,284 @@
+import CustodyBase
+import Synchronization
+
+/// How a `ResilientReader` handles read errors (SPEC.md section 7.1).
+public struct ReadPolicy: Sendable, Equatable {
+    /// Further attempts after a read fails, both for a whole chunk and for each sector. Default 3.
+    public var retries: Int
+    /// The granularity bad ranges are narrowed to; nil lets the source decide (its logical sector size, or 512).
+    public var sectorSize: Int?
+
+    public init(retries: Int = 3, sectorSize: Int? = nil) {
+        self.retries = max(0, retries)
+        self.sectorSize = sectorSize
+    }
+}
+
+/// One unreadable byte range, zero-filled in the acquired image.
+public struct BadRange: Sendable, Equatable, Hashable {
+    public var offset: UInt64
+    public var length: UInt64
+
+    public init(offset: UInt64, length: UInt64) {
+        self.offset = offset
+        self.length = length
+    }
+
+    public var end: UInt64 { offset + length }
+
+    /// `{"length":N,"offset":N}`.
+    public var json: JSONValue {
+        .object(["offset": .int(Int64(clamping: offset)), "length": .int(Int64(clamping: length))])
+    }
+
+    /// Parses a JSON list of ranges: sorted, non-empty, non-overlapping and not adjacent (as the log writes it).
+    public static func parseList(_ json: JSONValue) throws -> [BadRange] {
+        guard case .array(let items) = json else { throw CustodyError.operational("bad ranges: not a JSON array") }
+        var ranges: [BadRange] = []
+        for (index, item) in items.enumerated() {
+            guard case .object(let members) = item, members.count == 2,
+                  case .int(let offset)? = members["offset"], case .int(let length)? = members["length"],
+                  offset >= 0, length > 0 else {
+                throw CustodyError.operational(
+                    "bad ranges: entry \(index) is not {\"offset\":N,\"length\":N} with a positive length")
+            }
+            let range = BadRange(offset: UInt64(offset), length: UInt64(length))
+            if let previous = ranges.last, range.offset <= previous.end {
+                throw CustodyError.operational("bad ranges: entry \(index) overlaps or touches the one before it")
+            }
+            ranges.append(range)
+        }
+        return ranges
+    }
+}
+
+/// The unreadable ranges met during one acquisition, shared by every reading thread.
+///
+/// Ranges are kept sorted and merged into runs, so the list is the same whatever order concurrent readers
+/// found them in. Read it once the run has finished.
+public final class BadSectorLog: Sendable {
+    private struct State: Sendable {
+        var ranges: [BadRange] = []
+        var badBytes: UInt64 = 0
+        var badSectors: UInt64 = 0
+        var recoveredReads: UInt64 = 0
+        var firstError: String?
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// The zero-filled ranges, sorted, adjacent ranges merged.
+    public var ranges: [BadRange] { state.withLock { $0.ranges } }
+    /// Bytes replaced with zeros.
+    public var badBytes: UInt64 { state.withLock { $0.badBytes } }
+    /// Sectors replaced with zeros (a short last sector of an image counts as one).
+    public var badSectors: UInt64 { state.withLock { $0.badSectors } }
+    /// Reads that failed at first and succeeded on a retry (nothing was lost).
+    public var recoveredReads: UInt64 { state.withLock { $0.recoveredReads } }
+    /// The first error met, for the report (`read at byte N: Input/output error`).
+    public var firstError: String? { state.withLock { $0.firstError } }
+    /// Whether the image is complete (no zero filling happened).
+    public var isClean: Bool { state.withLock { $0.ranges.isEmpty } }
+
+    /// Records one unreadable sector (or a run of them) that was zero-filled.
+    public func recordBad(offset: UInt64, length: UInt64, sectors: UInt64 = 1, error: String? = nil) {
+        guard length > 0 else { return }
+        state.withLock { state in
+            state.badBytes += length
+            state.badSectors += sectors
+            if state.firstError == nil { state.firstError = error }
+            state.ranges = BadSectorLog.inserting(BadRange(offset: offset, length: length), into: state.ranges)
+        }
+    }
+
+    /// Records a read that succeeded after failing.
+    public func recordRecovered() {
+        state.withLock { $0.recoveredReads += 1 }
+    }
+
+    /// Notes an error message if none was recorded yet.
+    func noteError(_ message: String) {
+        state.withLock { if $0.firstError == nil { $0.firstError = message } }
+    }
+
+    /// Inserts `range` into sorted, merged `ranges`, merging with neighbours it overlaps or touches.
+    static func inserting(_ range: BadRange, into ranges: [BadRange]) -> [BadRange] {
+        // Sectors mostly arrive in order: appending to, or growing, the last run avoids copying the list.
+        if let last = ranges.last, last.offset <= range.offset {
+            var result = ranges
+            if last.end < range.offset {
+                result.append(range)
+            } else {
+                result[result.count - 1].length = max(last.end, range.end) - last.offset
+            }
+            return result
+        }
+        var result: [BadRange] = []
+        result.reserveCapacity(ranges.count + 1)
+        var pending = range
+        var placed = false
+        for existing in ranges {
+            if existing.end < pending.offset {
+                result.append(existing)
+            } else if pending.end < existing.offset {
+                if !placed {
+                    result.append(pending)
+                    placed = true
+                }
+                result.append(existing)
+            } else {
+                let start = min(existing.offset, pending.offset)
+                pending = BadRange(offset: start, length: max(existing.end, pending.end) - start)
+            }
+        }
+        if !placed { result.append(pending) }
+        return result
+    }
+
+    /// `{"badBytes":N,"badRanges":[{"length":N,"offset":N},...],"badSectors":N,"recoveredReads":N}`.
+    public var json: JSONValue {
+        state.withLock { state in
+            .object([
+                "badRanges": .array(state.ranges.map(\.json)),
+                "badBytes": .int(Int64(clamping: state.badBytes)),
+                "badSectors": .int(Int64(clamping: state.badSectors)),
+                "recoveredReads": .int(Int64(clamping: state.recoveredReads)),
+            ])
+        }
+    }
+
+    /// One sentence for reports: nil when the image is complete.
+    public var summary: String? {
+        state.withLock { state in
+            guard !state.ranges.isEmpty else { return nil }
+            let runs = state.ranges.count == 1 ? "1 range" : "\(state.ranges.count) ranges"
+            return "\(state.badSectors) unreadable sector(s) (\(state.badBytes) bytes in \(runs)) were replaced "
+                + "with zeros; the digests cover the zero-filled image"
+        }
+    }
+}
+
+/// A `ChunkReader` for failing media: wraps another reader and never lets one bad sector end an acquisition.
+///
+/// A read that fails is retried `policy.retries` times; if it still fails, the range is split in halves
+/// (at sector boundaries) and each half read again, down to single sectors; a sector that fails every retry
+/// is filled with zeros and recorded in the `BadSectorLog`. When the size is known, a short read before the
+/// end counts as a failure of the bytes it did not return. Readers without positional reads (streams) cannot
+/// re-read: their errors are passed on unchanged.
+public struct ResilientReader: ChunkReader {
+    public let base: ChunkReader
+    public let policy: ReadPolicy
+    public let log: BadSectorLog
+    /// Narrowing granularity in bytes.
+    public let sectorSize: Int
+    /// Polled while narrowing (which can take long on a dying disk); true stops with "interrupted".
+    public let shouldStop: (@Sendable () -> Bool)?
+
+    public var knownSize: UInt64? { base.knownSize }
+    public var supportsPositionalReads: Bool { base.supportsPositionalReads }
+
+    public init(_ base: ChunkReader, policy: ReadPolicy = ReadPolicy(), log: BadSectorLog,
+                shouldStop: (@Sendable () -> Bool)? = nil) {
+        self.base = base
+        self.policy = policy
+        self.log = log
+        let size = policy.sectorSize ?? 512
+        self.sectorSize = size > 0 ? size : 512
+        self.shouldStop = shouldStop
+    }
+
+    private enum Outcome {
+        case complete
+        case short(Int)
+        case failed(String)
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
+        guard base.supportsPositionalReads else { return try base.read(into: buffer, at: offset) }
+        let wanted = expected(buffer.count, at: offset)
+        guard wanted > 0 else { return 0 }
+        let target = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<wanted])
+        for attempt in 0...policy.retries {
+            switch attemptRead(target, at: offset) {
+            case .complete:
+                if attempt > 0 { log.recordRecovered() }
+                return wanted
+            case .short(let count):
+                if attempt > 0 { log.recordRecovered() }
+                return count
+            case .failed(let message):
+                log.noteError(message)
+            }
+            try checkStop()
+        }
+        return try narrow(target, at: offset)
+    }
+
+    /// How many bytes a read of `count` at `offset` must return: up to the known end, else all asked for.
+    private func expected(_ count: Int, at offset: UInt64) -> Int {
+        guard let size = knownSize else { return count }
+        guard offset < size else { return 0 }
+        return Int(min(UInt64(count), size - offset))
+    }
+
+    /// One read. With a known size, a short read is a failure; without, it marks the end of input.
+    private func attemptRead(_ buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) -> Outcome {
+        do {
+            let count = try base.read(into: buffer, at: offset)
+            if count >= buffer.count { return .complete }
+            if knownSize == nil { return .short(count) }
+            return .failed("short read at byte \(offset + UInt64(count)) (\(buffer.count - count) bytes missing)")
+        } catch {
+            return .failed("\(error)")
+        }
+    }
+
+    /// Reads `buffer` at `offset` piecewise after a failure; returns the bytes covered (fewer only at the end
+    /// of an input of unknown size).
+    private func narrow(_ buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
+        try checkStop()
+        if buffer.count <= sectorSize { return try readSector(buffer, at: offset) }
+        let sectors = (buffer.count + sectorSize - 1) / sectorSize
+        let split = (sectors / 2) * sectorSize
+        var covered = 0
+        for (start, end) in [(0, split), (split, buffer.count)] {
+            let part = UnsafeMutableRawBufferPointer(rebasing: buffer[start..<end])
+            let partOffset = offset + UInt64(start)
+            let count: Int
+            switch attemptRead(part, at: partOffset) {
+            case .complete: count = part.count
+            case .short(let short): return covered + short
+            case .failed: count = try narrow(part, at: partOffset)
+            }
+            covered += count
+            if count < part.count { return covered }
+        }
+        return covered
+    }
+
+    /// Reads one sector with retries; zero-fills and records it when every attempt fails.
+    private func readSector(_ buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
+        var lastMessage = "unreadable"
+        for attempt in 0...policy.retries {
+            switch attemptRead(buffer, at: offset) {
+            case .complete:
+                if attempt > 0 { log.recordRecovered() }
+                return buffer.count
+            case .short(let count):
+                return count
+            case .failed(let message):
+                lastMessage = message
+            }
+            try checkStop()
+        }
+        buffer.initializeMemory(as: UInt8.self, repeating: 0)
+        log.recordBad(offset: offset, length: UInt64(buffer.count), sectors: 1, error: lastMessage)
+        return buffer.count
+    }
+
+    private func checkStop() throws {
+        if let shouldStop, shouldStop() { throw CustodyError.operational("interrupted") }
+    }
+}

@@ -1,0 +1,62 @@
+import CustodyBase
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// Counts the concurrent tasks still working on one thing; the last to finish learns it is the last.
+package final class Countdown: Sendable {
+    private let remaining: Atomic<Int>
+
+    package init(_ count: Int) { remaining = Atomic(count) }
+
+    /// Records one task done; true for the last.
+    package func finishOne() -> Bool { remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 }
+}
+
+/// Cores available to this process.
+public func activeProcessorCount() -> Int {
+    #if canImport(Glibc)
+    let count = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+    return count > 0 ? Int(count) : 1
+    #else
+    return 1
+    #endif
+}
+
+/// Runs each body on a thread of its own and waits for them all.
+package func runOnThreads(_ bodies: [@Sendable () -> Void]) {
+    let next = Mutex(0)
+    runOnThreads(bodies.count) {
+        let index = next.withLock { count -> Int in
+            defer { count += 1 }
+            return count
+        }
+        bodies[index]()
+    }
+}
+
+/// Runs `body` on `count` new threads and waits for them all; runs it on the calling thread when the system
+/// refuses a thread.
+package func runOnThreads(_ count: Int, _ body: @escaping @Sendable () -> Void) {
+    final class Body: Sendable {
+        let run: @Sendable () -> Void
+        init(_ run: @escaping @Sendable () -> Void) { self.run = run }
+    }
+    var threads: [pthread_t] = []
+    for _ in 0..<count {
+        let context = Unmanaged.passRetained(Body(body)).toOpaque()
+        var thread = pthread_t()
+        let status = pthread_create(&thread, nil, { context in
+            Unmanaged<Body>.fromOpaque(context!).takeRetainedValue().run()
+            return nil
+        }, context)
+        if status == 0 {
+            threads.append(thread)
+        } else {
+            Unmanaged<Body>.fromOpaque(context).release()
+            body()
+        }
+    }
+    for thread in threads { pthread_join(thread, nil) }
+}

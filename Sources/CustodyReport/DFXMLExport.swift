@@ -1,0 +1,42 @@
+import CustodyBase
+import CustodyBundle
+import CustodyCrypto
+import CustodyEngine
+import CustodyIO
+import CustodyLedger
+import CustodyTransfer
+
+/// A bundle's items as DFXML the way hashdeep writes it (`hashdeep -d`): the hashdeep header, one `fileobject` per
+/// item with its original name, content size and digests (MD5, SHA1, SHA256, SHA512 when sealed, and the tree
+/// digest as `TREE-SHA256-<chunk>`). SPEC section 8 gives the profile.
+public enum DFXMLExport {
+    /// The DFXML text. `start_time` is the seal time (the bundle's `seal` entry, else its last entry or the last
+    /// acquisition's end), so the same bundle always exports the same document.
+    /// An XML comment after the declaration records `verification` (`<!-- custody verification: failed -->`).
+    public static func text(summary: BundleSummary, commandLine: String,
+                            verification: CaseExport.Verification) -> String {
+        let sealTime = summary.entries.last { $0.action == .seal }?.time.description
+            ?? summary.entries.last?.time.description ?? summary.items.map(\.acquisitionEnd).max()
+        let algorithms = HashAlgorithm.allCases.filter { algorithm in
+            algorithm == .tree || summary.items.contains { $0.digests[algorithm.rawValue] != nil }
+        }
+        var lines = HashFormatter.dfxmlHeader(algorithms: algorithms, commandLine: commandLine,
+                                              version: CustodyVersion.string,
+                                              startTime: sealTime ?? "")
+        lines.insert("<!-- custody verification: \(verification.rawValue) -->", at: 1)
+        for item in summary.items {
+            var digests: [DigestAlgorithm: [UInt8]] = [:]
+            for (name, hex) in item.digests {
+                if let algorithm = DigestAlgorithm(rawValue: name), let bytes = Hex.decode(hex) {
+                    digests[algorithm] = bytes
+                }
+            }
+            let record = FileDigests(path: item.originalName, size: item.size, chunkSize: item.chunkSize,
+                                     tree: Hash32(hex: item.tree), digests: digests)
+            let order: [HashAlgorithm] = [.md5, .sha1, .sha256, .sha512, .tree]
+            lines += HashFormatter.dfxmlFileObject(record, algorithms: order)
+        }
+        lines += HashFormatter.dfxmlFooter
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

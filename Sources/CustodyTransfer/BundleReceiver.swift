@@ -1,0 +1,355 @@
+import CustodyAge
+import CustodyBase
+import CustodyBundle
+import CustodyCrypto
+import CustodyEngine
+import CustodyIO
+import CustodyLedger
+import CustodyTar
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// Reads a file sequentially while computing its SHA-256 (the encrypted file's digest, in the same read as
+/// decryption).
+final class HashingFileReader: ChunkReader, Sendable {
+    private struct State: ~Copyable {
+        var next: UInt64 = 0
+        let digester = Digester(.sha256)
+    }
+
+    let base: FileChunkReader
+    private let state = Mutex(State())
+
+    init(_ base: FileChunkReader) { self.base = base }
+
+    var knownSize: UInt64? { base.knownSize }
+    var supportsPositionalReads: Bool { false }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
+        try state.withLock { state in
+            guard offset == state.next else {
+                throw CustodyError.operational("\(base.descriptor.path): read out of order at byte \(offset)")
+            }
+            let count = try base.read(into: buffer, at: offset)
+            state.digester.update(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+            state.next += UInt64(count)
+            return count
+        }
+    }
+
+    /// The SHA-256 of everything read, and the byte count.
+    func finish() -> (sha256: [UInt8], size: UInt64) {
+        state.withLock { ($0.digester.finalize(), $0.next) }
+    }
+}
+
+/// How `custody receive` checks what arrives.
+public struct ReceiveOptions: Sendable {
+    public var trust: TrustStore?
+    /// Names the identity file in messages.
+    public var identityLabel = "the identity"
+    public var progress: (@Sendable (String, UInt64) -> Void)?
+    public var limits = TarLimits()
+    /// Polled between decrypted batches; when it returns true the receive stops and leaves nothing.
+    public var shouldStop: (@Sendable () -> Bool)?
+
+    public init() {}
+}
+
+/// What a receive did.
+public struct ReceiveResult: Sendable {
+    public var bundlePath: String
+    public var bundleID: String?
+    public var transfer: TransferStatement?
+    /// Transfer checks first, then the bundle's verification.
+    public var report: VerificationReport
+    public var summary: BundleSummary
+    public var entry: LedgerEntry
+    public var receipt: ReceiptStatement
+    public var receiptPath: String
+    public var fileSHA256: String
+    public var fileSize: UInt64
+    /// Staging folders of earlier receives into the same DIR whose process is gone (killed mid-way), removed.
+    public var removedStaging: [String] = []
+}
+
+/// `custody receive`: decrypts a transfer file into a temporary directory beside DIR (safe extraction), checks the
+/// sender's statements, verifies the bundle fully, moves it to DIR, records a `receive` entry and writes the
+/// signed receipt `DIR.receipt`. A bundle that fails verification is still moved to DIR for inspection and gets a
+/// receipt saying what failed.
+public enum BundleReceiver {
+    public static func receive(file: String, identities: [AgeX25519Identity], ledger: Ledger, key: SigningKey,
+                               out: String, options: ReceiveOptions) throws -> ReceiveResult {
+        try BundleTransfer.checkOwner(ledger, key)
+        let receiptPath = out + TransferLayout.receiptSuffix
+        for path in [out, receiptPath] where FileSystem.exists(path) {
+            throw CustodyError.operational("\(path): already exists; not overwriting (nothing was received)")
+        }
+        let removedStaging = removeStaleStaging(out: out)
+        let staging = out + ".receiving-\(getpid())"
+        let (sha256, size) = try decrypt(file: file, identities: identities, into: staging, options: options)
+        var stagingKept = true
+        defer { if stagingKept { FileSystem.removeTree(staging) } }
+        let fileSHA256 = Hex.encode(sha256)
+
+        let (bagRoot, statementBytes) = try layout(staging, file: file)
+        var report = VerificationReport()
+        let transfer = checkStatement(statementBytes, trust: options.trust, identities: identities, into: &report)
+        let note = checkNote(file: file, transfer: transfer, sha256: fileSHA256, size: size, trust: options.trust,
+                             into: &report)
+        var verifier = BundleVerifier(root: bagRoot, trust: options.trust)
+        verifier.progress = options.progress
+        let (bundleReport, summary) = verifier.verify()
+        report.checks += bundleReport.checks
+        var tagManifest: String?
+        if let bytes = try? FileSystem.readFile(bagRoot + "/" + BundleLayout.tagManifestName(.sha256),
+                                                limit: BagValidator.tagFileLimit) {
+            tagManifest = Hex.encode(Digester.digest(.sha256, bytes))
+        }
+        if let transfer {
+            if transfer.bundleID != summary.bundleID || transfer.tagManifestDigest != tagManifest {
+                report.fail("transfer statement", "the statement names bundle \(transfer.bundleID) with tag manifest "
+                    + "\(transfer.tagManifestDigest.prefix(16))..., the archive holds \(summary.bundleID ?? "none") "
+                    + "with \(tagManifest?.prefix(16) ?? "none")...")
+            }
+        }
+
+        // Move the bundle into place: verified or not, it is kept for inspection.
+        guard rename(bagRoot, out) == 0 else {
+            throw SystemError(operation: "rename \(bagRoot) to", path: out, code: errno)
+        }
+        if bagRoot == staging { stagingKept = false }
+        try FileSystem.syncDirectory(FileSystem.parentDirectory(of: out))
+
+        let failures = report.failures.map { "\($0.name): \($0.detail)" }
+        var details: [String: JSONValue] = [
+            "file": .string(file), "fileSha256": .string(fileSHA256), "fileSize": .int(Int64(size)),
+            "bundlePath": .string(out), "result": .string(report.passed ? "passed" : "failed"),
+            "failures": .array(failures.map { .string($0) }),
+        ]
+        if let transfer {
+            details["transfer"] = .string(transfer.transferID)
+            details["sender"] = transfer.sender.json
+            details["conditions"] = transfer.conditions.json
+            if let mla = transfer.mlaReference { details["mlaReference"] = .string(mla) }
+        } else if let conditions = summary.conditions {
+            details["conditions"] = conditions.json
+        }
+        if let sealer = summary.sealer { details["sealer"] = StatementParty(sealer).json }
+        if let checkpoint = summary.checkpoint {
+            details["senderCheckpoint"] = checkpointJSON(checkpoint)
+        }
+        if let file = note?.file, let checkpoint = try? SignedNote.parse(file.checkpoint),
+           let body = try? Checkpoint(text: checkpoint.text) {
+            details["transferCheckpoint"] = checkpointJSON(body)
+            details["transferEntry"] = .int(Int64(file.entry))
+        }
+        var attributes: [String: JSONValue] = ["sha256": .string(fileSHA256)]
+        if let tagManifest { attributes["tagmanifest-sha256"] = .string(tagManifest) }
+        let bundleID = summary.bundleID ?? transfer?.bundleID
+        let entry = try ledger.append(LedgerEntryDraft(
+            action: .receive,
+            subjects: [try LedgerSubject(id: bundleID ?? "unidentified-bundle", attributes: attributes)],
+            legalBasis: transfer?.legalBasis ?? summary.conditions?.legalBasis ?? "", details: details), key: key)
+        guard let checkpoint = try ledger.latestCheckpoint() else {
+            throw CustodyError.operational("\(ledger.store.location): no checkpoint after the receive entry")
+        }
+        let receipt = ReceiptStatement(
+            transferID: transfer?.transferID, bundleID: bundleID, tagManifestDigest: tagManifest,
+            fileSHA256: fileSHA256, passed: report.passed, failures: failures,
+            receiver: StatementParty(key.identity), sender: transfer?.sender.key, entry: entry.sequence,
+            checkpoint: checkpoint.bytes, time: Timestamp.now().description)
+        let signed = try SignedNote.sign(text: receipt.text, name: key.identity.name, key: key.privateKey)
+        try FileSystem.writeAtomically(receiptPath, signed.bytes)
+        return ReceiveResult(bundlePath: out, bundleID: bundleID, transfer: transfer, report: report,
+                             summary: summary, entry: entry, receipt: receipt, receiptPath: receiptPath,
+                             fileSHA256: fileSHA256, fileSize: size, removedStaging: removedStaging)
+    }
+
+    static func checkpointJSON(_ checkpoint: Checkpoint) -> JSONValue {
+        .object(["origin": .string(checkpoint.origin), "size": .int(Int64(checkpoint.size)),
+                 "root": .string(checkpoint.root.hex)])
+    }
+
+    /// Removes `OUT.receiving-PID` folders whose process no longer runs: a receive killed with SIGKILL (or a crash)
+    /// leaves decrypted evidence there, which must not outlive it. Returns the folders removed.
+    static func removeStaleStaging(out: String) -> [String] {
+        let parent = FileSystem.parentDirectory(of: out)
+        let prefix = String(out.split(separator: "/").last ?? "") + ".receiving-"
+        guard let names = try? FileSystem.directoryEntries(parent) else { return [] }
+        var removed: [String] = []
+        for name in names where name.hasPrefix(prefix) {
+            guard let pid = pid_t(name.dropFirst(prefix.count)), pid > 0, pid != getpid(),
+                  kill(pid, 0) != 0, errno == ESRCH else { continue }
+            let path = parent + "/" + name
+            FileSystem.removeTree(path)
+            if !FileSystem.exists(path) { removed.append(path) }
+        }
+        return removed
+    }
+
+    /// Decrypts and extracts into `staging`; on any failure nothing is left there.
+    static func decrypt(file: String, identities: [AgeX25519Identity], into staging: String,
+                        options: ReceiveOptions) throws -> (sha256: [UInt8], size: UInt64) {
+        let descriptor = try FileDescriptor.openForReading(file)
+        defer { descriptor.close() }
+        let info = try descriptor.status()
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw CustodyError.operational("\(file): not a regular file")
+        }
+        let reader = HashingFileReader(FileChunkReader(descriptor: descriptor, size: UInt64(info.st_size)))
+        let extractor = try TarExtractor(destination: staging, limits: options.limits)
+        var done: UInt64 = 0
+        do {
+            try AgeDecryptor(identities: identities).decrypt(from: reader) { bytes in
+                if options.shouldStop?() == true {
+                    throw InterruptFlag.stoppedError(what: "the receive: nothing was received or recorded")
+                }
+                try extractor.write(bytes)
+                done += UInt64(bytes.count)
+                options.progress?(file, done)
+            }
+            try extractor.finish()
+        } catch let error as AgeError {
+            extractor.abort()
+            switch error.failureClass {
+            case .noMatch:
+                let mine = identities.map(\.recipient.encoded).joined(separator: ", ")
+                throw CustodyError.operational("\(file): not encrypted to \(options.identityLabel) (\(mine)): "
+                    + "\(error); nothing was received")
+            case .key:
+                throw CustodyError.operational("\(file): \(error); nothing was received")
+            default:
+                throw CustodyError.verification("\(file): \(error): the file was altered or truncated; nothing was "
+                    + "received")
+            }
+        } catch let error as TarError {
+            extractor.abort()
+            throw CustodyError.verification("\(file): the archive inside is refused: \(error); nothing was received")
+        } catch {
+            extractor.abort()
+            throw error
+        }
+        return reader.finish()
+    }
+
+    /// Finds the bag in the extracted tree: one directory beside an optional `transfer.txt`, or a bag at the top.
+    static func layout(_ staging: String, file: String) throws -> (bagRoot: String, statement: [UInt8]?) {
+        let names = try FileSystem.directoryEntries(staging)
+        if names.contains(BundleLayout.declaration) { return (staging, nil) }
+        let directories = try names.filter {
+            try FileSystem.status(staging + "/" + $0, followLinks: false).st_mode & S_IFMT == S_IFDIR
+        }
+        let others = names.filter { !directories.contains($0) }
+        guard directories.count == 1, others.allSatisfy({ $0 == TransferLayout.statement }) else {
+            throw CustodyError.verification("\(file): the archive holds \(names.prefix(5).joined(separator: ", "))"
+                + "\(names.count > 5 ? "..." : ""); expected one bundle directory and \(TransferLayout.statement); "
+                + "nothing was received")
+        }
+        var statement: [UInt8]?
+        if others.contains(TransferLayout.statement) {
+            let path = staging + "/" + TransferLayout.statement
+            let size = try FileSystem.status(path, followLinks: false).st_size
+            guard size <= SignedNote.maximumSize else {
+                throw CustodyError.verification("\(file): the archive's \(TransferLayout.statement) holds \(size) "
+                    + "bytes, more than a signed statement may (\(SignedNote.maximumSize)); nothing was received")
+            }
+            statement = try FileSystem.readFile(path, limit: SignedNote.maximumSize)
+        }
+        return (staging + "/" + directories[0], statement)
+    }
+
+    /// Checks a signer against the trust store, as a report line.
+    static func standing(_ key: NoteVerifierKey, trust: TrustStore?, what: String) -> VerificationCheck {
+        guard let trust else {
+            return VerificationCheck(what, .warning, "valid signature by \(key.name) (key \(key.keyIDHex)); no trust "
+                + "store given, so the sender is not known to be trusted")
+        }
+        switch trust.standing(name: key.name, key: key.publicKey) {
+        case .trusted(let entry):
+            return VerificationCheck(what, .passed, "valid signature by \(key.name) (key \(key.keyIDHex)), trusted: "
+                + "\(entry.agency), \(entry.jurisdiction)")
+        case .wrongKey(let entry):
+            return VerificationCheck(what, .failed, "signed by \(key.name) with key \(key.keyIDHex), but the trust "
+                + "store holds a different key for \(key.name) (\(entry.verifierKey.keyIDHex))")
+        case .unknown:
+            return VerificationCheck(what, .failed, "valid signature by \(key.name) (key \(key.keyIDHex)), but that "
+                + "key is not in the trust store")
+        }
+    }
+
+    static func checkStatement(_ bytes: [UInt8]?, trust: TrustStore?, identities: [AgeX25519Identity],
+                               into report: inout VerificationReport) -> TransferStatement? {
+        guard let bytes else {
+            report.warn("transfer statement", "the archive carries no \(TransferLayout.statement) (made by other "
+                + "tools, such as tar | age -r): sender, legal basis and transfer conditions are not known")
+            return nil
+        }
+        do {
+            let note = try SignedNote.parse(bytes)
+            let statement = try TransferStatement(text: note.text)
+            guard statement.file == nil else {
+                throw CustodyError.verification("\(TransferStatement.header): file fields inside the archive")
+            }
+            try note.verifySigned(by: statement.sender.key, what: TransferLayout.statement)
+            report.checks.append(standing(statement.sender.key, trust: trust, what: "transfer statement"))
+            if !identities.contains(where: { $0.recipient == statement.recipient.ageRecipient }) {
+                report.warn("transfer recipient", "the statement names recipient \(statement.recipient.ageRecipient), "
+                    + "not this identity (a copy for the sender?)")
+            }
+            report.pass("transfer conditions", statement.conditions.summaryLines.joined(separator: "; "))
+            return statement
+        } catch {
+            report.fail("transfer statement", "\(TransferLayout.statement): \(error)")
+            return nil
+        }
+    }
+
+    static func checkNote(file: String, transfer: TransferStatement?, sha256: String, size: UInt64,
+                          trust: TrustStore?, into report: inout VerificationReport) -> TransferStatement? {
+        let path = file + TransferLayout.noteSuffix
+        guard FileSystem.exists(path) else {
+            report.skip("transfer note", "no \(path) beside the file: its digest is not checked against the sender's")
+            return nil
+        }
+        do {
+            // Found by name rather than given: a FIFO, device or link there is not followed or read.
+            let note = try SignedNote.parse(try BagTree.readRegular(path, limit: SignedNote.maximumSize))
+            let statement = try TransferStatement(text: note.text)
+            let key = transfer?.sender.key ?? statement.sender.key
+            try note.verifySigned(by: key, what: path)
+            if transfer == nil { report.checks.append(standing(key, trust: trust, what: "transfer note signer")) }
+            guard let fields = statement.file else {
+                throw CustodyError.verification("\(path): no file-sha256 (not the note beside a transfer file)")
+            }
+            var problems: [String] = []
+            if fields.sha256 != sha256 || fields.size != size {
+                problems.append("\(file) (\(size) bytes, sha256 \(sha256.prefix(16))...) is not the file the note "
+                    + "describes (\(fields.size) bytes, sha256 \(fields.sha256.prefix(16))...)")
+            }
+            var bare = statement
+            bare.file = nil
+            if let transfer, bare != transfer {
+                problems.append("the note and the statement inside the archive differ")
+            }
+            do {
+                _ = try Checkpoint.open(fields.checkpoint, keys: [key])
+            } catch {
+                problems.append("the sender's checkpoint in the note does not verify: \(error)")
+            }
+            if problems.isEmpty {
+                report.pass("transfer note", "\(path): signed by \(key.name); file digest, size and sender checkpoint "
+                    + "match")
+            } else {
+                for problem in problems { report.fail("transfer note", problem) }
+            }
+            return statement
+        } catch {
+            let text = "\(error)"
+            report.fail("transfer note", text.hasPrefix(path) ? text : "\(path): \(text)")
+            return nil
+        }
+    }
+}

@@ -1,0 +1,237 @@
+import CustodyAge
+import CustodyBase
+import CustodyBundle
+import CustodyCrypto
+import CustodyEngine
+import CustodyIO
+import CustodyLedger
+import CustodyTar
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Member names inside a transfer archive.
+public enum TransferLayout {
+    /// The sealed bundle's directory.
+    public static let bundle = "bundle"
+    /// The sender's signed transfer statement (without the file fields).
+    public static let statement = "transfer.txt"
+    /// The sender's note beside the encrypted file: `FILE` + this suffix.
+    public static let noteSuffix = ".note"
+    /// The receiver's receipt beside the received bundle: `DIR` + this suffix.
+    public static let receiptSuffix = ".receipt"
+}
+
+/// How `custody transfer` sends a bundle.
+public struct TransferOptions: Sendable {
+    /// Overrides the conditions' legal basis.
+    public var legalBasis: String?
+    public var mlaReference: String?
+    /// The conditions of this transfer (default: the bundle's sealed conditions).
+    public var conditions: Conditions?
+    public var trust: TrustStore?
+    /// The sender's own age recipient, so the sender can reopen the file.
+    public var selfRecipient: AgeX25519Recipient?
+    public var progress: (@Sendable (String, UInt64) -> Void)?
+    /// Today, for consent expiry (default: the current UTC date).
+    public var today: CivilDate?
+    /// Polled between archive blocks; when it returns true the transfer stops and leaves nothing.
+    public var shouldStop: (@Sendable () -> Bool)?
+
+    public init() {}
+}
+
+/// What a transfer did.
+public struct TransferResult: Sendable {
+    public var statement: TransferStatement
+    public var file: String
+    public var notePath: String
+    public var entry: LedgerEntry
+    public var checkpoint: Checkpoint
+    public var decision: OnwardTransferRule.Decision
+    /// The consent entry that allowed an onward transfer.
+    public var consentEntry: UInt64?
+    public var encryptedTo: [String]
+}
+
+/// `custody transfer`: verifies a bundle, checks the onward-transfer condition, streams it as a tar archive
+/// through age encryption into a new file, records a `transfer-out` entry and writes the signed note beside it.
+public enum BundleTransfer {
+    public static func send(bundle: String, to recipient: TransferRecipient, out: String, ledger: Ledger,
+                            key: SigningKey, options: TransferOptions) throws -> TransferResult {
+        try checkOwner(ledger, key)
+        let notePath = out + TransferLayout.noteSuffix
+        for path in [out, notePath] where FileSystem.exists(path) {
+            throw CustodyError.operational("\(path): already exists; not overwriting (nothing was sent)")
+        }
+        // The sender trusts its own key when checking what it sends.
+        var verificationTrust = options.trust
+        if var trust = verificationTrust, trust.entry(named: key.identity.name) == nil {
+            try trust.add(TrustStore.Entry(name: key.identity.name, agency: key.identity.agency,
+                                           jurisdiction: key.identity.jurisdiction, publicKey: key.identity.publicKey,
+                                           added: Timestamp.now().description))
+            verificationTrust = trust
+        }
+        var verifier = BundleVerifier(root: bundle, trust: verificationTrust)
+        verifier.progress = options.progress
+        let (report, summary) = verifier.verify()
+        guard report.passed else {
+            let first = report.failures[0]
+            throw CustodyError.verification("\(bundle) does not verify (\(report.failures.count) check(s) failed, "
+                + "first: \(first.name): \(first.detail)); nothing was sent (see custody verify)")
+        }
+        guard let bundleID = summary.bundleID, let sealer = summary.sealer else {
+            throw CustodyError.verification("\(bundle): no bundle ID or sealer; nothing was sent")
+        }
+        let sealed = summary.conditions ?? Conditions()
+        let entries = try allEntries(ledger)
+        var rule = sealed.onwardTransfer
+        for entry in entries where entry.action == .receive && entry.subjects.contains(where: { $0.id == bundleID }) {
+            if let json = entry.details["conditions"], let received = try? Conditions(json: json, source: "ledger") {
+                rule = OnwardTransferRule.strictest(rule, received.onwardTransfer)
+            }
+        }
+        let decision = OnwardTransferRule.evaluate(sealer: sealer, holder: key.identity,
+                                                   target: recipient.jurisdiction, rule: rule)
+        var consentEntry: UInt64?
+        let today = options.today ?? CivilDate.today()
+        switch decision {
+        case .ownEvidence, .notThirdJurisdiction, .allowed:
+            break
+        case .unknownJurisdiction:
+            throw CustodyError.operational("onward transfer condition (\(rule.rawValue)): \(bundle) was sealed by "
+                + "\(sealer.name) (\(sealer.agency), \(sealer.jurisdiction)); the recipient's jurisdiction is "
+                + "unknown, so name the recipient from the trust store (--to NAME --trust STORE); nothing was sent")
+        case .forbidden(let target):
+            throw CustodyError.operational("onward transfer forbidden: the conditions of bundle \(bundleID) "
+                + "(useLimitations.onwardTransfer = forbidden, set by \(sealer.name), \(sealer.agency), "
+                + "\(sealer.jurisdiction)) do not allow passing it to \(target); nothing was sent")
+        case .needsConsent(let target):
+            consentEntry = try findConsent(entries, bundleID: bundleID, sealer: sealer, jurisdiction: target,
+                                           agency: recipient.agency, on: today)
+            guard consentEntry != nil else {
+                throw CustodyError.operational("onward transfer requires consent: the conditions of bundle "
+                    + "\(bundleID) (useLimitations.onwardTransfer = requires-consent) allow passing it to a third "
+                    + "jurisdiction (\(target)) only with the signed consent of the original sender \(sealer.name) "
+                    + "(\(sealer.agency), \(sealer.jurisdiction)), and \(ledger.store.location) records none; import "
+                    + "it with custody consent import; nothing was sent")
+            }
+        }
+        var conditions = options.conditions ?? sealed
+        if let legalBasis = options.legalBasis { conditions.legalBasis = legalBasis }
+        if let mla = options.mlaReference { conditions.mlaReference = mla }
+        if sealer.jurisdiction != key.identity.jurisdiction {
+            // A holder passes the evidence on under conditions at least as strict as it received.
+            conditions.onwardTransfer = OnwardTransferRule.strictest(conditions.onwardTransfer, rule)
+        }
+        let tagManifest = try FileSystem.readFile(bundle + "/" + BundleLayout.tagManifestName(.sha256),
+                                                  limit: BagValidator.tagFileLimit)
+        let statement = TransferStatement(
+            transferID: Identifier.urn(), bundleID: bundleID,
+            tagManifestDigest: Hex.encode(Digester.digest(.sha256, tagManifest)), time: Timestamp.now().description,
+            sender: StatementParty(key.identity), recipient: recipient, legalBasis: conditions.legalBasis,
+            mlaReference: conditions.mlaReference, conditions: conditions)
+        let inner = try SignedNote.sign(text: statement.text, name: key.identity.name, key: key.privateKey)
+        var recipients: [any AgeRecipient] = [recipient.ageRecipient]
+        if let mine = options.selfRecipient, mine != recipient.ageRecipient { recipients.append(mine) }
+
+        let temporary = out + ".partial-\(getpid())"
+        let output = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
+        var linked = false
+        defer {
+            if !linked { unlink(temporary) }
+        }
+        let digester = Digester(.sha256)
+        let fileSize: UInt64
+        do {
+            defer { output.close() }
+            let stream = try AgeEncryptor(recipients: recipients).makeStream { bytes in
+                digester.update(bytes)
+                try output.writeAll(bytes)
+            }
+            var written: UInt64 = 0
+            let progress = options.progress, shouldStop = options.shouldStop
+            let tar = TarWriter { bytes in
+                if shouldStop?() == true {
+                    throw InterruptFlag.stoppedError(what: "the transfer: nothing was sent, \(out) was not written")
+                }
+                try stream.write(bytes)
+                written += UInt64(bytes.count)
+                progress?(out, written)
+            }
+            try tar.addFile(TransferLayout.statement, bytes: inner.bytes)
+            try tar.addTree(bundle, as: TransferLayout.bundle)
+            try tar.finish()
+            fileSize = try stream.finish().fileSize
+            try output.sync()
+        }
+        let fileDigest = Hex.encode(digester.finalize())
+        var details: [String: JSONValue] = [
+            "transfer": .string(statement.transferID), "file": .string(out), "fileSha256": .string(fileDigest),
+            "fileSize": .int(Int64(fileSize)), "recipient": recipient.json,
+            "conditions": conditions.json, "conditionsSha256": .string(statement.conditionsDigest),
+            "sealer": StatementParty(sealer).json,
+        ]
+        if let mla = conditions.mlaReference { details["mlaReference"] = .string(mla) }
+        if let consentEntry { details["consentEntry"] = .int(Int64(consentEntry)) }
+        let entry = try ledger.append(LedgerEntryDraft(
+            action: .transferOut,
+            subjects: [try LedgerSubject(id: bundleID, attributes: [
+                "tagmanifest-sha256": .string(statement.tagManifestDigest), "sha256": .string(fileDigest),
+            ])],
+            legalBasis: conditions.legalBasis ?? "", details: details), key: key)
+        guard let checkpointNote = try ledger.latestCheckpoint() else {
+            throw CustodyError.operational("\(ledger.store.location): no checkpoint after the transfer-out entry")
+        }
+        let checkpoint = try Checkpoint(text: checkpointNote.text)
+        var outer = statement
+        outer.file = .init(sha256: fileDigest, size: fileSize, entry: entry.sequence, checkpoint: checkpointNote.bytes)
+        let note = try SignedNote.sign(text: outer.text, name: key.identity.name, key: key.privateKey)
+        guard link(temporary, out) == 0 else { throw SystemError(operation: "create", path: out, code: errno) }
+        linked = true
+        unlink(temporary)
+        try FileSystem.writeAtomically(notePath, note.bytes)
+        try FileSystem.syncDirectory(FileSystem.parentDirectory(of: out))
+        return TransferResult(statement: outer, file: out, notePath: notePath, entry: entry, checkpoint: checkpoint,
+                              decision: decision, consentEntry: consentEntry,
+                              encryptedTo: recipients.compactMap { ($0 as? AgeX25519Recipient)?.encoded })
+    }
+
+    static func checkOwner(_ ledger: Ledger, _ key: SigningKey) throws {
+        guard key.identity.publicKey == ledger.owner.publicKey else {
+            throw CustodyError.operational("the key '\(key.identity.name)' does not own the ledger "
+                + "\(ledger.store.location) (owner: \(ledger.owner.name)); use the ledger owner's key")
+        }
+    }
+
+    /// Every entry of a ledger, parsed.
+    static func allEntries(_ ledger: Ledger) throws -> [LedgerEntry] {
+        var entries: [LedgerEntry] = []
+        try ledger.export { bytes in
+            do {
+                entries.append(try LedgerEntry.parse(bytes))
+            } catch let error as CustodyError {
+                throw CustodyError.operational("\(ledger.store.location): entry \(entries.count) is damaged: "
+                    + "\(error.message); run custody ledger verify")
+            }
+        }
+        return entries
+    }
+
+    /// The consent entry in the holder's ledger, signed by the sealer, covering this bundle and jurisdiction.
+    static func findConsent(_ entries: [LedgerEntry], bundleID: String, sealer: Identity, jurisdiction: String,
+                            agency: String?, on date: CivilDate) throws -> UInt64? {
+        for entry in entries.reversed() where entry.action == .consent {
+            guard entry.subjects.contains(where: { $0.id == bundleID }),
+                  let text = entry.details["note"]?.stringValue,
+                  let note = try? SignedNote.parse(Array(text.utf8)),
+                  (try? note.verify(with: [sealer.verifierKey])) != nil,
+                  let consent = try? ConsentStatement(text: note.text) else { continue }
+            if OnwardTransferRule.covers(consent, bundleID: bundleID, jurisdiction: jurisdiction, agency: agency,
+                                         on: date) {
+                return entry.sequence
+            }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,193 @@
+import CustodyAge
+import CustodyBase
+import CustodyBundle
+import CustodyCrypto
+import CustodyEngine
+import CustodyIO
+import CustodyLedger
+import CustodyTar
+
+/// What `custody receipt import` recorded.
+public struct ReceiptImportResult: Sendable {
+    public var receipt: ReceiptStatement
+    /// The sender's `transfer-out` entry the receipt answers.
+    public var transferEntry: UInt64
+    /// The `receipt` entry appended (or the one already recording this receipt).
+    public var entry: LedgerEntry
+    public var alreadyRecorded: Bool
+    public var receiverCheckpoint: Checkpoint
+}
+
+/// `custody receipt import`: checks a receipt's signature (against the trust store, else the recipient key the
+/// transfer-out entry recorded), that it answers a transfer-out entry of this ledger (transfer ID, bundle, file
+/// digest), and the receiver's signed checkpoint; then appends a `receipt` entry.
+public enum ReceiptImporter {
+    public static func importReceipt(_ path: String, ledger: Ledger, key: SigningKey,
+                                     trust: TrustStore?) throws -> ReceiptImportResult {
+        try BundleTransfer.checkOwner(ledger, key)
+        let bytes = try FileSystem.readFile(path, limit: SignedNote.maximumSize)
+        let note = try SignedNote.parse(bytes, source: path)
+        let receipt: ReceiptStatement
+        do {
+            receipt = try ReceiptStatement(text: note.text)
+        } catch let error as CustodyError {
+            throw CustodyError.verification("\(path): \(error.message)")
+        }
+        let signer = receipt.receiver.key
+        try note.verifySigned(by: signer, what: path)
+        let entries = try BundleTransfer.allEntries(ledger)
+        guard let transferID = receipt.transferID,
+              let transfer = entries.last(where: {
+                  $0.action == .transferOut && $0.details["transfer"]?.stringValue == transferID
+              }) else {
+            throw CustodyError.verification("\(path): the receipt answers transfer \(receipt.transferID ?? "(none)"), "
+                + "for which \(ledger.store.location) has no transfer-out entry")
+        }
+        if let trust {
+            switch trust.standing(name: signer.name, key: signer.publicKey) {
+            case .trusted:
+                break
+            case .wrongKey(let entry):
+                throw CustodyError.verification("\(path): signed by \(signer.name) with key \(signer.keyIDHex), but "
+                    + "the trust store holds a different key for \(signer.name) (\(entry.verifierKey.keyIDHex))")
+            case .unknown:
+                throw CustodyError.verification("\(path): signed by \(signer.name) (key \(signer.keyIDHex)), which "
+                    + "is not in the trust store")
+            }
+        } else {
+            guard let recorded = transfer.details["recipient"]?["verifierKey"]?.stringValue else {
+                throw CustodyError.operational("\(path): the transfer was made to a bare age recipient, so the "
+                    + "receiver's key is not recorded; give the trust store holding it with --trust")
+            }
+            guard recorded == signer.encoded else {
+                throw CustodyError.verification("\(path): signed by \(signer.encoded), but transfer-out entry "
+                    + "\(transfer.sequence) recorded the recipient key \(recorded)")
+            }
+        }
+        var problems: [String] = []
+        if receipt.bundleID != transfer.subjects.first?.id {
+            problems.append("it names bundle \(receipt.bundleID ?? "(none)"), the transfer sent "
+                + "\(transfer.subjects.first?.id ?? "(none)")")
+        }
+        if receipt.fileSHA256 != transfer.details["fileSha256"]?.stringValue {
+            problems.append("the file it received (sha256 \(receipt.fileSHA256.prefix(16))...) is not the file sent")
+        }
+        if let first = problems.first {
+            throw CustodyError.verification("\(path): the receipt does not match transfer-out entry "
+                + "\(transfer.sequence): \(first)")
+        }
+        let checkpoint: Checkpoint
+        do {
+            checkpoint = try Checkpoint.open(receipt.checkpoint, keys: [signer])
+        } catch {
+            throw CustodyError.verification("\(path): the receiver's checkpoint does not verify: \(error)")
+        }
+        let digest = Hex.encode(Digester.digest(.sha256, bytes))
+        if let existing = entries.first(where: {
+            $0.action == .receipt && $0.details["receiptSha256"]?.stringValue == digest
+        }) {
+            return ReceiptImportResult(receipt: receipt, transferEntry: transfer.sequence, entry: existing,
+                                       alreadyRecorded: true, receiverCheckpoint: checkpoint)
+        }
+        let details: [String: JSONValue] = [
+            "transfer": .string(transferID), "transferEntry": .int(Int64(transfer.sequence)),
+            "result": .string(receipt.passed ? "passed" : "failed"),
+            "failures": .array(receipt.failures.map { .string($0) }),
+            "receiver": receipt.receiver.json, "receiverEntry": .int(Int64(receipt.entry)),
+            "receiverCheckpoint": BundleReceiver.checkpointJSON(checkpoint),
+            "receiptSha256": .string(digest), "receipt": .string(String(decoding: bytes, as: UTF8.self)),
+        ]
+        let entry = try ledger.append(LedgerEntryDraft(
+            action: .receipt, subjects: transfer.subjects, legalBasis: transfer.legalBasis, details: details),
+            key: key)
+        return ReceiptImportResult(receipt: receipt, transferEntry: transfer.sequence, entry: entry,
+                                   alreadyRecorded: false, receiverCheckpoint: checkpoint)
+    }
+}
+
+/// `custody consent grant` and `custody consent import`.
+public enum ConsentManager {
+    /// The original sender signs consent to pass `bundleID` on to `toJurisdiction`; with a ledger, a `consent`
+    /// entry records the grant.
+    public static func grant(bundleID: String, toJurisdiction: String, toAgency: String?, purpose: String?,
+                             expires: CivilDate?, key: SigningKey, ledger: Ledger?) throws
+        -> (note: SignedNote, statement: ConsentStatement, entry: LedgerEntry?) {
+        let jurisdiction = try CountryCode.validate(toJurisdiction)
+        guard !bundleID.isEmpty, bundleID.utf8.count <= 1024 else {
+            throw CustodyError.operational("the bundle ID must be 1 to 1024 bytes")
+        }
+        let statement = ConsentStatement(
+            consentID: Identifier.urn(), bundleID: Statement.singleLine(bundleID), toJurisdiction: jurisdiction,
+            toAgency: toAgency.map(Statement.singleLine), purpose: purpose.map(Statement.singleLine),
+            expires: expires, grantedBy: StatementParty(key.identity), time: Timestamp.now().description)
+        let note = try SignedNote.sign(text: statement.text, name: key.identity.name, key: key.privateKey)
+        var entry: LedgerEntry?
+        if let ledger {
+            try BundleTransfer.checkOwner(ledger, key)
+            entry = try ledger.append(LedgerEntryDraft(
+                action: .consent, subjects: [try LedgerSubject(id: statement.bundleID)],
+                details: details(statement, note: note, role: "granted")), key: key)
+        }
+        return (note, statement, entry)
+    }
+
+    static func details(_ statement: ConsentStatement, note: SignedNote, role: String) -> [String: JSONValue] {
+        var details: [String: JSONValue] = [
+            "consent": .string(statement.consentID), "role": .string(role),
+            "toJurisdiction": .string(statement.toJurisdiction), "grantedBy": statement.grantedBy.json,
+            "note": .string(note.encoded),
+        ]
+        if let agency = statement.toAgency { details["toAgency"] = .string(agency) }
+        if let purpose = statement.purpose { details["purpose"] = .string(purpose) }
+        if let expires = statement.expires { details["expires"] = .string(expires.description) }
+        return details
+    }
+
+    /// The holder records a consent: it must be signed by a trusted key that sealed a bundle this ledger received.
+    /// A consent already recorded is not recorded twice: its entry is returned with `alreadyRecorded` set.
+    public static func importConsent(_ path: String, ledger: Ledger, key: SigningKey, trust: TrustStore) throws
+        -> (statement: ConsentStatement, entry: LedgerEntry, alreadyRecorded: Bool) {
+        try BundleTransfer.checkOwner(ledger, key)
+        let note = try SignedNote.parse(try FileSystem.readFile(path, limit: SignedNote.maximumSize), source: path)
+        let statement: ConsentStatement
+        do {
+            statement = try ConsentStatement(text: note.text)
+        } catch let error as CustodyError {
+            throw CustodyError.verification("\(path): \(error.message)")
+        }
+        let signer = statement.grantedBy.key
+        try note.verifySigned(by: signer, what: path)
+        let entries = try BundleTransfer.allEntries(ledger)
+        let received = entries.filter {
+            $0.action == .receive && $0.subjects.contains { $0.id == statement.bundleID }
+        }
+        guard !received.isEmpty else {
+            throw CustodyError.operational("\(path): consent for bundle \(statement.bundleID), which "
+                + "\(ledger.store.location) has not received")
+        }
+        guard received.contains(where: { $0.details["sealer"]?["verifierKey"]?.stringValue == signer.encoded }) else {
+            let sealer = received.last?.details["sealer"]?["name"]?.stringValue ?? "unknown"
+            throw CustodyError.verification("\(path): signed by \(signer.name), but bundle \(statement.bundleID) was "
+                + "sealed by \(sealer): only the original sender can consent to an onward transfer")
+        }
+        switch trust.standing(name: signer.name, key: signer.publicKey) {
+        case .trusted:
+            break
+        case .wrongKey(let entry):
+            throw CustodyError.verification("\(path): signed by \(signer.name) with key \(signer.keyIDHex), but the "
+                + "trust store holds a different key for \(signer.name) (\(entry.verifierKey.keyIDHex))")
+        case .unknown:
+            throw CustodyError.verification("\(path): signed by \(signer.name) (key \(signer.keyIDHex)), which is not "
+                + "in the trust store")
+        }
+        if let existing = entries.first(where: {
+            $0.action == .consent && $0.details["consent"]?.stringValue == statement.consentID
+        }) {
+            return (statement, existing, true)
+        }
+        let entry = try ledger.append(LedgerEntryDraft(
+            action: .consent, subjects: [try LedgerSubject(id: statement.bundleID)],
+            details: details(statement, note: note, role: "received")), key: key)
+        return (statement, entry, false)
+    }
+}

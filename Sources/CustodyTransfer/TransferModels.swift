@@ -1,0 +1,395 @@
+import CustodyAge
+import CustodyBase
+import CustodyBundle
+import CustodyCrypto
+import CustodyEngine
+import CustodyIO
+import CustodyLedger
+import CustodyTar
+
+/// Where a transfer goes: the age recipient and, when the trust store names it, the agency behind it.
+public struct TransferRecipient: Sendable, Equatable {
+    public var ageRecipient: AgeX25519Recipient
+    /// The trust-store name, when the recipient was given by name.
+    public var name: String?
+    public var agency: String?
+    public var jurisdiction: String?
+    /// The recipient's signed-note key (from the trust store), used to check its receipt.
+    public var key: NoteVerifierKey?
+
+    public init(ageRecipient: AgeX25519Recipient, name: String? = nil, agency: String? = nil,
+                jurisdiction: String? = nil, key: NoteVerifierKey? = nil) {
+        self.ageRecipient = ageRecipient
+        self.name = name
+        self.agency = agency
+        self.jurisdiction = jurisdiction
+        self.key = key
+    }
+
+    /// Resolves `text`: an `age1...` recipient, or the name of a trust-store entry that has a `recipient`.
+    public static func resolve(_ text: String, trust: TrustStore?) throws -> TransferRecipient {
+        if text.hasPrefix("age1") {
+            do {
+                return TransferRecipient(ageRecipient: try AgeX25519Recipient(parsing: text))
+            } catch {
+                throw CustodyError.operational("--to '\(text.prefix(80))': \(error)")
+            }
+        }
+        guard let trust else {
+            throw CustodyError.operational("--to '\(text)' is not an age1... recipient; to name an agency, give the "
+                + "trust store that holds it with --trust")
+        }
+        guard let entry = trust.entry(named: text) else {
+            throw CustodyError.operational("--to '\(text)': no such name in the trust store (see custody trust list)")
+        }
+        guard let recipientText = entry.recipient else {
+            throw CustodyError.operational("--to '\(text)': the trust store has no age recipient for \(text) "
+                + "(add one with custody trust add ... --recipient age1...)")
+        }
+        let recipient: AgeX25519Recipient
+        do {
+            recipient = try AgeX25519Recipient(parsing: recipientText)
+        } catch {
+            throw CustodyError.operational("trust store entry '\(text)': recipient: \(error)")
+        }
+        return TransferRecipient(ageRecipient: recipient, name: entry.name, agency: entry.agency,
+                                 jurisdiction: entry.jurisdiction, key: entry.verifierKey)
+    }
+
+    var json: JSONValue {
+        var members: [String: JSONValue] = ["ageRecipient": .string(ageRecipient.encoded)]
+        if let name { members["name"] = .string(name) }
+        if let agency { members["agency"] = .string(agency) }
+        if let jurisdiction { members["jurisdiction"] = .string(jurisdiction) }
+        if let key { members["verifierKey"] = .string(key.encoded) }
+        return .object(members)
+    }
+}
+
+/// The sender's signed statement about a transfer. The copy inside the encrypted archive (`transfer.txt`) has the
+/// fields known before encryption; the note beside the file (`FILE.note`) repeats them and adds the encrypted
+/// file's digest and size, the sender's `transfer-out` entry and the sender's checkpoint after it.
+///
+/// ```
+/// custody transfer v1
+/// transfer urn:uuid:...
+/// bundle urn:uuid:...
+/// tagmanifest-sha256 HEX
+/// time 2026-11-23T21:48:24Z
+/// sender NAME+KEYID+BASE64
+/// sender-agency ...
+/// sender-jurisdiction FR
+/// recipient age1...
+/// recipient-name de-officer            (optional, with the three below)
+/// recipient-agency ...
+/// recipient-jurisdiction DE
+/// recipient-key NAME+KEYID+BASE64
+/// legal-basis ...                      (optional)
+/// mla-ref ...                          (optional)
+/// conditions {canonical JSON}
+/// file-sha256 HEX                      (FILE.note only, with the three below)
+/// file-size N
+/// entry N
+/// checkpoint BASE64(signed checkpoint note)
+/// ```
+public struct TransferStatement: Sendable, Equatable {
+    public static let header = "custody transfer v1"
+    public var transferID: String
+    public var bundleID: String
+    /// SHA-256 of the bundle's `tagmanifest-sha256.txt` as sent.
+    public var tagManifestDigest: String
+    public var time: String
+    public var sender: StatementParty
+    public var recipient: TransferRecipient
+    public var legalBasis: String?
+    public var mlaReference: String?
+    /// The conditions the transfer is made under (canonical JSON in the statement).
+    public var conditions: Conditions
+    public var file: FileFields?
+
+    /// What only the note beside the encrypted file carries.
+    public struct FileFields: Sendable, Equatable {
+        public var sha256: String
+        public var size: UInt64
+        /// The sender's `transfer-out` entry.
+        public var entry: UInt64
+        /// The sender's signed checkpoint after that entry.
+        public var checkpoint: [UInt8]
+
+        public init(sha256: String, size: UInt64, entry: UInt64, checkpoint: [UInt8]) {
+            self.sha256 = sha256
+            self.size = size
+            self.entry = entry
+            self.checkpoint = checkpoint
+        }
+    }
+
+    public init(transferID: String, bundleID: String, tagManifestDigest: String, time: String,
+                sender: StatementParty, recipient: TransferRecipient, legalBasis: String?, mlaReference: String?,
+                conditions: Conditions, file: FileFields? = nil) {
+        self.transferID = transferID
+        self.bundleID = bundleID
+        self.tagManifestDigest = tagManifestDigest
+        self.time = time
+        self.sender = sender
+        self.recipient = recipient
+        self.legalBasis = legalBasis
+        self.mlaReference = mlaReference
+        self.conditions = conditions
+        self.file = file
+    }
+
+    public var statement: Statement {
+        var statement = Statement(header: TransferStatement.header)
+        statement.add("transfer", transferID)
+        statement.add("bundle", bundleID)
+        statement.add("tagmanifest-sha256", tagManifestDigest)
+        statement.add("time", time)
+        sender.add(to: &statement, prefix: "sender")
+        statement.add("recipient", recipient.ageRecipient.encoded)
+        statement.add("recipient-name", recipient.name)
+        statement.add("recipient-agency", recipient.agency)
+        statement.add("recipient-jurisdiction", recipient.jurisdiction)
+        statement.add("recipient-key", recipient.key?.encoded)
+        statement.add("legal-basis", legalBasis)
+        statement.add("mla-ref", mlaReference)
+        statement.add("conditions", conditions.json.canonicalString)
+        if let file {
+            statement.add("file-sha256", file.sha256)
+            statement.add("file-size", String(file.size))
+            statement.add("entry", String(file.entry))
+            statement.add("checkpoint", Base64.encode(file.checkpoint))
+        }
+        return statement
+    }
+
+    public var text: String { statement.text }
+
+    static let keys: Set<String> = Set(["transfer", "bundle", "tagmanifest-sha256", "time", "recipient",
+                                        "recipient-name", "recipient-agency", "recipient-jurisdiction",
+                                        "recipient-key", "legal-basis", "mla-ref", "conditions", "file-sha256",
+                                        "file-size", "entry", "checkpoint"] + StatementParty.keys("sender"))
+
+    /// Parses a statement's text (the signature is checked separately).
+    public init(text: String) throws {
+        let statement = try Statement(parsing: text, header: TransferStatement.header, allowed: TransferStatement.keys)
+        func bad(_ why: String) -> CustodyError { CustodyError.verification("\(TransferStatement.header): \(why)") }
+        transferID = try statement.required("transfer")
+        bundleID = try statement.required("bundle")
+        tagManifestDigest = try statement.required("tagmanifest-sha256")
+        guard tagManifestDigest.utf8.count == 64, Hex.decode(tagManifestDigest) != nil else {
+            throw bad("tagmanifest-sha256 is not 64 hex digits")
+        }
+        time = try statement.required("time")
+        sender = try StatementParty(from: statement, prefix: "sender")
+        let recipientText = try statement.required("recipient")
+        var recipient: TransferRecipient
+        do {
+            recipient = TransferRecipient(ageRecipient: try AgeX25519Recipient(parsing: recipientText))
+        } catch {
+            throw bad("recipient: \(error)")
+        }
+        recipient.name = statement.value("recipient-name")
+        recipient.agency = statement.value("recipient-agency")
+        recipient.jurisdiction = statement.value("recipient-jurisdiction")
+        if let key = statement.value("recipient-key") {
+            guard let parsed = try? NoteVerifierKey(parsing: key) else {
+                throw bad("recipient-key is not a verifier key")
+            }
+            recipient.key = parsed
+        }
+        self.recipient = recipient
+        legalBasis = statement.value("legal-basis")
+        mlaReference = statement.value("mla-ref")
+        do {
+            conditions = try Conditions(json: try JSONValue.parse(try statement.required("conditions")),
+                                        source: "transfer statement conditions")
+        } catch let error as CustodyError {
+            throw bad(error.message)
+        } catch {
+            throw bad("conditions: \(error)")
+        }
+        if let sha = statement.value("file-sha256") {
+            guard sha.utf8.count == 64, Hex.decode(sha) != nil,
+                  let size = statement.value("file-size").flatMap({ UInt64($0) }),
+                  let entry = statement.value("entry").flatMap({ UInt64($0) }),
+                  let checkpoint = statement.value("checkpoint").flatMap({ Base64.decode($0) }) else {
+                throw bad("file-sha256, file-size, entry and checkpoint must come together and be well formed")
+            }
+            file = FileFields(sha256: sha, size: size, entry: entry, checkpoint: checkpoint)
+        } else {
+            file = nil
+        }
+    }
+
+    /// SHA-256 (hex) of the conditions' canonical JSON.
+    public var conditionsDigest: String { Hex.encode(Digester.digest(.sha256, conditions.json.canonicalBytes)) }
+}
+
+/// The receiver's signed receipt (`DIR.receipt`):
+///
+/// ```
+/// custody receipt v1
+/// transfer urn:uuid:...                (when the archive carried a transfer statement)
+/// bundle urn:uuid:...
+/// tagmanifest-sha256 HEX
+/// file-sha256 HEX
+/// result passed | failed
+/// failure CHECK: DETAIL                (one per failed check)
+/// receiver NAME+KEYID+BASE64
+/// receiver-agency ...
+/// receiver-jurisdiction DE
+/// sender NAME+KEYID+BASE64             (when known)
+/// entry N                              (the receiver's receive entry)
+/// checkpoint BASE64(signed checkpoint note of the receiver's ledger after that entry)
+/// time 2026-11-23T21:48:30Z
+/// ```
+public struct ReceiptStatement: Sendable, Equatable {
+    public static let header = "custody receipt v1"
+    public var transferID: String?
+    public var bundleID: String?
+    public var tagManifestDigest: String?
+    public var fileSHA256: String
+    public var passed: Bool
+    public var failures: [String]
+    public var receiver: StatementParty
+    public var sender: NoteVerifierKey?
+    public var entry: UInt64
+    public var checkpoint: [UInt8]
+    public var time: String
+
+    public init(transferID: String?, bundleID: String?, tagManifestDigest: String?, fileSHA256: String,
+                passed: Bool, failures: [String], receiver: StatementParty, sender: NoteVerifierKey?, entry: UInt64,
+                checkpoint: [UInt8], time: String) {
+        self.transferID = transferID
+        self.bundleID = bundleID
+        self.tagManifestDigest = tagManifestDigest
+        self.fileSHA256 = fileSHA256
+        self.passed = passed
+        self.failures = failures
+        self.receiver = receiver
+        self.sender = sender
+        self.entry = entry
+        self.checkpoint = checkpoint
+        self.time = time
+    }
+
+    public var text: String {
+        var statement = Statement(header: ReceiptStatement.header)
+        statement.add("transfer", transferID)
+        statement.add("bundle", bundleID)
+        statement.add("tagmanifest-sha256", tagManifestDigest)
+        statement.add("file-sha256", fileSHA256)
+        statement.add("result", passed ? "passed" : "failed")
+        for failure in failures { statement.add("failure", failure) }
+        receiver.add(to: &statement, prefix: "receiver")
+        statement.add("sender", sender?.encoded)
+        statement.add("entry", String(entry))
+        statement.add("checkpoint", Base64.encode(checkpoint))
+        statement.add("time", time)
+        return statement.text
+    }
+
+    public init(text: String) throws {
+        let allowed = Set(["transfer", "bundle", "tagmanifest-sha256", "file-sha256", "result", "failure", "sender",
+                           "entry", "checkpoint", "time"] + StatementParty.keys("receiver"))
+        let statement = try Statement(parsing: text, header: ReceiptStatement.header, allowed: allowed,
+                                      repeatable: ["failure"])
+        func bad(_ why: String) -> CustodyError { CustodyError.verification("\(ReceiptStatement.header): \(why)") }
+        transferID = statement.value("transfer")
+        bundleID = statement.value("bundle")
+        tagManifestDigest = statement.value("tagmanifest-sha256")
+        fileSHA256 = try statement.required("file-sha256")
+        switch try statement.required("result") {
+        case "passed": passed = true
+        case "failed": passed = false
+        case let other: throw bad("result '\(other.prefix(40))' is neither passed nor failed")
+        }
+        failures = statement.values("failure")
+        if passed && !failures.isEmpty { throw bad("result passed but failures listed") }
+        receiver = try StatementParty(from: statement, prefix: "receiver")
+        if let sender = statement.value("sender") {
+            guard let key = try? NoteVerifierKey(parsing: sender) else { throw bad("sender is not a verifier key") }
+            self.sender = key
+        }
+        guard let entry = UInt64(try statement.required("entry")) else { throw bad("entry is not a number") }
+        self.entry = entry
+        guard let checkpoint = Base64.decode(try statement.required("checkpoint")) else {
+            throw bad("checkpoint is not base64")
+        }
+        self.checkpoint = checkpoint
+        time = try statement.required("time")
+    }
+}
+
+/// The original sender's signed consent to an onward transfer of a bundle to another jurisdiction:
+///
+/// ```
+/// custody consent v1
+/// consent urn:uuid:...
+/// bundle urn:uuid:...
+/// to-jurisdiction US
+/// to-agency ...                        (optional: only to this agency)
+/// purpose ...                          (optional)
+/// expires 2027-01-31                   (optional: last day the consent may be used)
+/// granted-by NAME+KEYID+BASE64
+/// granted-by-agency ...
+/// granted-by-jurisdiction FR
+/// time 2026-11-23T21:48:24Z
+/// ```
+public struct ConsentStatement: Sendable, Equatable {
+    public static let header = "custody consent v1"
+    public var consentID: String
+    public var bundleID: String
+    public var toJurisdiction: String
+    public var toAgency: String?
+    public var purpose: String?
+    public var expires: CivilDate?
+    public var grantedBy: StatementParty
+    public var time: String
+
+    public init(consentID: String, bundleID: String, toJurisdiction: String, toAgency: String?, purpose: String?,
+                expires: CivilDate?, grantedBy: StatementParty, time: String) {
+        self.consentID = consentID
+        self.bundleID = bundleID
+        self.toJurisdiction = toJurisdiction
+        self.toAgency = toAgency
+        self.purpose = purpose
+        self.expires = expires
+        self.grantedBy = grantedBy
+        self.time = time
+    }
+
+    public var text: String {
+        var statement = Statement(header: ConsentStatement.header)
+        statement.add("consent", consentID)
+        statement.add("bundle", bundleID)
+        statement.add("to-jurisdiction", toJurisdiction)
+        statement.add("to-agency", toAgency)
+        statement.add("purpose", purpose)
+        statement.add("expires", expires?.description)
+        grantedBy.add(to: &statement, prefix: "granted-by")
+        statement.add("time", time)
+        return statement.text
+    }
+
+    public init(text: String) throws {
+        let allowed = Set(["consent", "bundle", "to-jurisdiction", "to-agency", "purpose", "expires", "time"]
+            + StatementParty.keys("granted-by"))
+        let statement = try Statement(parsing: text, header: ConsentStatement.header, allowed: allowed)
+        consentID = try statement.required("consent")
+        bundleID = try statement.required("bundle")
+        toJurisdiction = try statement.required("to-jurisdiction")
+        toAgency = statement.value("to-agency")
+        purpose = statement.value("purpose")
+        if let text = statement.value("expires") {
+            guard let date = CivilDate(parsing: text) else {
+                throw CustodyError.verification("\(ConsentStatement.header): expires '\(text.prefix(20))' is not a "
+                    + "date (YYYY-MM-DD)")
+            }
+            expires = date
+        }
+        grantedBy = try StatementParty(from: statement, prefix: "granted-by")
+        time = try statement.required("time")
+    }
+}
