@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-/// Runs the built `custody` executable and helps tests find peers and shared vectors.
+/// Runs the built `custody` executable and helps tests find peers, the public test vectors and fixtures.
 enum CLI {
     /// The directory holding the built products (beside the test bundle).
     static let productsDirectory: URL = {
@@ -78,13 +78,27 @@ enum CLI {
         return path
     }
 
-    /// `../shared/vectors` beside the package, or an XCTSkip naming it.
+    /// The public test vectors' folder `Tests/Vectors` in the package; it is part of the repository,
+    /// so a missing folder is an error that fails the test, never a skip.
     static func sharedVectors() throws -> URL {
-        let url = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/vectors")
-        guard FileManager.default.fileExists(atPath: url.path) else {
-            throw XCTSkip("\(url.path) is missing; the public test vectors live there")
+        try packageFolder("Tests/Vectors", what: "the public test vectors")
+    }
+
+    /// The folder at `path` under the package root, or a `MissingFolder` error (which fails the test) naming it.
+    static func packageFolder(_ path: String, what: String) throws -> URL {
+        let url = packageRoot.appendingPathComponent(path, isDirectory: true)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw MissingFolder(path: url.path, what: what)
         }
         return url
+    }
+
+    /// Thrown when a folder that is part of the repository is missing from the checkout.
+    struct MissingFolder: Error, CustomStringConvertible {
+        var path: String
+        var what: String
+        var description: String { "\(path) is missing; \(what) are part of the repository" }
     }
 }
 

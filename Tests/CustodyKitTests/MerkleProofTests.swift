@@ -18,13 +18,9 @@ final class MerkleProofTests: XCTestCase {
         "606162636465666768696a6b6c6d6e6f",
     ].map { Merkle.leafHash(Hex.decode($0)!) }
 
+    /// The RFC 6962 proof vectors, `Tests/Vectors/merkle` (a missing folder fails the test).
     static func vectorDirectory() throws -> URL {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/vectors/merkle")
-        guard FileManager.default.fileExists(atPath: url.path) else {
-            throw XCTSkip("\(url.path) is missing; the RFC 6962 proof vectors live there")
-        }
-        return url
+        try TestSupport.vectors("merkle")
     }
 
     static func files(_ folder: URL) -> [URL] {

@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-/// Helpers shared by the library tests: peers, shared vectors, temporary directories, child processes.
+/// Helpers shared by the library tests: peers, the public test vectors, temporary directories, child processes.
 enum TestSupport {
     static let packageRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -21,13 +21,21 @@ enum TestSupport {
         return path
     }
 
-    /// `../shared/vectors/FOLDER` beside the package, or an XCTSkip naming it.
+    /// The public test vectors' folder `Tests/Vectors/FOLDER` in the package; it is part of the repository,
+    /// so a missing folder is an error that fails the test, never a skip.
     static func vectors(_ folder: String) throws -> URL {
-        let url = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/vectors/\(folder)")
-        guard FileManager.default.fileExists(atPath: url.path) else {
-            throw XCTSkip("\(url.path) is missing; the public test vectors live there")
+        let url = packageRoot.appendingPathComponent("Tests/Vectors/\(folder)", isDirectory: true)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw MissingVectors(path: url.path)
         }
         return url
+    }
+
+    /// Thrown when a folder of `Tests/Vectors` is missing from the checkout.
+    struct MissingVectors: Error, CustomStringConvertible {
+        var path: String
+        var description: String { "\(path) is missing; the public test vectors are part of the repository" }
     }
 
     /// A fresh temporary directory removed when the test ends.
