@@ -40,13 +40,15 @@ struct Custody: ParsableCommand {
         }
     }
 
+    /// The one place where errors become exit statuses: a library failure by its kind, ArgumentParser's own
+    /// exits and usage errors as ArgumentParser says.
     static func report(_ error: Error) -> Int32 {
         switch error {
-        case let error as CustodyError:
-            Terminal.error(error.message)
-            return error.status.rawValue
         case let error as ExitCode:
             return error.rawValue
+        case let error as CustodyFailure:
+            Terminal.error(error.description)
+            return ExitStatus(error.kind).rawValue
         case is SystemError, is OpenSSLError, is SQLiteError, is JSONError, is TarError, is AgeError,
              is Bech32.DecodingError:
             Terminal.error("\(error)")
@@ -60,6 +62,24 @@ struct Custody: ParsableCommand {
             }
             Terminal.writeError(message + "\n")
             return ExitStatus.operationalError.rawValue
+        }
+    }
+}
+
+/// The exit statuses every command shares (CONTRACT.md).
+enum ExitStatus: Int32, Sendable {
+    /// Success, everything verified.
+    case success = 0
+    /// A verification failure or a difference was found.
+    case verificationFailed = 1
+    /// Usage error or operational error (unreadable input, bad key, corrupt file...).
+    case operationalError = 2
+
+    /// The status a library failure of `kind` ends a command with.
+    init(_ kind: FailureKind) {
+        switch kind {
+        case .verification: self = .verificationFailed
+        case .operational: self = .operationalError
         }
     }
 }

@@ -90,7 +90,7 @@ struct UnpackCommand: ParsableCommand {
         } catch let error as CustodyError where !error.message.hasPrefix(input) {
             display.finish()
             target.discard()
-            throw CustodyError("\(input): \(error.message)", status: error.status)
+            throw CustodyError("\(input): \(error.message)", kind: error.kind)
         } catch {
             display.finish()
             target.discard()

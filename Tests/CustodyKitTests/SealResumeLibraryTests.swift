@@ -214,7 +214,7 @@ final class SealResumeLibraryTests: XCTestCase {
                                                    resume: true)) { error in
             XCTAssertTrue("\(error)".contains("--chunk-size differs: the interrupted seal used 65536, this command "
                 + "gives 131072"), "\(error)")
-            XCTAssertEqual((error as? CustodyError)?.status, .operationalError)
+            XCTAssertEqual((error as? CustodyError)?.kind, .operational)
         }
         XCTAssertThrowsError(try BundleSealer.seal(paths: [inputs[0]], out: out, ledger: ledger, key: key,
                                                    options: options(), resume: true)) { error in

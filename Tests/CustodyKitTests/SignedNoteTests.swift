@@ -84,7 +84,7 @@ final class SignedNoteTests: XCTestCase {
         XCTAssertEqual(try note.verify(with: [peter]), [peter])
         XCTAssertEqual(try note.verify(with: [peter, enoch]), [peter, enoch])
         XCTAssertThrowsError(try note.verify(with: [])) { error in
-            XCTAssertEqual((error as? CustodyError)?.status, .verificationFailed)
+            XCTAssertEqual((error as? CustodyError)?.kind, .verification)
         }
         // A bad signature from a known key rejects the note.
         let sig = Self.peterSig
