@@ -4,7 +4,7 @@ import CustodyIO
 
 /// Why an age operation failed. Each case names where, in one line; the four failure classes the age test kit
 /// distinguishes (header, header MAC, no matching identity, payload) map onto `failureClass`.
-public enum AgeError: Error, Equatable, Sendable, CustomStringConvertible {
+public enum AgeError: CustodyFailure, Equatable {
     /// No identity given could unwrap any recipient stanza.
     case noMatchingIdentity(stanzaCount: Int)
     /// The header is malformed (the reason names the line or stanza).
@@ -31,10 +31,15 @@ public enum AgeError: Error, Equatable, Sendable, CustomStringConvertible {
 
     /// The test kit's failure classes.
     public enum FailureClass: String, Sendable {
+        /// The header is malformed or truncated.
         case header = "header failure"
+        /// The header MAC does not match.
         case headerMAC = "HMAC failure"
+        /// No identity matches a stanza.
         case noMatch = "no match"
+        /// A payload chunk is altered, truncated or misplaced.
         case payload = "payload failure"
+        /// An identity or recipient is malformed.
         case key = "key failure"
     }
 
@@ -49,6 +54,11 @@ public enum AgeError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// An operation that could not be done, whatever the class: callers that know the file was sent to them
+    /// decide whether it is a failed check.
+    public var kind: FailureKind { .operational }
+
+    /// The message, prefixed with the part of the file it concerns (`age header:`, `age payload:`, `age key:`).
     public var description: String {
         switch self {
         case .noMatchingIdentity(let count):
@@ -74,6 +84,33 @@ public enum AgeError: Error, Equatable, Sendable, CustomStringConvertible {
             return "age payload: final chunk \(chunk) at byte \(offset) is empty, which v1 forbids"
         case .badKey(let reason):
             return "age key: \(reason)"
+        }
+    }
+}
+
+/// Why an age operation could not be done for a reason outside the age format: the output file exists, the
+/// input changed while it was read, or a worker could not process a chunk.
+public enum AgeOperationError: CustodyFailure, Equatable {
+    /// The file at `path` exists and is not replaced; `holdsKey` when it was to hold an identity.
+    case outputExists(path: String, holdsKey: Bool)
+    /// The input ended before the size it had when the operation started (at `byteOffset`).
+    case inputShrank(byteOffset: UInt64)
+    /// Chunk `chunkIndex` could not be processed (`reason` says why).
+    case chunkFailed(chunkIndex: UInt64, reason: String)
+    /// Chunk `chunkIndex` was never processed.
+    case chunkNotProcessed(chunkIndex: UInt64)
+
+    /// An operation that could not be done.
+    public var kind: FailureKind { .operational }
+
+    /// The message, naming the file, byte or chunk.
+    public var description: String {
+        switch self {
+        case .outputExists(let path, let holdsKey):
+            return "\(path): already exists; not overwriting" + (holdsKey ? " a key" : "")
+        case .inputShrank(let offset): return "input shrank while being read (at byte \(offset))"
+        case .chunkFailed(let chunk, let reason): return "age chunk \(chunk): \(reason)"
+        case .chunkNotProcessed(let chunk): return "age chunk \(chunk): not processed"
         }
     }
 }

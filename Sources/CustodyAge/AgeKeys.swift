@@ -206,7 +206,7 @@ public enum AgeIdentityFile {
     /// the file is an age file encrypted to it (scrypt), which `age -d -i FILE` also opens after asking for it.
     public static func write(_ identity: AgeX25519Identity, to path: String, passphrase: String? = nil,
                              workFactor: Int = 18, created: Timestamp = .now()) throws {
-        if FileSystem.exists(path) { throw CustodyError.operational("\(path): already exists; not overwriting a key") }
+        if FileSystem.exists(path) { throw AgeOperationError.outputExists(path: path, holdsKey: true) }
         var bytes = Array(render(identity, created: created).utf8)
         if let passphrase {
             let recipient = try AgeScryptRecipient(passphrase: passphrase, workFactor: workFactor)
@@ -251,7 +251,7 @@ public enum AgeRecipientFile {
 
     /// Writes a recipient file durably (mode 0644), refusing to replace an existing file.
     public static func write(_ recipient: AgeX25519Recipient, to path: String) throws {
-        if FileSystem.exists(path) { throw CustodyError.operational("\(path): already exists; not overwriting") }
+        if FileSystem.exists(path) { throw AgeOperationError.outputExists(path: path, holdsKey: false) }
         try FileSystem.writeAtomically(path, Array(render(recipient).utf8), mode: 0o644)
     }
 }

@@ -208,9 +208,9 @@ extension AgePayloadFormat {
             }
             return (0, AgeError.payloadAuthenticationFailed(chunkIndex: chunk, byteOffset: offset, isFinal: final))
         case .error(let message):
-            return (0, CustodyError.operational("age chunk \(chunk): \(message)"))
+            return (0, AgeOperationError.chunkFailed(chunkIndex: chunk, reason: message))
         case .pending:
-            return (0, CustodyError.operational("age chunk \(chunk): not processed"))
+            return (0, AgeOperationError.chunkNotProcessed(chunkIndex: chunk))
         }
     }
 }
@@ -606,7 +606,7 @@ enum AgePositionalRun {
                     do {
                         let view = UnsafeMutableRawBufferPointer(rebasing: input[0..<length])
                         guard try reader.read(into: view, at: offset) == length else {
-                            throw CustodyError.operational("input shrank while being read (at byte \(offset))")
+                            throw AgeOperationError.inputShrank(byteOffset: offset)
                         }
                         var failure: (chunk: UInt64, error: Error)?
                         for index in 0..<chunksHere {

@@ -75,7 +75,7 @@ public struct AgeEncryptor: Sendable {
 
     private func encryptFile(_ path: String, mode: mode_t,
                              _ body: (FileDescriptor) throws -> AgeSummary) throws -> AgeSummary {
-        if FileSystem.exists(path) { throw CustodyError.operational("\(path): already exists; not overwriting") }
+        if FileSystem.exists(path) { throw AgeOperationError.outputExists(path: path, holdsKey: false) }
         let temporary = path + ".partial-\(getpid())"
         let output = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_EXCL, mode: mode)
         do {

@@ -15,15 +15,26 @@ public enum Bech32 {
     }()
 
     /// Why a string is not valid Bech32.
-    public enum DecodingError: Error, Equatable, Sendable, CustomStringConvertible {
+    public enum DecodingError: CustodyFailure, Equatable {
+        /// Upper and lower case letters are mixed.
         case mixedCase
+        /// The character at `position` (from 0) is outside the Bech32 alphabet.
         case invalidCharacter(position: Int)
+        /// There is no `1` between the prefix and the data.
         case missingSeparator
+        /// The prefix before the separator is empty.
         case invalidHumanReadablePart
+        /// The data part is shorter than the six checksum characters.
         case tooShortChecksum
+        /// The checksum does not match.
         case badChecksum
+        /// The padding bits of the data are not zero.
         case invalidPadding
 
+        /// Input that cannot be decoded: an operation that could not be done.
+        public var kind: FailureKind { .operational }
+
+        /// What is wrong, to follow the string's name ("... has a wrong checksum").
         public var description: String {
             switch self {
             case .mixedCase: return "mixes upper and lower case"

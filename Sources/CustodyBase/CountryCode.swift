@@ -17,13 +17,30 @@ public enum CountryCode {
         WF WS YE YT ZA ZM ZW
         """.split(separator: " ").map(String.init))
 
-    /// The upper-case code when `text` (either case) is an assigned alpha-2 code; a usage error otherwise.
+    /// The upper-case code when `text` (either case) is an assigned alpha-2 code.
+    /// - Throws: `CountryCodeError.notAssigned` otherwise.
     public static func validate(_ text: String) throws -> String {
         let upper = text.uppercased()
         guard assigned.contains(upper) else {
-            throw CustodyError.operational(
-                "jurisdiction '\(text)' is not an ISO 3166-1 alpha-2 country code (for example FR, DE, US, GB)")
+            throw CountryCodeError.notAssigned(text)
         }
         return upper
+    }
+}
+
+/// A jurisdiction that is not an officially assigned ISO 3166-1 alpha-2 code.
+public enum CountryCodeError: CustodyFailure, Equatable {
+    /// `text`, as given, is not an assigned alpha-2 code.
+    case notAssigned(String)
+
+    /// An argument the caller gave: an operation that could not be done.
+    public var kind: FailureKind { .operational }
+
+    /// The message naming the code and giving examples.
+    public var description: String {
+        switch self {
+        case .notAssigned(let text):
+            return "jurisdiction '\(text)' is not an ISO 3166-1 alpha-2 country code (for example FR, DE, US, GB)"
+        }
     }
 }

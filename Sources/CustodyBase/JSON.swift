@@ -145,9 +145,16 @@ public enum JSONValue: Sendable, Equatable {
 }
 
 /// A JSON syntax error with its byte offset.
-public struct JSONError: Error, CustomStringConvertible, Sendable {
+public struct JSONError: CustodyFailure, Equatable {
+    /// What is wrong at `offset` (for example "duplicate key 'name'").
     public var message: String
+    /// The offset, from 0, of the byte where parsing stopped.
     public var offset: Int
+
+    /// Input that cannot be read as JSON: an operation that could not be done.
+    public var kind: FailureKind { .operational }
+
+    /// `invalid JSON at byte OFFSET: MESSAGE`.
     public var description: String { "invalid JSON at byte \(offset): \(message)" }
 }
 
@@ -214,15 +221,7 @@ private struct JSONParser {
             position += 1
             skipWhitespace()
             members[key] = try parseValue(depth: depth + 1)
-            skipWhitespace()
-            guard position < bytes.count else { throw error("unexpected end of input in an object") }
-            if bytes[position] == UInt8(ascii: ",") {
-                position += 1
-                continue
-            }
-            guard bytes[position] == UInt8(ascii: "}") else { throw error("expected ',' or '}'") }
-            position += 1
-            return .object(members)
+            if try closes(with: "}", in: "an object") { return .object(members) }
         }
     }
 
@@ -237,16 +236,22 @@ private struct JSONParser {
         while true {
             skipWhitespace()
             values.append(try parseValue(depth: depth + 1))
-            skipWhitespace()
-            guard position < bytes.count else { throw error("unexpected end of input in an array") }
-            if bytes[position] == UInt8(ascii: ",") {
-                position += 1
-                continue
-            }
-            guard bytes[position] == UInt8(ascii: "]") else { throw error("expected ',' or ']'") }
-            position += 1
-            return .array(values)
+            if try closes(with: "]", in: "an array") { return .array(values) }
         }
+    }
+
+    /// After a member or element of `container`: consumes a `,` (false: another follows) or the closing
+    /// bracket `close` (true: the container ends).
+    mutating func closes(with close: Unicode.Scalar, in container: String) throws -> Bool {
+        skipWhitespace()
+        guard position < bytes.count else { throw error("unexpected end of input in \(container)") }
+        if bytes[position] == UInt8(ascii: ",") {
+            position += 1
+            return false
+        }
+        guard bytes[position] == UInt8(ascii: close) else { throw error("expected ',' or '\(close)'") }
+        position += 1
+        return true
     }
 
     mutating func parseHex4() throws -> UInt32 {

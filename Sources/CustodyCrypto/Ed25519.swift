@@ -45,6 +45,20 @@ private func withPassphrase<R>(_ passphrase: [UInt8]?, _ body: (UnsafeMutableRaw
     return try copy.withUnsafeMutableBytes { try body($0.baseAddress) }
 }
 
+/// An OpenSSL Ed25519 key (owned by the caller) from 32 raw bytes: a public key, or a private key's seed.
+private func rawEd25519Key(_ bytes: [UInt8], isPrivate: Bool) throws -> OpaquePointer {
+    guard bytes.count == 32 else {
+        throw isPrivate ? KeyError.seedLength(bytes.count) : KeyError.publicKeyLength(bytes.count)
+    }
+    let key = isPrivate
+        ? EVP_PKEY_new_raw_private_key_ex(nil, "ED25519", nil, bytes, 32)
+        : EVP_PKEY_new_raw_public_key_ex(nil, "ED25519", nil, bytes, 32)
+    guard let key else {
+        throw OpenSSLError.capture(isPrivate ? "EVP_PKEY_new_raw_private_key_ex" : "EVP_PKEY_new_raw_public_key_ex")
+    }
+    return key
+}
+
 /// An Ed25519 public key (RFC 8032), verified through OpenSSL EVP.
 public final class Ed25519PublicKey: @unchecked Sendable, Equatable {
     /// The OpenSSL key; immutable after creation, so safe to share between threads.
@@ -60,20 +74,14 @@ public final class Ed25519PublicKey: @unchecked Sendable, Equatable {
             length == 32
         else {
             EVP_PKEY_free(key)
-            throw CustodyError.operational("not an Ed25519 public key")
+            throw KeyError.notEd25519PublicKey
         }
         rawBytes = raw
     }
 
     /// A key from its 32 raw bytes.
     public convenience init(rawBytes: [UInt8]) throws {
-        guard rawBytes.count == 32 else {
-            throw CustodyError.operational("an Ed25519 public key is 32 bytes, not \(rawBytes.count)")
-        }
-        guard let key = EVP_PKEY_new_raw_public_key_ex(nil, "ED25519", nil, rawBytes, 32) else {
-            throw OpenSSLError.capture("EVP_PKEY_new_raw_public_key_ex")
-        }
-        try self.init(takingOwnershipOf: key)
+        try self.init(takingOwnershipOf: rawEd25519Key(rawBytes, isPrivate: false))
     }
 
     /// A key from PEM SubjectPublicKeyInfo text (`-----BEGIN PUBLIC KEY-----`).
@@ -82,7 +90,7 @@ public final class Ed25519PublicKey: @unchecked Sendable, Equatable {
         OpenSSLError.clearQueue()
         guard let key = PEM_read_bio_PUBKEY(bio.pointer, nil, custody_pem_passphrase_callback(), nil) else {
             OpenSSLError.clearQueue()
-            throw CustodyError.operational("not a PEM public key (SubjectPublicKeyInfo)")
+            throw KeyError.notPEMPublicKey
         }
         try self.init(takingOwnershipOf: key)
     }
@@ -159,7 +167,7 @@ public final class Ed25519PrivateKey: @unchecked Sendable {
     private init(takingOwnershipOf key: OpaquePointer) throws {
         guard EVP_PKEY_is_a(key, "ED25519") == 1 else {
             EVP_PKEY_free(key)
-            throw CustodyError.operational("not an Ed25519 private key")
+            throw KeyError.notEd25519PrivateKey(source: nil)
         }
         self.key = key
         var length = 32
@@ -188,13 +196,7 @@ public final class Ed25519PrivateKey: @unchecked Sendable {
 
     /// The key with the 32-byte RFC 8032 seed `seed` (for known-answer tests and imports).
     public convenience init(seed: [UInt8]) throws {
-        guard seed.count == 32 else {
-            throw CustodyError.operational("an Ed25519 seed is 32 bytes, not \(seed.count)")
-        }
-        guard let key = EVP_PKEY_new_raw_private_key_ex(nil, "ED25519", nil, seed, 32) else {
-            throw OpenSSLError.capture("EVP_PKEY_new_raw_private_key_ex")
-        }
-        try self.init(takingOwnershipOf: key)
+        try self.init(takingOwnershipOf: rawEd25519Key(seed, isPrivate: true))
     }
 
     /// Whether PEM text holds an encrypted PKCS#8 key (`-----BEGIN ENCRYPTED PRIVATE KEY-----`).
@@ -208,13 +210,11 @@ public final class Ed25519PrivateKey: @unchecked Sendable {
     }
 
     /// Loads a PEM PKCS#8 key, decrypting it with `passphrase` when it is encrypted.
-    /// - Throws: `CustodyError` naming `source` for a missing or wrong passphrase or a key that is not Ed25519.
+    /// - Throws: `KeyError` naming `source` for a missing or wrong passphrase or a key that is not Ed25519.
     public convenience init(pem: [UInt8], passphrase: [UInt8]?, source: String = "private key") throws {
         let encrypted = Ed25519PrivateKey.isEncrypted(pem: pem)
         if encrypted && passphrase == nil {
-            throw CustodyError.operational(
-                "\(source) is encrypted: give its passphrase with --passphrase-file or "
-                    + "CUSTODY_PASSPHRASE")
+            throw KeyError.passphraseRequired(keyPath: source)
         }
         let bio = try MemoryBIO(pem)
         OpenSSLError.clearQueue()
@@ -223,13 +223,13 @@ public final class Ed25519PrivateKey: @unchecked Sendable {
         }
         guard let key else {
             OpenSSLError.clearQueue()
-            if encrypted { throw CustodyError.operational("\(source): wrong passphrase (or the key file is damaged)") }
-            throw CustodyError.operational("\(source): not a PEM PKCS#8 private key")
+            if encrypted { throw KeyError.wrongPassphrase(source: source) }
+            throw KeyError.notPEMPrivateKey(source: source)
         }
         do {
             try self.init(takingOwnershipOf: key)
         } catch {
-            throw CustodyError.operational("\(source): not an Ed25519 private key")
+            throw KeyError.notEd25519PrivateKey(source: source)
         }
     }
 
@@ -243,7 +243,7 @@ public final class Ed25519PrivateKey: @unchecked Sendable {
             return bio.contents()
         }
         guard !passphrase.isEmpty, !passphrase.contains(0) else {
-            throw CustodyError.operational("the passphrase must be non-empty and must not contain NUL bytes")
+            throw KeyError.unusablePassphrase
         }
         guard let info = EVP_PKEY2PKCS8(key) else { throw OpenSSLError.capture("EVP_PKEY2PKCS8") }
         guard let algorithm = PKCS5_pbe2_set_scrypt(EVP_aes_256_cbc(), nil, 0, nil, 16384, 8, 1) else {

@@ -34,7 +34,7 @@ public struct Identity: Sendable, Equatable {
     /// Checks an agency: 1 to 200 characters without control characters.
     public static func validateAgency(_ agency: String) throws {
         guard !agency.isEmpty, agency.count <= 200, !Printable.hasControls(agency) else {
-            throw CustodyError.operational("agency must be 1 to 200 characters without control characters")
+            throw KeyError.invalidAgency
         }
     }
 
@@ -45,8 +45,7 @@ public struct Identity: Sendable, Equatable {
                 || byte == 46 || byte == 95 || byte == 45
         }
         guard (1...64).contains(name.utf8.count), allowed, !name.hasPrefix("."), !name.hasPrefix("-") else {
-            throw CustodyError.operational(
-                "name '\(name)' must be 1 to 64 of A-Z a-z 0-9 . _ - (not starting with . or -)")
+            throw KeyError.invalidHolderName(name)
         }
     }
 
@@ -77,7 +76,7 @@ public struct Identity: Sendable, Equatable {
 
     /// The self-signed identity file contents (canonical JSON and a newline).
     public func document(signedWith key: Ed25519PrivateKey) throws -> [UInt8] {
-        guard key.publicKey == publicKey else { throw CustodyError.operational("the key does not match the identity") }
+        guard key.publicKey == publicKey else { throw KeyError.keyDoesNotMatchIdentity }
         let signature = try key.sign(Identity.signaturePrefix + unsignedJSON.canonicalBytes)
         guard case .object(var members) = unsignedJSON else { return [] }
         members["signature"] = .string(Base64.encode(signature))
@@ -89,8 +88,8 @@ public struct Identity: Sendable, Equatable {
         let value: JSONValue
         do {
             value = try JSONValue.parse(bytes.last == 0x0a ? Array(bytes.dropLast()) : bytes)
-        } catch {
-            throw CustodyError.operational("\(source): \(error)")
+        } catch let error as JSONError {
+            throw KeyError.unreadableIdentity(source: source, error)
         }
         guard case .object(var members) = value, members["type"]?.stringValue == Identity.type,
             let name = members["name"]?.stringValue, let agency = members["agency"]?.stringValue,
@@ -99,21 +98,21 @@ public struct Identity: Sendable, Equatable {
             let signatureText = members["signature"]?.stringValue, let signature = Base64.decode(signatureText),
             members.count == 8
         else {
-            throw CustodyError.operational("\(source): not a custody identity file (\(Identity.type))")
+            throw KeyError.notIdentityFile(source: source)
         }
         let identity = try Identity(
             name: name, agency: agency, jurisdiction: jurisdiction,
             publicKey: Ed25519PublicKey(rawBytes: raw))
         members["signature"] = nil
         guard JSONValue.object(members) == identity.unsignedJSON else {
-            throw CustodyError.operational("\(source): key ID or verifier key does not match the public key")
+            throw KeyError.identityKeyMismatch(source: source)
         }
         guard
             identity.publicKey.verify(
                 signature: signature,
                 message: Identity.signaturePrefix + identity.unsignedJSON.canonicalBytes)
         else {
-            throw CustodyError.verification("\(source): the identity's self-signature does not verify")
+            throw KeyError.identitySignatureInvalid(source: source)
         }
         return identity
     }
@@ -126,7 +125,7 @@ public struct SigningKey: Sendable {
 
     public init(identity: Identity, privateKey: Ed25519PrivateKey) throws {
         guard identity.publicKey == privateKey.publicKey else {
-            throw CustodyError.operational("the private key does not match identity '\(identity.name)'")
+            throw KeyError.privateKeyDoesNotMatchHolder(identity.name)
         }
         self.identity = identity
         self.privateKey = privateKey
@@ -144,17 +143,13 @@ public struct SigningKey: Sendable {
         var secret: [UInt8]?
         if Ed25519PrivateKey.isEncrypted(pem: pem) {
             secret = try passphrase.passphrase(prompt: "Passphrase for \(keyPath): ")
-            if secret == nil {
-                throw CustodyError.operational(
-                    "\(keyPath) is encrypted: give its passphrase with --passphrase-file, "
-                        + "CUSTODY_PASSPHRASE or on a terminal")
-            }
+            if secret == nil { throw KeyError.passphraseRequired(keyPath: keyPath) }
         }
         let key = try Ed25519PrivateKey(pem: pem, passphrase: secret, source: keyPath)
         let identityPath = identityPath(forKey: keyPath)
         let identity = try Identity.parse(FileSystem.readFile(identityPath, limit: 64 << 10), source: identityPath)
         guard identity.publicKey == key.publicKey else {
-            throw CustodyError.operational("\(keyPath) does not match \(identityPath)")
+            throw KeyError.keyFileDoesNotMatchIdentityFile(keyPath: keyPath, identityPath: identityPath)
         }
         return try SigningKey(identity: identity, privateKey: key)
     }

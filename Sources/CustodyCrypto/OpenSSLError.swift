@@ -3,12 +3,16 @@ import CustodyIO
 internal import COpenSSL
 
 /// An error raised by OpenSSL, captured from its thread-local error queue.
-public struct OpenSSLError: Error, CustomStringConvertible, Sendable {
+public struct OpenSSLError: CustodyFailure {
     /// What custody was doing when OpenSSL failed.
     public var operation: String
     /// The reasons OpenSSL queued, oldest first.
     public var reasons: [String]
 
+    /// OpenSSL could not do what was asked: an operation that could not be done.
+    public var kind: FailureKind { .operational }
+
+    /// `OPERATION failed`, then OpenSSL's reasons.
     public var description: String {
         reasons.isEmpty ? "\(operation) failed" : "\(operation) failed: \(reasons.joined(separator: "; "))"
     }

@@ -8,25 +8,42 @@ import Musl
 import Darwin
 #endif
 
-/// Where a private key's passphrase comes from: `--passphrase-file F`, the `CUSTODY_PASSPHRASE` environment
-/// variable, or a prompt on the controlling terminal with echo off, in that order.
+/// Where a private key's passphrase comes from, in this order: a file whose first line it is, a passphrase the
+/// caller already holds (the command line reads one from its environment), or a prompt on the controlling
+/// terminal with echo off. The library reads no environment: what the caller supplies is all it knows.
 public struct PassphraseSource: Sendable {
+    /// A passphrase the caller already holds, and the origin messages name it by.
+    public struct Supplied: Sendable {
+        /// The passphrase bytes.
+        public var bytes: [UInt8]
+        /// Where it came from, as a message names it (for example an environment variable's name).
+        public var origin: String
+
+        /// A passphrase of `bytes` that came from `origin`.
+        public init(bytes: [UInt8], origin: String) {
+            self.bytes = bytes
+            self.origin = origin
+        }
+    }
+
     /// A file whose first line is the passphrase.
     public var file: String?
-    /// The environment variable consulted when no file is given.
-    public var environmentVariable = "CUSTODY_PASSPHRASE"
-    /// Whether to prompt on /dev/tty when neither a file nor the variable gives one.
+    /// The passphrase used when no file is given.
+    public var supplied: Supplied?
+    /// Whether to prompt on /dev/tty when neither a file nor a supplied passphrase gives one.
     public var allowPrompt = true
 
-    public init(file: String?, allowPrompt: Bool = true) {
+    /// A source reading `file` if given, else `supplied`, else (when `allowPrompt`) the terminal.
+    public init(file: String?, supplied: Supplied? = nil, allowPrompt: Bool = true) {
         self.file = file
+        self.supplied = supplied
         self.allowPrompt = allowPrompt
     }
 
     /// The longest passphrase accepted.
     public static let maximumLength = 1024
 
-    /// The passphrase, or nil when none is available (no file, no variable, no terminal).
+    /// The passphrase, or nil when none is available (no file, none supplied, no terminal).
     /// - Parameters:
     ///   - prompt: what the terminal prompt says.
     ///   - confirm: on a terminal, ask twice and require both answers to match (for new keys).
@@ -37,25 +54,22 @@ public struct PassphraseSource: Sendable {
             let value = line.last == 0x0d ? Array(line.dropLast()) : line
             return try PassphraseSource.checked(value, source: file)
         }
-        if let value = getenv(environmentVariable) {
-            let bytes = Array(String(cString: value).utf8)
-            return try PassphraseSource.checked(bytes, source: environmentVariable)
+        if let supplied {
+            return try PassphraseSource.checked(supplied.bytes, source: supplied.origin)
         }
         guard allowPrompt, let first = try PassphraseSource.readFromTerminal(prompt) else { return nil }
         if confirm {
             guard let second = try PassphraseSource.readFromTerminal("Repeat the passphrase: "), second == first else {
-                throw CustodyError.operational("the two passphrases differ")
+                throw KeyError.passphrasesDiffer
             }
         }
         return try PassphraseSource.checked(first, source: "the terminal")
     }
 
     private static func checked(_ value: [UInt8], source: String) throws -> [UInt8] {
-        guard !value.isEmpty else { throw CustodyError.operational("the passphrase from \(source) is empty") }
+        guard !value.isEmpty else { throw KeyError.emptyPassphrase(source: source) }
         guard value.count <= maximumLength, !value.contains(0) else {
-            throw CustodyError.operational(
-                "the passphrase from \(source) is longer than \(maximumLength) bytes or "
-                    + "holds a NUL byte")
+            throw KeyError.oversizedPassphrase(source: source, maximumLength: maximumLength)
         }
         return value
     }

@@ -27,17 +27,16 @@ public struct NoteVerifierKey: Sendable, Equatable {
         guard parts.count == 3, parts[1].utf8.count == 8, let id = UInt32(parts[1], radix: 16),
             Hex.decode(parts[1]) != nil, let encoded = Base64.decode(parts[2])
         else {
-            throw CustodyError.operational(
-                "not a signed-note verifier key (NAME+KEYID+BASE64): '\(trimmed.prefix(80))'")
+            throw SignedNoteError.notVerifierKey(excerpt: String(trimmed.prefix(80)))
         }
         guard encoded.count == 33, encoded[0] == NoteVerifierKey.ed25519Type else {
-            throw CustodyError.operational("verifier key '\(parts[0])' is not an Ed25519 key (type 0x01, 32 bytes)")
+            throw SignedNoteError.verifierKeyNotEd25519(name: String(parts[0]))
         }
         let name = String(parts[0])
         try SignedNote.validateKeyName(name)
         let publicKey = try Ed25519PublicKey(rawBytes: Array(encoded[1...]))
         guard NoteVerifierKey.keyID(name: name, publicKey: publicKey.rawBytes) == id else {
-            throw CustodyError.operational("verifier key '\(name)': key ID \(parts[1]) does not match the key")
+            throw SignedNoteError.verifierKeyIDMismatch(name: name, keyIDText: String(parts[1]))
         }
         self.name = name
         self.publicKey = publicKey
@@ -119,16 +118,17 @@ public struct SignedNote: Sendable, Equatable {
     /// Parses the note a received file holds (a receipt, a consent): a malformed note is a verification failure
     /// naming `source`, as the statement inside it would be.
     public static func parse(_ bytes: [UInt8], source: String) throws -> SignedNote {
-        do {
-            return try parse(bytes)
-        } catch let error as CustodyError {
-            throw CustodyError.verification("\(source): \(error.message)")
-        }
+        try parse(bytes, receivedFrom: source)
     }
 
     /// Parses an encoded note, checking the syntax only (no signature is verified here).
     public static func parse(_ bytes: [UInt8]) throws -> SignedNote {
-        func malformed(_ why: String) -> CustodyError { CustodyError.operational("malformed signed note: \(why)") }
+        try parse(bytes, receivedFrom: nil)
+    }
+
+    /// Parses an encoded note; a malformed one names `source` when the note came in a received file.
+    private static func parse(_ bytes: [UInt8], receivedFrom source: String?) throws(SignedNoteError) -> SignedNote {
+        func malformed(_ why: String) -> SignedNoteError { .malformed(reason: why, source: source) }
         guard bytes.count <= maximumSize else { throw malformed("larger than \(maximumSize) bytes") }
         guard String(validating: bytes, as: UTF8.self) != nil else { throw malformed("not valid UTF-8") }
         if let bad = bytes.first(where: { $0 < 0x20 && $0 != 0x0a }) {
@@ -179,13 +179,12 @@ public struct SignedNote: Sendable, Equatable {
                 continue
             }
             guard key.publicKey.verify(signature: signature.signature, message: message) else {
-                throw CustodyError.verification("invalid signature for key \(key.name)+\(key.keyIDHex)")
+                throw SignedNoteError.invalidSignature(keyName: key.name, keyIDHex: key.keyIDHex)
             }
             if !verified.contains(key) { verified.append(key) }
         }
         guard !verified.isEmpty else {
-            let known = keys.map { "\($0.name)+\($0.keyIDHex)" }.joined(separator: ", ")
-            throw CustodyError.verification("note has no verifiable signature (trusted keys: \(known))")
+            throw SignedNoteError.noVerifiableSignature(trustedKeys: keys.map { "\($0.name)+\($0.keyIDHex)" })
         }
         return verified
     }
@@ -197,7 +196,7 @@ public struct SignedNote: Sendable, Equatable {
                 $0 == "+" || $0.properties.isWhitespace || Printable.isControl($0)
             })
         else {
-            throw CustodyError.operational("'\(name)' is not a valid key name (non-empty, no spaces, no '+')")
+            throw SignedNoteError.invalidKeyName(name)
         }
     }
 
@@ -205,7 +204,7 @@ public struct SignedNote: Sendable, Equatable {
     public static func validateText(_ text: String) throws {
         let bytes = Array(text.utf8)
         guard bytes.last == 0x0a, !bytes.contains(where: { $0 < 0x20 && $0 != 0x0a }) else {
-            throw CustodyError.operational("a note text must end with a newline and hold no control characters")
+            throw SignedNoteError.invalidText
         }
     }
 }

@@ -26,15 +26,21 @@ public struct TarLimits: Sendable {
 }
 
 /// Why an archive was refused: which member, where in the stream, and what.
-public struct TarError: Error, CustomStringConvertible, Sendable, Equatable {
+public struct TarError: CustodyFailure, Equatable {
     /// 1-based member number (counting pax/long-name headers with the member they describe).
     public var entry: Int
     /// The member name when known.
     public var name: String?
     /// Offset of the member's first header in the tar stream.
     public var byteOffset: UInt64
+    /// Why the member is refused.
     public var reason: String
 
+    /// An archive that cannot be extracted: an operation that could not be done (a caller that received the
+    /// archive decides whether that is a failed check).
+    public var kind: FailureKind { .operational }
+
+    /// `tar entry N "NAME" at byte OFFSET: REASON`.
     public var description: String {
         let named = name.map { " \"\(TarError.printable($0))\"" } ?? ""
         return "tar entry \(entry)\(named) at byte \(byteOffset): \(reason)"
@@ -115,10 +121,10 @@ public final class TarExtractor {
         } else if errno == EEXIST {
             let info = try FileSystem.status(destination, followLinks: false)
             guard info.st_mode & S_IFMT == S_IFDIR else {
-                throw CustodyError.operational("\(destination): exists and is not a directory; refusing to extract")
+                throw TarArchiveError.destinationNotDirectory(destination)
             }
             guard try FileSystem.directoryEntries(destination).isEmpty else {
-                throw CustodyError.operational("\(destination): exists and is not empty; refusing to extract")
+                throw TarArchiveError.destinationNotEmpty(destination)
             }
         } else {
             throw SystemError(operation: "create directory", path: destination, code: errno)
@@ -151,7 +157,7 @@ public final class TarExtractor {
 
     /// Consumes the next bytes of the archive. On error, what was extracted is removed and the error rethrown.
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
-        guard !failed else { throw CustodyError.operational("tar: extraction already failed") }
+        guard !failed else { throw TarArchiveError.extractionAlreadyFailed }
         do {
             try consume(bytes)
         } catch {
@@ -493,7 +499,7 @@ public final class TarExtractor {
     /// Checks the archive ended properly, makes the tree durable and returns what was extracted.
     @discardableResult
     public func finish() throws -> TarExtractionSummary {
-        guard !failed else { throw CustodyError.operational("tar: extraction already failed") }
+        guard !failed else { throw TarArchiveError.extractionAlreadyFailed }
         do {
             guard case .finished = state else {
                 entryOffset = offset

@@ -27,14 +27,14 @@ public final class TarWriter {
     /// control characters, no backslash.
     public static func validateName(_ name: String) throws {
         let bytes = Array(name.utf8)
-        guard !bytes.isEmpty else { throw CustodyError.operational("tar: empty member name") }
-        if bytes.first == UInt8(ascii: "/") { throw CustodyError.operational("tar: \(name): absolute member name") }
+        guard !bytes.isEmpty else { throw TarArchiveError.emptyMemberName }
+        if bytes.first == UInt8(ascii: "/") { throw TarArchiveError.absoluteMemberName(name) }
         if bytes.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "\\") }) {
-            throw CustodyError.operational("tar: \(name): control character or backslash in member name")
+            throw TarArchiveError.controlCharacterInMemberName(name)
         }
         for component in name.split(separator: "/", omittingEmptySubsequences: false)
         where component.isEmpty || component == "." || component == ".." {
-            throw CustodyError.operational("tar: \(name): empty, '.' or '..' component in member name")
+            throw TarArchiveError.badComponentInMemberName(name)
         }
     }
 
@@ -131,7 +131,7 @@ public final class TarWriter {
                 try content.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<want]), at: offset)
             }
             if count == 0 {
-                throw CustodyError.operational("tar: \(name): ended at byte \(offset), expected \(size) bytes")
+                throw TarArchiveError.inputShrank(member: name, byteOffset: offset, expectedSize: size)
             }
             try buffer.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
             bytesWritten += UInt64(count)
@@ -140,7 +140,7 @@ public final class TarWriter {
         let extra = try buffer.withUnsafeMutableBytes {
             try content.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<1]), at: offset)
         }
-        if extra != 0 { throw CustodyError.operational("tar: \(name): grew beyond \(size) bytes while archived") }
+        if extra != 0 { throw TarArchiveError.inputGrew(member: name, expectedSize: size) }
         try emit(TarWriter.padding(for: size))
     }
 
@@ -169,7 +169,7 @@ public final class TarWriter {
             try addFile(name, size: size, modificationTime: mtime,
                         content: FileChunkReader(descriptor: descriptor, size: size))
         default:
-            throw CustodyError.operational("tar: \(path): not a regular file or directory; refused")
+            throw TarArchiveError.unsupportedFileType(path: path)
         }
     }
 

@@ -27,8 +27,7 @@ struct ConsentGrantCommand: ParsableCommand {
     var toAgency: String?
     @Option(help: "The purpose the consent is given for.") var purpose: String?
     @Option(help: "Last day the consent may be used (YYYY-MM-DD).") var expires: String?
-    @Option(help: "The original sender's private key (the bundle's sealer).") var key: String
-    @OptionGroup var passphrase: PassphraseOption
+    @OptionGroup var signing: KeyOptions<ConsentGrantorKey>
     @Option(help: "The consent file to write (must not exist).") var out: String
     @Option(help: "The sender's ledger, to record the grant.") var ledger: String?
 
@@ -48,7 +47,7 @@ struct ConsentGrantCommand: ParsableCommand {
             expiry = date
         }
         if FileSystem.exists(out) { throw CustodyError.operational("\(out): already exists; not overwriting") }
-        let signer = try SigningKey.load(keyPath: key, passphrase: passphrase.source)
+        let signer = try signing.signingKey()
         let result = try ConsentManager.grant(bundleID: bundleID, toJurisdiction: toJurisdiction, toAgency: toAgency,
                                               purpose: purpose, expires: expiry, key: signer,
                                               ledger: try ledger.map { try Ledger.open(path: $0) })
@@ -73,13 +72,12 @@ struct ConsentImportCommand: ParsableCommand {
 
     @Argument(help: "The consent file (from custody consent grant).") var file: String
     @Option(help: "The holder's ledger.") var ledger: String
-    @Option(help: "The holder's private key (the ledger owner's).") var key: String
-    @OptionGroup var passphrase: PassphraseOption
+    @OptionGroup var signing: KeyOptions<ConsentHolderKey>
     @Option(help: "Trust store holding the original sender's key.") var trust: String
 
     func run() throws {
         let store = try TrustStore.load(trust)
-        let signer = try SigningKey.load(keyPath: key, passphrase: passphrase.source)
+        let signer = try signing.signingKey()
         let (statement, entry, already) = try ConsentManager.importConsent(
             file, ledger: Ledger.open(path: ledger), key: signer, trust: store)
         Terminal.line("recorded consent \(statement.consentID) by \(statement.grantedBy.description): bundle "

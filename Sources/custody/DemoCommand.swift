@@ -37,10 +37,11 @@ struct DemoCommand: ParsableCommand {
         Terminal.line("custody demo in \(base)\(keep ? "" : " (removed at the end; --keep keeps it)")")
 
         step("1. Two agencies create their identities (Ed25519 signing keys bound to name, agency, country)")
-        let sender = try DemoCommand.agency(name: "fr-officer", agency: "Police judiciaire (demo)", country: "FR",
-                                            in: base)
-        let receiver = try DemoCommand.agency(name: "de-officer", agency: "Bundeskriminalamt (demo)", country: "DE",
-                                              in: base)
+        let (sender, senderAge) = try KeyDirectory.create(name: "fr-officer", agency: "Police judiciaire (demo)",
+                                                          jurisdiction: "FR", in: base + "/keys", passphrase: nil)
+        let (receiver, receiverAge) = try KeyDirectory.create(name: "de-officer",
+                                                              agency: "Bundeskriminalamt (demo)", jurisdiction: "DE",
+                                                              in: base + "/keys", passphrase: nil)
         for key in [sender, receiver] {
             Terminal.line("   \(key.identity.name) (\(key.identity.agency), \(key.identity.jurisdiction)): "
                 + key.identity.verifierKey.encoded)
@@ -97,8 +98,6 @@ struct DemoCommand: ParsableCommand {
         Terminal.line("   the tampered copy is rejected, naming the item and chunk")
 
         step("6. Transfer to the DE agency; it receives, verifies, and signs a receipt")
-        let senderAge = try DemoCommand.ageKeys(name: sender.identity.name, in: base)
-        let receiverAge = try DemoCommand.ageKeys(name: receiver.identity.name, in: base)
         var senderTrust = TrustStore()
         try senderTrust.add(TrustStore.Entry(name: receiver.identity.name, agency: receiver.identity.agency,
                                              jurisdiction: receiver.identity.jurisdiction,
@@ -147,24 +146,6 @@ struct DemoCommand: ParsableCommand {
     static func temporaryFolder() -> String {
         let parent = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
         return parent + "/custody-demo-" + Identifier.uuid().prefix(8)
-    }
-
-    static func agency(name: String, agency: String, country: String, in directory: String) throws -> SigningKey {
-        let key = try Ed25519PrivateKey.generate()
-        let identity = try Identity(name: name, agency: agency, jurisdiction: country, publicKey: key.publicKey)
-        let keys = directory + "/keys"
-        if !FileSystem.exists(keys) { try FileSystem.createDirectory(keys, mode: 0o700) }
-        try FileSystem.writeAtomically("\(keys)/\(name).key", key.pem(passphrase: nil), mode: 0o600)
-        try FileSystem.writeAtomically("\(keys)/\(name).identity.json", identity.document(signedWith: key))
-        return try SigningKey(identity: identity, privateKey: key)
-    }
-
-    /// Writes NAME.age and NAME.recipient (unprotected, as for keygen --no-passphrase) beside the signing key.
-    static func ageKeys(name: String, in directory: String) throws -> AgeX25519Identity {
-        let identity = try AgeX25519Identity.generate()
-        try AgeIdentityFile.write(identity, to: "\(directory)/keys/\(name).age")
-        try AgeRecipientFile.write(identity.recipient, to: "\(directory)/keys/\(name).recipient")
-        return identity
     }
 
     static func copyTree(_ source: String, to destination: String) throws {

@@ -1,10 +1,6 @@
 import ArgumentParser
 import CustodyKit
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 struct KeygenCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keygen",
@@ -34,7 +30,7 @@ struct KeygenCommand: ParsableCommand {
     @Flag(help: "Store the private key unencrypted (for test and automation only).")
     var noPassphrase = false
 
-    @OptionGroup var passphrase: PassphraseOption
+    @OptionGroup var passphrase: PassphraseOptions
 
     func validate() throws {
         if noPassphrase && passphrase.passphraseFile != nil {
@@ -45,8 +41,7 @@ struct KeygenCommand: ParsableCommand {
     func run() throws {
         try Identity.validateName(name)
         let jurisdiction = try CountryCode.validate(self.jurisdiction)
-        let paths = ["key", "pub", "vkey", "identity.json", "age", "recipient"].map { "\(out)/\(name).\($0)" }
-        for path in paths where FileSystem.exists(path) {
+        if let path = KeyDirectory(directory: out, name: name).existingPaths().first {
             throw CustodyError.operational("\(path) already exists; choose another --name or --out (nothing written)")
         }
         var secret: [UInt8]?
@@ -58,27 +53,8 @@ struct KeygenCommand: ParsableCommand {
                         + "on a terminal, or pass --no-passphrase")
             }
         }
-        let key = try Ed25519PrivateKey.generate()
-        let identity = try Identity(name: name, agency: agency, jurisdiction: jurisdiction, publicKey: key.publicKey)
-        if !FileSystem.exists(out) { try FileSystem.createDirectory(out, mode: 0o700) }
-        try FileSystem.writeAtomically(paths[0], key.pem(passphrase: secret), mode: 0o600)
-        try FileSystem.writeAtomically(paths[1], key.publicKey.pem())
-        try FileSystem.writeAtomically(paths[2], Array((identity.verifierKey.encoded + "\n").utf8))
-        try FileSystem.writeAtomically(paths[3], identity.document(signedWith: key))
-        let ageIdentity = try AgeX25519Identity.generate()
-        try AgeIdentityFile.write(ageIdentity, to: paths[4],
-                                  passphrase: secret.map { String(decoding: $0, as: UTF8.self) })
-        try AgeRecipientFile.write(ageIdentity.recipient, to: paths[5])
-        Terminal.line("\(identity.verifierKey.encoded)")
+        let created = try KeyDirectory.create(name: name, agency: agency, jurisdiction: jurisdiction, in: out,
+                                              passphrase: secret)
+        Terminal.line("\(created.signingKey.identity.verifierKey.encoded)")
     }
-}
-
-/// `--passphrase-file F`: where a private key's passphrase comes from (else CUSTODY_PASSPHRASE, else a prompt).
-struct PassphraseOption: ParsableArguments {
-    @Option(
-        name: .customLong("passphrase-file"),
-        help: "Read the key's passphrase from the first line of this file (else CUSTODY_PASSPHRASE, else a prompt).")
-    var passphraseFile: String?
-
-    var source: PassphraseSource { PassphraseSource(file: passphraseFile) }
 }

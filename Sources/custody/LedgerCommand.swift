@@ -39,11 +39,10 @@ struct LedgerInitCommand: ParsableCommand {
 
     @Argument(help: "The ledger file to create (must not exist).") var ledger: String
     @Option(help: "The checkpoint origin: a unique log name such as police.example/custody.") var origin: String
-    @Option(help: "The owner's private key (DIR/NAME.key, beside DIR/NAME.identity.json).") var key: String
-    @OptionGroup var passphrase: PassphraseOption
+    @OptionGroup var signing: KeyOptions<LedgerOwnerKey>
 
     func run() throws {
-        let signer = try SigningKey.load(keyPath: key, passphrase: passphrase.source)
+        let signer = try signing.signingKey()
         let created = try Ledger.create(path: ledger, origin: origin, key: signer)
         Terminal.line("created \(ledger): origin \(created.origin), key \(signer.identity.verifierKey.encoded)")
     }
@@ -62,14 +61,13 @@ struct LedgerAppendCommand: ParsableCommand {
     )
 
     @Argument(help: "The ledger file.") var ledger: String
-    @Option(help: "The ledger owner's private key.") var key: String
+    @OptionGroup var signing: KeyOptions<LedgerOwnerKey>
     @Option(help: "The action to record.") var action: String?
     @Option(help: "An evidence ID, optionally with digests: ID or ID=sha256:HEX[,size:N]...") var subject: [String] =
         []
     @Option(help: "A detail to record, key=value (repeatable).") var detail: [String] = []
     @Option(name: .customLong("legal-basis"), help: "The legal basis of the action.") var legalBasis = ""
     @Flag(help: "Read entries as JSON lines from stdin and commit them as one transaction.") var batch = false
-    @OptionGroup var passphrase: PassphraseOption
 
     func validate() throws {
         if batch && (action != nil || !subject.isEmpty || !detail.isEmpty || !legalBasis.isEmpty) {
@@ -82,7 +80,7 @@ struct LedgerAppendCommand: ParsableCommand {
     func run() throws {
         let drafts = try batch ? readBatch() : [singleDraft()]
         let store = try Ledger.open(path: ledger)
-        let signer = try SigningKey.load(keyPath: key, passphrase: passphrase.source)
+        let signer = try signing.signingKey()
         let entries = try store.appendBatch(drafts, key: signer)
         var out: [UInt8] = []
         for entry in entries {
@@ -182,7 +180,7 @@ struct LedgerCheckpointCommand: ParsableCommand {
 
     @Argument(help: "The ledger file.") var ledger: String
     @Option(help: "Sign and store a checkpoint with this key if none is stored for the current size.") var key: String?
-    @OptionGroup var passphrase: PassphraseOption
+    @OptionGroup var passphrase: PassphraseOptions
 
     func run() throws {
         let store = try Ledger.open(path: ledger)
@@ -194,7 +192,7 @@ struct LedgerCheckpointCommand: ParsableCommand {
         guard let key else {
             throw CustodyError.operational("\(ledger): no checkpoint stored for size \(size); pass --key to sign one")
         }
-        let note = try store.makeCheckpoint(key: SigningKey.load(keyPath: key, passphrase: passphrase.source))
+        let note = try store.makeCheckpoint(key: passphrase.signingKey(at: key))
         try FileDescriptor.standardOutput.writeAll(note.bytes)
     }
 }

@@ -57,8 +57,7 @@ struct PreserveAddCommand: ParsableCommand {
     )
 
     @Option(help: "The ledger.") var ledger: String
-    @Option(help: "The ledger owner's private key.") var key: String
-    @OptionGroup var passphrase: PassphraseOption
+    @OptionGroup var signing: KeyOptions<LedgerOwnerKey>
     @Option(help: "The issuing authority.") var authority: String
     @Option(name: .customLong("legal-basis"), help: "The order's legal basis.") var legalBasis: String
     @Option(help: "The data to be preserved.") var data: String
@@ -90,7 +89,7 @@ struct PreserveAddCommand: ParsableCommand {
         } else {
             expiry = try policy.expiry(issued: issuedDate, days: days)
         }
-        let signer = try SigningKey.load(keyPath: key, passphrase: passphrase.source)
+        let signer = try signing.signingKey()
         let store = try Ledger.open(path: ledger)
         var order = PreservationOrder(id: Identifier.urn(), authority: authority, legalBasis: legalBasis, data: data,
                                       issued: issuedDate, expires: expiry, subjects: subjects)
@@ -115,8 +114,7 @@ struct PreserveRenewCommand: ParsableCommand {
 
     @Argument(help: "The order ID (from preserve add or list).") var orderID: String
     @Option(help: "The ledger.") var ledger: String
-    @Option(help: "The ledger owner's private key.") var key: String
-    @OptionGroup var passphrase: PassphraseOption
+    @OptionGroup var signing: KeyOptions<LedgerOwnerKey>
     @Option(help: "Days added to the current expiry (default 90).") var days: Int?
     @OptionGroup var policyOption: PolicyOption
     @Option(name: .customLong("legal-basis"), help: "Legal basis of the renewal (default: the order's).")
@@ -126,7 +124,7 @@ struct PreserveRenewCommand: ParsableCommand {
     func run() throws {
         let policy = try policyOption.policy
         let date = try PreserveCommand.date(on, option: "--on") ?? CivilDate.today()
-        let signer = try SigningKey.load(keyPath: key, passphrase: passphrase.source)
+        let signer = try signing.signingKey()
         let store = try Ledger.open(path: ledger)
         let order = try PreserveCommand.find(orderID, in: store)
         if let released = order.released {
@@ -148,14 +146,13 @@ struct PreserveReleaseCommand: ParsableCommand {
 
     @Argument(help: "The order ID.") var orderID: String
     @Option(help: "The ledger.") var ledger: String
-    @Option(help: "The ledger owner's private key.") var key: String
-    @OptionGroup var passphrase: PassphraseOption
+    @OptionGroup var signing: KeyOptions<LedgerOwnerKey>
     @Option(help: "Why the order ends.") var reason = "released"
     @Option(help: "Date of the release (YYYY-MM-DD, default today).") var on: String?
 
     func run() throws {
         let date = try PreserveCommand.date(on, option: "--on") ?? CivilDate.today()
-        let signer = try SigningKey.load(keyPath: key, passphrase: passphrase.source)
+        let signer = try signing.signingKey()
         let store = try Ledger.open(path: ledger)
         let order = try PreserveCommand.find(orderID, in: store)
         if let released = order.released {

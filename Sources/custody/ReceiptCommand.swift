@@ -24,14 +24,13 @@ struct ReceiptImportCommand: ParsableCommand {
 
     @Argument(help: "The receipt (DIR.receipt written by custody receive).") var receipt: String
     @Option(help: "The sender's ledger.") var ledger: String
-    @Option(help: "The sender's private key (the ledger owner's).") var key: String
-    @OptionGroup var passphrase: PassphraseOption
+    @OptionGroup var signing: KeyOptions<ReceiptRecorderKey>
     @Option(help: "Trust store holding the receiver's key.") var trust: String?
     @Flag(name: .long, help: "Print the result as JSON.") var json = false
 
     func run() throws {
         let store = try trust.map { try TrustStore.load($0) }
-        let signer = try SigningKey.load(keyPath: key, passphrase: passphrase.source)
+        let signer = try signing.signingKey()
         let result = try ReceiptImporter.importReceipt(receipt, ledger: Ledger.open(path: ledger), key: signer,
                                                        trust: store)
         let statement = result.receipt

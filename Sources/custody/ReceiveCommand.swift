@@ -18,8 +18,7 @@ struct ReceiveCommand: ParsableCommand {
     @Argument(help: "The encrypted transfer file.") var file: String
     @Option(help: "The receiver's age identity file (NAME.age; may be passphrase-protected).") var identity: String
     @Option(help: "The receiver's ledger (its owner's key must be --key).") var ledger: String
-    @Option(help: "The receiver's private key (DIR/NAME.key beside DIR/NAME.identity.json).") var key: String
-    @OptionGroup var passphrase: PassphraseOption
+    @OptionGroup var signing: KeyOptions<ReceiverKey>
     @Option(help: "The bundle directory to create (must not exist); the receipt goes to DIR.receipt.") var out: String
     @Option(help: "Trust store of agencies' keys (the sender and the sealer).") var trust: String?
     @Flag(name: .long, help: "Print the result as JSON.") var json = false
@@ -27,8 +26,8 @@ struct ReceiveCommand: ParsableCommand {
 
     func run() throws {
         let store = try trust.map { try TrustStore.load($0) }
-        let signer = try SigningKey.load(keyPath: key, passphrase: passphrase.source)
-        let identities = try ReceiveCommand.readIdentities(identity, passphrase: passphrase.source)
+        let signer = try signing.signingKey()
+        let identities = try ReceiveCommand.readIdentities(identity, passphrase: signing.passphrase.source)
         let ledgerFile = try Ledger.open(path: ledger)
         var options = ReceiveOptions()
         options.trust = store

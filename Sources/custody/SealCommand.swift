@@ -18,8 +18,7 @@ struct SealCommand: ParsableCommand {
     )
 
     @Option(help: "The ledger file (its owner's key must be --key).") var ledger: String
-    @Option(help: "The sealing officer's private key (DIR/NAME.key beside DIR/NAME.identity.json).") var key: String
-    @OptionGroup var passphrase: PassphraseOption
+    @OptionGroup var signing: KeyOptions<SealingOfficerKey>
     @Option(help: "The bundle directory to create (must not exist).") var out: String
     @Option(name: .customLong("case"), help: "Case number or identifier.") var caseNumber: String?
     @Option(name: .customLong("evidence-number"), help: "Evidence number.") var evidenceNumber: String?
@@ -94,7 +93,7 @@ struct SealCommand: ParsableCommand {
         }
         // Keys and passphrases are read before the stop handler goes in: until then SIGINT and SIGTERM end the
         // command at once, even while an open waits on a FIFO named as a key or passphrase file.
-        let signer = try SigningKey.load(keyPath: key, passphrase: passphrase.source)
+        let signer = try signing.signingKey()
         let store = try Ledger.open(path: ledger)
         try InterruptFlag.install()
         defer { InterruptFlag.uninstall() }

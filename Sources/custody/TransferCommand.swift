@@ -18,8 +18,7 @@ struct TransferCommand: ParsableCommand {
     @Argument(help: "The sealed bundle directory.") var bundle: String
     @Option(name: .customLong("to"), help: "An age1... recipient or a name in the trust store.") var recipient: String
     @Option(help: "The sender's ledger (its owner's key must be --key).") var ledger: String
-    @Option(help: "The sender's private key (DIR/NAME.key beside DIR/NAME.identity.json).") var key: String
-    @OptionGroup var passphrase: PassphraseOption
+    @OptionGroup var signing: KeyOptions<SenderKey>
     @Option(help: "The encrypted file to create (must not exist); the note is written to FILE.note.") var out: String
     @Option(name: .customLong("legal-basis"), help: "Legal basis of the transfer.") var legalBasis: String?
     @Option(name: .customLong("mla-ref"), help: "Mutual legal assistance request reference.") var mlaRef: String?
@@ -37,7 +36,7 @@ struct TransferCommand: ParsableCommand {
         options.legalBasis = legalBasis
         options.mlaReference = mlaRef
         if let conditions { options.conditions = try Conditions.load(conditions) }
-        let recipientFile = (key.hasSuffix(".key") ? String(key.dropLast(4)) : key) + ".recipient"
+        let recipientFile = KeyDirectory(keyPath: signing.key).path(.ageRecipient)
         if FileSystem.exists(recipientFile) {
             do {
                 options.selfRecipient = try AgeRecipientFile.read(recipientFile).first
@@ -53,7 +52,7 @@ struct TransferCommand: ParsableCommand {
         try InterruptFlag.install()
         defer { InterruptFlag.uninstall() }
         options.shouldStop = InterruptFlag.shouldStop
-        let signer = try SigningKey.load(keyPath: key, passphrase: passphrase.source)
+        let signer = try signing.signingKey()
         let result = try BundleTransfer.send(bundle: bundle, to: target, out: out, ledger: Ledger.open(path: ledger),
                                              key: signer, options: options)
         display.finish()

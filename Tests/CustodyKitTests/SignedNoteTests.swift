@@ -84,7 +84,8 @@ final class SignedNoteTests: XCTestCase {
         XCTAssertEqual(try note.verify(with: [peter]), [peter])
         XCTAssertEqual(try note.verify(with: [peter, enoch]), [peter, enoch])
         XCTAssertThrowsError(try note.verify(with: [])) { error in
-            XCTAssertEqual((error as? CustodyError)?.kind, .verification)
+            XCTAssertEqual(error as? SignedNoteError, .noVerifiableSignature(trustedKeys: []))
+            XCTAssertEqual((error as? SignedNoteError)?.kind, .verification)
         }
         // A bad signature from a known key rejects the note.
         let sig = Self.peterSig
@@ -164,9 +165,12 @@ final class SignedNoteTests: XCTestCase {
         let loaded = try Ed25519PrivateKey(pem: pem, passphrase: Array("correct horse".utf8))
         XCTAssertEqual(loaded.publicKey, key.publicKey)
         XCTAssertThrowsError(try Ed25519PrivateKey(pem: pem, passphrase: Array("wrong".utf8))) { error in
-            XCTAssertTrue((error as? CustodyError)?.message.contains("wrong passphrase") ?? false, "\(error)")
+            XCTAssertEqual(error as? KeyError, .wrongPassphrase(source: "private key"), "\(error)")
+            XCTAssertEqual("\(error)", "private key: wrong passphrase (or the key file is damaged)")
         }
-        XCTAssertThrowsError(try Ed25519PrivateKey(pem: pem, passphrase: nil))
+        XCTAssertThrowsError(try Ed25519PrivateKey(pem: pem, passphrase: nil)) { error in
+            XCTAssertEqual(error as? KeyError, .passphraseRequired(keyPath: "private key"), "\(error)")
+        }
         let plain = try key.pem(passphrase: nil)
         XCTAssertFalse(Ed25519PrivateKey.isEncrypted(pem: plain))
         XCTAssertEqual(try Ed25519PrivateKey(pem: plain, passphrase: nil).publicKey, key.publicKey)
@@ -187,6 +191,36 @@ final class SignedNoteTests: XCTestCase {
         XCTAssertThrowsError(try Identity(name: "a b", agency: "x", jurisdiction: "FR", publicKey: key.publicKey))
         XCTAssertThrowsError(try Identity(name: "ok", agency: "x", jurisdiction: "XX", publicKey: key.publicKey))
         XCTAssertThrowsError(try Identity(name: "ok", agency: "x", jurisdiction: "UK", publicKey: key.publicKey))
+    }
+
+    func testKeyDirectoryAndPassphraseSources() throws {
+        let directory = try TestSupport.temporaryDirectory(self).path + "/keys"
+        let secret = Array("correct horse".utf8)
+        let (signer, age) = try KeyDirectory.create(name: "alice", agency: "Police", jurisdiction: "FR",
+                                                    in: directory, passphrase: secret)
+        let files = KeyDirectory(directory: directory, name: "alice")
+        let keyPath = files.path(KeyDirectory.File.privateKey)
+        XCTAssertEqual(files.existingPaths().count, KeyDirectory.File.allCases.count)
+        XCTAssertEqual(KeyDirectory(keyPath: keyPath), files)
+        XCTAssertEqual(try AgeRecipientFile.read(files.path(KeyDirectory.File.ageRecipient)), [age.recipient])
+        XCTAssertThrowsError(try KeyDirectory.create(name: "alice", agency: "Police", jurisdiction: "FR",
+                                                     in: directory, passphrase: nil)) { error in
+            XCTAssertEqual(error as? AgeOperationError, .outputExists(path: keyPath, holdsKey: true))
+        }
+        // No file, nothing supplied, no prompt: the caller learns which key needs a passphrase.
+        XCTAssertThrowsError(try SigningKey.load(keyPath: keyPath, passphrase: PassphraseSource(file: nil,
+                                                                                              allowPrompt: false))) {
+            XCTAssertEqual($0 as? KeyError, .passphraseRequired(keyPath: keyPath))
+        }
+        let supplied = PassphraseSource.Supplied(bytes: secret, origin: "SOME_VARIABLE")
+        let loaded = try SigningKey.load(keyPath: keyPath, passphrase: PassphraseSource(file: nil, supplied: supplied,
+                                                                                        allowPrompt: false))
+        XCTAssertEqual(loaded.identity, signer.identity)
+        let empty = PassphraseSource(file: nil, supplied: .init(bytes: [], origin: "SOME_VARIABLE"),
+                                     allowPrompt: false)
+        XCTAssertThrowsError(try SigningKey.load(keyPath: keyPath, passphrase: empty)) {
+            XCTAssertEqual("\($0)", "the passphrase from SOME_VARIABLE is empty")
+        }
     }
 
     func testCountryCodesAreTheOfficialList() throws {
