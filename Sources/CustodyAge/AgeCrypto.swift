@@ -29,33 +29,39 @@ enum AgeCrypto {
             throw OpenSSLError.capture("X25519 key generation")
         }
         defer { EVP_PKEY_free(key) }
-        var out = [UInt8](repeating: 0, count: 32)
-        var length = 32
-        guard EVP_PKEY_get_raw_private_key(key, &out, &length) == 1, length == 32 else {
-            throw OpenSSLError.capture("EVP_PKEY_get_raw_private_key")
-        }
-        return out
+        return try rawBytes(of: key, privateHalf: true)
     }
 
     /// X25519(scalar, basepoint): the public key of a private key.
     static func x25519PublicKey(privateKey: [UInt8]) throws -> [UInt8] {
+        let key = try x25519Key(privateKey: privateKey)
+        defer { EVP_PKEY_free(key) }
+        return try rawBytes(of: key, privateHalf: false)
+    }
+
+    /// An OpenSSL X25519 key (freed by the caller) from a raw 32-byte private key.
+    private static func x25519Key(privateKey: [UInt8]) throws -> OpaquePointer {
         guard let key = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nil, privateKey, privateKey.count) else {
             throw OpenSSLError.capture("X25519 private key")
         }
-        defer { EVP_PKEY_free(key) }
+        return key
+    }
+
+    /// The 32 raw bytes of the private or the public half of an X25519 key.
+    private static func rawBytes(of key: OpaquePointer, privateHalf: Bool) throws -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 32)
         var length = 32
-        guard EVP_PKEY_get_raw_public_key(key, &out, &length) == 1, length == 32 else {
-            throw OpenSSLError.capture("EVP_PKEY_get_raw_public_key")
+        let status = privateHalf
+            ? EVP_PKEY_get_raw_private_key(key, &out, &length) : EVP_PKEY_get_raw_public_key(key, &out, &length)
+        guard status == 1, length == 32 else {
+            throw OpenSSLError.capture(privateHalf ? "EVP_PKEY_get_raw_private_key" : "EVP_PKEY_get_raw_public_key")
         }
         return out
     }
 
     /// X25519(scalar, point); nil when the result is all zeros (a low-order point), which OpenSSL refuses too.
     static func x25519(privateKey: [UInt8], publicKey: [UInt8]) throws -> [UInt8]? {
-        guard let key = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nil, privateKey, privateKey.count) else {
-            throw OpenSSLError.capture("X25519 private key")
-        }
+        let key = try x25519Key(privateKey: privateKey)
         defer { EVP_PKEY_free(key) }
         guard let peer = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nil, publicKey, publicKey.count) else {
             throw OpenSSLError.capture("X25519 public key")

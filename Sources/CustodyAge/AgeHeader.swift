@@ -9,6 +9,7 @@ public struct AgeStanza: Sendable, Equatable {
     /// The decoded body.
     public var body: [UInt8]
 
+    /// A stanza of `arguments` (the type first) and the decoded `body`.
     public init(arguments: [String], body: [UInt8]) {
         self.arguments = arguments
         self.body = body
@@ -18,10 +19,12 @@ public struct AgeStanza: Sendable, Equatable {
 /// The age v1 text header: version line, stanzas, MAC line. Parsing is strict (the spec's ABNF, canonical
 /// base64, LF line ends only); writing produces exactly what age writes.
 public struct AgeHeader: Sendable {
+    /// The version line of age v1.
     public static let versionLine = "age-encryption.org/v1"
     /// Headers longer than this are refused (about ten thousand X25519 stanzas).
     public static let maximumSize = 1 << 20
 
+    /// The recipient stanzas, in order.
     public var stanzas: [AgeStanza]
     /// The 32-byte HMAC-SHA-256 from the `---` line.
     public var mac: [UInt8]

@@ -14,6 +14,7 @@ public protocol AgeRecipient: Sendable {
 }
 
 extension AgeRecipient {
+    /// False: most recipients may share the header with others.
     public var requiresSoleStanza: Bool { false }
 }
 
@@ -22,6 +23,46 @@ public protocol AgeIdentity: Sendable {
     /// The file key if `stanza` is addressed to this identity; nil for other stanzas; throws for stanzas of
     /// this identity's type that break the spec's rules.
     func unwrap(_ stanza: AgeStanza, index: Int) throws -> [UInt8]?
+}
+
+extension AgeStanza {
+    /// A stanza of `arguments` whose body is `fileKey` sealed with `wrapKey` under the zero nonce.
+    init(arguments: [String], wrapping fileKey: [UInt8], with wrapKey: [UInt8]) throws {
+        let body = try AgeCrypto.seal(key: wrapKey, nonce: [UInt8](repeating: 0, count: 12), plaintext: fileKey)
+        self.init(arguments: arguments, body: body)
+    }
+
+    /// The arguments after the type when the stanza is of `type`; nil for a stanza of another type.
+    /// - Throws: `AgeError.badStanza` (stanza `index`) when there are not `count` of them.
+    func arguments(ofType type: String, count: Int, index: Int) throws -> [String]? {
+        guard arguments.first == type else { return nil }
+        guard arguments.count == count + 1 else {
+            throw AgeError.badStanza(index: index, reason: "\(type) stanza has \(arguments.count - 1) "
+                                     + "arguments after the type, expected \(count)")
+        }
+        return Array(arguments.dropFirst())
+    }
+
+    /// The bytes of `argument`, canonical base64 of exactly `length` bytes; `name` says what it is in messages.
+    static func decode(_ argument: String, length: Int, naming name: String, index: Int) throws -> [UInt8] {
+        guard let bytes = AgeBase64.decode(argument), bytes.count == length else {
+            throw AgeError.badStanza(index: index, reason: "\(name) is not canonical base64 of \(length) bytes")
+        }
+        return bytes
+    }
+
+    /// Checks that the body is a sealed 16-byte file key (32 bytes).
+    func checkWrappedFileKey(index: Int) throws {
+        guard body.count == 32 else {
+            let type = arguments.first ?? ""
+            throw AgeError.badStanza(index: index, reason: "\(type) body is \(body.count) bytes, expected 32")
+        }
+    }
+
+    /// The file key the body holds, opened with `wrapKey` under the zero nonce; nil when it does not open.
+    func unwrapFileKey(with wrapKey: [UInt8]) throws -> [UInt8]? {
+        try AgeCrypto.open(key: wrapKey, nonce: [UInt8](repeating: 0, count: 12), sealed: body)
+    }
 }
 
 /// An age X25519 recipient: the public key a file is encrypted to, written `age1...` (Bech32, HRP `age`).
@@ -56,6 +97,7 @@ public struct AgeX25519Recipient: AgeRecipient, Hashable, CustomStringConvertibl
     /// The `age1...` encoding.
     public var encoded: String { Bech32.encode(hrp: "age", data: publicKey) }
 
+    /// The `age1...` encoding.
     public var description: String { encoded }
 
     /// A short, safe excerpt of untrusted key text for messages.
@@ -72,8 +114,7 @@ public struct AgeX25519Recipient: AgeRecipient, Hashable, CustomStringConvertibl
             throw AgeError.badKey("recipient \(encoded) is a low-order point and cannot receive files")
         }
         let wrapKey = try AgeCrypto.hkdf(key: shared, salt: share + publicKey, info: "age-encryption.org/v1/X25519")
-        let body = try AgeCrypto.seal(key: wrapKey, nonce: [UInt8](repeating: 0, count: 12), plaintext: fileKey)
-        return AgeStanza(arguments: ["X25519", AgeBase64.encode(share)], body: body)
+        return try AgeStanza(arguments: ["X25519", AgeBase64.encode(share)], wrapping: fileKey, with: wrapKey)
     }
 }
 
@@ -121,6 +162,7 @@ public struct AgeX25519Identity: AgeIdentity, CustomStringConvertible {
     /// The `AGE-SECRET-KEY-1...` encoding. This is the secret: write it only to a 0600 file.
     public var encoded: String { Bech32.encode(hrp: "AGE-SECRET-KEY-", data: secretKey, uppercase: true) }
 
+    /// Names the recipient, never the secret.
     public var description: String { "age X25519 identity for \(recipient.encoded)" }
 
     /// Unwraps the file key from `stanza` if it is addressed to this identity.
@@ -128,23 +170,15 @@ public struct AgeX25519Identity: AgeIdentity, CustomStringConvertible {
     /// Returns nil for stanzas of other types and X25519 stanzas for other keys; throws for X25519 stanzas
     /// that break the spec's rules (argument count, share encoding, body size, low-order share).
     public func unwrap(_ stanza: AgeStanza, index: Int) throws -> [UInt8]? {
-        guard stanza.arguments.first == "X25519" else { return nil }
-        guard stanza.arguments.count == 2 else {
-            throw AgeError.badStanza(index: index, reason: "X25519 stanza has \(stanza.arguments.count - 1) "
-                                     + "arguments after the type, expected 1")
-        }
-        guard let share = AgeBase64.decode(stanza.arguments[1]), share.count == 32 else {
-            throw AgeError.badStanza(index: index, reason: "X25519 share is not canonical base64 of 32 bytes")
-        }
-        guard stanza.body.count == 32 else {
-            throw AgeError.badStanza(index: index, reason: "X25519 body is \(stanza.body.count) bytes, expected 32")
-        }
+        guard let arguments = try stanza.arguments(ofType: "X25519", count: 1, index: index) else { return nil }
+        let share = try AgeStanza.decode(arguments[0], length: 32, naming: "X25519 share", index: index)
+        try stanza.checkWrappedFileKey(index: index)
         guard let shared = try AgeCrypto.x25519(privateKey: secretKey, publicKey: share) else {
             throw AgeError.badStanza(index: index, reason: "X25519 share is a low-order point (all-zero secret)")
         }
         let wrapKey = try AgeCrypto.hkdf(key: shared, salt: share + recipient.publicKey,
                                          info: "age-encryption.org/v1/X25519")
-        return try AgeCrypto.open(key: wrapKey, nonce: [UInt8](repeating: 0, count: 12), sealed: stanza.body)
+        return try stanza.unwrapFileKey(with: wrapKey)
     }
 }
 

@@ -9,6 +9,8 @@ public struct AgeScryptRecipient: AgeRecipient {
     /// log2 of scrypt's N; age uses 18 (about 256 MiB and a second).
     public let workFactor: Int
 
+    /// A recipient for `passphrase` with scrypt work factor `workFactor`.
+    /// - Throws: `AgeError.badKey` for an empty passphrase or a work factor outside 1 to 22.
     public init(passphrase: String, workFactor: Int = 18) throws {
         guard !passphrase.isEmpty else { throw AgeError.badKey("empty passphrase") }
         guard (1...AgeScryptIdentity.maximumWorkFactor).contains(workFactor) else {
@@ -19,14 +21,15 @@ public struct AgeScryptRecipient: AgeRecipient {
         self.workFactor = workFactor
     }
 
+    /// True: a passphrase stanza must be the only one.
     public var requiresSoleStanza: Bool { true }
 
+    /// Wraps `fileKey` in an `scrypt` stanza with a fresh salt.
     public func wrap(fileKey: [UInt8]) throws -> AgeStanza {
         let salt = try AgeCrypto.randomBytes(16)
-        let wrapKey = try AgeCrypto.scrypt(passphrase: passphrase,
-                                           salt: Array("age-encryption.org/v1/scrypt".utf8) + salt, logN: workFactor)
-        let body = try AgeCrypto.seal(key: wrapKey, nonce: [UInt8](repeating: 0, count: 12), plaintext: fileKey)
-        return AgeStanza(arguments: ["scrypt", AgeBase64.encode(salt), String(workFactor)], body: body)
+        let wrapKey = try AgeScryptIdentity.wrapKey(passphrase: passphrase, salt: salt, workFactor: workFactor)
+        return try AgeStanza(arguments: ["scrypt", AgeBase64.encode(salt), String(workFactor)], wrapping: fileKey,
+                             with: wrapKey)
     }
 }
 
@@ -36,20 +39,17 @@ public struct AgeScryptIdentity: AgeIdentity {
     public static let maximumWorkFactor = 22
     private let passphrase: [UInt8]
 
+    /// An identity that opens `scrypt` stanzas made with `passphrase`.
     public init(passphrase: String) {
         self.passphrase = Array(passphrase.utf8)
     }
 
+    /// The file key if `stanza` is an `scrypt` stanza this passphrase opens; nil for other stanzas and for one
+    /// made with another passphrase; throws for `scrypt` stanzas that break the spec's rules.
     public func unwrap(_ stanza: AgeStanza, index: Int) throws -> [UInt8]? {
-        guard stanza.arguments.first == "scrypt" else { return nil }
-        guard stanza.arguments.count == 3 else {
-            throw AgeError.badStanza(index: index, reason: "scrypt stanza has \(stanza.arguments.count - 1) "
-                                     + "arguments after the type, expected 2")
-        }
-        guard let salt = AgeBase64.decode(stanza.arguments[1]), salt.count == 16 else {
-            throw AgeError.badStanza(index: index, reason: "scrypt salt is not canonical base64 of 16 bytes")
-        }
-        let factorText = stanza.arguments[2]
+        guard let arguments = try stanza.arguments(ofType: "scrypt", count: 2, index: index) else { return nil }
+        let salt = try AgeStanza.decode(arguments[0], length: 16, naming: "scrypt salt", index: index)
+        let factorText = arguments[1]
         guard let first = factorText.utf8.first, first >= UInt8(ascii: "1"), first <= UInt8(ascii: "9"),
               factorText.utf8.count <= 2, factorText.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
               let workFactor = Int(factorText) else {
@@ -59,11 +59,14 @@ public struct AgeScryptIdentity: AgeIdentity {
             throw AgeError.badStanza(index: index, reason: "scrypt work factor \(workFactor) exceeds "
                                      + "\(AgeScryptIdentity.maximumWorkFactor)")
         }
-        guard stanza.body.count == 32 else {
-            throw AgeError.badStanza(index: index, reason: "scrypt body is \(stanza.body.count) bytes, expected 32")
-        }
-        let wrapKey = try AgeCrypto.scrypt(passphrase: passphrase,
-                                           salt: Array("age-encryption.org/v1/scrypt".utf8) + salt, logN: workFactor)
-        return try AgeCrypto.open(key: wrapKey, nonce: [UInt8](repeating: 0, count: 12), sealed: stanza.body)
+        try stanza.checkWrappedFileKey(index: index)
+        let wrapKey = try AgeScryptIdentity.wrapKey(passphrase: passphrase, salt: salt, workFactor: workFactor)
+        return try stanza.unwrapFileKey(with: wrapKey)
+    }
+
+    /// The key that wraps the file key: scrypt of the passphrase with the labelled salt, N = 2^workFactor.
+    static func wrapKey(passphrase: [UInt8], salt: [UInt8], workFactor: Int) throws -> [UInt8] {
+        try AgeCrypto.scrypt(passphrase: passphrase, salt: Array("age-encryption.org/v1/scrypt".utf8) + salt,
+                             logN: workFactor)
     }
 }

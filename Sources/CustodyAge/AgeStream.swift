@@ -8,6 +8,7 @@ import Glibc
 /// Encrypts to age v1 X25519 recipients, streaming: 64 KiB chunks sealed in parallel on Dispatch workers in
 /// batches, written in order, memory bounded by `(batchesInFlight + 2)` batches whatever the input size.
 public struct AgeEncryptor: Sendable {
+    /// The recipients, each given its own stanza.
     public let recipients: [any AgeRecipient]
     /// Chunks per batch handed to the workers (16 = 1 MiB of plaintext; small enough to stay in cache).
     public var chunksPerBatch = 16
@@ -200,12 +201,15 @@ public final class AgeEncryptingStream {
 /// order. Plaintext of a chunk reaches the sink only once the chunk is authenticated and known to be in the
 /// right place (non-final chunks followed by more data, the final chunk at the end of the file).
 public struct AgeDecryptor: Sendable {
+    /// The identities tried on every stanza.
     public let identities: [any AgeIdentity]
     /// Chunks per batch handed to the workers (16 = about 1 MiB).
     public var chunksPerBatch = 16
     /// Batches being opened while the input is read and the output written.
     public var batchesInFlight = 4
 
+    /// A decryptor with one or more identities.
+    /// - Throws: `AgeError.badKey` when `identities` is empty.
     public init(identities: [any AgeIdentity]) throws {
         guard !identities.isEmpty else { throw AgeError.badKey("no identity to decrypt with") }
         self.identities = identities

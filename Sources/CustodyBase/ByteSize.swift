@@ -57,6 +57,7 @@ public func formatFixed(_ value: Double, decimals: Int) -> String {
 }
 
 extension StringProtocol {
+    /// The text without leading and trailing whitespace.
     package func trimmingWhitespace() -> String {
         var scalars = Substring(String(self))
         while let first = scalars.first, first.isWhitespace { scalars.removeFirst() }

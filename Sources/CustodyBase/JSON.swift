@@ -1,12 +1,19 @@
 /// A JSON value with a canonical serialization (sorted keys, no insignificant whitespace, UTF-8, minimal
 /// escaping as in RFC 8785) and a strict, bounded parser.
 public enum JSONValue: Sendable, Equatable {
+    /// `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
+    /// A number without fraction or exponent that fits 64 bits.
     case int(Int64)
+    /// Any other number.
     case double(Double)
+    /// A string.
     case string(String)
+    /// An array, in order.
     case array([JSONValue])
+    /// An object; member names are unique.
     case object([String: JSONValue])
 
     /// Canonical bytes: keys sorted by their UTF-16 code units (RFC 8785), no whitespace.
@@ -53,6 +60,7 @@ public enum JSONValue: Sendable, Equatable {
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
+    /// Appends `string` to `out` as a quoted, escaped JSON string literal (a raw-name byte as `\udcXX`).
     package static func writeString(_ string: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         if RawName.hasEscapes(string) {
@@ -92,16 +100,19 @@ public enum JSONValue: Sendable, Equatable {
 
     // MARK: Accessors
 
+    /// The member `key` of an object; nil for a missing member or another kind of value.
     public subscript(key: String) -> JSONValue? {
         if case .object(let members) = self { return members[key] }
         return nil
     }
 
+    /// The text of a string; nil for another kind of value.
     public var stringValue: String? {
         if case .string(let value) = self { return value }
         return nil
     }
 
+    /// The value of an integer number; nil for another kind of value.
     public var intValue: Int64? {
         switch self {
         case .int(let value): return value
@@ -110,16 +121,19 @@ public enum JSONValue: Sendable, Equatable {
         }
     }
 
+    /// The value of a boolean; nil for another kind of value.
     public var boolValue: Bool? {
         if case .bool(let value) = self { return value }
         return nil
     }
 
+    /// The elements of an array; nil for another kind of value.
     public var arrayValue: [JSONValue]? {
         if case .array(let value) = self { return value }
         return nil
     }
 
+    /// The members of an object; nil for another kind of value.
     public var objectValue: [String: JSONValue]? {
         if case .object(let value) = self { return value }
         return nil

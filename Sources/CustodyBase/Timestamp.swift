@@ -8,6 +8,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     /// Seconds since 1970-01-01T00:00:00Z.
     public var secondsSinceEpoch: Int64
 
+    /// The time `secondsSinceEpoch` seconds after 1970-01-01T00:00:00Z.
     public init(secondsSinceEpoch: Int64) { self.secondsSinceEpoch = secondsSinceEpoch }
 
     /// The current time.
@@ -87,6 +88,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         secondsSinceEpoch = Timestamp.daysFromCivil(year: year, month: month, day: day) * 86400 + seconds
     }
 
+    /// The number of days of `month` (1 to 12) in `year` of the proleptic Gregorian calendar.
     public static func daysInMonth(year: Int64, month: Int64) -> Int64 {
         switch month {
         case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
@@ -100,6 +102,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         Timestamp(secondsSinceEpoch: secondsSinceEpoch + days * 86400)
     }
 
+    /// Whether `lhs` is earlier than `rhs`.
     public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool { lhs.secondsSinceEpoch < rhs.secondsSinceEpoch }
 }
 

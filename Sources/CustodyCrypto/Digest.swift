@@ -4,7 +4,14 @@ internal import COpenSSL
 
 /// The linear digest algorithms custody computes, all through OpenSSL EVP.
 public enum DigestAlgorithm: String, CaseIterable, Sendable, Codable, Comparable {
-    case md5, sha1, sha256, sha512
+    /// MD5 (RFC 1321), as other forensic tools record it.
+    case md5
+    /// SHA-1 (FIPS 180-4), as other forensic tools record it.
+    case sha1
+    /// SHA-256 (FIPS 180-4).
+    case sha256
+    /// SHA-512 (FIPS 180-4).
+    case sha512
 
     /// The OpenSSL name used to fetch the implementation.
     var openSSLName: String {
@@ -32,6 +39,7 @@ public enum DigestAlgorithm: String, CaseIterable, Sendable, Codable, Comparable
     /// The implementation, fetched once per process.
     var method: FetchedDigest { FetchedDigest.shared(self) }
 
+    /// Orders algorithms as `allCases` lists them.
     public static func < (lhs: DigestAlgorithm, rhs: DigestAlgorithm) -> Bool {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
     }
@@ -67,9 +75,11 @@ final class FetchedDigest: @unchecked Sendable {
 ///
 /// Not thread safe: one digester is fed by one thread at a time.
 public final class Digester: @unchecked Sendable {
+    /// The algorithm this digester computes.
     public let algorithm: DigestAlgorithm
     private let context: OpaquePointer
 
+    /// A digester for `algorithm`, ready for its first input.
     public init(_ algorithm: DigestAlgorithm) {
         self.algorithm = algorithm
         guard let ctx = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new: out of memory") }

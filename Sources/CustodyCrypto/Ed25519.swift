@@ -117,6 +117,7 @@ public final class Ed25519PublicKey: @unchecked Sendable, Equatable {
         return result == 1
     }
 
+    /// Whether both keys have the same 32 raw bytes.
     public static func == (lhs: Ed25519PublicKey, rhs: Ed25519PublicKey) -> Bool { lhs.rawBytes == rhs.rawBytes }
 }
 
@@ -129,6 +130,7 @@ public final class Ed25519Verifier: @unchecked Sendable {
     private let context: OpaquePointer
     private var ready = false
 
+    /// A verifier for signatures by `publicKey`.
     public init(_ publicKey: Ed25519PublicKey) {
         self.publicKey = publicKey
         guard let context = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new: out of memory") }

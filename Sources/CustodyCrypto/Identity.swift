@@ -9,9 +9,13 @@ import CustodyIO
 /// base64 of the holder's Ed25519 signature over `custody identity v1\n` followed by the canonical JSON of the
 /// other members (proof that the holder of the private key made the claim).
 public struct Identity: Sendable, Equatable {
+    /// The holder's name: a file name and the key name in signed notes.
     public var name: String
+    /// The holder's agency.
     public var agency: String
+    /// The agency's jurisdiction: an ISO 3166-1 alpha-2 code, upper case.
     public var jurisdiction: String
+    /// The holder's Ed25519 public key.
     public var publicKey: Ed25519PublicKey
 
     /// The type tag of the identity file.
@@ -120,9 +124,13 @@ public struct Identity: Sendable, Equatable {
 
 /// A private key with the identity it signs as.
 public struct SigningKey: Sendable {
+    /// Who signs.
     public let identity: Identity
+    /// The key that signs, matching `identity.publicKey`.
     public let privateKey: Ed25519PrivateKey
 
+    /// Pairs a private key with its identity.
+    /// - Throws: `KeyError.privateKeyDoesNotMatchHolder` when the keys differ.
     public init(identity: Identity, privateKey: Ed25519PrivateKey) throws {
         guard identity.publicKey == privateKey.publicKey else {
             throw KeyError.privateKeyDoesNotMatchHolder(identity.name)

@@ -5,6 +5,7 @@ import Synchronization
 
 /// A 32-byte SHA-256 value stored inline (no heap allocation), used for Merkle leaves and nodes.
 public struct Hash32: Hashable, Sendable, CustomStringConvertible {
+    /// The 32 bytes as four words, in memory order.
     public private(set) var storage: (UInt64, UInt64, UInt64, UInt64)
 
     /// Creates a hash from exactly 32 bytes; returns nil for any other length.
@@ -33,6 +34,7 @@ public struct Hash32: Hashable, Sendable, CustomStringConvertible {
     /// Lower-case hex.
     public var hex: String { withUnsafeBytes(of: storage) { Hex.encode($0) } }
 
+    /// Lower-case hex.
     public var description: String { hex }
 
     /// Calls `body` with the 32 bytes.
@@ -40,11 +42,13 @@ public struct Hash32: Hashable, Sendable, CustomStringConvertible {
         try withUnsafeBytes(of: storage, body)
     }
 
+    /// Whether both hold the same 32 bytes.
     public static func == (lhs: Hash32, rhs: Hash32) -> Bool {
         lhs.storage.0 == rhs.storage.0 && lhs.storage.1 == rhs.storage.1
             && lhs.storage.2 == rhs.storage.2 && lhs.storage.3 == rhs.storage.3
     }
 
+    /// Feeds the 32 bytes to `hasher`.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(storage.0)
         hasher.combine(storage.1)
@@ -143,6 +147,7 @@ public struct MerkleAccumulator: Sendable {
     /// Number of leaves appended.
     public private(set) var count: UInt64 = 0
 
+    /// An empty tree.
     public init() {}
 
     /// Appends the next leaf hash.

@@ -4,6 +4,7 @@ internal import COpenSSL
 
 /// Cryptographically secure random bytes from OpenSSL.
 public enum SecureRandom {
+    /// `count` bytes from OpenSSL's CSPRNG (a failure of the CSPRNG stops the process).
     public static func bytes(_ count: Int) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: count)
         guard count > 0 else { return out }

@@ -7,6 +7,7 @@ public struct NoteVerifierKey: Sendable, Equatable {
     public let name: String
     /// The key ID: the first four bytes, big-endian, of SHA-256(name || 0x0A || 0x01 || public key).
     public let keyID: UInt32
+    /// The Ed25519 public key.
     public let publicKey: Ed25519PublicKey
 
     /// The signature type byte for Ed25519 notes.
@@ -61,6 +62,7 @@ public struct NoteVerifierKey: Sendable, Equatable {
         "\(name)+\(keyIDHex)+\(Base64.encode([NoteVerifierKey.ed25519Type] + publicKey.rawBytes))"
     }
 
+    /// Whether both have the same name, key ID and public key.
     public static func == (lhs: NoteVerifierKey, rhs: NoteVerifierKey) -> Bool {
         lhs.name == rhs.name && lhs.keyID == rhs.keyID && lhs.publicKey == rhs.publicKey
     }
@@ -68,7 +70,9 @@ public struct NoteVerifierKey: Sendable, Equatable {
 
 /// One signature line of a signed note: `— name base64(keyID || signature)`.
 public struct NoteSignature: Sendable, Equatable {
+    /// The key name.
     public var name: String
+    /// The key ID of the signing key.
     public var keyID: UInt32
     /// The signature bytes after the key ID.
     public var signature: [UInt8]
@@ -84,6 +88,7 @@ public struct NoteSignature: Sendable, Equatable {
 public struct SignedNote: Sendable, Equatable {
     /// The signed text, including its final newline.
     public var text: String
+    /// The signature lines, in order.
     public var signatures: [NoteSignature]
 
     /// The most signatures a parsed note may carry.

@@ -17,6 +17,7 @@ public struct TarLimits: Sendable {
     /// Bytes in a pax extended header at most.
     public var maximumExtendedHeaderSize = 64 << 10
 
+    /// Limits; the defaults suit transfers of up to 4 TiB.
     public init(maximumEntries: Int = 100_000, maximumFileSize: UInt64 = 1 << 40,
                 maximumTotalSize: UInt64 = 4 << 40) {
         self.maximumEntries = maximumEntries
@@ -52,7 +53,9 @@ public struct TarError: CustodyFailure, Equatable {
 
 /// What an extraction produced.
 public struct TarExtractionSummary: Sendable, Equatable {
+    /// Regular files created.
     public var files = 0
+    /// Directories created (the destination not counted).
     public var directories = 0
     /// Bytes of file content written.
     public var bytes: UInt64 = 0
@@ -74,8 +77,11 @@ public struct TarExtractionSummary: Sendable, Equatable {
 ///
 /// Feed bytes with `write` in any pieces, then call `finish`.
 public final class TarExtractor {
+    /// The directory the archive is extracted into.
     public let destination: String
+    /// The bounds the archive must stay within.
     public let limits: TarLimits
+    /// Whether files and directories are fsynced before `finish` returns.
     public let durable: Bool
 
     private enum State {
