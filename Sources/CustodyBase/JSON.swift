@@ -212,60 +212,59 @@ private struct JSONParser {
     }
 
     mutating func parseObject(depth: Int) throws -> JSONValue {
-        position += 1
         var members: [String: JSONValue] = [:]
-        skipWhitespace()
-        if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
-            position += 1
-            return .object(members)
-        }
-        while true {
-            skipWhitespace()
-            guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else {
-                throw error("expected a string key")
+        try parseContainer(closing: "}", named: "an object") { parser in
+            guard parser.position < parser.bytes.count, parser.bytes[parser.position] == UInt8(ascii: "\"") else {
+                throw parser.error("expected a string key")
             }
-            let keyStart = position
-            let key = try parseString()
+            let keyStart = parser.position
+            let key = try parser.parseString()
             guard members[key] == nil else {
-                position = keyStart
-                throw error("duplicate key '\(key)'")
+                parser.position = keyStart
+                throw parser.error("duplicate key '\(key)'")
             }
-            skipWhitespace()
-            guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { throw error("expected ':'") }
-            position += 1
-            skipWhitespace()
-            members[key] = try parseValue(depth: depth + 1)
-            if try closes(with: "}", in: "an object") { return .object(members) }
+            parser.skipWhitespace()
+            guard parser.position < parser.bytes.count, parser.bytes[parser.position] == UInt8(ascii: ":") else {
+                throw parser.error("expected ':'")
+            }
+            parser.position += 1
+            parser.skipWhitespace()
+            members[key] = try parser.parseValue(depth: depth + 1)
         }
+        return .object(members)
     }
 
     mutating func parseArray(depth: Int) throws -> JSONValue {
-        position += 1
         var values: [JSONValue] = []
+        try parseContainer(closing: "]", named: "an array") { parser in
+            values.append(try parser.parseValue(depth: depth + 1))
+        }
+        return .array(values)
+    }
+
+    /// Parses a container from its opening bracket to its closing bracket `close`: `element` parses each member
+    /// or element (whitespace before it skipped); commas separate them.
+    mutating func parseContainer(closing close: Unicode.Scalar, named container: String,
+                                 _ element: (inout JSONParser) throws -> Void) throws {
+        position += 1
         skipWhitespace()
-        if position < bytes.count, bytes[position] == UInt8(ascii: "]") {
+        if position < bytes.count, bytes[position] == UInt8(ascii: close) {
             position += 1
-            return .array(values)
+            return
         }
         while true {
             skipWhitespace()
-            values.append(try parseValue(depth: depth + 1))
-            if try closes(with: "]", in: "an array") { return .array(values) }
-        }
-    }
-
-    /// After a member or element of `container`: consumes a `,` (false: another follows) or the closing
-    /// bracket `close` (true: the container ends).
-    mutating func closes(with close: Unicode.Scalar, in container: String) throws -> Bool {
-        skipWhitespace()
-        guard position < bytes.count else { throw error("unexpected end of input in \(container)") }
-        if bytes[position] == UInt8(ascii: ",") {
+            try element(&self)
+            skipWhitespace()
+            guard position < bytes.count else { throw error("unexpected end of input in \(container)") }
+            if bytes[position] == UInt8(ascii: ",") {
+                position += 1
+                continue
+            }
+            guard bytes[position] == UInt8(ascii: close) else { throw error("expected ',' or '\(close)'") }
             position += 1
-            return false
+            return
         }
-        guard bytes[position] == UInt8(ascii: close) else { throw error("expected ',' or '\(close)'") }
-        position += 1
-        return true
     }
 
     mutating func parseHex4() throws -> UInt32 {

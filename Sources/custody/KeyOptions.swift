@@ -54,37 +54,14 @@ struct KeyOptions<Holder: KeyHolder>: ParsableArguments {
     }
 }
 
-/// The ledger owner, who creates, appends to and keeps the ledger.
-enum LedgerOwnerKey: KeyHolder {
-    static let keyHelp = "The ledger owner's private key (DIR/NAME.key beside DIR/NAME.identity.json)."
-}
+/// Where a signing key's files are, as `--key` help says it.
+private let keyFiles = "DIR/NAME.key beside DIR/NAME.identity.json"
 
-/// The officer who seals a bundle.
-enum SealingOfficerKey: KeyHolder {
-    static let keyHelp = "The sealing officer's private key (DIR/NAME.key beside DIR/NAME.identity.json)."
-}
-
-/// The agency that sends a transfer.
-enum SenderKey: KeyHolder {
-    static let keyHelp = "The sender's private key (DIR/NAME.key beside DIR/NAME.identity.json)."
-}
-
-/// The agency that receives a transfer.
-enum ReceiverKey: KeyHolder {
-    static let keyHelp = "The receiver's private key (DIR/NAME.key beside DIR/NAME.identity.json)."
-}
-
-/// The sender recording a receipt in its ledger.
-enum ReceiptRecorderKey: KeyHolder {
-    static let keyHelp = "The sender's private key (the ledger owner's)."
-}
-
-/// The bundle's original sender (its sealer), who grants consent.
-enum ConsentGrantorKey: KeyHolder {
-    static let keyHelp = "The original sender's private key (the bundle's sealer)."
-}
-
-/// The holder recording a consent in its ledger.
-enum ConsentHolderKey: KeyHolder {
-    static let keyHelp = "The holder's private key (the ledger owner's)."
-}
+// Whose key each command signs with, as its `--key` help names them.
+enum LedgerOwnerKey: KeyHolder { static let keyHelp = "The ledger owner's private key (\(keyFiles))." }
+enum SealingOfficerKey: KeyHolder { static let keyHelp = "The sealing officer's private key (\(keyFiles))." }
+enum SenderKey: KeyHolder { static let keyHelp = "The sender's private key (\(keyFiles))." }
+enum ReceiverKey: KeyHolder { static let keyHelp = "The receiver's private key (\(keyFiles))." }
+enum ReceiptRecorderKey: KeyHolder { static let keyHelp = "The sender's private key (the ledger owner's)." }
+enum ConsentGrantorKey: KeyHolder { static let keyHelp = "The original sender's private key (the bundle's sealer)." }
+enum ConsentHolderKey: KeyHolder { static let keyHelp = "The holder's private key (the ledger owner's)." }
