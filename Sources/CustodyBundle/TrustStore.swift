@@ -140,8 +140,8 @@ public struct TrustStore: Sendable {
                 return try Ed25519PublicKey(pem: bytes)
             }
             if text.hasPrefix("{") { return try Identity.parse(bytes, source: path).publicKey }
-        } catch let error as CustodyError where error.message.contains(path) {
-            throw CustodyError.operational(error.message)
+        } catch let error as any CustodyFailure where error.description.contains(path) {
+            throw CustodyError.operational(error.description)
         } catch {
             throw CustodyError.operational("\(path): not a usable public key: \(error)")
         }

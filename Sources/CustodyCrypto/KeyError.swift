@@ -48,6 +48,22 @@ public enum KeyError: CustodyFailure, Equatable {
     /// The key file at `keyPath` does not match its identity file at `identityPath`.
     case keyFileDoesNotMatchIdentityFile(keyPath: String, identityPath: String)
 
+    /// The file or origin the error names, if any (a key, identity or passphrase file, a variable's name).
+    public var source: String? {
+        switch self {
+        case .notEd25519PrivateKey(let source): return source
+        case .notPEMPrivateKey(let source), .wrongPassphrase(let source), .emptyPassphrase(let source),
+             .oversizedPassphrase(let source, _), .unreadableIdentity(let source, _), .notIdentityFile(let source),
+             .identityKeyMismatch(let source), .identitySignatureInvalid(let source):
+            return source
+        case .passphraseRequired(let keyPath), .keyFileDoesNotMatchIdentityFile(let keyPath, _): return keyPath
+        case .notEd25519PublicKey, .publicKeyLength, .notPEMPublicKey, .seedLength, .unusablePassphrase,
+             .passphrasesDiffer, .invalidAgency, .invalidHolderName, .keyDoesNotMatchIdentity,
+             .privateKeyDoesNotMatchHolder:
+            return nil
+        }
+    }
+
     /// A failed check for a self-signature that does not verify; otherwise an operation that could not be done.
     public var kind: FailureKind {
         if case .identitySignatureInvalid = self { return .verification }

@@ -116,8 +116,8 @@ public struct StatementParty: Sendable, Equatable {
         let encoded = try statement.required(prefix)
         do {
             key = try NoteVerifierKey(parsing: encoded)
-        } catch let error as CustodyError {
-            throw CustodyError.verification("\(statement.header): field '\(prefix)': \(error.message)")
+        } catch let error as any CustodyFailure {
+            throw CustodyError.verification("\(statement.header): field '\(prefix)': \(error)")
         }
         agency = try statement.required(prefix + "-agency")
         jurisdiction = try statement.required(prefix + "-jurisdiction")
@@ -140,8 +140,8 @@ extension SignedNote {
     func verifySigned(by key: NoteVerifierKey, what: String) throws {
         do {
             try verify(with: [key])
-        } catch let error as CustodyError {
-            throw CustodyError.verification("\(what): \(error.message)")
+        } catch let error as any CustodyFailure {
+            throw CustodyError.verification("\(what): \(error)")
         }
     }
 }
