@@ -43,14 +43,12 @@ public struct AgeEncryptor: Sendable {
     /// offsets in parallel; otherwise the streaming pipeline is used.
     @discardableResult
     public func encrypt(from reader: ChunkReader, to output: FileDescriptor) throws -> AgeSummary {
-        guard AgePositionalRun.isRegularFile(output) else {
-            return try encrypt(from: reader) { try output.writeAll($0) }
+        try encryptOrDecrypt(from: reader, to: output) { sink in
+            try encrypt(from: reader, to: sink)
+        } positionally: { size in
+            let stream = try makeStream { try output.writeAll($0) }
+            return try stream.encryptPositionally(from: reader, size: size, to: output)
         }
-        guard reader.supportsPositionalReads, let size = reader.knownSize else {
-            return try writingDirectly(to: output) { sink in try encrypt(from: reader, to: sink) }
-        }
-        let stream = try makeStream { try output.writeAll($0) }
-        return try stream.encryptPositionally(from: reader, size: size, to: output)
     }
 
     /// Encrypts `reader` into a new file at `path`, atomically and durably: a temporary file beside it, fsync,
@@ -285,12 +283,16 @@ public struct AgeDecryptor: Sendable {
     /// parallel; on failure the output is cut back to the plaintext the streaming path would have released.
     @discardableResult
     public func decrypt(from reader: ChunkReader, to output: FileDescriptor) throws -> AgeSummary {
-        guard AgePositionalRun.isRegularFile(output) else {
-            return try decrypt(from: reader) { try output.writeAll($0) }
+        try encryptOrDecrypt(from: reader, to: output) { sink in
+            try decrypt(from: reader, to: sink)
+        } positionally: { size in
+            try decryptPositionally(from: reader, size: size, to: output)
         }
-        guard reader.supportsPositionalReads, let size = reader.knownSize else {
-            return try writingDirectly(to: output) { sink in try decrypt(from: reader, to: sink) }
-        }
+    }
+
+    /// Decrypts a file of `size` bytes that `reader` reads by position into the regular file `output`.
+    private func decryptPositionally(from reader: ChunkReader, size: UInt64, to output: FileDescriptor) throws
+        -> AgeSummary {
         let (_, payloadKey, payloadOffset) = try openHeader(reader)
         let start = try output.seek(to: 0, whence: SEEK_CUR)
         let length = size > payloadOffset ? size - payloadOffset : 0
@@ -305,6 +307,21 @@ public struct AgeDecryptor: Sendable {
         try decrypt(from: MemoryChunkReader(file)) { out.append(contentsOf: $0) }
         return out
     }
+}
+
+/// Runs an encryption or decryption of `reader` into `output`: `positionally`, given the input size, when the
+/// output is a regular file and the input is read by position; otherwise `streaming`, into `output` with plain
+/// writes when it is not a regular file and through a `DirectWriter` when it is.
+private func encryptOrDecrypt(from reader: ChunkReader, to output: FileDescriptor,
+                              streaming: ((UnsafeRawBufferPointer) throws -> Void) throws -> AgeSummary,
+                              positionally: (UInt64) throws -> AgeSummary) throws -> AgeSummary {
+    guard AgePositionalRun.isRegularFile(output) else {
+        return try streaming { try output.writeAll($0) }
+    }
+    guard reader.supportsPositionalReads, let size = reader.knownSize else {
+        return try writingDirectly(to: output) { sink in try streaming(sink) }
+    }
+    return try positionally(size)
 }
 
 /// Runs a streaming encryption or decryption into a regular file from its current offset through a `DirectWriter`;
