@@ -139,16 +139,35 @@ final class ArchiveTests: XCTestCase {
                                                 withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: base.appendingPathComponent("t/link").path,
                                                    withDestinationPath: "/etc/passwd")
+        let link = base.appendingPathComponent("t/link").path
         XCTAssertThrowsError(try archive { try $0.addTree(base.appendingPathComponent("t").path, as: "t") }) {
-            XCTAssertTrue("\($0)".contains("not a regular file or directory"), "\($0)")
+            XCTAssertEqual($0 as? TarArchiveError, .unsupportedFileType(path: link))
+            XCTAssertEqual("\($0)", "tar: \(link): not a regular file or directory; refused")
         }
-        for name in ["/abs", "a/../b", "a//b", "", "./a", "a\\b"] {
-            XCTAssertThrowsError(try archive { try $0.addFile(name, bytes: []) }, name)
+        let refusals: [(String, TarArchiveError, String)] = [
+            ("/abs", .absoluteMemberName("/abs"), "tar: /abs: absolute member name"),
+            ("a/../b", .badComponentInMemberName("a/../b"),
+             "tar: a/../b: empty, '.' or '..' component in member name"),
+            ("a//b", .badComponentInMemberName("a//b"), "tar: a//b: empty, '.' or '..' component in member name"),
+            ("", .emptyMemberName, "tar: empty member name"),
+            ("./a", .badComponentInMemberName("./a"), "tar: ./a: empty, '.' or '..' component in member name"),
+            ("a\\b", .controlCharacterInMemberName("a\\b"),
+             "tar: a\\b: control character or backslash in member name"),
+        ]
+        for (name, expected, message) in refusals {
+            XCTAssertThrowsError(try archive { try $0.addFile(name, bytes: []) }, name) {
+                XCTAssertEqual($0 as? TarArchiveError, expected)
+                XCTAssertEqual("\($0)", message)
+                XCTAssertEqual(($0 as? any CustodyFailure)?.kind, .operational)
+            }
         }
         // A file whose content is shorter than announced.
         XCTAssertThrowsError(try archive {
             try $0.addFile("short", size: 10, content: MemoryChunkReader([1, 2, 3]))
-        })
+        }) {
+            XCTAssertEqual($0 as? TarArchiveError, .inputShrank(member: "short", byteOffset: 3, expectedSize: 10))
+            XCTAssertEqual("\($0)", "tar: short: ended at byte 3, expected 10 bytes")
+        }
     }
 
     func testLargeSizeUsesPaxRecord() throws {

@@ -223,6 +223,44 @@ final class SignedNoteTests: XCTestCase {
         }
     }
 
+    func testErrorsAreTypedAndWordedAsBefore() throws {
+        XCTAssertThrowsError(try NoteVerifierKey(parsing: "nope")) {
+            XCTAssertEqual($0 as? SignedNoteError, .notVerifierKey(excerpt: "nope"))
+            XCTAssertEqual("\($0)", "not a signed-note verifier key (NAME+KEYID+BASE64): 'nope'")
+        }
+        XCTAssertThrowsError(try SignedNote.parse(Array("text\n".utf8), source: "receipt.note")) {
+            XCTAssertEqual($0 as? SignedNoteError, .malformed(reason: "no blank line before the signatures",
+                                                               source: "receipt.note"))
+            XCTAssertEqual("\($0)", "receipt.note: malformed signed note: no blank line before the signatures")
+            XCTAssertEqual(($0 as? any CustodyFailure)?.kind, .verification)
+        }
+        XCTAssertThrowsError(try SignedNote.parse(Array("text\n".utf8))) {
+            XCTAssertEqual("\($0)", "malformed signed note: no blank line before the signatures")
+            XCTAssertEqual(($0 as? any CustodyFailure)?.kind, .operational)
+        }
+        XCTAssertThrowsError(try CountryCode.validate("ZZ")) {
+            XCTAssertEqual($0 as? CountryCodeError, .notAssigned("ZZ"))
+            XCTAssertEqual("\($0)",
+                           "jurisdiction 'ZZ' is not an ISO 3166-1 alpha-2 country code (for example FR, DE, US, GB)")
+        }
+        XCTAssertThrowsError(try Identity.validateName(".hidden")) {
+            XCTAssertEqual("\($0)", "name '.hidden' must be 1 to 64 of A-Z a-z 0-9 . _ - (not starting with . or -)")
+        }
+        XCTAssertThrowsError(try Ed25519PublicKey(rawBytes: [1, 2])) {
+            XCTAssertEqual($0 as? KeyError, .publicKeyLength(2))
+            XCTAssertEqual("\($0)", "an Ed25519 public key is 32 bytes, not 2")
+        }
+        XCTAssertThrowsError(try JSONValue.parse("[1,")) {
+            XCTAssertEqual($0 as? JSONError, JSONError(message: "unexpected end of input", offset: 3))
+            XCTAssertEqual(($0 as? any CustodyFailure)?.kind, .operational)
+        }
+        XCTAssertThrowsError(try JSONValue.parse("{\"a\":1 2}")) {
+            XCTAssertEqual("\($0)", "invalid JSON at byte 7: expected ',' or '}'")
+        }
+        XCTAssertEqual(KeyError.identitySignatureInvalid(source: "x").kind, .verification)
+        XCTAssertEqual(KeyError.passphraseRequired(keyPath: "k.key").source, "k.key")
+    }
+
     func testCountryCodesAreTheOfficialList() throws {
         XCTAssertEqual(CountryCode.assigned.count, 249)
         let tab = "/usr/share/zoneinfo/iso3166.tab"
