@@ -141,7 +141,7 @@ public struct SigningKey: Sendable {
 
     /// The identity file that travels with a key file: `DIR/NAME.key` -> `DIR/NAME.identity.json`.
     public static func identityPath(forKey keyPath: String) -> String {
-        (keyPath.hasSuffix(".key") ? String(keyPath.dropLast(4)) : keyPath) + ".identity.json"
+        KeyDirectory(keyPath: keyPath).path(.identity)
     }
 
     /// Loads `DIR/NAME.key` (decrypting it with the passphrase from `passphrase` when encrypted) and its identity
