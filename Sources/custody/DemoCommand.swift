@@ -62,19 +62,22 @@ struct DemoCommand: ParsableCommand {
         options.conditions.purposes = ["investigation of case FR-2026-0042"]
         options.conditions.personalDataCategories = ["communications content"]
         let bundle = base + "/bundle-FR-2026-0042"
-        let sealed = try BundleSealer.seal(paths: [samples], out: bundle, ledger: ledger, key: sender, options: options)
+        let sealed = try BundleSealer.seal(paths: [samples], out: bundle, ledger: ledger, key: sender,
+                                           options: options)
         Terminal.line("   \(bundle): \(sealed.items.count) items, bundle \(sealed.bundleID)")
         for item in sealed.items {
             Terminal.line("   - \(item.originalName): \(ByteSize.describe(item.size)), "
                 + "\(TreeChunkSize.digestName(item.chunkSize)) \(item.tree.prefix(16))...")
         }
-        Terminal.line("   ledger entries \(sealed.entries.map(String.init).joined(separator: ", ")), signed checkpoint "
+        let entries = sealed.entries.map(String.init).joined(separator: ", ")
+        Terminal.line("   ledger entries \(entries), signed checkpoint "
             + "at size \(sealed.checkpointSize)")
 
         step("4. The receiving agency trusts the sender's key and verifies every byte, signature and entry")
         var trust = TrustStore()
         try trust.add(TrustStore.Entry(name: sender.identity.name, agency: sender.identity.agency,
-                                       jurisdiction: sender.identity.jurisdiction, publicKey: sender.identity.publicKey,
+                                       jurisdiction: sender.identity.jurisdiction,
+                                       publicKey: sender.identity.publicKey,
                                        added: Timestamp.now().description))
         try trust.save(base + "/de-trust.json")
         let (report, _) = BundleVerifier(root: bundle, trust: trust).verify()

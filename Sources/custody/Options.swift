@@ -29,7 +29,8 @@ struct ChunkSizeOption: ParsableArguments {
 /// `--readers`: positional readers for fast random-access storage.
 struct ReadersOption: ParsableArguments {
     @Option(name: .customLong("readers"),
-            help: "Parallel positional readers (1 = one sequential reader, best for spinning disks; 2-8 for SSD/NVMe).")
+            help: ArgumentHelp("Parallel positional readers (1 = one sequential reader, best for spinning disks; "
+                + "2-8 for SSD/NVMe)."))
     var readers = 1
 
     func validate() throws {
