@@ -94,6 +94,27 @@ final class KeygenCommandTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("carol.key").path))
     }
 
+    func testEncryptedKeyWithoutPassphraseNamesTheWaysToGiveIt() throws {
+        // No passphrase file, no CUSTODY_PASSPHRASE and, in a new session, no terminal to prompt on.
+        let setsid = try CLI.requireTool("setsid")
+        let dir = try makeTemporaryDirectory(self)
+        let passFile = dir.appendingPathComponent("pass").path
+        try "s3cret\n".write(toFile: passFile, atomically: true, encoding: .utf8)
+        let created = try CLI.run(["keygen", "--name", "dana", "--agency", "X", "--jurisdiction", "FR",
+                                   "--out", dir.path, "--passphrase-file", passFile])
+        XCTAssertEqual(created.status, 0, created.err)
+        let key = dir.appendingPathComponent("dana.key").path
+        let ledger = dir.appendingPathComponent("dana.ledger").path
+        let refused = try CLI.runTool("/usr/bin/env", [
+            "-u", "CUSTODY_PASSPHRASE", setsid, "-w", CLI.executable,
+            "ledger", "init", ledger, "--origin", "o", "--key", key,
+        ])
+        XCTAssertEqual(refused.status, 2, refused.err)
+        XCTAssertEqual(refused.err, "custody: \(key) is encrypted: give its passphrase with --passphrase-file, "
+            + "CUSTODY_PASSPHRASE or on a terminal\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: ledger))
+    }
+
     func testAgeKeyPairIsSecretAndMatchesAgeKeygen() throws {
         let dir = try makeTemporaryDirectory(self)
         let result = try CLI.run(["keygen", "--name", "carol", "--agency", "Agency C", "--jurisdiction", "PT",
