@@ -43,8 +43,7 @@ public struct CivilDate: Sendable, Hashable, Comparable, CustomStringConvertible
     func addingWithinRange(days: Int64) throws -> CivilDate {
         let result = adding(days: days)
         guard result <= CivilDate.latest else {
-            throw CustodyError.operational("\(self) plus \(days) days falls after \(CivilDate.latest), the last date "
-                + "an order can carry")
+            throw PreservationError.pastLastDate(start: self, days: days)
         }
         return result
     }
@@ -65,7 +64,7 @@ public struct PreservationPolicy: Sendable, Equatable {
 
     public init(maximumDays: Int = PreservationPolicy.standardDays) throws {
         guard (1...3660).contains(maximumDays) else {
-            throw CustodyError.operational("a policy maximum of \(maximumDays) days: choose from 1 to 3660")
+            throw PreservationError.policyOutOfRange(maximumDays: maximumDays)
         }
         self.maximumDays = maximumDays
     }
@@ -74,8 +73,7 @@ public struct PreservationPolicy: Sendable, Equatable {
     public func expiry(issued: CivilDate, days: Int? = nil) throws -> CivilDate {
         let days = days ?? maximumDays
         guard (1...maximumDays).contains(days) else {
-            throw CustodyError.operational("a preservation order runs 1 to \(maximumDays) days, not \(days)"
-                + (maximumDays == PreservationPolicy.standardDays ? " (a longer period needs --policy-max-days)" : ""))
+            throw PreservationError.periodOutOfRange(days: days, maximumDays: maximumDays)
         }
         return try issued.addingWithinRange(days: Int64(days))
     }
@@ -84,12 +82,12 @@ public struct PreservationPolicy: Sendable, Equatable {
     public func check(issued: CivilDate, expires: CivilDate) throws {
         let days = expires.days(since: issued)
         guard days >= 1 else {
-            throw CustodyError.operational("the expiry \(expires) must be after the issue date \(issued)")
+            throw PreservationError.expiryNotAfterIssue(expires: expires, issued: issued)
         }
         guard days <= maximumDays else {
             let latest = min(issued.adding(days: Int64(maximumDays)), CivilDate.latest)
-            throw CustodyError.operational("the expiry \(expires) is \(days) days after the issue date \(issued); at "
-                + "most \(maximumDays) are allowed (latest \(latest))")
+            throw PreservationError.expiryTooLate(expires: expires, issued: issued, days: days, maximumDays: maximumDays,
+                                                  latest: latest)
         }
     }
 
@@ -97,12 +95,11 @@ public struct PreservationPolicy: Sendable, Equatable {
     /// An order that has already expired cannot be renewed.
     public func renewal(currentExpiry: CivilDate, days: Int? = nil, on date: CivilDate) throws -> CivilDate {
         guard date <= currentExpiry else {
-            throw CustodyError.operational("the order expired on \(currentExpiry) and cannot be renewed on \(date); "
-                + "record a new order")
+            throw PreservationError.renewalAfterExpiry(expired: currentExpiry, renewal: date)
         }
         let days = days ?? maximumDays
         guard (1...maximumDays).contains(days) else {
-            throw CustodyError.operational("a renewal extends an order by 1 to \(maximumDays) days, not \(days)")
+            throw PreservationError.renewalOutOfRange(days: days, maximumDays: maximumDays)
         }
         return try currentExpiry.addingWithinRange(days: Int64(days))
     }
