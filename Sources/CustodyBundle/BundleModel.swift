@@ -139,13 +139,13 @@ public struct ItemRecord: Sendable, Equatable {
     public init(json: JSONValue, where location: String) throws {
         func string(_ key: String) throws -> String {
             guard let value = json[key]?.stringValue else {
-                throw CustodyError.verification("\(location): field '\(key)' missing or not a string")
+                throw BundleError.itemFieldNotString(location: location, field: key)
             }
             return value
         }
         func integer(_ key: String) throws -> Int64 {
             guard let value = json[key]?.intValue, value >= 0 else {
-                throw CustodyError.verification("\(location): field '\(key)' missing or not a non-negative integer")
+                throw BundleError.itemFieldNotCount(location: location, field: key)
             }
             return value
         }
@@ -153,7 +153,7 @@ public struct ItemRecord: Sendable, Equatable {
         number = Int(try integer("number"))
         payloadPath = try string("payload")
         guard let encoding = PayloadEncoding(rawValue: try string("encoding")) else {
-            throw CustodyError.verification("\(location): unknown encoding '\(try string("encoding"))'")
+            throw BundleError.itemEncodingUnknown(location: location, encoding: try string("encoding"))
         }
         self.encoding = encoding
         originalName = try string("originalName")
@@ -163,12 +163,12 @@ public struct ItemRecord: Sendable, Equatable {
         chunkSize = try TreeChunkSize.validate(UInt64(chunk))
         tree = try string("tree")
         guard let digestObject = json["digests"]?.objectValue else {
-            throw CustodyError.verification("\(location): field 'digests' missing")
+            throw BundleError.itemDigestsMissing(location: location)
         }
         var digests: [String: String] = [:]
         for (key, value) in digestObject {
             guard let hex = value.stringValue else {
-                throw CustodyError.verification("\(location): digest '\(key)' is not a string")
+                throw BundleError.itemDigestNotString(location: location, algorithm: key)
             }
             digests[key] = hex
         }

@@ -118,8 +118,8 @@ public struct BundleVerifier: Sendable {
                 do {
                     _ = try BagIt.safeComponents(record.payloadPath)
                     _ = try BagIt.safeComponents(record.leavesPath)
-                } catch let error as CustodyError {
-                    throw CustodyError.verification("\(place): \(error.message)")
+                } catch let error as BundleError {
+                    throw BundleError.itemPathUnsafe(location: place, problem: error)
                 }
                 if structure.payload[record.payloadPath] == nil {
                     report.fail("items", "item \(record.number): payload \(record.payloadPath) is not in the manifests")

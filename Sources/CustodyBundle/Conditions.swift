@@ -39,23 +39,24 @@ public struct Conditions: Sendable, Equatable {
     /// Parses conditions JSON, naming the file and the offending field on error.
     public init(json: JSONValue, source: String) throws {
         guard case .object(let members) = json else {
-            throw CustodyError.operational("\(source): conditions must be a JSON object")
+            throw BundleError.conditionsNotObject(source: source)
         }
         func string(_ value: JSONValue?, _ field: String) throws -> String? {
             guard let value else { return nil }
             guard let text = value.stringValue else {
-                throw CustodyError.operational("\(source): '\(field)' must be a string")
+                throw BundleError.conditionsFieldType(source: source, field: field, expected: "a string")
             }
             return text
         }
         func strings(_ value: JSONValue?, _ field: String) throws -> [String] {
             guard let value else { return [] }
             guard let array = value.arrayValue else {
-                throw CustodyError.operational("\(source): '\(field)' must be an array of strings")
+                throw BundleError.conditionsFieldType(source: source, field: field, expected: "an array of strings")
             }
             return try array.map {
                 guard let text = $0.stringValue else {
-                    throw CustodyError.operational("\(source): '\(field)' must be an array of strings")
+                    throw BundleError.conditionsFieldType(source: source, field: field,
+                                                          expected: "an array of strings")
                 }
                 return text
             }
@@ -65,27 +66,25 @@ public struct Conditions: Sendable, Equatable {
         mlaReference = try string(members["mlaReference"], "mlaReference")
         if let limits = members["useLimitations"] {
             guard limits.objectValue != nil else {
-                throw CustodyError.operational("\(source): 'useLimitations' must be an object")
+                throw BundleError.conditionsFieldType(source: source, field: "useLimitations", expected: "an object")
             }
             purposes = try strings(limits["purposes"], "useLimitations.purposes")
             proceedings = try strings(limits["proceedings"], "useLimitations.proceedings")
             if let rule = try string(limits["onwardTransfer"], "useLimitations.onwardTransfer") {
                 guard let parsed = OnwardTransfer(rawValue: rule) else {
-                    throw CustodyError.operational("\(source): 'useLimitations.onwardTransfer' must be "
-                        + "requires-consent, allowed or forbidden, not '\(rule)'")
+                    throw BundleError.onwardTransferUnknown(source: source, rule: rule)
                 }
                 onwardTransfer = parsed
             }
         }
         if let personal = members["personalData"] {
             guard personal.objectValue != nil else {
-                throw CustodyError.operational("\(source): 'personalData' must be an object")
+                throw BundleError.conditionsFieldType(source: source, field: "personalData", expected: "an object")
             }
             personalDataCategories = try strings(personal["categories"], "personalData.categories")
             retentionUntil = try string(personal["retentionUntil"], "personalData.retentionUntil")
             if let date = retentionUntil, Timestamp(parsing: date) == nil {
-                throw CustodyError.operational("\(source): 'personalData.retentionUntil' '\(date)' is not a date "
-                    + "(YYYY-MM-DD)")
+                throw BundleError.retentionDateMalformed(source: source, date: date)
             }
             safeguards = try strings(personal["safeguards"], "personalData.safeguards")
         }
@@ -135,7 +134,7 @@ public struct Conditions: Sendable, Equatable {
         do {
             json = try JSONValue.parse(bytes)
         } catch {
-            throw CustodyError.operational("\(path): \(error)")
+            throw BundleError.conditionsNotJSON(source: path, reason: "\(error)")
         }
         return try Conditions(json: json, source: path)
     }

@@ -55,10 +55,10 @@ public struct TrustStore: Sendable {
         do {
             json = try JSONValue.parse(bytes)
         } catch {
-            throw CustodyError.operational("\(path): not a trust store: \(error)")
+            throw BundleError.trustStoreNotJSON(path: path, reason: "\(error)")
         }
         guard json["type"]?.stringValue == TrustStore.type, let list = json["entries"]?.arrayValue else {
-            throw CustodyError.operational("\(path): not a custody trust store (type \(TrustStore.type) expected)")
+            throw BundleError.trustStoreWrongType(path: path)
         }
         var store = TrustStore()
         for (index, item) in list.enumerated() {
@@ -66,13 +66,12 @@ public struct TrustStore: Sendable {
                   let jurisdiction = item["jurisdiction"]?.stringValue,
                   let keyText = item["publicKey"]?.stringValue, let raw = Base64.decode(keyText),
                   let key = try? Ed25519PublicKey(rawBytes: raw) else {
-                throw CustodyError.operational("\(path): entry \(index + 1) is incomplete or its key is not Ed25519")
+                throw BundleError.trustEntryIncomplete(path: path, entry: index + 1)
             }
             let entry = Entry(name: name, agency: agency, jurisdiction: jurisdiction, publicKey: key,
                               recipient: item["recipient"]?.stringValue, added: item["added"]?.stringValue ?? "")
             if let stated = item["keyId"]?.stringValue, stated != entry.verifierKey.keyIDHex {
-                throw CustodyError.operational("\(path): entry \(index + 1) ('\(name)') has a key ID that does not "
-                    + "match its key")
+                throw BundleError.trustEntryKeyIDMismatch(path: path, entry: index + 1, name: name)
             }
             store.entries.append(entry)
         }
@@ -94,11 +93,11 @@ public struct TrustStore: Sendable {
             do {
                 entry.recipient = try AgeX25519Recipient(parsing: recipient).encoded
             } catch {
-                throw CustodyError.operational("age recipient: \(error)")
+                throw BundleError.recipientInvalid(reason: "\(error)")
             }
         }
         if entries.contains(where: { $0.name == entry.name }) {
-            throw CustodyError.operational("'\(entry.name)' is already in the trust store")
+            throw BundleError.trustEntryExists(name: entry.name)
         }
         entries.append(entry)
     }
@@ -132,20 +131,26 @@ public struct TrustStore: Sendable {
     public static func readPublicKey(_ path: String) throws -> Ed25519PublicKey {
         let bytes = try FileSystem.readFile(path, limit: 64 << 10)
         let text = String(decoding: bytes, as: UTF8.self).trimmingWhitespace()
-        do {
-            if text.hasPrefix("-----BEGIN") {
-                guard text.split(separator: "\n").filter({ $0.hasPrefix("-----BEGIN") }).count == 1 else {
-                    throw CustodyError.operational("\(path): holds more than one PEM block; give a file with one key")
-                }
-                return try Ed25519PublicKey(pem: bytes)
+        if text.hasPrefix("-----BEGIN") {
+            guard text.split(separator: "\n").filter({ $0.hasPrefix("-----BEGIN") }).count == 1 else {
+                throw BundleError.severalPEMBlocks(path: path)
             }
-            if text.hasPrefix("{") { return try Identity.parse(bytes, source: path).publicKey }
-        } catch let error as CustodyError where error.message.contains(path) {
-            throw CustodyError.operational(error.message)
-        } catch {
-            throw CustodyError.operational("\(path): not a usable public key: \(error)")
+            do {
+                return try Ed25519PublicKey(pem: bytes)
+            } catch {
+                throw BundleError.publicKeyUnusable(path: path, reason: "\(error)")
+            }
+        }
+        if text.hasPrefix("{") {
+            do {
+                return try Identity.parse(bytes, source: path).publicKey
+            } catch let failure as any CustodyFailure {
+                throw BundleError.identityFileRefused(path: path, reason: failure.description)
+            } catch {
+                throw BundleError.publicKeyUnusable(path: path, reason: "\(error)")
+            }
         }
         if let key = try? NoteVerifierKey(parsing: text) { return key.publicKey }
-        throw CustodyError.operational("\(path): not a PEM public key, verifier key or identity file")
+        throw BundleError.publicKeyUnknownFormat(path: path)
     }
 }

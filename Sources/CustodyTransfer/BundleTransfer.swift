@@ -62,7 +62,7 @@ public enum BundleTransfer {
         try checkOwner(ledger, key)
         let notePath = out + TransferLayout.noteSuffix
         for path in [out, notePath] where FileSystem.exists(path) {
-            throw CustodyError.operational("\(path): already exists; not overwriting (nothing was sent)")
+            throw TransferError.outputExists(path: path, sending: true)
         }
         // The sender trusts its own key when checking what it sends.
         var verificationTrust = options.trust
@@ -77,11 +77,11 @@ public enum BundleTransfer {
         let (report, summary) = verifier.verify()
         guard report.passed else {
             let first = report.failures[0]
-            throw CustodyError.verification("\(bundle) does not verify (\(report.failures.count) check(s) failed, "
-                + "first: \(first.name): \(first.detail)); nothing was sent (see custody verify)")
+            throw TransferError.bundleDoesNotVerify(bundle: bundle, failed: report.failures.count,
+                                                    firstCheck: first.name, firstDetail: first.detail)
         }
         guard let bundleID = summary.bundleID, let sealer = summary.sealer else {
-            throw CustodyError.verification("\(bundle): no bundle ID or sealer; nothing was sent")
+            throw TransferError.bundleUnidentified(bundle: bundle)
         }
         let sealed = summary.conditions ?? Conditions()
         let entries = try allEntries(ledger)
@@ -93,28 +93,22 @@ public enum BundleTransfer {
         }
         let decision = OnwardTransferRule.evaluate(sealer: sealer, holder: key.identity,
                                                    target: recipient.jurisdiction, rule: rule)
+        let party = TransferError.Party(name: sealer.name, agency: sealer.agency, jurisdiction: sealer.jurisdiction)
         var consentEntry: UInt64?
         let today = options.today ?? CivilDate.today()
         switch decision {
         case .ownEvidence, .notThirdJurisdiction, .allowed:
             break
         case .unknownJurisdiction:
-            throw CustodyError.operational("onward transfer condition (\(rule.rawValue)): \(bundle) was sealed by "
-                + "\(sealer.name) (\(sealer.agency), \(sealer.jurisdiction)); the recipient's jurisdiction is "
-                + "unknown, so name the recipient from the trust store (--to NAME --trust STORE); nothing was sent")
+            throw TransferError.recipientJurisdictionUnknown(rule: rule.rawValue, bundle: bundle, sealer: party)
         case .forbidden(let target):
-            throw CustodyError.operational("onward transfer forbidden: the conditions of bundle \(bundleID) "
-                + "(useLimitations.onwardTransfer = forbidden, set by \(sealer.name), \(sealer.agency), "
-                + "\(sealer.jurisdiction)) do not allow passing it to \(target); nothing was sent")
+            throw TransferError.onwardTransferForbidden(bundleID: bundleID, sealer: party, target: target)
         case .needsConsent(let target):
             consentEntry = try findConsent(entries, bundleID: bundleID, sealer: sealer, jurisdiction: target,
                                            agency: recipient.agency, on: today)
             guard consentEntry != nil else {
-                throw CustodyError.operational("onward transfer requires consent: the conditions of bundle "
-                    + "\(bundleID) (useLimitations.onwardTransfer = requires-consent) allow passing it to a third "
-                    + "jurisdiction (\(target)) only with the signed consent of the original sender \(sealer.name) "
-                    + "(\(sealer.agency), \(sealer.jurisdiction)), and \(ledger.store.location) records none; import "
-                    + "it with custody consent import; nothing was sent")
+                throw TransferError.consentMissing(bundleID: bundleID, sealer: party, target: target,
+                                                   ledger: ledger.store.location)
             }
         }
         var conditions = options.conditions ?? sealed
@@ -181,7 +175,7 @@ public enum BundleTransfer {
             ])],
             legalBasis: conditions.legalBasis ?? "", details: details), key: key)
         guard let checkpointNote = try ledger.latestCheckpoint() else {
-            throw CustodyError.operational("\(ledger.store.location): no checkpoint after the transfer-out entry")
+            throw TransferError.noCheckpointAfter(action: "transfer-out", ledger: ledger.store.location)
         }
         let checkpoint = try Checkpoint(text: checkpointNote.text)
         var outer = statement
@@ -199,8 +193,8 @@ public enum BundleTransfer {
 
     static func checkOwner(_ ledger: Ledger, _ key: SigningKey) throws {
         guard key.identity.publicKey == ledger.owner.publicKey else {
-            throw CustodyError.operational("the key '\(key.identity.name)' does not own the ledger "
-                + "\(ledger.store.location) (owner: \(ledger.owner.name)); use the ledger owner's key")
+            throw TransferError.notLedgerOwner(key: key.identity.name, ledger: ledger.store.location,
+                                               owner: ledger.owner.name)
         }
     }
 
@@ -210,9 +204,9 @@ public enum BundleTransfer {
         try ledger.export { bytes in
             do {
                 entries.append(try LedgerEntry.parse(bytes))
-            } catch let error as CustodyError {
-                throw CustodyError.operational("\(ledger.store.location): entry \(entries.count) is damaged: "
-                    + "\(error.message); run custody ledger verify")
+            } catch let error as any CustodyFailure {
+                throw TransferError.ledgerEntryDamaged(ledger: ledger.store.location, entry: entries.count,
+                                                       reason: error.description)
             }
         }
         return entries

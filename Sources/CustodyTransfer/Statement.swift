@@ -51,7 +51,7 @@ public struct Statement: Sendable, Equatable {
     /// The value for a required key, or a verification error naming the statement and key.
     public func required(_ key: String) throws -> String {
         guard let value = value(key) else {
-            throw CustodyError.verification("\(header): field '\(key)' is missing")
+            throw TransferError.statementFieldMissing(header: header, field: key)
         }
         return value
     }
@@ -59,7 +59,7 @@ public struct Statement: Sendable, Equatable {
     /// Parses a statement whose first line must be `header`, accepting only `allowed` keys and letting only
     /// `repeatable` ones occur more than once.
     public init(parsing text: String, header: String, allowed: Set<String>, repeatable: Set<String> = []) throws {
-        func bad(_ why: String) -> CustodyError { CustodyError.verification("\(header): \(why)") }
+        func bad(_ why: String) -> TransferError { .statementMalformed(header: header, reason: why) }
         guard text.hasSuffix("\n") else { throw bad("text does not end with a newline") }
         let lines = text.dropLast().split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         guard lines.first == header else {
@@ -116,8 +116,9 @@ public struct StatementParty: Sendable, Equatable {
         let encoded = try statement.required(prefix)
         do {
             key = try NoteVerifierKey(parsing: encoded)
-        } catch let error as CustodyError {
-            throw CustodyError.verification("\(statement.header): field '\(prefix)': \(error.message)")
+        } catch let error as any CustodyFailure {
+            throw TransferError.statementPartyKeyInvalid(header: statement.header, field: prefix,
+                                                         reason: error.description)
         }
         agency = try statement.required(prefix + "-agency")
         jurisdiction = try statement.required(prefix + "-jurisdiction")
@@ -140,8 +141,8 @@ extension SignedNote {
     func verifySigned(by key: NoteVerifierKey, what: String) throws {
         do {
             try verify(with: [key])
-        } catch let error as CustodyError {
-            throw CustodyError.verification("\(what): \(error.message)")
+        } catch let error as any CustodyFailure {
+            throw TransferError.signatureInvalid(what: what, reason: error.description)
         }
     }
 }

@@ -32,25 +32,23 @@ public struct TransferRecipient: Sendable, Equatable {
             do {
                 return TransferRecipient(ageRecipient: try AgeX25519Recipient(parsing: text))
             } catch {
-                throw CustodyError.operational("--to '\(text.prefix(80))': \(error)")
+                throw TransferError.recipientInvalid(text: text, reason: "\(error)")
             }
         }
         guard let trust else {
-            throw CustodyError.operational("--to '\(text)' is not an age1... recipient; to name an agency, give the "
-                + "trust store that holds it with --trust")
+            throw TransferError.recipientNeedsTrustStore(text: text)
         }
         guard let entry = trust.entry(named: text) else {
-            throw CustodyError.operational("--to '\(text)': no such name in the trust store (see custody trust list)")
+            throw TransferError.recipientNotInTrustStore(text: text)
         }
         guard let recipientText = entry.recipient else {
-            throw CustodyError.operational("--to '\(text)': the trust store has no age recipient for \(text) "
-                + "(add one with custody trust add ... --recipient age1...)")
+            throw TransferError.recipientWithoutAgeRecipient(text: text)
         }
         let recipient: AgeX25519Recipient
         do {
             recipient = try AgeX25519Recipient(parsing: recipientText)
         } catch {
-            throw CustodyError.operational("trust store entry '\(text)': recipient: \(error)")
+            throw TransferError.trustEntryRecipientInvalid(name: text, reason: "\(error)")
         }
         return TransferRecipient(ageRecipient: recipient, name: entry.name, agency: entry.agency,
                                  jurisdiction: entry.jurisdiction, key: entry.verifierKey)
@@ -173,7 +171,7 @@ public struct TransferStatement: Sendable, Equatable {
     /// Parses a statement's text (the signature is checked separately).
     public init(text: String) throws {
         let statement = try Statement(parsing: text, header: TransferStatement.header, allowed: TransferStatement.keys)
-        func bad(_ why: String) -> CustodyError { CustodyError.verification("\(TransferStatement.header): \(why)") }
+        func bad(_ why: String) -> TransferError { .statementMalformed(header: TransferStatement.header, reason: why) }
         transferID = try statement.required("transfer")
         bundleID = try statement.required("bundle")
         tagManifestDigest = try statement.required("tagmanifest-sha256")
@@ -204,8 +202,8 @@ public struct TransferStatement: Sendable, Equatable {
         do {
             conditions = try Conditions(json: try JSONValue.parse(try statement.required("conditions")),
                                         source: "transfer statement conditions")
-        } catch let error as CustodyError {
-            throw bad(error.message)
+        } catch let error as any CustodyFailure {
+            throw bad(error.description)
         } catch {
             throw bad("conditions: \(error)")
         }
@@ -295,7 +293,7 @@ public struct ReceiptStatement: Sendable, Equatable {
                            "entry", "checkpoint", "time"] + StatementParty.keys("receiver"))
         let statement = try Statement(parsing: text, header: ReceiptStatement.header, allowed: allowed,
                                       repeatable: ["failure"])
-        func bad(_ why: String) -> CustodyError { CustodyError.verification("\(ReceiptStatement.header): \(why)") }
+        func bad(_ why: String) -> TransferError { .statementMalformed(header: ReceiptStatement.header, reason: why) }
         transferID = statement.value("transfer")
         bundleID = statement.value("bundle")
         tagManifestDigest = statement.value("tagmanifest-sha256")
@@ -384,8 +382,8 @@ public struct ConsentStatement: Sendable, Equatable {
         purpose = statement.value("purpose")
         if let text = statement.value("expires") {
             guard let date = CivilDate(parsing: text) else {
-                throw CustodyError.verification("\(ConsentStatement.header): expires '\(text.prefix(20))' is not a "
-                    + "date (YYYY-MM-DD)")
+                throw TransferError.statementMalformed(
+                    header: ConsentStatement.header, reason: "expires '\(text.prefix(20))' is not a date (YYYY-MM-DD)")
             }
             expires = date
         }
