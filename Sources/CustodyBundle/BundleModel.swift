@@ -190,9 +190,14 @@ public struct ItemRecord: Sendable, Equatable {
 
 /// Random identifiers (`urn:uuid:` version 4) from OpenSSL's CSPRNG.
 public enum Identifier {
-    public static func uuid() -> String {
-        var bytes = SecureRandom.bytes(16)
-        bytes[6] = (bytes[6] & 0x0f) | 0x40
+    /// A random (version 4) UUID, lower-case.
+    public static func uuid() -> String { uuidString(SecureRandom.bytes(16), version: 4) }
+
+    /// The first 16 of `bytes` as a UUID of `version` (RFC 9562: the version in the high nibble of byte 6, the
+    /// variant `10` in the high bits of byte 8), lower-case hex in groups 8-4-4-4-12.
+    package static func uuidString(_ bytes: [UInt8], version: UInt8) -> String {
+        var bytes = Array(bytes.prefix(16))
+        bytes[6] = (bytes[6] & 0x0f) | (version << 4)
         bytes[8] = (bytes[8] & 0x3f) | 0x80
         let hex = Hex.encode(bytes)
         let parts = [hex.prefix(8), hex.dropFirst(8).prefix(4), hex.dropFirst(12).prefix(4),

@@ -20,6 +20,15 @@ public struct Statement: Sendable, Equatable {
         self.fields = fields
     }
 
+    /// A statement about one transfer of one bundle: `header`, then the `transfer`, `bundle` and
+    /// `tagmanifest-sha256` fields, each when present.
+    init(header: String, transferID: String?, bundleID: String?, tagManifestDigest: String?) {
+        self.init(header: header)
+        add("transfer", transferID)
+        add("bundle", bundleID)
+        add("tagmanifest-sha256", tagManifestDigest)
+    }
+
     /// Adds a field; control characters in the value are replaced by `?` (values are single lines).
     public mutating func add(_ key: String, _ value: String) {
         fields.append((key, Statement.singleLine(value)))

@@ -11,13 +11,6 @@ public enum TransferError: CustodyFailure, Equatable {
         public var agency: String
         /// The two-letter jurisdiction.
         public var jurisdiction: String
-
-        /// A party from its parts.
-        public init(name: String, agency: String, jurisdiction: String) {
-            self.name = name
-            self.agency = agency
-            self.jurisdiction = jurisdiction
-        }
     }
 
     /// A receive read its file out of order (a programming error: the reader hashes as it goes).

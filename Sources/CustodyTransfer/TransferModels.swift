@@ -138,10 +138,8 @@ public struct TransferStatement: Sendable, Equatable {
     }
 
     public var statement: Statement {
-        var statement = Statement(header: TransferStatement.header)
-        statement.add("transfer", transferID)
-        statement.add("bundle", bundleID)
-        statement.add("tagmanifest-sha256", tagManifestDigest)
+        var statement = Statement(header: TransferStatement.header, transferID: transferID, bundleID: bundleID,
+                                  tagManifestDigest: tagManifestDigest)
         statement.add("time", time)
         sender.add(to: &statement, prefix: "sender")
         statement.add("recipient", recipient.ageRecipient.encoded)
@@ -273,10 +271,8 @@ public struct ReceiptStatement: Sendable, Equatable {
     }
 
     public var text: String {
-        var statement = Statement(header: ReceiptStatement.header)
-        statement.add("transfer", transferID)
-        statement.add("bundle", bundleID)
-        statement.add("tagmanifest-sha256", tagManifestDigest)
+        var statement = Statement(header: ReceiptStatement.header, transferID: transferID, bundleID: bundleID,
+                                  tagManifestDigest: tagManifestDigest)
         statement.add("file-sha256", fileSHA256)
         statement.add("result", passed ? "passed" : "failed")
         for failure in failures { statement.add("failure", failure) }

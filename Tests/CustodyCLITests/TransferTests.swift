@@ -23,11 +23,7 @@ final class TransferTests: XCTestCase {
     @discardableResult
     func custody(_ arguments: [String], expect status: Int32 = 0, environment: [String: String] = [:],
                  file: StaticString = #filePath, line: UInt = #line) throws -> CLI.Result {
-        let result = try CLI.run(arguments, environment: environment)
-        XCTAssertEqual(result.status, status,
-                       "custody \(arguments.joined(separator: " ")): \(result.err)\(result.out)",
-                       file: file, line: line)
-        return result
+        try CLI.run(arguments, expect: status, environment: environment, file: file, line: line)
     }
 
     func agency(_ name: String, _ agencyName: String, _ country: String, passphrase: Bool = false) throws {
@@ -531,5 +527,17 @@ final class TransferTests: XCTestCase {
         let actions = try entries("fr.ledger").compactMap { $0["action"]?.stringValue }
         XCTAssertEqual(actions, ["preserve", "preserve", "preserve", "preserve-renew", "preserve-release"])
         try custody(["ledger", "verify", path("fr.ledger")])
+    }
+}
+
+extension CLI {
+    /// Runs custody with `arguments` and checks its exit status, naming the command and its output when it differs.
+    @discardableResult
+    static func run(_ arguments: [String], expect status: Int32, environment: [String: String] = [:],
+                    file: StaticString = #filePath, line: UInt = #line) throws -> Result {
+        let result = try run(arguments, environment: environment)
+        XCTAssertEqual(result.status, status, "custody \(arguments.joined(separator: " ")): \(result.err)\(result.out)",
+                       file: file, line: line)
+        return result
     }
 }
