@@ -180,6 +180,7 @@ extension String {
 /// Walks a bag directory without following links, listing regular files by bag-relative path and flagging
 /// anything else (symlinks, devices, FIFOs, sockets) as a finding.
 public enum BagTree {
+    /// What a walk of a bag found.
     public struct Listing: Sendable {
         /// Regular files, bag-relative, with sizes.
         public var files: [String: UInt64] = [:]
@@ -225,6 +226,7 @@ public enum BagTree {
         return out
     }
 
+    /// Walks the bag at `root` without following links: regular files with their sizes, anything else as unexpected.
     public static func list(_ root: String) throws -> Listing {
         var listing = Listing()
         try walk(root: root, relative: "", into: &listing)

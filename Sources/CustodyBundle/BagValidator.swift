@@ -9,10 +9,12 @@ import CustodyLedger
 /// Payload-Oxum, no links or special files, every manifest path safe, payload complete in every manifest,
 /// tag manifests covering every tag file. Payload digests are checked separately (they need a full read).
 public struct BagValidator: Sendable {
+    /// The bag directory.
     public let root: String
     /// Largest tag file or manifest read into memory.
     public static let tagFileLimit = 256 << 20
 
+    /// A validator of the bag at `root`.
     public init(root: String) { self.root = root }
 
     /// What the structural checks learned, for the content checks that follow.
@@ -26,6 +28,7 @@ public struct BagValidator: Sendable {
         /// Every regular file in the bag.
         public var files: [String: UInt64] = [:]
 
+        /// The first bag-info value for `label` (compared without case), if any.
         public func bagInfoValue(_ label: String) -> String? {
             bagInfo.first { $0.label.lowercased() == label.lowercased() }?.value
         }

@@ -107,7 +107,8 @@ public indirect enum BundleError: CustodyFailure, Equatable {
         case .notRegularFile(let path): return "\(BagIt.printable(path)): not a regular file, not read"
         case .fileTooLarge(let path, let limit):
             return "\(BagIt.printable(path)): larger than \(ByteSize.describe(UInt64(limit))), refused"
-        case .itemFieldNotString(let location, let field): return "\(location): field '\(field)' missing or not a string"
+        case .itemFieldNotString(let location, let field):
+            return "\(location): field '\(field)' missing or not a string"
         case .itemFieldNotCount(let location, let field):
             return "\(location): field '\(field)' missing or not a non-negative integer"
         case .itemEncodingUnknown(let location, let encoding): return "\(location): unknown encoding '\(encoding)'"

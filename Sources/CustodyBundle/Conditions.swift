@@ -12,26 +12,34 @@ public struct Conditions: Sendable, Equatable {
     public enum OnwardTransfer: String, Sendable, Equatable {
         /// Only with the original sender's signed consent recorded (the default).
         case requiresConsent = "requires-consent"
+        /// May be passed on without asking.
         case allowed = "allowed"
+        /// May not be passed on.
         case forbidden = "forbidden"
     }
 
+    /// The legal basis of the transfer or use.
     public var legalBasis: String?
+    /// The case identifier.
     public var caseID: String?
+    /// The mutual legal assistance request reference.
     public var mlaReference: String?
     /// Purposes the evidence may serve.
     public var purposes: [String] = []
     /// Proceedings the evidence may be used in.
     public var proceedings: [String] = []
+    /// Whether the bundle may be passed on to a third jurisdiction.
     public var onwardTransfer: OnwardTransfer = .requiresConsent
     /// Categories of personal data present (e.g. "communications content", "location data").
     public var personalDataCategories: [String] = []
     /// Date until which personal data may be retained (YYYY-MM-DD).
     public var retentionUntil: String?
+    /// Safeguards for the personal data.
     public var safeguards: [String] = []
     /// Fields the file had that custody does not interpret; kept and carried as they are.
     public var other: [String: JSONValue] = [:]
 
+    /// Conditions with nothing stated (onward transfer requires consent).
     public init() {}
 
     static let knownKeys: Set<String> = ["legalBasis", "case", "mlaReference", "useLimitations", "personalData"]
@@ -91,6 +99,7 @@ public struct Conditions: Sendable, Equatable {
         other = members.filter { !Conditions.knownKeys.contains($0.key) }
     }
 
+    /// The conditions as canonical JSON members (unknown fields kept).
     public var json: JSONValue {
         var members = other
         if let legalBasis { members["legalBasis"] = .string(legalBasis) }

@@ -10,17 +10,25 @@ import CustodyLedger
 /// `{"entries":[{"agency":...,"jurisdiction":...,"keyId":...,"name":...,"publicKey":BASE64,"recipient":...,
 /// "verifierKey":...}],"type":"custody-trust-store-v1"}`.
 public struct TrustStore: Sendable {
+    /// The `type` member of a trust store file.
     public static let type = "custody-trust-store-v1"
 
+    /// One trusted agency key.
     public struct Entry: Sendable, Equatable {
+        /// The signer name (as in signed notes).
         public var name: String
+        /// The agency.
         public var agency: String
+        /// The two-letter jurisdiction.
         public var jurisdiction: String
+        /// The agency's Ed25519 public key.
         public var publicKey: Ed25519PublicKey
         /// The age X25519 recipient (`age1...`) transfers to this agency are encrypted to.
         public var recipient: String?
+        /// When the entry was added (RFC 3339).
         public var added: String
 
+        /// An entry from its parts (not yet validated: `TrustStore.add` checks it).
         public init(name: String, agency: String, jurisdiction: String, publicKey: Ed25519PublicKey,
                     recipient: String? = nil, added: String) {
             self.name = name
@@ -31,8 +39,10 @@ public struct TrustStore: Sendable {
             self.added = added
         }
 
+        /// The signed-note verifier key of the entry.
         public var verifierKey: NoteVerifierKey { try! NoteVerifierKey(name: name, publicKey: publicKey) }
 
+        /// The entry as the trust store file holds it.
         public var json: JSONValue {
             var members: [String: JSONValue] = [
                 "name": .string(name), "agency": .string(agency), "jurisdiction": .string(jurisdiction),
@@ -44,8 +54,10 @@ public struct TrustStore: Sendable {
         }
     }
 
+    /// The entries, in the order added.
     public private(set) var entries: [Entry] = []
 
+    /// An empty store.
     public init() {}
 
     /// Loads a store; a missing file is an error naming it (use `loadOrEmpty` when creating).
@@ -78,6 +90,7 @@ public struct TrustStore: Sendable {
         return store
     }
 
+    /// Loads the store at `path`, or an empty store when there is no file.
     public static func loadOrEmpty(_ path: String) throws -> TrustStore {
         FileSystem.exists(path) ? try load(path) : TrustStore()
     }
@@ -113,12 +126,16 @@ public struct TrustStore: Sendable {
 
     /// How a signer stands against this store.
     public enum Standing: Equatable, Sendable {
+        /// The store holds the key (under the entry given).
         case trusted(Entry)
         /// The store has the name but a different key.
         case wrongKey(Entry)
+        /// The store holds neither the name nor the key.
         case unknown
     }
 
+    /// How a signer of `name` with `key` stands: trusted (by name, or by key under another name), a different key under
+    /// that name, or unknown.
     public func standing(name: String, key: Ed25519PublicKey) -> Standing {
         guard let entry = entry(named: name) else {
             if let byKey = entries.first(where: { $0.publicKey == key }) { return .trusted(byKey) }

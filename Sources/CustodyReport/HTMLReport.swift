@@ -12,10 +12,13 @@ import CustodyTransfer
 public enum HTMLReport {
     /// What the report is about and how it was verified.
     public struct Input: Sendable {
+        /// The verification outcome.
         public var report: VerificationReport
+        /// What the verification read from the bundle.
         public var summary: BundleSummary
         /// The bundle path as given.
         public var bundlePath: String
+        /// When the report was made.
         public var generatedAt: Timestamp
         /// The trust store checked against, or nil.
         public var trustStore: String?
@@ -24,6 +27,7 @@ public enum HTMLReport {
         /// The custody history to tell (default: the bundle's own ledger excerpt).
         public var history: CustodyHistory?
 
+        /// The input of a report.
         public init(report: VerificationReport, summary: BundleSummary, bundlePath: String, generatedAt: Timestamp,
                     trustStore: String? = nil, fast: Bool = false, history: CustodyHistory? = nil) {
             self.report = report

@@ -25,6 +25,7 @@ public enum ItemVerdict: String, Sendable, Equatable {
     case verified
     /// Payload verified; content not re-hashed (`--fast`).
     case payloadOnly = "payload verified"
+    /// A check about the item failed.
     case failed
     /// No check named the item.
     case unchecked = "not checked"
@@ -43,12 +44,16 @@ public enum ItemVerdict: String, Sendable, Equatable {
 
 /// The other party of a transfer as a ledger entry's details name it (any spelling close to the usual ones).
 public struct TransferParty: Sendable, Equatable {
+    /// The party's jurisdiction.
     public var jurisdiction: String?
+    /// The party's agency.
     public var agency: String?
+    /// The party's signer name or officer.
     public var name: String?
     /// The signed-note key ID (hex8) of the party's key, when recorded.
     public var keyID: String?
 
+    /// A party from what is known of it.
     public init(jurisdiction: String? = nil, agency: String? = nil, name: String? = nil, keyID: String? = nil) {
         self.jurisdiction = jurisdiction
         self.agency = agency

@@ -47,29 +47,42 @@ final class HashingFileReader: ChunkReader, Sendable {
 
 /// How `custody receive` checks what arrives.
 public struct ReceiveOptions: Sendable {
+    /// The trust store to check the sender's signature against.
     public var trust: TrustStore?
     /// Names the identity file in messages.
     public var identityLabel = "the identity"
+    /// Called with the file and the bytes decrypted so far.
     public var progress: (@Sendable (String, UInt64) -> Void)?
+    /// Limits on the archive inside (entries, sizes, depth).
     public var limits = TarLimits()
     /// Polled between decrypted batches; when it returns true the receive stops and leaves nothing.
     public var shouldStop: (@Sendable () -> Bool)?
 
+    /// The default options.
     public init() {}
 }
 
 /// What a receive did.
 public struct ReceiveResult: Sendable {
+    /// Where the bundle was written.
     public var bundlePath: String
+    /// The bundle ID, from the bundle or the transfer statement.
     public var bundleID: String?
+    /// The signed transfer statement inside the archive, when it verified.
     public var transfer: TransferStatement?
     /// Transfer checks first, then the bundle's verification.
     public var report: VerificationReport
+    /// What the verification of the received bundle read.
     public var summary: BundleSummary
+    /// The `receive` entry appended.
     public var entry: LedgerEntry
+    /// The signed receipt written for the sender.
     public var receipt: ReceiptStatement
+    /// Where the receipt was written.
     public var receiptPath: String
+    /// The SHA-256 of the encrypted file, hex.
     public var fileSHA256: String
+    /// The size of the encrypted file.
     public var fileSize: UInt64
     /// Staging folders of earlier receives into the same DIR whose process is gone (killed mid-way), removed.
     public var removedStaging: [String] = []
@@ -80,6 +93,8 @@ public struct ReceiveResult: Sendable {
 /// signed receipt `DIR.receipt`. A bundle that fails verification is still moved to DIR for inspection and gets a
 /// receipt saying what failed.
 public enum BundleReceiver {
+    /// Decrypts `file` with `identities`, extracts and verifies the bundle into `out`, appends a `receive` entry to
+    /// `ledger` signed with `key` and writes the signed receipt beside `out`.
     public static func receive(file: String, identities: [AgeX25519Identity], ledger: Ledger, key: SigningKey,
                                out: String, options: ReceiveOptions) throws -> ReceiveResult {
         try BundleTransfer.checkOwner(ledger, key)

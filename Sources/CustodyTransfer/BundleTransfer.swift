@@ -26,37 +26,51 @@ public enum TransferLayout {
 public struct TransferOptions: Sendable {
     /// Overrides the conditions' legal basis.
     public var legalBasis: String?
+    /// The mutual legal assistance request reference to state.
     public var mlaReference: String?
     /// The conditions of this transfer (default: the bundle's sealed conditions).
     public var conditions: Conditions?
+    /// The trust store to check the bundle's signers against.
     public var trust: TrustStore?
     /// The sender's own age recipient, so the sender can reopen the file.
     public var selfRecipient: AgeX25519Recipient?
+    /// Called with the bundle path and the bytes verified so far.
     public var progress: (@Sendable (String, UInt64) -> Void)?
     /// Today, for consent expiry (default: the current UTC date).
     public var today: CivilDate?
     /// Polled between archive blocks; when it returns true the transfer stops and leaves nothing.
     public var shouldStop: (@Sendable () -> Bool)?
 
+    /// The default options.
     public init() {}
 }
 
 /// What a transfer did.
 public struct TransferResult: Sendable {
+    /// The statement as signed in the note beside the file (with the file fields).
     public var statement: TransferStatement
+    /// The encrypted file written.
     public var file: String
+    /// The signed note written beside it.
     public var notePath: String
+    /// The `transfer-out` entry appended.
     public var entry: LedgerEntry
+    /// The checkpoint after that entry.
     public var checkpoint: Checkpoint
+    /// How the onward-transfer condition was met.
     public var decision: OnwardTransferRule.Decision
     /// The consent entry that allowed an onward transfer.
     public var consentEntry: UInt64?
+    /// The age recipients the file is encrypted to.
     public var encryptedTo: [String]
 }
 
 /// `custody transfer`: verifies a bundle, checks the onward-transfer condition, streams it as a tar archive
 /// through age encryption into a new file, records a `transfer-out` entry and writes the signed note beside it.
 public enum BundleTransfer {
+    /// Verifies `bundle`, checks its onward-transfer condition, writes it encrypted to `recipient` at `out`, appends a
+    /// `transfer-out` entry to `ledger` signed with `key` and writes the signed note beside `out`. Nothing is written
+    /// when a check fails.
     public static func send(bundle: String, to recipient: TransferRecipient, out: String, ledger: Ledger,
                             key: SigningKey, options: TransferOptions) throws -> TransferResult {
         try checkOwner(ledger, key)

@@ -9,12 +9,15 @@ import CustodyTar
 
 /// What `custody receipt import` recorded.
 public struct ReceiptImportResult: Sendable {
+    /// The receipt as signed.
     public var receipt: ReceiptStatement
     /// The sender's `transfer-out` entry the receipt answers.
     public var transferEntry: UInt64
     /// The `receipt` entry appended (or the one already recording this receipt).
     public var entry: LedgerEntry
+    /// Whether the ledger already recorded this receipt.
     public var alreadyRecorded: Bool
+    /// The receiver's checkpoint in the receipt, verified.
     public var receiverCheckpoint: Checkpoint
 }
 
@@ -22,16 +25,19 @@ public struct ReceiptImportResult: Sendable {
 /// transfer-out entry recorded), that it answers a transfer-out entry of this ledger (transfer ID, bundle, file
 /// digest), and the receiver's signed checkpoint; then appends a `receipt` entry.
 public enum ReceiptImporter {
+    /// Checks the receipt at `path` and appends a `receipt` entry to `ledger` signed with `key`; `trust`, when given,
+    /// must hold the receiver.
     public static func importReceipt(_ path: String, ledger: Ledger, key: SigningKey,
                                      trust: TrustStore?) throws -> ReceiptImportResult {
-        let (bytes, _, receipt, entries) = try SignedImport.read(path, ledger: ledger, key: key,
-                                                                 parse: ReceiptStatement.init(text:)) { $0.receiver.key }
+        let (bytes, _, receipt, entries) = try SignedImport.read(
+            path, ledger: ledger, key: key, parse: ReceiptStatement.init(text:)) { $0.receiver.key }
         let signer = receipt.receiver.key
         guard let transferID = receipt.transferID,
               let transfer = entries.last(where: {
                   $0.action == .transferOut && $0.details["transfer"]?.stringValue == transferID
               }) else {
-            throw TransferError.noSuchTransfer(path: path, transferID: receipt.transferID, ledger: ledger.store.location)
+            throw TransferError.noSuchTransfer(path: path, transferID: receipt.transferID,
+                                               ledger: ledger.store.location)
         }
         if let trust {
             try SignedImport.requireTrusted(signer, in: trust, path: path)
@@ -126,8 +132,8 @@ public enum ConsentManager {
     /// A consent already recorded is not recorded twice: its entry is returned with `alreadyRecorded` set.
     public static func importConsent(_ path: String, ledger: Ledger, key: SigningKey, trust: TrustStore) throws
         -> (statement: ConsentStatement, entry: LedgerEntry, alreadyRecorded: Bool) {
-        let (_, note, statement, entries) = try SignedImport.read(path, ledger: ledger, key: key,
-                                                                  parse: ConsentStatement.init(text:)) { $0.grantedBy.key }
+        let (_, note, statement, entries) = try SignedImport.read(
+            path, ledger: ledger, key: key, parse: ConsentStatement.init(text:)) { $0.grantedBy.key }
         let signer = statement.grantedBy.key
         let received = entries.filter {
             $0.action == .receive && $0.subjects.contains { $0.id == statement.bundleID }

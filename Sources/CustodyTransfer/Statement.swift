@@ -12,9 +12,12 @@ import CustodyTar
 /// value. Keys are 1 to 32 of `a-z 0-9 -`; values hold no control characters. A key may repeat when the
 /// statement type allows it; field order is kept.
 public struct Statement: Sendable, Equatable {
+    /// The first line, naming the statement type.
     public var header: String
+    /// The fields, in order.
     public var fields: [(key: String, value: String)]
 
+    /// A statement of `header` with `fields`.
     public init(header: String, fields: [(key: String, value: String)] = []) {
         self.header = header
         self.fields = fields
@@ -96,21 +99,27 @@ public struct Statement: Sendable, Equatable {
         }
     }
 
+    /// Statements are equal when their texts are.
     public static func == (lhs: Statement, rhs: Statement) -> Bool { lhs.text == rhs.text }
 }
 
 /// A party named in a statement: the signed-note verifier key (`NAME+KEYID+BASE64`), agency and jurisdiction.
 public struct StatementParty: Sendable, Equatable {
+    /// The party's signed-note verifier key.
     public var key: NoteVerifierKey
+    /// The agency.
     public var agency: String
+    /// The two-letter jurisdiction.
     public var jurisdiction: String
 
+    /// A party from its key, agency and jurisdiction.
     public init(key: NoteVerifierKey, agency: String, jurisdiction: String) {
         self.key = key
         self.agency = agency
         self.jurisdiction = jurisdiction
     }
 
+    /// The party an identity describes.
     public init(_ identity: Identity) {
         self.init(key: identity.verifierKey, agency: identity.agency, jurisdiction: identity.jurisdiction)
     }

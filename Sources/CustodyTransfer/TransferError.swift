@@ -165,7 +165,8 @@ public enum TransferError: CustodyFailure, Equatable {
             return "recipient '\(text)': no such name in the trust store (see custody trust list)"
         case .recipientWithoutAgeRecipient(let text):
             return "recipient '\(text)': the trust store has no age recipient for \(text)"
-        case .trustEntryRecipientInvalid(let name, let reason): return "trust store entry '\(name)': recipient: \(reason)"
+        case .trustEntryRecipientInvalid(let name, let reason):
+            return "trust store entry '\(name)': recipient: \(reason)"
         case .statementRefused(let path, let reason): return "\(path): \(reason)"
         case .noSuchTransfer(let path, let transferID, let ledger):
             return "\(path): the receipt answers transfer \(transferID ?? "(none)"), for which \(ledger) has no "

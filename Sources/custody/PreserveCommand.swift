@@ -183,7 +183,8 @@ struct PreserveListCommand: ParsableCommand {
             window = days
         }
         let date = try PreserveCommand.date(asOf, option: "--as-of") ?? CivilDate.today()
-        let orders = try PreserveCommand.register(try Ledger.open(path: ledger)).listed(on: date, expiringWithin: window)
+        let register = try PreserveCommand.register(try Ledger.open(path: ledger))
+        let orders = register.listed(on: date, expiringWithin: window)
         for order in orders {
             let status = order.status(on: date)
             var detail: String
