@@ -14,28 +14,21 @@ public enum MarkupEscaping {
     /// points `RawName` gives the bytes of file names that are not UTF-8) are written as U+FFFD, the replacement
     /// character, so the document stays well-formed.
     public static func escaped(_ text: String, for dialect: Dialect) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for scalar in text.unicodeScalars {
+        text.replacingScalars { scalar in
             switch scalar {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += dialect == .xml ? "&apos;" : "&#39;"
-            case "\r" where dialect == .xml: out += "&#xD;"
-            case "\t", "\n": out.unicodeScalars.append(scalar)
+            case "&": return "&amp;"
+            case "<": return "&lt;"
+            case ">": return "&gt;"
+            case "\"": return "&quot;"
+            case "'": return dialect == .xml ? "&apos;" : "&#39;"
+            case "\r" where dialect == .xml: return "&#xD;"
+            case "\t", "\n": return nil
             default:
                 let cannotCarry = scalar.value < 0x20 || scalar.value == 0xFFFE || scalar.value == 0xFFFF
                     || RawName.escapedByte(scalar) != nil
                     || (dialect == .html && (0x7f...0x9f).contains(scalar.value))
-                if cannotCarry {
-                    out += "\u{FFFD}"
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
+                return cannotCarry ? "\u{FFFD}" : nil
             }
         }
-        return out
     }
 }

@@ -30,16 +30,14 @@ public enum BagIt {
 
     /// Percent-encodes CR, LF and `%` in a manifest path, as RFC 8493 section 2.1.3 requires.
     public static func encodePath(_ path: String) -> String {
-        var out = ""
-        for scalar in path.unicodeScalars {
+        path.replacingScalars { scalar in
             switch scalar {
-            case "%": out += "%25"
-            case "\r": out += "%0D"
-            case "\n": out += "%0A"
-            default: out.unicodeScalars.append(scalar)
+            case "%": return "%25"
+            case "\r": return "%0D"
+            case "\n": return "%0A"
+            default: return nil
             }
         }
-        return out
     }
 
     /// Decodes `%25`, `%0D`, `%0A` (case-insensitive); any other `%` sequence is kept as it is.
