@@ -1,6 +1,27 @@
 import CustodyBase
 import CustodyIO
 
+/// Why a Merkle proof could not be made: a request outside the tree.
+public enum MerkleProofError: CustodyFailure, Equatable {
+    /// A perfect node (level, index) beyond the leaves of an in-memory tree.
+    case nodeBeyondTree(level: Int, index: UInt64)
+    /// An inclusion proof of leaf `index` asked of a tree of only `size` leaves.
+    case indexNotBelowSize(index: UInt64, size: UInt64)
+    /// A consistency proof asked between sizes that do not satisfy 1 <= from <= to.
+    case consistencySizes(from: UInt64, to: UInt64)
+
+    /// A request outside the tree is an operation that cannot be done.
+    public var kind: FailureKind { .operational }
+
+    public var description: String {
+        switch self {
+        case .nodeBeyondTree: "node beyond the tree"
+        case .indexNotBelowSize(let index, let size): "leaf index \(index) is not below tree size \(size)"
+        case .consistencySizes(let from, let to): "a consistency proof needs 1 <= from (\(from)) <= to (\(to))"
+        }
+    }
+}
+
 /// A source of perfect-subtree hashes of an append-only RFC 6962 tree.
 public protocol MerkleNodeSource {
     /// The hash of the perfect subtree of `2^level` leaves whose first leaf is `index << level`.
@@ -23,14 +44,18 @@ public enum MerkleNodePosition {
 
 /// An in-memory node source over leaf hashes (for tests and small trees); computes nodes on demand.
 public struct MemoryNodeSource: MerkleNodeSource {
+    /// The leaf hashes, in order.
     public var leaves: [Hash32]
 
+    /// A source over `leaves`.
     public init(leaves: [Hash32]) { self.leaves = leaves }
 
+    /// The perfect node (`level`, `index`), computed from the leaves.
+    /// - Throws: `MerkleProofError.nodeBeyondTree` when the subtree reaches past the last leaf.
     public func perfectNode(level: Int, index: UInt64) throws -> Hash32 {
         let start = Int(index << UInt64(level))
         let count = 1 << level
-        guard start + count <= leaves.count else { throw CustodyError.operational("node beyond the tree") }
+        guard start + count <= leaves.count else { throw MerkleProofError.nodeBeyondTree(level: level, index: index) }
         return Merkle.root(leaves: leaves[start..<start + count])
     }
 }
@@ -66,7 +91,7 @@ public enum MerkleProofs {
     public static func inclusionProof(_ source: some MerkleNodeSource, index: UInt64, size: UInt64) throws -> [Hash32]
     {
         guard index < size else {
-            throw CustodyError.operational("leaf index \(index) is not below tree size \(size)")
+            throw MerkleProofError.indexNotBelowSize(index: index, size: size)
         }
         var path: [Hash32] = []
         var start: UInt64 = 0
@@ -90,7 +115,7 @@ public enum MerkleProofs {
     /// The consistency proof (RFC 9162 2.1.4.1 PROOF) between the trees of the first `from` and `to` leaves.
     public static func consistencyProof(_ source: some MerkleNodeSource, from: UInt64, to: UInt64) throws -> [Hash32] {
         guard from >= 1, from <= to else {
-            throw CustodyError.operational("a consistency proof needs 1 <= from (\(from)) <= to (\(to))")
+            throw MerkleProofError.consistencySizes(from: from, to: to)
         }
         var proof: [Hash32] = []
         var start: UInt64 = 0
@@ -114,18 +139,25 @@ public enum MerkleProofs {
         return proof.reversed()
     }
 
+    /// The proof elements as hashes, nil when one is not 32 bytes.
+    private static func hashes(_ proof: [[UInt8]]) -> [Hash32]? {
+        var hashes: [Hash32] = []
+        hashes.reserveCapacity(proof.count)
+        for element in proof {
+            guard let hash = Hash32(element) else { return nil }
+            hashes.append(hash)
+        }
+        return hashes
+    }
+
     /// Verifies an inclusion proof (RFC 9162 2.1.3.2). Sizes of zero, indexes beyond the tree and hashes that are
     /// not 32 bytes are rejected.
     public static func verifyInclusion(
         leafHash: [UInt8], index: UInt64, size: UInt64, proof: [[UInt8]],
         root: [UInt8]
     ) -> Bool {
-        guard index < size, let leaf = Hash32(leafHash), let expected = Hash32(root) else { return false }
-        var hashes: [Hash32] = []
-        for element in proof {
-            guard let hash = Hash32(element) else { return false }
-            hashes.append(hash)
-        }
+        guard index < size, let leaf = Hash32(leafHash), let expected = Hash32(root),
+              let hashes = hashes(proof) else { return false }
         var fn = index
         var sn = size - 1
         var result = leaf
@@ -156,12 +188,8 @@ public enum MerkleProofs {
         if fromSize == toSize {
             return proof.isEmpty && constantTimeEqual(fromRoot, toRoot)
         }
-        guard let first = Hash32(fromRoot), let second = Hash32(toRoot), !proof.isEmpty else { return false }
-        var path: [Hash32] = []
-        for element in proof {
-            guard let hash = Hash32(element) else { return false }
-            path.append(hash)
-        }
+        guard let first = Hash32(fromRoot), let second = Hash32(toRoot), !proof.isEmpty,
+              var path = hashes(proof) else { return false }
         if fromSize & (fromSize - 1) == 0 { path.insert(first, at: 0) }
         var fn = fromSize - 1
         var sn = toSize - 1

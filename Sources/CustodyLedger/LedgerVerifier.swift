@@ -240,7 +240,7 @@ extension Ledger {
         externalCheckpoints: [(source: String, note: [UInt8])] = [],
         batchSize: Int = 4096
     ) throws -> LedgerVerificationReport {
-        let reader = try store.makeReader()
+        let reader = try records.makeReader()
         let owner = self.owner
         let origin = self.origin
         let ownerKey = owner.verifierKey
@@ -424,8 +424,6 @@ extension Ledger {
             }
             claim.size = checkpoint.size
             claim.root = checkpoint.root
-        } catch let error as CustodyError {
-            claim.problem = error.message
         } catch {
             claim.problem = "\(error)"
         }
@@ -453,8 +451,6 @@ extension Ledger {
                 }
                 if !valid { check.problem = "signature does not verify (entry edited)" }
             }
-        } catch let error as CustodyError {
-            check.problem = "malformed: \(error.message)"
         } catch {
             check.problem = "malformed: \(error)"
         }

@@ -6,6 +6,21 @@ import CustodyIO
 import CustodyLedger
 import CustodyTransfer
 
+/// Why a custody history could not be gathered.
+public enum CustodyHistoryError: CustodyFailure, Equatable {
+    /// The ledger at `path` could not be opened, verified or read (`reason` says why).
+    case unreadableLedger(path: String, reason: String)
+
+    /// A ledger that cannot be read is an operation that could not be done.
+    public var kind: FailureKind { .operational }
+
+    public var description: String {
+        switch self {
+        case .unreadableLedger(let path, let reason): "ledger \(path): cannot be read as a custody ledger: \(reason)"
+        }
+    }
+}
+
 /// A ledger entry in a report's custody history and where it was read.
 public struct SourcedEntry: Sendable {
     public var entry: LedgerEntry
@@ -84,7 +99,7 @@ public struct CustodyHistory: Sendable {
         let verification: LedgerVerificationReport
         var found: [(sequence: UInt64, bytes: [UInt8])] = []
         do {
-            ledger = try Ledger(store: SQLiteLedgerStore.open(path: path, readOnly: true))
+            ledger = try Ledger.open(path: path, readOnly: true)
             verification = try ledger.verify()
             var sequence: UInt64 = 0
             let needles = ids.map { Array($0.utf8) }
@@ -92,10 +107,8 @@ public struct CustodyHistory: Sendable {
                 if needles.contains(where: { bytes.contains($0) }) { found.append((sequence, bytes)) }
                 sequence += 1
             }
-        } catch let error as CustodyError {
-            throw CustodyError.operational("--ledger \(path): cannot be read as a custody ledger: \(error.message)")
         } catch {
-            throw CustodyError.operational("--ledger \(path): cannot be read as a custody ledger: \(error)")
+            throw CustodyHistoryError.unreadableLedger(path: path, reason: "\(error)")
         }
         let check = "ledger \(path)"
         var problems: [String] = []
@@ -170,9 +183,6 @@ public struct CustodyHistory: Sendable {
         do {
             note = try SignedNote.parse(bytes)
             statement = try ReceiptStatement(text: note.text)
-        } catch let error as CustodyError {
-            report.fail(check, "not a custody receipt: \(error.message)")
-            return
         } catch {
             report.fail(check, "not a custody receipt: \(error)")
             return

@@ -107,47 +107,30 @@ struct LedgerAppendCommand: ParsableCommand {
             guard details[name] == nil else { throw CustodyError.operational("--detail '\(name)' given twice") }
             details[name] = .string(String(pair[pair.index(after: equals)...]))
         }
-        return try LedgerEntryDraft(
-            action: action, subjects: subject.map(LedgerSubject.init(commandLine:)),
-            legalBasis: legalBasis, details: details)
+        let subjects = try subject.map { text in
+            do {
+                return try LedgerSubject(compactForm: text)
+            } catch LedgerError.invalid(.subjectSyntax(let text, let problem)) {
+                throw CustodyError.operational("--subject '\(text)': \(problem)")
+            }
+        }
+        return try LedgerEntryDraft(action: action, subjects: subjects, legalBasis: legalBasis, details: details)
     }
 
+    /// The drafts of the JSON lines on stdin (`LedgerBatchParser`).
     private func readBatch() throws -> [LedgerEntryDraft] {
-        var drafts: [LedgerEntryDraft] = []
-        var pending: [UInt8] = []
-        var lineNumber = 0
+        var parser = LedgerBatchParser(source: "stdin")
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        func take(_ line: ArraySlice<UInt8>) throws {
-            lineNumber += 1
-            var bytes = Array(line)
-            if bytes.last == 0x0d { bytes.removeLast() }
-            if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }
-            do {
-                drafts.append(try LedgerEntryDraft(jsonLine: bytes))
-            } catch let error as CustodyError {
-                throw CustodyError.operational("stdin line \(lineNumber): \(error.message); nothing was appended")
-            } catch {
-                throw CustodyError.operational("stdin line \(lineNumber): \(error); nothing was appended")
-            }
-        }
         while true {
-            let n = try buffer.withUnsafeMutableBytes { try FileDescriptor.standardInput.read(into: $0) }
-            if n == 0 { break }
-            pending.append(contentsOf: buffer[0..<n])
-            var start = 0
-            while let newline = pending[start...].firstIndex(of: 0x0a) {
-                try take(pending[start..<newline])
-                start = newline + 1
-            }
-            pending.removeFirst(start)
-            if pending.count > LedgerEntry.maximumSize {
-                throw CustodyError.operational(
-                    "stdin line \(lineNumber + 1): longer than \(LedgerEntry.maximumSize) bytes")
-            }
+            let count = try buffer.withUnsafeMutableBytes { try FileDescriptor.standardInput.read(into: $0) }
+            if count == 0 { break }
+            try parser.consume(buffer[0..<count])
         }
-        if !pending.isEmpty { try take(pending[...]) }
-        guard !drafts.isEmpty else { throw CustodyError.operational("--batch: no entries on stdin") }
-        return drafts
+        do {
+            return try parser.finish()
+        } catch LedgerBatchError.empty {
+            throw CustodyError.operational("--batch: no entries on stdin")
+        }
     }
 }
 
@@ -292,21 +275,11 @@ struct LedgerCheckInclusionCommand: ParsableCommand {
 
     func run() throws {
         let verifier = try loadVerifierKey(key)
-        let parsed = try InclusionProof(json: FileSystem.readFile(proof, limit: 1 << 20), source: proof)
-        let head = try Checkpoint.open(FileSystem.readFile(checkpoint, limit: 1 << 20), keys: [verifier])
+        let parsed = try InclusionProof(json: readProofFile(proof), source: proof)
+        let head = try Checkpoint.open(readProofFile(checkpoint), keys: [verifier])
         var entryBytes = try FileSystem.readFile(leaf, limit: LedgerEntry.maximumSize + 2)
         if entryBytes.last == 0x0a { entryBytes.removeLast() }
-        var failures: [String] = []
-        let leafHash = Merkle.leafHash(entryBytes)
-        if leafHash != parsed.leafHash { failures.append("the entry's leaf hash is not the proof's leafHash") }
-        if parsed.size != head.size {
-            failures.append("the proof is for tree size \(parsed.size), the checkpoint for \(head.size)")
-        }
-        if parsed.root != head.root { failures.append("the proof's root is not the checkpoint's root") }
-        let included = MerkleProofs.verifyInclusion(
-            leafHash: leafHash.bytes, index: parsed.index, size: head.size,
-            proof: parsed.proof.map(\.bytes), root: head.root.bytes)
-        if !included { failures.append("the proof does not take the entry to the checkpoint's root") }
+        var failures = parsed.mismatches(leading: Merkle.leafHash(entryBytes), to: head).map(\.description)
         if let entry = try? LedgerEntry.parse(entryBytes) {
             if entry.sequence != parsed.index {
                 failures.append("the entry holds sequence number \(entry.sequence), the proof is for \(parsed.index)")
@@ -335,26 +308,17 @@ struct LedgerCheckConsistencyCommand: ParsableCommand {
 
     func run() throws {
         let verifier = try loadVerifierKey(key)
-        let parsed = try ConsistencyProof(json: FileSystem.readFile(proof, limit: 1 << 20), source: proof)
-        let older = try Checkpoint.open(FileSystem.readFile(old, limit: 1 << 20), keys: [verifier])
-        let newer = try Checkpoint.open(FileSystem.readFile(new, limit: 1 << 20), keys: [verifier])
-        var failures: [String] = []
-        if older.origin != newer.origin { failures.append("the checkpoints are for different logs") }
-        if parsed.from != older.size || parsed.to != newer.size {
-            failures.append(
-                "the proof is for sizes \(parsed.from) to \(parsed.to), the checkpoints for "
-                    + "\(older.size) and \(newer.size)")
-        }
-        if parsed.fromRoot != older.root { failures.append("the proof's fromRoot is not the older checkpoint's root") }
-        if parsed.toRoot != newer.root { failures.append("the proof's toRoot is not the newer checkpoint's root") }
-        let consistent = MerkleProofs.verifyConsistency(
-            fromSize: older.size, toSize: newer.size,
-            fromRoot: older.root.bytes, toRoot: newer.root.bytes,
-            proof: parsed.proof.map(\.bytes))
-        if !consistent { failures.append("the proof does not show size \(newer.size) extends size \(older.size)") }
-        try reportProofCheck(failures, json: json,
+        let parsed = try ConsistencyProof(json: readProofFile(proof), source: proof)
+        let older = try Checkpoint.open(readProofFile(old), keys: [verifier])
+        let newer = try Checkpoint.open(readProofFile(new), keys: [verifier])
+        try reportProofCheck(parsed.mismatches(from: older, to: newer).map(\.description), json: json,
                              success: "\(newer.origin): size \(newer.size) extends size \(older.size)")
     }
+}
+
+/// Reads a proof or checkpoint file given to an offline check (at most 1 MiB).
+private func readProofFile(_ path: String) throws -> [UInt8] {
+    try FileSystem.readFile(path, limit: 1 << 20)
 }
 
 /// Prints the outcome of an offline proof check and exits 1 when anything failed.

@@ -125,9 +125,9 @@ final class LedgerTests: XCTestCase {
         XCTAssertThrowsError(try LedgerEntryDraft(jsonLine: Array("{\"action\":\"note\",\"extra\":1}".utf8)))
         XCTAssertThrowsError(
             try LedgerEntryDraft(jsonLine: Array("{\"action\":\"note\",\"details\":{\"x\":1.5}}".utf8)))
-        XCTAssertThrowsError(try LedgerSubject(commandLine: "id=sha256:abcd"))
-        XCTAssertThrowsError(try LedgerSubject(commandLine: "id=size:-1"))
-        let subject = try LedgerSubject(commandLine: "disk=sha256:\(String(repeating: "0f", count: 32)),size:12")
+        XCTAssertThrowsError(try LedgerSubject(compactForm: "id=sha256:abcd"))
+        XCTAssertThrowsError(try LedgerSubject(compactForm: "id=size:-1"))
+        let subject = try LedgerSubject(compactForm: "disk=sha256:\(String(repeating: "0f", count: 32)),size:12")
         XCTAssertEqual(
             subject.json.canonicalString,
             "{\"id\":\"disk\",\"sha256\":\"\(String(repeating: "0f", count: 32))\",\"size\":12}")
