@@ -119,7 +119,12 @@ package final class SQLiteStatement {
     }
 
     /// Runs a statement that returns no rows.
-    package func run(_ values: Any...) throws {
+    func run(_ values: Any...) throws {
+        try run(arguments: values)
+    }
+
+    /// Runs a statement that returns no rows, with `values` bound in order.
+    package func run(arguments values: [Any]) throws {
         try bind(values)
         while try step() {}
         sqlite3_reset(statement)
