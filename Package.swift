@@ -75,7 +75,9 @@ let package = Package(
                 "CustodyTar", "CustodyCrypto", "CustodyIO", "CustodyBase",
             ]
         ),
-        .target(name: "CustodyTestSupport", dependencies: ["CustodyLedger", "CustodyCrypto", "CustodyIO", "CustodyBase"]),
+        .target(
+            name: "CustodyTestSupport", dependencies: ["CustodyLedger", "CustodyCrypto", "CustodyIO", "CustodyBase"]
+        ),
         .executableTarget(
             name: "custody",
             dependencies: [

@@ -13,6 +13,7 @@ public enum MerkleProofError: CustodyFailure, Equatable {
     /// A request outside the tree is an operation that cannot be done.
     public var kind: FailureKind { .operational }
 
+    /// The one-line message.
     public var description: String {
         switch self {
         case .nodeBeyondTree: "node beyond the tree"
@@ -150,6 +151,35 @@ public enum MerkleProofs {
         return hashes
     }
 
+    /// The walk up a proof path both verifications share (RFC 9162 2.1.3.2 and 2.1.4.2): from node `fn` with
+    /// `sn` the last node of its level, each element joins `larger` on the side the path says; `smaller` (the
+    /// older tree's root in a consistency proof) takes only the elements to its left. Nil when the path does not
+    /// end at the root (too long or too short).
+    private static func climb(
+        _ path: some Sequence<Hash32>, from fn: UInt64, last sn: UInt64, smaller: Hash32?, larger: Hash32
+    ) -> (smaller: Hash32?, larger: Hash32)? {
+        var fn = fn
+        var sn = sn
+        var smaller = smaller
+        var larger = larger
+        for element in path {
+            guard sn != 0 else { return nil }
+            if fn & 1 == 1 || fn == sn {
+                smaller = smaller.map { Merkle.nodeHash(element, $0) }
+                larger = Merkle.nodeHash(element, larger)
+                while fn & 1 == 0 && fn != 0 {
+                    fn >>= 1
+                    sn >>= 1
+                }
+            } else {
+                larger = Merkle.nodeHash(larger, element)
+            }
+            fn >>= 1
+            sn >>= 1
+        }
+        return sn == 0 ? (smaller, larger) : nil
+    }
+
     /// Verifies an inclusion proof (RFC 9162 2.1.3.2). Sizes of zero, indexes beyond the tree and hashes that are
     /// not 32 bytes are rejected.
     public static func verifyInclusion(
@@ -158,24 +188,8 @@ public enum MerkleProofs {
     ) -> Bool {
         guard index < size, let leaf = Hash32(leafHash), let expected = Hash32(root),
               let hashes = hashes(proof) else { return false }
-        var fn = index
-        var sn = size - 1
-        var result = leaf
-        for element in hashes {
-            guard sn != 0 else { return false }
-            if fn & 1 == 1 || fn == sn {
-                result = Merkle.nodeHash(element, result)
-                while fn & 1 == 0 && fn != 0 {
-                    fn >>= 1
-                    sn >>= 1
-                }
-            } else {
-                result = Merkle.nodeHash(result, element)
-            }
-            fn >>= 1
-            sn >>= 1
-        }
-        return sn == 0 && constantTimeEqual(result.bytes, expected.bytes)
+        guard let result = climb(hashes, from: index, last: size - 1, smaller: nil, larger: leaf) else { return false }
+        return constantTimeEqual(result.larger.bytes, expected.bytes)
     }
 
     /// Verifies a consistency proof (RFC 9162 2.1.4.2). Equal sizes need an empty proof and equal roots; a first
@@ -197,23 +211,9 @@ public enum MerkleProofs {
             fn >>= 1
             sn >>= 1
         }
-        var fr = path[0]
-        var sr = path[0]
-        for element in path.dropFirst() {
-            guard sn != 0 else { return false }
-            if fn & 1 == 1 || fn == sn {
-                fr = Merkle.nodeHash(element, fr)
-                sr = Merkle.nodeHash(element, sr)
-                while fn & 1 == 0 && fn != 0 {
-                    fn >>= 1
-                    sn >>= 1
-                }
-            } else {
-                sr = Merkle.nodeHash(sr, element)
-            }
-            fn >>= 1
-            sn >>= 1
+        guard let roots = climb(path.dropFirst(), from: fn, last: sn, smaller: path[0], larger: path[0]) else {
+            return false
         }
-        return sn == 0 && fr == first && sr == second
+        return roots.smaller == first && roots.larger == second
     }
 }

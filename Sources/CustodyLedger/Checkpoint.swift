@@ -77,7 +77,11 @@ private struct ProofJSON {
     let source: String
 
     init(_ bytes: [UInt8], source: String) throws {
-        do { members = try JSONValue.parse(bytes) } catch { throw LedgerError.invalid(.proofJSON(source: source, "\(error)")) }
+        do {
+            members = try JSONValue.parse(bytes)
+        } catch {
+            throw LedgerError.invalid(.proofJSON(source: source, "\(error)"))
+        }
         self.source = source
     }
 

@@ -94,7 +94,8 @@ public final class Ledger {
     /// Creates a ledger owned by `key` in the store `makeStore` creates from the origin and the owner's
     /// self-signed identity document (after checking the origin).
     public static func create(
-        origin: String, key: SigningKey, in makeStore: (_ origin: String, _ ownerDocument: [UInt8]) throws -> LedgerStore
+        origin: String, key: SigningKey,
+        in makeStore: (_ origin: String, _ ownerDocument: [UInt8]) throws -> LedgerStore
     ) throws -> Ledger {
         try Checkpoint.validateOrigin(origin)
         let document = try key.identity.document(signedWith: key.privateKey)
@@ -103,7 +104,9 @@ public final class Ledger {
 
     /// Creates a ledger file owned by `key` (see `SQLiteLedgerStore.create`).
     public static func create(path: String, origin: String, key: SigningKey) throws -> Ledger {
-        try create(origin: origin, key: key) { try SQLiteLedgerStore.create(path: path, origin: $0, ownerDocument: $1) }
+        try create(origin: origin, key: key) {
+            try SQLiteLedgerStore.create(path: path, origin: $0, ownerDocument: $1)
+        }
     }
 
     /// Opens an existing ledger file; `readOnly` opens it for reading only (a report's history, a check).

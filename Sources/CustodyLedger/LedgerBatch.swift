@@ -12,6 +12,7 @@ public enum LedgerBatchError: CustodyFailure, Equatable {
     /// A batch that does not parse is input that could not be used.
     public var kind: FailureKind { .operational }
 
+    /// The message: the source, the line number and what is wrong.
     public var description: String {
         switch self {
         case .badLine(let source, let line, let problem): "\(source) line \(line): \(problem); nothing was appended"

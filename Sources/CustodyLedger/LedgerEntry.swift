@@ -50,11 +50,16 @@ public enum LedgerAction: String, CaseIterable, Sendable {
 
 /// Who made an entry: the signing identity's name, agency, jurisdiction and signed-note key ID (hex8).
 public struct LedgerActor: Sendable, Equatable {
+    /// The signer's name (the identity and signed-note key name).
     public var name: String
+    /// The signer's agency.
     public var agency: String
+    /// The signer's jurisdiction (ISO 3166 country code).
     public var jurisdiction: String
+    /// The signed-note key ID, 8 hex digits.
     public var keyID: String
 
+    /// An actor from its parts.
     public init(name: String, agency: String, jurisdiction: String, keyID: String) {
         self.name = name
         self.agency = agency
@@ -62,6 +67,7 @@ public struct LedgerActor: Sendable, Equatable {
         self.keyID = keyID
     }
 
+    /// The actor signing with `identity`.
     public init(_ identity: Identity) {
         self.init(
             name: identity.name, agency: identity.agency, jurisdiction: identity.jurisdiction,
@@ -81,9 +87,12 @@ public struct LedgerActor: Sendable, Equatable {
 /// JSON: `{"id": ID, ATTRIBUTE: VALUE...}`; attribute names are 1 to 32 of `a-z 0-9 -`; values are strings or
 /// integers; `md5`, `sha1`, `sha256`, `sha512` must be lower-case hex of their digest's length.
 public struct LedgerSubject: Sendable, Equatable {
+    /// The evidence, item or bundle ID.
     public var id: String
+    /// Digests and other attributes, by name.
     public var attributes: [String: JSONValue]
 
+    /// A subject; the ID and every attribute are checked.
     public init(id: String, attributes: [String: JSONValue] = [:]) throws {
         guard !id.isEmpty, id.utf8.count <= 1024 else {
             throw LedgerError.invalid(.subjectIDLength)
@@ -148,6 +157,7 @@ public struct LedgerSubject: Sendable, Equatable {
         try self.init(id: String(text[..<equals]), attributes: attributes)
     }
 
+    /// The JSON form `{"id": ID, ATTRIBUTE: VALUE...}`.
     public var json: JSONValue {
         var members = attributes
         members["id"] = .string(id)
@@ -165,11 +175,16 @@ public struct LedgerSubject: Sendable, Equatable {
 
 /// What a caller asks to record; the ledger adds sequence, time, origin, actor, chain and signature.
 public struct LedgerEntryDraft: Sendable, Equatable {
+    /// What was done.
     public var action: LedgerAction
+    /// What it was done to.
     public var subjects: [LedgerSubject]
+    /// The legal basis (empty when none is given).
     public var legalBasis: String
+    /// Free-form details (integers, strings, arrays and objects; no fractions).
     public var details: [String: JSONValue]
 
+    /// A draft; the legal basis and the detail names and values are checked.
     public init(
         action: LedgerAction, subjects: [LedgerSubject] = [], legalBasis: String = "",
         details: [String: JSONValue] = [:]
@@ -249,16 +264,25 @@ public struct LedgerEntry: Sendable, Equatable {
     /// The `prev` of the first entry.
     public static let noPrevious = Hash32([UInt8](repeating: 0, count: 32))!
 
+    /// The entry's sequence number (its leaf index).
     public let sequence: UInt64
+    /// When the entry was made (UTC, RFC 3339).
     public let time: Timestamp
+    /// The ledger's origin.
     public let origin: String
+    /// What was done.
     public let action: LedgerAction
+    /// Who signed the entry.
     public let actor: LedgerActor
+    /// What it was done to.
     public let subjects: [LedgerSubject]
+    /// The legal basis (empty when none was given).
     public let legalBasis: String
+    /// Free-form details.
     public let details: [String: JSONValue]
     /// The RFC 6962 leaf hash of the previous entry (all zeros for entry 0).
     public let previous: Hash32
+    /// The Ed25519 signature over `signaturePrefix` and the entry without `sig`.
     public let signature: [UInt8]
     /// The canonical JSON bytes, signature included: the Merkle leaf and what export writes.
     public let bytes: [UInt8]

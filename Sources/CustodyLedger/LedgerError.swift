@@ -48,6 +48,7 @@ public enum LedgerError: CustodyFailure, Equatable {
         }
     }
 
+    /// The one-line message: what, where, and what to do next.
     public var description: String {
         switch self {
         case .noSuchLedger(let path): "\(path): no such ledger (create it with custody ledger init)"
@@ -57,12 +58,15 @@ public enum LedgerError: CustodyFailure, Equatable {
             "\(path): ledger schema version \(version) is not supported (expected 1)"
         case .damaged(let location, let damage): "\(location): the ledger file is damaged: \(damage)"
         case .storeFailed(let location, let reason, let damaged):
-            damaged ? "\(location): the ledger file is damaged (\(reason)); it was not modified" : "\(location): \(reason)"
+            damaged
+                ? "\(location): the ledger file is damaged (\(reason)); it was not modified"
+                : "\(location): \(reason)"
         case .differentCheckpointStored(let location, let size):
             "\(location): a different checkpoint is already stored for size \(size)"
         case .ownerKeyMismatch(let key, let owner, let location):
             "key \(key) does not match the ledger's key \(owner) (\(location))"
-        case .noEntry(let location, let sequence, let size): "\(location): no entry \(sequence) (the ledger has \(size))"
+        case .noEntry(let location, let sequence, let size):
+            "\(location): no entry \(sequence) (the ledger has \(size))"
         case .damagedEntry(let location, let sequence, let problem):
             "\(location): entry \(sequence) is damaged: \(problem)"
         case .rangeOutsideLedger(let from, let end, let size):
@@ -115,6 +119,7 @@ public enum LedgerDamage: Sendable, Equatable, CustomStringConvertible {
         case checkpointSize = "checkpoint size"
     }
 
+    /// What is wrong, to follow "the ledger file is damaged: ".
     public var description: String {
         let appendAdvice = "; nothing was appended (run custody ledger verify)"
         switch self {
@@ -132,7 +137,8 @@ public enum LedgerDamage: Sendable, Equatable, CustomStringConvertible {
         case .tailMismatch(let size, let first, let end):
             return "the head records \(size) entries but the stored ones run from \(first) to \(Int64(end) - 1)"
                 + appendAdvice
-        case .headEntryMismatch(let sequence): return "entry \(sequence) does not match the recorded head" + appendAdvice
+        case .headEntryMismatch(let sequence):
+            return "entry \(sequence) does not match the recorded head" + appendAdvice
         case .leafMismatch(let sequence):
             return "entry \(sequence) does not match its tree leaf; run custody ledger verify"
         }
@@ -198,6 +204,7 @@ public enum LedgerRecordProblem: Sendable, Equatable, CustomStringConvertible {
     /// A proof element (from `source`) that is not 64 hex digits.
     case proofElement(source: String)
 
+    /// The message naming the record and what is wrong with it.
     public var description: String {
         switch self {
         case .unknownAction(let text):
@@ -245,6 +252,7 @@ public enum SubjectSyntaxProblem: Sendable, Equatable, CustomStringConvertible {
     /// A `size` that is not a non-negative integer.
     case size
 
+    /// What is wrong with the compact form.
     public var description: String {
         switch self {
         case .expectedPairs: "expected ID=NAME:VALUE[,NAME:VALUE]..."

@@ -192,6 +192,7 @@ public final class SQLiteLedgerStore: LedgerStore {
         return try open(path: path)
     }
 
+    /// Opens the file again, read-only.
     public func makeReader() throws -> LedgerStore {
         try SQLiteLedgerStore.open(path: location, readOnly: true)
     }
@@ -207,11 +208,13 @@ public final class SQLiteLedgerStore: LedgerStore {
         try statement("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(key, value)
     }
 
+    /// The `origin` and `owner` rows of `meta`.
     public func storedMetadata() throws -> (origin: [UInt8], ownerDocument: [UInt8])? {
         guard let origin = try metaValue("origin"), let owner = try metaValue("owner") else { return nil }
         return (origin, owner)
     }
 
+    /// `BEGIN IMMEDIATE`, then `COMMIT` (durable: `synchronous=FULL`) or `ROLLBACK`.
     public func writeTransaction<R>(_ body: () throws -> R) throws -> R {
         try database.execute("BEGIN IMMEDIATE")
         do {
@@ -224,6 +227,7 @@ public final class SQLiteLedgerStore: LedgerStore {
         }
     }
 
+    /// `BEGIN DEFERRED` with the snapshot taken at once, then `COMMIT`.
     public func readTransaction<R>(_ body: () throws -> R) throws -> R {
         try database.execute("BEGIN DEFERRED")
         // Take the snapshot now, so everything below reads the same state.
@@ -232,6 +236,7 @@ public final class SQLiteLedgerStore: LedgerStore {
         return try body()
     }
 
+    /// The `head_size` (decimal text) and `head_leaf` rows of `meta`; nil when missing or not a number.
     public func storedHead() throws -> (size: UInt64, lastLeaf: [UInt8])? {
         // The size is stored as decimal text.
         guard let sizeText = try metaValue("head_size"), let size = UInt64(String(decoding: sizeText, as: UTF8.self)),
@@ -239,11 +244,13 @@ public final class SQLiteLedgerStore: LedgerStore {
         return (size, leaf)
     }
 
+    /// Rewrites the `head_size` and `head_leaf` rows.
     public func setHead(size: UInt64, lastLeaf: Hash32) throws {
         try setMeta("head_size", Array(String(size).utf8))
         try setMeta("head_leaf", lastLeaf.bytes)
     }
 
+    /// The first and last `seq` of `entries`.
     public func storedEntryBounds() throws -> (lowest: UInt64, highest: UInt64)? {
         // Two lookups at the ends of the rowid b-tree: O(log n), whatever the ledger's size.
         func sequence(_ order: String) throws -> UInt64? {
@@ -256,6 +263,7 @@ public final class SQLiteLedgerStore: LedgerStore {
         return (lowest, highest)
     }
 
+    /// The `data` of entry `sequence`.
     public func entry(at sequence: UInt64) throws -> [UInt8]? {
         let query = try statement("SELECT data FROM entries WHERE seq = ?")
         try query.bind(sequence)
@@ -263,10 +271,12 @@ public final class SQLiteLedgerStore: LedgerStore {
         return try query.step() ? query.blob(0) : nil
     }
 
+    /// Inserts a row into `entries`.
     public func insertEntry(sequence: UInt64, bytes: [UInt8]) throws {
         try statement("INSERT INTO entries (seq, data) VALUES (?, ?)").run(sequence, bytes)
     }
 
+    /// The rows of `entries` from `start`, by `seq`.
     public func entries(from start: UInt64, limit: Int, _ body: (UInt64, [UInt8]) throws -> Void) throws {
         let query = try statement("SELECT seq, data FROM entries WHERE seq >= ? ORDER BY seq LIMIT ?")
         try query.bind(start, limit)
@@ -276,6 +286,7 @@ public final class SQLiteLedgerStore: LedgerStore {
         }
     }
 
+    /// The `hash` of the node at `position`.
     public func node(at position: UInt64) throws -> [UInt8]? {
         let query = try statement("SELECT hash FROM nodes WHERE pos = ?")
         try query.bind(position)
@@ -283,10 +294,12 @@ public final class SQLiteLedgerStore: LedgerStore {
         return try query.step() ? query.blob(0) : nil
     }
 
+    /// Inserts a row into `nodes`.
     public func insertNode(at position: UInt64, hash: Hash32) throws {
         try statement("INSERT INTO nodes (pos, hash) VALUES (?, ?)").run(position, hash.bytes)
     }
 
+    /// The rows of `nodes` in `range`, by `pos`.
     public func nodes(in range: Range<UInt64>, _ body: (UInt64, [UInt8]) throws -> Void) throws {
         let query = try statement("SELECT pos, hash FROM nodes WHERE pos >= ? AND pos < ? ORDER BY pos")
         try query.bind(range.lowerBound, range.upperBound)
@@ -296,14 +309,17 @@ public final class SQLiteLedgerStore: LedgerStore {
         }
     }
 
+    /// The number of rows of `nodes`.
     public func nodeCount() throws -> UInt64 {
         UInt64(max(0, try database.integer("SELECT count(*) FROM nodes") ?? 0))
     }
 
+    /// Inserts a row into `checkpoints`.
     public func insertCheckpoint(size: UInt64, note: [UInt8]) throws {
         try statement("INSERT INTO checkpoints (size, note) VALUES (?, ?)").run(size, note)
     }
 
+    /// The `note` stored for `size`.
     public func checkpoint(size: UInt64) throws -> [UInt8]? {
         let query = try statement("SELECT note FROM checkpoints WHERE size = ?")
         try query.bind(size)
@@ -311,6 +327,7 @@ public final class SQLiteLedgerStore: LedgerStore {
         return try query.step() ? query.blob(0) : nil
     }
 
+    /// Every row of `checkpoints`, by size.
     public func checkpoints() throws -> [(size: UInt64, note: [UInt8])] {
         let query = try statement("SELECT size, note FROM checkpoints ORDER BY size")
         try query.bind()
@@ -320,6 +337,7 @@ public final class SQLiteLedgerStore: LedgerStore {
         return result
     }
 
+    /// The row of `checkpoints` of the largest size.
     public func latestCheckpoint() throws -> (size: UInt64, note: [UInt8])? {
         let query = try statement("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1")
         try query.bind()

@@ -12,10 +12,12 @@ public enum InclusionMismatch: Sendable, Equatable, CustomStringConvertible {
     /// The audit path does not take the entry's leaf hash to the checkpoint's root.
     case path
 
+    /// What is wrong, as the offline check prints it.
     public var description: String {
         switch self {
         case .leafHash: "the entry's leaf hash is not the proof's leafHash"
-        case .treeSize(let proof, let checkpoint): "the proof is for tree size \(proof), the checkpoint for \(checkpoint)"
+        case .treeSize(let proof, let checkpoint):
+            "the proof is for tree size \(proof), the checkpoint for \(checkpoint)"
         case .root: "the proof's root is not the checkpoint's root"
         case .path: "the proof does not take the entry to the checkpoint's root"
         }
@@ -35,6 +37,7 @@ public enum ConsistencyMismatch: Sendable, Equatable, CustomStringConvertible {
     /// The path does not show the newer tree extends the older one.
     case notExtending(older: UInt64, newer: UInt64)
 
+    /// What is wrong, as the offline check prints it.
     public var description: String {
         switch self {
         case .differentLogs: "the checkpoints are for different logs"

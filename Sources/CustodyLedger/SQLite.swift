@@ -18,6 +18,7 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
     /// Whether SQLite found the file damaged or not a database.
     public var isDamage: Bool { SQLiteDatabase.isDamage(code) }
 
+    /// The message, as `LedgerError.storeFailed` gives it.
     public var description: String {
         LedgerError.storeFailed(location: path, reason: message, damaged: isDamage).description
     }

@@ -14,6 +14,7 @@ public enum CustodyHistoryError: CustodyFailure, Equatable {
     /// A ledger that cannot be read is an operation that could not be done.
     public var kind: FailureKind { .operational }
 
+    /// The one-line message.
     public var description: String {
         switch self {
         case .unreadableLedger(let path, let reason): "ledger \(path): cannot be read as a custody ledger: \(reason)"
@@ -23,12 +24,14 @@ public enum CustodyHistoryError: CustodyFailure, Equatable {
 
 /// A ledger entry in a report's custody history and where it was read.
 public struct SourcedEntry: Sendable {
+    /// The entry.
     public var entry: LedgerEntry
     /// Where the entry was read: `bundle` (the bundle's ledger excerpt) and/or ledger file paths.
     public var sources: [String]
     /// What the checks found wrong with this entry (empty when nothing).
     public var failures: [String]
 
+    /// An entry read from `sources`, with what its checks found.
     public init(entry: LedgerEntry, sources: [String], failures: [String] = []) {
         self.entry = entry
         self.sources = sources
@@ -38,7 +41,9 @@ public struct SourcedEntry: Sendable {
 
 /// A signed receipt (`DIR.receipt`) given to a report, with what checking it found.
 public struct ReceiptRecord: Sendable {
+    /// The receipt file.
     public var path: String
+    /// What the receipt says.
     public var statement: ReceiptStatement
     /// When the receipt says it was signed (nil when the time does not parse).
     public var time: Timestamp?
@@ -47,15 +52,19 @@ public struct ReceiptRecord: Sendable {
     /// What the checks found wrong (empty when the receipt verified).
     public var failures: [String]
 
+    /// Whether every check of the receipt passed.
     public var verified: Bool { failures.isEmpty }
 }
 
 /// The custody history a report tells: the bundle's own ledger excerpt plus, from outside the bundle, the entries
 /// of local ledgers that mention the bundle or its items and the receivers' signed receipts, each checked.
 public struct CustodyHistory: Sendable {
+    /// The entries, bundle excerpt first, then those found in the ledgers.
     public var entries: [SourcedEntry] = []
+    /// The receipts given, each checked.
     public var receipts: [ReceiptRecord] = []
 
+    /// A history of `entries` and `receipts`.
     public init(entries: [SourcedEntry] = [], receipts: [ReceiptRecord] = []) {
         self.entries = entries
         self.receipts = receipts

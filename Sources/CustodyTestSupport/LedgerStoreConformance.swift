@@ -43,6 +43,7 @@ public struct LedgerStoreConformanceFailure: Error, CustomStringConvertible, Sen
     /// The failed checks, each as `check: what was found`.
     public var findings: [String]
 
+    /// Every failed check, in one line.
     public var description: String {
         "ledger store conformance: \(findings.count) failed: " + findings.joined(separator: "; ")
     }
@@ -114,13 +115,20 @@ public enum LedgerStoreConformance {
         let ledger = try Ledger.create(origin: origin, key: key) {
             try harness.makeStore(origin: $0, ownerDocument: $1)
         }
-        for index in 0..<entries {
+        try appendSampleEntries(entries, to: ledger, key: key)
+        return ledger
+    }
+
+    /// Appends `count` entries one by one (one transaction and checkpoint each): entry N is an `access` of
+    /// `item-N` with a sha256 attribute and the detail `n: N`, counting from the ledger's size.
+    public static func appendSampleEntries(_ count: Int, to ledger: Ledger, key: SigningKey) throws {
+        let start = Int(try ledger.size())
+        for index in start..<start + count {
             let subject = try LedgerSubject(
                 id: "item-\(index)", attributes: ["sha256": .string(String(repeating: "ab", count: 32))])
             try ledger.append(
                 LedgerEntryDraft(action: .access, subjects: [subject], details: ["n": .int(Int64(index))]), key: key)
         }
-        return ledger
     }
 
     /// The ledger of `store` opened again, as a new process would.

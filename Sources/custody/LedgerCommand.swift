@@ -23,15 +23,6 @@ private func count(_ value: Int, _ option: String) throws -> UInt64 {
     return UInt64(value)
 }
 
-/// Reads a verifier key from a file holding one line, or takes the argument itself when it is a key.
-private func loadVerifierKey(_ argument: String) throws -> NoteVerifierKey {
-    if FileSystem.exists(argument) {
-        let text = String(decoding: try FileSystem.readFile(argument, limit: 4096), as: UTF8.self)
-        return try NoteVerifierKey(parsing: text.split(separator: "\n").first.map(String.init) ?? "")
-    }
-    return try NoteVerifierKey(parsing: argument)
-}
-
 struct LedgerInitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init",
@@ -270,11 +261,10 @@ struct LedgerCheckInclusionCommand: ParsableCommand {
     @Option(help: "The inclusion proof JSON (from custody ledger prove --json).") var proof: String
     @Option(help: "The entry: its exact bytes (one line of custody ledger export).") var leaf: String
     @Option(help: "The signed checkpoint note of the proof's tree size.") var checkpoint: String
-    @Option(help: "The ledger's verifier key: a .vkey file or the key itself.") var key: String
-    @Flag(help: "Print the result as JSON.") var json = false
+    @OptionGroup var check: OfflineCheckOptions
 
     func run() throws {
-        let verifier = try loadVerifierKey(key)
+        let verifier = try check.verifierKey()
         let parsed = try InclusionProof(json: readProofFile(proof), source: proof)
         let head = try Checkpoint.open(readProofFile(checkpoint), keys: [verifier])
         var entryBytes = try FileSystem.readFile(leaf, limit: LedgerEntry.maximumSize + 2)
@@ -290,8 +280,7 @@ struct LedgerCheckInclusionCommand: ParsableCommand {
         } else {
             failures.append("the entry is not a well-formed ledger entry")
         }
-        try reportProofCheck(failures, json: json,
-                             success: "entry \(parsed.index) is included in \(head.origin) at size \(head.size)")
+        try check.report(failures, success: "entry \(parsed.index) is included in \(head.origin) at size \(head.size)")
     }
 }
 
@@ -303,16 +292,15 @@ struct LedgerCheckConsistencyCommand: ParsableCommand {
     @Option(help: "The consistency proof JSON (from custody ledger consistency --json).") var proof: String
     @Option(help: "The older signed checkpoint note.") var old: String
     @Option(help: "The newer signed checkpoint note.") var new: String
-    @Option(help: "The ledger's verifier key: a .vkey file or the key itself.") var key: String
-    @Flag(help: "Print the result as JSON.") var json = false
+    @OptionGroup var check: OfflineCheckOptions
 
     func run() throws {
-        let verifier = try loadVerifierKey(key)
+        let verifier = try check.verifierKey()
         let parsed = try ConsistencyProof(json: readProofFile(proof), source: proof)
         let older = try Checkpoint.open(readProofFile(old), keys: [verifier])
         let newer = try Checkpoint.open(readProofFile(new), keys: [verifier])
-        try reportProofCheck(parsed.mismatches(from: older, to: newer).map(\.description), json: json,
-                             success: "\(newer.origin): size \(newer.size) extends size \(older.size)")
+        try check.report(parsed.mismatches(from: older, to: newer).map(\.description),
+                         success: "\(newer.origin): size \(newer.size) extends size \(older.size)")
     }
 }
 
@@ -321,18 +309,33 @@ private func readProofFile(_ path: String) throws -> [UInt8] {
     try FileSystem.readFile(path, limit: 1 << 20)
 }
 
-/// Prints the outcome of an offline proof check and exits 1 when anything failed.
-private func reportProofCheck(_ failures: [String], json: Bool, success: String) throws {
-    if json {
-        Terminal.line(
-            JSONValue.object([
-                "passed": .bool(failures.isEmpty),
-                "problems": .array(failures.map { .string($0) }),
-            ]).canonicalString)
-    } else if failures.isEmpty {
-        Terminal.line(success)
-    } else {
-        failures.forEach { Terminal.line("FAILED: \($0)") }
+/// `--key` and `--json` of the offline proof checks, and how they report.
+struct OfflineCheckOptions: ParsableArguments {
+    @Option(help: "The ledger's verifier key: a .vkey file or the key itself.") var key: String
+    @Flag(help: "Print the result as JSON.") var json = false
+
+    /// The verifier key from a file holding one line, or the argument itself when it is a key.
+    func verifierKey() throws -> NoteVerifierKey {
+        if FileSystem.exists(key) {
+            let text = String(decoding: try FileSystem.readFile(key, limit: 4096), as: UTF8.self)
+            return try NoteVerifierKey(parsing: text.split(separator: "\n").first.map(String.init) ?? "")
+        }
+        return try NoteVerifierKey(parsing: key)
     }
-    if !failures.isEmpty { throw ExitCode(ExitStatus.verificationFailed.rawValue) }
+
+    /// Prints the outcome of an offline proof check and exits 1 when anything failed.
+    func report(_ failures: [String], success: String) throws {
+        if json {
+            Terminal.line(
+                JSONValue.object([
+                    "passed": .bool(failures.isEmpty),
+                    "problems": .array(failures.map { .string($0) }),
+                ]).canonicalString)
+        } else if failures.isEmpty {
+            Terminal.line(success)
+        } else {
+            failures.forEach { Terminal.line("FAILED: \($0)") }
+        }
+        if !failures.isEmpty { throw ExitCode(ExitStatus.verificationFailed.rawValue) }
+    }
 }

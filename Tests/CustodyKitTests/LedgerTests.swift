@@ -34,12 +34,7 @@ final class LedgerTests: XCTestCase {
 
     func makeLedger(entries: Int) throws -> Ledger {
         let ledger = try Ledger.create(path: path(), origin: "police.example/custody", key: key)
-        for index in 0..<entries {
-            let subject = try LedgerSubject(
-                id: "item-\(index)", attributes: ["sha256": .string(String(repeating: "ab", count: 32))])
-            try ledger.append(
-                LedgerEntryDraft(action: .access, subjects: [subject], details: ["n": .int(Int64(index))]), key: key)
-        }
+        try LedgerStoreConformance.appendSampleEntries(entries, to: ledger, key: key)
         return ledger
     }
 
@@ -156,13 +151,18 @@ final class LedgerTests: XCTestCase {
     /// newline, and names the first bad line.
     func testBatchParser() throws {
         var parser = LedgerBatchParser(source: "stdin")
-        let text = Array("{\"action\":\"note\"}\r\n\n  \n{\"action\":\"seal\",\"subjects\":[\"b\"]}\n{\"action\":\"copy\"}".utf8)
-        for piece in stride(from: 0, to: text.count, by: 7) { try parser.consume(text[piece..<min(text.count, piece + 7)]) }
+        let text = Array(
+            "{\"action\":\"note\"}\r\n\n  \n{\"action\":\"seal\",\"subjects\":[\"b\"]}\n{\"action\":\"copy\"}".utf8)
+        for piece in stride(from: 0, to: text.count, by: 7) {
+            try parser.consume(text[piece..<min(text.count, piece + 7)])
+        }
         XCTAssertEqual(try parser.finish().map(\.action), [.note, .seal, .copy])
 
         var bad = LedgerBatchParser(source: "stdin")
-        XCTAssertThrowsError(try bad.consume(Array("{\"action\":\"note\"}\n{\"action\":\"fly\"}\n".utf8))) { error in
-            XCTAssertEqual(error as? LedgerBatchError, .badLine(source: "stdin", line: 2, problem: .unknownAction("fly")))
+        let lines = Array("{\"action\":\"note\"}\n{\"action\":\"fly\"}\n".utf8)
+        XCTAssertThrowsError(try bad.consume(lines)) { error in
+            XCTAssertEqual(
+                error as? LedgerBatchError, .badLine(source: "stdin", line: 2, problem: .unknownAction("fly")))
             XCTAssertTrue("\(error)".hasPrefix("stdin line 2: unknown action 'fly'"), "\(error)")
             XCTAssertTrue("\(error)".hasSuffix("; nothing was appended"), "\(error)")
         }
