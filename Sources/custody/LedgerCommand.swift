@@ -264,9 +264,8 @@ struct LedgerCheckInclusionCommand: ParsableCommand {
     @OptionGroup var check: OfflineCheckOptions
 
     func run() throws {
-        let verifier = try check.verifierKey()
-        let parsed = try InclusionProof(json: readProofFile(proof), source: proof)
-        let head = try Checkpoint.open(readProofFile(checkpoint), keys: [verifier])
+        let (verifier, parsed) = try check.load(proof, as: InclusionProof.init(json:source:))
+        let head = try check.checkpoint(checkpoint, verifier: verifier)
         var entryBytes = try FileSystem.readFile(leaf, limit: LedgerEntry.maximumSize + 2)
         if entryBytes.last == 0x0a { entryBytes.removeLast() }
         var failures = parsed.mismatches(leading: Merkle.leafHash(entryBytes), to: head).map(\.description)
@@ -295,10 +294,9 @@ struct LedgerCheckConsistencyCommand: ParsableCommand {
     @OptionGroup var check: OfflineCheckOptions
 
     func run() throws {
-        let verifier = try check.verifierKey()
-        let parsed = try ConsistencyProof(json: readProofFile(proof), source: proof)
-        let older = try Checkpoint.open(readProofFile(old), keys: [verifier])
-        let newer = try Checkpoint.open(readProofFile(new), keys: [verifier])
+        let (verifier, parsed) = try check.load(proof, as: ConsistencyProof.init(json:source:))
+        let older = try check.checkpoint(old, verifier: verifier)
+        let newer = try check.checkpoint(new, verifier: verifier)
         try check.report(parsed.mismatches(from: older, to: newer).map(\.description),
                          success: "\(newer.origin): size \(newer.size) extends size \(older.size)")
     }
@@ -321,6 +319,17 @@ struct OfflineCheckOptions: ParsableArguments {
             return try NoteVerifierKey(parsing: text.split(separator: "\n").first.map(String.init) ?? "")
         }
         return try NoteVerifierKey(parsing: key)
+    }
+
+    /// The verifier key, then the proof in the file at `path` (`parse` takes its bytes and the path for messages).
+    func load<Proof>(_ path: String, as parse: ([UInt8], String) throws -> Proof) throws -> (NoteVerifierKey, Proof) {
+        let verifier = try verifierKey()
+        return (verifier, try parse(readProofFile(path), path))
+    }
+
+    /// The signed checkpoint note in the file at `path`, its signature verified with `verifier`.
+    func checkpoint(_ path: String, verifier: NoteVerifierKey) throws -> Checkpoint {
+        try Checkpoint.open(readProofFile(path), keys: [verifier])
     }
 
     /// Prints the outcome of an offline proof check and exits 1 when anything failed.
