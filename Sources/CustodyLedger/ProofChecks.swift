@@ -11,6 +11,12 @@ public enum InclusionMismatch: Sendable, Equatable, CustomStringConvertible {
     case root
     /// The audit path does not take the entry's leaf hash to the checkpoint's root.
     case path
+    /// The entry holds another sequence number than the proof's index.
+    case entrySequence(entry: UInt64, proof: UInt64)
+    /// The entry names the key (name+keyID) but its signature does not verify with it.
+    case entrySignature(key: String)
+    /// The bytes given as the entry are not a well-formed ledger entry.
+    case malformedEntry
 
     /// What is wrong, as the offline check prints it.
     public var description: String {
@@ -20,6 +26,10 @@ public enum InclusionMismatch: Sendable, Equatable, CustomStringConvertible {
             "the proof is for tree size \(proof), the checkpoint for \(checkpoint)"
         case .root: "the proof's root is not the checkpoint's root"
         case .path: "the proof does not take the entry to the checkpoint's root"
+        case .entrySequence(let entry, let proof):
+            "the entry holds sequence number \(entry), the proof is for \(proof)"
+        case .entrySignature(let key): "the entry's signature does not verify with \(key)"
+        case .malformedEntry: "the entry is not a well-formed ledger entry"
         }
     }
 }
@@ -62,6 +72,21 @@ extension InclusionProof {
             leafHash: leafHash.bytes, index: index, size: checkpoint.size, proof: proof.map(\.bytes),
             root: checkpoint.root.bytes)
         if !included { found.append(.path) }
+        return found
+    }
+
+    /// Every way this proof fails to show that the entry whose exact bytes are `entryBytes` is included at
+    /// `checkpoint` (signed by `key`, checked by the caller): the proof's own mismatches, then the entry's sequence
+    /// number against the proof's index and, when the entry names `key`'s ID, its signature. For checks made
+    /// without the ledger.
+    public func mismatches(entry entryBytes: [UInt8], key: NoteVerifierKey, to checkpoint: Checkpoint)
+        -> [InclusionMismatch] {
+        var found = mismatches(leading: Merkle.leafHash(entryBytes), to: checkpoint)
+        guard let entry = try? LedgerEntry.parse(entryBytes) else { return found + [.malformedEntry] }
+        if entry.sequence != index { found.append(.entrySequence(entry: entry.sequence, proof: index)) }
+        if entry.actor.keyID == key.keyIDHex, (try? entry.verifySignature(with: key.publicKey)) != true {
+            found.append(.entrySignature(key: "\(key.name)+\(key.keyIDHex)"))
+        }
         return found
     }
 

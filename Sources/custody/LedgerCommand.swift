@@ -268,17 +268,7 @@ struct LedgerCheckInclusionCommand: ParsableCommand {
         let head = try check.checkpoint(checkpoint, verifier: verifier)
         var entryBytes = try FileSystem.readFile(leaf, limit: LedgerEntry.maximumSize + 2)
         if entryBytes.last == 0x0a { entryBytes.removeLast() }
-        var failures = parsed.mismatches(leading: Merkle.leafHash(entryBytes), to: head).map(\.description)
-        if let entry = try? LedgerEntry.parse(entryBytes) {
-            if entry.sequence != parsed.index {
-                failures.append("the entry holds sequence number \(entry.sequence), the proof is for \(parsed.index)")
-            }
-            if entry.actor.keyID == verifier.keyIDHex, try !entry.verifySignature(with: verifier.publicKey) {
-                failures.append("the entry's signature does not verify with \(verifier.name)+\(verifier.keyIDHex)")
-            }
-        } else {
-            failures.append("the entry is not a well-formed ledger entry")
-        }
+        let failures = parsed.mismatches(entry: entryBytes, key: verifier, to: head).map(\.description)
         try check.report(failures, success: "entry \(parsed.index) is included in \(head.origin) at size \(head.size)")
     }
 }

@@ -189,6 +189,12 @@ final class LedgerTests: XCTestCase {
         }
         let otherLeaf = Merkle.leafHash(try ledger.entryBytes(at: 2))
         XCTAssertEqual(proof.mismatches(leading: otherLeaf, to: checkpoint), [.leafHash, .path])
+        let verifier = key.identity.verifierKey
+        XCTAssertEqual(proof.mismatches(entry: try ledger.entryBytes(at: 3), key: verifier, to: checkpoint), [])
+        XCTAssertEqual(proof.mismatches(entry: try ledger.entryBytes(at: 2), key: verifier, to: checkpoint),
+                       [.leafHash, .path, .entrySequence(entry: 2, proof: 3)])
+        XCTAssertEqual(proof.mismatches(entry: Array("junk".utf8), key: verifier, to: checkpoint),
+                       [.leafHash, .path, .malformedEntry])
         let consistency = try ledger.consistencyProof(from: 2)
         let first = try Checkpoint.open(try XCTUnwrap(try ledger.checkpoint(size: 2)).bytes,
                                         keys: [key.identity.verifierKey])
