@@ -8,7 +8,7 @@ public enum LedgerError: CustodyFailure, Equatable {
     case noSuchLedger(path: String)
     /// `path` (the ledger or one of its companion files) exists; `create` never replaces anything.
     case alreadyExists(path: String)
-    /// The file at `path` is a database but not a custody ledger.
+    /// The file at `path` is a database but not a custody ledger (SQLite: its application_id is not custody's).
     case notALedger(path: String)
     /// The ledger at `path` has a schema version this custody does not read.
     case unsupportedSchema(path: String, version: Int64)

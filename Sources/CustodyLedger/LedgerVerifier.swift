@@ -243,7 +243,8 @@ extension Ledger {
     /// parallel on every CPU, in chunks of 64 entries), the sequence, the hash chain, every stored tree node, the
     /// head and every stored checkpoint (signature and root), plus `externalCheckpoints` (signed notes from
     /// elsewhere).
-    /// - Throws: only for operational failures (unreadable file, SQLite errors); findings go in the report.
+    /// - Throws: only when the store cannot be read or returns what custody never writes (`LedgerError`);
+    ///   findings go in the report.
     public func verify(
         externalCheckpoints: [(source: String, note: [UInt8])] = [],
         batchSize: Int = 4096
