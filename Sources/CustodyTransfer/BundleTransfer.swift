@@ -210,9 +210,9 @@ public enum BundleTransfer {
         try ledger.export { bytes in
             do {
                 entries.append(try LedgerEntry.parse(bytes))
-            } catch let error as CustodyError {
+            } catch LedgerError.invalid(let problem) {
                 throw CustodyError.operational("\(ledger.store.location): entry \(entries.count) is damaged: "
-                    + "\(error.message); run custody ledger verify")
+                    + "\(problem); run custody ledger verify")
             }
         }
         return entries
