@@ -302,9 +302,10 @@ public struct BundleVerifier: Sendable {
                 ok = false
                 continue
             }
-            guard proof.size == checkpoint.size, proof.root == checkpoint.root, proof.verify() else {
-                report.fail("inclusion proofs", "entry \(proof.index): the inclusion proof does not lead to the "
-                    + "checkpoint (size \(checkpoint.size))")
+            do {
+                try proof.check(leading: entry.leafHash, to: checkpoint)
+            } catch {
+                report.fail("inclusion proofs", "\(error)")
                 ok = false
                 continue
             }

@@ -218,9 +218,9 @@ public enum BundleTransfer {
         try ledger.export { bytes in
             do {
                 entries.append(try LedgerEntry.parse(bytes))
-            } catch let error as any CustodyFailure {
+            } catch LedgerError.invalid(let problem) {
                 throw TransferError.ledgerEntryDamaged(ledger: ledger.store.location, entry: entries.count,
-                                                       reason: error.description)
+                                                       reason: "\(problem)")
             }
         }
         return entries

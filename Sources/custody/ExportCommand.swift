@@ -120,8 +120,12 @@ struct HistoryOptions: ParsableArguments {
     /// The bundle's history with the ledgers' entries and the receipts, their checks added to `report`.
     func gather(summary: BundleSummary, report: inout VerificationReport, trust: TrustStore?) throws
         -> CustodyHistory {
-        try CustodyHistory.gather(summary: summary, report: &report, ledgers: ledgers, receipts: receipts,
-                                  trust: trust)
+        do {
+            return try CustodyHistory.gather(summary: summary, report: &report, ledgers: ledgers,
+                                             receipts: receipts, trust: trust)
+        } catch CustodyHistoryError.unreadableLedger(let path, let reason) {
+            throw CustodyError.operational("--ledger \(path): cannot be read as a custody ledger: \(reason)")
+        }
     }
 }
 
