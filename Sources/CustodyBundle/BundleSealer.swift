@@ -26,7 +26,7 @@ public struct SealOptions: Sendable {
     /// devices: for images kept on failing media. Otherwise a file read error fails the seal.
     public var tolerateFileReadErrors = false
     /// Wraps each item's reader (fault injection in tests; the real reader is passed in).
-    public var wrapReader: (@Sendable (ChunkReader) -> ChunkReader)?
+    package var wrapReader: (@Sendable (ChunkReader) -> ChunkReader)?
     public var caseNumber: String?
     public var evidenceNumber: String?
     public var examiner: String?
