@@ -46,15 +46,16 @@ public struct KnownHashList: Sendable {
             if line.hasSuffix("\r") { line.removeLast() }
             if line.trimmingWhitespace().isEmpty || line.hasPrefix("#") { continue }
             guard let entry = parseSumLine(line, number: number) else {
-                throw CustodyError.operational(
-                    "\(source):\(number): not a hashdeep, sha256sum or md5sum line; fix or remove it")
+                throw EngineError.hashList(source: source, line: number,
+                                           problem: "not a hashdeep, sha256sum or md5sum line; fix or remove it")
             }
             // BSD-tag lists (custody's text output, `sha256sum --tag`) give one line per algorithm: one entry.
             if let index = entryIndex[entry.path] {
                 for (algorithm, digest) in entry.digests {
                     if let other = entries[index].digests[algorithm], other != digest {
-                        throw CustodyError.operational(
-                            "\(source):\(number): \(algorithm.rawValue) of '\(entry.path)' differs from line "
+                        throw EngineError.hashList(
+                            source: source, line: number,
+                            problem: "\(algorithm.rawValue) of '\(entry.path)' differs from line "
                                 + "\(entries[index].line)")
                     }
                     entries[index].digests[algorithm] = digest
@@ -62,8 +63,9 @@ public struct KnownHashList: Sendable {
                 if let tree = entry.tree {
                     if let other = entries[index].tree,
                        other != tree || entries[index].treeChunkSize != entry.treeChunkSize {
-                        throw CustodyError.operational("\(source):\(number): tree digest of '\(entry.path)' "
-                            + "differs from line \(entries[index].line)")
+                        throw EngineError.hashList(
+                            source: source, line: number,
+                            problem: "tree digest of '\(entry.path)' differs from line \(entries[index].line)")
                     }
                     entries[index].tree = tree
                     entries[index].treeChunkSize = entry.treeChunkSize
@@ -78,7 +80,8 @@ public struct KnownHashList: Sendable {
 
     private static func parseHashdeep(_ lines: [String], source: String) throws -> KnownHashList {
         guard lines.count >= 2, lines[1].hasPrefix("%%%% size,"), lines[1].hasSuffix(",filename") else {
-            throw CustodyError.operational("\(source):2: hashdeep header line '%%%% size,...,filename' missing")
+            throw EngineError.hashList(source: source, line: 2,
+                                       problem: "hashdeep header line '%%%% size,...,filename' missing")
         }
         let columnNames = lines[1].dropFirst("%%%% ".count).split(separator: ",").map(String.init)
         let hashColumns = columnNames.dropFirst().dropLast()
@@ -92,15 +95,16 @@ public struct KnownHashList: Sendable {
             if line.hasPrefix("#") || line.hasPrefix("%%%%") || line.isEmpty { continue }
             let fields = line.split(separator: ",", maxSplits: columnNames.count - 1, omittingEmptySubsequences: false)
             guard fields.count == columnNames.count, let size = UInt64(fields[0]) else {
-                throw CustodyError.operational(
-                    "\(source):\(number): expected \(columnNames.count) comma-separated fields "
-                        + "(\(columnNames.joined(separator: ",")))")
+                throw EngineError.hashList(source: source, line: number,
+                                           problem: "expected \(columnNames.count) comma-separated fields "
+                                               + "(\(columnNames.joined(separator: ",")))")
             }
             var digests: [DigestAlgorithm: [UInt8]] = [:]
             for (index, algorithm) in algorithms.enumerated() {
                 guard let algorithm else { continue }
                 guard let bytes = Hex.decode(fields[index + 1]), bytes.count == algorithm.outputSize else {
-                    throw CustodyError.operational("\(source):\(number): bad \(algorithm.rawValue) value")
+                    throw EngineError.hashList(source: source, line: number,
+                                               problem: "bad \(algorithm.rawValue) value")
                 }
                 digests[algorithm] = bytes
             }

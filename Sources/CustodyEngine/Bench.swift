@@ -60,8 +60,8 @@ public enum BenchStage: String, CaseIterable, Sendable {
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             let name = part.trimmingWhitespace().lowercased()
             guard let stage = BenchStage(rawValue: name) else {
-                let known = allCases.map(\.rawValue).joined(separator: ", ")
-                throw CustodyError.operational("unknown stage '\(part)' in '\(text)': choose from \(known)")
+                throw EngineError.unknownName(what: "stage", name: String(part), list: text,
+                                              choices: allCases.map(\.rawValue))
             }
             if !stages.contains(stage) { stages.append(stage) }
         }

@@ -63,7 +63,7 @@ public struct ChunkPipeline: Sendable {
     /// Called after each chunk is read with the running byte count (from the reading thread).
     public var progress: (@Sendable (UInt64) -> Void)?
     /// Polled between chunks; returning true stops reading: chunks already read go through every stage (so an
-    /// interrupted pack keeps all it read), then the run throws `CustodyError("interrupted")`.
+    /// interrupted pack keeps all it read), then the run throws `IOError.interrupted`.
     public var shouldStop: (@Sendable () -> Bool)?
     /// Where the run starts: nil for chunk 0; a resume point continues an earlier run's state (its first
     /// `chunkCount` chunks already hashed), reading from chunk `chunkCount` on.
@@ -153,8 +153,7 @@ public struct ChunkPipeline: Sendable {
         let run = try PipelineRun(configuration: configuration, reader: reader, parallel: parallel, ordered: ordered)
         let state = try run.executeKeepingState()
         guard state.size == state.chunkCount * UInt64(chunkSize) else {
-            throw CustodyError.operational("a resume point needs whole chunks: \(state.size) bytes is not a "
-                + "multiple of the chunk size \(chunkSize)")
+            throw EngineError.resumePointNotWholeChunks(size: state.size, chunkSize: chunkSize)
         }
         return ResumePoint(chunkCount: state.chunkCount, leaves: state.leaves, digesters: state.digesters)
     }
@@ -215,12 +214,11 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
         precondition(configuration.chunkSize > 0)
         if let start = configuration.resumePoint {
             guard start.digesters.map(\.algorithm) == configuration.linearDigests else {
-                throw CustodyError.operational("resume point digests (\(start.digesters.map(\.algorithm.rawValue))) "
-                    + "differ from the pipeline's (\(configuration.linearDigests.map(\.rawValue)))")
+                throw EngineError.resumePointDigestsDiffer(resumePoint: start.digesters.map(\.algorithm.rawValue),
+                                                           pipeline: configuration.linearDigests.map(\.rawValue))
             }
             guard !configuration.computeTree || UInt64(start.leaves.count) == start.chunkCount else {
-                throw CustodyError.operational("resume point holds \(start.leaves.count) leaves for "
-                    + "\(start.chunkCount) chunks")
+                throw EngineError.resumePointLeavesDiffer(leaves: start.leaves.count, chunks: start.chunkCount)
             }
         }
         self.configuration = configuration
@@ -297,7 +295,7 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
         }
         let state = shared.withLock { $0 }
         if let error = state.firstError { throw error }
-        if state.stopped { throw CustodyError.operational("interrupted") }
+        if state.stopped { throw IOError.interrupted }
         let tree = orderedState.withLock { (root: $0.accumulator.root, leaves: $0.leaves) }
         return (state.bytesRead, state.nextToDispatch, tree.root, tree.leaves, digesters)
     }

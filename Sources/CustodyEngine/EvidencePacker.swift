@@ -106,7 +106,7 @@ public struct EvidencePacker: Sendable {
     /// Packs everything `reader` yields into `sink`, end-of-file member included. The sink is not synced.
     public func pack(_ reader: ChunkReader, to sink: ByteSink) throws -> PackResult {
         guard (0...9).contains(level) else {
-            throw CustodyError.operational("compression level \(level) is not in 0...9")
+            throw EngineError.levelNotAllowed(level)
         }
         _ = try TreeChunkSize.validate(UInt64(chunkSize))
         var pipeline = ChunkPipeline(chunkSize: chunkSize, linearDigests: linearDigests, computeTree: true,
@@ -117,7 +117,7 @@ public struct EvidencePacker: Sendable {
         pipeline.resumePoint = resumePoint?.content
         pipeline.leafObserver = leafObserver
         if let resumePoint, resumePoint.packedDigesters.map(\.algorithm) != packedDigests {
-            throw CustodyError.operational("resume point packed digests differ from the packer's")
+            throw EngineError.resumePointPackedDigestsDiffer
         }
         let run = try PackRun(level: level, chunkSize: chunkSize, sink: sink, packedDigests: packedDigests,
                               resumePoint: resumePoint)

@@ -314,7 +314,7 @@ private final class UnpackRun: @unchecked Sendable {
             header = parsed
         case .failure(let problem):
             if offset == 0 && (problem == .notGzip || problem == .notCustody) {
-                throw CustodyError.operational("byte 0: \(problem.text)")
+                throw EngineError.notPackedFile(problem)
             }
             return .failure(HeaderDamage(reason: problem.text))
         }
@@ -413,7 +413,7 @@ private final class UnpackRun: @unchecked Sendable {
             slotAvailable!.wait()
             guard let slot = try? slots!.take() else {
                 slotAvailable!.signal()
-                fail(CustodyError.operational("out of memory while salvaging chunk \(chunk)"))
+                fail(EngineError.outOfMemorySalvaging(chunk: chunk))
                 return
             }
             slot.lost = true

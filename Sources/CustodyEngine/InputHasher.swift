@@ -18,8 +18,8 @@ public enum HashAlgorithm: String, CaseIterable, Sendable, Comparable {
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             let name = part.trimmingWhitespace().lowercased()
             guard let algorithm = HashAlgorithm(rawValue: name) else {
-                let known = allCases.map(\.rawValue).joined(separator: ", ")
-                throw CustodyError.operational("unknown algorithm '\(part)' in '\(text)': choose from \(known)")
+                throw EngineError.unknownName(what: "algorithm", name: String(part), list: text,
+                                              choices: allCases.map(\.rawValue))
             }
             if !result.contains(algorithm) { result.append(algorithm) }
         }
@@ -40,8 +40,7 @@ public enum TreeChunkSize {
     /// Checks a chunk size; throws a usage error naming the rule.
     public static func validate(_ size: UInt64) throws -> Int {
         guard size >= UInt64(minimum), size <= UInt64(maximum), size & (size - 1) == 0 else {
-            throw CustodyError.operational(
-                "chunk size \(size) is not a power of two from 64K to 64M (for example 64K, 1M, 4M, 64M)")
+            throw EngineError.chunkSizeNotAllowed(size)
         }
         return Int(size)
     }
@@ -173,19 +172,11 @@ public enum InputHasher {
     /// Hashes one input through `pipeline`. Throws on open/read errors and when a file changes size while
     /// being read.
     public static func hash(_ input: HashInput, pipeline: ChunkPipeline) throws -> FileDigests {
-        let descriptor = input.path == "-" ? FileDescriptor.standardInput
-            : try FileDescriptor.openForReading(input.path)
-        defer { if input.path != "-" { descriptor.close() } }
-        let size = try currentSize(of: descriptor, kind: input.kind)
-        let reader = FileChunkReader(descriptor: descriptor, size: size)
-        let result = try pipeline.run(reader)
-        if input.kind == .regularFile, let size {
-            let after = try currentSize(of: descriptor, kind: input.kind) ?? size
-            if after != size || result.size != size {
-                throw CustodyError.operational(
-                    "\(input.path): changed size while being read (\(size) bytes at start, \(after) at end, "
-                        + "\(result.size) read); hash it again once it is stable")
-            }
+        let source = try EvidenceSource.open(input.path, describingDevice: false)
+        defer { source.close() }
+        let result = try pipeline.run(source.plainReader())
+        if let change = try source.sizeChange(read: result.size) {
+            throw EngineError.changedSize(path: input.path, change, activity: .hash)
         }
         return FileDigests(path: input.path, size: result.size, chunkSize: result.chunkSize, tree: result.treeRoot,
                            digests: result.digests, leaves: result.leaves)
@@ -193,15 +184,17 @@ public enum InputHasher {
 
     /// The size of a regular file (from fstat) or block device (from seeking to its end); nil for streams.
     public static func currentSize(of descriptor: FileDescriptor, kind: HashInput.Kind) throws -> UInt64? {
-        switch kind {
-        case .regularFile:
-            return UInt64(try descriptor.status().st_size)
-        case .blockDevice:
-            let end = try descriptor.seek(to: 0, whence: SEEK_END)
-            try descriptor.seek(to: 0)
-            return end
-        case .stream:
-            return nil
+        try EvidenceSource.currentSize(of: descriptor, kind: kind.sourceKind)
+    }
+}
+
+extension HashInput.Kind {
+    /// The same kind as a source description names it.
+    public var sourceKind: SourceDescription.Kind {
+        switch self {
+        case .regularFile: return .file
+        case .blockDevice: return .blockDevice
+        case .stream: return .stream
         }
     }
 }

@@ -20,7 +20,7 @@ final class RawDeflater: @unchecked Sendable {
         guard status == Z_OK else {
             stream.deinitialize(count: 1)
             stream.deallocate()
-            throw CustodyError.operational("zlib: deflateInit2 failed (status \(status))")
+            throw EngineError.zlib(call: "deflateInit2", status: status)
         }
     }
 
@@ -39,7 +39,7 @@ final class RawDeflater: @unchecked Sendable {
     func compress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer,
                   segment: Int? = nil, incompressible: (UnsafeRawBufferPointer) -> Bool = { _ in false }) throws
         -> Int? {
-        guard deflateReset(stream) == Z_OK else { throw CustodyError.operational("zlib: deflateReset failed") }
+        guard deflateReset(stream) == Z_OK else { throw EngineError.zlib(call: "deflateReset", status: nil) }
         guard try setLevel(level) else { return nil }
         applyProfile()
         stream.pointee.next_out = output.baseAddress!.assumingMemoryBound(to: UInt8.self)
@@ -61,7 +61,7 @@ final class RawDeflater: @unchecked Sendable {
             case Z_STREAM_END: return output.count - Int(stream.pointee.avail_out)
             case Z_OK, Z_BUF_ERROR:
                 if last || stream.pointee.avail_out == 0 || stream.pointee.avail_in != 0 { return nil }
-            default: throw CustodyError.operational("zlib: deflate failed (status \(status))")
+            default: throw EngineError.zlib(call: "deflate", status: status)
             }
             offset = end
         } while offset < input.count
@@ -87,7 +87,7 @@ final class RawDeflater: @unchecked Sendable {
         case Z_BUF_ERROR:
             return false
         default:
-            throw CustodyError.operational("zlib: deflateParams failed (status \(status))")
+            throw EngineError.zlib(call: "deflateParams", status: status)
         }
     }
 }
@@ -115,7 +115,7 @@ final class RawInflater: @unchecked Sendable {
         guard status == Z_OK else {
             stream.deinitialize(count: 1)
             stream.deallocate()
-            throw CustodyError.operational("zlib: inflateInit2 failed (status \(status))")
+            throw EngineError.zlib(call: "inflateInit2", status: status)
         }
     }
 

@@ -33,18 +33,15 @@ public struct BlockDeviceGeometry: Sendable, Equatable {
             physical = logical
         }
         guard logical > 0, logical & (logical - 1) == 0 else {
-            throw CustodyError.operational(
-                "\(descriptor.path): the device reports a logical sector size of \(logical) bytes, not a power of two")
+            throw IOError.oddSectorSize(path: descriptor.path, logicalSectorSize: logical)
         }
         return BlockDeviceGeometry(size: size, logicalSectorSize: Int(logical), physicalSectorSize: Int(physical))
     }
 
     private static func check(_ code: Int32, _ request: String, _ path: String) throws {
         guard code != 0 else { return }
-        if code == ENOTTY || code == EINVAL {
-            throw CustodyError.operational("\(path): not a block device (\(request): \(systemErrorDescription(code)))")
-        }
-        throw CustodyError.operational("\(path): \(request) failed: \(systemErrorDescription(code))")
+        throw IOError.deviceRequestFailed(path: path, request: request, code: code,
+                                          notBlockDevice: code == ENOTTY || code == EINVAL)
     }
 }
 

@@ -74,8 +74,7 @@ public struct FileDescriptor: Sendable {
         do {
             let info = try descriptor.status()
             guard info.st_mode & S_IFMT == S_IFREG, info.st_nlink == 1 else {
-                throw CustodyError.operational("\(path): not a regular file of custody's own (a link or special "
-                    + "file was put there); nothing was written to it")
+                throw IOError.notOwnWorkFile(path: path)
             }
             let flags = fcntl(descriptor.rawValue, F_GETFL)
             _ = fcntl(descriptor.rawValue, F_SETFL, flags & ~O_NONBLOCK)
@@ -323,7 +322,7 @@ public enum FileSystem {
             if n == 0 { break }
             out.append(contentsOf: buffer[0..<n])
             if out.count > limit {
-                throw CustodyError.operational("\(path): larger than \(ByteSize.describe(UInt64(limit))), refused")
+                throw IOError.tooLarge(path: path, limit: limit)
             }
         }
         return out

@@ -33,18 +33,18 @@ public struct BadRange: Sendable, Equatable, Hashable {
 
     /// Parses a JSON list of ranges: sorted, non-empty, non-overlapping and not adjacent (as the log writes it).
     public static func parseList(_ json: JSONValue) throws -> [BadRange] {
-        guard case .array(let items) = json else { throw CustodyError.operational("bad ranges: not a JSON array") }
+        guard case .array(let items) = json else { throw IOError.malformedBadRanges(problem: "not a JSON array") }
         var ranges: [BadRange] = []
         for (index, item) in items.enumerated() {
             guard case .object(let members) = item, members.count == 2,
                   case .int(let offset)? = members["offset"], case .int(let length)? = members["length"],
                   offset >= 0, length > 0 else {
-                throw CustodyError.operational(
-                    "bad ranges: entry \(index) is not {\"offset\":N,\"length\":N} with a positive length")
+                throw IOError.malformedBadRanges(
+                    problem: "entry \(index) is not {\"offset\":N,\"length\":N} with a positive length")
             }
             let range = BadRange(offset: UInt64(offset), length: UInt64(length))
             if let previous = ranges.last, range.offset <= previous.end {
-                throw CustodyError.operational("bad ranges: entry \(index) overlaps or touches the one before it")
+                throw IOError.malformedBadRanges(problem: "entry \(index) overlaps or touches the one before it")
             }
             ranges.append(range)
         }
@@ -279,6 +279,6 @@ public struct ResilientReader: ChunkReader {
     }
 
     private func checkStop() throws {
-        if let shouldStop, shouldStop() { throw CustodyError.operational("interrupted") }
+        if let shouldStop, shouldStop() { throw IOError.interrupted }
     }
 }

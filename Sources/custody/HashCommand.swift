@@ -137,8 +137,7 @@ struct HashCommand: ParsableCommand {
 
     private func describe(_ error: Error, path: String) -> String {
         switch error {
-        case let error as CustodyError: return error.message
-        case let error as SystemError: return error.description
+        case let error as CustodyFailure: return error.description
         default: return "\(path): \(error)"
         }
     }

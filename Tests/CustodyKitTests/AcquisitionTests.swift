@@ -176,7 +176,7 @@ final class AcquisitionTests: XCTestCase {
         let reader = ResilientReader(faulty, policy: ReadPolicy(retries: 1, sectorSize: sector), log: BadSectorLog(),
                                      shouldStop: { true })
         XCTAssertThrowsError(try pipeline().run(reader)) { error in
-            XCTAssertEqual((error as? CustodyError)?.message, "interrupted")
+            XCTAssertEqual(error as? IOError, .interrupted)
         }
     }
 
@@ -254,7 +254,7 @@ final class AcquisitionTests: XCTestCase {
         InterruptFlag.set(signal: SIGTERM)
         XCTAssertEqual(InterruptFlag.pendingSignal, SIGTERM)
         XCTAssertThrowsError(try pipeline.run(MemoryChunkReader(content(4096))))
-        XCTAssertEqual(InterruptFlag.stoppedError(what: "nothing written").message,
+        XCTAssertEqual(InterruptFlag.stoppedError(what: "nothing written").description,
                        "interrupted by SIGTERM: nothing written")
     }
 
@@ -295,8 +295,10 @@ final class AcquisitionTests: XCTestCase {
         let descriptor = try FileDescriptor.openForReading(path)
         defer { descriptor.close() }
         XCTAssertThrowsError(try BlockDeviceGeometry.query(descriptor)) { error in
-            let message = (error as? CustodyError)?.message ?? ""
-            XCTAssertTrue(message.hasPrefix("\(path): not a block device"), "\(error)")
+            guard case .deviceRequestFailed(path, _, _, notBlockDevice: true)? = error as? IOError else {
+                return XCTFail("\(error)")
+            }
+            XCTAssertTrue("\(error)".hasPrefix("\(path): not a block device"), "\(error)")
         }
     }
 
