@@ -12,21 +12,30 @@ import Glibc
 
 /// Everything that shapes a seal's output besides the content: a resumed seal must use the same.
 public struct SealParameters: Sendable, Equatable {
+    /// The tree digest's chunk size.
     public var chunkSize: Int
+    /// The compression level (0 when items are stored raw).
     public var level: Int
+    /// Whether items are packed (custody gzip) or stored raw.
     public var compress: Bool
     /// Linear digests of each item, sorted, sha256 included.
     public var linearDigests: [DigestAlgorithm]
+    /// The case number.
     public var caseNumber: String?
+    /// The evidence number.
     public var evidenceNumber: String?
+    /// The examiner's name.
     public var examiner: String?
+    /// The description of the evidence.
     public var itemDescription: String?
+    /// The notes recorded with each item.
     public var notes: String?
     /// The conditions as canonical JSON.
     public var conditions: JSONValue
     /// The INPUT arguments as given.
     public var inputs: [String]
 
+    /// The parameters `options` give for sealing `paths`.
     public init(options: SealOptions, paths: [String]) {
         chunkSize = options.chunkSize
         level = options.compress ? options.level : 0
@@ -46,32 +55,33 @@ public struct SealParameters: Sendable, Equatable {
         Array(Set(digests + [.sha256])).sorted()
     }
 
-    /// The fields by the command-line option that sets them, in the order differences are reported.
-    private var fields: [(option: String, key: String, value: JSONValue)] {
+    /// The fields in the order differences are reported.
+    private var fields: [(parameter: SealParameter, value: JSONValue)] {
         func text(_ value: String?) -> JSONValue { value.map { .string($0) } ?? .null }
         return [
-            ("INPUT", "inputs", .array(inputs.map { .string($0) })),
-            ("--chunk-size", "chunkSize", .int(Int64(chunkSize))),
-            ("--no-compress", "compress", .bool(compress)),
-            ("--level", "level", .int(Int64(level))),
-            ("--algorithms", "linearDigests", .array(linearDigests.map { .string($0.rawValue) })),
-            ("--case", "caseNumber", text(caseNumber)),
-            ("--evidence-number", "evidenceNumber", text(evidenceNumber)),
-            ("--examiner", "examiner", text(examiner)),
-            ("--description", "description", text(itemDescription)),
-            ("--notes", "notes", text(notes)),
-            ("--conditions/--legal-basis", "conditions", conditions),
+            (.inputs, .array(inputs.map { .string($0) })),
+            (.chunkSize, .int(Int64(chunkSize))),
+            (.compress, .bool(compress)),
+            (.level, .int(Int64(level))),
+            (.linearDigests, .array(linearDigests.map { .string($0.rawValue) })),
+            (.caseNumber, text(caseNumber)),
+            (.evidenceNumber, text(evidenceNumber)),
+            (.examiner, text(examiner)),
+            (.description, text(itemDescription)),
+            (.notes, text(notes)),
+            (.conditions, conditions),
         ]
     }
 
+    /// The journal's JSON form, one member per `SealParameter`.
     public var json: JSONValue {
-        .object(Dictionary(uniqueKeysWithValues: fields.map { ($0.key, $0.value) }))
+        .object(Dictionary(uniqueKeysWithValues: fields.map { ($0.parameter.rawValue, $0.value) }))
     }
 
     /// Reads parameters back from a journal, naming the first field that does not fit.
     public init(json: JSONValue, where location: String) throws {
-        func fail(_ key: String) -> CustodyError {
-            CustodyError.operational("\(location): parameter '\(key)' missing or malformed")
+        func fail(_ key: String) -> SealError {
+            SealError.malformedParameter(location: location, key: key)
         }
         func optional(_ key: String) throws -> String? {
             switch json[key] {
@@ -109,11 +119,11 @@ public struct SealParameters: Sendable, Equatable {
         self.conditions = conditions
     }
 
-    /// The first difference from `recorded` (the interrupted run's), in words; nil when they agree.
-    public func difference(from recorded: SealParameters) -> String? {
+    /// The first difference from `recorded` (the interrupted run's); nil when they agree.
+    public func difference(from recorded: SealParameters) -> SealParameterDifference? {
         for (mine, theirs) in zip(fields, recorded.fields) where mine.value != theirs.value {
-            return "\(mine.option) differs: the interrupted seal used \(theirs.value.canonicalString), this "
-                + "command gives \(mine.value.canonicalString)"
+            return SealParameterDifference(parameter: mine.parameter, recorded: theirs.value.canonicalString,
+                                           given: mine.value.canonicalString)
         }
         return nil
     }
@@ -148,10 +158,11 @@ struct SourceIdentity: Sendable, Equatable {
         self.file = file
     }
 
-    init(descriptor: FileDescriptor, kind: HashInput.Kind, size: UInt64?) throws {
-        self.size = size
-        if kind == .regularFile {
-            let info = try descriptor.status()
+    /// The identity of `source` as opened.
+    init(_ source: EvidenceSource) throws {
+        self.size = source.size
+        if source.kind == .file {
+            let info = try source.descriptor.status()
             modified = "\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
             file = "\(info.st_dev):\(info.st_ino):\(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec)"
         }
@@ -285,18 +296,16 @@ final class SealJournal: @unchecked Sendable {
     static func load(workPath: String) throws -> SealJournal {
         let path = SealJournal.path(workPath: workPath)
         guard FileSystem.exists(path) else {
-            throw CustodyError.operational("\(workPath) has no seal journal (\(path)): it cannot be resumed; "
-                + "remove it and seal again")
+            throw SealError.noJournal(workPath: workPath, journalPath: path)
         }
         let json: JSONValue
         do {
             json = try JSONValue.parse(try BagTree.readRegular(path, limit: 256 << 20))
         } catch {
-            throw CustodyError.operational("\(path): unreadable seal journal (\(error)); remove \(workPath) and seal "
-                + "again")
+            throw SealError.unreadableJournal(journalPath: path, workPath: workPath, reason: "\(error)")
         }
-        func fail(_ what: String) -> CustodyError {
-            CustodyError.operational("\(path): \(what); remove \(workPath) and seal again")
+        func fail(_ what: String) -> SealError {
+            SealError.malformedJournal(journalPath: path, workPath: workPath, problem: what)
         }
         guard json["format"]?.stringValue == format else { throw fail("not a '\(format)' journal") }
         guard let bundleID = json["bundle"]?.stringValue, Identifier.isURN(bundleID) else {
@@ -367,17 +376,15 @@ final class SealJournal: @unchecked Sendable {
     func check(parameters: SealParameters, items: [(path: String, name: String)]) throws {
         let recorded = snapshot
         if let difference = parameters.difference(from: recorded.parameters) {
-            throw CustodyError.operational("cannot resume the seal in \(path.dropLast(".journal".count)): "
-                + difference + " (resume with the same arguments, or with only --resume, --out, --ledger and --key)")
+            throw SealError.parametersDiffer(workPath: String(path.dropLast(".journal".count)), difference)
         }
         for (offset, pair) in zip(items, recorded.items).enumerated()
         where pair.0.path != pair.1.path || pair.0.name != pair.1.name {
-            throw CustodyError.operational("cannot resume: item \(offset + 1) is now \(pair.0.path) (\(pair.0.name)); "
-                + "the interrupted seal had \(pair.1.path) (\(pair.1.name))")
+            throw SealError.itemDiffers(number: offset + 1, path: pair.0.path, name: pair.0.name,
+                                        recordedPath: pair.1.path, recordedName: pair.1.name)
         }
         if items.count != recorded.items.count {
-            throw CustodyError.operational("cannot resume: the inputs now hold \(items.count) item(s); the "
-                + "interrupted seal had \(recorded.items.count)")
+            throw SealError.itemCountDiffers(count: items.count, recorded: recorded.items.count)
         }
     }
 }

@@ -82,7 +82,12 @@ struct SealCommand: ParsableCommand {
         if let caseNumber, options.conditions.caseID == nil { options.conditions.caseID = caseNumber }
         var paths = inputs
         if resume && inputs.isEmpty {
-            let recorded = try BundleSealer.interruptedParameters(out: out)
+            let recorded: SealParameters
+            do {
+                recorded = try BundleSealer.interruptedParameters(out: out)
+            } catch let error as SealError {
+                throw Self.worded(error)
+            }
             try recorded.apply(to: &options)
             paths = recorded.inputs
         }
@@ -103,8 +108,8 @@ struct SealCommand: ParsableCommand {
         do {
             result = try BundleSealer.seal(paths: paths, out: out, ledger: store, key: signer, options: options,
                                            resume: resume)
-        } catch let error as CustodyError where InterruptFlag.isSet && error.message.hasPrefix("interrupted: ") {
-            throw InterruptFlag.stoppedError(what: String(error.message.dropFirst("interrupted: ".count)))
+        } catch let error as SealError {
+            throw Self.worded(error)
         }
         display.finish()
         for note in result.skipped { Terminal.error("warning: \(note) (not sealed; recorded in the seal entry)") }
@@ -133,5 +138,51 @@ struct SealCommand: ParsableCommand {
         }
         Terminal.line("  ledger entries \(result.entries.map(String.init).joined(separator: ", ")); "
             + "checkpoint at size \(result.checkpointSize)")
+    }
+
+    /// The seal's errors as the command line words them, naming the flags that answer them (`--out`, `--resume`,
+    /// the options a resume must repeat); a stop on a signal names the signal.
+    static func worded(_ error: SealError) -> Error {
+        switch error {
+        case .interrupted(let finalPath, let workPath):
+            let what = "the partial seal of \(finalPath) is kept in \(workPath); run the same command with --resume "
+                + "to continue"
+            if InterruptFlag.isSet { return InterruptFlag.stoppedError(what: what) }
+            return CustodyError.operational("interrupted: " + what)
+        case .noInterruptedSeal(let finalPath, let workPath):
+            return CustodyError.operational("no interrupted seal of \(finalPath) to resume: \(workPath) does not "
+                + "exist (seal without --resume)")
+        case .bundlePathUnnamed(let out):
+            return CustodyError.operational("--out '\(out)': name the new bundle folder (for example case-42)")
+        case .bundleExists(let path):
+            return CustodyError.operational("\(path): already exists; choose a new --out path")
+        case .interruptedSealExists(let finalPath, let workPath):
+            return CustodyError.operational("an interrupted seal of \(finalPath) exists at \(workPath): resume it "
+                + "with --resume, or remove it")
+        case .parametersDiffer(let workPath, let difference):
+            return CustodyError.operational("cannot resume the seal in \(workPath): "
+                + "\(option(for: difference.parameter)) differs: the interrupted seal used \(difference.recorded), "
+                + "this command gives \(difference.given) (resume with the same arguments, or with only --resume, "
+                + "--out, --ledger and --key)")
+        default:
+            return error
+        }
+    }
+
+    /// The argument or option that sets a seal parameter.
+    static func option(for parameter: SealParameter) -> String {
+        switch parameter {
+        case .inputs: return "INPUT"
+        case .chunkSize: return "--chunk-size"
+        case .compress: return "--no-compress"
+        case .level: return "--level"
+        case .linearDigests: return "--algorithms"
+        case .caseNumber: return "--case"
+        case .evidenceNumber: return "--evidence-number"
+        case .examiner: return "--examiner"
+        case .description: return "--description"
+        case .notes: return "--notes"
+        case .conditions: return "--conditions/--legal-basis"
+        }
     }
 }

@@ -212,18 +212,19 @@ final class SealResumeLibraryTests: XCTestCase {
         other.chunkSize = 128 << 10
         XCTAssertThrowsError(try BundleSealer.seal(paths: inputs, out: out, ledger: ledger, key: key, options: other,
                                                    resume: true)) { error in
-            XCTAssertTrue("\(error)".contains("--chunk-size differs: the interrupted seal used 65536, this command "
-                + "gives 131072"), "\(error)")
-            XCTAssertEqual((error as? CustodyError)?.kind, .operational)
+            let difference = SealParameterDifference(parameter: .chunkSize, recorded: "65536", given: "131072")
+            XCTAssertEqual(error as? SealError, .parametersDiffer(workPath: work, difference))
+            XCTAssertEqual((error as? CustodyFailure)?.kind, .operational)
         }
         XCTAssertThrowsError(try BundleSealer.seal(paths: [inputs[0]], out: out, ledger: ledger, key: key,
                                                    options: options(), resume: true)) { error in
-            XCTAssertTrue("\(error)".contains("INPUT differs"), "\(error)")
+            guard case .parametersDiffer(_, let difference)? = error as? SealError else { return XCTFail("\(error)") }
+            XCTAssertEqual(difference.parameter, .inputs)
         }
         XCTAssertThrowsError(try BundleSealer.seal(paths: inputs, out: out, ledger: ledger, key: key,
                                                    options: options())) { error in
-            XCTAssertEqual("\(error)", "an interrupted seal of \(out) exists at \(work): resume it with --resume, "
-                + "or remove it")
+            XCTAssertEqual(error as? SealError, .interruptedSealExists(finalPath: out, workPath: work))
+            XCTAssertEqual("\(error)", "an interrupted seal of \(out) exists at \(work): resume it, or remove it")
         }
         XCTAssertTrue(FileSystem.exists(SealJournal.path(workPath: work)), "refusals keep the partial seal")
         // A source that changed since the interruption cannot be resumed.
