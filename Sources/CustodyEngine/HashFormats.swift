@@ -88,7 +88,7 @@ public enum HashFormatter {
 
     /// The algorithms hashdeep knows, in the order it writes columns.
     public static func hashdeepColumns(_ algorithms: [HashAlgorithm]) -> [DigestAlgorithm] {
-        [.md5, .sha1, .sha256].filter { algorithms.contains(HashAlgorithm(rawValue: $0.rawValue)!) }
+        [.md5, .sha1, .sha256].filter { algorithms.contains(.digest($0)) }
     }
 
     /// The hashdeep file header (`%%%% HASHDEEP-1.0` ...).

@@ -5,52 +5,6 @@ import CustodyIO
 import Glibc
 #endif
 
-/// Everything `custody hash` can compute: the chunked tree digest and the linear digests.
-public enum HashAlgorithm: String, CaseIterable, Sendable, Comparable {
-    case tree, md5, sha1, sha256, sha512
-
-    /// The linear digest this names, or nil for the tree digest.
-    public var linear: DigestAlgorithm? { DigestAlgorithm(rawValue: rawValue) }
-
-    /// Parses a comma-separated list such as `tree,sha256`; throws naming the unknown entry.
-    public static func parseList(_ text: String) throws -> [HashAlgorithm] {
-        var result: [HashAlgorithm] = []
-        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
-            let name = part.trimmingWhitespace().lowercased()
-            guard let algorithm = HashAlgorithm(rawValue: name) else {
-                throw EngineError.unknownName(what: "algorithm", name: String(part), list: text,
-                                              choices: allCases.map(\.rawValue))
-            }
-            if !result.contains(algorithm) { result.append(algorithm) }
-        }
-        return result.sorted()
-    }
-
-    public static func < (lhs: HashAlgorithm, rhs: HashAlgorithm) -> Bool {
-        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
-    }
-}
-
-/// Chunk sizes allowed in tree digests: powers of two from 64 KiB to 64 MiB.
-public enum TreeChunkSize {
-    public static let `default` = 1 << 20
-    public static let minimum = 64 << 10
-    public static let maximum = 64 << 20
-
-    /// Checks a chunk size; throws a usage error naming the rule.
-    public static func validate(_ size: UInt64) throws -> Int {
-        guard size >= UInt64(minimum), size <= UInt64(maximum), size & (size - 1) == 0 else {
-            throw EngineError.chunkSizeNotAllowed(size)
-        }
-        return Int(size)
-    }
-
-    /// The digest's name with its chunk size, as written in text output: `TREE-SHA256-1M`.
-    public static func digestName(_ chunkSize: Int) -> String {
-        "TREE-SHA256-\(ByteSize.shortName(chunkSize))"
-    }
-}
-
 /// The digests of one input.
 public struct FileDigests: Sendable, Equatable {
     /// The path as given (or found by the recursive walk); `-` for standard input.
