@@ -24,23 +24,22 @@ struct PackCommand: ParsableCommand {
     @Argument(help: "Packed file to write, or - for stdout.")
     var output: String
 
-    @Option(name: .long, help: "zlib level 0-9 (0 stores every chunk; default 1, the fastest).")
-    var level = EvidencePacker.defaultLevel
+    /// `--level` as pack describes it.
+    enum LevelHelp: OptionHelpText {
+        static let text: ArgumentHelp = "zlib level 0-9 (0 stores every chunk; default 1, the fastest)."
+    }
+
+    @OptionGroup var levelOption: LevelOption<LevelHelp>
 
     @OptionGroup var chunk: ChunkSizeOption
     @OptionGroup var readersOption: ReadersOption
 
-    @Flag(name: .long, help: "Print the summary as one canonical JSON object.")
-    var json = false
-
-    @Flag(name: .shortAndLong, help: "Overwrite OUTPUT if it exists.")
-    var force = false
-
+    @OptionGroup var outputOptions: SingleOutputOptions
     @OptionGroup var quietOption: QuietOption
 
-    func validate() throws {
-        guard (0...9).contains(level) else { throw ValidationError("--level \(level): choose from 0 to 9") }
-    }
+    private var level: Int { levelOption.level }
+    private var json: Bool { outputOptions.json }
+    private var force: Bool { outputOptions.force }
 
     func run() throws {
         let chunkSize = try chunk.chunkSize

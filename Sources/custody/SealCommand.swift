@@ -31,15 +31,19 @@ struct SealCommand: ParsableCommand {
     @Option(help: "Conditions JSON: legalBasis, case, useLimitations, personalData (see SPEC.md).")
     var conditions: String?
     @Flag(name: .customLong("no-compress"), help: "Store content raw instead of custody gzip.") var noCompress = false
-    @Option(name: .customLong("level"), help: "Compression level 0-9 (default 1).")
-    var level = EvidencePacker.defaultLevel
+    @OptionGroup var levelOption: LevelOption<CompressionLevelHelp>
     @Option(name: [.customShort("a"), .customLong("algorithms")],
             help: "Linear digests of each item besides sha256: md5, sha1, sha512 (comma-separated).")
     var algorithms: String?
     @OptionGroup var chunk: ChunkSizeOption
     @OptionGroup var readersOption: ReadersOption
-    @Option(help: "Read retries before an unreadable range of a device is narrowed to sectors and zero-filled.")
-    var retries = 3
+    /// `--retries` as seal describes it.
+    enum RetriesHelp: OptionHelpText {
+        static let text: ArgumentHelp =
+            "Read retries before an unreadable range of a device is narrowed to sectors and zero-filled."
+    }
+
+    @OptionGroup var retriesOption: RetriesOption<RetriesHelp>
     @Flag(name: .customLong("tolerate-read-errors"),
           help: "Zero-fill and record unreadable ranges of image files too (devices always are).")
     var tolerateReadErrors = false
@@ -51,8 +55,6 @@ struct SealCommand: ParsableCommand {
 
     func validate() throws {
         if inputs.isEmpty && !resume { throw ValidationError("name at least one INPUT to seal") }
-        guard (0...9).contains(level) else { throw ValidationError("--level \(level): choose from 0 to 9") }
-        guard (0...100).contains(retries) else { throw ValidationError("--retries \(retries): choose from 0 to 100") }
         _ = try linearDigests()
     }
 
@@ -66,11 +68,11 @@ struct SealCommand: ParsableCommand {
     func run() throws {
         var options = SealOptions()
         options.chunkSize = try chunk.chunkSize
-        options.level = level
+        options.level = levelOption.level
         options.compress = !noCompress
         options.linearDigests = try linearDigests()
         options.readers = readersOption.readers
-        options.readRetries = retries
+        options.readRetries = retriesOption.retries
         options.tolerateFileReadErrors = tolerateReadErrors
         options.caseNumber = caseNumber
         options.evidenceNumber = evidenceNumber

@@ -36,13 +36,11 @@ struct UnpackCommand: ParsableCommand {
     @Option(name: .customLong("expect-leaves"), help: "File of expected leaf hashes, one hex per line, in order.")
     var expectLeaves: String?
 
-    @Flag(name: .long, help: "Print the summary as one canonical JSON object.")
-    var json = false
-
-    @Flag(name: .shortAndLong, help: "Overwrite OUTPUT if it exists.")
-    var force = false
-
+    @OptionGroup var outputOptions: SingleOutputOptions
     @OptionGroup var quietOption: QuietOption
+
+    private var json: Bool { outputOptions.json }
+    private var force: Bool { outputOptions.force }
 
     func validate() throws {
         _ = try expectation()
