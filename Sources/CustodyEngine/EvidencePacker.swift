@@ -5,42 +5,33 @@ import Dispatch
 import Synchronization
 
 /// What packing computed: the content's digests (read once) and the packed file's shape.
+@dynamicMemberLookup
 public struct PackResult: Sendable {
-    /// Content bytes read.
-    public var size: UInt64
-    /// Bytes of the packed file, end-of-file member included.
-    public var packedSize: UInt64
-    public var chunkSize: Int
-    public var chunkCount: UInt64
-    /// RFC 6962 tree digest of the content over `chunkSize` chunks.
-    public var treeRoot: Hash32
-    /// Every chunk's leaf hash, in order.
-    public var leaves: [Hash32]
-    /// Linear digests of the content.
-    public var digests: [DigestAlgorithm: [UInt8]]
+    /// The content read and the packed file written: sizes, tree digest, leaves, linear digests.
+    public var content: PackedContent
     /// Linear digests of the packed bytes (for manifests), when asked for.
     public var packedDigests: [DigestAlgorithm: [UInt8]]
     /// Chunks written as stored blocks, and chunks taking the all-zero fast path.
     public var storedChunks: UInt64
+    /// Chunks that were all zeros.
     public var zeroChunks: UInt64
 
+    /// A result of the given fields.
     package init(size: UInt64, packedSize: UInt64, chunkSize: Int, chunkCount: UInt64, treeRoot: Hash32,
                  leaves: [Hash32], digests: [DigestAlgorithm: [UInt8]], packedDigests: [DigestAlgorithm: [UInt8]],
                  storedChunks: UInt64, zeroChunks: UInt64) {
-        self.size = size
-        self.packedSize = packedSize
-        self.chunkSize = chunkSize
-        self.chunkCount = chunkCount
-        self.treeRoot = treeRoot
-        self.leaves = leaves
-        self.digests = digests
+        content = PackedContent(size: size, packedSize: packedSize, chunkSize: chunkSize, chunkCount: chunkCount,
+                                treeRoot: treeRoot, leaves: leaves, digests: digests)
         self.packedDigests = packedDigests
         self.storedChunks = storedChunks
         self.zeroChunks = zeroChunks
     }
 
+    /// A field of `content` (`result.size`, `result.treeRoot`, ...).
+    public subscript<Value>(dynamicMember field: KeyPath<PackedContent, Value>) -> Value { content[keyPath: field] }
+
     /// packedSize / size (1 for empty content).
-    public var ratio: Double { size == 0 ? 1 : Double(packedSize) / Double(size) }
+    public var ratio: Double { content.size == 0 ? 1 : Double(content.packedSize) / Double(content.size) }
 }
 
 /// Packs content into custody's multi-member gzip format (SPEC.md section 3) in one parallel pass: chunks

@@ -55,17 +55,11 @@ public struct UnpackExpectation: Sendable {
 }
 
 /// What unpacking found.
+@dynamicMemberLookup
 public struct UnpackResult: Sendable {
-    /// Bytes written to the sink (damaged chunks zero-filled in salvage mode).
-    public var size: UInt64
-    /// Packed bytes read.
-    public var packedSize: UInt64
-    public var chunkSize: Int
-    public var chunkCount: UInt64
-    /// Tree digest and leaves of what was written.
-    public var treeRoot: Hash32
-    public var leaves: [Hash32]
-    public var digests: [DigestAlgorithm: [UInt8]]
+    /// The content written (damaged chunks zero-filled in salvage mode) and the packed bytes read: sizes, tree
+    /// digest and leaves of what was written, linear digests.
+    public var content: PackedContent
     /// Damaged chunks, by index.
     public var damaged: [DamagedChunk]
     /// File-level problems (truncation, missing end-of-file member, trailing garbage, expectation mismatches).
@@ -73,6 +67,9 @@ public struct UnpackResult: Sendable {
 
     /// True when every member and every expectation checked out.
     public var verified: Bool { damaged.isEmpty && problems.isEmpty }
+
+    /// A field of `content` (`result.size`, `result.treeRoot`, ...).
+    public subscript<Value>(dynamicMember field: KeyPath<PackedContent, Value>) -> Value { content[keyPath: field] }
 }
 
 /// Decompresses and verifies custody packed files in parallel: a sequential reader parses member headers
@@ -204,9 +201,9 @@ private final class UnpackRun: @unchecked Sendable {
         if state.damaged.isEmpty && state.problems.isEmpty {
             problems += checkExpectations(root: root, digests: digests, chunkCount: chunkCount)
         }
-        return UnpackResult(size: written, packedSize: packedSize, chunkSize: chunkSize, chunkCount: chunkCount,
-                            treeRoot: root, leaves: leaves, digests: digests,
-                            damaged: state.damaged.sorted { $0.index < $1.index }, problems: problems)
+        let content = PackedContent(size: written, packedSize: packedSize, chunkSize: chunkSize,
+                                    chunkCount: chunkCount, treeRoot: root, leaves: leaves, digests: digests)
+        return UnpackResult(content: content, damaged: state.damaged.sorted { $0.index < $1.index }, problems: problems)
     }
 
     private func checkExpectations(root: Hash32, digests: [DigestAlgorithm: [UInt8]], chunkCount: UInt64)

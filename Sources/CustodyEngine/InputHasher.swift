@@ -58,66 +58,55 @@ public enum InputHasher {
                 inputs.append(HashInput(path: "-", kind: .stream))
                 continue
             }
-            let info: stat
-            do {
-                info = try FileSystem.status(path, followLinks: true)
-            } catch {
-                note("\(error)", true)
-                continue
-            }
-            switch info.st_mode & S_IFMT {
-            case S_IFDIR:
-                if recursive {
-                    walk(path, followSymlinks: followSymlinks, into: &inputs, note: note)
-                } else {
-                    note("\(path): is a directory (use -r to hash its files)", true)
-                }
-            default:
-                inputs.append(HashInput(path: path, kind: kind(of: info)))
-            }
+            visit(path, named: true, recursive: recursive, followSymlinks: followSymlinks, into: &inputs, note: note)
         }
         return inputs
     }
 
-    private static func kind(of info: stat) -> HashInput.Kind {
-        switch info.st_mode & S_IFMT {
-        case S_IFREG: return .regularFile
-        case S_IFBLK: return .blockDevice
-        default: return .stream
-        }
-    }
-
-    private static func walk(_ directory: String, followSymlinks: Bool, into inputs: inout [HashInput],
-                             note: (String, Bool) -> Void) {
-        let names: [String]
+    /// Adds what `path` holds to `inputs`. A path `named` by the caller has its links followed and is kept whatever
+    /// it is (a directory is walked only when `recursive`); a path met in a walk has its links followed only with
+    /// `followSymlinks`, and only its regular files and directories are kept, the rest noted as skipped.
+    private static func visit(_ path: String, named: Bool, recursive: Bool, followSymlinks: Bool,
+                              into inputs: inout [HashInput], note: (String, Bool) -> Void) {
+        var info: stat
         do {
-            names = try FileSystem.directoryEntries(directory)
+            info = try FileSystem.status(path, followLinks: named)
+            if info.st_mode & S_IFMT == S_IFLNK {
+                guard followSymlinks else {
+                    note("\(path): symbolic link skipped (use -L to follow links)", false)
+                    return
+                }
+                info = try FileSystem.status(path, followLinks: true)
+            }
         } catch {
             note("\(error)", true)
             return
         }
-        for name in names {
-            let path = directory.hasSuffix("/") ? directory + name : directory + "/" + name
-            var info: stat
+        switch info.st_mode & S_IFMT {
+        case S_IFDIR:
+            guard recursive else {
+                note("\(path): is a directory (use -r to hash its files)", true)
+                return
+            }
+            let names: [String]
             do {
-                info = try FileSystem.status(path, followLinks: false)
-                if info.st_mode & S_IFMT == S_IFLNK {
-                    guard followSymlinks else {
-                        note("\(path): symbolic link skipped (use -L to follow links)", false)
-                        continue
-                    }
-                    info = try FileSystem.status(path, followLinks: true)
-                }
+                names = try FileSystem.directoryEntries(path)
             } catch {
                 note("\(error)", true)
-                continue
+                return
             }
-            switch info.st_mode & S_IFMT {
-            case S_IFDIR:
-                walk(path, followSymlinks: followSymlinks, into: &inputs, note: note)
-            case S_IFREG:
-                inputs.append(HashInput(path: path, kind: .regularFile))
-            default:
+            for name in names {
+                let child = path.hasSuffix("/") ? path + name : path + "/" + name
+                visit(child, named: false, recursive: true, followSymlinks: followSymlinks, into: &inputs, note: note)
+            }
+        case S_IFREG:
+            inputs.append(HashInput(path: path, kind: .regularFile))
+        case S_IFBLK where named:
+            inputs.append(HashInput(path: path, kind: .blockDevice))
+        default:
+            if named {
+                inputs.append(HashInput(path: path, kind: .stream))
+            } else {
                 note("\(path): special file skipped", false)
             }
         }
