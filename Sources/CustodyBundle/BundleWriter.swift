@@ -254,6 +254,7 @@ public final class BundleWriter {
 
 /// The digest the seal signs: SHA-256 of `tagmanifest-sha256.txt` without the line for the seal itself.
 public enum SealDigest {
+    /// SHA-256 of tagmanifest-sha256.txt without the seal's own line: what the seal statement signs.
     public static func tagManifestDigest(withoutSeal tagManifest: [UInt8]) -> [UInt8] {
         let text = String(decoding: tagManifest, as: UTF8.self)
         let kept = text.split(separator: "\n", omittingEmptySubsequences: true).filter { line in

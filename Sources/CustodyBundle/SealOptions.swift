@@ -43,6 +43,7 @@ public struct SealOptions: Sendable {
     /// The payload is synced (and the seal journal updated) after this many chunks or `syncSeconds`,
     /// whichever comes first: the most an interrupted raw item re-copies after a crash.
     public var syncChunks: UInt64 = 256
+    /// The longest time between two syncs of the payload, in seconds.
     public var syncSeconds = 2.0
 
     /// The defaults: packed at level 1, 1 MiB chunks, sha256, one reader.

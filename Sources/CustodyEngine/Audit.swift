@@ -4,17 +4,23 @@ import CustodyIO
 
 /// A list of known hashes, as read from a hashdeep file, a `*sum` file or custody's text output.
 public struct KnownHashList: Sendable {
+    /// One file the list knows.
     public struct Entry: Sendable, Equatable {
+        /// The file's path as the list gives it.
         public var path: String
+        /// Its size, when the list gives one (hashdeep).
         public var size: UInt64?
+        /// Its linear digests.
         public var digests: [DigestAlgorithm: [UInt8]]
         /// The line the entry came from (1-based).
         public var line: Int
         /// The tree digest and its chunk size, from a `TREE-SHA256-1M (NAME) = HEX` line.
         public var tree: Hash32?
+        /// The chunk size of `tree`.
         public var treeChunkSize: Int?
     }
 
+    /// The files, in the list's order.
     public var entries: [Entry]
 
     /// The linear digests the list holds for at least one entry.
@@ -189,19 +195,26 @@ public struct KnownHashList: Sendable {
 
 /// The outcome of comparing computed digests with a known list, like `hashdeep -a`.
 public struct AuditReport: Sendable, Equatable {
+    /// What one file's comparison found.
     public enum Finding: Sendable, Equatable {
+        /// Same path, same content.
         case matched(path: String)
         /// Same path, different content; names the first algorithm (or `size`) that differs.
         case changed(path: String, what: String, expected: String, actual: String)
         /// Content known under another path.
         case moved(path: String, knownAs: String)
+        /// Not in the list.
         case new(path: String)
+        /// In the list, not among the files hashed.
         case missing(path: String)
     }
 
+    /// One finding per file, hashed or listed.
     public var findings: [Finding]
 
+    /// How many files matched.
     public var matched: Int { findings.filter { if case .matched = $0 { return true } else { return false } }.count }
+    /// Whether every file matched.
     public var passed: Bool { findings.allSatisfy { if case .matched = $0 { return true } else { return false } } }
 
     /// Compares `computed` against `known`. Paths are compared after normalizing both against `workingDirectory`

@@ -66,14 +66,18 @@ public struct EvidencePacker: Sendable {
     /// The state of a pack after its first whole chunks: the content's (tree leaves, linear digests) and the
     /// packed bytes' (count, open digesters). Built by `verifyPrefix(of:)` from what an interrupted run wrote.
     public struct ResumePoint: @unchecked Sendable {
+        /// The content pipeline's state after the verified chunks.
         public var content: ChunkPipeline.ResumePoint
         /// One open digester per `packedDigests` algorithm, in the same order, fed with the packed prefix.
         public var packedDigesters: [Digester]
         /// Bytes of the packed prefix.
         public var packedSize: UInt64
+        /// Chunks written as stored blocks so far.
         public var storedChunks: UInt64
+        /// All-zero chunks so far.
         public var zeroChunks: UInt64
 
+        /// The state of a packed file after its verified members.
         public init(content: ChunkPipeline.ResumePoint, packedDigesters: [Digester], packedSize: UInt64,
                     storedChunks: UInt64 = 0, zeroChunks: UInt64 = 0) {
             self.content = content
@@ -84,6 +88,7 @@ public struct EvidencePacker: Sendable {
         }
     }
 
+    /// A packer of the given level, chunk size and digests.
     public init(level: Int = EvidencePacker.defaultLevel, chunkSize: Int = TreeChunkSize.default,
                 linearDigests: [DigestAlgorithm] = [.sha256], packedDigests: [DigestAlgorithm] = [],
                 readers: Int = 1) {

@@ -15,6 +15,7 @@ public struct DamagedChunk: Sendable, Equatable, CustomStringConvertible {
     /// What is wrong, in words.
     public var reason: String
 
+    /// A damaged chunk of the given ranges and reason.
     public init(index: UInt64, packedRange: Range<UInt64>, contentRange: Range<UInt64>, reason: String) {
         self.index = index
         self.packedRange = packedRange
@@ -38,13 +39,16 @@ extension PackFormat {
 
 /// What the unpacked content should be; every field is optional.
 public struct UnpackExpectation: Sendable {
+    /// The tree digest the content must have.
     public var treeRoot: Hash32?
     /// Every chunk's leaf hash: each chunk is checked as it is inflated.
     public var leaves: [Hash32]?
+    /// The content size it must have.
     public var size: UInt64?
     /// Linear digests of the whole content.
     public var digests: [DigestAlgorithm: [UInt8]]
 
+    /// Expectations of the given values (nil: not checked).
     public init(treeRoot: Hash32? = nil, leaves: [Hash32]? = nil, size: UInt64? = nil,
                 digests: [DigestAlgorithm: [UInt8]] = [:]) {
         self.treeRoot = treeRoot
@@ -82,7 +86,9 @@ public struct UnpackResult: Sendable {
 /// damaged ones zero-filled, and listed. Operational failures (I/O errors, a gzip file not made by custody)
 /// are thrown.
 public struct EvidenceUnpacker: Sendable {
+    /// What the content must be.
     public var expected: UnpackExpectation
+    /// Go on past damage, zero-filling damaged chunks, instead of stopping at the first.
     public var salvage: Bool
     /// Linear digests of the content to compute.
     public var linearDigests: [DigestAlgorithm]
@@ -91,6 +97,7 @@ public struct EvidenceUnpacker: Sendable {
     /// Called with the running count of packed bytes read.
     public var progress: (@Sendable (UInt64) -> Void)?
 
+    /// An unpacker checking `expected`, salvaging or not, computing `linearDigests`.
     public init(expected: UnpackExpectation = UnpackExpectation(), salvage: Bool = false,
                 linearDigests: [DigestAlgorithm] = [.sha256]) {
         self.expected = expected
@@ -203,7 +210,8 @@ private final class UnpackRun: @unchecked Sendable {
         }
         let content = PackedContent(size: written, packedSize: packedSize, chunkSize: chunkSize,
                                     chunkCount: chunkCount, treeRoot: root, leaves: leaves, digests: digests)
-        return UnpackResult(content: content, damaged: state.damaged.sorted { $0.index < $1.index }, problems: problems)
+        return UnpackResult(content: content, damaged: state.damaged.sorted { $0.index < $1.index },
+                            problems: problems)
     }
 
     private func checkExpectations(root: Hash32, digests: [DigestAlgorithm: [UInt8]], chunkCount: UInt64)

@@ -39,16 +39,7 @@ public enum HashAlgorithm: Hashable, Sendable, Comparable, CaseIterable, RawRepr
 
     /// Parses a comma-separated list such as `tree,sha256`; throws naming the unknown entry.
     public static func parseList(_ text: String) throws -> [HashAlgorithm] {
-        var result: [HashAlgorithm] = []
-        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
-            let name = part.trimmingWhitespace().lowercased()
-            guard let algorithm = HashAlgorithm(rawValue: name) else {
-                throw EngineError.unknownName(what: "algorithm", name: String(part), list: text,
-                                              choices: allCases.map(\.rawValue))
-            }
-            if !result.contains(algorithm) { result.append(algorithm) }
-        }
-        return result.sorted()
+        try parseNameList(text, naming: "algorithm")
     }
 
     /// The tree digest first, then the linear digests in `DigestAlgorithm`'s order.
@@ -59,5 +50,21 @@ public enum HashAlgorithm: Hashable, Sendable, Comparable, CaseIterable, RawRepr
         case (.digest, .tree): return false
         case (.digest(let left), .digest(let right)): return left < right
         }
+    }
+}
+
+extension CaseIterable where Self: RawRepresentable & Equatable, RawValue == String {
+    /// Parses a comma-separated list of names (case and surrounding blanks ignored, repeats dropped) into the
+    /// cases it names, in `allCases` order; throws naming the first unknown entry as a `what` ("stage").
+    static func parseNameList(_ text: String, naming what: String) throws -> [Self] {
+        var named: [Self] = []
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let value = Self(rawValue: part.trimmingWhitespace().lowercased()) else {
+                throw EngineError.unknownName(what: what, name: String(part), list: text,
+                                              choices: allCases.map(\.rawValue))
+            }
+            named.append(value)
+        }
+        return allCases.filter(named.contains)
     }
 }

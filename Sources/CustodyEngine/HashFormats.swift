@@ -4,7 +4,22 @@ import CustodyIO
 
 /// Output formats of `custody hash`.
 public enum HashOutputFormat: String, CaseIterable, Sendable {
-    case text, json, sha256sum, md5sum, sha1sum, sha512sum, hashdeep, dfxml
+    /// BSD-tag lines (`SHA256 (NAME) = HEX`), one per algorithm.
+    case text
+    /// One canonical JSON object per input.
+    case json
+    /// `sha256sum` lines.
+    case sha256sum
+    /// `md5sum` lines.
+    case md5sum
+    /// `sha1sum` lines.
+    case sha1sum
+    /// `sha512sum` lines.
+    case sha512sum
+    /// hashdeep's CSV with its header.
+    case hashdeep
+    /// Digital Forensics XML, as hashdeep writes it.
+    case dfxml
 
     /// The linear digest a `*sum` format prints, or nil.
     public var sumAlgorithm: DigestAlgorithm? {
@@ -194,5 +209,6 @@ public enum HashFormatter {
         return lines
     }
 
+    /// The DFXML document's closing lines.
     public static let dfxmlFooter = ["</dfxml>"]
 }

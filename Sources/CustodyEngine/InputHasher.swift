@@ -9,13 +9,18 @@ import Glibc
 public struct FileDigests: Sendable, Equatable {
     /// The path as given (or found by the recursive walk); `-` for standard input.
     public var path: String
+    /// Bytes read.
     public var size: UInt64
+    /// The tree digest's chunk size.
     public var chunkSize: Int
+    /// The tree digest, when computed.
     public var tree: Hash32?
+    /// The linear digests computed.
     public var digests: [DigestAlgorithm: [UInt8]]
     /// Every chunk's leaf hash, when asked for.
     public var leaves: [Hash32]
 
+    /// Digests of the given values.
     public init(path: String, size: UInt64, chunkSize: Int, tree: Hash32?, digests: [DigestAlgorithm: [UInt8]],
                 leaves: [Hash32] = []) {
         self.path = path
@@ -35,10 +40,21 @@ public struct FileDigests: Sendable, Equatable {
 
 /// One input to hash: what it is and how big.
 public struct HashInput: Sendable, Equatable {
-    public enum Kind: Sendable, Equatable { case regularFile, blockDevice, stream }
+    /// What the input is: a regular file, a block device, or a stream read once.
+    public enum Kind: Sendable, Equatable {
+        /// A regular file.
+        case regularFile
+        /// A block device.
+        case blockDevice
+        /// Anything read once: standard input, a FIFO, a character device.
+        case stream
+    }
+    /// The path as given or found (`-` for standard input).
     public var path: String
+    /// What it is.
     public var kind: Kind
 
+    /// An input at `path` of `kind`.
     public init(path: String, kind: Kind) {
         self.path = path
         self.kind = kind

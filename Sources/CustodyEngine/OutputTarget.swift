@@ -11,7 +11,9 @@ import Synchronization
 /// regular file written to a temporary file beside it, synced and renamed into place only on `commit()` so
 /// a partial output never looks complete.
 public final class OutputTarget: @unchecked Sendable {
+    /// The output's path (`-` for standard output).
     public let path: String
+    /// The descriptor written (a temporary file's, for a regular file).
     public let descriptor: FileDescriptor
     private let temporaryPath: String?
     private var finished = false

@@ -8,18 +8,24 @@ import CustodyIO
 public struct PackedEvidenceFile: Sendable {
     /// Where one chunk's member lies.
     public struct Member: Sendable, Equatable {
+        /// The member's first byte in the file.
         public var offset: UInt64
+        /// The member's size.
         public var size: UInt32
+        /// The member's flags.
         public var flags: PackFormat.Flags
     }
 
+    /// The packed file, read with `pread`.
     public let descriptor: FileDescriptor
+    /// The chunk size of its members.
     public let chunkSize: Int
     /// Every chunk's member, in order.
     public let members: [Member]
     /// Content size (from the chunk count and the last member's ISIZE).
     public let contentSize: UInt64
 
+    /// The number of chunks.
     public var chunkCount: Int { members.count }
 
     /// Indexes the packed file behind `descriptor` (which must support positional reads). Throws a

@@ -3,14 +3,18 @@ import Synchronization
 
 /// One unreadable byte range, zero-filled in the acquired image.
 public struct BadRange: Sendable, Equatable, Hashable {
+    /// The first unreadable byte.
     public var offset: UInt64
+    /// The number of unreadable bytes.
     public var length: UInt64
 
+    /// The range of `length` bytes from `offset`.
     public init(offset: UInt64, length: UInt64) {
         self.offset = offset
         self.length = length
     }
 
+    /// The byte after the range.
     public var end: UInt64 { offset + length }
 
     /// `{"length":N,"offset":N}`.
@@ -54,6 +58,7 @@ public final class BadSectorLog: Sendable {
 
     private let state = Mutex(State())
 
+    /// An empty log.
     public init() {}
 
     /// The zero-filled ranges, sorted, adjacent ranges merged.

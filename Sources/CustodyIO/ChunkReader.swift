@@ -58,7 +58,6 @@ public struct FileChunkReader: ChunkReader {
 
     /// Maps the range (or lends a hole as zeros) when the reader maps its file; nil otherwise or when mapping
     /// fails, and the caller reads instead.
-
     public func borrow(at offset: UInt64, count: Int) -> MappedRegion? {
         guard lendsMappings, count > 0 else { return nil }
         if isHole(offset, count) { return MappedRegion.hole(count: count, offset: offset, path: descriptor.path) }

@@ -12,16 +12,20 @@ internal import CCustodySystem
 ///
 /// Closing is explicit (`close()`); positional reads (`pread`) make it safe to share between workers.
 public struct FileDescriptor: Sendable {
+    /// The descriptor number.
     public let rawValue: Int32
     /// The path shown in error messages.
     public let path: String
 
+    /// Wraps descriptor `rawValue`, opened on `path`.
     public init(rawValue: Int32, path: String) {
         self.rawValue = rawValue
         self.path = path
     }
 
+    /// Standard input, shown as `-`.
     public static let standardInput = FileDescriptor(rawValue: 0, path: "-")
+    /// Standard output, shown as `-`.
     public static let standardOutput = FileDescriptor(rawValue: 1, path: "-")
 
     /// Opens a file; `flags` are the `O_*` flags, `mode` applies when creating.
@@ -59,6 +63,7 @@ public struct FileDescriptor: Sendable {
         return descriptor
     }
 
+    /// Closes the descriptor, ignoring errors (a descriptor only read from).
     public func close() {
         _ = Glibc.close(rawValue)
     }

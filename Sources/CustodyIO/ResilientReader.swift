@@ -8,6 +8,7 @@ public struct ReadPolicy: Sendable, Equatable {
     /// The granularity bad ranges are narrowed to; nil lets the source decide (its logical sector size, or 512).
     public var sectorSize: Int?
 
+    /// A policy of `retries` (at least 0) and `sectorSize` (nil: the source's).
     public init(retries: Int = 3, sectorSize: Int? = nil) {
         self.retries = max(0, retries)
         self.sectorSize = sectorSize
@@ -22,17 +23,24 @@ public struct ReadPolicy: Sendable, Equatable {
 /// end counts as a failure of the bytes it did not return. Readers without positional reads (streams) cannot
 /// re-read: their errors are passed on unchanged.
 public struct ResilientReader: ChunkReader {
+    /// The reader wrapped.
     public let base: ChunkReader
+    /// Retries and sector size.
     public let policy: ReadPolicy
+    /// Where zero-filled ranges are recorded.
     public let log: BadSectorLog
     /// Narrowing granularity in bytes.
     public let sectorSize: Int
     /// Polled while narrowing (which can take long on a dying disk); true stops with "interrupted".
     public let shouldStop: (@Sendable () -> Bool)?
 
+    /// The wrapped reader's size.
     public var knownSize: UInt64? { base.knownSize }
+    /// Whether the wrapped reader reads at any offset (needed to re-read).
     public var supportsPositionalReads: Bool { base.supportsPositionalReads }
 
+    /// Wraps `base`: failures are retried, narrowed and zero-filled as `policy` says, recorded in `log`;
+    /// `shouldStop` ends a long retry early.
     public init(_ base: ChunkReader, policy: ReadPolicy = ReadPolicy(), log: BadSectorLog,
                 shouldStop: (@Sendable () -> Bool)? = nil) {
         self.base = base
@@ -49,6 +57,7 @@ public struct ResilientReader: ChunkReader {
         case failed(String)
     }
 
+    /// Reads the range, zero-filling and recording what stays unreadable.
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
         guard base.supportsPositionalReads else { return try base.read(into: buffer, at: offset) }
         let wanted = expected(buffer.count, at: offset)

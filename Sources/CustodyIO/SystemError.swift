@@ -15,8 +15,11 @@ public func systemErrorDescription(_ code: Int32) -> String {
 
 /// A system call failure carrying errno.
 public struct SystemError: Error, CustomStringConvertible, Sendable {
+    /// The call that failed, in words (`open`, `read`).
     public var operation: String
+    /// The path it failed on, if any.
     public var path: String?
+    /// The errno value.
     public var code: Int32
 
     /// A failure of `operation` on `path` (if any) with errno `code`.
@@ -26,6 +29,7 @@ public struct SystemError: Error, CustomStringConvertible, Sendable {
         self.code = code
     }
 
+    /// `PATH: OPERATION: REASON` (no path: `OPERATION: REASON`).
     public var description: String {
         let reason = systemErrorDescription(code)
         if let path { return "\(path): \(operation): \(reason)" }
