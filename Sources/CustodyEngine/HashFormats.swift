@@ -41,7 +41,7 @@ public enum HashFormatter {
         guard name.contains(where: { $0 == "\\" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" }) else {
             return (name, false)
         }
-        let escaped = replacingScalars(of: name) { scalar in
+        let escaped = name.replacingScalars { scalar in
             switch scalar {
             case "\\": return "\\\\"
             case "\n": return "\\n"
@@ -122,40 +122,9 @@ public enum HashFormatter {
         return ([String(digests.size)] + hashes + [digests.path]).joined(separator: ",")
     }
 
-    /// Escapes text for XML character data and attribute values. Carriage returns are written `&#xD;` so parsers
-    /// keep them; characters XML 1.0 cannot carry at all (other controls below U+0020, U+FFFE, U+FFFF, and the bytes
-    /// of file names that are not UTF-8) are written as U+FFFD, the replacement character, so the document stays
-    /// well-formed.
-    public static func xmlEscaped(_ text: String) -> String {
-        replacingScalars(of: text) { scalar in
-            switch scalar {
-            case "&": return "&amp;"
-            case "<": return "&lt;"
-            case ">": return "&gt;"
-            case "'": return "&apos;"
-            case "\"": return "&quot;"
-            case "\r": return "&#xD;"
-            case "\t", "\n": return nil
-            default:
-                let unwritable = scalar.value < 0x20 || scalar.value == 0xFFFE || scalar.value == 0xFFFF
-                    || RawName.escapedByte(scalar) != nil
-                return unwritable ? "\u{FFFD}" : nil
-            }
-        }
-    }
-
-    /// `text` with each scalar that `replacement` maps to a string replaced by it; the others are kept.
-    private static func replacingScalars(of text: String, _ replacement: (Unicode.Scalar) -> String?) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            if let replaced = replacement(scalar) {
-                out += replaced
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
-    }
+    /// Escapes text for XML character data and attribute values (`MarkupEscaping`'s XML rules): carriage returns
+    /// are written `&#xD;` so parsers keep them; characters XML 1.0 cannot carry become U+FFFD.
+    public static func xmlEscaped(_ text: String) -> String { MarkupEscaping.escaped(text, for: .xml) }
 
     /// DFXML header as hashdeep writes it (`dfxml` root, configuration, creator).
     public static func dfxmlHeader(algorithms: [HashAlgorithm], commandLine: String, version: String,
