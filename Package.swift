@@ -75,7 +75,9 @@ let package = Package(
                 "CustodyTar", "CustodyCrypto", "CustodyIO", "CustodyBase",
             ]
         ),
-        .target(name: "CustodyTestSupport", dependencies: ["CustodyIO", "CustodyBase"]),
+        .target(
+            name: "CustodyTestSupport", dependencies: ["CustodyLedger", "CustodyCrypto", "CustodyIO", "CustodyBase"]
+        ),
         .executableTarget(
             name: "custody",
             dependencies: [
@@ -89,7 +91,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CustodyCLITests",
-            dependencies: ["CustodyKit", "custody", "CZlib"]
+            dependencies: ["CustodyKit", "CustodyTestSupport", "custody", "CZlib"]
         ),
     ],
     swiftLanguageModes: [.v6]

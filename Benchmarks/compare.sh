@@ -2,7 +2,8 @@
 # Measures custody against its peers on a page-cached corpus and checks the project's performance targets.
 #
 # usage: Benchmarks/compare.sh [SECTION...]      sections: hash (default: all)
-# environment: N (repetitions, default 5), CUSTODY_BENCH_CORPUS (default /tmp/custody-corpus-1g.img),
+# environment: N (repetitions, default 5), CUSTODY (a binary to measure; default: build .build/release/custody),
+#              CUSTODY_BENCH_CORPUS (default /tmp/custody-corpus-1g.img),
 #              CUSTODY_BENCH_SPARSE (default /tmp/custody-sparse-16g.img), CUSTODY_SKIP_BUILD=1
 #
 # Each section is a function `section_NAME` that measures with `measure` and states targets with `target`;
@@ -15,7 +16,8 @@ CORPUS=${CUSTODY_BENCH_CORPUS:-/tmp/custody-corpus-1g.img}
 SPARSE=${CUSTODY_BENCH_SPARSE:-/tmp/custody-sparse-16g.img}
 NONZERO=${CUSTODY_BENCH_NONZERO:-/tmp/custody-keystream-1g.img}
 CORES=$(nproc)
-CUSTODY="$ROOT/.build/release/custody"
+CUSTODY_GIVEN=${CUSTODY:-}
+CUSTODY=${CUSTODY:-"$ROOT/.build/release/custody"}
 SECTIONS=(hash)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -70,7 +72,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 # --- setup ---------------------------------------------------------------------------------------------------
 
 build_custody() {
-    if [[ ${CUSTODY_SKIP_BUILD:-0} != 1 ]]; then
+    if [[ ${CUSTODY_SKIP_BUILD:-0} != 1 && -z $CUSTODY_GIVEN ]]; then
         (cd "$ROOT" && swift build -c release --product custody >/dev/null)
     fi
     [[ -x $CUSTODY ]] || { echo "compare.sh: $CUSTODY missing (swift build -c release)" >&2; exit 2; }

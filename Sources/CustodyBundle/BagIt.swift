@@ -16,18 +16,13 @@ public enum BagIt {
     /// Checks a manifest path: relative, `/`-separated, no empty, `.` or `..` component, no NUL or backslash,
     /// so that it can never leave the bag. Returns the components.
     public static func safeComponents(_ path: String) throws -> [String] {
-        guard !path.isEmpty else { throw CustodyError.verification("empty path") }
-        guard !path.hasPrefix("/") else {
-            throw CustodyError.verification("absolute path '\(printable(path))' (bag paths are relative)")
-        }
-        guard !path.contains("\0"), !path.contains("\\") else {
-            throw CustodyError.verification("path '\(printable(path))' holds a NUL or backslash")
-        }
+        guard !path.isEmpty else { throw BundleError.emptyPath }
+        guard !path.hasPrefix("/") else { throw BundleError.absolutePath(path) }
+        guard !path.contains("\0"), !path.contains("\\") else { throw BundleError.pathWithNULOrBackslash(path) }
         let components = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         for component in components {
             if component.isEmpty || component == "." || component == ".." {
-                throw CustodyError.verification("path '\(printable(path))' escapes or is not normalized "
-                    + "(empty, '.' or '..' component)")
+                throw BundleError.pathNotNormalized(path)
             }
         }
         return components
@@ -35,16 +30,14 @@ public enum BagIt {
 
     /// Percent-encodes CR, LF and `%` in a manifest path, as RFC 8493 section 2.1.3 requires.
     public static func encodePath(_ path: String) -> String {
-        var out = ""
-        for scalar in path.unicodeScalars {
+        path.replacingScalars { scalar in
             switch scalar {
-            case "%": out += "%25"
-            case "\r": out += "%0D"
-            case "\n": out += "%0A"
-            default: out.unicodeScalars.append(scalar)
+            case "%": return "%25"
+            case "\r": return "%0D"
+            case "\n": return "%0A"
+            default: return nil
             }
         }
-        return out
     }
 
     /// Decodes `%25`, `%0D`, `%0A` (case-insensitive); any other `%` sequence is kept as it is.
@@ -78,9 +71,7 @@ public enum BagIt {
     /// the wrong length, unsafe paths and duplicates, naming the manifest and line.
     public static func parseManifest(_ bytes: [UInt8], name: String, algorithm: DigestAlgorithm) throws
         -> [(path: String, digest: [UInt8])] {
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw CustodyError.verification("\(name): not valid UTF-8")
-        }
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw BundleError.tagFileNotUTF8(file: name) }
         var entries: [(path: String, digest: [UInt8])] = []
         var seen = Set<String>()
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
@@ -89,21 +80,21 @@ public enum BagIt {
             var line = Substring(rawLine)
             if line.hasSuffix("\r") { line = line.dropLast() }
             guard let space = line.firstIndex(where: { $0 == " " || $0 == "\t" }) else {
-                throw CustodyError.verification("\(name):\(offset + 1): expected 'CHECKSUM PATH'")
+                throw BundleError.manifestLineMalformed(file: name, line: offset + 1)
             }
             let hex = line[..<space]
             let path = decodePath(String(line[space...].drop { $0 == " " || $0 == "\t" }))
             guard let digest = Hex.decode(hex), digest.count == algorithm.outputSize else {
-                throw CustodyError.verification("\(name):\(offset + 1): '\(hex.prefix(16))' is not a "
-                    + "\(algorithm.rawValue)")
+                throw BundleError.manifestDigestMalformed(file: name, line: offset + 1, text: String(hex.prefix(16)),
+                                                          algorithm: algorithm)
             }
             do {
                 _ = try safeComponents(path)
-            } catch let error as CustodyError {
-                throw CustodyError.verification("\(name):\(offset + 1): \(error.message)")
+            } catch let error as BundleError {
+                throw BundleError.manifestPathUnsafe(file: name, line: offset + 1, problem: error)
             }
             guard seen.insert(path).inserted else {
-                throw CustodyError.verification("\(name):\(offset + 1): '\(printable(path))' listed twice")
+                throw BundleError.manifestPathListedTwice(file: name, line: offset + 1, path: path)
             }
             entries.append((path, digest))
         }
@@ -121,9 +112,7 @@ public enum BagIt {
     /// Parses `bag-info.txt` (or `bagit.txt`): `Label: value` lines, continuation lines starting with
     /// whitespace. Labels may repeat.
     public static func parseBagInfo(_ bytes: [UInt8], name: String) throws -> [(label: String, value: String)] {
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw CustodyError.verification("\(name): not valid UTF-8")
-        }
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw BundleError.tagFileNotUTF8(file: name) }
         var fields: [(label: String, value: String)] = []
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         if lines.last == "" { lines.removeLast() }
@@ -132,13 +121,13 @@ public enum BagIt {
             if line.hasSuffix("\r") { line = line.dropLast() }
             if let first = line.first, first == " " || first == "\t" {
                 guard !fields.isEmpty else {
-                    throw CustodyError.verification("\(name):\(offset + 1): continuation line before any label")
+                    throw BundleError.continuationBeforeLabel(file: name, line: offset + 1)
                 }
                 fields[fields.count - 1].value += "\n" + line.drop { $0 == " " || $0 == "\t" }
                 continue
             }
             guard let colon = line.firstIndex(of: ":"), colon != line.startIndex else {
-                throw CustodyError.verification("\(name):\(offset + 1): expected 'Label: value'")
+                throw BundleError.bagInfoLineMalformed(file: name, line: offset + 1)
             }
             let label = String(line[..<colon])
             let value = String(line[line.index(after: colon)...].drop { $0 == " " || $0 == "\t" })
@@ -189,6 +178,7 @@ extension String {
 /// Walks a bag directory without following links, listing regular files by bag-relative path and flagging
 /// anything else (symlinks, devices, FIFOs, sockets) as a finding.
 public enum BagTree {
+    /// What a walk of a bag found.
     public struct Listing: Sendable {
         /// Regular files, bag-relative, with sizes.
         public var files: [String: UInt64] = [:]
@@ -203,7 +193,7 @@ public enum BagTree {
         let descriptor = try FileDescriptor.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
         do {
             guard try descriptor.status().st_mode & S_IFMT == S_IFREG else {
-                throw CustodyError.verification("\(BagIt.printable(path)): not a regular file, not read")
+                throw BundleError.notRegularFile(path: path)
             }
         } catch {
             descriptor.close()
@@ -218,8 +208,7 @@ public enum BagTree {
         defer { descriptor.close() }
         let size = Int(try descriptor.status().st_size)
         guard size <= limit else {
-            throw CustodyError.verification("\(BagIt.printable(path)): larger than "
-                + "\(ByteSize.describe(UInt64(limit))), refused")
+            throw BundleError.fileTooLarge(path: path, limit: limit)
         }
         var out: [UInt8] = []
         out.reserveCapacity(size)
@@ -229,13 +218,13 @@ public enum BagTree {
             if count == 0 { break }
             out.append(contentsOf: buffer[0..<count])
             if out.count > limit {
-                throw CustodyError.verification("\(BagIt.printable(path)): larger than "
-                    + "\(ByteSize.describe(UInt64(limit))), refused")
+                throw BundleError.fileTooLarge(path: path, limit: limit)
             }
         }
         return out
     }
 
+    /// Walks the bag at `root` without following links: regular files with their sizes, anything else as unexpected.
     public static func list(_ root: String) throws -> Listing {
         var listing = Listing()
         try walk(root: root, relative: "", into: &listing)

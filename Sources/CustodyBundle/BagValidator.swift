@@ -9,10 +9,12 @@ import CustodyLedger
 /// Payload-Oxum, no links or special files, every manifest path safe, payload complete in every manifest,
 /// tag manifests covering every tag file. Payload digests are checked separately (they need a full read).
 public struct BagValidator: Sendable {
+    /// The bag directory.
     public let root: String
     /// Largest tag file or manifest read into memory.
     public static let tagFileLimit = 256 << 20
 
+    /// A validator of the bag at `root`.
     public init(root: String) { self.root = root }
 
     /// What the structural checks learned, for the content checks that follow.
@@ -26,6 +28,7 @@ public struct BagValidator: Sendable {
         /// Every regular file in the bag.
         public var files: [String: UInt64] = [:]
 
+        /// The first bag-info value for `label` (compared without case), if any.
         public func bagInfoValue(_ label: String) -> String? {
             bagInfo.first { $0.label.lowercased() == label.lowercased() }?.value
         }
@@ -116,66 +119,77 @@ public struct BagValidator: Sendable {
                                into report: inout VerificationReport) {
         let name = BundleLayout.manifestName(algorithm)
         guard let entries = readManifest(name, algorithm: algorithm, into: &report) else { return }
-        var failed = false
-        var listed = Set<String>()
-        for entry in entries {
-            listed.insert(entry.path)
-            guard entry.path.hasPrefix(BundleLayout.payloadDirectory + "/") else {
-                report.fail("bagit.\(name)", "\(name) lists '\(BagIt.printable(entry.path))' outside data/")
-                failed = true
-                continue
-            }
-            guard payloadFiles[entry.path] != nil else {
-                report.fail("bagit.\(name)", "\(BagIt.printable(entry.path)) is listed in \(name) but missing")
-                failed = true
-                continue
-            }
-            structure.payload[entry.path, default: [:]][algorithm] = entry.digest
+        let passed = checkListing(
+            entries, name: name, present: payloadFiles, covered: payloadFiles.keys.sorted(),
+            refusal: { path in
+                path.hasPrefix(BundleLayout.payloadDirectory + "/") ? nil
+                    : "\(name) lists '\(BagIt.printable(path))' outside data/"
+            },
+            unlisted: { "\(BagIt.printable($0)) is in data/ but not listed in \(name)" },
+            into: &report
+        ) { path, digest, _ in
+            structure.payload[path, default: [:]][algorithm] = digest
+            return true
         }
-        for path in payloadFiles.keys.sorted() where !listed.contains(path) {
-            report.fail("bagit.\(name)", "\(BagIt.printable(path)) is in data/ but not listed in \(name)")
-            failed = true
-        }
-        if !failed { report.pass("bagit.\(name)", "\(name) lists all \(payloadFiles.count) payload files") }
+        if passed { report.pass("bagit.\(name)", "\(name) lists all \(payloadFiles.count) payload files") }
     }
 
     private func checkTagManifest(_ algorithm: DigestAlgorithm, files: [String: UInt64],
                                   into report: inout VerificationReport) {
         let name = BundleLayout.tagManifestName(algorithm)
         guard let entries = readManifest(name, algorithm: algorithm, into: &report) else { return }
-        var failed = false
+        func isTagFile(_ path: String) -> Bool {
+            !path.hasPrefix(BundleLayout.payloadDirectory + "/") && !path.hasPrefix("tagmanifest-")
+        }
+        let tagFiles = files.keys.filter(isTagFile)
+        let passed = checkListing(
+            entries, name: name, present: files, covered: tagFiles.sorted(),
+            refusal: { isTagFile($0) ? nil : "\(name) lists '\(BagIt.printable($0))', which is not a tag file" },
+            unlisted: { "\(BagIt.printable($0)) is not covered by \(name) (an extra file?)" },
+            into: &report
+        ) { path, digest, report in
+            do {
+                let content = try BagTree.readRegular(root + "/" + path, limit: BagValidator.tagFileLimit)
+                if !constantTimeEqual(Digester.digest(algorithm, content), digest) {
+                    report.fail("bagit.\(name)", "\(path): \(algorithm.rawValue) differs from \(name) "
+                        + "(the file was changed)")
+                    return false
+                }
+                return true
+            } catch {
+                report.fail("bagit.\(name)", "\(path) cannot be read: \(error)")
+                return false
+            }
+        }
+        if passed { report.pass("bagit.\(name)", "\(name) covers all \(tagFiles.count) tag files, digests match") }
+    }
+
+    /// Goes through a manifest's entries in order, failing `bagit.NAME` for each one `refusal` gives a reason for
+    /// and each one not among the `present` files, and handing the others to `check` (which reports its own
+    /// failures and says whether the entry passed); then fails each of the `covered` files the manifest does not
+    /// list, worded by `unlisted`. Returns whether everything passed.
+    private func checkListing(_ entries: [(path: String, digest: [UInt8])], name: String, present: [String: UInt64],
+                              covered: [String], refusal: (String) -> String?, unlisted: (String) -> String,
+                              into report: inout VerificationReport,
+                              check: (String, [UInt8], inout VerificationReport) -> Bool) -> Bool {
+        var passed = true
         var listed = Set<String>()
         for entry in entries {
             listed.insert(entry.path)
-            if entry.path.hasPrefix(BundleLayout.payloadDirectory + "/") || entry.path.hasPrefix("tagmanifest-") {
-                report.fail("bagit.\(name)", "\(name) lists '\(BagIt.printable(entry.path))', which is not a tag file")
-                failed = true
-                continue
-            }
-            guard files[entry.path] != nil else {
+            if let reason = refusal(entry.path) {
+                report.fail("bagit.\(name)", reason)
+                passed = false
+            } else if present[entry.path] == nil {
                 report.fail("bagit.\(name)", "\(BagIt.printable(entry.path)) is listed in \(name) but missing")
-                failed = true
-                continue
-            }
-            do {
-                let content = try BagTree.readRegular(root + "/" + entry.path, limit: BagValidator.tagFileLimit)
-                if !constantTimeEqual(Digester.digest(algorithm, content), entry.digest) {
-                    report.fail("bagit.\(name)", "\(entry.path): \(algorithm.rawValue) differs from \(name) "
-                        + "(the file was changed)")
-                    failed = true
-                }
-            } catch {
-                report.fail("bagit.\(name)", "\(entry.path) cannot be read: \(error)")
-                failed = true
+                passed = false
+            } else if !check(entry.path, entry.digest, &report) {
+                passed = false
             }
         }
-        let tagFiles = files.keys.filter {
-            !$0.hasPrefix(BundleLayout.payloadDirectory + "/") && !$0.hasPrefix("tagmanifest-")
+        for path in covered where !listed.contains(path) {
+            report.fail("bagit.\(name)", unlisted(path))
+            passed = false
         }
-        for path in tagFiles.sorted() where !listed.contains(path) {
-            report.fail("bagit.\(name)", "\(BagIt.printable(path)) is not covered by \(name) (an extra file?)")
-            failed = true
-        }
-        if !failed { report.pass("bagit.\(name)", "\(name) covers all \(tagFiles.count) tag files, digests match") }
+        return passed
     }
 }

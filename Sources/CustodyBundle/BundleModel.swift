@@ -7,11 +7,17 @@ import CustodyLedger
 
 /// Names of the files in a sealed bundle (a BagIt 1.0 bag).
 public enum BundleLayout {
+    /// The bag declaration file.
     public static let declaration = "bagit.txt"
+    /// The bag metadata file.
     public static let bagInfo = "bag-info.txt"
+    /// The payload directory.
     public static let payloadDirectory = "data"
+    /// The algorithms of the payload manifests custody writes.
     public static let payloadManifests: [DigestAlgorithm] = [.sha256, .sha512]
+    /// The algorithms of the tag manifests custody writes.
     public static let tagManifests: [DigestAlgorithm] = [.sha256, .sha512]
+    /// The directory of custody's own tag files.
     public static let custodyDirectory = "custody"
     /// Item metadata (canonical JSON).
     public static let items = "custody/items.json"
@@ -30,6 +36,7 @@ public enum BundleLayout {
     /// Folder of per-item leaf hash lists (32 bytes per chunk, binary).
     public static let leavesDirectory = "custody/leaves"
 
+    /// The payload manifest file for `algorithm` (`manifest-sha256.txt`).
     public static func manifestName(_ algorithm: DigestAlgorithm) -> String { "manifest-\(algorithm.rawValue).txt" }
 
     /// Every file a bundle holds under a fixed name (the per-item payload and leaf files aside).
@@ -37,6 +44,7 @@ public enum BundleLayout {
         [declaration, bagInfo, items, ledgerExcerpt, proofs, checkpoint, identities, conditions, seal]
             + payloadManifests.map(manifestName) + tagManifests.map(tagManifestName)
     }
+    /// The tag manifest file for `algorithm` (`tagmanifest-sha256.txt`).
     public static func tagManifestName(_ algorithm: DigestAlgorithm) -> String {
         "tagmanifest-\(algorithm.rawValue).txt"
     }
@@ -58,6 +66,7 @@ public struct ItemRecord: Sendable, Equatable {
     public var number: Int
     /// Bag-relative payload path (`data/...`).
     public var payloadPath: String
+    /// How the payload file stores the content.
     public var encoding: PayloadEncoding
     /// The name the source had, when it differs from the payload's (unsafe characters are replaced).
     public var originalName: String
@@ -65,6 +74,7 @@ public struct ItemRecord: Sendable, Equatable {
     public var size: UInt64
     /// Payload file size in bytes.
     public var storedSize: UInt64
+    /// The tree digest chunk size, in bytes.
     public var chunkSize: Int
     /// Tree digest (hex) of the content.
     public var tree: String
@@ -74,14 +84,21 @@ public struct ItemRecord: Sendable, Equatable {
     public var leavesPath: String
     /// Source description (path, kind, device model, serial, sector sizes...).
     public var source: [String: JSONValue]
+    /// When acquisition began (RFC 3339, UTC).
     public var acquisitionStart: String
+    /// When acquisition ended (RFC 3339, UTC).
     public var acquisitionEnd: String
+    /// The tool and version that acquired the item.
     public var tool: String
     /// Case metadata: case number, evidence number, examiner, description, notes.
     public var caseNumber: String?
+    /// The evidence number given at sealing.
     public var evidenceNumber: String?
+    /// The examiner named at sealing.
     public var examiner: String?
+    /// The description given at sealing.
     public var itemDescription: String?
+    /// Free-text notes given at sealing.
     public var notes: String?
     /// Unreadable ranges that were zero-filled ({offset, length}).
     public var badRanges: [JSONValue]
@@ -89,6 +106,7 @@ public struct ItemRecord: Sendable, Equatable {
     /// of the JSON.
     public var resumed = 0
 
+    /// An item record from all its fields.
     public init(id: String, number: Int, payloadPath: String, encoding: PayloadEncoding, originalName: String,
                 size: UInt64, storedSize: UInt64, chunkSize: Int, tree: String, digests: [String: String],
                 leavesPath: String, source: [String: JSONValue], acquisitionStart: String, acquisitionEnd: String,
@@ -117,6 +135,7 @@ public struct ItemRecord: Sendable, Equatable {
         self.badRanges = badRanges
     }
 
+    /// The record as `items.json` holds it.
     public var json: JSONValue {
         var members: [String: JSONValue] = [
             "id": .string(id), "number": .int(Int64(number)), "payload": .string(payloadPath),
@@ -139,13 +158,13 @@ public struct ItemRecord: Sendable, Equatable {
     public init(json: JSONValue, where location: String) throws {
         func string(_ key: String) throws -> String {
             guard let value = json[key]?.stringValue else {
-                throw CustodyError.verification("\(location): field '\(key)' missing or not a string")
+                throw BundleError.itemFieldNotString(location: location, field: key)
             }
             return value
         }
         func integer(_ key: String) throws -> Int64 {
             guard let value = json[key]?.intValue, value >= 0 else {
-                throw CustodyError.verification("\(location): field '\(key)' missing or not a non-negative integer")
+                throw BundleError.itemFieldNotCount(location: location, field: key)
             }
             return value
         }
@@ -153,7 +172,7 @@ public struct ItemRecord: Sendable, Equatable {
         number = Int(try integer("number"))
         payloadPath = try string("payload")
         guard let encoding = PayloadEncoding(rawValue: try string("encoding")) else {
-            throw CustodyError.verification("\(location): unknown encoding '\(try string("encoding"))'")
+            throw BundleError.itemEncodingUnknown(location: location, encoding: try string("encoding"))
         }
         self.encoding = encoding
         originalName = try string("originalName")
@@ -163,12 +182,12 @@ public struct ItemRecord: Sendable, Equatable {
         chunkSize = try TreeChunkSize.validate(UInt64(chunk))
         tree = try string("tree")
         guard let digestObject = json["digests"]?.objectValue else {
-            throw CustodyError.verification("\(location): field 'digests' missing")
+            throw BundleError.itemDigestsMissing(location: location)
         }
         var digests: [String: String] = [:]
         for (key, value) in digestObject {
             guard let hex = value.stringValue else {
-                throw CustodyError.verification("\(location): digest '\(key)' is not a string")
+                throw BundleError.itemDigestNotString(location: location, algorithm: key)
             }
             digests[key] = hex
         }
@@ -190,9 +209,14 @@ public struct ItemRecord: Sendable, Equatable {
 
 /// Random identifiers (`urn:uuid:` version 4) from OpenSSL's CSPRNG.
 public enum Identifier {
-    public static func uuid() -> String {
-        var bytes = SecureRandom.bytes(16)
-        bytes[6] = (bytes[6] & 0x0f) | 0x40
+    /// A random (version 4) UUID, lower-case.
+    public static func uuid() -> String { uuidString(SecureRandom.bytes(16), version: 4) }
+
+    /// The first 16 of `bytes` as a UUID of `version` (RFC 9562: the version in the high nibble of byte 6, the
+    /// variant `10` in the high bits of byte 8), lower-case hex in groups 8-4-4-4-12.
+    package static func uuidString(_ bytes: [UInt8], version: UInt8) -> String {
+        var bytes = Array(bytes.prefix(16))
+        bytes[6] = (bytes[6] & 0x0f) | (version << 4)
         bytes[8] = (bytes[8] & 0x3f) | 0x80
         let hex = Hex.encode(bytes)
         let parts = [hex.prefix(8), hex.dropFirst(8).prefix(4), hex.dropFirst(12).prefix(4),
@@ -200,6 +224,7 @@ public enum Identifier {
         return parts.joined(separator: "-")
     }
 
+    /// A random `urn:uuid:` identifier.
     public static func urn() -> String { "urn:uuid:" + uuid() }
 
     /// Whether `text` is `urn:uuid:` and a UUID in lower-case hex groups 8-4-4-4-12, as `urn()` writes it.

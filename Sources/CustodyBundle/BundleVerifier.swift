@@ -12,15 +12,21 @@ import Synchronization
 
 /// What a verification learned about a bundle, for reports.
 public struct BundleSummary: Sendable {
+    /// The bundle ID from bag-info, if readable.
     public var bundleID: String?
+    /// The item records from `items.json`.
     public var items: [ItemRecord] = []
+    /// The conditions the bundle carries, if readable.
     public var conditions: Conditions?
     /// The sealing officer, when the seal names a known identity.
     public var sealer: Identity?
+    /// The entries of the bundle's ledger excerpt.
     public var entries: [LedgerEntry] = []
     /// The self-signed identities the bundle carries (`custody/identities.json`).
     public var identities: [Identity] = []
+    /// The bundle's checkpoint, if it verified.
     public var checkpoint: Checkpoint?
+    /// The bag-info labels and values, in order.
     public var bagInfo: [(label: String, value: String)] = []
     /// Per item number: whether its content verified (nil when not checked).
     public var itemStatus: [Int: Bool] = [:]
@@ -30,19 +36,24 @@ public struct BundleSummary: Sendable {
 /// content against its tree and linear digests, the ledger excerpt's chain and signatures, each inclusion
 /// proof against the checkpoint, and the checkpoint's signature. Never writes into the bundle.
 public struct BundleVerifier: Sendable {
+    /// The bundle directory.
     public var root: String
     /// Trusted keys; without a store, valid signatures are reported as valid but not trusted.
     public var trust: TrustStore?
     /// Skip only the decompression and re-hashing of item content.
     public var fast = false
+    /// Called with a path and the bytes verified so far, as content is re-hashed.
     public var progress: (@Sendable (String, UInt64) -> Void)?
 
+    /// A verifier of the bundle at `root`, checking signers against `trust` when given; `fast` skips decompressing and
+    /// re-hashing item content.
     public init(root: String, trust: TrustStore? = nil, fast: Bool = false) {
         self.root = root
         self.trust = trust
         self.fast = fast
     }
 
+    /// Runs every check; never throws: what cannot be read is a failed check in the report.
     public func verify() -> (report: VerificationReport, summary: BundleSummary) {
         var report = VerificationReport()
         var summary = BundleSummary()
@@ -118,8 +129,8 @@ public struct BundleVerifier: Sendable {
                 do {
                     _ = try BagIt.safeComponents(record.payloadPath)
                     _ = try BagIt.safeComponents(record.leavesPath)
-                } catch let error as CustodyError {
-                    throw CustodyError.verification("\(place): \(error.message)")
+                } catch let error as BundleError {
+                    throw BundleError.itemPathUnsafe(location: place, problem: error)
                 }
                 if structure.payload[record.payloadPath] == nil {
                     report.fail("items", "item \(record.number): payload \(record.payloadPath) is not in the manifests")
@@ -291,9 +302,10 @@ public struct BundleVerifier: Sendable {
                 ok = false
                 continue
             }
-            guard proof.size == checkpoint.size, proof.root == checkpoint.root, proof.verify() else {
-                report.fail("inclusion proofs", "entry \(proof.index): the inclusion proof does not lead to the "
-                    + "checkpoint (size \(checkpoint.size))")
+            do {
+                try proof.check(leading: entry.leafHash, to: checkpoint)
+            } catch {
+                report.fail("inclusion proofs", "\(error)")
                 ok = false
                 continue
             }

@@ -39,18 +39,17 @@ public final class BundleWriter {
     public init(out: String, resume: Bool = false) throws {
         let name = out.split(separator: "/").last.map(String.init) ?? ""
         guard !name.isEmpty, name != ".", name != ".." else {
-            throw CustodyError.operational("--out '\(out)': name the new bundle folder (for example case-42)")
+            throw SealError.bundlePathUnnamed(out: out)
         }
         let paths = BundleWriter.workPath(for: out)
         guard !FileSystem.exists(paths.final) else {
-            throw CustodyError.operational("\(paths.final): already exists; choose a new --out path")
+            throw SealError.bundleExists(path: paths.final)
         }
         finalPath = paths.final
         workPath = paths.work
         if resume {
             guard FileSystem.exists(workPath) else {
-                throw CustodyError.operational("no interrupted seal of \(finalPath) to resume: \(workPath) does not "
-                    + "exist (seal without --resume)")
+                throw SealError.noInterruptedSeal(finalPath: finalPath, workPath: workPath)
             }
             kept = true
         } else {
@@ -60,8 +59,7 @@ public final class BundleWriter {
                 kept = true
                 if code == EEXIST {
                     _ = try BundleWriter.lockWorkDirectory(workPath).close()
-                    throw CustodyError.operational("an interrupted seal of \(finalPath) exists at \(workPath): resume "
-                        + "it with --resume, or remove it")
+                    throw SealError.interruptedSealExists(finalPath: finalPath, workPath: workPath)
                 }
                 throw SystemError(operation: "create directory", path: workPath, code: code)
             }
@@ -81,8 +79,7 @@ public final class BundleWriter {
             let path = workPath + "/" + relative
             if let info = try? FileSystem.status(path, followLinks: false), info.st_mode & S_IFMT != S_IFDIR {
                 kept = true
-                throw CustodyError.operational("\(path): not a directory (a link or file was put there); the seal "
-                    + "cannot go on in \(workPath)")
+                throw SealError.notADirectory(path: path, workPath: workPath)
             }
             try FileSystem.createDirectory(path)
         }
@@ -94,7 +91,7 @@ public final class BundleWriter {
         let directory = try FileDescriptor.open(workPath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
         guard flock(directory.rawValue, LOCK_EX | LOCK_NB) == 0 else {
             directory.close()
-            throw CustodyError.operational("\(workPath) is in use by another custody seal; wait for it to end")
+            throw SealError.workDirectoryInUse(workPath: workPath)
         }
         return directory
     }
@@ -151,8 +148,7 @@ public final class BundleWriter {
         let path = absolute(relative)
         guard let info = try? FileSystem.status(path, followLinks: false), info.st_mode & S_IFMT == S_IFREG,
               size.map({ UInt64(info.st_size) == $0 }) ?? true else {
-            throw CustodyError.operational("\(path): missing or changed since the interrupted seal wrote it; remove "
-                + "\(workPath) and seal again")
+            throw SealError.keptFileChanged(path: path, workPath: workPath)
         }
     }
 
@@ -170,12 +166,11 @@ public final class BundleWriter {
         let known = Set(tagFiles).union(payloadSizes.keys).union(BundleLayout.fixedFiles)
         let listing = try BagTree.list(workPath)
         if let unexpected = listing.unexpected.first {
-            throw CustodyError.operational("\(absolute(unexpected.path)): a \(unexpected.kind) in the interrupted "
-                + "seal; remove \(workPath) and seal again")
+            throw SealError.unexpectedEntry(path: absolute(unexpected.path), kind: "\(unexpected.kind)",
+                                            workPath: workPath)
         }
         if let stray = listing.files.keys.sorted().first(where: { !known.contains($0) }) {
-            throw CustodyError.operational("\(absolute(stray)): not written by the seal; remove it (or \(workPath)) "
-                + "and resume again")
+            throw SealError.strayFile(path: absolute(stray), workPath: workPath)
         }
     }
 
@@ -259,6 +254,7 @@ public final class BundleWriter {
 
 /// The digest the seal signs: SHA-256 of `tagmanifest-sha256.txt` without the line for the seal itself.
 public enum SealDigest {
+    /// SHA-256 of tagmanifest-sha256.txt without the seal's own line: what the seal statement signs.
     public static func tagManifestDigest(withoutSeal tagManifest: [UInt8]) -> [UInt8] {
         let text = String(decoding: tagManifest, as: UTF8.self)
         let kept = text.split(separator: "\n", omittingEmptySubsequences: true).filter { line in

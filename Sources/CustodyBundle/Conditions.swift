@@ -12,26 +12,34 @@ public struct Conditions: Sendable, Equatable {
     public enum OnwardTransfer: String, Sendable, Equatable {
         /// Only with the original sender's signed consent recorded (the default).
         case requiresConsent = "requires-consent"
+        /// May be passed on without asking.
         case allowed = "allowed"
+        /// May not be passed on.
         case forbidden = "forbidden"
     }
 
+    /// The legal basis of the transfer or use.
     public var legalBasis: String?
+    /// The case identifier.
     public var caseID: String?
+    /// The mutual legal assistance request reference.
     public var mlaReference: String?
     /// Purposes the evidence may serve.
     public var purposes: [String] = []
     /// Proceedings the evidence may be used in.
     public var proceedings: [String] = []
+    /// Whether the bundle may be passed on to a third jurisdiction.
     public var onwardTransfer: OnwardTransfer = .requiresConsent
     /// Categories of personal data present (e.g. "communications content", "location data").
     public var personalDataCategories: [String] = []
     /// Date until which personal data may be retained (YYYY-MM-DD).
     public var retentionUntil: String?
+    /// Safeguards for the personal data.
     public var safeguards: [String] = []
     /// Fields the file had that custody does not interpret; kept and carried as they are.
     public var other: [String: JSONValue] = [:]
 
+    /// Conditions with nothing stated (onward transfer requires consent).
     public init() {}
 
     static let knownKeys: Set<String> = ["legalBasis", "case", "mlaReference", "useLimitations", "personalData"]
@@ -39,23 +47,24 @@ public struct Conditions: Sendable, Equatable {
     /// Parses conditions JSON, naming the file and the offending field on error.
     public init(json: JSONValue, source: String) throws {
         guard case .object(let members) = json else {
-            throw CustodyError.operational("\(source): conditions must be a JSON object")
+            throw BundleError.conditionsNotObject(source: source)
         }
         func string(_ value: JSONValue?, _ field: String) throws -> String? {
             guard let value else { return nil }
             guard let text = value.stringValue else {
-                throw CustodyError.operational("\(source): '\(field)' must be a string")
+                throw BundleError.conditionsFieldType(source: source, field: field, expected: "a string")
             }
             return text
         }
         func strings(_ value: JSONValue?, _ field: String) throws -> [String] {
             guard let value else { return [] }
             guard let array = value.arrayValue else {
-                throw CustodyError.operational("\(source): '\(field)' must be an array of strings")
+                throw BundleError.conditionsFieldType(source: source, field: field, expected: "an array of strings")
             }
             return try array.map {
                 guard let text = $0.stringValue else {
-                    throw CustodyError.operational("\(source): '\(field)' must be an array of strings")
+                    throw BundleError.conditionsFieldType(source: source, field: field,
+                                                          expected: "an array of strings")
                 }
                 return text
             }
@@ -65,33 +74,32 @@ public struct Conditions: Sendable, Equatable {
         mlaReference = try string(members["mlaReference"], "mlaReference")
         if let limits = members["useLimitations"] {
             guard limits.objectValue != nil else {
-                throw CustodyError.operational("\(source): 'useLimitations' must be an object")
+                throw BundleError.conditionsFieldType(source: source, field: "useLimitations", expected: "an object")
             }
             purposes = try strings(limits["purposes"], "useLimitations.purposes")
             proceedings = try strings(limits["proceedings"], "useLimitations.proceedings")
             if let rule = try string(limits["onwardTransfer"], "useLimitations.onwardTransfer") {
                 guard let parsed = OnwardTransfer(rawValue: rule) else {
-                    throw CustodyError.operational("\(source): 'useLimitations.onwardTransfer' must be "
-                        + "requires-consent, allowed or forbidden, not '\(rule)'")
+                    throw BundleError.onwardTransferUnknown(source: source, rule: rule)
                 }
                 onwardTransfer = parsed
             }
         }
         if let personal = members["personalData"] {
             guard personal.objectValue != nil else {
-                throw CustodyError.operational("\(source): 'personalData' must be an object")
+                throw BundleError.conditionsFieldType(source: source, field: "personalData", expected: "an object")
             }
             personalDataCategories = try strings(personal["categories"], "personalData.categories")
             retentionUntil = try string(personal["retentionUntil"], "personalData.retentionUntil")
             if let date = retentionUntil, Timestamp(parsing: date) == nil {
-                throw CustodyError.operational("\(source): 'personalData.retentionUntil' '\(date)' is not a date "
-                    + "(YYYY-MM-DD)")
+                throw BundleError.retentionDateMalformed(source: source, date: date)
             }
             safeguards = try strings(personal["safeguards"], "personalData.safeguards")
         }
         other = members.filter { !Conditions.knownKeys.contains($0.key) }
     }
 
+    /// The conditions as canonical JSON members (unknown fields kept).
     public var json: JSONValue {
         var members = other
         if let legalBasis { members["legalBasis"] = .string(legalBasis) }
@@ -135,7 +143,7 @@ public struct Conditions: Sendable, Equatable {
         do {
             json = try JSONValue.parse(bytes)
         } catch {
-            throw CustodyError.operational("\(path): \(error)")
+            throw BundleError.conditionsNotJSON(source: path, reason: "\(error)")
         }
         return try Conditions(json: json, source: path)
     }

@@ -10,129 +10,6 @@ import Synchronization
 import Glibc
 #endif
 
-/// Everything that shapes a seal's output besides the content: a resumed seal must use the same.
-public struct SealParameters: Sendable, Equatable {
-    public var chunkSize: Int
-    public var level: Int
-    public var compress: Bool
-    /// Linear digests of each item, sorted, sha256 included.
-    public var linearDigests: [DigestAlgorithm]
-    public var caseNumber: String?
-    public var evidenceNumber: String?
-    public var examiner: String?
-    public var itemDescription: String?
-    public var notes: String?
-    /// The conditions as canonical JSON.
-    public var conditions: JSONValue
-    /// The INPUT arguments as given.
-    public var inputs: [String]
-
-    public init(options: SealOptions, paths: [String]) {
-        chunkSize = options.chunkSize
-        level = options.compress ? options.level : 0
-        compress = options.compress
-        linearDigests = SealParameters.normalized(options.linearDigests)
-        caseNumber = options.caseNumber
-        evidenceNumber = options.evidenceNumber
-        examiner = options.examiner
-        itemDescription = options.itemDescription
-        notes = options.notes
-        conditions = options.conditions.json
-        inputs = paths
-    }
-
-    /// sha256 added, sorted, duplicates removed.
-    static func normalized(_ digests: [DigestAlgorithm]) -> [DigestAlgorithm] {
-        Array(Set(digests + [.sha256])).sorted()
-    }
-
-    /// The fields by the command-line option that sets them, in the order differences are reported.
-    private var fields: [(option: String, key: String, value: JSONValue)] {
-        func text(_ value: String?) -> JSONValue { value.map { .string($0) } ?? .null }
-        return [
-            ("INPUT", "inputs", .array(inputs.map { .string($0) })),
-            ("--chunk-size", "chunkSize", .int(Int64(chunkSize))),
-            ("--no-compress", "compress", .bool(compress)),
-            ("--level", "level", .int(Int64(level))),
-            ("--algorithms", "linearDigests", .array(linearDigests.map { .string($0.rawValue) })),
-            ("--case", "caseNumber", text(caseNumber)),
-            ("--evidence-number", "evidenceNumber", text(evidenceNumber)),
-            ("--examiner", "examiner", text(examiner)),
-            ("--description", "description", text(itemDescription)),
-            ("--notes", "notes", text(notes)),
-            ("--conditions/--legal-basis", "conditions", conditions),
-        ]
-    }
-
-    public var json: JSONValue {
-        .object(Dictionary(uniqueKeysWithValues: fields.map { ($0.key, $0.value) }))
-    }
-
-    /// Reads parameters back from a journal, naming the first field that does not fit.
-    public init(json: JSONValue, where location: String) throws {
-        func fail(_ key: String) -> CustodyError {
-            CustodyError.operational("\(location): parameter '\(key)' missing or malformed")
-        }
-        func optional(_ key: String) throws -> String? {
-            switch json[key] {
-            case .string(let value)?: return value
-            case .null?, nil: return nil
-            default: throw fail(key)
-            }
-        }
-        guard let inputs = json["inputs"]?.arrayValue?.compactMap(\.stringValue) else { throw fail("inputs") }
-        guard let chunk = json["chunkSize"]?.intValue, chunk > 0,
-              let chunkSize = try? TreeChunkSize.validate(UInt64(chunk)) else {
-            throw fail("chunkSize")
-        }
-        guard let level = json["level"]?.intValue, (0...9).contains(level) else { throw fail("level") }
-        guard let compress = json["compress"]?.boolValue else { throw fail("compress") }
-        guard let names = json["linearDigests"]?.arrayValue else { throw fail("linearDigests") }
-        var digests: [DigestAlgorithm] = []
-        for name in names {
-            guard let algorithm = name.stringValue.flatMap(DigestAlgorithm.init(rawValue:)) else {
-                throw fail("linearDigests")
-            }
-            digests.append(algorithm)
-        }
-        guard let conditions = json["conditions"], conditions.objectValue != nil else { throw fail("conditions") }
-        self.inputs = inputs
-        self.chunkSize = chunkSize
-        self.level = Int(level)
-        self.compress = compress
-        linearDigests = SealParameters.normalized(digests)
-        caseNumber = try optional("caseNumber")
-        evidenceNumber = try optional("evidenceNumber")
-        examiner = try optional("examiner")
-        itemDescription = try optional("description")
-        notes = try optional("notes")
-        self.conditions = conditions
-    }
-
-    /// The first difference from `recorded` (the interrupted run's), in words; nil when they agree.
-    public func difference(from recorded: SealParameters) -> String? {
-        for (mine, theirs) in zip(fields, recorded.fields) where mine.value != theirs.value {
-            return "\(mine.option) differs: the interrupted seal used \(theirs.value.canonicalString), this "
-                + "command gives \(mine.value.canonicalString)"
-        }
-        return nil
-    }
-
-    /// Sets the output-shaping fields of `options` (everything else, such as readers, stays).
-    public func apply(to options: inout SealOptions) throws {
-        options.chunkSize = chunkSize
-        options.level = level
-        options.compress = compress
-        options.linearDigests = linearDigests
-        options.caseNumber = caseNumber
-        options.evidenceNumber = evidenceNumber
-        options.examiner = examiner
-        options.itemDescription = itemDescription
-        options.notes = notes
-        options.conditions = try Conditions(json: conditions, source: "seal journal")
-    }
-}
-
 /// What identifies a source between an interrupted seal and its resumption: its size and, for regular files,
 /// modification time (nanoseconds) and the file itself (device, inode, and the status-change time, which
 /// `touch -r`, `cp -p` or `rsync -t` cannot set back). A source whose identity changed cannot be resumed.
@@ -148,10 +25,11 @@ struct SourceIdentity: Sendable, Equatable {
         self.file = file
     }
 
-    init(descriptor: FileDescriptor, kind: HashInput.Kind, size: UInt64?) throws {
-        self.size = size
-        if kind == .regularFile {
-            let info = try descriptor.status()
+    /// The identity of `source` as opened.
+    init(_ source: EvidenceSource) throws {
+        self.size = source.size
+        if source.kind == .file {
+            let info = try source.descriptor.status()
             modified = "\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
             file = "\(info.st_dev):\(info.st_ino):\(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec)"
         }
@@ -285,18 +163,16 @@ final class SealJournal: @unchecked Sendable {
     static func load(workPath: String) throws -> SealJournal {
         let path = SealJournal.path(workPath: workPath)
         guard FileSystem.exists(path) else {
-            throw CustodyError.operational("\(workPath) has no seal journal (\(path)): it cannot be resumed; "
-                + "remove it and seal again")
+            throw SealError.noJournal(workPath: workPath, journalPath: path)
         }
         let json: JSONValue
         do {
             json = try JSONValue.parse(try BagTree.readRegular(path, limit: 256 << 20))
         } catch {
-            throw CustodyError.operational("\(path): unreadable seal journal (\(error)); remove \(workPath) and seal "
-                + "again")
+            throw SealError.unreadableJournal(journalPath: path, workPath: workPath, reason: "\(error)")
         }
-        func fail(_ what: String) -> CustodyError {
-            CustodyError.operational("\(path): \(what); remove \(workPath) and seal again")
+        func fail(_ what: String) -> SealError {
+            SealError.malformedJournal(journalPath: path, workPath: workPath, problem: what)
         }
         guard json["format"]?.stringValue == format else { throw fail("not a '\(format)' journal") }
         guard let bundleID = json["bundle"]?.stringValue, Identifier.isURN(bundleID) else {
@@ -367,85 +243,15 @@ final class SealJournal: @unchecked Sendable {
     func check(parameters: SealParameters, items: [(path: String, name: String)]) throws {
         let recorded = snapshot
         if let difference = parameters.difference(from: recorded.parameters) {
-            throw CustodyError.operational("cannot resume the seal in \(path.dropLast(".journal".count)): "
-                + difference + " (resume with the same arguments, or with only --resume, --out, --ledger and --key)")
+            throw SealError.parametersDiffer(workPath: String(path.dropLast(".journal".count)), difference)
         }
         for (offset, pair) in zip(items, recorded.items).enumerated()
         where pair.0.path != pair.1.path || pair.0.name != pair.1.name {
-            throw CustodyError.operational("cannot resume: item \(offset + 1) is now \(pair.0.path) (\(pair.0.name)); "
-                + "the interrupted seal had \(pair.1.path) (\(pair.1.name))")
+            throw SealError.itemDiffers(number: offset + 1, path: pair.0.path, name: pair.0.name,
+                                        recordedPath: pair.1.path, recordedName: pair.1.name)
         }
         if items.count != recorded.items.count {
-            throw CustodyError.operational("cannot resume: the inputs now hold \(items.count) item(s); the "
-                + "interrupted seal had \(recorded.items.count)")
+            throw SealError.itemCountDiffers(count: items.count, recorded: recorded.items.count)
         }
-    }
-}
-
-/// The leaf hashes of the item in progress, 32 bytes each in chunk order, kept beside the journal so that a
-/// resumed seal does not hash the chunks it verifies again. Appended in memory as chunks are packed and written
-/// and synced at the payload's durable points; only the synced count (`durableLeaves` in the journal) is trusted.
-final class LeafLog: @unchecked Sendable {
-    let descriptor: FileDescriptor
-    /// Leaves appended but not yet written, the number durable in the file, and the next chunk index expected.
-    private let state = Mutex<(pending: [UInt8], count: UInt64, next: UInt64)>(([], 0, 0))
-
-    /// Opens (creating) the log and keeps its first `valid` leaves, or fewer if the file is shorter.
-    init(path: String, valid: UInt64) throws {
-        descriptor = try FileDescriptor.openOwnWorkFile(path)
-        let size = UInt64(try descriptor.status().st_size)
-        let count = min(valid, size / 32)
-        try descriptor.truncate(to: count * 32)
-        _ = try descriptor.seek(to: Int64(count * 32))
-        state.withLock { state in
-            state.count = count
-            state.next = count
-        }
-    }
-
-    deinit { descriptor.close() }
-
-    /// The leaves kept.
-    func kept() throws -> [Hash32] {
-        let count = state.withLock { $0.count }
-        var bytes = [UInt8](repeating: 0, count: Int(count) * 32)
-        let got = try bytes.withUnsafeMutableBytes { try descriptor.readFully(into: $0, at: 0) }
-        return stride(from: 0, to: got - got % 32, by: 32).compactMap { Hash32(bytes[$0..<($0 + 32)]) }
-    }
-
-    /// Makes the log hold exactly `leaves` (a prefix of it is already there): cuts it and appends the rest.
-    func reset(to leaves: [Hash32]) throws {
-        let kept = min(state.withLock { $0.count }, UInt64(leaves.count))
-        try descriptor.truncate(to: kept * 32)
-        _ = try descriptor.seek(to: Int64(kept * 32))
-        state.withLock { state in
-            state.count = kept
-            state.next = UInt64(leaves.count)
-            state.pending = []
-            for leaf in leaves[Int(kept)...] { leaf.withBytes { state.pending.append(contentsOf: $0) } }
-        }
-    }
-
-    /// Adds chunk `index`'s leaf (called in chunk order).
-    func append(_ index: UInt64, _ leaf: Hash32) {
-        state.withLock { state in
-            guard index == state.next else { return }
-            state.next += 1
-            leaf.withBytes { state.pending.append(contentsOf: $0) }
-        }
-    }
-
-    /// Writes and syncs what was appended; returns the number of leaves now durable. Appending goes on
-    /// meanwhile; flushes must not overlap (the seal makes them one at a time).
-    func flush() throws -> UInt64 {
-        let (bytes, base) = state.withLock { state -> ([UInt8], UInt64) in
-            defer { state.pending = [] }
-            return (state.pending, state.count)
-        }
-        if !bytes.isEmpty { try descriptor.writeAll(bytes) }
-        try descriptor.sync()
-        let total = base + UInt64(bytes.count / 32)
-        state.withLock { $0.count = total }
-        return total
     }
 }

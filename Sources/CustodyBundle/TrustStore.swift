@@ -10,17 +10,25 @@ import CustodyLedger
 /// `{"entries":[{"agency":...,"jurisdiction":...,"keyId":...,"name":...,"publicKey":BASE64,"recipient":...,
 /// "verifierKey":...}],"type":"custody-trust-store-v1"}`.
 public struct TrustStore: Sendable {
+    /// The `type` member of a trust store file.
     public static let type = "custody-trust-store-v1"
 
+    /// One trusted agency key.
     public struct Entry: Sendable, Equatable {
+        /// The signer name (as in signed notes).
         public var name: String
+        /// The agency.
         public var agency: String
+        /// The two-letter jurisdiction.
         public var jurisdiction: String
+        /// The agency's Ed25519 public key.
         public var publicKey: Ed25519PublicKey
         /// The age X25519 recipient (`age1...`) transfers to this agency are encrypted to.
         public var recipient: String?
+        /// When the entry was added (RFC 3339).
         public var added: String
 
+        /// An entry from its parts (not yet validated: `TrustStore.add` checks it).
         public init(name: String, agency: String, jurisdiction: String, publicKey: Ed25519PublicKey,
                     recipient: String? = nil, added: String) {
             self.name = name
@@ -31,8 +39,10 @@ public struct TrustStore: Sendable {
             self.added = added
         }
 
+        /// The signed-note verifier key of the entry.
         public var verifierKey: NoteVerifierKey { try! NoteVerifierKey(name: name, publicKey: publicKey) }
 
+        /// The entry as the trust store file holds it.
         public var json: JSONValue {
             var members: [String: JSONValue] = [
                 "name": .string(name), "agency": .string(agency), "jurisdiction": .string(jurisdiction),
@@ -44,8 +54,10 @@ public struct TrustStore: Sendable {
         }
     }
 
+    /// The entries, in the order added.
     public private(set) var entries: [Entry] = []
 
+    /// An empty store.
     public init() {}
 
     /// Loads a store; a missing file is an error naming it (use `loadOrEmpty` when creating).
@@ -55,10 +67,10 @@ public struct TrustStore: Sendable {
         do {
             json = try JSONValue.parse(bytes)
         } catch {
-            throw CustodyError.operational("\(path): not a trust store: \(error)")
+            throw BundleError.trustStoreNotJSON(path: path, reason: "\(error)")
         }
         guard json["type"]?.stringValue == TrustStore.type, let list = json["entries"]?.arrayValue else {
-            throw CustodyError.operational("\(path): not a custody trust store (type \(TrustStore.type) expected)")
+            throw BundleError.trustStoreWrongType(path: path)
         }
         var store = TrustStore()
         for (index, item) in list.enumerated() {
@@ -66,19 +78,19 @@ public struct TrustStore: Sendable {
                   let jurisdiction = item["jurisdiction"]?.stringValue,
                   let keyText = item["publicKey"]?.stringValue, let raw = Base64.decode(keyText),
                   let key = try? Ed25519PublicKey(rawBytes: raw) else {
-                throw CustodyError.operational("\(path): entry \(index + 1) is incomplete or its key is not Ed25519")
+                throw BundleError.trustEntryIncomplete(path: path, entry: index + 1)
             }
             let entry = Entry(name: name, agency: agency, jurisdiction: jurisdiction, publicKey: key,
                               recipient: item["recipient"]?.stringValue, added: item["added"]?.stringValue ?? "")
             if let stated = item["keyId"]?.stringValue, stated != entry.verifierKey.keyIDHex {
-                throw CustodyError.operational("\(path): entry \(index + 1) ('\(name)') has a key ID that does not "
-                    + "match its key")
+                throw BundleError.trustEntryKeyIDMismatch(path: path, entry: index + 1, name: name)
             }
             store.entries.append(entry)
         }
         return store
     }
 
+    /// Loads the store at `path`, or an empty store when there is no file.
     public static func loadOrEmpty(_ path: String) throws -> TrustStore {
         FileSystem.exists(path) ? try load(path) : TrustStore()
     }
@@ -94,11 +106,11 @@ public struct TrustStore: Sendable {
             do {
                 entry.recipient = try AgeX25519Recipient(parsing: recipient).encoded
             } catch {
-                throw CustodyError.operational("age recipient: \(error)")
+                throw BundleError.recipientInvalid(reason: "\(error)")
             }
         }
         if entries.contains(where: { $0.name == entry.name }) {
-            throw CustodyError.operational("'\(entry.name)' is already in the trust store")
+            throw BundleError.trustEntryExists(name: entry.name)
         }
         entries.append(entry)
     }
@@ -114,12 +126,16 @@ public struct TrustStore: Sendable {
 
     /// How a signer stands against this store.
     public enum Standing: Equatable, Sendable {
+        /// The store holds the key (under the entry given).
         case trusted(Entry)
         /// The store has the name but a different key.
         case wrongKey(Entry)
+        /// The store holds neither the name nor the key.
         case unknown
     }
 
+    /// How a signer of `name` with `key` stands: trusted (by name, or by key under another name), a different key under
+    /// that name, or unknown.
     public func standing(name: String, key: Ed25519PublicKey) -> Standing {
         guard let entry = entry(named: name) else {
             if let byKey = entries.first(where: { $0.publicKey == key }) { return .trusted(byKey) }
@@ -132,20 +148,26 @@ public struct TrustStore: Sendable {
     public static func readPublicKey(_ path: String) throws -> Ed25519PublicKey {
         let bytes = try FileSystem.readFile(path, limit: 64 << 10)
         let text = String(decoding: bytes, as: UTF8.self).trimmingWhitespace()
-        do {
-            if text.hasPrefix("-----BEGIN") {
-                guard text.split(separator: "\n").filter({ $0.hasPrefix("-----BEGIN") }).count == 1 else {
-                    throw CustodyError.operational("\(path): holds more than one PEM block; give a file with one key")
-                }
-                return try Ed25519PublicKey(pem: bytes)
+        if text.hasPrefix("-----BEGIN") {
+            guard text.split(separator: "\n").filter({ $0.hasPrefix("-----BEGIN") }).count == 1 else {
+                throw BundleError.severalPEMBlocks(path: path)
             }
-            if text.hasPrefix("{") { return try Identity.parse(bytes, source: path).publicKey }
-        } catch let error as any CustodyFailure where error.description.contains(path) {
-            throw CustodyError.operational(error.description)
-        } catch {
-            throw CustodyError.operational("\(path): not a usable public key: \(error)")
+            do {
+                return try Ed25519PublicKey(pem: bytes)
+            } catch {
+                throw BundleError.publicKeyUnusable(path: path, reason: "\(error)")
+            }
+        }
+        if text.hasPrefix("{") {
+            do {
+                return try Identity.parse(bytes, source: path).publicKey
+            } catch let failure as any CustodyFailure {
+                throw BundleError.identityFileRefused(path: path, reason: failure.description)
+            } catch {
+                throw BundleError.publicKeyUnusable(path: path, reason: "\(error)")
+            }
         }
         if let key = try? NoteVerifierKey(parsing: text) { return key.publicKey }
-        throw CustodyError.operational("\(path): not a PEM public key, verifier key or identity file")
+        throw BundleError.publicKeyUnknownFormat(path: path)
     }
 }

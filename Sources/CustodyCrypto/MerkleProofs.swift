@@ -1,6 +1,28 @@
 import CustodyBase
 import CustodyIO
 
+/// Why a Merkle proof could not be made: a request outside the tree.
+public enum MerkleProofError: CustodyFailure, Equatable {
+    /// A perfect node (level, index) beyond the leaves of an in-memory tree.
+    case nodeBeyondTree(level: Int, index: UInt64)
+    /// An inclusion proof of leaf `index` asked of a tree of only `size` leaves.
+    case indexNotBelowSize(index: UInt64, size: UInt64)
+    /// A consistency proof asked between sizes that do not satisfy 1 <= from <= to.
+    case consistencySizes(from: UInt64, to: UInt64)
+
+    /// A request outside the tree is an operation that cannot be done.
+    public var kind: FailureKind { .operational }
+
+    /// The one-line message.
+    public var description: String {
+        switch self {
+        case .nodeBeyondTree: "node beyond the tree"
+        case .indexNotBelowSize(let index, let size): "leaf index \(index) is not below tree size \(size)"
+        case .consistencySizes(let from, let to): "a consistency proof needs 1 <= from (\(from)) <= to (\(to))"
+        }
+    }
+}
+
 /// A source of perfect-subtree hashes of an append-only RFC 6962 tree.
 public protocol MerkleNodeSource {
     /// The hash of the perfect subtree of `2^level` leaves whose first leaf is `index << level`.
@@ -23,14 +45,18 @@ public enum MerkleNodePosition {
 
 /// An in-memory node source over leaf hashes (for tests and small trees); computes nodes on demand.
 public struct MemoryNodeSource: MerkleNodeSource {
+    /// The leaf hashes, in order.
     public var leaves: [Hash32]
 
+    /// A source over `leaves`.
     public init(leaves: [Hash32]) { self.leaves = leaves }
 
+    /// The perfect node (`level`, `index`), computed from the leaves.
+    /// - Throws: `MerkleProofError.nodeBeyondTree` when the subtree reaches past the last leaf.
     public func perfectNode(level: Int, index: UInt64) throws -> Hash32 {
         let start = Int(index << UInt64(level))
         let count = 1 << level
-        guard start + count <= leaves.count else { throw CustodyError.operational("node beyond the tree") }
+        guard start + count <= leaves.count else { throw MerkleProofError.nodeBeyondTree(level: level, index: index) }
         return Merkle.root(leaves: leaves[start..<start + count])
     }
 }
@@ -66,7 +92,7 @@ public enum MerkleProofs {
     public static func inclusionProof(_ source: some MerkleNodeSource, index: UInt64, size: UInt64) throws -> [Hash32]
     {
         guard index < size else {
-            throw CustodyError.operational("leaf index \(index) is not below tree size \(size)")
+            throw MerkleProofError.indexNotBelowSize(index: index, size: size)
         }
         var path: [Hash32] = []
         var start: UInt64 = 0
@@ -90,7 +116,7 @@ public enum MerkleProofs {
     /// The consistency proof (RFC 9162 2.1.4.1 PROOF) between the trees of the first `from` and `to` leaves.
     public static func consistencyProof(_ source: some MerkleNodeSource, from: UInt64, to: UInt64) throws -> [Hash32] {
         guard from >= 1, from <= to else {
-            throw CustodyError.operational("a consistency proof needs 1 <= from (\(from)) <= to (\(to))")
+            throw MerkleProofError.consistencySizes(from: from, to: to)
         }
         var proof: [Hash32] = []
         var start: UInt64 = 0
@@ -114,36 +140,56 @@ public enum MerkleProofs {
         return proof.reversed()
     }
 
+    /// The proof elements as hashes, nil when one is not 32 bytes.
+    private static func hashes(_ proof: [[UInt8]]) -> [Hash32]? {
+        var hashes: [Hash32] = []
+        hashes.reserveCapacity(proof.count)
+        for element in proof {
+            guard let hash = Hash32(element) else { return nil }
+            hashes.append(hash)
+        }
+        return hashes
+    }
+
+    /// The walk up a proof path both verifications share (RFC 9162 2.1.3.2 and 2.1.4.2): from node `fn` with
+    /// `sn` the last node of its level, each element joins `larger` on the side the path says; `smaller` (the
+    /// older tree's root in a consistency proof) takes only the elements to its left. Nil when the path does not
+    /// end at the root (too long or too short).
+    private static func climb(
+        _ path: some Sequence<Hash32>, from fn: UInt64, last sn: UInt64, smaller: Hash32?, larger: Hash32
+    ) -> (smaller: Hash32?, larger: Hash32)? {
+        var fn = fn
+        var sn = sn
+        var smaller = smaller
+        var larger = larger
+        for element in path {
+            guard sn != 0 else { return nil }
+            if fn & 1 == 1 || fn == sn {
+                smaller = smaller.map { Merkle.nodeHash(element, $0) }
+                larger = Merkle.nodeHash(element, larger)
+                while fn & 1 == 0 && fn != 0 {
+                    fn >>= 1
+                    sn >>= 1
+                }
+            } else {
+                larger = Merkle.nodeHash(larger, element)
+            }
+            fn >>= 1
+            sn >>= 1
+        }
+        return sn == 0 ? (smaller, larger) : nil
+    }
+
     /// Verifies an inclusion proof (RFC 9162 2.1.3.2). Sizes of zero, indexes beyond the tree and hashes that are
     /// not 32 bytes are rejected.
     public static func verifyInclusion(
         leafHash: [UInt8], index: UInt64, size: UInt64, proof: [[UInt8]],
         root: [UInt8]
     ) -> Bool {
-        guard index < size, let leaf = Hash32(leafHash), let expected = Hash32(root) else { return false }
-        var hashes: [Hash32] = []
-        for element in proof {
-            guard let hash = Hash32(element) else { return false }
-            hashes.append(hash)
-        }
-        var fn = index
-        var sn = size - 1
-        var result = leaf
-        for element in hashes {
-            guard sn != 0 else { return false }
-            if fn & 1 == 1 || fn == sn {
-                result = Merkle.nodeHash(element, result)
-                while fn & 1 == 0 && fn != 0 {
-                    fn >>= 1
-                    sn >>= 1
-                }
-            } else {
-                result = Merkle.nodeHash(result, element)
-            }
-            fn >>= 1
-            sn >>= 1
-        }
-        return sn == 0 && constantTimeEqual(result.bytes, expected.bytes)
+        guard index < size, let leaf = Hash32(leafHash), let expected = Hash32(root),
+              let hashes = hashes(proof) else { return false }
+        guard let result = climb(hashes, from: index, last: size - 1, smaller: nil, larger: leaf) else { return false }
+        return constantTimeEqual(result.larger.bytes, expected.bytes)
     }
 
     /// Verifies a consistency proof (RFC 9162 2.1.4.2). Equal sizes need an empty proof and equal roots; a first
@@ -156,12 +202,8 @@ public enum MerkleProofs {
         if fromSize == toSize {
             return proof.isEmpty && constantTimeEqual(fromRoot, toRoot)
         }
-        guard let first = Hash32(fromRoot), let second = Hash32(toRoot), !proof.isEmpty else { return false }
-        var path: [Hash32] = []
-        for element in proof {
-            guard let hash = Hash32(element) else { return false }
-            path.append(hash)
-        }
+        guard let first = Hash32(fromRoot), let second = Hash32(toRoot), !proof.isEmpty,
+              var path = hashes(proof) else { return false }
         if fromSize & (fromSize - 1) == 0 { path.insert(first, at: 0) }
         var fn = fromSize - 1
         var sn = toSize - 1
@@ -169,23 +211,9 @@ public enum MerkleProofs {
             fn >>= 1
             sn >>= 1
         }
-        var fr = path[0]
-        var sr = path[0]
-        for element in path.dropFirst() {
-            guard sn != 0 else { return false }
-            if fn & 1 == 1 || fn == sn {
-                fr = Merkle.nodeHash(element, fr)
-                sr = Merkle.nodeHash(element, sr)
-                while fn & 1 == 0 && fn != 0 {
-                    fn >>= 1
-                    sn >>= 1
-                }
-            } else {
-                sr = Merkle.nodeHash(sr, element)
-            }
-            fn >>= 1
-            sn >>= 1
+        guard let roots = climb(path.dropFirst(), from: fn, last: sn, smaller: path[0], larger: path[0]) else {
+            return false
         }
-        return sn == 0 && fr == first && sr == second
+        return roots.smaller == first && roots.larger == second
     }
 }

@@ -4,17 +4,23 @@ import CustodyIO
 
 /// A list of known hashes, as read from a hashdeep file, a `*sum` file or custody's text output.
 public struct KnownHashList: Sendable {
+    /// One file the list knows.
     public struct Entry: Sendable, Equatable {
+        /// The file's path as the list gives it.
         public var path: String
+        /// Its size, when the list gives one (hashdeep).
         public var size: UInt64?
+        /// Its linear digests.
         public var digests: [DigestAlgorithm: [UInt8]]
         /// The line the entry came from (1-based).
         public var line: Int
         /// The tree digest and its chunk size, from a `TREE-SHA256-1M (NAME) = HEX` line.
         public var tree: Hash32?
+        /// The chunk size of `tree`.
         public var treeChunkSize: Int?
     }
 
+    /// The files, in the list's order.
     public var entries: [Entry]
 
     /// The linear digests the list holds for at least one entry.
@@ -46,15 +52,16 @@ public struct KnownHashList: Sendable {
             if line.hasSuffix("\r") { line.removeLast() }
             if line.trimmingWhitespace().isEmpty || line.hasPrefix("#") { continue }
             guard let entry = parseSumLine(line, number: number) else {
-                throw CustodyError.operational(
-                    "\(source):\(number): not a hashdeep, sha256sum or md5sum line; fix or remove it")
+                throw EngineError.hashList(source: source, line: number,
+                                           problem: "not a hashdeep, sha256sum or md5sum line; fix or remove it")
             }
             // BSD-tag lists (custody's text output, `sha256sum --tag`) give one line per algorithm: one entry.
             if let index = entryIndex[entry.path] {
                 for (algorithm, digest) in entry.digests {
                     if let other = entries[index].digests[algorithm], other != digest {
-                        throw CustodyError.operational(
-                            "\(source):\(number): \(algorithm.rawValue) of '\(entry.path)' differs from line "
+                        throw EngineError.hashList(
+                            source: source, line: number,
+                            problem: "\(algorithm.rawValue) of '\(entry.path)' differs from line "
                                 + "\(entries[index].line)")
                     }
                     entries[index].digests[algorithm] = digest
@@ -62,8 +69,9 @@ public struct KnownHashList: Sendable {
                 if let tree = entry.tree {
                     if let other = entries[index].tree,
                        other != tree || entries[index].treeChunkSize != entry.treeChunkSize {
-                        throw CustodyError.operational("\(source):\(number): tree digest of '\(entry.path)' "
-                            + "differs from line \(entries[index].line)")
+                        throw EngineError.hashList(
+                            source: source, line: number,
+                            problem: "tree digest of '\(entry.path)' differs from line \(entries[index].line)")
                     }
                     entries[index].tree = tree
                     entries[index].treeChunkSize = entry.treeChunkSize
@@ -78,7 +86,8 @@ public struct KnownHashList: Sendable {
 
     private static func parseHashdeep(_ lines: [String], source: String) throws -> KnownHashList {
         guard lines.count >= 2, lines[1].hasPrefix("%%%% size,"), lines[1].hasSuffix(",filename") else {
-            throw CustodyError.operational("\(source):2: hashdeep header line '%%%% size,...,filename' missing")
+            throw EngineError.hashList(source: source, line: 2,
+                                       problem: "hashdeep header line '%%%% size,...,filename' missing")
         }
         let columnNames = lines[1].dropFirst("%%%% ".count).split(separator: ",").map(String.init)
         let hashColumns = columnNames.dropFirst().dropLast()
@@ -92,15 +101,16 @@ public struct KnownHashList: Sendable {
             if line.hasPrefix("#") || line.hasPrefix("%%%%") || line.isEmpty { continue }
             let fields = line.split(separator: ",", maxSplits: columnNames.count - 1, omittingEmptySubsequences: false)
             guard fields.count == columnNames.count, let size = UInt64(fields[0]) else {
-                throw CustodyError.operational(
-                    "\(source):\(number): expected \(columnNames.count) comma-separated fields "
-                        + "(\(columnNames.joined(separator: ",")))")
+                throw EngineError.hashList(source: source, line: number,
+                                           problem: "expected \(columnNames.count) comma-separated fields "
+                                               + "(\(columnNames.joined(separator: ",")))")
             }
             var digests: [DigestAlgorithm: [UInt8]] = [:]
             for (index, algorithm) in algorithms.enumerated() {
                 guard let algorithm else { continue }
                 guard let bytes = Hex.decode(fields[index + 1]), bytes.count == algorithm.outputSize else {
-                    throw CustodyError.operational("\(source):\(number): bad \(algorithm.rawValue) value")
+                    throw EngineError.hashList(source: source, line: number,
+                                               problem: "bad \(algorithm.rawValue) value")
                 }
                 digests[algorithm] = bytes
             }
@@ -185,19 +195,26 @@ public struct KnownHashList: Sendable {
 
 /// The outcome of comparing computed digests with a known list, like `hashdeep -a`.
 public struct AuditReport: Sendable, Equatable {
+    /// What one file's comparison found.
     public enum Finding: Sendable, Equatable {
+        /// Same path, same content.
         case matched(path: String)
         /// Same path, different content; names the first algorithm (or `size`) that differs.
         case changed(path: String, what: String, expected: String, actual: String)
         /// Content known under another path.
         case moved(path: String, knownAs: String)
+        /// Not in the list.
         case new(path: String)
+        /// In the list, not among the files hashed.
         case missing(path: String)
     }
 
+    /// One finding per file, hashed or listed.
     public var findings: [Finding]
 
+    /// How many files matched.
     public var matched: Int { findings.filter { if case .matched = $0 { return true } else { return false } }.count }
+    /// Whether every file matched.
     public var passed: Bool { findings.allSatisfy { if case .matched = $0 { return true } else { return false } } }
 
     /// Compares `computed` against `known`. Paths are compared after normalizing both against `workingDirectory`

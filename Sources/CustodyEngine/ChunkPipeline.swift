@@ -20,6 +20,7 @@ public struct Chunk: @unchecked Sendable {
     /// space on a disk: its leaf hash is known without hashing, and packing stores it as the shared zero member).
     public let isAllZero: Bool
 
+    /// A chunk of `bytes` at `index` (content byte `offset`).
     public init(index: UInt64, offset: UInt64, bytes: UnsafeRawBufferPointer, isAllZero: Bool = false) {
         self.index = index
         self.offset = offset
@@ -32,6 +33,7 @@ public struct Chunk: @unchecked Sendable {
 public struct PipelineResult: Sendable {
     /// Total bytes read.
     public var size: UInt64
+    /// The chunk size read with.
     public var chunkSize: Int
     /// Number of chunks (0 for empty input).
     public var chunkCount: UInt64
@@ -52,9 +54,13 @@ public struct PipelineResult: Sendable {
 /// Memory is a fixed pool of `slotCount` chunk buffers whatever the input size: the reader waits for a
 /// free buffer, and a buffer returns to the pool only when every stage of its chunk has finished.
 public struct ChunkPipeline: Sendable {
+    /// The chunk size (a power of two from 64 KiB to 64 MiB for tree digests).
     public var chunkSize: Int
+    /// The linear digests computed over the content.
     public var linearDigests: [DigestAlgorithm]
+    /// Whether the tree digest is computed.
     public var computeTree: Bool
+    /// Whether every leaf hash is kept in the result.
     public var keepLeaves: Bool
     /// Positional readers working at once (1 = one sequential reader, kinder to spinning disks).
     public var readers: Int
@@ -63,7 +69,7 @@ public struct ChunkPipeline: Sendable {
     /// Called after each chunk is read with the running byte count (from the reading thread).
     public var progress: (@Sendable (UInt64) -> Void)?
     /// Polled between chunks; returning true stops reading: chunks already read go through every stage (so an
-    /// interrupted pack keeps all it read), then the run throws `CustodyError("interrupted")`.
+    /// interrupted pack keeps all it read), then the run throws `IOError.interrupted`.
     public var shouldStop: (@Sendable () -> Bool)?
     /// Where the run starts: nil for chunk 0; a resume point continues an earlier run's state (its first
     /// `chunkCount` chunks already hashed), reading from chunk `chunkCount` on.
@@ -85,6 +91,7 @@ public struct ChunkPipeline: Sendable {
         /// One open digester per linear digest of the pipeline, in the same order, fed with those chunks.
         public var digesters: [Digester]
 
+        /// The state after `chunkCount` chunks: their leaves and the open digesters.
         public init(chunkCount: UInt64, leaves: [Hash32], digesters: [Digester]) {
             self.chunkCount = chunkCount
             self.leaves = leaves
@@ -113,6 +120,8 @@ public struct ChunkPipeline: Sendable {
         return max(3, min(wanted, (512 << 20) / size))
     }
 
+    /// A pipeline of the given shape; the buffer pool holds `slotCount` chunks (by default enough for the readers
+    /// and workers).
     public init(chunkSize: Int, linearDigests: [DigestAlgorithm], computeTree: Bool = true,
                 keepLeaves: Bool = false, readers: Int = 1, slotCount: Int? = nil) {
         self.chunkSize = chunkSize
@@ -153,8 +162,7 @@ public struct ChunkPipeline: Sendable {
         let run = try PipelineRun(configuration: configuration, reader: reader, parallel: parallel, ordered: ordered)
         let state = try run.executeKeepingState()
         guard state.size == state.chunkCount * UInt64(chunkSize) else {
-            throw CustodyError.operational("a resume point needs whole chunks: \(state.size) bytes is not a "
-                + "multiple of the chunk size \(chunkSize)")
+            throw EngineError.resumePointNotWholeChunks(size: state.size, chunkSize: chunkSize)
         }
         return ResumePoint(chunkCount: state.chunkCount, leaves: state.leaves, digesters: state.digesters)
     }
@@ -215,12 +223,11 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
         precondition(configuration.chunkSize > 0)
         if let start = configuration.resumePoint {
             guard start.digesters.map(\.algorithm) == configuration.linearDigests else {
-                throw CustodyError.operational("resume point digests (\(start.digesters.map(\.algorithm.rawValue))) "
-                    + "differ from the pipeline's (\(configuration.linearDigests.map(\.rawValue)))")
+                throw EngineError.resumePointDigestsDiffer(resumePoint: start.digesters.map(\.algorithm.rawValue),
+                                                           pipeline: configuration.linearDigests.map(\.rawValue))
             }
             guard !configuration.computeTree || UInt64(start.leaves.count) == start.chunkCount else {
-                throw CustodyError.operational("resume point holds \(start.leaves.count) leaves for "
-                    + "\(start.chunkCount) chunks")
+                throw EngineError.resumePointLeavesDiffer(leaves: start.leaves.count, chunks: start.chunkCount)
             }
         }
         self.configuration = configuration
@@ -297,7 +304,7 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
         }
         let state = shared.withLock { $0 }
         if let error = state.firstError { throw error }
-        if state.stopped { throw CustodyError.operational("interrupted") }
+        if state.stopped { throw IOError.interrupted }
         let tree = orderedState.withLock { (root: $0.accumulator.root, leaves: $0.leaves) }
         return (state.bytesRead, state.nextToDispatch, tree.root, tree.leaves, digesters)
     }

@@ -5,42 +5,33 @@ import Dispatch
 import Synchronization
 
 /// What packing computed: the content's digests (read once) and the packed file's shape.
+@dynamicMemberLookup
 public struct PackResult: Sendable {
-    /// Content bytes read.
-    public var size: UInt64
-    /// Bytes of the packed file, end-of-file member included.
-    public var packedSize: UInt64
-    public var chunkSize: Int
-    public var chunkCount: UInt64
-    /// RFC 6962 tree digest of the content over `chunkSize` chunks.
-    public var treeRoot: Hash32
-    /// Every chunk's leaf hash, in order.
-    public var leaves: [Hash32]
-    /// Linear digests of the content.
-    public var digests: [DigestAlgorithm: [UInt8]]
+    /// The content read and the packed file written: sizes, tree digest, leaves, linear digests.
+    public var content: PackedContent
     /// Linear digests of the packed bytes (for manifests), when asked for.
     public var packedDigests: [DigestAlgorithm: [UInt8]]
     /// Chunks written as stored blocks, and chunks taking the all-zero fast path.
     public var storedChunks: UInt64
+    /// Chunks that were all zeros.
     public var zeroChunks: UInt64
 
+    /// A result of the given fields.
     package init(size: UInt64, packedSize: UInt64, chunkSize: Int, chunkCount: UInt64, treeRoot: Hash32,
                  leaves: [Hash32], digests: [DigestAlgorithm: [UInt8]], packedDigests: [DigestAlgorithm: [UInt8]],
                  storedChunks: UInt64, zeroChunks: UInt64) {
-        self.size = size
-        self.packedSize = packedSize
-        self.chunkSize = chunkSize
-        self.chunkCount = chunkCount
-        self.treeRoot = treeRoot
-        self.leaves = leaves
-        self.digests = digests
+        content = PackedContent(size: size, packedSize: packedSize, chunkSize: chunkSize, chunkCount: chunkCount,
+                                treeRoot: treeRoot, leaves: leaves, digests: digests)
         self.packedDigests = packedDigests
         self.storedChunks = storedChunks
         self.zeroChunks = zeroChunks
     }
 
+    /// A field of `content` (`result.size`, `result.treeRoot`, ...).
+    public subscript<Value>(dynamicMember field: KeyPath<PackedContent, Value>) -> Value { content[keyPath: field] }
+
     /// packedSize / size (1 for empty content).
-    public var ratio: Double { size == 0 ? 1 : Double(packedSize) / Double(size) }
+    public var ratio: Double { content.size == 0 ? 1 : Double(content.packedSize) / Double(content.size) }
 }
 
 /// Packs content into custody's multi-member gzip format (SPEC.md section 3) in one parallel pass: chunks
@@ -75,14 +66,18 @@ public struct EvidencePacker: Sendable {
     /// The state of a pack after its first whole chunks: the content's (tree leaves, linear digests) and the
     /// packed bytes' (count, open digesters). Built by `verifyPrefix(of:)` from what an interrupted run wrote.
     public struct ResumePoint: @unchecked Sendable {
+        /// The content pipeline's state after the verified chunks.
         public var content: ChunkPipeline.ResumePoint
         /// One open digester per `packedDigests` algorithm, in the same order, fed with the packed prefix.
         public var packedDigesters: [Digester]
         /// Bytes of the packed prefix.
         public var packedSize: UInt64
+        /// Chunks written as stored blocks so far.
         public var storedChunks: UInt64
+        /// All-zero chunks so far.
         public var zeroChunks: UInt64
 
+        /// The state of a packed file after its verified members.
         public init(content: ChunkPipeline.ResumePoint, packedDigesters: [Digester], packedSize: UInt64,
                     storedChunks: UInt64 = 0, zeroChunks: UInt64 = 0) {
             self.content = content
@@ -93,6 +88,7 @@ public struct EvidencePacker: Sendable {
         }
     }
 
+    /// A packer of the given level, chunk size and digests.
     public init(level: Int = EvidencePacker.defaultLevel, chunkSize: Int = TreeChunkSize.default,
                 linearDigests: [DigestAlgorithm] = [.sha256], packedDigests: [DigestAlgorithm] = [],
                 readers: Int = 1) {
@@ -106,7 +102,7 @@ public struct EvidencePacker: Sendable {
     /// Packs everything `reader` yields into `sink`, end-of-file member included. The sink is not synced.
     public func pack(_ reader: ChunkReader, to sink: ByteSink) throws -> PackResult {
         guard (0...9).contains(level) else {
-            throw CustodyError.operational("compression level \(level) is not in 0...9")
+            throw EngineError.levelNotAllowed(level)
         }
         _ = try TreeChunkSize.validate(UInt64(chunkSize))
         var pipeline = ChunkPipeline(chunkSize: chunkSize, linearDigests: linearDigests, computeTree: true,
@@ -117,7 +113,7 @@ public struct EvidencePacker: Sendable {
         pipeline.resumePoint = resumePoint?.content
         pipeline.leafObserver = leafObserver
         if let resumePoint, resumePoint.packedDigesters.map(\.algorithm) != packedDigests {
-            throw CustodyError.operational("resume point packed digests differ from the packer's")
+            throw EngineError.resumePointPackedDigestsDiffer
         }
         let run = try PackRun(level: level, chunkSize: chunkSize, sink: sink, packedDigests: packedDigests,
                               resumePoint: resumePoint)

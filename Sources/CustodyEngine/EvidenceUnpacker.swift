@@ -15,6 +15,7 @@ public struct DamagedChunk: Sendable, Equatable, CustomStringConvertible {
     /// What is wrong, in words.
     public var reason: String
 
+    /// A damaged chunk of the given ranges and reason.
     public init(index: UInt64, packedRange: Range<UInt64>, contentRange: Range<UInt64>, reason: String) {
         self.index = index
         self.packedRange = packedRange
@@ -38,13 +39,16 @@ extension PackFormat {
 
 /// What the unpacked content should be; every field is optional.
 public struct UnpackExpectation: Sendable {
+    /// The tree digest the content must have.
     public var treeRoot: Hash32?
     /// Every chunk's leaf hash: each chunk is checked as it is inflated.
     public var leaves: [Hash32]?
+    /// The content size it must have.
     public var size: UInt64?
     /// Linear digests of the whole content.
     public var digests: [DigestAlgorithm: [UInt8]]
 
+    /// Expectations of the given values (nil: not checked).
     public init(treeRoot: Hash32? = nil, leaves: [Hash32]? = nil, size: UInt64? = nil,
                 digests: [DigestAlgorithm: [UInt8]] = [:]) {
         self.treeRoot = treeRoot
@@ -55,17 +59,11 @@ public struct UnpackExpectation: Sendable {
 }
 
 /// What unpacking found.
+@dynamicMemberLookup
 public struct UnpackResult: Sendable {
-    /// Bytes written to the sink (damaged chunks zero-filled in salvage mode).
-    public var size: UInt64
-    /// Packed bytes read.
-    public var packedSize: UInt64
-    public var chunkSize: Int
-    public var chunkCount: UInt64
-    /// Tree digest and leaves of what was written.
-    public var treeRoot: Hash32
-    public var leaves: [Hash32]
-    public var digests: [DigestAlgorithm: [UInt8]]
+    /// The content written (damaged chunks zero-filled in salvage mode) and the packed bytes read: sizes, tree
+    /// digest and leaves of what was written, linear digests.
+    public var content: PackedContent
     /// Damaged chunks, by index.
     public var damaged: [DamagedChunk]
     /// File-level problems (truncation, missing end-of-file member, trailing garbage, expectation mismatches).
@@ -73,6 +71,9 @@ public struct UnpackResult: Sendable {
 
     /// True when every member and every expectation checked out.
     public var verified: Bool { damaged.isEmpty && problems.isEmpty }
+
+    /// A field of `content` (`result.size`, `result.treeRoot`, ...).
+    public subscript<Value>(dynamicMember field: KeyPath<PackedContent, Value>) -> Value { content[keyPath: field] }
 }
 
 /// Decompresses and verifies custody packed files in parallel: a sequential reader parses member headers
@@ -85,7 +86,9 @@ public struct UnpackResult: Sendable {
 /// damaged ones zero-filled, and listed. Operational failures (I/O errors, a gzip file not made by custody)
 /// are thrown.
 public struct EvidenceUnpacker: Sendable {
+    /// What the content must be.
     public var expected: UnpackExpectation
+    /// Go on past damage, zero-filling damaged chunks, instead of stopping at the first.
     public var salvage: Bool
     /// Linear digests of the content to compute.
     public var linearDigests: [DigestAlgorithm]
@@ -94,6 +97,7 @@ public struct EvidenceUnpacker: Sendable {
     /// Called with the running count of packed bytes read.
     public var progress: (@Sendable (UInt64) -> Void)?
 
+    /// An unpacker checking `expected`, salvaging or not, computing `linearDigests`.
     public init(expected: UnpackExpectation = UnpackExpectation(), salvage: Bool = false,
                 linearDigests: [DigestAlgorithm] = [.sha256]) {
         self.expected = expected
@@ -204,9 +208,10 @@ private final class UnpackRun: @unchecked Sendable {
         if state.damaged.isEmpty && state.problems.isEmpty {
             problems += checkExpectations(root: root, digests: digests, chunkCount: chunkCount)
         }
-        return UnpackResult(size: written, packedSize: packedSize, chunkSize: chunkSize, chunkCount: chunkCount,
-                            treeRoot: root, leaves: leaves, digests: digests,
-                            damaged: state.damaged.sorted { $0.index < $1.index }, problems: problems)
+        let content = PackedContent(size: written, packedSize: packedSize, chunkSize: chunkSize,
+                                    chunkCount: chunkCount, treeRoot: root, leaves: leaves, digests: digests)
+        return UnpackResult(content: content, damaged: state.damaged.sorted { $0.index < $1.index },
+                            problems: problems)
     }
 
     private func checkExpectations(root: Hash32, digests: [DigestAlgorithm: [UInt8]], chunkCount: UInt64)
@@ -314,7 +319,7 @@ private final class UnpackRun: @unchecked Sendable {
             header = parsed
         case .failure(let problem):
             if offset == 0 && (problem == .notGzip || problem == .notCustody) {
-                throw CustodyError.operational("byte 0: \(problem.text)")
+                throw EngineError.notPackedFile(problem)
             }
             return .failure(HeaderDamage(reason: problem.text))
         }
@@ -413,7 +418,7 @@ private final class UnpackRun: @unchecked Sendable {
             slotAvailable!.wait()
             guard let slot = try? slots!.take() else {
                 slotAvailable!.signal()
-                fail(CustodyError.operational("out of memory while salvaging chunk \(chunk)"))
+                fail(EngineError.outOfMemorySalvaging(chunk: chunk))
                 return
             }
             slot.lost = true

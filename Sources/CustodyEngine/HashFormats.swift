@@ -4,7 +4,22 @@ import CustodyIO
 
 /// Output formats of `custody hash`.
 public enum HashOutputFormat: String, CaseIterable, Sendable {
-    case text, json, sha256sum, md5sum, sha1sum, sha512sum, hashdeep, dfxml
+    /// BSD-tag lines (`SHA256 (NAME) = HEX`), one per algorithm.
+    case text
+    /// One canonical JSON object per input.
+    case json
+    /// `sha256sum` lines.
+    case sha256sum
+    /// `md5sum` lines.
+    case md5sum
+    /// `sha1sum` lines.
+    case sha1sum
+    /// `sha512sum` lines.
+    case sha512sum
+    /// hashdeep's CSV with its header.
+    case hashdeep
+    /// Digital Forensics XML, as hashdeep writes it.
+    case dfxml
 
     /// The linear digest a `*sum` format prints, or nil.
     public var sumAlgorithm: DigestAlgorithm? {
@@ -26,16 +41,15 @@ public enum HashFormatter {
         guard name.contains(where: { $0 == "\\" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" }) else {
             return (name, false)
         }
-        var out = ""
-        for scalar in name.unicodeScalars {
+        let escaped = name.replacingScalars { scalar in
             switch scalar {
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            default: out.unicodeScalars.append(scalar)
+            case "\\": return "\\\\"
+            case "\n": return "\\n"
+            case "\r": return "\\r"
+            default: return nil
             }
         }
-        return (out, true)
+        return (escaped, true)
     }
 
     /// `path` made absolute against `workingDirectory`, with `.`, `..` and repeated slashes removed lexically,
@@ -88,7 +102,7 @@ public enum HashFormatter {
 
     /// The algorithms hashdeep knows, in the order it writes columns.
     public static func hashdeepColumns(_ algorithms: [HashAlgorithm]) -> [DigestAlgorithm] {
-        [.md5, .sha1, .sha256].filter { algorithms.contains(HashAlgorithm(rawValue: $0.rawValue)!) }
+        [.md5, .sha1, .sha256].filter { algorithms.contains(.digest($0)) }
     }
 
     /// The hashdeep file header (`%%%% HASHDEEP-1.0` ...).
@@ -108,32 +122,9 @@ public enum HashFormatter {
         return ([String(digests.size)] + hashes + [digests.path]).joined(separator: ",")
     }
 
-    /// Escapes text for XML character data and attribute values. Carriage returns are written `&#xD;` so parsers
-    /// keep them; characters XML 1.0 cannot carry at all (other controls below U+0020, U+FFFE, U+FFFF, and the bytes
-    /// of file names that are not UTF-8) are written as U+FFFD, the replacement character, so the document stays
-    /// well-formed.
-    public static func xmlEscaped(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "'": out += "&apos;"
-            case "\"": out += "&quot;"
-            case "\r": out += "&#xD;"
-            case "\t", "\n": out.unicodeScalars.append(scalar)
-            default:
-                if scalar.value < 0x20 || scalar.value == 0xFFFE || scalar.value == 0xFFFF
-                    || RawName.escapedByte(scalar) != nil {
-                    out += "\u{FFFD}"
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out
-    }
+    /// Escapes text for XML character data and attribute values (`MarkupEscaping`'s XML rules): carriage returns
+    /// are written `&#xD;` so parsers keep them; characters XML 1.0 cannot carry become U+FFFD.
+    public static func xmlEscaped(_ text: String) -> String { MarkupEscaping.escaped(text, for: .xml) }
 
     /// DFXML header as hashdeep writes it (`dfxml` root, configuration, creator).
     public static func dfxmlHeader(algorithms: [HashAlgorithm], commandLine: String, version: String,
@@ -187,5 +178,6 @@ public enum HashFormatter {
         return lines
     }
 
+    /// The DFXML document's closing lines.
     public static let dfxmlFooter = ["</dfxml>"]
 }

@@ -5,64 +5,22 @@ import CustodyIO
 import Glibc
 #endif
 
-/// Everything `custody hash` can compute: the chunked tree digest and the linear digests.
-public enum HashAlgorithm: String, CaseIterable, Sendable, Comparable {
-    case tree, md5, sha1, sha256, sha512
-
-    /// The linear digest this names, or nil for the tree digest.
-    public var linear: DigestAlgorithm? { DigestAlgorithm(rawValue: rawValue) }
-
-    /// Parses a comma-separated list such as `tree,sha256`; throws naming the unknown entry.
-    public static func parseList(_ text: String) throws -> [HashAlgorithm] {
-        var result: [HashAlgorithm] = []
-        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
-            let name = part.trimmingWhitespace().lowercased()
-            guard let algorithm = HashAlgorithm(rawValue: name) else {
-                let known = allCases.map(\.rawValue).joined(separator: ", ")
-                throw CustodyError.operational("unknown algorithm '\(part)' in '\(text)': choose from \(known)")
-            }
-            if !result.contains(algorithm) { result.append(algorithm) }
-        }
-        return result.sorted()
-    }
-
-    public static func < (lhs: HashAlgorithm, rhs: HashAlgorithm) -> Bool {
-        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
-    }
-}
-
-/// Chunk sizes allowed in tree digests: powers of two from 64 KiB to 64 MiB.
-public enum TreeChunkSize {
-    public static let `default` = 1 << 20
-    public static let minimum = 64 << 10
-    public static let maximum = 64 << 20
-
-    /// Checks a chunk size; throws a usage error naming the rule.
-    public static func validate(_ size: UInt64) throws -> Int {
-        guard size >= UInt64(minimum), size <= UInt64(maximum), size & (size - 1) == 0 else {
-            throw CustodyError.operational(
-                "chunk size \(size) is not a power of two from 64K to 64M (for example 64K, 1M, 4M, 64M)")
-        }
-        return Int(size)
-    }
-
-    /// The digest's name with its chunk size, as written in text output: `TREE-SHA256-1M`.
-    public static func digestName(_ chunkSize: Int) -> String {
-        "TREE-SHA256-\(ByteSize.shortName(chunkSize))"
-    }
-}
-
 /// The digests of one input.
 public struct FileDigests: Sendable, Equatable {
     /// The path as given (or found by the recursive walk); `-` for standard input.
     public var path: String
+    /// Bytes read.
     public var size: UInt64
+    /// The tree digest's chunk size.
     public var chunkSize: Int
+    /// The tree digest, when computed.
     public var tree: Hash32?
+    /// The linear digests computed.
     public var digests: [DigestAlgorithm: [UInt8]]
     /// Every chunk's leaf hash, when asked for.
     public var leaves: [Hash32]
 
+    /// Digests of the given values.
     public init(path: String, size: UInt64, chunkSize: Int, tree: Hash32?, digests: [DigestAlgorithm: [UInt8]],
                 leaves: [Hash32] = []) {
         self.path = path
@@ -82,10 +40,21 @@ public struct FileDigests: Sendable, Equatable {
 
 /// One input to hash: what it is and how big.
 public struct HashInput: Sendable, Equatable {
-    public enum Kind: Sendable, Equatable { case regularFile, blockDevice, stream }
+    /// What the input is: a regular file, a block device, or a stream read once.
+    public enum Kind: Sendable, Equatable {
+        /// A regular file.
+        case regularFile
+        /// A block device.
+        case blockDevice
+        /// Anything read once: standard input, a FIFO, a character device.
+        case stream
+    }
+    /// The path as given or found (`-` for standard input).
     public var path: String
+    /// What it is.
     public var kind: Kind
 
+    /// An input at `path` of `kind`.
     public init(path: String, kind: Kind) {
         self.path = path
         self.kind = kind
@@ -105,66 +74,55 @@ public enum InputHasher {
                 inputs.append(HashInput(path: "-", kind: .stream))
                 continue
             }
-            let info: stat
-            do {
-                info = try FileSystem.status(path, followLinks: true)
-            } catch {
-                note("\(error)", true)
-                continue
-            }
-            switch info.st_mode & S_IFMT {
-            case S_IFDIR:
-                if recursive {
-                    walk(path, followSymlinks: followSymlinks, into: &inputs, note: note)
-                } else {
-                    note("\(path): is a directory (use -r to hash its files)", true)
-                }
-            default:
-                inputs.append(HashInput(path: path, kind: kind(of: info)))
-            }
+            visit(path, named: true, recursive: recursive, followSymlinks: followSymlinks, into: &inputs, note: note)
         }
         return inputs
     }
 
-    private static func kind(of info: stat) -> HashInput.Kind {
-        switch info.st_mode & S_IFMT {
-        case S_IFREG: return .regularFile
-        case S_IFBLK: return .blockDevice
-        default: return .stream
-        }
-    }
-
-    private static func walk(_ directory: String, followSymlinks: Bool, into inputs: inout [HashInput],
-                             note: (String, Bool) -> Void) {
-        let names: [String]
+    /// Adds what `path` holds to `inputs`. A path `named` by the caller has its links followed and is kept whatever
+    /// it is (a directory is walked only when `recursive`); a path met in a walk has its links followed only with
+    /// `followSymlinks`, and only its regular files and directories are kept, the rest noted as skipped.
+    private static func visit(_ path: String, named: Bool, recursive: Bool, followSymlinks: Bool,
+                              into inputs: inout [HashInput], note: (String, Bool) -> Void) {
+        var info: stat
         do {
-            names = try FileSystem.directoryEntries(directory)
+            info = try FileSystem.status(path, followLinks: named)
+            if info.st_mode & S_IFMT == S_IFLNK {
+                guard followSymlinks else {
+                    note("\(path): symbolic link skipped (use -L to follow links)", false)
+                    return
+                }
+                info = try FileSystem.status(path, followLinks: true)
+            }
         } catch {
             note("\(error)", true)
             return
         }
-        for name in names {
-            let path = directory.hasSuffix("/") ? directory + name : directory + "/" + name
-            var info: stat
+        switch info.st_mode & S_IFMT {
+        case S_IFDIR:
+            guard recursive else {
+                note("\(path): is a directory (use -r to hash its files)", true)
+                return
+            }
+            let names: [String]
             do {
-                info = try FileSystem.status(path, followLinks: false)
-                if info.st_mode & S_IFMT == S_IFLNK {
-                    guard followSymlinks else {
-                        note("\(path): symbolic link skipped (use -L to follow links)", false)
-                        continue
-                    }
-                    info = try FileSystem.status(path, followLinks: true)
-                }
+                names = try FileSystem.directoryEntries(path)
             } catch {
                 note("\(error)", true)
-                continue
+                return
             }
-            switch info.st_mode & S_IFMT {
-            case S_IFDIR:
-                walk(path, followSymlinks: followSymlinks, into: &inputs, note: note)
-            case S_IFREG:
-                inputs.append(HashInput(path: path, kind: .regularFile))
-            default:
+            for name in names {
+                let child = path.hasSuffix("/") ? path + name : path + "/" + name
+                visit(child, named: false, recursive: true, followSymlinks: followSymlinks, into: &inputs, note: note)
+            }
+        case S_IFREG:
+            inputs.append(HashInput(path: path, kind: .regularFile))
+        case S_IFBLK where named:
+            inputs.append(HashInput(path: path, kind: .blockDevice))
+        default:
+            if named {
+                inputs.append(HashInput(path: path, kind: .stream))
+            } else {
                 note("\(path): special file skipped", false)
             }
         }
@@ -173,19 +131,11 @@ public enum InputHasher {
     /// Hashes one input through `pipeline`. Throws on open/read errors and when a file changes size while
     /// being read.
     public static func hash(_ input: HashInput, pipeline: ChunkPipeline) throws -> FileDigests {
-        let descriptor = input.path == "-" ? FileDescriptor.standardInput
-            : try FileDescriptor.openForReading(input.path)
-        defer { if input.path != "-" { descriptor.close() } }
-        let size = try currentSize(of: descriptor, kind: input.kind)
-        let reader = FileChunkReader(descriptor: descriptor, size: size)
-        let result = try pipeline.run(reader)
-        if input.kind == .regularFile, let size {
-            let after = try currentSize(of: descriptor, kind: input.kind) ?? size
-            if after != size || result.size != size {
-                throw CustodyError.operational(
-                    "\(input.path): changed size while being read (\(size) bytes at start, \(after) at end, "
-                        + "\(result.size) read); hash it again once it is stable")
-            }
+        let source = try EvidenceSource.open(input.path, describingDevice: false)
+        defer { source.close() }
+        let result = try pipeline.run(source.plainReader())
+        if let change = try source.sizeChange(read: result.size) {
+            throw EngineError.changedSize(path: input.path, change, activity: .hash)
         }
         return FileDigests(path: input.path, size: result.size, chunkSize: result.chunkSize, tree: result.treeRoot,
                            digests: result.digests, leaves: result.leaves)
@@ -193,15 +143,17 @@ public enum InputHasher {
 
     /// The size of a regular file (from fstat) or block device (from seeking to its end); nil for streams.
     public static func currentSize(of descriptor: FileDescriptor, kind: HashInput.Kind) throws -> UInt64? {
-        switch kind {
-        case .regularFile:
-            return UInt64(try descriptor.status().st_size)
-        case .blockDevice:
-            let end = try descriptor.seek(to: 0, whence: SEEK_END)
-            try descriptor.seek(to: 0)
-            return end
-        case .stream:
-            return nil
+        try EvidenceSource.currentSize(of: descriptor, kind: kind.sourceKind)
+    }
+}
+
+extension HashInput.Kind {
+    /// The same kind as a source description names it.
+    public var sourceKind: SourceDescription.Kind {
+        switch self {
+        case .regularFile: return .file
+        case .blockDevice: return .blockDevice
+        case .stream: return .stream
         }
     }
 }

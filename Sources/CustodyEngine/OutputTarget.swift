@@ -11,7 +11,9 @@ import Synchronization
 /// regular file written to a temporary file beside it, synced and renamed into place only on `commit()` so
 /// a partial output never looks complete.
 public final class OutputTarget: @unchecked Sendable {
+    /// The output's path (`-` for standard output).
     public let path: String
+    /// The descriptor written (a temporary file's, for a regular file).
     public let descriptor: FileDescriptor
     private let temporaryPath: String?
     private var finished = false
@@ -29,18 +31,18 @@ public final class OutputTarget: @unchecked Sendable {
         var info = stat()
         if stat(path, &info) == 0 {
             if let read = try? input?.status(), read.st_dev == info.st_dev, read.st_ino == info.st_ino {
-                throw CustodyError.operational("\(path): is the input; write the output to another file")
+                throw EngineError.outputIsInput(path: path)
             }
             if info.st_mode & S_IFMT != S_IFREG {
                 guard info.st_mode & S_IFMT != S_IFDIR else {
-                    throw CustodyError.operational("\(path): is a directory; name an output file")
+                    throw EngineError.outputIsDirectory(path: path)
                 }
                 descriptor = try FileDescriptor.open(path, O_WRONLY)
                 temporaryPath = nil
                 return
             }
             guard overwrite else {
-                throw CustodyError.operational("\(path): already exists; choose another name or use --force")
+                throw EngineError.outputExists(path: path)
             }
         }
         let temporary = path + ".partial-\(getpid())"

@@ -24,7 +24,9 @@ public enum PackFormat {
 
     /// Flags in the subfield.
     public struct Flags: OptionSet, Sendable, Hashable {
+        /// The flag bits.
         public let rawValue: UInt8
+        /// Flags of the given bits.
         public init(rawValue: UInt8) { self.rawValue = rawValue }
         /// The deflate data is stored blocks (the chunk did not shrink, or level 0).
         public static let stored = Flags(rawValue: 1)
@@ -32,11 +34,13 @@ public enum PackFormat {
         public static let zero = Flags(rawValue: 2)
         /// The empty end-of-file member.
         public static let endOfFile = Flags(rawValue: 4)
+        /// Every flag this version defines.
         public static let known: Flags = [.stored, .zero, .endOfFile]
     }
 
     /// One member header as written or parsed.
     public struct MemberHeader: Sendable, Equatable {
+        /// The member's flags.
         public var flags: Flags
         /// log2 of the chunk size (16...26).
         public var chunkShift: UInt8
@@ -45,6 +49,7 @@ public enum PackFormat {
         /// The chunk's index; in the end-of-file member, the number of chunks.
         public var index: UInt64
 
+        /// A header of the given fields.
         public init(flags: Flags, chunkShift: UInt8, memberSize: UInt32, index: UInt64) {
             self.flags = flags
             self.chunkShift = chunkShift
@@ -52,6 +57,7 @@ public enum PackFormat {
             self.index = index
         }
 
+        /// The chunk size, 2^`chunkShift`.
         public var chunkSize: Int { 1 << Int(chunkShift) }
 
         /// Writes the 32 header bytes at `destination`.
@@ -104,11 +110,16 @@ public enum PackFormat {
 
     /// Why a header could not be parsed.
     public enum HeaderProblem: Error, Equatable, Sendable {
+        /// The file ends inside the header.
         case truncated
+        /// No gzip magic.
         case notGzip
+        /// A gzip member without custody's subfield.
         case notCustody
+        /// A custody header that breaks a rule (the reason).
         case malformed(String)
 
+        /// The problem in words.
         public var text: String {
             switch self {
             case .truncated: return "the file ends inside a member header"

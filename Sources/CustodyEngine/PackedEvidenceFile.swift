@@ -8,18 +8,24 @@ import CustodyIO
 public struct PackedEvidenceFile: Sendable {
     /// Where one chunk's member lies.
     public struct Member: Sendable, Equatable {
+        /// The member's first byte in the file.
         public var offset: UInt64
+        /// The member's size.
         public var size: UInt32
+        /// The member's flags.
         public var flags: PackFormat.Flags
     }
 
+    /// The packed file, read with `pread`.
     public let descriptor: FileDescriptor
+    /// The chunk size of its members.
     public let chunkSize: Int
     /// Every chunk's member, in order.
     public let members: [Member]
     /// Content size (from the chunk count and the last member's ISIZE).
     public let contentSize: UInt64
 
+    /// The number of chunks.
     public var chunkCount: Int { members.count }
 
     /// Indexes the packed file behind `descriptor` (which must support positional reads). Throws a
@@ -35,8 +41,8 @@ public struct PackedEvidenceFile: Sendable {
             let got = try header.withUnsafeMutableBytes { try descriptor.readFully(into: $0, at: offset) }
             let index = UInt64(members.count)
             guard got > 0 else {
-                throw CustodyError.verification(
-                    "\(descriptor.path): missing end-of-file member after chunk \(Int64(index) - 1) (byte \(offset))")
+                throw PackedFileError.missingEndOfFileMember(path: descriptor.path, afterChunk: Int64(index) - 1,
+                                                             offset: offset)
             }
             let parsed = header.withUnsafeBytes {
                 PackFormat.MemberHeader.parse(UnsafeRawBufferPointer(rebasing: $0[0..<got]))
@@ -45,34 +51,31 @@ public struct PackedEvidenceFile: Sendable {
             switch parsed {
             case .success(let value): member = value
             case .failure(let problem):
-                let place = offset == 0 ? "byte 0" : "chunk \(index) (packed byte \(offset))"
-                let text = "\(descriptor.path): \(place): \(problem.text)"
-                throw offset == 0 && problem != .truncated ? CustodyError.operational(text)
-                    : CustodyError.verification(text)
+                throw PackedFileError.badMemberHeader(path: descriptor.path, chunk: index, offset: offset,
+                                                      problem: problem)
             }
             if chunkSize == nil { chunkSize = member.chunkSize }
             guard member.chunkSize == chunkSize else {
-                throw CustodyError.verification("\(descriptor.path): chunk \(index) (packed byte \(offset)): member "
-                                                    + "header gives chunk size \(member.chunkSize), not \(chunkSize!)")
+                throw PackedFileError.chunkSizeDiffers(path: descriptor.path, chunk: index, offset: offset,
+                                                       found: member.chunkSize, expected: chunkSize!)
             }
             if member.flags.contains(.endOfFile) {
                 guard member.index == index, offset + UInt64(member.memberSize) == fileSize else {
-                    throw CustodyError.verification(
-                        "\(descriptor.path): end-of-file member at packed byte \(offset) does not close the file "
-                            + "(counts \(member.index) chunks of \(index), file size \(fileSize))")
+                    throw PackedFileError.endOfFileMemberMisplaced(path: descriptor.path, offset: offset,
+                                                                   counted: member.index, chunks: index,
+                                                                   fileSize: fileSize)
                 }
                 var whole = [UInt8](repeating: 0, count: PackFormat.minimumMemberSize)
                 let read = try whole.withUnsafeMutableBytes { try descriptor.readFully(into: $0, at: offset) }
                 guard member.memberSize == UInt32(whole.count), read == whole.count,
                       whole == PackFormat.endOfFileMember(chunkCount: index, chunkSize: member.chunkSize) else {
-                    throw CustodyError.verification(
-                        "\(descriptor.path): malformed end-of-file member at packed byte \(offset)")
+                    throw PackedFileError.malformedEndOfFileMember(path: descriptor.path, offset: offset)
                 }
                 break
             }
             guard member.index == index else {
-                throw CustodyError.verification("\(descriptor.path): chunk \(index) (packed byte \(offset)): member "
-                                                    + "header carries index \(member.index)")
+                throw PackedFileError.indexDiffers(path: descriptor.path, chunk: index, offset: offset,
+                                                   found: member.index)
             }
             members.append(Member(offset: offset, size: member.memberSize, flags: member.flags))
             offset += UInt64(member.memberSize)
@@ -94,7 +97,7 @@ public struct PackedEvidenceFile: Sendable {
     /// Reads, inflates and checks (CRC-32, ISIZE, size limit) chunk `index`, reading only its member.
     public func readChunk(_ index: Int) throws -> [UInt8] {
         guard index >= 0, index < members.count else {
-            throw CustodyError.operational("chunk \(index) does not exist: the file has \(members.count) chunks")
+            throw PackedFileError.noSuchChunk(index: index, count: members.count)
         }
         let member = members[index]
         let input = ByteBuffer(capacity: Int(member.size))
@@ -102,10 +105,9 @@ public struct PackedEvidenceFile: Sendable {
         let output = ByteBuffer(capacity: chunkSize + 1)
         let range = member.offset..<(member.offset + UInt64(member.size))
         let contentStart = UInt64(index) * UInt64(chunkSize)
-        func damaged(_ reason: String) -> CustodyError {
-            CustodyError.verification("\(descriptor.path): " + DamagedChunk(
-                index: UInt64(index), packedRange: range, contentRange: contentStart..<contentStart, reason: reason
-            ).description)
+        func damaged(_ reason: String) -> PackedFileError {
+            PackedFileError.damagedChunk(path: descriptor.path, DamagedChunk(
+                index: UInt64(index), packedRange: range, contentRange: contentStart..<contentStart, reason: reason))
         }
         guard input.count == Int(member.size) else { throw damaged("truncated member") }
         let dataEnd = input.count - PackFormat.trailerSize

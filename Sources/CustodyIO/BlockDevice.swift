@@ -14,6 +14,7 @@ public struct BlockDeviceGeometry: Sendable, Equatable {
     /// The unit the device reads and writes internally (BLKPBSZGET).
     public var physicalSectorSize: Int
 
+    /// Geometry of the given sizes.
     public init(size: UInt64, logicalSectorSize: Int, physicalSectorSize: Int) {
         self.size = size
         self.logicalSectorSize = logicalSectorSize
@@ -33,18 +34,15 @@ public struct BlockDeviceGeometry: Sendable, Equatable {
             physical = logical
         }
         guard logical > 0, logical & (logical - 1) == 0 else {
-            throw CustodyError.operational(
-                "\(descriptor.path): the device reports a logical sector size of \(logical) bytes, not a power of two")
+            throw IOError.oddSectorSize(path: descriptor.path, logicalSectorSize: logical)
         }
         return BlockDeviceGeometry(size: size, logicalSectorSize: Int(logical), physicalSectorSize: Int(physical))
     }
 
     private static func check(_ code: Int32, _ request: String, _ path: String) throws {
         guard code != 0 else { return }
-        if code == ENOTTY || code == EINVAL {
-            throw CustodyError.operational("\(path): not a block device (\(request): \(systemErrorDescription(code)))")
-        }
-        throw CustodyError.operational("\(path): \(request) failed: \(systemErrorDescription(code))")
+        throw IOError.deviceRequestFailed(path: path, request: request, code: code,
+                                          notBlockDevice: code == ENOTTY || code == EINVAL)
     }
 }
 
@@ -58,20 +56,30 @@ public struct SysfsBlockInfo: Sendable, Equatable {
     public var name: String
     /// The whole disk's name when the device is a partition (`sda` for `sda1`).
     public var parentName: String?
+    /// The partition's number, for a partition.
     public var partitionNumber: Int?
     /// Size in bytes (sysfs `size` counts 512-byte units whatever the sector size).
     public var size: UInt64?
+    /// The device's model (`device/model`), blanks trimmed.
     public var model: String?
+    /// The device's serial number (`device/serial`, `serial` or VPD page 0x80).
     public var serial: String?
+    /// The device's vendor (`device/vendor`), blanks trimmed.
     public var vendor: String?
+    /// Spinning disk (true) or solid state (false).
     public var rotational: Bool?
+    /// Whether the medium is removable.
     public var removable: Bool?
+    /// Whether the kernel holds the device read-only.
     public var readOnly: Bool?
+    /// The logical sector size (`queue/logical_block_size`).
     public var logicalSectorSize: Int?
+    /// The physical sector size (`queue/physical_block_size`).
     public var physicalSectorSize: Int?
     /// The file a loop device reads from.
     public var backingFile: String?
 
+    /// The facts of the device `name`, none known yet.
     public init(name: String) { self.name = name }
 
     /// Looks up the device numbered `major:minor` under `sysfsRoot` (normally `/sys`); nil when sysfs has

@@ -8,6 +8,7 @@ public protocol ByteSink: Sendable {
 }
 
 extension FileDescriptor: ByteSink {
+    /// Writes all of `bytes` at the current offset.
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         try writeAll(bytes)
     }
@@ -17,8 +18,10 @@ extension FileDescriptor: ByteSink {
 public final class MemorySink: ByteSink, @unchecked Sendable {
     private let storage = Mutex<[UInt8]>([])
 
+    /// An empty sink.
     public init() {}
 
+    /// Appends `bytes`.
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         storage.withLock { $0.append(contentsOf: bytes) }
     }
@@ -40,8 +43,10 @@ public final class MemorySource: ByteSource, @unchecked Sendable {
     private let bytes: [UInt8]
     private let position = Mutex(0)
 
+    /// A source reading `bytes` from the start.
     public init(_ bytes: [UInt8]) { self.bytes = bytes }
 
+    /// Copies the next bytes into `buffer`; fewer only at the end.
     public func readFully(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         position.withLock { position in
             let count = min(buffer.count, bytes.count - position)

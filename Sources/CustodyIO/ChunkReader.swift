@@ -1,4 +1,5 @@
 import CustodyBase
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,29 +19,45 @@ public protocol ChunkReader: Sendable {
 }
 
 extension ChunkReader {
+    /// Lends nothing: the caller reads every range.
     public func borrow(at offset: UInt64, count: Int) -> MappedRegion? { nil }
 }
 
 /// Reads a file, block device or stream through a file descriptor. Regular files are lent to the pipeline as
-/// guarded mappings (no copy through a buffer) unless `CUSTODY_NO_MMAP` is set in the environment; devices and
+/// guarded mappings (no copy through a buffer) unless mapping is turned off (`mapsRegularFiles`); devices and
 /// streams are read with `pread`/`read`.
 public struct FileChunkReader: ChunkReader {
+    /// Whether readers made without saying otherwise map regular files: true unless the program that uses the
+    /// library turns it off for the whole process (the command line does, for `CUSTODY_NO_MMAP`).
+    public static var mapsRegularFilesByDefault: Bool {
+        get { mappingDefault.load(ordering: .relaxed) }
+        set { mappingDefault.store(newValue, ordering: .relaxed) }
+    }
+    private static let mappingDefault = Atomic<Bool>(true)
+
+    /// The descriptor read from (not closed by the reader).
     public let descriptor: FileDescriptor
+    /// The size at the start of the read; nil for a stream.
     public let knownSize: UInt64?
+    /// True when the size is known: files and devices are read with `pread` at any offset.
     public let supportsPositionalReads: Bool
     /// Whether `borrow` maps the file.
     public let lendsMappings: Bool
 
-    /// A reader over `descriptor`; `size` nil means a stream read sequentially with `read(2)`.
-    public init(descriptor: FileDescriptor, size: UInt64?) {
+    /// A reader over `descriptor`; `size` nil means a stream read sequentially with `read(2)`. A regular file is
+    /// mapped when `mapsRegularFiles` (by default `mapsRegularFilesByDefault`), else read with `pread`.
+    public init(descriptor: FileDescriptor, size: UInt64?,
+                mapsRegularFiles: Bool = FileChunkReader.mapsRegularFilesByDefault) {
         self.descriptor = descriptor
         self.knownSize = size
         self.supportsPositionalReads = size != nil
         var info = stat()
-        lendsMappings = size != nil && getenv("CUSTODY_NO_MMAP") == nil && fstat(descriptor.rawValue, &info) == 0
+        lendsMappings = size != nil && mapsRegularFiles && fstat(descriptor.rawValue, &info) == 0
             && info.st_mode & S_IFMT == S_IFREG
     }
 
+    /// Maps the range (or lends a hole as zeros) when the reader maps its file; nil otherwise or when mapping
+    /// fails, and the caller reads instead.
     public func borrow(at offset: UInt64, count: Int) -> MappedRegion? {
         guard lendsMappings, count > 0 else { return nil }
         if isHole(offset, count) { return MappedRegion.hole(count: count, offset: offset, path: descriptor.path) }
@@ -57,6 +74,7 @@ public struct FileChunkReader: ChunkReader {
         }
     }
 
+    /// Reads with `pread` at `offset` (files, devices) or sequentially with `read` (streams).
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
         if supportsPositionalReads {
             return try descriptor.readFully(into: buffer, at: offset)
@@ -67,12 +85,17 @@ public struct FileChunkReader: ChunkReader {
 
 /// Reads from memory: synthetic benchmark inputs and tests.
 public struct MemoryChunkReader: ChunkReader {
+    /// The whole input.
     public let bytes: [UInt8]
+    /// The number of bytes.
     public var knownSize: UInt64? { UInt64(bytes.count) }
+    /// Always true: memory reads at any offset.
     public var supportsPositionalReads: Bool { true }
 
+    /// A reader over `bytes`.
     public init(_ bytes: [UInt8]) { self.bytes = bytes }
 
+    /// Copies the bytes at `offset` into `buffer`.
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
         guard offset < UInt64(bytes.count) else { return 0 }
         let count = min(buffer.count, bytes.count - Int(offset))
@@ -87,14 +110,18 @@ public struct MemoryChunkReader: ChunkReader {
 package struct PrefixChunkReader: ChunkReader {
     let descriptor: FileDescriptor
     let limit: UInt64
+    /// The prefix's length.
     package var knownSize: UInt64? { limit }
+    /// Always true: the file is read with `pread`.
     package var supportsPositionalReads: Bool { true }
 
+    /// A reader over the first `limit` bytes of `descriptor`.
     package init(_ descriptor: FileDescriptor, limit: UInt64) {
         self.descriptor = descriptor
         self.limit = limit
     }
 
+    /// Reads the bytes at `offset`, stopping at `limit`.
     package func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
         guard offset < limit else { return 0 }
         let count = Int(min(UInt64(buffer.count), limit - offset))

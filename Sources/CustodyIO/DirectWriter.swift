@@ -23,6 +23,7 @@ public final class DirectWriter: @unchecked Sendable {
     /// logical blocks).
     public static let alignment = 4096
 
+    /// The file written.
     public let output: FileDescriptor
     private let capacity: Int
     private let buffers: [UnsafeMutableRawPointer]
@@ -201,9 +202,12 @@ public final class DirectWriter: @unchecked Sendable {
 
 /// A `ByteSink` over a `DirectWriter`.
 package final class DirectSink: ByteSink, @unchecked Sendable {
+    /// The writer the sink writes through.
     package let writer: DirectWriter
 
+    /// A sink writing through `writer`.
     package init(_ writer: DirectWriter) { self.writer = writer }
 
+    /// Writes `bytes` through the writer.
     package func write(_ bytes: UnsafeRawBufferPointer) throws { try writer.write(bytes) }
 }

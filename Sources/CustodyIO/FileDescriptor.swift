@@ -8,46 +8,24 @@ import Darwin
 #endif
 internal import CCustodySystem
 
-/// The system's description of an errno value.
-public func systemErrorDescription(_ code: Int32) -> String {
-    guard let text = strerror(code) else { return "error \(code)" }
-    return String(cString: text)
-}
-
-/// A system call failure carrying errno.
-public struct SystemError: Error, CustomStringConvertible, Sendable {
-    public var operation: String
-    public var path: String?
-    public var code: Int32
-
-    /// A failure of `operation` on `path` (if any) with errno `code`.
-    public init(operation: String, path: String? = nil, code: Int32) {
-        self.operation = operation
-        self.path = path
-        self.code = code
-    }
-
-    public var description: String {
-        let reason = systemErrorDescription(code)
-        if let path { return "\(path): \(operation): \(reason)" }
-        return "\(operation): \(reason)"
-    }
-}
-
 /// A thin owner-less wrapper over a file descriptor: EINTR retried, errors thrown with errno and path.
 ///
 /// Closing is explicit (`close()`); positional reads (`pread`) make it safe to share between workers.
 public struct FileDescriptor: Sendable {
+    /// The descriptor number.
     public let rawValue: Int32
     /// The path shown in error messages.
     public let path: String
 
+    /// Wraps descriptor `rawValue`, opened on `path`.
     public init(rawValue: Int32, path: String) {
         self.rawValue = rawValue
         self.path = path
     }
 
+    /// Standard input, shown as `-`.
     public static let standardInput = FileDescriptor(rawValue: 0, path: "-")
+    /// Standard output, shown as `-`.
     public static let standardOutput = FileDescriptor(rawValue: 1, path: "-")
 
     /// Opens a file; `flags` are the `O_*` flags, `mode` applies when creating.
@@ -74,8 +52,7 @@ public struct FileDescriptor: Sendable {
         do {
             let info = try descriptor.status()
             guard info.st_mode & S_IFMT == S_IFREG, info.st_nlink == 1 else {
-                throw CustodyError.operational("\(path): not a regular file of custody's own (a link or special "
-                    + "file was put there); nothing was written to it")
+                throw IOError.notOwnWorkFile(path: path)
             }
             let flags = fcntl(descriptor.rawValue, F_GETFL)
             _ = fcntl(descriptor.rawValue, F_SETFL, flags & ~O_NONBLOCK)
@@ -86,6 +63,7 @@ public struct FileDescriptor: Sendable {
         return descriptor
     }
 
+    /// Closes the descriptor, ignoring errors (a descriptor only read from).
     public func close() {
         _ = Glibc.close(rawValue)
     }
@@ -207,146 +185,6 @@ public struct FileDescriptor: Sendable {
         while ftruncate(rawValue, off_t(size)) != 0 {
             if errno == EINTR { continue }
             throw SystemError(operation: "truncate", path: path, code: errno)
-        }
-    }
-}
-
-/// File-system helpers with the same error conventions.
-public enum FileSystem {
-    /// `stat` (or `lstat` when `followLinks` is false) of a path.
-    public static func status(_ path: String, followLinks: Bool = true) throws -> stat {
-        var info = stat()
-        let result = RawName.withCString(path) { followLinks ? stat($0, &info) : lstat($0, &info) }
-        guard result == 0 else { throw SystemError(operation: "stat", path: path, code: errno) }
-        return info
-    }
-
-    /// Whether something exists at `path` (without following a final symlink).
-    public static func exists(_ path: String) -> Bool {
-        var info = stat()
-        return lstat(path, &info) == 0
-    }
-
-    /// Entry names of a directory, excluding `.` and `..`, sorted bytewise (a stable order).
-    public static func directoryEntries(_ path: String) throws -> [String] {
-        guard let dir = RawName.withCString(path, { opendir($0) }) else {
-            throw SystemError(operation: "open directory", path: path, code: errno)
-        }
-        defer { closedir(dir) }
-        var names: [[UInt8]] = []
-        while true {
-            errno = 0
-            guard let entry = readdir(dir) else {
-                if errno != 0 { throw SystemError(operation: "read directory", path: path, code: errno) }
-                break
-            }
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> [UInt8] in
-                Array(raw.prefix { $0 != 0 })
-            }
-            if name == [46] || name == [46, 46] { continue }
-            names.append(name)
-        }
-        names.sort { $0.lexicographicallyPrecedes($1) }
-        return names.map { RawName.decode($0) }
-    }
-
-    /// Creates a directory (and parents) with `mode`.
-    public static func createDirectory(_ path: String, mode: mode_t = 0o755) throws {
-        var prefix = path.hasPrefix("/") ? "/" : ""
-        for component in path.split(separator: "/") {
-            prefix += component
-            if mkdir(prefix, mode) != 0 && errno != EEXIST {
-                throw SystemError(operation: "create directory", path: prefix, code: errno)
-            }
-            prefix += "/"
-        }
-    }
-
-    /// Makes a rename or creation inside `directory` durable by syncing the directory.
-    public static func syncDirectory(_ directory: String) throws {
-        let fd = try FileDescriptor.open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY)
-        defer { fd.close() }
-        try fd.sync()
-    }
-
-    /// Writes `bytes` to `path` atomically and durably: a temporary file beside it (`PATH.tmp-PID`), fsync, rename,
-    /// fsync dir.
-    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws {
-        let directory = parentDirectory(of: path)
-        let temporary = path + atomicTemporarySuffix + "\(getpid())"
-        let fd = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_EXCL, mode: mode)
-        do {
-            _ = fchmod(fd.rawValue, mode)
-            try fd.writeAll(bytes)
-            try fd.sync()
-            fd.close()
-        } catch {
-            fd.close()
-            unlink(temporary)
-            throw error
-        }
-        guard rename(temporary, path) == 0 else {
-            let code = errno
-            unlink(temporary)
-            throw SystemError(operation: "rename", path: path, code: code)
-        }
-        try syncDirectory(directory)
-    }
-
-    /// What `writeAtomically` appends to a path, before the process ID, to name its temporary file.
-    static let atomicTemporarySuffix = ".tmp-"
-
-    /// Whether `path` is a temporary `writeAtomically` left (`NAME.tmp-DIGITS`): a process killed between creating
-    /// and renaming it leaves one behind.
-    public static func isAtomicTemporary(_ path: String) -> Bool {
-        let digits = path.reversed().prefix { $0.isASCII && $0.isNumber }
-        return !digits.isEmpty && path.dropLast(digits.count).hasSuffix(atomicTemporarySuffix)
-    }
-
-    /// Removes the temporaries killed `writeAtomically` calls for `path` left beside it.
-    public static func removeAtomicTemporaries(of path: String) throws {
-        let parent = parentDirectory(of: path)
-        let prefix = (path.split(separator: "/").last.map(String.init) ?? path) + atomicTemporarySuffix
-        for name in try directoryEntries(parent) where name.hasPrefix(prefix) && isAtomicTemporary(name) {
-            unlink(parent + "/" + name)
-        }
-    }
-
-    /// Reads a whole file, refusing files larger than `limit` bytes.
-    public static func readFile(_ path: String, limit: Int = 64 << 20) throws -> [UInt8] {
-        let fd = try FileDescriptor.openForReading(path)
-        defer { fd.close() }
-        var out: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = try buffer.withUnsafeMutableBytes { try fd.read(into: $0) }
-            if n == 0 { break }
-            out.append(contentsOf: buffer[0..<n])
-            if out.count > limit {
-                throw CustodyError.operational("\(path): larger than \(ByteSize.describe(UInt64(limit))), refused")
-            }
-        }
-        return out
-    }
-
-    /// The directory part of a path (`.` when there is none).
-    public static func parentDirectory(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        let parent = String(path[..<slash])
-        return parent.isEmpty ? "/" : parent
-    }
-}
-
-extension FileSystem {
-    /// Removes a file or a directory tree without following symbolic links. Missing paths are fine.
-    public static func removeTree(_ path: String) {
-        var info = stat()
-        guard lstat(path, &info) == 0 else { return }
-        if info.st_mode & S_IFMT == S_IFDIR {
-            for name in (try? directoryEntries(path)) ?? [] { removeTree(path + "/" + name) }
-            rmdir(path)
-        } else {
-            unlink(path)
         }
     }
 }

@@ -19,7 +19,7 @@ public enum InterruptFlag {
         for signal in signals {
             let code = custody_interrupt_install(signal)
             if code != 0 {
-                throw CustodyError.operational("cannot handle signal \(signal): \(systemErrorDescription(code))")
+                throw IOError.cannotHandleSignal(signal: signal, code: code)
             }
         }
     }
@@ -59,8 +59,8 @@ public enum InterruptFlag {
 
     /// The error a command reports after stopping for a signal (exit status 2): names the signal and
     /// what was (not) left behind.
-    public static func stoppedError(what: String) -> CustodyError {
+    public static func stoppedError(what: String) -> IOError {
         let signal = pendingSignal.map(name(of:)) ?? "request"
-        return CustodyError.operational("interrupted by \(signal): \(what)")
+        return IOError.stopped(signal: signal, what: what)
     }
 }

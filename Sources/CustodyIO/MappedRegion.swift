@@ -38,10 +38,8 @@ public final class MappedRegion: @unchecked Sendable {
     }
 
     /// The error for a damaged region.
-    public var damageError: CustodyError {
-        CustodyError.operational("\(path): changed size while being read (bytes in \(offset)-"
-            + "\(offset + UInt64(bytes.count) - 1) vanished, or the medium failed under them); read it again once "
-            + "it is stable")
+    public var damageError: IOError {
+        IOError.changedUnderMapping(path: path, offset: offset, count: bytes.count)
     }
 
     /// Maps `count` bytes of `descriptor` from `offset` (a multiple of the page size). `populate` pre-faults the

@@ -5,14 +5,19 @@ import Glibc
 
 /// What an acquisition read from: recorded in the item metadata of a sealed bundle (SPEC.md section 7).
 public struct SourceDescription: Sendable, Equatable {
+    /// What kind of thing the source is.
     public enum Kind: String, Sendable, CaseIterable {
+        /// A regular file (an image).
         case file
+        /// A block device (a disk or partition).
         case blockDevice
+        /// Anything read once from start to end: standard input, a FIFO, a character device.
         case stream
     }
 
     /// The path as given (`-` for standard input).
     public var path: String
+    /// What kind of thing it is.
     public var kind: Kind
     /// Size in bytes when known before reading (files, devices).
     public var size: UInt64?
@@ -20,8 +25,11 @@ public struct SourceDescription: Sendable, Equatable {
     public var logicalSectorSize: Int?
     /// The device's physical sector size (block devices).
     public var physicalSectorSize: Int?
+    /// The device's model, as sysfs reports it.
     public var model: String?
+    /// The device's serial number, as sysfs reports it.
     public var serial: String?
+    /// The device's vendor, as sysfs reports it.
     public var vendor: String?
     /// Spinning disk (true) or solid state (false), as the kernel believes.
     public var rotational: Bool?
@@ -32,19 +40,24 @@ public struct SourceDescription: Sendable, Equatable {
     /// A loop device's backing file.
     public var backingFile: String?
 
+    /// A description of `path` of `kind`, with its size when known and no device facts.
     public init(path: String, kind: Kind, size: UInt64? = nil) {
         self.path = path
         self.kind = kind
         self.size = size
     }
 
-    /// Describes what `descriptor` (opened on `path`) is: its kind from fstat, a device's geometry from
-    /// ioctl and its identity from sysfs under `sysfsRoot`.
-    public static func describe(_ descriptor: FileDescriptor, sysfsRoot: String = "/sys") throws -> SourceDescription {
+    /// Describes what `descriptor` (opened on `path`) is: its kind from fstat and, with `deviceFacts`, a device's
+    /// geometry from ioctl and its identity from sysfs under `sysfsRoot`. Throws `IOError.isDirectory` for a
+    /// directory.
+    public static func describe(_ descriptor: FileDescriptor, sysfsRoot: String = "/sys",
+                                deviceFacts: Bool = true) throws -> SourceDescription {
         let info = try descriptor.status()
         switch info.st_mode & S_IFMT {
         case S_IFREG:
             return SourceDescription(path: descriptor.path, kind: .file, size: UInt64(info.st_size))
+        case S_IFBLK where !deviceFacts:
+            return SourceDescription(path: descriptor.path, kind: .blockDevice)
         case S_IFBLK:
             let geometry = try BlockDeviceGeometry.query(descriptor)
             var description = SourceDescription(path: descriptor.path, kind: .blockDevice, size: geometry.size)
@@ -57,7 +70,7 @@ public struct SourceDescription: Sendable, Equatable {
             }
             return description
         case S_IFDIR:
-            throw CustodyError.operational("\(descriptor.path): is a directory, not a file or device to acquire")
+            throw IOError.isDirectory(path: descriptor.path)
         default:
             return SourceDescription(path: descriptor.path, kind: .stream)
         }
@@ -96,26 +109,26 @@ public struct SourceDescription: Sendable, Equatable {
     /// Reads the JSON form back; throws naming the first missing or mistyped member.
     public init(json: JSONValue) throws {
         guard case .object(let members) = json else {
-            throw CustodyError.operational("source description: not a JSON object")
+            throw IOError.malformedSourceDescription(problem: "not a JSON object")
         }
         func string(_ key: String) throws -> String? {
             guard let value = members[key] else { return nil }
             guard case .string(let text) = value else {
-                throw CustodyError.operational("source description: '\(key)' is not a string")
+                throw IOError.malformedSourceDescription(problem: "'\(key)' is not a string")
             }
             return text
         }
         func integer(_ key: String) throws -> Int64? {
             guard let value = members[key] else { return nil }
             guard case .int(let number) = value, number >= 0 else {
-                throw CustodyError.operational("source description: '\(key)' is not a non-negative integer")
+                throw IOError.malformedSourceDescription(problem: "'\(key)' is not a non-negative integer")
             }
             return number
         }
-        guard let path = try string("path") else { throw CustodyError.operational("source description: no 'path'") }
+        guard let path = try string("path") else { throw IOError.malformedSourceDescription(problem: "no 'path'") }
         guard let kindName = try string("kind"), let kind = Kind(rawValue: kindName) else {
             let known = Kind.allCases.map(\.rawValue).joined(separator: ", ")
-            throw CustodyError.operational("source description: 'kind' must be one of \(known)")
+            throw IOError.malformedSourceDescription(problem: "'kind' must be one of \(known)")
         }
         self.init(path: path, kind: kind, size: try integer("size").map { UInt64($0) })
         logicalSectorSize = try integer("logicalSectorSize").map { Int($0) }
@@ -128,7 +141,7 @@ public struct SourceDescription: Sendable, Equatable {
         backingFile = try string("backingFile")
         if let value = members["rotational"] {
             guard case .bool(let flag) = value else {
-                throw CustodyError.operational("source description: 'rotational' is not a boolean")
+                throw IOError.malformedSourceDescription(problem: "'rotational' is not a boolean")
             }
             rotational = flag
         }
@@ -143,47 +156,4 @@ func deviceMajor(_ device: UInt64) -> UInt32 {
 /// The minor number of a device number (glibc's encoding, as `minor(3)`).
 func deviceMinor(_ device: UInt64) -> UInt32 {
     UInt32(truncatingIfNeeded: ((device >> 12) & 0xffff_ff00) | (device & 0x0000_00ff))
-}
-
-/// An evidence source opened read-only for acquisition, with its description.
-///
-/// Sources are only ever opened `O_RDONLY`: nothing in acquisition can write to evidence.
-public struct EvidenceSource: Sendable {
-    public let descriptor: FileDescriptor
-    public let description: SourceDescription
-
-    /// Opens `path` read-only (`-` is standard input) and describes it. sysfs is read from `sysfsRoot`.
-    public static func open(_ path: String, sysfsRoot: String = "/sys") throws -> EvidenceSource {
-        if path == "-" {
-            return EvidenceSource(descriptor: .standardInput,
-                                  description: SourceDescription(path: "-", kind: .stream))
-        }
-        let descriptor = try FileDescriptor.open(path, O_RDONLY)
-        do {
-            let description = try SourceDescription.describe(descriptor, sysfsRoot: sysfsRoot)
-            return EvidenceSource(descriptor: descriptor, description: description)
-        } catch {
-            descriptor.close()
-            throw error
-        }
-    }
-
-    /// A reader with no error handling: a read error ends the run.
-    public func plainReader() -> FileChunkReader {
-        FileChunkReader(descriptor: descriptor, size: description.kind == .stream ? nil : description.size)
-    }
-
-    /// A reader that retries, narrows to sectors and zero-fills what stays unreadable, recording it in `log`.
-    /// The sector size is the policy's, else the device's logical sector size, else 512.
-    public func resilientReader(policy: ReadPolicy = ReadPolicy(), log: BadSectorLog,
-                                shouldStop: (@Sendable () -> Bool)? = nil) -> ResilientReader {
-        var effective = policy
-        if effective.sectorSize == nil { effective.sectorSize = description.logicalSectorSize ?? 512 }
-        return ResilientReader(plainReader(), policy: effective, log: log, shouldStop: shouldStop)
-    }
-
-    /// Closes the descriptor (standard input is left open).
-    public func close() {
-        if description.path != "-" { descriptor.close() }
-    }
 }

@@ -8,6 +8,7 @@ import Synchronization
 package final class Countdown: Sendable {
     private let remaining: Atomic<Int>
 
+    /// A countdown from `count`.
     package init(_ count: Int) { remaining = Atomic(count) }
 
     /// Records one task done; true for the last.

@@ -14,7 +14,7 @@ struct TreeFrontier {
             let index = start >> UInt64(level)
             let position = MerkleNodePosition.position(level: level, index: index)
             guard let hash = try node(position) else {
-                throw CustodyError.operational("tree node \(position) (level \(level)) is missing")
+                throw LedgerError.frontierNodeMissing(position: position, level: level)
             }
             peaks.append((level, index, hash))
             start += 1 << UInt64(level)
@@ -47,14 +47,12 @@ struct TreeFrontier {
 
 /// Reads perfect nodes from a store, failing with a damage message when one is missing.
 struct StoreNodeSource: MerkleNodeSource {
-    let store: LedgerStore
+    let store: ValidatedLedgerStore
 
     func perfectNode(level: Int, index: UInt64) throws -> Hash32 {
         let position = MerkleNodePosition.position(level: level, index: index)
         guard let hash = try store.node(at: position) else {
-            throw CustodyError.operational(
-                "\(store.location): the ledger file is damaged: tree node \(position) "
-                    + "is missing; run custody ledger verify")
+            throw LedgerError.damaged(location: store.location, .nodeMissing(position: position))
         }
         return hash
     }
@@ -64,8 +62,21 @@ struct StoreNodeSource: MerkleNodeSource {
 ///
 /// Every append runs in one write transaction: it checks the stored tail, adds the entries and their tree nodes,
 /// records the new head and stores a checkpoint for the new size signed by the ledger key, then commits durably.
+/// Every value a store returns is checked above the store (`ValidatedLedgerStore`), so any backend gets the same
+/// checks.
 public final class Ledger {
+    /// The largest sequence number, tree size or head size a ledger may hold (2^48 entries): numbers read from a
+    /// store outside 0...largestSize mean records not written by custody and are refused, so no tree arithmetic on
+    /// them can overflow.
+    public static let largestSize: UInt64 = 1 << 48
+    /// The largest owner identity document a ledger may hold.
+    public static let largestOwnerDocument = 64 << 10
+
+    /// The backend (where the ledger lives: `store.location`).
     public let store: LedgerStore
+    /// The backend as the ledger reads it: everything it returns checked.
+    let records: ValidatedLedgerStore
+    /// The origin and owner fixed at creation, checked.
     public let metadata: LedgerMetadata
 
     /// The checkpoint origin.
@@ -73,53 +84,61 @@ public final class Ledger {
     /// The identity whose key signs entries and checkpoints.
     public var owner: Identity { metadata.owner }
 
+    /// The ledger held by `store`, whose metadata is read and checked now.
     public init(store: LedgerStore) throws {
         self.store = store
-        metadata = try store.metadata()
+        records = ValidatedLedgerStore(store)
+        metadata = try records.metadata()
+    }
+
+    /// Creates a ledger owned by `key` in the store `makeStore` creates from the origin and the owner's
+    /// self-signed identity document (after checking the origin).
+    public static func create(
+        origin: String, key: SigningKey,
+        in makeStore: (_ origin: String, _ ownerDocument: [UInt8]) throws -> LedgerStore
+    ) throws -> Ledger {
+        try Checkpoint.validateOrigin(origin)
+        let document = try key.identity.document(signedWith: key.privateKey)
+        return try Ledger(store: makeStore(origin, document))
     }
 
     /// Creates a ledger file owned by `key` (see `SQLiteLedgerStore.create`).
     public static func create(path: String, origin: String, key: SigningKey) throws -> Ledger {
-        try Checkpoint.validateOrigin(origin)
-        let document = try key.identity.document(signedWith: key.privateKey)
-        return try Ledger(store: SQLiteLedgerStore.create(path: path, origin: origin, ownerDocument: document))
+        try create(origin: origin, key: key) {
+            try SQLiteLedgerStore.create(path: path, origin: $0, ownerDocument: $1)
+        }
     }
 
-    /// Opens an existing ledger file.
-    public static func open(path: String) throws -> Ledger {
-        try Ledger(store: SQLiteLedgerStore.open(path: path))
+    /// Opens an existing ledger file; `readOnly` opens it for reading only (a report's history, a check).
+    public static func open(path: String, readOnly: Bool = false) throws -> Ledger {
+        try Ledger(store: SQLiteLedgerStore.open(path: path, readOnly: readOnly))
     }
 
     /// The number of entries.
-    public func size() throws -> UInt64 { try store.head().size }
+    public func size() throws -> UInt64 { try records.head().size }
 
     private func checkOwner(_ key: SigningKey) throws {
         guard key.identity.publicKey == owner.publicKey, key.identity.name == owner.name else {
-            throw CustodyError.operational(
-                "key \(key.identity.name)+\(key.identity.keyIDHex) does not match the "
-                    + "ledger's key \(owner.name)+\(owner.keyIDHex) (\(store.location))")
+            throw LedgerError.ownerKeyMismatch(
+                key: "\(key.identity.name)+\(key.identity.keyIDHex)", owner: "\(owner.name)+\(owner.keyIDHex)",
+                location: store.location)
         }
     }
 
     /// Checks, inside a write transaction, that the stored tail agrees with the recorded head, so a damaged or
     /// truncated file is reported and never extended.
     private func checkTail() throws -> (size: UInt64, lastLeaf: Hash32) {
-        let head = try store.head()
-        let extent = try store.entryExtent()
-        func damaged(_ what: String) -> CustodyError {
-            CustodyError.operational(
-                "\(store.location): the ledger file is damaged: \(what); nothing was appended "
-                    + "(run custody ledger verify)")
-        }
+        let head = try records.head()
+        let extent = try records.entryExtent()
         guard extent.end == head.size, extent.first == 0 else {
-            throw damaged("the head records \(head.size) entries but the stored ones run from \(extent.first) to "
-                + "\(Int64(extent.end) - 1)")
+            throw LedgerError.damaged(
+                location: store.location, .tailMismatch(headSize: head.size, first: extent.first, end: extent.end))
         }
         if head.size > 0 {
-            guard let last = try store.entry(at: head.size - 1), Merkle.leafHash(last) == head.lastLeaf,
-                try store.node(at: MerkleNodePosition.position(level: 0, index: head.size - 1)) == head.lastLeaf
+            guard let last = try records.entry(at: head.size - 1), Merkle.leafHash(last) == head.lastLeaf,
+                try records.node(at: MerkleNodePosition.position(level: 0, index: head.size - 1)) == head.lastLeaf
             else {
-                throw damaged("entry \(head.size - 1) does not match the recorded head")
+                throw LedgerError.damaged(location: store.location, .headEntryMismatch(sequence: head.size - 1))
             }
         }
         return head
@@ -137,9 +156,9 @@ public final class Ledger {
                             time: Timestamp? = nil) throws -> [LedgerEntry] {
         try checkOwner(key)
         guard !drafts.isEmpty else { return [] }
-        return try store.writeTransaction {
+        return try records.writeTransaction {
             let head = try checkTail()
-            var frontier = try TreeFrontier(size: head.size) { try store.node(at: $0) }
+            var frontier = try TreeFrontier(size: head.size) { try records.node(at: $0) }
             var previous = head.lastLeaf
             var appended: [LedgerEntry] = []
             appended.reserveCapacity(drafts.count)
@@ -148,22 +167,22 @@ public final class Ledger {
                 let entry = try LedgerEntry.make(
                     draft, sequence: frontier.size, time: now, origin: origin,
                     previous: previous, key: key)
-                try store.insertEntry(sequence: entry.sequence, bytes: entry.bytes)
+                try records.insertEntry(sequence: entry.sequence, bytes: entry.bytes)
                 previous = entry.leafHash
-                try frontier.append(previous) { try store.insertNode(at: $0, hash: $1) }
+                try frontier.append(previous) { try records.insertNode(at: $0, hash: $1) }
                 appended.append(entry)
             }
-            try store.setHead(size: frontier.size, lastLeaf: previous)
+            try records.setHead(size: frontier.size, lastLeaf: previous)
             let checkpoint = try Checkpoint(origin: origin, size: frontier.size, root: frontier.root)
-            try store.insertCheckpoint(size: frontier.size, note: checkpoint.signed(by: key).bytes)
+            try records.insertCheckpoint(size: frontier.size, note: checkpoint.signed(by: key).bytes)
             return appended
         }
     }
 
     /// The exact bytes of entry `sequence`.
     public func entryBytes(at sequence: UInt64) throws -> [UInt8] {
-        guard let bytes = try store.entry(at: sequence) else {
-            throw CustodyError.operational("\(store.location): no entry \(sequence) (the ledger has \(try size()))")
+        guard let bytes = try records.entry(at: sequence) else {
+            throw LedgerError.noEntry(location: store.location, sequence: sequence, size: try size())
         }
         return bytes
     }
@@ -173,37 +192,34 @@ public final class Ledger {
         let bytes = try entryBytes(at: sequence)
         do {
             return try LedgerEntry.parse(bytes)
-        } catch let error as CustodyError {
-            throw CustodyError.operational("\(store.location): entry \(sequence) is damaged: \(error.message)")
+        } catch LedgerError.invalid(let problem) {
+            throw LedgerError.damagedEntry(location: store.location, sequence: sequence, problem: problem)
         }
     }
 
     /// Calls `body` with the exact bytes of entries `from..<to` (`to` defaults to the size), in order, from one
     /// snapshot; a gap in the sequence numbers is reported as damage.
     public func export(from: UInt64 = 0, to: UInt64? = nil, _ body: ([UInt8]) throws -> Void) throws {
-        try store.readTransaction {
-            let size = try store.head().size
+        try records.readTransaction {
+            let size = try records.head().size
             let end = to ?? size
             guard from <= end, end <= size else {
-                throw CustodyError.operational("range \(from)..<\(end) is outside the ledger's \(size) entries")
+                throw LedgerError.rangeOutsideLedger(from: from, end: end, size: size)
             }
             var next = from
             while next < end {
                 let batch = Int(min(end - next, 4096))
                 var seen = 0
-                try store.entries(from: next, limit: batch) { sequence, bytes in
+                try records.entries(from: next, limit: batch) { sequence, bytes in
                     guard sequence == next else {
-                        throw CustodyError.operational(
-                            "\(store.location): the ledger file is damaged: entry \(next) "
-                                + "is missing")
+                        throw LedgerError.damaged(location: store.location, .entryMissing(sequence: next))
                     }
                     try body(bytes)
                     next += 1
                     seen += 1
                 }
                 if seen == 0 {
-                    throw CustodyError.operational(
-                        "\(store.location): the ledger file is damaged: entry \(next) is missing")
+                    throw LedgerError.damaged(location: store.location, .entryMissing(sequence: next))
                 }
             }
         }
@@ -211,57 +227,52 @@ public final class Ledger {
 
     /// The latest stored checkpoint note (for the current size after any append).
     public func latestCheckpoint() throws -> SignedNote? {
-        guard let (_, note) = try store.latestCheckpoint() else { return nil }
+        guard let (_, note) = try records.latestCheckpoint() else { return nil }
         return try SignedNote.parse(note)
     }
 
     /// The stored checkpoint note for `size`, if one was made.
     public func checkpoint(size: UInt64) throws -> SignedNote? {
-        try store.checkpoint(size: size).map(SignedNote.parse)
+        try records.checkpoint(size: size).map(SignedNote.parse)
     }
 
     /// Signs and stores a checkpoint for the current size (appends already do this), returning it.
     @discardableResult
     public func makeCheckpoint(key: SigningKey) throws -> SignedNote {
         try checkOwner(key)
-        return try store.writeTransaction {
+        return try records.writeTransaction {
             let head = try checkTail()
-            let root = try MerkleProofs.root(StoreNodeSource(store: store), size: head.size)
+            let root = try MerkleProofs.root(StoreNodeSource(store: records), size: head.size)
             let note = try Checkpoint(origin: origin, size: head.size, root: root).signed(by: key)
-            try store.insertCheckpoint(size: head.size, note: note.bytes)
+            try records.insertCheckpoint(size: head.size, note: note.bytes)
             return note
+        }
+    }
+
+    /// Runs `body` in a read transaction with the tree size asked for (`requested`, default: the current size),
+    /// refused when the ledger is not that large.
+    private func withTree<R>(size requested: UInt64?, _ body: (UInt64) throws -> R) throws -> R {
+        try records.readTransaction {
+            let current = try records.head().size
+            let size = requested ?? current
+            guard size <= current else { throw LedgerError.sizeExceedsLedger(size: size, current: current) }
+            return try body(size)
         }
     }
 
     /// The tree root at `size` (default: the current size).
     public func root(size: UInt64? = nil) throws -> Hash32 {
-        try store.readTransaction {
-            let current = try store.head().size
-            let size = size ?? current
-            guard size <= current else {
-                throw CustodyError.operational("size \(size) exceeds the ledger's \(current) entries")
-            }
-            return try MerkleProofs.root(StoreNodeSource(store: store), size: size)
-        }
+        try withTree(size: size) { try MerkleProofs.root(StoreNodeSource(store: records), size: $0) }
     }
 
     /// The inclusion proof of entry `index` in the tree of `size` entries (default: the current size).
     public func inclusionProof(index: UInt64, size: UInt64? = nil) throws -> InclusionProof {
-        try store.readTransaction {
-            let current = try store.head().size
-            let size = size ?? current
-            guard size <= current else {
-                throw CustodyError.operational("size \(size) exceeds the ledger's \(current) entries")
-            }
-            guard index < size else {
-                throw CustodyError.operational("index \(index) is not below the tree size \(size)")
-            }
-            let source = StoreNodeSource(store: store)
+        try withTree(size: size) { size in
+            guard index < size else { throw LedgerError.indexNotBelowSize(index: index, size: size) }
+            let source = StoreNodeSource(store: records)
             let leaf = try source.perfectNode(level: 0, index: index)
-            guard let bytes = try store.entry(at: index), Merkle.leafHash(bytes) == leaf else {
-                throw CustodyError.operational(
-                    "\(store.location): the ledger file is damaged: entry \(index) does "
-                        + "not match its tree leaf; run custody ledger verify")
+            guard let bytes = try records.entry(at: index), Merkle.leafHash(bytes) == leaf else {
+                throw LedgerError.damaged(location: store.location, .leafMismatch(sequence: index))
             }
             let path = try MerkleProofs.inclusionProof(source, index: index, size: size)
             let root = try MerkleProofs.root(source, size: size)
@@ -271,16 +282,9 @@ public final class Ledger {
 
     /// The consistency proof between the trees of `from` and `to` entries (default: the current size).
     public func consistencyProof(from: UInt64, to: UInt64? = nil) throws -> ConsistencyProof {
-        try store.readTransaction {
-            let current = try store.head().size
-            let to = to ?? current
-            guard to <= current else {
-                throw CustodyError.operational("size \(to) exceeds the ledger's \(current) entries")
-            }
-            guard from >= 1, from <= to else {
-                throw CustodyError.operational("a consistency proof needs 1 <= from (\(from)) <= to (\(to))")
-            }
-            let source = StoreNodeSource(store: store)
+        try withTree(size: to) { to in
+            guard from >= 1, from <= to else { throw LedgerError.consistencySizes(from: from, to: to) }
+            let source = StoreNodeSource(store: records)
             return ConsistencyProof(
                 from: from, to: to, fromRoot: try MerkleProofs.root(source, size: from),
                 toRoot: try MerkleProofs.root(source, size: to),

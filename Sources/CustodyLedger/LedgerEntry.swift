@@ -42,9 +42,7 @@ public enum LedgerAction: String, CaseIterable, Sendable {
     /// Parses an action name; unknown names are a usage error listing the known ones.
     public static func parse(_ text: String) throws -> LedgerAction {
         guard let action = LedgerAction(rawValue: text) else {
-            throw CustodyError.operational(
-                "unknown action '\(text)': choose from "
-                    + allCases.map(\.rawValue).joined(separator: ", "))
+            throw LedgerError.invalid(.unknownAction(text))
         }
         return action
     }
@@ -52,11 +50,16 @@ public enum LedgerAction: String, CaseIterable, Sendable {
 
 /// Who made an entry: the signing identity's name, agency, jurisdiction and signed-note key ID (hex8).
 public struct LedgerActor: Sendable, Equatable {
+    /// The signer's name (the identity and signed-note key name).
     public var name: String
+    /// The signer's agency.
     public var agency: String
+    /// The signer's jurisdiction (ISO 3166 country code).
     public var jurisdiction: String
+    /// The signed-note key ID, 8 hex digits.
     public var keyID: String
 
+    /// An actor from its parts.
     public init(name: String, agency: String, jurisdiction: String, keyID: String) {
         self.name = name
         self.agency = agency
@@ -64,6 +67,7 @@ public struct LedgerActor: Sendable, Equatable {
         self.keyID = keyID
     }
 
+    /// The actor signing with `identity`.
     public init(_ identity: Identity) {
         self.init(
             name: identity.name, agency: identity.agency, jurisdiction: identity.jurisdiction,
@@ -83,12 +87,15 @@ public struct LedgerActor: Sendable, Equatable {
 /// JSON: `{"id": ID, ATTRIBUTE: VALUE...}`; attribute names are 1 to 32 of `a-z 0-9 -`; values are strings or
 /// integers; `md5`, `sha1`, `sha256`, `sha512` must be lower-case hex of their digest's length.
 public struct LedgerSubject: Sendable, Equatable {
+    /// The evidence, item or bundle ID.
     public var id: String
+    /// Digests and other attributes, by name.
     public var attributes: [String: JSONValue]
 
+    /// A subject; the ID and every attribute are checked.
     public init(id: String, attributes: [String: JSONValue] = [:]) throws {
         guard !id.isEmpty, id.utf8.count <= 1024 else {
-            throw CustodyError.operational("subject ID must be 1 to 1024 bytes")
+            throw LedgerError.invalid(.subjectIDLength)
         }
         for (name, value) in attributes {
             try LedgerSubject.validate(name: name, value: value)
@@ -103,48 +110,45 @@ public struct LedgerSubject: Sendable, Equatable {
         guard name != "id", (1...32).contains(name.utf8.count),
             name.utf8.allSatisfy({ (97...122).contains($0) || (48...57).contains($0) || $0 == 45 })
         else {
-            throw CustodyError.operational("subject attribute '\(name)' must be 1 to 32 of a-z 0-9 - (and not 'id')")
+            throw LedgerError.invalid(.subjectAttributeName(name))
         }
         switch value {
         case .string(let text):
             guard text.utf8.count <= 4096 else {
-                throw CustodyError.operational("subject attribute '\(name)' is too long")
+                throw LedgerError.invalid(.subjectAttributeTooLong(name))
             }
             if let length = hexLengths[name] {
                 guard text.utf8.count == length, Hex.decode(text) != nil, text == text.lowercased() else {
-                    throw CustodyError.operational("subject attribute \(name) must be \(length) lower-case hex digits")
+                    throw LedgerError.invalid(.subjectDigest(name: name, length: length))
                 }
             }
         case .int:
             guard hexLengths[name] == nil else {
-                throw CustodyError.operational("subject attribute \(name) must be a hex string")
+                throw LedgerError.invalid(.subjectDigestNotString(name))
             }
         default:
-            throw CustodyError.operational("subject attribute '\(name)' must be a string or an integer")
+            throw LedgerError.invalid(.subjectAttributeType(name))
         }
     }
 
-    /// Parses the command-line form `ID` or `ID=NAME:VALUE[,NAME:VALUE]...` (for example
+    /// Parses the compact form `ID` or `ID=NAME:VALUE[,NAME:VALUE]...` (for example
     /// `item-1=sha256:9f86...,size:1024`). Values of `size` are integers; the ID may not contain `=`.
-    public init(commandLine text: String) throws {
+    /// - Throws: `LedgerError.invalid(.subjectSyntax(text:_:))` for text not in that form, and the subject
+    ///   checks of `init(id:attributes:)`.
+    public init(compactForm text: String) throws {
         guard let equals = text.firstIndex(of: "=") else {
             try self.init(id: text)
             return
         }
+        func bad(_ problem: SubjectSyntaxProblem) -> LedgerError { .invalid(.subjectSyntax(text: text, problem)) }
         var attributes: [String: JSONValue] = [:]
         for pair in text[text.index(after: equals)...].split(separator: ",", omittingEmptySubsequences: false) {
-            guard let colon = pair.firstIndex(of: ":") else {
-                throw CustodyError.operational("--subject '\(text)': expected ID=NAME:VALUE[,NAME:VALUE]...")
-            }
+            guard let colon = pair.firstIndex(of: ":") else { throw bad(.expectedPairs) }
             let name = String(pair[..<colon])
             let valueText = String(pair[pair.index(after: colon)...])
-            guard attributes[name] == nil else {
-                throw CustodyError.operational("--subject '\(text)': attribute '\(name)' given twice")
-            }
+            guard attributes[name] == nil else { throw bad(.repeatedAttribute(name)) }
             if name == "size" {
-                guard let size = Int64(valueText), size >= 0 else {
-                    throw CustodyError.operational("--subject '\(text)': size must be a non-negative integer")
-                }
+                guard let size = Int64(valueText), size >= 0 else { throw bad(.size) }
                 attributes[name] = .int(size)
             } else {
                 attributes[name] = .string(valueText)
@@ -153,6 +157,7 @@ public struct LedgerSubject: Sendable, Equatable {
         try self.init(id: String(text[..<equals]), attributes: attributes)
     }
 
+    /// The JSON form `{"id": ID, ATTRIBUTE: VALUE...}`.
     public var json: JSONValue {
         var members = attributes
         members["id"] = .string(id)
@@ -161,7 +166,7 @@ public struct LedgerSubject: Sendable, Equatable {
 
     init(json: JSONValue) throws {
         guard case .object(var members) = json, let id = members["id"]?.stringValue else {
-            throw CustodyError.operational("a subject must be an object with a string 'id'")
+            throw LedgerError.invalid(.subjectNotObject)
         }
         members["id"] = nil
         try self.init(id: id, attributes: members)
@@ -170,21 +175,26 @@ public struct LedgerSubject: Sendable, Equatable {
 
 /// What a caller asks to record; the ledger adds sequence, time, origin, actor, chain and signature.
 public struct LedgerEntryDraft: Sendable, Equatable {
+    /// What was done.
     public var action: LedgerAction
+    /// What it was done to.
     public var subjects: [LedgerSubject]
+    /// The legal basis (empty when none is given).
     public var legalBasis: String
+    /// Free-form details (integers, strings, arrays and objects; no fractions).
     public var details: [String: JSONValue]
 
+    /// A draft; the legal basis and the detail names and values are checked.
     public init(
         action: LedgerAction, subjects: [LedgerSubject] = [], legalBasis: String = "",
         details: [String: JSONValue] = [:]
     ) throws {
         guard legalBasis.utf8.count <= 4096 else {
-            throw CustodyError.operational("legal basis longer than 4096 bytes")
+            throw LedgerError.invalid(.legalBasisTooLong)
         }
         for (key, value) in details {
             guard !key.isEmpty, key.utf8.count <= 128 else {
-                throw CustodyError.operational("detail names must be 1 to 128 bytes")
+                throw LedgerError.invalid(.detailNameLength)
             }
             try LedgerEntryDraft.checkNoFloats(value, path: key)
         }
@@ -197,8 +207,7 @@ public struct LedgerEntryDraft: Sendable, Equatable {
     private static func checkNoFloats(_ value: JSONValue, path: String) throws {
         switch value {
         case .double:
-            throw CustodyError.operational(
-                "detail '\(path)': only integers from -2^63 to 2^63-1 are allowed, not fractions or larger numbers")
+            throw LedgerError.invalid(.detailNotInteger(path))
         case .array(let values): for item in values { try checkNoFloats(item, path: path) }
         case .object(let members): for (_, item) in members { try checkNoFloats(item, path: path) }
         default: break
@@ -207,22 +216,22 @@ public struct LedgerEntryDraft: Sendable, Equatable {
 
     /// Parses one batch line: `{"action": NAME, "subjects": [...], "legalBasis": TEXT, "details": {...}}`; only
     /// `action` is required, and no other member is allowed.
+    /// - Throws: `LedgerError.invalid` saying what is wrong.
     public init(jsonLine bytes: [UInt8]) throws {
-        let value = try JSONValue.parse(bytes)
-        guard case .object(let members) = value else {
-            throw CustodyError.operational("an entry must be a JSON object")
-        }
+        let value: JSONValue
+        do { value = try JSONValue.parse(bytes) } catch { throw LedgerError.invalid(.json("\(error)")) }
+        guard case .object(let members) = value else { throw LedgerError.invalid(.draftNotObject) }
         let allowed: Set<String> = ["action", "subjects", "legalBasis", "details"]
         if let extra = members.keys.sorted().first(where: { !allowed.contains($0) }) {
-            throw CustodyError.operational(
-                "unknown member '\(extra)' (allowed: action, subjects, legalBasis, details)")
+            throw LedgerError.invalid(.draftUnknownMember(extra))
         }
-        guard let actionText = members["action"]?.stringValue else {
-            throw CustodyError.operational("missing string member 'action'")
+        guard let actionText = members["action"]?.stringValue else { throw LedgerError.invalid(.draftMissingAction) }
+        func wrongType(_ member: String, _ expected: String) -> LedgerError {
+            .invalid(.draftMemberType(member: member, expected: expected))
         }
         var subjects: [LedgerSubject] = []
         if let list = members["subjects"] {
-            guard let items = list.arrayValue else { throw CustodyError.operational("'subjects' must be an array") }
+            guard let items = list.arrayValue else { throw wrongType("subjects", "an array") }
             subjects = try items.map { item in
                 if let id = item.stringValue { return try LedgerSubject(id: id) }
                 return try LedgerSubject(json: item)
@@ -230,14 +239,12 @@ public struct LedgerEntryDraft: Sendable, Equatable {
         }
         var legalBasis = ""
         if let basis = members["legalBasis"] {
-            guard let text = basis.stringValue else { throw CustodyError.operational("'legalBasis' must be a string") }
+            guard let text = basis.stringValue else { throw wrongType("legalBasis", "a string") }
             legalBasis = text
         }
         var details: [String: JSONValue] = [:]
         if let detailValue = members["details"] {
-            guard let object = detailValue.objectValue else {
-                throw CustodyError.operational("'details' must be an object")
-            }
+            guard let object = detailValue.objectValue else { throw wrongType("details", "an object") }
             details = object
         }
         try self.init(
@@ -257,16 +264,25 @@ public struct LedgerEntry: Sendable, Equatable {
     /// The `prev` of the first entry.
     public static let noPrevious = Hash32([UInt8](repeating: 0, count: 32))!
 
+    /// The entry's sequence number (its leaf index).
     public let sequence: UInt64
+    /// When the entry was made (UTC, RFC 3339).
     public let time: Timestamp
+    /// The ledger's origin.
     public let origin: String
+    /// What was done.
     public let action: LedgerAction
+    /// Who signed the entry.
     public let actor: LedgerActor
+    /// What it was done to.
     public let subjects: [LedgerSubject]
+    /// The legal basis (empty when none was given).
     public let legalBasis: String
+    /// Free-form details.
     public let details: [String: JSONValue]
     /// The RFC 6962 leaf hash of the previous entry (all zeros for entry 0).
     public let previous: Hash32
+    /// The Ed25519 signature over `signaturePrefix` and the entry without `sig`.
     public let signature: [UInt8]
     /// The canonical JSON bytes, signature included: the Merkle leaf and what export writes.
     public let bytes: [UInt8]
@@ -331,7 +347,7 @@ public struct LedgerEntry: Sendable, Equatable {
             signaturePrefix + encoding(before: parts.before, after: parts.after, signature: nil))
         let bytes = encoding(before: parts.before, after: parts.after, signature: Base64.encode(signature))
         guard bytes.count <= maximumSize else {
-            throw CustodyError.operational("entry larger than \(maximumSize) bytes")
+            throw LedgerError.invalid(.entryTooLarge)
         }
         return LedgerEntry(
             sequence: sequence, time: time, origin: origin, action: draft.action, actor: actor,
@@ -343,14 +359,14 @@ public struct LedgerEntry: Sendable, Equatable {
     /// - Returns: the entry and its signing input.
     public static func parseWithSigningInput(_ bytes: [UInt8]) throws -> (LedgerEntry, [UInt8]) {
         guard bytes.count <= maximumSize else {
-            throw CustodyError.operational("entry larger than \(maximumSize) bytes")
+            throw LedgerError.invalid(.entryTooLarge)
         }
         let value: JSONValue
-        do { value = try JSONValue.parse(bytes) } catch { throw CustodyError.operational("\(error)") }
+        do { value = try JSONValue.parse(bytes) } catch { throw LedgerError.invalid(.json("\(error)")) }
         guard case .object(var members) = value, members.count == 11 else {
-            throw CustodyError.operational("not an entry object with exactly the 11 entry members")
+            throw LedgerError.invalid(.entryMemberCount)
         }
-        guard members["v"]?.intValue == version else { throw CustodyError.operational("unknown entry version") }
+        guard members["v"]?.intValue == version else { throw LedgerError.invalid(.entryVersion) }
         guard let seq = members["seq"]?.intValue, seq >= 0,
             let timeText = members["time"]?.stringValue, let time = Timestamp(parsing: timeText),
             time.description == timeText,
@@ -366,7 +382,7 @@ public struct LedgerEntry: Sendable, Equatable {
             let prevText = members["prev"]?.stringValue, let previous = Hash32(hex: prevText),
             let sigText = members["sig"]?.stringValue, let signature = Base64.decode(sigText), signature.count == 64
         else {
-            throw CustodyError.operational("an entry member is missing or has the wrong type")
+            throw LedgerError.invalid(.entryMember)
         }
         let action = try LedgerAction.parse(actionText)
         let draft = try LedgerEntryDraft(
@@ -375,7 +391,7 @@ public struct LedgerEntry: Sendable, Equatable {
         members["sig"] = nil
         let parts = split(members)
         guard encoding(before: parts.before, after: parts.after, signature: sigText) == bytes else {
-            throw CustodyError.operational("entry is not canonical JSON")
+            throw LedgerError.invalid(.entryNotCanonical)
         }
         let entry = LedgerEntry(
             sequence: UInt64(seq), time: time, origin: origin, action: action,

@@ -9,7 +9,7 @@ import Musl
 import Darwin
 #endif
 
-/// What a ledger fixes at creation.
+/// What a ledger fixes at creation, as read and checked by `Ledger`.
 public struct LedgerMetadata: Sendable, Equatable {
     /// The checkpoint origin line.
     public var origin: String
@@ -19,39 +19,55 @@ public struct LedgerMetadata: Sendable, Equatable {
     public var ownerDocument: [UInt8]
 }
 
-/// The storage a ledger needs: entries, tree nodes by position, checkpoints and a recorded head, with
-/// transactions. Positions follow `MerkleNodePosition`. Implemented by `SQLiteLedgerStore`; a PostgreSQL store
-/// would implement the same operations (transactions map to SERIALIZABLE or a table lock).
+/// The storage a ledger needs: entries, tree nodes by position, checkpoints, a recorded head and the metadata
+/// fixed at creation, with transactions. Positions follow `MerkleNodePosition`.
+///
+/// A store only stores and reads: it returns what it holds as it holds it. Everything that decides whether what
+/// it returns can be trusted (numbers in range, hashes of the right length, the origin and owner, a checkpoint
+/// never replaced by a different one) is checked above it, by `Ledger`, for every store alike; a store checks only
+/// what is particular to its medium (SQLite: the file, its schema objects). Implemented by `SQLiteLedgerStore`; a
+/// PostgreSQL store implements the same operations (transactions map to SERIALIZABLE or a table lock) and must
+/// pass the conformance suite in CustodyTestSupport (`LedgerStoreConformance`).
 public protocol LedgerStore: AnyObject {
-    /// Where the store lives (a path), for messages.
+    /// Where the store lives (a path, a URL without credentials), for messages.
     var location: String { get }
-    /// The metadata fixed at creation.
-    func metadata() throws -> LedgerMetadata
+    /// The origin and the owner's identity document stored at creation, as stored; nil when either is missing.
+    func storedMetadata() throws -> (origin: [UInt8], ownerDocument: [UInt8])?
     /// Runs `body` in an exclusive write transaction that sees every earlier commit; commits durably (fsync)
     /// when `body` returns, rolls back when it throws.
     func writeTransaction<R>(_ body: () throws -> R) throws -> R
     /// Runs `body` in a read transaction: one consistent snapshot.
     func readTransaction<R>(_ body: () throws -> R) throws -> R
-    /// The entry count and last leaf hash recorded by the last append.
-    func head() throws -> (size: UInt64, lastLeaf: Hash32)
+    /// The entry count and last leaf hash recorded by the last append, as stored; nil when the record is missing
+    /// or not a number.
+    func storedHead() throws -> (size: UInt64, lastLeaf: [UInt8])?
+    /// Records the entry count and the last leaf hash (inside a write transaction).
     func setHead(size: UInt64, lastLeaf: Hash32) throws
-    /// The lowest stored sequence number and the highest plus one ((0, 0) when empty); a number out of range throws.
-    func entryExtent() throws -> (first: UInt64, end: UInt64)
+    /// The lowest and highest stored sequence numbers, as stored (a negative one as its bit pattern); nil when
+    /// no entry is stored.
+    func storedEntryBounds() throws -> (lowest: UInt64, highest: UInt64)?
+    /// The stored bytes of entry `sequence`, if any.
     func entry(at sequence: UInt64) throws -> [UInt8]?
+    /// Stores entry `sequence` (inside a write transaction); the sequence number is new.
     func insertEntry(sequence: UInt64, bytes: [UInt8]) throws
-    /// Calls `body` for up to `limit` stored entries with sequence numbers at or above `start`, in order.
+    /// Calls `body` for up to `limit` stored entries with sequence numbers at or above `start` (compared as
+    /// signed 64-bit numbers), in order, each number as stored (a negative one as its bit pattern).
     func entries(from start: UInt64, limit: Int, _ body: (UInt64, [UInt8]) throws -> Void) throws
-    func node(at position: UInt64) throws -> Hash32?
+    /// The stored bytes of the tree node at `position`, if any.
+    func node(at position: UInt64) throws -> [UInt8]?
+    /// Stores the tree node at `position` (inside a write transaction); the position is new.
     func insertNode(at position: UInt64, hash: Hash32) throws
     /// Calls `body` for the stored nodes with positions in `range`, in order (raw bytes: damage shows as a length).
     func nodes(in range: Range<UInt64>, _ body: (UInt64, [UInt8]) throws -> Void) throws
     /// The number of stored nodes.
     func nodeCount() throws -> UInt64
+    /// Stores the checkpoint note for `size` (inside a write transaction); none is stored for that size yet.
     func insertCheckpoint(size: UInt64, note: [UInt8]) throws
+    /// The stored checkpoint note for `size`, if any.
     func checkpoint(size: UInt64) throws -> [UInt8]?
-    /// Every stored checkpoint, by size.
+    /// Every stored checkpoint, by size (each size as stored, a negative one as its bit pattern).
     func checkpoints() throws -> [(size: UInt64, note: [UInt8])]
-    /// The stored checkpoint of the largest size.
+    /// The stored checkpoint of the largest size (compared as signed 64-bit numbers), if any.
     func latestCheckpoint() throws -> (size: UInt64, note: [UInt8])?
     /// A second connection to the same store, for use on another thread.
     func makeReader() throws -> LedgerStore
@@ -61,14 +77,13 @@ public protocol LedgerStore: AnyObject {
 ///
 /// Schema: `meta(key, value)` holds `origin`, `owner` (the identity file), `head_size` and `head_leaf`;
 /// `entries(seq, data)`; `nodes(pos, hash)`; `checkpoints(size, note)`. `application_id` is 0x43555354 ("CUST"),
-/// `user_version` 1.
+/// `user_version` 1. What is particular to SQLite is checked here (the file is a custody ledger, its schema is
+/// exactly custody's); what any store returns is checked by `Ledger`.
 public final class SQLiteLedgerStore: LedgerStore {
+    /// The SQLite `application_id` of a ledger file ("CUST").
     public static let applicationID: Int64 = 0x4355_5354
+    /// The SQLite `user_version` of the schema below.
     public static let schemaVersion: Int64 = 1
-    /// The largest sequence number, tree size or head size a ledger file may hold (2^48 entries): numbers read
-    /// from the file outside 0...largestSize mean a file not written by custody and are refused, so no tree
-    /// arithmetic on them can overflow.
-    public static let largestSize: UInt64 = 1 << 48
 
     /// The schema, exactly as `create` writes it and `open` requires it (no other table, index, view or trigger:
     /// a trigger planted in the file would otherwise run inside custody's own appends).
@@ -78,25 +93,16 @@ public final class SQLiteLedgerStore: LedgerStore {
         ("nodes", "CREATE TABLE nodes (pos INTEGER PRIMARY KEY NOT NULL, hash BLOB NOT NULL)"),
         ("checkpoints", "CREATE TABLE checkpoints (size INTEGER PRIMARY KEY NOT NULL, note BLOB NOT NULL)"),
     ]
-    /// The largest owner identity document a ledger file may hold.
-    static let largestOwnerDocument = 64 << 10
 
-    let database: SQLiteDatabase
+    /// The connection (package: the test-support tampering hook writes through it).
+    package let database: SQLiteDatabase
+    /// The ledger file's path.
     public let location: String
     private var statements: [String: SQLiteStatement] = [:]
 
     private init(database: SQLiteDatabase, location: String) {
         self.database = database
         self.location = location
-    }
-
-    /// A sequence number or tree size as the file stores it, checked against `largestSize`.
-    private func stored(_ value: Int64, _ what: String) throws -> UInt64 {
-        guard value >= 0, UInt64(value) <= SQLiteLedgerStore.largestSize else {
-            throw CustodyError.operational(
-                "\(location): the ledger file is damaged: \(what) \(value) is out of range (0 to 2^48)")
-        }
-        return UInt64(value)
     }
 
     private func statement(_ sql: String) throws -> SQLiteStatement {
@@ -109,19 +115,15 @@ public final class SQLiteLedgerStore: LedgerStore {
     /// Opens an existing ledger file, checking that it is one (application ID, schema version, tables); never
     /// creates or repairs anything.
     public static func open(path: String, readOnly: Bool = false) throws -> SQLiteLedgerStore {
-        guard FileSystem.exists(path) else {
-            throw CustodyError.operational("\(path): no such ledger (create it with custody ledger init)")
-        }
+        guard FileSystem.exists(path) else { throw LedgerError.noSuchLedger(path: path) }
         let database = try SQLiteDatabase(path: path, create: false, readOnly: readOnly)
         let store = SQLiteLedgerStore(database: database, location: path)
         try store.configure()
         guard try database.integer("PRAGMA application_id") == applicationID else {
-            throw CustodyError.operational("\(path): not a custody ledger (wrong SQLite application_id)")
+            throw LedgerError.notALedger(path: path)
         }
         let version = try database.integer("PRAGMA user_version") ?? 0
-        guard version == schemaVersion else {
-            throw CustodyError.operational("\(path): ledger schema version \(version) is not supported (expected 1)")
-        }
+        guard version == schemaVersion else { throw LedgerError.unsupportedSchema(path: path, version: version) }
         let objects = try database.prepare("SELECT type, name, coalesce(sql, '') FROM sqlite_master ORDER BY name")
         var found: [String: (type: String, sql: String)] = [:]
         while try objects.step() {
@@ -129,15 +131,14 @@ public final class SQLiteLedgerStore: LedgerStore {
         }
         for (name, sql) in schema {
             guard let object = found.removeValue(forKey: name) else {
-                throw CustodyError.operational("\(path): the ledger file is damaged: table \(name) missing")
+                throw LedgerError.damaged(location: path, .tableMissing(name))
             }
             guard object.type == "table", object.sql == sql else {
-                throw CustodyError.operational("\(path): the ledger file is damaged: \(name) is not custody's table")
+                throw LedgerError.damaged(location: path, .alteredTable(name))
             }
         }
         if let (name, object) = found.min(by: { $0.key < $1.key }) {
-            throw CustodyError.operational("\(path): the ledger file is damaged: it holds a \(object.type) "
-                + "'\(name.prefix(64))' that custody does not create (refused, never run)")
+            throw LedgerError.damaged(location: path, .foreignObject(type: object.type, name: name))
         }
         return store
     }
@@ -149,10 +150,11 @@ public final class SQLiteLedgerStore: LedgerStore {
     }
 
     /// Creates a new ledger file at `path` atomically: built beside it, then linked into place (failing if
-    /// `path` exists), and the directory synced.
+    /// `path` exists), and the directory synced. `origin` and `ownerDocument` are stored as given (`Ledger.create`
+    /// checks them).
     public static func create(path: String, origin: String, ownerDocument: [UInt8]) throws -> SQLiteLedgerStore {
         for existing in [path, path + "-wal", path + "-shm", path + "-journal"] where FileSystem.exists(existing) {
-            throw CustodyError.operational("\(existing): already exists; not replaced")
+            throw LedgerError.alreadyExists(path: existing)
         }
         let temporary = path + ".tmp-\(getpid())"
         unlink(temporary)
@@ -190,6 +192,7 @@ public final class SQLiteLedgerStore: LedgerStore {
         return try open(path: path)
     }
 
+    /// Opens the file again, read-only.
     public func makeReader() throws -> LedgerStore {
         try SQLiteLedgerStore.open(path: location, readOnly: true)
     }
@@ -205,20 +208,13 @@ public final class SQLiteLedgerStore: LedgerStore {
         try statement("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(key, value)
     }
 
-    public func metadata() throws -> LedgerMetadata {
-        guard let origin = try metaValue("origin"), let owner = try metaValue("owner") else {
-            throw CustodyError.operational("\(location): the ledger file is damaged: metadata missing")
-        }
-        let originText = String(decoding: origin, as: UTF8.self)
-        guard (try? Checkpoint.validateOrigin(originText)) != nil, Array(originText.utf8) == origin,
-              owner.count <= SQLiteLedgerStore.largestOwnerDocument else {
-            throw CustodyError.operational("\(location): the ledger file is damaged: its origin or owner record is "
-                + "not one custody writes")
-        }
-        let identity = try Identity.parse(owner, source: "\(location) (owner identity)")
-        return LedgerMetadata(origin: originText, owner: identity, ownerDocument: owner)
+    /// The `origin` and `owner` rows of `meta`.
+    public func storedMetadata() throws -> (origin: [UInt8], ownerDocument: [UInt8])? {
+        guard let origin = try metaValue("origin"), let owner = try metaValue("owner") else { return nil }
+        return (origin, owner)
     }
 
+    /// `BEGIN IMMEDIATE`, then `COMMIT` (durable: `synchronous=FULL`) or `ROLLBACK`.
     public func writeTransaction<R>(_ body: () throws -> R) throws -> R {
         try database.execute("BEGIN IMMEDIATE")
         do {
@@ -231,6 +227,7 @@ public final class SQLiteLedgerStore: LedgerStore {
         }
     }
 
+    /// `BEGIN DEFERRED` with the snapshot taken at once, then `COMMIT`.
     public func readTransaction<R>(_ body: () throws -> R) throws -> R {
         try database.execute("BEGIN DEFERRED")
         // Take the snapshot now, so everything below reads the same state.
@@ -239,33 +236,34 @@ public final class SQLiteLedgerStore: LedgerStore {
         return try body()
     }
 
-    public func head() throws -> (size: UInt64, lastLeaf: Hash32) {
+    /// The `head_size` (decimal text) and `head_leaf` rows of `meta`; nil when missing or not a number.
+    public func storedHead() throws -> (size: UInt64, lastLeaf: [UInt8])? {
+        // The size is stored as decimal text.
         guard let sizeText = try metaValue("head_size"), let size = UInt64(String(decoding: sizeText, as: UTF8.self)),
-            size <= SQLiteLedgerStore.largestSize, let leafBytes = try metaValue("head_leaf"),
-            let leaf = Hash32(leafBytes)
-        else {
-            throw CustodyError.operational("\(location): the ledger file is damaged: head record missing or invalid")
-        }
+              let leaf = try metaValue("head_leaf") else { return nil }
         return (size, leaf)
     }
 
+    /// Rewrites the `head_size` and `head_leaf` rows.
     public func setHead(size: UInt64, lastLeaf: Hash32) throws {
         try setMeta("head_size", Array(String(size).utf8))
         try setMeta("head_leaf", lastLeaf.bytes)
     }
 
-    public func entryExtent() throws -> (first: UInt64, end: UInt64) {
+    /// The first and last `seq` of `entries`.
+    public func storedEntryBounds() throws -> (lowest: UInt64, highest: UInt64)? {
         // Two lookups at the ends of the rowid b-tree: O(log n), whatever the ledger's size.
         func sequence(_ order: String) throws -> UInt64? {
             let query = try statement("SELECT seq FROM entries ORDER BY seq \(order) LIMIT 1")
             try query.bind()
             defer { query.reset() }
-            return try query.step() ? try stored(query.int64(0), "sequence number") : nil
+            return try query.step() ? UInt64(bitPattern: query.int64(0)) : nil
         }
-        guard let first = try sequence("ASC"), let last = try sequence("DESC") else { return (0, 0) }
-        return (first, last + 1)
+        guard let lowest = try sequence("ASC"), let highest = try sequence("DESC") else { return nil }
+        return (lowest, highest)
     }
 
+    /// The `data` of entry `sequence`.
     public func entry(at sequence: UInt64) throws -> [UInt8]? {
         let query = try statement("SELECT data FROM entries WHERE seq = ?")
         try query.bind(sequence)
@@ -273,35 +271,35 @@ public final class SQLiteLedgerStore: LedgerStore {
         return try query.step() ? query.blob(0) : nil
     }
 
+    /// Inserts a row into `entries`.
     public func insertEntry(sequence: UInt64, bytes: [UInt8]) throws {
         try statement("INSERT INTO entries (seq, data) VALUES (?, ?)").run(sequence, bytes)
     }
 
+    /// The rows of `entries` from `start`, by `seq`.
     public func entries(from start: UInt64, limit: Int, _ body: (UInt64, [UInt8]) throws -> Void) throws {
         let query = try statement("SELECT seq, data FROM entries WHERE seq >= ? ORDER BY seq LIMIT ?")
         try query.bind(start, limit)
         defer { query.reset() }
         while try query.step() {
-            try body(try stored(query.int64(0), "sequence number"), query.blob(1))
+            try body(UInt64(bitPattern: query.int64(0)), query.blob(1))
         }
     }
 
-    public func node(at position: UInt64) throws -> Hash32? {
+    /// The `hash` of the node at `position`.
+    public func node(at position: UInt64) throws -> [UInt8]? {
         let query = try statement("SELECT hash FROM nodes WHERE pos = ?")
         try query.bind(position)
         defer { query.reset() }
-        guard try query.step() else { return nil }
-        guard let hash = Hash32(query.blob(0)) else {
-            throw CustodyError.operational(
-                "\(location): the ledger file is damaged: tree node \(position) is not 32 bytes")
-        }
-        return hash
+        return try query.step() ? query.blob(0) : nil
     }
 
+    /// Inserts a row into `nodes`.
     public func insertNode(at position: UInt64, hash: Hash32) throws {
         try statement("INSERT INTO nodes (pos, hash) VALUES (?, ?)").run(position, hash.bytes)
     }
 
+    /// The rows of `nodes` in `range`, by `pos`.
     public func nodes(in range: Range<UInt64>, _ body: (UInt64, [UInt8]) throws -> Void) throws {
         let query = try statement("SELECT pos, hash FROM nodes WHERE pos >= ? AND pos < ? ORDER BY pos")
         try query.bind(range.lowerBound, range.upperBound)
@@ -311,21 +309,17 @@ public final class SQLiteLedgerStore: LedgerStore {
         }
     }
 
+    /// The number of rows of `nodes`.
     public func nodeCount() throws -> UInt64 {
         UInt64(max(0, try database.integer("SELECT count(*) FROM nodes") ?? 0))
     }
 
+    /// Inserts a row into `checkpoints`.
     public func insertCheckpoint(size: UInt64, note: [UInt8]) throws {
-        if let existing = try checkpoint(size: size) {
-            guard existing == note else {
-                throw CustodyError.operational(
-                    "\(location): a different checkpoint is already stored for size \(size)")
-            }
-            return
-        }
         try statement("INSERT INTO checkpoints (size, note) VALUES (?, ?)").run(size, note)
     }
 
+    /// The `note` stored for `size`.
     public func checkpoint(size: UInt64) throws -> [UInt8]? {
         let query = try statement("SELECT note FROM checkpoints WHERE size = ?")
         try query.bind(size)
@@ -333,19 +327,21 @@ public final class SQLiteLedgerStore: LedgerStore {
         return try query.step() ? query.blob(0) : nil
     }
 
+    /// Every row of `checkpoints`, by size.
     public func checkpoints() throws -> [(size: UInt64, note: [UInt8])] {
         let query = try statement("SELECT size, note FROM checkpoints ORDER BY size")
         try query.bind()
         defer { query.reset() }
         var result: [(UInt64, [UInt8])] = []
-        while try query.step() { result.append((try stored(query.int64(0), "checkpoint size"), query.blob(1))) }
+        while try query.step() { result.append((UInt64(bitPattern: query.int64(0)), query.blob(1))) }
         return result
     }
 
+    /// The row of `checkpoints` of the largest size.
     public func latestCheckpoint() throws -> (size: UInt64, note: [UInt8])? {
         let query = try statement("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1")
         try query.bind()
         defer { query.reset() }
-        return try query.step() ? (try stored(query.int64(0), "checkpoint size"), query.blob(1)) : nil
+        return try query.step() ? (UInt64(bitPattern: query.int64(0)), query.blob(1)) : nil
     }
 }

@@ -13,6 +13,7 @@ import Darwin
 
 /// One thing `Ledger.verify` found wrong.
 public struct LedgerProblem: Sendable, Equatable {
+    /// What a problem concerns.
     public enum Kind: String, Sendable {
         /// An entry is malformed, mis-signed, out of place, missing or does not chain.
         case entry
@@ -24,13 +25,16 @@ public struct LedgerProblem: Sendable, Equatable {
         case head
     }
 
+    /// What the problem concerns.
     public var kind: Kind
     /// The entry concerned, if any.
     public var entry: UInt64?
     /// The checkpoint sizes concerned, if any.
     public var checkpoints: [UInt64]
+    /// The one-line message naming the entry, node or checkpoint and what is wrong.
     public var message: String
 
+    /// The JSON form: kind, message, and the entry and checkpoints when known.
     public var json: JSONValue {
         var members: [String: JSONValue] = ["kind": .string(kind.rawValue), "message": .string(message)]
         if let entry { members["entry"] = .int(Int64(entry)) }
@@ -41,6 +45,7 @@ public struct LedgerProblem: Sendable, Equatable {
 
 /// The result of recomputing a whole ledger.
 public struct LedgerVerificationReport: Sendable {
+    /// Where the ledger lives.
     public var location: String
     /// Entries examined.
     public var entries: UInt64
@@ -59,10 +64,13 @@ public struct LedgerVerificationReport: Sendable {
     /// Pairs of checkpoint sizes that cannot both be right.
     public var inconsistentCheckpoints: [(UInt64, UInt64)]
 
+    /// The most problems a report lists (all are counted).
     public static let problemLimit = 100
 
+    /// Whether nothing was found wrong.
     public var passed: Bool { problemCount == 0 }
 
+    /// The JSON form (`custody ledger verify --json`).
     public var json: JSONValue {
         var members: [String: JSONValue] = [
             "ledger": .string(location),
@@ -235,12 +243,13 @@ extension Ledger {
     /// parallel on every CPU, in chunks of 64 entries), the sequence, the hash chain, every stored tree node, the
     /// head and every stored checkpoint (signature and root), plus `externalCheckpoints` (signed notes from
     /// elsewhere).
-    /// - Throws: only for operational failures (unreadable file, SQLite errors); findings go in the report.
+    /// - Throws: only when the store cannot be read or returns what custody never writes (`LedgerError`);
+    ///   findings go in the report.
     public func verify(
         externalCheckpoints: [(source: String, note: [UInt8])] = [],
         batchSize: Int = 4096
     ) throws -> LedgerVerificationReport {
-        let reader = try store.makeReader()
+        let reader = try records.makeReader()
         let owner = self.owner
         let origin = self.origin
         let ownerKey = owner.verifierKey
@@ -424,8 +433,6 @@ extension Ledger {
             }
             claim.size = checkpoint.size
             claim.root = checkpoint.root
-        } catch let error as CustodyError {
-            claim.problem = error.message
         } catch {
             claim.problem = "\(error)"
         }
@@ -453,8 +460,6 @@ extension Ledger {
                 }
                 if !valid { check.problem = "signature does not verify (entry edited)" }
             }
-        } catch let error as CustodyError {
-            check.problem = "malformed: \(error.message)"
         } catch {
             check.problem = "malformed: \(error)"
         }

@@ -4,28 +4,34 @@ import CustodyIO
 internal import CSQLite
 
 /// An error from SQLite, with the database path; damage (SQLITE_CORRUPT, SQLITE_NOTADB) is called out.
+///
+/// No longer thrown: SQLite failures reach callers as `LedgerError.storeFailed`. Kept only until the command
+/// line stops naming it; remove it then.
 public struct SQLiteError: Error, CustomStringConvertible, Sendable {
+    /// The database file.
     public var path: String
+    /// The SQLite result code (extended).
     public var code: Int32
+    /// SQLite's message.
     public var message: String
 
     /// Whether SQLite found the file damaged or not a database.
-    public var isDamage: Bool { code & 0xff == SQLITE_CORRUPT || code & 0xff == SQLITE_NOTADB }
+    public var isDamage: Bool { SQLiteDatabase.isDamage(code) }
 
+    /// The message, as `LedgerError.storeFailed` gives it.
     public var description: String {
-        isDamage
-            ? "\(path): the ledger file is damaged (\(message)); it was not modified"
-            : "\(path): \(message)"
+        LedgerError.storeFailed(location: path, reason: message, damaged: isDamage).description
     }
 }
 
-/// One SQLite connection, used by one thread at a time.
-final class SQLiteDatabase {
+/// One SQLite connection, used by one thread at a time. Its failures are thrown as `LedgerError.storeFailed`.
+/// (package: the test-support tampering hook writes through it.)
+package final class SQLiteDatabase {
     let handle: OpaquePointer
     let path: String
 
     /// Opens `path`; creates it only when `create` is true.
-    init(path: String, create: Bool, readOnly: Bool = false) throws {
+    package init(path: String, create: Bool, readOnly: Bool = false) throws {
         var db: OpaquePointer?
         var flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX
         if create { flags |= SQLITE_OPEN_CREATE }
@@ -33,7 +39,7 @@ final class SQLiteDatabase {
         guard result == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
             if let db { sqlite3_close_v2(db) }
-            throw SQLiteError(path: path, code: result, message: message)
+            throw LedgerError.storeFailed(location: path, reason: message, damaged: SQLiteDatabase.isDamage(result))
         }
         handle = db
         self.path = path
@@ -42,17 +48,22 @@ final class SQLiteDatabase {
 
     deinit { sqlite3_close_v2(handle) }
 
-    func error(_ code: Int32) -> SQLiteError {
-        SQLiteError(path: path, code: code, message: String(cString: sqlite3_errmsg(handle)))
+    /// Whether a result code says the file is damaged or not a database.
+    static func isDamage(_ code: Int32) -> Bool { code & 0xff == SQLITE_CORRUPT || code & 0xff == SQLITE_NOTADB }
+
+    func error(_ code: Int32) -> LedgerError {
+        LedgerError.storeFailed(
+            location: path, reason: String(cString: sqlite3_errmsg(handle)), damaged: SQLiteDatabase.isDamage(code))
     }
 
     /// Runs SQL without results.
-    func execute(_ sql: String) throws {
+    package func execute(_ sql: String) throws {
         let result = sqlite3_exec(handle, sql, nil, nil, nil)
         guard result == SQLITE_OK else { throw error(result) }
     }
 
-    func prepare(_ sql: String) throws -> SQLiteStatement {
+    /// Compiles `sql` into a statement.
+    package func prepare(_ sql: String) throws -> SQLiteStatement {
         var statement: OpaquePointer?
         let result = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
         guard result == SQLITE_OK, let statement else { throw error(result) }
@@ -73,7 +84,7 @@ final class SQLiteDatabase {
 }
 
 /// A prepared statement; reset before each use by the binding helpers.
-final class SQLiteStatement {
+package final class SQLiteStatement {
     let statement: OpaquePointer
     unowned let database: SQLiteDatabase
 
@@ -110,6 +121,11 @@ final class SQLiteStatement {
 
     /// Runs a statement that returns no rows.
     func run(_ values: Any...) throws {
+        try run(arguments: values)
+    }
+
+    /// Runs a statement that returns no rows, with `values` bound in order.
+    package func run(arguments values: [Any]) throws {
         try bind(values)
         while try step() {}
         sqlite3_reset(statement)

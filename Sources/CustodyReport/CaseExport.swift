@@ -44,7 +44,11 @@ public enum CaseExport {
 
     /// The verification outcome as the export records it: `passed`, `failed` or `not performed`.
     public enum Verification: String, Sendable {
-        case passed, failed
+        /// Every check passed.
+        case passed
+        /// A check failed.
+        case failed
+        /// Exported without acting on verification.
         case notPerformed = "not performed"
     }
 

@@ -6,14 +6,32 @@ import CustodyIO
 import CustodyLedger
 import CustodyTransfer
 
+/// Why a custody history could not be gathered.
+public enum CustodyHistoryError: CustodyFailure, Equatable {
+    /// The ledger at `path` could not be opened, verified or read (`reason` says why).
+    case unreadableLedger(path: String, reason: String)
+
+    /// A ledger that cannot be read is an operation that could not be done.
+    public var kind: FailureKind { .operational }
+
+    /// The one-line message.
+    public var description: String {
+        switch self {
+        case .unreadableLedger(let path, let reason): "ledger \(path): cannot be read as a custody ledger: \(reason)"
+        }
+    }
+}
+
 /// A ledger entry in a report's custody history and where it was read.
 public struct SourcedEntry: Sendable {
+    /// The entry.
     public var entry: LedgerEntry
     /// Where the entry was read: `bundle` (the bundle's ledger excerpt) and/or ledger file paths.
     public var sources: [String]
     /// What the checks found wrong with this entry (empty when nothing).
     public var failures: [String]
 
+    /// An entry read from `sources`, with what its checks found.
     public init(entry: LedgerEntry, sources: [String], failures: [String] = []) {
         self.entry = entry
         self.sources = sources
@@ -23,7 +41,9 @@ public struct SourcedEntry: Sendable {
 
 /// A signed receipt (`DIR.receipt`) given to a report, with what checking it found.
 public struct ReceiptRecord: Sendable {
+    /// The receipt file.
     public var path: String
+    /// What the receipt says.
     public var statement: ReceiptStatement
     /// When the receipt says it was signed (nil when the time does not parse).
     public var time: Timestamp?
@@ -32,15 +52,19 @@ public struct ReceiptRecord: Sendable {
     /// What the checks found wrong (empty when the receipt verified).
     public var failures: [String]
 
+    /// Whether every check of the receipt passed.
     public var verified: Bool { failures.isEmpty }
 }
 
 /// The custody history a report tells: the bundle's own ledger excerpt plus, from outside the bundle, the entries
 /// of local ledgers that mention the bundle or its items and the receivers' signed receipts, each checked.
 public struct CustodyHistory: Sendable {
+    /// The entries, bundle excerpt first, then those found in the ledgers.
     public var entries: [SourcedEntry] = []
+    /// The receipts given, each checked.
     public var receipts: [ReceiptRecord] = []
 
+    /// A history of `entries` and `receipts`.
     public init(entries: [SourcedEntry] = [], receipts: [ReceiptRecord] = []) {
         self.entries = entries
         self.receipts = receipts
@@ -84,7 +108,7 @@ public struct CustodyHistory: Sendable {
         let verification: LedgerVerificationReport
         var found: [(sequence: UInt64, bytes: [UInt8])] = []
         do {
-            ledger = try Ledger(store: SQLiteLedgerStore.open(path: path, readOnly: true))
+            ledger = try Ledger.open(path: path, readOnly: true)
             verification = try ledger.verify()
             var sequence: UInt64 = 0
             let needles = ids.map { Array($0.utf8) }
@@ -92,10 +116,8 @@ public struct CustodyHistory: Sendable {
                 if needles.contains(where: { bytes.contains($0) }) { found.append((sequence, bytes)) }
                 sequence += 1
             }
-        } catch let error as CustodyError {
-            throw CustodyError.operational("--ledger \(path): cannot be read as a custody ledger: \(error.message)")
         } catch {
-            throw CustodyError.operational("--ledger \(path): cannot be read as a custody ledger: \(error)")
+            throw CustodyHistoryError.unreadableLedger(path: path, reason: "\(error)")
         }
         let check = "ledger \(path)"
         var problems: [String] = []
@@ -170,9 +192,6 @@ public struct CustodyHistory: Sendable {
         do {
             note = try SignedNote.parse(bytes)
             statement = try ReceiptStatement(text: note.text)
-        } catch let error as CustodyError {
-            report.fail(check, "not a custody receipt: \(error.message)")
-            return
         } catch {
             report.fail(check, "not a custody receipt: \(error)")
             return

@@ -11,14 +11,18 @@ import CustodyTransfer
 public struct CustodyTimeline: Sendable {
     /// A holder of the evidence: a jurisdiction and, when known, an agency.
     public struct Lane: Sendable, Equatable {
+        /// The lane's jurisdiction.
         public var jurisdiction: String
+        /// The lane's agency, when known.
         public var agency: String?
 
+        /// A lane for an agency of a jurisdiction.
         public init(jurisdiction: String, agency: String?) {
             self.jurisdiction = jurisdiction
             self.agency = agency
         }
 
+        /// `CC · agency`, or the jurisdiction alone.
         public var label: String { agency.map { "\(jurisdiction) · \($0)" } ?? jurisdiction }
     }
 
@@ -36,14 +40,19 @@ public struct CustodyTimeline: Sendable {
 
     /// What a row shows: a ledger entry, or a signed receipt given to the report.
     public enum Event: Sendable {
+        /// A ledger entry.
         case entry(LedgerEntry)
+        /// A signed receipt.
         case receipt(ReceiptRecord)
     }
 
+    /// One row of the timeline: an event and, for a transfer, its arrow.
     public struct Row: Sendable {
+        /// The event.
         public var event: Event
         /// Index into `lanes` of the entry's actor (the receipt's signer).
         public var lane: Int
+        /// The arrow of a transfer, if the row is one.
         public var arrow: Arrow?
         /// What the verification found wrong with this entry or receipt (empty when nothing).
         public var failures: [String]
@@ -63,7 +72,9 @@ public struct CustodyTimeline: Sendable {
         }
     }
 
+    /// The lanes, left to right.
     public var lanes: [Lane] = []
+    /// The rows, top to bottom.
     public var rows: [Row] = []
 
     /// Lays out the bundle's `entries`, marking those named by failed checks of `report`.

@@ -33,7 +33,7 @@ public enum DFXMLExport {
             }
             let record = FileDigests(path: item.originalName, size: item.size, chunkSize: item.chunkSize,
                                      tree: Hash32(hex: item.tree), digests: digests)
-            let order: [HashAlgorithm] = [.md5, .sha1, .sha256, .sha512, .tree]
+            let order = DigestAlgorithm.allCases.map(HashAlgorithm.digest) + [.tree]
             lines += HashFormatter.dfxmlFileObject(record, algorithms: order)
         }
         lines += HashFormatter.dfxmlFooter

@@ -12,10 +12,13 @@ import CustodyTransfer
 public enum HTMLReport {
     /// What the report is about and how it was verified.
     public struct Input: Sendable {
+        /// The verification outcome.
         public var report: VerificationReport
+        /// What the verification read from the bundle.
         public var summary: BundleSummary
         /// The bundle path as given.
         public var bundlePath: String
+        /// When the report was made.
         public var generatedAt: Timestamp
         /// The trust store checked against, or nil.
         public var trustStore: String?
@@ -24,6 +27,7 @@ public enum HTMLReport {
         /// The custody history to tell (default: the bundle's own ledger excerpt).
         public var history: CustodyHistory?
 
+        /// The input of a report.
         public init(report: VerificationReport, summary: BundleSummary, bundlePath: String, generatedAt: Timestamp,
                     trustStore: String? = nil, fast: Bool = false, history: CustodyHistory? = nil) {
             self.report = report
@@ -198,10 +202,7 @@ public enum HTMLReport {
 
     static func checksTable(_ report: VerificationReport) -> String {
         guard !report.checks.isEmpty else { return "<p class=\"failed-text\">No check could be made.</p>\n" }
-        var html = "<table class=\"checks\">\n<colgroup><col style=\"width:10%\"><col style=\"width:22%\">"
-            + "<col style=\"width:68%\"></colgroup>\n"
-            + "<thead><tr><th>Status</th><th>Check</th><th>Detail</th></tr></thead>\n"
-            + "<tbody>\n"
+        var html = tableStart("checks", [("Status", 10), ("Check", 22), ("Detail", 68)])
         for check in report.checks {
             let label = check.status == .failed ? "FAILED" : check.status.rawValue
             html += "<tr class=\"\(check.status.rawValue)\">" + statusCell(label, check.status.rawValue)
@@ -210,12 +211,16 @@ public enum HTMLReport {
         return html + "</tbody>\n</table>\n"
     }
 
+    /// The start of a table of class `css`: its column widths (in percent), its header row, and `<tbody>`.
+    static func tableStart(_ css: String, _ columns: [(header: String, width: Int)]) -> String {
+        "<table class=\"\(css)\">\n<colgroup>" + columns.map { "<col style=\"width:\($0.width)%\">" }.joined()
+            + "</colgroup>\n<thead><tr>" + columns.map { "<th>\($0.header)</th>" }.joined() + "</tr></thead>\n<tbody>\n"
+    }
+
     static func itemsTable(_ summary: BundleSummary, report: VerificationReport) -> String {
         guard !summary.items.isEmpty else { return "<p class=\"failed-text\">No item could be read.</p>\n" }
-        var html = "<table class=\"items\">\n<colgroup><col style=\"width:4%\"><col style=\"width:22%\">"
-            + "<col style=\"width:14%\"><col style=\"width:38%\"><col style=\"width:12%\"><col style=\"width:10%\">"
-            + "</colgroup>\n<thead><tr><th>#</th><th>Name</th><th>Size</th><th>Digests</th>"
-            + "<th>Acquired</th><th>Status</th></tr></thead>\n<tbody>\n"
+        var html = tableStart("items", [("#", 4), ("Name", 22), ("Size", 14), ("Digests", 38), ("Acquired", 12),
+                                        ("Status", 10)])
         for item in summary.items {
             let verdict = ItemVerdict.of(item: item.number, in: report)
             var digests = "<div><b>\(esc(TreeChunkSize.digestName(item.chunkSize)))</b> "
@@ -291,10 +296,8 @@ public enum HTMLReport {
 
     static func entriesTable(_ timeline: CustodyTimeline, summary: BundleSummary) -> String {
         guard !timeline.rows.isEmpty else { return "<p class=\"failed-text\">No ledger entry could be read.</p>\n" }
-        var html = "<table class=\"entries\">\n<colgroup><col style=\"width:10%\"><col style=\"width:12%\">"
-            + "<col style=\"width:11%\"><col style=\"width:17%\"><col style=\"width:18%\"><col style=\"width:32%\">"
-            + "</colgroup>\n<thead><tr><th>Entry</th><th>Time (UTC)</th><th>Action</th>"
-            + "<th>Actor</th><th>About</th><th>Legal basis and details</th></tr></thead>\n<tbody>\n"
+        var html = tableStart("entries", [("Entry", 10), ("Time (UTC)", 12), ("Action", 11), ("Actor", 17),
+                                          ("About", 18), ("Legal basis and details", 32)])
         for row in timeline.rows {
             var detail = ""
             let first: String, time: String, action: String, actor: String, about: String

@@ -15,13 +15,7 @@ public enum StableIdentifier {
     /// A version 5 UUID (SHA-1 name-based, RFC 9562 section 5.5) of `name` in the URL namespace, lower-case
     /// (Python: `uuid.uuid5(uuid.NAMESPACE_URL, name)`).
     public static func uuid(_ name: String) -> String {
-        var bytes = Array(Digester.digest(.sha1, namespace + Array(name.utf8)).prefix(16))
-        bytes[6] = (bytes[6] & 0x0f) | 0x50
-        bytes[8] = (bytes[8] & 0x3f) | 0x80
-        let hex = Hex.encode(bytes)
-        let parts = [hex.prefix(8), hex.dropFirst(8).prefix(4), hex.dropFirst(12).prefix(4),
-                     hex.dropFirst(16).prefix(4), hex.dropFirst(20)]
-        return parts.joined(separator: "-")
+        Identifier.uuidString(Digester.digest(.sha1, namespace + Array(name.utf8)), version: 5)
     }
 }
 
@@ -31,6 +25,7 @@ public enum ItemVerdict: String, Sendable, Equatable {
     case verified
     /// Payload verified; content not re-hashed (`--fast`).
     case payloadOnly = "payload verified"
+    /// A check about the item failed.
     case failed
     /// No check named the item.
     case unchecked = "not checked"
@@ -49,12 +44,16 @@ public enum ItemVerdict: String, Sendable, Equatable {
 
 /// The other party of a transfer as a ledger entry's details name it (any spelling close to the usual ones).
 public struct TransferParty: Sendable, Equatable {
+    /// The party's jurisdiction.
     public var jurisdiction: String?
+    /// The party's agency.
     public var agency: String?
+    /// The party's signer name or officer.
     public var name: String?
     /// The signed-note key ID (hex8) of the party's key, when recorded.
     public var keyID: String?
 
+    /// A party from what is known of it.
     public init(jurisdiction: String? = nil, agency: String? = nil, name: String? = nil, keyID: String? = nil) {
         self.jurisdiction = jurisdiction
         self.agency = agency
@@ -131,30 +130,10 @@ public struct TransferParty: Sendable, Equatable {
 
 /// Escaping and small text helpers for the HTML and SVG report.
 public enum HTMLText {
-    /// Escapes text for HTML/SVG character data and quoted attribute values: `& < > " '`; control characters other
-    /// than tab and newline, and the bytes of file names that are not UTF-8 (`RawName`), become U+FFFD.
-    public static func escaped(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            case "\t", "\n": out.unicodeScalars.append(scalar)
-            default:
-                if scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value) || scalar.value == 0xFFFE
-                    || scalar.value == 0xFFFF || RawName.escapedByte(scalar) != nil {
-                    out += "\u{FFFD}"
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out
-    }
+    /// Escapes text for HTML/SVG character data and quoted attribute values (`MarkupEscaping`, HTML dialect):
+    /// `& < > " '`; control characters other than tab and newline, and the bytes of file names that are not UTF-8
+    /// (`RawName`), become U+FFFD.
+    public static func escaped(_ text: String) -> String { MarkupEscaping.escaped(text, for: .html) }
 
     /// `text` cut to at most `limit` characters, with an ellipsis when cut.
     public static func truncated(_ text: String, _ limit: Int) -> String {

@@ -30,7 +30,7 @@ final class HashingFileReader: ChunkReader, Sendable {
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
         try state.withLock { state in
             guard offset == state.next else {
-                throw CustodyError.operational("\(base.descriptor.path): read out of order at byte \(offset)")
+                throw TransferError.readOutOfOrder(path: base.descriptor.path, offset: offset)
             }
             let count = try base.read(into: buffer, at: offset)
             state.digester.update(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
@@ -47,29 +47,42 @@ final class HashingFileReader: ChunkReader, Sendable {
 
 /// How `custody receive` checks what arrives.
 public struct ReceiveOptions: Sendable {
+    /// The trust store to check the sender's signature against.
     public var trust: TrustStore?
     /// Names the identity file in messages.
     public var identityLabel = "the identity"
+    /// Called with the file and the bytes decrypted so far.
     public var progress: (@Sendable (String, UInt64) -> Void)?
+    /// Limits on the archive inside (entries, sizes, depth).
     public var limits = TarLimits()
     /// Polled between decrypted batches; when it returns true the receive stops and leaves nothing.
     public var shouldStop: (@Sendable () -> Bool)?
 
+    /// The default options.
     public init() {}
 }
 
 /// What a receive did.
 public struct ReceiveResult: Sendable {
+    /// Where the bundle was written.
     public var bundlePath: String
+    /// The bundle ID, from the bundle or the transfer statement.
     public var bundleID: String?
+    /// The signed transfer statement inside the archive, when it verified.
     public var transfer: TransferStatement?
     /// Transfer checks first, then the bundle's verification.
     public var report: VerificationReport
+    /// What the verification of the received bundle read.
     public var summary: BundleSummary
+    /// The `receive` entry appended.
     public var entry: LedgerEntry
+    /// The signed receipt written for the sender.
     public var receipt: ReceiptStatement
+    /// Where the receipt was written.
     public var receiptPath: String
+    /// The SHA-256 of the encrypted file, hex.
     public var fileSHA256: String
+    /// The size of the encrypted file.
     public var fileSize: UInt64
     /// Staging folders of earlier receives into the same DIR whose process is gone (killed mid-way), removed.
     public var removedStaging: [String] = []
@@ -80,12 +93,14 @@ public struct ReceiveResult: Sendable {
 /// signed receipt `DIR.receipt`. A bundle that fails verification is still moved to DIR for inspection and gets a
 /// receipt saying what failed.
 public enum BundleReceiver {
+    /// Decrypts `file` with `identities`, extracts and verifies the bundle into `out`, appends a `receive` entry to
+    /// `ledger` signed with `key` and writes the signed receipt beside `out`.
     public static func receive(file: String, identities: [AgeX25519Identity], ledger: Ledger, key: SigningKey,
                                out: String, options: ReceiveOptions) throws -> ReceiveResult {
         try BundleTransfer.checkOwner(ledger, key)
         let receiptPath = out + TransferLayout.receiptSuffix
         for path in [out, receiptPath] where FileSystem.exists(path) {
-            throw CustodyError.operational("\(path): already exists; not overwriting (nothing was received)")
+            throw TransferError.outputExists(path: path, sending: false)
         }
         let removedStaging = removeStaleStaging(out: out)
         let staging = out + ".receiving-\(getpid())"
@@ -154,7 +169,7 @@ public enum BundleReceiver {
             subjects: [try LedgerSubject(id: bundleID ?? "unidentified-bundle", attributes: attributes)],
             legalBasis: transfer?.legalBasis ?? summary.conditions?.legalBasis ?? "", details: details), key: key)
         guard let checkpoint = try ledger.latestCheckpoint() else {
-            throw CustodyError.operational("\(ledger.store.location): no checkpoint after the receive entry")
+            throw TransferError.noCheckpointAfter(action: "receive", ledger: ledger.store.location)
         }
         let receipt = ReceiptStatement(
             transferID: transfer?.transferID, bundleID: bundleID, tagManifestDigest: tagManifest,
@@ -197,7 +212,7 @@ public enum BundleReceiver {
         defer { descriptor.close() }
         let info = try descriptor.status()
         guard info.st_mode & S_IFMT == S_IFREG else {
-            throw CustodyError.operational("\(file): not a regular file")
+            throw TransferError.notRegularFile(path: file)
         }
         let reader = HashingFileReader(FileChunkReader(descriptor: descriptor, size: UInt64(info.st_size)))
         let extractor = try TarExtractor(destination: staging, limits: options.limits)
@@ -217,17 +232,16 @@ public enum BundleReceiver {
             switch error.failureClass {
             case .noMatch:
                 let mine = identities.map(\.recipient.encoded).joined(separator: ", ")
-                throw CustodyError.operational("\(file): not encrypted to \(options.identityLabel) (\(mine)): "
-                    + "\(error); nothing was received")
+                throw TransferError.notEncryptedToReceiver(file: file, identity: options.identityLabel,
+                                                           recipients: mine, reason: "\(error)")
             case .key:
-                throw CustodyError.operational("\(file): \(error); nothing was received")
+                throw TransferError.decryptionKeyRefused(file: file, reason: "\(error)")
             default:
-                throw CustodyError.verification("\(file): \(error): the file was altered or truncated; nothing was "
-                    + "received")
+                throw TransferError.ciphertextDamaged(file: file, reason: "\(error)")
             }
         } catch let error as TarError {
             extractor.abort()
-            throw CustodyError.verification("\(file): the archive inside is refused: \(error); nothing was received")
+            throw TransferError.archiveRefused(file: file, reason: "\(error)")
         } catch {
             extractor.abort()
             throw error
@@ -244,17 +258,15 @@ public enum BundleReceiver {
         }
         let others = names.filter { !directories.contains($0) }
         guard directories.count == 1, others.allSatisfy({ $0 == TransferLayout.statement }) else {
-            throw CustodyError.verification("\(file): the archive holds \(names.prefix(5).joined(separator: ", "))"
-                + "\(names.count > 5 ? "..." : ""); expected one bundle directory and \(TransferLayout.statement); "
-                + "nothing was received")
+            throw TransferError.archiveLayoutUnexpected(file: file, names: names, statement: TransferLayout.statement)
         }
         var statement: [UInt8]?
         if others.contains(TransferLayout.statement) {
             let path = staging + "/" + TransferLayout.statement
             let size = try FileSystem.status(path, followLinks: false).st_size
             guard size <= SignedNote.maximumSize else {
-                throw CustodyError.verification("\(file): the archive's \(TransferLayout.statement) holds \(size) "
-                    + "bytes, more than a signed statement may (\(SignedNote.maximumSize)); nothing was received")
+                throw TransferError.archiveStatementTooLarge(file: file, statement: TransferLayout.statement,
+                                                             size: Int64(size), limit: SignedNote.maximumSize)
             }
             statement = try FileSystem.readFile(path, limit: SignedNote.maximumSize)
         }
@@ -291,7 +303,8 @@ public enum BundleReceiver {
             let note = try SignedNote.parse(bytes)
             let statement = try TransferStatement(text: note.text)
             guard statement.file == nil else {
-                throw CustodyError.verification("\(TransferStatement.header): file fields inside the archive")
+                throw TransferError.statementMalformed(header: TransferStatement.header,
+                                                       reason: "file fields inside the archive")
             }
             try note.verifySigned(by: statement.sender.key, what: TransferLayout.statement)
             report.checks.append(standing(statement.sender.key, trust: trust, what: "transfer statement"))
@@ -322,7 +335,7 @@ public enum BundleReceiver {
             try note.verifySigned(by: key, what: path)
             if transfer == nil { report.checks.append(standing(key, trust: trust, what: "transfer note signer")) }
             guard let fields = statement.file else {
-                throw CustodyError.verification("\(path): no file-sha256 (not the note beside a transfer file)")
+                throw TransferError.noteWithoutFileFields(path: path)
             }
             var problems: [String] = []
             if fields.sha256 != sha256 || fields.size != size {

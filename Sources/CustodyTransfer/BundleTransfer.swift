@@ -26,43 +26,57 @@ public enum TransferLayout {
 public struct TransferOptions: Sendable {
     /// Overrides the conditions' legal basis.
     public var legalBasis: String?
+    /// The mutual legal assistance request reference to state.
     public var mlaReference: String?
     /// The conditions of this transfer (default: the bundle's sealed conditions).
     public var conditions: Conditions?
+    /// The trust store to check the bundle's signers against.
     public var trust: TrustStore?
     /// The sender's own age recipient, so the sender can reopen the file.
     public var selfRecipient: AgeX25519Recipient?
+    /// Called with the bundle path and the bytes verified so far.
     public var progress: (@Sendable (String, UInt64) -> Void)?
     /// Today, for consent expiry (default: the current UTC date).
     public var today: CivilDate?
     /// Polled between archive blocks; when it returns true the transfer stops and leaves nothing.
     public var shouldStop: (@Sendable () -> Bool)?
 
+    /// The default options.
     public init() {}
 }
 
 /// What a transfer did.
 public struct TransferResult: Sendable {
+    /// The statement as signed in the note beside the file (with the file fields).
     public var statement: TransferStatement
+    /// The encrypted file written.
     public var file: String
+    /// The signed note written beside it.
     public var notePath: String
+    /// The `transfer-out` entry appended.
     public var entry: LedgerEntry
+    /// The checkpoint after that entry.
     public var checkpoint: Checkpoint
+    /// How the onward-transfer condition was met.
     public var decision: OnwardTransferRule.Decision
     /// The consent entry that allowed an onward transfer.
     public var consentEntry: UInt64?
+    /// The age recipients the file is encrypted to.
     public var encryptedTo: [String]
 }
 
 /// `custody transfer`: verifies a bundle, checks the onward-transfer condition, streams it as a tar archive
 /// through age encryption into a new file, records a `transfer-out` entry and writes the signed note beside it.
 public enum BundleTransfer {
+    /// Verifies `bundle`, checks its onward-transfer condition, writes it encrypted to `recipient` at `out`, appends a
+    /// `transfer-out` entry to `ledger` signed with `key` and writes the signed note beside `out`. Nothing is written
+    /// when a check fails.
     public static func send(bundle: String, to recipient: TransferRecipient, out: String, ledger: Ledger,
                             key: SigningKey, options: TransferOptions) throws -> TransferResult {
         try checkOwner(ledger, key)
         let notePath = out + TransferLayout.noteSuffix
         for path in [out, notePath] where FileSystem.exists(path) {
-            throw CustodyError.operational("\(path): already exists; not overwriting (nothing was sent)")
+            throw TransferError.outputExists(path: path, sending: true)
         }
         // The sender trusts its own key when checking what it sends.
         var verificationTrust = options.trust
@@ -77,11 +91,11 @@ public enum BundleTransfer {
         let (report, summary) = verifier.verify()
         guard report.passed else {
             let first = report.failures[0]
-            throw CustodyError.verification("\(bundle) does not verify (\(report.failures.count) check(s) failed, "
-                + "first: \(first.name): \(first.detail)); nothing was sent (see custody verify)")
+            throw TransferError.bundleDoesNotVerify(bundle: bundle, failed: report.failures.count,
+                                                    firstCheck: first.name, firstDetail: first.detail)
         }
         guard let bundleID = summary.bundleID, let sealer = summary.sealer else {
-            throw CustodyError.verification("\(bundle): no bundle ID or sealer; nothing was sent")
+            throw TransferError.bundleUnidentified(bundle: bundle)
         }
         let sealed = summary.conditions ?? Conditions()
         let entries = try allEntries(ledger)
@@ -93,28 +107,22 @@ public enum BundleTransfer {
         }
         let decision = OnwardTransferRule.evaluate(sealer: sealer, holder: key.identity,
                                                    target: recipient.jurisdiction, rule: rule)
+        let party = TransferError.Party(name: sealer.name, agency: sealer.agency, jurisdiction: sealer.jurisdiction)
         var consentEntry: UInt64?
         let today = options.today ?? CivilDate.today()
         switch decision {
         case .ownEvidence, .notThirdJurisdiction, .allowed:
             break
         case .unknownJurisdiction:
-            throw CustodyError.operational("onward transfer condition (\(rule.rawValue)): \(bundle) was sealed by "
-                + "\(sealer.name) (\(sealer.agency), \(sealer.jurisdiction)); the recipient's jurisdiction is "
-                + "unknown, so name the recipient from the trust store (--to NAME --trust STORE); nothing was sent")
+            throw TransferError.recipientJurisdictionUnknown(rule: rule.rawValue, bundle: bundle, sealer: party)
         case .forbidden(let target):
-            throw CustodyError.operational("onward transfer forbidden: the conditions of bundle \(bundleID) "
-                + "(useLimitations.onwardTransfer = forbidden, set by \(sealer.name), \(sealer.agency), "
-                + "\(sealer.jurisdiction)) do not allow passing it to \(target); nothing was sent")
+            throw TransferError.onwardTransferForbidden(bundleID: bundleID, sealer: party, target: target)
         case .needsConsent(let target):
             consentEntry = try findConsent(entries, bundleID: bundleID, sealer: sealer, jurisdiction: target,
                                            agency: recipient.agency, on: today)
             guard consentEntry != nil else {
-                throw CustodyError.operational("onward transfer requires consent: the conditions of bundle "
-                    + "\(bundleID) (useLimitations.onwardTransfer = requires-consent) allow passing it to a third "
-                    + "jurisdiction (\(target)) only with the signed consent of the original sender \(sealer.name) "
-                    + "(\(sealer.agency), \(sealer.jurisdiction)), and \(ledger.store.location) records none; import "
-                    + "it with custody consent import; nothing was sent")
+                throw TransferError.consentMissing(bundleID: bundleID, sealer: party, target: target,
+                                                   ledger: ledger.store.location)
             }
         }
         var conditions = options.conditions ?? sealed
@@ -181,7 +189,7 @@ public enum BundleTransfer {
             ])],
             legalBasis: conditions.legalBasis ?? "", details: details), key: key)
         guard let checkpointNote = try ledger.latestCheckpoint() else {
-            throw CustodyError.operational("\(ledger.store.location): no checkpoint after the transfer-out entry")
+            throw TransferError.noCheckpointAfter(action: "transfer-out", ledger: ledger.store.location)
         }
         let checkpoint = try Checkpoint(text: checkpointNote.text)
         var outer = statement
@@ -199,8 +207,8 @@ public enum BundleTransfer {
 
     static func checkOwner(_ ledger: Ledger, _ key: SigningKey) throws {
         guard key.identity.publicKey == ledger.owner.publicKey else {
-            throw CustodyError.operational("the key '\(key.identity.name)' does not own the ledger "
-                + "\(ledger.store.location) (owner: \(ledger.owner.name)); use the ledger owner's key")
+            throw TransferError.notLedgerOwner(key: key.identity.name, ledger: ledger.store.location,
+                                               owner: ledger.owner.name)
         }
     }
 
@@ -210,9 +218,9 @@ public enum BundleTransfer {
         try ledger.export { bytes in
             do {
                 entries.append(try LedgerEntry.parse(bytes))
-            } catch let error as CustodyError {
-                throw CustodyError.operational("\(ledger.store.location): entry \(entries.count) is damaged: "
-                    + "\(error.message); run custody ledger verify")
+            } catch LedgerError.invalid(let problem) {
+                throw TransferError.ledgerEntryDamaged(ledger: ledger.store.location, entry: entries.count,
+                                                       reason: "\(problem)")
             }
         }
         return entries

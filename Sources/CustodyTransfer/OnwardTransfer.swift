@@ -15,6 +15,7 @@ import CustodyTar
 /// `allowed`, and otherwise (`requires-consent`, the default) allowed only once the holder's ledger records the
 /// original sender's signed consent for this bundle and C.
 public enum OnwardTransferRule {
+    /// Whether a transfer may go ahead, and why.
     public enum Decision: Sendable, Equatable {
         /// The holder is in the sealer's jurisdiction: the holder's own evidence, no onward condition applies.
         case ownEvidence

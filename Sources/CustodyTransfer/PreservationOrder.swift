@@ -9,10 +9,13 @@ import CustodyTar
 
 /// A calendar date (proleptic Gregorian, UTC), counted in days since 1970-01-01.
 public struct CivilDate: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// Days since 1970-01-01 (negative before).
     public var daysSinceEpoch: Int64
 
+    /// The date `daysSinceEpoch` days after 1970-01-01.
     public init(daysSinceEpoch: Int64) { self.daysSinceEpoch = daysSinceEpoch }
 
+    /// The date of a year, month and day (not checked: out-of-range parts roll over).
     public init(year: Int64, month: Int64, day: Int64) {
         daysSinceEpoch = Timestamp.daysFromCivil(year: year, month: month, day: day)
     }
@@ -32,8 +35,10 @@ public struct CivilDate: Sendable, Hashable, Comparable, CustomStringConvertible
     /// Today's date in UTC.
     public static func today() -> CivilDate { CivilDate(Timestamp.now()) }
 
+    /// The year, month and day.
     public var components: (year: Int64, month: Int64, day: Int64) { Timestamp.civilFromDays(daysSinceEpoch) }
 
+    /// The date `days` later (earlier when negative).
     public func adding(days: Int64) -> CivilDate { CivilDate(daysSinceEpoch: daysSinceEpoch + days) }
 
     /// The last date `YYYY-MM-DD` can write.
@@ -43,8 +48,7 @@ public struct CivilDate: Sendable, Hashable, Comparable, CustomStringConvertible
     func addingWithinRange(days: Int64) throws -> CivilDate {
         let result = adding(days: days)
         guard result <= CivilDate.latest else {
-            throw CustodyError.operational("\(self) plus \(days) days falls after \(CivilDate.latest), the last date "
-                + "an order can carry")
+            throw PreservationError.pastLastDate(start: self, days: days)
         }
         return result
     }
@@ -52,20 +56,25 @@ public struct CivilDate: Sendable, Hashable, Comparable, CustomStringConvertible
     /// Days from `other` to this date (positive when this date is later).
     public func days(since other: CivilDate) -> Int64 { daysSinceEpoch - other.daysSinceEpoch }
 
+    /// `YYYY-MM-DD`.
     public var description: String { Timestamp(secondsSinceEpoch: daysSinceEpoch * 86400).dateString }
 
+    /// Whether `lhs` is the earlier date.
     public static func < (lhs: CivilDate, rhs: CivilDate) -> Bool { lhs.daysSinceEpoch < rhs.daysSinceEpoch }
 }
 
 /// How long preservation orders may run: at most `maximumDays` (90 by default, as the Convention's expedited
 /// preservation provides) from issue, and each renewal at most `maximumDays` beyond the current expiry.
 public struct PreservationPolicy: Sendable, Equatable {
+    /// The default maximum, in days.
     public static let standardDays = 90
+    /// The longest period, in days, of an order or a renewal.
     public var maximumDays: Int
 
+    /// A policy allowing at most `maximumDays` (1 to 3660); throws `PreservationError.policyOutOfRange` otherwise.
     public init(maximumDays: Int = PreservationPolicy.standardDays) throws {
         guard (1...3660).contains(maximumDays) else {
-            throw CustodyError.operational("a policy maximum of \(maximumDays) days: choose from 1 to 3660")
+            throw PreservationError.policyOutOfRange(maximumDays: maximumDays)
         }
         self.maximumDays = maximumDays
     }
@@ -74,8 +83,7 @@ public struct PreservationPolicy: Sendable, Equatable {
     public func expiry(issued: CivilDate, days: Int? = nil) throws -> CivilDate {
         let days = days ?? maximumDays
         guard (1...maximumDays).contains(days) else {
-            throw CustodyError.operational("a preservation order runs 1 to \(maximumDays) days, not \(days)"
-                + (maximumDays == PreservationPolicy.standardDays ? " (a longer period needs --policy-max-days)" : ""))
+            throw PreservationError.periodOutOfRange(days: days, maximumDays: maximumDays)
         }
         return try issued.addingWithinRange(days: Int64(days))
     }
@@ -84,12 +92,12 @@ public struct PreservationPolicy: Sendable, Equatable {
     public func check(issued: CivilDate, expires: CivilDate) throws {
         let days = expires.days(since: issued)
         guard days >= 1 else {
-            throw CustodyError.operational("the expiry \(expires) must be after the issue date \(issued)")
+            throw PreservationError.expiryNotAfterIssue(expires: expires, issued: issued)
         }
         guard days <= maximumDays else {
             let latest = min(issued.adding(days: Int64(maximumDays)), CivilDate.latest)
-            throw CustodyError.operational("the expiry \(expires) is \(days) days after the issue date \(issued); at "
-                + "most \(maximumDays) are allowed (latest \(latest))")
+            throw PreservationError.expiryTooLate(expires: expires, issued: issued, days: days,
+                                                  maximumDays: maximumDays, latest: latest)
         }
     }
 
@@ -97,12 +105,11 @@ public struct PreservationPolicy: Sendable, Equatable {
     /// An order that has already expired cannot be renewed.
     public func renewal(currentExpiry: CivilDate, days: Int? = nil, on date: CivilDate) throws -> CivilDate {
         guard date <= currentExpiry else {
-            throw CustodyError.operational("the order expired on \(currentExpiry) and cannot be renewed on \(date); "
-                + "record a new order")
+            throw PreservationError.renewalAfterExpiry(expired: currentExpiry, renewal: date)
         }
         let days = days ?? maximumDays
         guard (1...maximumDays).contains(days) else {
-            throw CustodyError.operational("a renewal extends an order by 1 to \(maximumDays) days, not \(days)")
+            throw PreservationError.renewalOutOfRange(days: days, maximumDays: maximumDays)
         }
         return try currentExpiry.addingWithinRange(days: Int64(days))
     }
@@ -111,20 +118,28 @@ public struct PreservationPolicy: Sendable, Equatable {
 /// A preservation order as its ledger entries describe it: the `preserve` entry that recorded it, then any
 /// `preserve-renew` and `preserve-release` entries naming its ID.
 public struct PreservationOrder: Sendable, Equatable {
+    /// The order ID (`urn:uuid:`).
     public var id: String
+    /// The issuing authority.
     public var authority: String
+    /// The order's legal basis.
     public var legalBasis: String
     /// What data is to be preserved.
     public var data: String
+    /// The issue date.
     public var issued: CivilDate
     /// The last day the order runs (after renewals).
     public var expires: CivilDate
+    /// Evidence, account or bundle IDs the order concerns.
     public var subjects: [String]
+    /// Each renewal: its date and the expiry it set.
     public var renewals: [(date: CivilDate, expires: CivilDate)]
+    /// The release date, if released.
     public var released: CivilDate?
     /// Ledger sequence numbers of the order's entries.
     public var entries: [UInt64]
 
+    /// A new order (no entries yet).
     public init(id: String, authority: String, legalBasis: String, data: String, issued: CivilDate,
                 expires: CivilDate, subjects: [String] = []) {
         self.id = id
@@ -138,6 +153,7 @@ public struct PreservationOrder: Sendable, Equatable {
         entries = []
     }
 
+    /// Orders are equal when their ID, expiry, release and entries are.
     public static func == (lhs: PreservationOrder, rhs: PreservationOrder) -> Bool {
         lhs.id == rhs.id && lhs.expires == rhs.expires && lhs.released == rhs.released && lhs.entries == rhs.entries
     }
@@ -148,8 +164,10 @@ public struct PreservationOrder: Sendable, Equatable {
         case active(daysLeft: Int64)
         /// Past its expiry date, by `daysAgo` days.
         case expired(daysAgo: Int64)
+        /// Released on that date.
         case released(on: CivilDate)
 
+        /// `active`, `expired` or `released`.
         public var name: String {
             switch self {
             case .active: return "active"
@@ -266,6 +284,7 @@ public struct PreservationOrder: Sendable, Equatable {
         return value * factor
     }
 
+    /// The order as JSON, for `preserve list --json`.
     public var json: JSONValue {
         .object([
             "order": .string(id), "authority": .string(authority), "legalBasis": .string(legalBasis),

@@ -9,12 +9,15 @@ import CustodyTar
 
 /// What `custody receipt import` recorded.
 public struct ReceiptImportResult: Sendable {
+    /// The receipt as signed.
     public var receipt: ReceiptStatement
     /// The sender's `transfer-out` entry the receipt answers.
     public var transferEntry: UInt64
     /// The `receipt` entry appended (or the one already recording this receipt).
     public var entry: LedgerEntry
+    /// Whether the ledger already recorded this receipt.
     public var alreadyRecorded: Bool
+    /// The receiver's checkpoint in the receipt, verified.
     public var receiverCheckpoint: Checkpoint
 }
 
@@ -22,46 +25,29 @@ public struct ReceiptImportResult: Sendable {
 /// transfer-out entry recorded), that it answers a transfer-out entry of this ledger (transfer ID, bundle, file
 /// digest), and the receiver's signed checkpoint; then appends a `receipt` entry.
 public enum ReceiptImporter {
+    /// Checks the receipt at `path` and appends a `receipt` entry to `ledger` signed with `key`; `trust`, when given,
+    /// must hold the receiver.
     public static func importReceipt(_ path: String, ledger: Ledger, key: SigningKey,
                                      trust: TrustStore?) throws -> ReceiptImportResult {
-        try BundleTransfer.checkOwner(ledger, key)
-        let bytes = try FileSystem.readFile(path, limit: SignedNote.maximumSize)
-        let note = try SignedNote.parse(bytes, source: path)
-        let receipt: ReceiptStatement
-        do {
-            receipt = try ReceiptStatement(text: note.text)
-        } catch let error as CustodyError {
-            throw CustodyError.verification("\(path): \(error.message)")
-        }
+        let (bytes, _, receipt, entries) = try SignedImport.read(
+            path, ledger: ledger, key: key, parse: ReceiptStatement.init(text:)) { $0.receiver.key }
         let signer = receipt.receiver.key
-        try note.verifySigned(by: signer, what: path)
-        let entries = try BundleTransfer.allEntries(ledger)
         guard let transferID = receipt.transferID,
               let transfer = entries.last(where: {
                   $0.action == .transferOut && $0.details["transfer"]?.stringValue == transferID
               }) else {
-            throw CustodyError.verification("\(path): the receipt answers transfer \(receipt.transferID ?? "(none)"), "
-                + "for which \(ledger.store.location) has no transfer-out entry")
+            throw TransferError.noSuchTransfer(path: path, transferID: receipt.transferID,
+                                               ledger: ledger.store.location)
         }
         if let trust {
-            switch trust.standing(name: signer.name, key: signer.publicKey) {
-            case .trusted:
-                break
-            case .wrongKey(let entry):
-                throw CustodyError.verification("\(path): signed by \(signer.name) with key \(signer.keyIDHex), but "
-                    + "the trust store holds a different key for \(signer.name) (\(entry.verifierKey.keyIDHex))")
-            case .unknown:
-                throw CustodyError.verification("\(path): signed by \(signer.name) (key \(signer.keyIDHex)), which "
-                    + "is not in the trust store")
-            }
+            try SignedImport.requireTrusted(signer, in: trust, path: path)
         } else {
             guard let recorded = transfer.details["recipient"]?["verifierKey"]?.stringValue else {
-                throw CustodyError.operational("\(path): the transfer was made to a bare age recipient, so the "
-                    + "receiver's key is not recorded; give the trust store holding it with --trust")
+                throw TransferError.receiverKeyNotRecorded(path: path)
             }
             guard recorded == signer.encoded else {
-                throw CustodyError.verification("\(path): signed by \(signer.encoded), but transfer-out entry "
-                    + "\(transfer.sequence) recorded the recipient key \(recorded)")
+                throw TransferError.receiverKeyMismatch(path: path, signer: signer.encoded, entry: transfer.sequence,
+                                                        recorded: recorded)
             }
         }
         var problems: [String] = []
@@ -73,14 +59,13 @@ public enum ReceiptImporter {
             problems.append("the file it received (sha256 \(receipt.fileSHA256.prefix(16))...) is not the file sent")
         }
         if let first = problems.first {
-            throw CustodyError.verification("\(path): the receipt does not match transfer-out entry "
-                + "\(transfer.sequence): \(first)")
+            throw TransferError.receiptMismatch(path: path, entry: transfer.sequence, problem: first)
         }
         let checkpoint: Checkpoint
         do {
             checkpoint = try Checkpoint.open(receipt.checkpoint, keys: [signer])
         } catch {
-            throw CustodyError.verification("\(path): the receiver's checkpoint does not verify: \(error)")
+            throw TransferError.receiverCheckpointInvalid(path: path, reason: "\(error)")
         }
         let digest = Hex.encode(Digester.digest(.sha256, bytes))
         if let existing = entries.first(where: {
@@ -114,7 +99,7 @@ public enum ConsentManager {
         -> (note: SignedNote, statement: ConsentStatement, entry: LedgerEntry?) {
         let jurisdiction = try CountryCode.validate(toJurisdiction)
         guard !bundleID.isEmpty, bundleID.utf8.count <= 1024 else {
-            throw CustodyError.operational("the bundle ID must be 1 to 1024 bytes")
+            throw TransferError.bundleIDLength
         }
         let statement = ConsentStatement(
             consentID: Identifier.urn(), bundleID: Statement.singleLine(bundleID), toJurisdiction: jurisdiction,
@@ -147,39 +132,22 @@ public enum ConsentManager {
     /// A consent already recorded is not recorded twice: its entry is returned with `alreadyRecorded` set.
     public static func importConsent(_ path: String, ledger: Ledger, key: SigningKey, trust: TrustStore) throws
         -> (statement: ConsentStatement, entry: LedgerEntry, alreadyRecorded: Bool) {
-        try BundleTransfer.checkOwner(ledger, key)
-        let note = try SignedNote.parse(try FileSystem.readFile(path, limit: SignedNote.maximumSize), source: path)
-        let statement: ConsentStatement
-        do {
-            statement = try ConsentStatement(text: note.text)
-        } catch let error as CustodyError {
-            throw CustodyError.verification("\(path): \(error.message)")
-        }
+        let (_, note, statement, entries) = try SignedImport.read(
+            path, ledger: ledger, key: key, parse: ConsentStatement.init(text:)) { $0.grantedBy.key }
         let signer = statement.grantedBy.key
-        try note.verifySigned(by: signer, what: path)
-        let entries = try BundleTransfer.allEntries(ledger)
         let received = entries.filter {
             $0.action == .receive && $0.subjects.contains { $0.id == statement.bundleID }
         }
         guard !received.isEmpty else {
-            throw CustodyError.operational("\(path): consent for bundle \(statement.bundleID), which "
-                + "\(ledger.store.location) has not received")
+            throw TransferError.consentForUnreceivedBundle(path: path, bundleID: statement.bundleID,
+                                                           ledger: ledger.store.location)
         }
         guard received.contains(where: { $0.details["sealer"]?["verifierKey"]?.stringValue == signer.encoded }) else {
             let sealer = received.last?.details["sealer"]?["name"]?.stringValue ?? "unknown"
-            throw CustodyError.verification("\(path): signed by \(signer.name), but bundle \(statement.bundleID) was "
-                + "sealed by \(sealer): only the original sender can consent to an onward transfer")
+            throw TransferError.consentNotBySealer(path: path, signer: signer.name, bundleID: statement.bundleID,
+                                                   sealer: sealer)
         }
-        switch trust.standing(name: signer.name, key: signer.publicKey) {
-        case .trusted:
-            break
-        case .wrongKey(let entry):
-            throw CustodyError.verification("\(path): signed by \(signer.name) with key \(signer.keyIDHex), but the "
-                + "trust store holds a different key for \(signer.name) (\(entry.verifierKey.keyIDHex))")
-        case .unknown:
-            throw CustodyError.verification("\(path): signed by \(signer.name) (key \(signer.keyIDHex)), which is not "
-                + "in the trust store")
-        }
+        try SignedImport.requireTrusted(signer, in: trust, path: path)
         if let existing = entries.first(where: {
             $0.action == .consent && $0.details["consent"]?.stringValue == statement.consentID
         }) {
@@ -189,5 +157,41 @@ public enum ConsentManager {
             action: .consent, subjects: [try LedgerSubject(id: statement.bundleID)],
             details: details(statement, note: note, role: "received")), key: key)
         return (statement, entry, false)
+    }
+}
+
+/// Reading a signed receipt or consent for import into a ledger.
+enum SignedImport {
+    /// Checks that `key` owns `ledger`, reads the signed note at `path`, parses its statement with `parse` (a
+    /// failure names the file) and checks its signature with the key `signer` names; returns the file's bytes, the
+    /// note, the statement and the ledger's entries.
+    static func read<Statement>(_ path: String, ledger: Ledger, key: SigningKey,
+                                parse: (String) throws -> Statement,
+                                signer: (Statement) -> NoteVerifierKey) throws
+        -> (bytes: [UInt8], note: SignedNote, statement: Statement, entries: [LedgerEntry]) {
+        try BundleTransfer.checkOwner(ledger, key)
+        let bytes = try FileSystem.readFile(path, limit: SignedNote.maximumSize)
+        let note = try SignedNote.parse(bytes, source: path)
+        let statement: Statement
+        do {
+            statement = try parse(note.text)
+        } catch let error as any CustodyFailure {
+            throw TransferError.statementRefused(path: path, reason: error.description)
+        }
+        try note.verifySigned(by: signer(statement), what: path)
+        return (bytes, note, statement, try BundleTransfer.allEntries(ledger))
+    }
+
+    /// Throws unless the trust store holds `signer` with its key.
+    static func requireTrusted(_ signer: NoteVerifierKey, in trust: TrustStore, path: String) throws {
+        switch trust.standing(name: signer.name, key: signer.publicKey) {
+        case .trusted:
+            return
+        case .wrongKey(let entry):
+            throw TransferError.signerKeyDiffers(path: path, signer: signer.name, keyID: signer.keyIDHex,
+                                                 trustedKeyID: entry.verifierKey.keyIDHex)
+        case .unknown:
+            throw TransferError.signerNotTrusted(path: path, signer: signer.name, keyID: signer.keyIDHex)
+        }
     }
 }

@@ -12,12 +12,24 @@ import CustodyTar
 /// value. Keys are 1 to 32 of `a-z 0-9 -`; values hold no control characters. A key may repeat when the
 /// statement type allows it; field order is kept.
 public struct Statement: Sendable, Equatable {
+    /// The first line, naming the statement type.
     public var header: String
+    /// The fields, in order.
     public var fields: [(key: String, value: String)]
 
+    /// A statement of `header` with `fields`.
     public init(header: String, fields: [(key: String, value: String)] = []) {
         self.header = header
         self.fields = fields
+    }
+
+    /// A statement about one transfer of one bundle: `header`, then the `transfer`, `bundle` and
+    /// `tagmanifest-sha256` fields, each when present.
+    init(header: String, transferID: String?, bundleID: String?, tagManifestDigest: String?) {
+        self.init(header: header)
+        add("transfer", transferID)
+        add("bundle", bundleID)
+        add("tagmanifest-sha256", tagManifestDigest)
     }
 
     /// Adds a field; control characters in the value are replaced by `?` (values are single lines).
@@ -51,7 +63,7 @@ public struct Statement: Sendable, Equatable {
     /// The value for a required key, or a verification error naming the statement and key.
     public func required(_ key: String) throws -> String {
         guard let value = value(key) else {
-            throw CustodyError.verification("\(header): field '\(key)' is missing")
+            throw TransferError.statementFieldMissing(header: header, field: key)
         }
         return value
     }
@@ -59,7 +71,7 @@ public struct Statement: Sendable, Equatable {
     /// Parses a statement whose first line must be `header`, accepting only `allowed` keys and letting only
     /// `repeatable` ones occur more than once.
     public init(parsing text: String, header: String, allowed: Set<String>, repeatable: Set<String> = []) throws {
-        func bad(_ why: String) -> CustodyError { CustodyError.verification("\(header): \(why)") }
+        func bad(_ why: String) -> TransferError { .statementMalformed(header: header, reason: why) }
         guard text.hasSuffix("\n") else { throw bad("text does not end with a newline") }
         let lines = text.dropLast().split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         guard lines.first == header else {
@@ -87,21 +99,27 @@ public struct Statement: Sendable, Equatable {
         }
     }
 
+    /// Statements are equal when their texts are.
     public static func == (lhs: Statement, rhs: Statement) -> Bool { lhs.text == rhs.text }
 }
 
 /// A party named in a statement: the signed-note verifier key (`NAME+KEYID+BASE64`), agency and jurisdiction.
 public struct StatementParty: Sendable, Equatable {
+    /// The party's signed-note verifier key.
     public var key: NoteVerifierKey
+    /// The agency.
     public var agency: String
+    /// The two-letter jurisdiction.
     public var jurisdiction: String
 
+    /// A party from its key, agency and jurisdiction.
     public init(key: NoteVerifierKey, agency: String, jurisdiction: String) {
         self.key = key
         self.agency = agency
         self.jurisdiction = jurisdiction
     }
 
+    /// The party an identity describes.
     public init(_ identity: Identity) {
         self.init(key: identity.verifierKey, agency: identity.agency, jurisdiction: identity.jurisdiction)
     }
@@ -117,7 +135,8 @@ public struct StatementParty: Sendable, Equatable {
         do {
             key = try NoteVerifierKey(parsing: encoded)
         } catch let error as any CustodyFailure {
-            throw CustodyError.verification("\(statement.header): field '\(prefix)': \(error)")
+            throw TransferError.statementPartyKeyInvalid(header: statement.header, field: prefix,
+                                                         reason: error.description)
         }
         agency = try statement.required(prefix + "-agency")
         jurisdiction = try statement.required(prefix + "-jurisdiction")
@@ -141,7 +160,7 @@ extension SignedNote {
         do {
             try verify(with: [key])
         } catch let error as any CustodyFailure {
-            throw CustodyError.verification("\(what): \(error)")
+            throw TransferError.signatureInvalid(what: what, reason: error.description)
         }
     }
 }

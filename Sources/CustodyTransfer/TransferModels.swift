@@ -9,14 +9,18 @@ import CustodyTar
 
 /// Where a transfer goes: the age recipient and, when the trust store names it, the agency behind it.
 public struct TransferRecipient: Sendable, Equatable {
+    /// The age X25519 recipient the file is encrypted to.
     public var ageRecipient: AgeX25519Recipient
     /// The trust-store name, when the recipient was given by name.
     public var name: String?
+    /// The recipient's agency, when named from the trust store.
     public var agency: String?
+    /// The recipient's jurisdiction, when named from the trust store.
     public var jurisdiction: String?
     /// The recipient's signed-note key (from the trust store), used to check its receipt.
     public var key: NoteVerifierKey?
 
+    /// A recipient from its age recipient and, when known, who it is.
     public init(ageRecipient: AgeX25519Recipient, name: String? = nil, agency: String? = nil,
                 jurisdiction: String? = nil, key: NoteVerifierKey? = nil) {
         self.ageRecipient = ageRecipient
@@ -32,25 +36,23 @@ public struct TransferRecipient: Sendable, Equatable {
             do {
                 return TransferRecipient(ageRecipient: try AgeX25519Recipient(parsing: text))
             } catch {
-                throw CustodyError.operational("--to '\(text.prefix(80))': \(error)")
+                throw TransferError.recipientInvalid(text: text, reason: "\(error)")
             }
         }
         guard let trust else {
-            throw CustodyError.operational("--to '\(text)' is not an age1... recipient; to name an agency, give the "
-                + "trust store that holds it with --trust")
+            throw TransferError.recipientNeedsTrustStore(text: text)
         }
         guard let entry = trust.entry(named: text) else {
-            throw CustodyError.operational("--to '\(text)': no such name in the trust store (see custody trust list)")
+            throw TransferError.recipientNotInTrustStore(text: text)
         }
         guard let recipientText = entry.recipient else {
-            throw CustodyError.operational("--to '\(text)': the trust store has no age recipient for \(text) "
-                + "(add one with custody trust add ... --recipient age1...)")
+            throw TransferError.recipientWithoutAgeRecipient(text: text)
         }
         let recipient: AgeX25519Recipient
         do {
             recipient = try AgeX25519Recipient(parsing: recipientText)
         } catch {
-            throw CustodyError.operational("trust store entry '\(text)': recipient: \(error)")
+            throw TransferError.trustEntryRecipientInvalid(name: text, reason: "\(error)")
         }
         return TransferRecipient(ageRecipient: recipient, name: entry.name, agency: entry.agency,
                                  jurisdiction: entry.jurisdiction, key: entry.verifierKey)
@@ -93,29 +95,41 @@ public struct TransferRecipient: Sendable, Equatable {
 /// checkpoint BASE64(signed checkpoint note)
 /// ```
 public struct TransferStatement: Sendable, Equatable {
+    /// The first line of a transfer statement.
     public static let header = "custody transfer v1"
+    /// The transfer ID (`urn:uuid:`).
     public var transferID: String
+    /// The bundle ID.
     public var bundleID: String
     /// SHA-256 of the bundle's `tagmanifest-sha256.txt` as sent.
     public var tagManifestDigest: String
+    /// When the transfer was made (RFC 3339, UTC).
     public var time: String
+    /// The sender.
     public var sender: StatementParty
+    /// The recipient.
     public var recipient: TransferRecipient
+    /// The legal basis of the transfer.
     public var legalBasis: String?
+    /// The mutual legal assistance request reference.
     public var mlaReference: String?
     /// The conditions the transfer is made under (canonical JSON in the statement).
     public var conditions: Conditions
+    /// The file fields, in the note beside the file only.
     public var file: FileFields?
 
     /// What only the note beside the encrypted file carries.
     public struct FileFields: Sendable, Equatable {
+        /// The SHA-256 of the encrypted file, hex.
         public var sha256: String
+        /// The size of the encrypted file.
         public var size: UInt64
         /// The sender's `transfer-out` entry.
         public var entry: UInt64
         /// The sender's signed checkpoint after that entry.
         public var checkpoint: [UInt8]
 
+        /// File fields from their parts.
         public init(sha256: String, size: UInt64, entry: UInt64, checkpoint: [UInt8]) {
             self.sha256 = sha256
             self.size = size
@@ -124,6 +138,7 @@ public struct TransferStatement: Sendable, Equatable {
         }
     }
 
+    /// A statement from its fields.
     public init(transferID: String, bundleID: String, tagManifestDigest: String, time: String,
                 sender: StatementParty, recipient: TransferRecipient, legalBasis: String?, mlaReference: String?,
                 conditions: Conditions, file: FileFields? = nil) {
@@ -139,11 +154,10 @@ public struct TransferStatement: Sendable, Equatable {
         self.file = file
     }
 
+    /// The statement as fields, in the order signed.
     public var statement: Statement {
-        var statement = Statement(header: TransferStatement.header)
-        statement.add("transfer", transferID)
-        statement.add("bundle", bundleID)
-        statement.add("tagmanifest-sha256", tagManifestDigest)
+        var statement = Statement(header: TransferStatement.header, transferID: transferID, bundleID: bundleID,
+                                  tagManifestDigest: tagManifestDigest)
         statement.add("time", time)
         sender.add(to: &statement, prefix: "sender")
         statement.add("recipient", recipient.ageRecipient.encoded)
@@ -163,6 +177,7 @@ public struct TransferStatement: Sendable, Equatable {
         return statement
     }
 
+    /// The text that is signed.
     public var text: String { statement.text }
 
     static let keys: Set<String> = Set(["transfer", "bundle", "tagmanifest-sha256", "time", "recipient",
@@ -173,7 +188,7 @@ public struct TransferStatement: Sendable, Equatable {
     /// Parses a statement's text (the signature is checked separately).
     public init(text: String) throws {
         let statement = try Statement(parsing: text, header: TransferStatement.header, allowed: TransferStatement.keys)
-        func bad(_ why: String) -> CustodyError { CustodyError.verification("\(TransferStatement.header): \(why)") }
+        func bad(_ why: String) -> TransferError { .statementMalformed(header: TransferStatement.header, reason: why) }
         transferID = try statement.required("transfer")
         bundleID = try statement.required("bundle")
         tagManifestDigest = try statement.required("tagmanifest-sha256")
@@ -204,8 +219,8 @@ public struct TransferStatement: Sendable, Equatable {
         do {
             conditions = try Conditions(json: try JSONValue.parse(try statement.required("conditions")),
                                         source: "transfer statement conditions")
-        } catch let error as CustodyError {
-            throw bad(error.message)
+        } catch let error as any CustodyFailure {
+            throw bad(error.description)
         } catch {
             throw bad("conditions: \(error)")
         }
@@ -245,19 +260,32 @@ public struct TransferStatement: Sendable, Equatable {
 /// time 2026-11-23T21:48:30Z
 /// ```
 public struct ReceiptStatement: Sendable, Equatable {
+    /// The first line of a receipt.
     public static let header = "custody receipt v1"
+    /// The transfer the receipt answers, when the archive carried a statement.
     public var transferID: String?
+    /// The received bundle ID, if readable.
     public var bundleID: String?
+    /// The SHA-256 of the received bundle's `tagmanifest-sha256.txt`, hex, if readable.
     public var tagManifestDigest: String?
+    /// The SHA-256 of the encrypted file received, hex.
     public var fileSHA256: String
+    /// Whether the received bundle verified.
     public var passed: Bool
+    /// The checks that failed, one line each.
     public var failures: [String]
+    /// The receiver.
     public var receiver: StatementParty
+    /// The sender's verifier key, when the transfer statement named it.
     public var sender: NoteVerifierKey?
+    /// The receiver's `receive` entry.
     public var entry: UInt64
+    /// The receiver's signed checkpoint after that entry.
     public var checkpoint: [UInt8]
+    /// When the receipt was made (RFC 3339, UTC).
     public var time: String
 
+    /// A receipt from its fields.
     public init(transferID: String?, bundleID: String?, tagManifestDigest: String?, fileSHA256: String,
                 passed: Bool, failures: [String], receiver: StatementParty, sender: NoteVerifierKey?, entry: UInt64,
                 checkpoint: [UInt8], time: String) {
@@ -274,11 +302,10 @@ public struct ReceiptStatement: Sendable, Equatable {
         self.time = time
     }
 
+    /// The text that is signed.
     public var text: String {
-        var statement = Statement(header: ReceiptStatement.header)
-        statement.add("transfer", transferID)
-        statement.add("bundle", bundleID)
-        statement.add("tagmanifest-sha256", tagManifestDigest)
+        var statement = Statement(header: ReceiptStatement.header, transferID: transferID, bundleID: bundleID,
+                                  tagManifestDigest: tagManifestDigest)
         statement.add("file-sha256", fileSHA256)
         statement.add("result", passed ? "passed" : "failed")
         for failure in failures { statement.add("failure", failure) }
@@ -290,12 +317,13 @@ public struct ReceiptStatement: Sendable, Equatable {
         return statement.text
     }
 
+    /// Parses a receipt's text (the signature is checked separately).
     public init(text: String) throws {
         let allowed = Set(["transfer", "bundle", "tagmanifest-sha256", "file-sha256", "result", "failure", "sender",
                            "entry", "checkpoint", "time"] + StatementParty.keys("receiver"))
         let statement = try Statement(parsing: text, header: ReceiptStatement.header, allowed: allowed,
                                       repeatable: ["failure"])
-        func bad(_ why: String) -> CustodyError { CustodyError.verification("\(ReceiptStatement.header): \(why)") }
+        func bad(_ why: String) -> TransferError { .statementMalformed(header: ReceiptStatement.header, reason: why) }
         transferID = statement.value("transfer")
         bundleID = statement.value("bundle")
         tagManifestDigest = statement.value("tagmanifest-sha256")
@@ -338,16 +366,26 @@ public struct ReceiptStatement: Sendable, Equatable {
 /// time 2026-11-23T21:48:24Z
 /// ```
 public struct ConsentStatement: Sendable, Equatable {
+    /// The first line of a consent.
     public static let header = "custody consent v1"
+    /// The consent ID (`urn:uuid:`).
     public var consentID: String
+    /// The bundle the consent covers.
     public var bundleID: String
+    /// The jurisdiction the bundle may be passed on to.
     public var toJurisdiction: String
+    /// The only agency it may be passed on to, when limited.
     public var toAgency: String?
+    /// The purpose the consent is given for.
     public var purpose: String?
+    /// The last day the consent may be used.
     public var expires: CivilDate?
+    /// The original sender granting it.
     public var grantedBy: StatementParty
+    /// When the consent was granted (RFC 3339, UTC).
     public var time: String
 
+    /// A consent from its fields.
     public init(consentID: String, bundleID: String, toJurisdiction: String, toAgency: String?, purpose: String?,
                 expires: CivilDate?, grantedBy: StatementParty, time: String) {
         self.consentID = consentID
@@ -360,6 +398,7 @@ public struct ConsentStatement: Sendable, Equatable {
         self.time = time
     }
 
+    /// The text that is signed.
     public var text: String {
         var statement = Statement(header: ConsentStatement.header)
         statement.add("consent", consentID)
@@ -373,6 +412,7 @@ public struct ConsentStatement: Sendable, Equatable {
         return statement.text
     }
 
+    /// Parses a consent's text (the signature is checked separately).
     public init(text: String) throws {
         let allowed = Set(["consent", "bundle", "to-jurisdiction", "to-agency", "purpose", "expires", "time"]
             + StatementParty.keys("granted-by"))
@@ -384,8 +424,8 @@ public struct ConsentStatement: Sendable, Equatable {
         purpose = statement.value("purpose")
         if let text = statement.value("expires") {
             guard let date = CivilDate(parsing: text) else {
-                throw CustodyError.verification("\(ConsentStatement.header): expires '\(text.prefix(20))' is not a "
-                    + "date (YYYY-MM-DD)")
+                throw TransferError.statementMalformed(
+                    header: ConsentStatement.header, reason: "expires '\(text.prefix(20))' is not a date (YYYY-MM-DD)")
             }
             expires = date
         }

@@ -30,14 +30,20 @@ struct BenchCommand: ParsableCommand {
             help: "Stages, comma-separated: read, md5, sha1, sha256, sha512, tree, all-digests, compress, seal.")
     var stages: String?
 
-    @Option(name: .long, help: "Compression level 0-9 (default 1).")
-    var level: Int32 = Int32(EvidencePacker.defaultLevel)
+    @OptionGroup var levelOption: LevelOption<CompressionLevelHelp>
 
     @Flag(name: .long, help: "Read a file or device without the bad-sector handling layer (to measure its cost).")
     var plainReader = false
 
-    @Option(name: .long, help: "Retries of a failed read before narrowing to sectors (default 3).")
-    var retries = 3
+    /// `--retries` as bench describes it.
+    enum RetriesHelp: OptionHelpText {
+        static let text: ArgumentHelp = "Retries of a failed read before narrowing to sectors (default 3)."
+    }
+
+    @OptionGroup var retriesOption: RetriesOption<RetriesHelp>
+
+    private var level: Int32 { Int32(levelOption.level) }
+    private var retries: Int { retriesOption.retries }
 
     @Option(name: .long, help: "Seconds each stage may run before it stops and reports (default 1.5; 0: whole input).")
     var seconds = 1.5
@@ -63,11 +69,9 @@ struct BenchCommand: ParsableCommand {
         }
         _ = try syntheticSize()
         _ = try selectedStages()
-        guard (0...9).contains(level) else { throw ValidationError("--level \(level): choose from 0 to 9") }
         guard seconds >= 0, seconds <= 86_400 * 365 else {
             throw ValidationError("--seconds \(seconds): give 0 (no limit) to one year (31536000)")
         }
-        guard (0...100).contains(retries) else { throw ValidationError("--retries \(retries): choose from 0 to 100") }
     }
 
     private func syntheticSize() throws -> UInt64? {

@@ -22,6 +22,8 @@ struct Custody: ParsableCommand {
     /// Parses, runs, and maps every failure to the contract's exit codes: 1 for a verification failure,
     /// 2 for usage and operational errors, never a trap.
     static func main() {
+        // The library takes no configuration from the environment: the command line reads it here.
+        FileChunkReader.mapsRegularFilesByDefault = getenv("CUSTODY_NO_MMAP") == nil
         do {
             var command = try parseAsRoot(rawArguments())
             try command.run()

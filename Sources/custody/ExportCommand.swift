@@ -35,7 +35,7 @@ struct ExportOptions: ParsableArguments {
     /// all or a ledger or receipt cannot be read.
     func load() throws -> (report: VerificationReport, summary: BundleSummary, history: CustodyHistory) {
         try BundleInput.requireDirectory(bundle)
-        if let out { try BundleInput.requireOutside(bundle, out: out) }
+        if let out { try ReportOutput.requireOutside(bundle, output: out) }
         let store = try trust.map { try TrustStore.load($0) }
         var (report, summary) = BundleInput.verify(bundle, trust: store, fast: fast || noVerify,
                                                    quiet: quietOption.quiet)
@@ -120,8 +120,12 @@ struct HistoryOptions: ParsableArguments {
     /// The bundle's history with the ledgers' entries and the receipts, their checks added to `report`.
     func gather(summary: BundleSummary, report: inout VerificationReport, trust: TrustStore?) throws
         -> CustodyHistory {
-        try CustodyHistory.gather(summary: summary, report: &report, ledgers: ledgers, receipts: receipts,
-                                  trust: trust)
+        do {
+            return try CustodyHistory.gather(summary: summary, report: &report, ledgers: ledgers,
+                                             receipts: receipts, trust: trust)
+        } catch CustodyHistoryError.unreadableLedger(let path, let reason) {
+            throw CustodyError.operational("--ledger \(path): cannot be read as a custody ledger: \(reason)")
+        }
     }
 }
 
@@ -131,23 +135,6 @@ enum BundleInput {
     static func requireDirectory(_ path: String) throws {
         guard let info = try? FileSystem.status(path, followLinks: true), info.st_mode & S_IFMT == S_IFDIR else {
             throw CustodyError.operational("\(path): not a bundle directory (custody seal writes one)")
-        }
-    }
-
-    /// Throws an operational error (exit 2) when `out` lies inside the bundle: export and report never write into
-    /// the bundle they describe (the path is compared after resolving links in both).
-    static func requireOutside(_ bundle: String, out: String) throws {
-        func resolved(_ path: String) -> String? {
-            guard let pointer = realpath(path, nil) else { return nil }
-            defer { free(pointer) }
-            return String(cString: pointer)
-        }
-        let name = out.split(separator: "/").last.map(String.init) ?? out
-        guard let root = resolved(bundle), let parent = resolved(FileSystem.parentDirectory(of: out)) else { return }
-        let target = name == "." || name == ".." ? (resolved(out) ?? parent) : parent + "/" + name
-        if target == root || target.hasPrefix(root + "/") {
-            throw CustodyError.operational("\(out): inside the bundle \(bundle); write the output elsewhere "
-                + "(nothing is ever written into a bundle)")
         }
     }
 

@@ -61,13 +61,13 @@ struct HashCommand: ParsableCommand {
         if let algorithmList {
             algorithms = try HashAlgorithm.parseList(algorithmList)
         } else if let sum = outputFormat.sumAlgorithm {
-            algorithms = [HashAlgorithm(rawValue: sum.rawValue)!]
+            algorithms = [.digest(sum)]
         } else if outputFormat == .hashdeep {
-            algorithms = [.md5, .sha256]
+            algorithms = [.digest(.md5), .digest(.sha256)]
         } else {
-            algorithms = [.tree, .sha256]
+            algorithms = [.tree, .digest(.sha256)]
         }
-        if let sum = outputFormat.sumAlgorithm, !algorithms.contains(HashAlgorithm(rawValue: sum.rawValue)!) {
+        if let sum = outputFormat.sumAlgorithm, !algorithms.contains(.digest(sum)) {
             throw CustodyError.operational("--format \(outputFormat.rawValue) needs \(sum.rawValue) in -a")
         }
         if outputFormat == .hashdeep && HashFormatter.hashdeepColumns(algorithms).isEmpty {
@@ -89,7 +89,7 @@ struct HashCommand: ParsableCommand {
             let list = try KnownHashList.parse(FileSystem.readFile(audit, limit: 1 << 30), source: audit)
             // Without -a, compute what the list holds; its tree digests fix the chunk size.
             if algorithmList == nil {
-                let listed = list.algorithms.map { HashAlgorithm(rawValue: $0.rawValue)! }
+                let listed = list.algorithms.map(HashAlgorithm.digest)
                     + (list.treeChunkSize == nil ? [] : [HashAlgorithm.tree])
                 if !listed.isEmpty { algorithms = listed.sorted() }
             }
@@ -137,8 +137,7 @@ struct HashCommand: ParsableCommand {
 
     private func describe(_ error: Error, path: String) -> String {
         switch error {
-        case let error as CustodyError: return error.message
-        case let error as SystemError: return error.description
+        case let error as CustodyFailure: return error.description
         default: return "\(path): \(error)"
         }
     }

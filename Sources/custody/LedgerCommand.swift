@@ -23,15 +23,6 @@ private func count(_ value: Int, _ option: String) throws -> UInt64 {
     return UInt64(value)
 }
 
-/// Reads a verifier key from a file holding one line, or takes the argument itself when it is a key.
-private func loadVerifierKey(_ argument: String) throws -> NoteVerifierKey {
-    if FileSystem.exists(argument) {
-        let text = String(decoding: try FileSystem.readFile(argument, limit: 4096), as: UTF8.self)
-        return try NoteVerifierKey(parsing: text.split(separator: "\n").first.map(String.init) ?? "")
-    }
-    return try NoteVerifierKey(parsing: argument)
-}
-
 struct LedgerInitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init",
@@ -105,47 +96,30 @@ struct LedgerAppendCommand: ParsableCommand {
             guard details[name] == nil else { throw CustodyError.operational("--detail '\(name)' given twice") }
             details[name] = .string(String(pair[pair.index(after: equals)...]))
         }
-        return try LedgerEntryDraft(
-            action: action, subjects: subject.map(LedgerSubject.init(commandLine:)),
-            legalBasis: legalBasis, details: details)
+        let subjects = try subject.map { text in
+            do {
+                return try LedgerSubject(compactForm: text)
+            } catch LedgerError.invalid(.subjectSyntax(let text, let problem)) {
+                throw CustodyError.operational("--subject '\(text)': \(problem)")
+            }
+        }
+        return try LedgerEntryDraft(action: action, subjects: subjects, legalBasis: legalBasis, details: details)
     }
 
+    /// The drafts of the JSON lines on stdin (`LedgerBatchParser`).
     private func readBatch() throws -> [LedgerEntryDraft] {
-        var drafts: [LedgerEntryDraft] = []
-        var pending: [UInt8] = []
-        var lineNumber = 0
+        var parser = LedgerBatchParser(source: "stdin")
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        func take(_ line: ArraySlice<UInt8>) throws {
-            lineNumber += 1
-            var bytes = Array(line)
-            if bytes.last == 0x0d { bytes.removeLast() }
-            if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }
-            do {
-                drafts.append(try LedgerEntryDraft(jsonLine: bytes))
-            } catch let error as CustodyError {
-                throw CustodyError.operational("stdin line \(lineNumber): \(error.message); nothing was appended")
-            } catch {
-                throw CustodyError.operational("stdin line \(lineNumber): \(error); nothing was appended")
-            }
-        }
         while true {
-            let n = try buffer.withUnsafeMutableBytes { try FileDescriptor.standardInput.read(into: $0) }
-            if n == 0 { break }
-            pending.append(contentsOf: buffer[0..<n])
-            var start = 0
-            while let newline = pending[start...].firstIndex(of: 0x0a) {
-                try take(pending[start..<newline])
-                start = newline + 1
-            }
-            pending.removeFirst(start)
-            if pending.count > LedgerEntry.maximumSize {
-                throw CustodyError.operational(
-                    "stdin line \(lineNumber + 1): longer than \(LedgerEntry.maximumSize) bytes")
-            }
+            let count = try buffer.withUnsafeMutableBytes { try FileDescriptor.standardInput.read(into: $0) }
+            if count == 0 { break }
+            try parser.consume(buffer[0..<count])
         }
-        if !pending.isEmpty { try take(pending[...]) }
-        guard !drafts.isEmpty else { throw CustodyError.operational("--batch: no entries on stdin") }
-        return drafts
+        do {
+            return try parser.finish()
+        } catch LedgerBatchError.empty {
+            throw CustodyError.operational("--batch: no entries on stdin")
+        }
     }
 }
 
@@ -285,38 +259,15 @@ struct LedgerCheckInclusionCommand: ParsableCommand {
     @Option(help: "The inclusion proof JSON (from custody ledger prove --json).") var proof: String
     @Option(help: "The entry: its exact bytes (one line of custody ledger export).") var leaf: String
     @Option(help: "The signed checkpoint note of the proof's tree size.") var checkpoint: String
-    @Option(help: "The ledger's verifier key: a .vkey file or the key itself.") var key: String
-    @Flag(help: "Print the result as JSON.") var json = false
+    @OptionGroup var check: OfflineCheckOptions
 
     func run() throws {
-        let verifier = try loadVerifierKey(key)
-        let parsed = try InclusionProof(json: FileSystem.readFile(proof, limit: 1 << 20), source: proof)
-        let head = try Checkpoint.open(FileSystem.readFile(checkpoint, limit: 1 << 20), keys: [verifier])
+        let (verifier, parsed) = try check.load(proof, as: InclusionProof.init(json:source:))
+        let head = try check.checkpoint(checkpoint, verifier: verifier)
         var entryBytes = try FileSystem.readFile(leaf, limit: LedgerEntry.maximumSize + 2)
         if entryBytes.last == 0x0a { entryBytes.removeLast() }
-        var failures: [String] = []
-        let leafHash = Merkle.leafHash(entryBytes)
-        if leafHash != parsed.leafHash { failures.append("the entry's leaf hash is not the proof's leafHash") }
-        if parsed.size != head.size {
-            failures.append("the proof is for tree size \(parsed.size), the checkpoint for \(head.size)")
-        }
-        if parsed.root != head.root { failures.append("the proof's root is not the checkpoint's root") }
-        let included = MerkleProofs.verifyInclusion(
-            leafHash: leafHash.bytes, index: parsed.index, size: head.size,
-            proof: parsed.proof.map(\.bytes), root: head.root.bytes)
-        if !included { failures.append("the proof does not take the entry to the checkpoint's root") }
-        if let entry = try? LedgerEntry.parse(entryBytes) {
-            if entry.sequence != parsed.index {
-                failures.append("the entry holds sequence number \(entry.sequence), the proof is for \(parsed.index)")
-            }
-            if entry.actor.keyID == verifier.keyIDHex, try !entry.verifySignature(with: verifier.publicKey) {
-                failures.append("the entry's signature does not verify with \(verifier.name)+\(verifier.keyIDHex)")
-            }
-        } else {
-            failures.append("the entry is not a well-formed ledger entry")
-        }
-        try reportProofCheck(failures, json: json,
-                             success: "entry \(parsed.index) is included in \(head.origin) at size \(head.size)")
+        let failures = parsed.mismatches(entry: entryBytes, key: verifier, to: head).map(\.description)
+        try check.report(failures, success: "entry \(parsed.index) is included in \(head.origin) at size \(head.size)")
     }
 }
 
@@ -328,45 +279,60 @@ struct LedgerCheckConsistencyCommand: ParsableCommand {
     @Option(help: "The consistency proof JSON (from custody ledger consistency --json).") var proof: String
     @Option(help: "The older signed checkpoint note.") var old: String
     @Option(help: "The newer signed checkpoint note.") var new: String
-    @Option(help: "The ledger's verifier key: a .vkey file or the key itself.") var key: String
-    @Flag(help: "Print the result as JSON.") var json = false
+    @OptionGroup var check: OfflineCheckOptions
 
     func run() throws {
-        let verifier = try loadVerifierKey(key)
-        let parsed = try ConsistencyProof(json: FileSystem.readFile(proof, limit: 1 << 20), source: proof)
-        let older = try Checkpoint.open(FileSystem.readFile(old, limit: 1 << 20), keys: [verifier])
-        let newer = try Checkpoint.open(FileSystem.readFile(new, limit: 1 << 20), keys: [verifier])
-        var failures: [String] = []
-        if older.origin != newer.origin { failures.append("the checkpoints are for different logs") }
-        if parsed.from != older.size || parsed.to != newer.size {
-            failures.append(
-                "the proof is for sizes \(parsed.from) to \(parsed.to), the checkpoints for "
-                    + "\(older.size) and \(newer.size)")
-        }
-        if parsed.fromRoot != older.root { failures.append("the proof's fromRoot is not the older checkpoint's root") }
-        if parsed.toRoot != newer.root { failures.append("the proof's toRoot is not the newer checkpoint's root") }
-        let consistent = MerkleProofs.verifyConsistency(
-            fromSize: older.size, toSize: newer.size,
-            fromRoot: older.root.bytes, toRoot: newer.root.bytes,
-            proof: parsed.proof.map(\.bytes))
-        if !consistent { failures.append("the proof does not show size \(newer.size) extends size \(older.size)") }
-        try reportProofCheck(failures, json: json,
-                             success: "\(newer.origin): size \(newer.size) extends size \(older.size)")
+        let (verifier, parsed) = try check.load(proof, as: ConsistencyProof.init(json:source:))
+        let older = try check.checkpoint(old, verifier: verifier)
+        let newer = try check.checkpoint(new, verifier: verifier)
+        try check.report(parsed.mismatches(from: older, to: newer).map(\.description),
+                         success: "\(newer.origin): size \(newer.size) extends size \(older.size)")
     }
 }
 
-/// Prints the outcome of an offline proof check and exits 1 when anything failed.
-private func reportProofCheck(_ failures: [String], json: Bool, success: String) throws {
-    if json {
-        Terminal.line(
-            JSONValue.object([
-                "passed": .bool(failures.isEmpty),
-                "problems": .array(failures.map { .string($0) }),
-            ]).canonicalString)
-    } else if failures.isEmpty {
-        Terminal.line(success)
-    } else {
-        failures.forEach { Terminal.line("FAILED: \($0)") }
+/// Reads a proof or checkpoint file given to an offline check (at most 1 MiB).
+private func readProofFile(_ path: String) throws -> [UInt8] {
+    try FileSystem.readFile(path, limit: 1 << 20)
+}
+
+/// `--key` and `--json` of the offline proof checks, and how they report.
+struct OfflineCheckOptions: ParsableArguments {
+    @Option(help: "The ledger's verifier key: a .vkey file or the key itself.") var key: String
+    @Flag(help: "Print the result as JSON.") var json = false
+
+    /// The verifier key from a file holding one line, or the argument itself when it is a key.
+    func verifierKey() throws -> NoteVerifierKey {
+        if FileSystem.exists(key) {
+            let text = String(decoding: try FileSystem.readFile(key, limit: 4096), as: UTF8.self)
+            return try NoteVerifierKey(parsing: text.split(separator: "\n").first.map(String.init) ?? "")
+        }
+        return try NoteVerifierKey(parsing: key)
     }
-    if !failures.isEmpty { throw ExitCode(ExitStatus.verificationFailed.rawValue) }
+
+    /// The verifier key, then the proof in the file at `path` (`parse` takes its bytes and the path for messages).
+    func load<Proof>(_ path: String, as parse: ([UInt8], String) throws -> Proof) throws -> (NoteVerifierKey, Proof) {
+        let verifier = try verifierKey()
+        return (verifier, try parse(readProofFile(path), path))
+    }
+
+    /// The signed checkpoint note in the file at `path`, its signature verified with `verifier`.
+    func checkpoint(_ path: String, verifier: NoteVerifierKey) throws -> Checkpoint {
+        try Checkpoint.open(readProofFile(path), keys: [verifier])
+    }
+
+    /// Prints the outcome of an offline proof check and exits 1 when anything failed.
+    func report(_ failures: [String], success: String) throws {
+        if json {
+            Terminal.line(
+                JSONValue.object([
+                    "passed": .bool(failures.isEmpty),
+                    "problems": .array(failures.map { .string($0) }),
+                ]).canonicalString)
+        } else if failures.isEmpty {
+            Terminal.line(success)
+        } else {
+            failures.forEach { Terminal.line("FAILED: \($0)") }
+        }
+        if !failures.isEmpty { throw ExitCode(ExitStatus.verificationFailed.rawValue) }
+    }
 }

@@ -24,41 +24,47 @@ struct PackCommand: ParsableCommand {
     @Argument(help: "Packed file to write, or - for stdout.")
     var output: String
 
-    @Option(name: .long, help: "zlib level 0-9 (0 stores every chunk; default 1, the fastest).")
-    var level = EvidencePacker.defaultLevel
+    /// `--level` as pack describes it.
+    enum LevelHelp: OptionHelpText {
+        static let text: ArgumentHelp = "zlib level 0-9 (0 stores every chunk; default 1, the fastest)."
+    }
+
+    @OptionGroup var levelOption: LevelOption<LevelHelp>
 
     @OptionGroup var chunk: ChunkSizeOption
     @OptionGroup var readersOption: ReadersOption
 
-    @Flag(name: .long, help: "Print the summary as one canonical JSON object.")
-    var json = false
-
-    @Flag(name: .shortAndLong, help: "Overwrite OUTPUT if it exists.")
-    var force = false
-
+    @OptionGroup var outputOptions: SingleOutputOptions
     @OptionGroup var quietOption: QuietOption
 
-    func validate() throws {
-        guard (0...9).contains(level) else { throw ValidationError("--level \(level): choose from 0 to 9") }
-    }
+    private var level: Int { levelOption.level }
+    private var json: Bool { outputOptions.json }
+    private var force: Bool { outputOptions.force }
 
     func run() throws {
         let chunkSize = try chunk.chunkSize
-        let source = try OpenedInput(input)
+        let source: EvidenceSource
+        do {
+            source = try EvidenceSource.open(input, describingDevice: false)
+        } catch IOError.isDirectory(let path) {
+            throw CustodyError.operational("\(path): is a directory; pack takes one file or device")
+        }
         defer { source.close() }
         if output == "-" && isatty(1) == 1 {
             throw CustodyError.operational("refusing to write compressed data to a terminal; redirect stdout")
         }
-        let target = try OutputTarget(path: output, overwrite: force, input: source.descriptor)
+        let target = try OutputTarget.create(path: output, overwrite: force, input: source.descriptor)
         var packer = EvidencePacker(level: level, chunkSize: chunkSize, linearDigests: [.sha256],
                                     readers: readersOption.readers)
         let display = ProgressDisplay(label: input, total: source.size, quiet: quietOption.quiet)
         packer.progress = { display.update($0) }
         let result: PackResult
         do {
-            result = try packer.pack(source.reader, to: target.sink)
+            result = try packer.pack(source.plainReader(), to: target.sink)
             display.finish()
-            try source.checkUnchanged(read: result.size)
+            if let change = try source.sizeChange(read: result.size) {
+                throw EngineError.changedSize(path: input, change, activity: .pack)
+            }
             try target.commit()
         } catch {
             display.finish()
@@ -90,49 +96,5 @@ struct PackCommand: ParsableCommand {
             "\(TreeChunkSize.digestName(result.chunkSize)) (\(input)) = \(result.treeRoot.hex)",
             "SHA256 (\(input)) = \(sha256)",
         ]
-    }
-}
-
-/// An input opened for packing: a file, a block device, or stdin.
-struct OpenedInput {
-    let path: String
-    let descriptor: FileDescriptor
-    let kind: HashInput.Kind
-    let size: UInt64?
-
-    init(_ path: String) throws {
-        self.path = path
-        if path == "-" {
-            descriptor = .standardInput
-            kind = .stream
-            size = nil
-            return
-        }
-        let info = try FileSystem.status(path)
-        switch info.st_mode & S_IFMT {
-        case S_IFDIR: throw CustodyError.operational("\(path): is a directory; pack takes one file or device")
-        case S_IFREG: kind = .regularFile
-        case S_IFBLK: kind = .blockDevice
-        default: kind = .stream
-        }
-        descriptor = try FileDescriptor.openForReading(path)
-        size = try InputHasher.currentSize(of: descriptor, kind: kind)
-    }
-
-    var reader: ChunkReader { FileChunkReader(descriptor: descriptor, size: size) }
-
-    /// Throws when a regular file changed size while being read.
-    func checkUnchanged(read: UInt64) throws {
-        guard kind == .regularFile, let size else { return }
-        let after = try InputHasher.currentSize(of: descriptor, kind: kind) ?? size
-        if after != size || read != size {
-            throw CustodyError.operational(
-                "\(path): changed size while being read (\(size) bytes at start, \(after) at end, \(read) read); "
-                    + "pack it again once it is stable")
-        }
-    }
-
-    func close() {
-        if path != "-" { descriptor.close() }
     }
 }

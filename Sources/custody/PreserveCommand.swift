@@ -17,23 +17,17 @@ struct PreserveCommand: ParsableCommand {
         return date
     }
 
-    static func orders(_ ledger: Ledger) throws -> [PreservationOrder] {
-        var entries: [LedgerEntry] = []
-        try ledger.export { bytes in
-            let entry = try LedgerEntry.parse(bytes)
-            if [.preserve, .preserveRenew, .preserveRelease].contains(entry.action) { entries.append(entry) }
-        }
-        let (orders, problems) = PreservationOrder.orders(from: entries)
-        for problem in problems { Terminal.error("warning: \(ledger.store.location): \(problem)") }
-        return orders
+    /// The orders `ledger` records, each entry that does not parse as an order named in a warning.
+    static func register(_ ledger: Ledger) throws -> PreservationRegister {
+        let register = try PreservationRegister(ledger: ledger)
+        for problem in register.problems { Terminal.error("warning: \(register.location): \(problem)") }
+        return register
     }
 
-    static func find(_ id: String, in ledger: Ledger) throws -> PreservationOrder {
-        guard let order = try orders(ledger).first(where: { $0.id == id }) else {
-            throw CustodyError.operational("\(ledger.store.location) records no preservation order \(id) (see custody "
-                + "preserve list)")
-        }
-        return order
+    /// The ledger at `path`, opened, and the order `id` it records.
+    static func order(_ id: String, ledger path: String) throws -> (ledger: Ledger, order: PreservationOrder) {
+        let ledger = try Ledger.open(path: path)
+        return (ledger, try register(ledger).order(id))
     }
 }
 
@@ -44,6 +38,16 @@ struct PolicyOption: ParsableArguments {
     var maximumDays = PreservationPolicy.standardDays
 
     var policy: PreservationPolicy { get throws { try PreservationPolicy(maximumDays: maximumDays) } }
+
+    /// Runs `body`, naming this option in the refusal of a period longer than the standard maximum.
+    static func namingFlag<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as PreservationError {
+            guard case .periodOutOfRange(_, PreservationPolicy.standardDays) = error else { throw error }
+            throw CustodyError("\(error) (a longer period needs --policy-max-days)", kind: error.kind)
+        }
+    }
 }
 
 struct PreserveAddCommand: ParsableCommand {
@@ -82,12 +86,9 @@ struct PreserveAddCommand: ParsableCommand {
     func run() throws {
         let policy = try policyOption.policy
         let issuedDate = try PreserveCommand.date(issued, option: "--issued")!
-        let expiry: CivilDate
-        if let given = try PreserveCommand.date(expires, option: "--expires") {
-            try policy.check(issued: issuedDate, expires: given)
-            expiry = given
-        } else {
-            expiry = try policy.expiry(issued: issuedDate, days: days)
+        let expiresDate = try PreserveCommand.date(expires, option: "--expires")
+        let expiry = try PolicyOption.namingFlag {
+            try policy.expiry(issued: issuedDate, expires: expiresDate, days: days)
         }
         let signer = try signing.signingKey()
         let store = try Ledger.open(path: ledger)
@@ -125,13 +126,8 @@ struct PreserveRenewCommand: ParsableCommand {
         let policy = try policyOption.policy
         let date = try PreserveCommand.date(on, option: "--on") ?? CivilDate.today()
         let signer = try signing.signingKey()
-        let store = try Ledger.open(path: ledger)
-        let order = try PreserveCommand.find(orderID, in: store)
-        if let released = order.released {
-            throw CustodyError.operational("order \(orderID) was released on \(released); record a new order")
-        }
-        let expiry = try policy.renewal(currentExpiry: order.expires, days: days, on: date)
-        let draft = try order.renewalDraft(to: expiry, on: date, legalBasis: legalBasis ?? order.legalBasis)
+        let (store, order) = try PreserveCommand.order(orderID, ledger: ledger)
+        let (draft, expiry) = try order.renewal(on: date, days: days, policy: policy, legalBasis: legalBasis)
         let entry = try store.append(draft, key: signer)
         Terminal.line("preservation order \(orderID): renewed on \(date), expires \(expiry) (was \(order.expires)); "
             + "ledger entry \(entry.sequence)")
@@ -153,12 +149,8 @@ struct PreserveReleaseCommand: ParsableCommand {
     func run() throws {
         let date = try PreserveCommand.date(on, option: "--on") ?? CivilDate.today()
         let signer = try signing.signingKey()
-        let store = try Ledger.open(path: ledger)
-        let order = try PreserveCommand.find(orderID, in: store)
-        if let released = order.released {
-            throw CustodyError.operational("order \(orderID) was already released on \(released)")
-        }
-        let entry = try store.append(order.releaseDraft(on: date, reason: reason), key: signer)
+        let (store, order) = try PreserveCommand.order(orderID, ledger: ledger)
+        let entry = try store.append(order.release(on: date, reason: reason), key: signer)
         Terminal.line("preservation order \(orderID): released on \(date); ledger entry \(entry.sequence)")
     }
 }
@@ -188,9 +180,8 @@ struct PreserveListCommand: ParsableCommand {
             window = days
         }
         let date = try PreserveCommand.date(asOf, option: "--as-of") ?? CivilDate.today()
-        var orders = try PreserveCommand.orders(try Ledger.open(path: ledger))
-        if let window { orders = orders.filter { $0.isExpiring(within: window, on: date) } }
-        orders.sort { ($0.expires, $0.id) < ($1.expires, $1.id) }
+        let register = try PreserveCommand.register(try Ledger.open(path: ledger))
+        let orders = register.listed(on: date, expiringWithin: window)
         for order in orders {
             let status = order.status(on: date)
             var detail: String

@@ -31,8 +31,14 @@ struct ReceiptImportCommand: ParsableCommand {
     func run() throws {
         let store = try trust.map { try TrustStore.load($0) }
         let signer = try signing.signingKey()
-        let result = try ReceiptImporter.importReceipt(receipt, ledger: Ledger.open(path: ledger), key: signer,
+        let result: ReceiptImportResult
+        do {
+            result = try ReceiptImporter.importReceipt(receipt, ledger: Ledger.open(path: ledger), key: signer,
                                                        trust: store)
+        } catch let error as TransferError {
+            guard case .receiverKeyNotRecorded = error else { throw error }
+            throw CustodyError("\(error) with --trust", kind: error.kind)
+        }
         let statement = result.receipt
         if json {
             Terminal.line(JSONValue.object([

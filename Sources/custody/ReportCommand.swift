@@ -31,7 +31,7 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         try BundleInput.requireDirectory(bundle)
-        try BundleInput.requireOutside(bundle, out: html)
+        try ReportOutput.requireOutside(bundle, output: html)
         let store = try trust.map { try TrustStore.load($0) }
         var (report, summary) = BundleInput.verify(bundle, trust: store, fast: fast, quiet: quietOption.quiet)
         let story = try history.gather(summary: summary, report: &report, trust: store)

@@ -30,15 +30,19 @@ struct SealCommand: ParsableCommand {
     @Option(help: "Conditions JSON: legalBasis, case, useLimitations, personalData (see SPEC.md).")
     var conditions: String?
     @Flag(name: .customLong("no-compress"), help: "Store content raw instead of custody gzip.") var noCompress = false
-    @Option(name: .customLong("level"), help: "Compression level 0-9 (default 1).")
-    var level = EvidencePacker.defaultLevel
+    @OptionGroup var levelOption: LevelOption<CompressionLevelHelp>
     @Option(name: [.customShort("a"), .customLong("algorithms")],
             help: "Linear digests of each item besides sha256: md5, sha1, sha512 (comma-separated).")
     var algorithms: String?
     @OptionGroup var chunk: ChunkSizeOption
     @OptionGroup var readersOption: ReadersOption
-    @Option(help: "Read retries before an unreadable range of a device is narrowed to sectors and zero-filled.")
-    var retries = 3
+    /// `--retries` as seal describes it.
+    enum RetriesHelp: OptionHelpText {
+        static let text: ArgumentHelp =
+            "Read retries before an unreadable range of a device is narrowed to sectors and zero-filled."
+    }
+
+    @OptionGroup var retriesOption: RetriesOption<RetriesHelp>
     @Flag(name: .customLong("tolerate-read-errors"),
           help: "Zero-fill and record unreadable ranges of image files too (devices always are).")
     var tolerateReadErrors = false
@@ -50,8 +54,6 @@ struct SealCommand: ParsableCommand {
 
     func validate() throws {
         if inputs.isEmpty && !resume { throw ValidationError("name at least one INPUT to seal") }
-        guard (0...9).contains(level) else { throw ValidationError("--level \(level): choose from 0 to 9") }
-        guard (0...100).contains(retries) else { throw ValidationError("--retries \(retries): choose from 0 to 100") }
         _ = try linearDigests()
     }
 
@@ -65,11 +67,11 @@ struct SealCommand: ParsableCommand {
     func run() throws {
         var options = SealOptions()
         options.chunkSize = try chunk.chunkSize
-        options.level = level
+        options.level = levelOption.level
         options.compress = !noCompress
         options.linearDigests = try linearDigests()
         options.readers = readersOption.readers
-        options.readRetries = retries
+        options.readRetries = retriesOption.retries
         options.tolerateFileReadErrors = tolerateReadErrors
         options.caseNumber = caseNumber
         options.evidenceNumber = evidenceNumber
@@ -81,7 +83,12 @@ struct SealCommand: ParsableCommand {
         if let caseNumber, options.conditions.caseID == nil { options.conditions.caseID = caseNumber }
         var paths = inputs
         if resume && inputs.isEmpty {
-            let recorded = try BundleSealer.interruptedParameters(out: out)
+            let recorded: SealParameters
+            do {
+                recorded = try BundleSealer.interruptedParameters(out: out)
+            } catch let error as SealError {
+                throw Self.worded(error)
+            }
             try recorded.apply(to: &options)
             paths = recorded.inputs
         }
@@ -102,8 +109,8 @@ struct SealCommand: ParsableCommand {
         do {
             result = try BundleSealer.seal(paths: paths, out: out, ledger: store, key: signer, options: options,
                                            resume: resume)
-        } catch let error as CustodyError where InterruptFlag.isSet && error.message.hasPrefix("interrupted: ") {
-            throw InterruptFlag.stoppedError(what: String(error.message.dropFirst("interrupted: ".count)))
+        } catch let error as SealError {
+            throw Self.worded(error)
         }
         display.finish()
         for note in result.skipped { Terminal.error("warning: \(note) (not sealed; recorded in the seal entry)") }
@@ -132,5 +139,51 @@ struct SealCommand: ParsableCommand {
         }
         Terminal.line("  ledger entries \(result.entries.map(String.init).joined(separator: ", ")); "
             + "checkpoint at size \(result.checkpointSize)")
+    }
+
+    /// The seal's errors as the command line words them, naming the flags that answer them (`--out`, `--resume`,
+    /// the options a resume must repeat); a stop on a signal names the signal.
+    static func worded(_ error: SealError) -> Error {
+        switch error {
+        case .interrupted(let finalPath, let workPath):
+            let what = "the partial seal of \(finalPath) is kept in \(workPath); run the same command with --resume "
+                + "to continue"
+            if InterruptFlag.isSet { return InterruptFlag.stoppedError(what: what) }
+            return CustodyError.operational("interrupted: " + what)
+        case .noInterruptedSeal(let finalPath, let workPath):
+            return CustodyError.operational("no interrupted seal of \(finalPath) to resume: \(workPath) does not "
+                + "exist (seal without --resume)")
+        case .bundlePathUnnamed(let out):
+            return CustodyError.operational("--out '\(out)': name the new bundle folder (for example case-42)")
+        case .bundleExists(let path):
+            return CustodyError.operational("\(path): already exists; choose a new --out path")
+        case .interruptedSealExists(let finalPath, let workPath):
+            return CustodyError.operational("an interrupted seal of \(finalPath) exists at \(workPath): resume it "
+                + "with --resume, or remove it")
+        case .parametersDiffer(let workPath, let difference):
+            return CustodyError.operational("cannot resume the seal in \(workPath): "
+                + "\(option(for: difference.parameter)) differs: the interrupted seal used \(difference.recorded), "
+                + "this command gives \(difference.given) (resume with the same arguments, or with only --resume, "
+                + "--out, --ledger and --key)")
+        default:
+            return error
+        }
+    }
+
+    /// The argument or option that sets a seal parameter.
+    static func option(for parameter: SealParameter) -> String {
+        switch parameter {
+        case .inputs: return "INPUT"
+        case .chunkSize: return "--chunk-size"
+        case .compress: return "--no-compress"
+        case .level: return "--level"
+        case .linearDigests: return "--algorithms"
+        case .caseNumber: return "--case"
+        case .evidenceNumber: return "--evidence-number"
+        case .examiner: return "--examiner"
+        case .description: return "--description"
+        case .notes: return "--notes"
+        case .conditions: return "--conditions/--legal-basis"
+        }
     }
 }

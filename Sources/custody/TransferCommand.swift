@@ -30,7 +30,7 @@ struct TransferCommand: ParsableCommand {
 
     func run() throws {
         let store = try trust.map { try TrustStore.load($0) }
-        let target = try TransferRecipient.resolve(recipient, trust: store)
+        let target = try TransferCommand.namingOptions { try TransferRecipient.resolve(recipient, trust: store) }
         var options = TransferOptions()
         options.trust = store
         options.legalBasis = legalBasis
@@ -53,8 +53,10 @@ struct TransferCommand: ParsableCommand {
         defer { InterruptFlag.uninstall() }
         options.shouldStop = InterruptFlag.shouldStop
         let signer = try signing.signingKey()
-        let result = try BundleTransfer.send(bundle: bundle, to: target, out: out, ledger: Ledger.open(path: ledger),
-                                             key: signer, options: options)
+        let result = try TransferCommand.namingOptions {
+            try BundleTransfer.send(bundle: bundle, to: target, out: out, ledger: Ledger.open(path: ledger),
+                                    key: signer, options: options)
+        }
         display.finish()
         let statement = result.statement
         let file = statement.file!
@@ -83,5 +85,34 @@ struct TransferCommand: ParsableCommand {
         }
         Terminal.line("  ledger entry \(result.entry.sequence) (transfer-out); checkpoint at size "
             + "\(result.checkpoint.size)")
+    }
+
+    /// Runs `body`, naming the options a user gives in the messages about the recipient: `--to` for it, `--trust`
+    /// for the trust store that names it.
+    static func namingOptions<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as TransferError {
+            let message: String
+            switch error {
+            case .recipientInvalid(let text, let reason):
+                message = "--to '\(text.prefix(80))': \(reason)"
+            case .recipientNeedsTrustStore(let text):
+                message = "--to '\(text)' is not an age1... recipient; to name an agency, give the trust store that "
+                    + "holds it with --trust"
+            case .recipientNotInTrustStore(let text):
+                message = "--to '\(text)': no such name in the trust store (see custody trust list)"
+            case .recipientWithoutAgeRecipient(let text):
+                message = "--to '\(text)': the trust store has no age recipient for \(text) (add one with custody "
+                    + "trust add ... --recipient age1...)"
+            case .recipientJurisdictionUnknown(let rule, let bundle, let sealer):
+                message = "onward transfer condition (\(rule)): \(bundle) was sealed by \(sealer.name) "
+                    + "(\(sealer.agency), \(sealer.jurisdiction)); the recipient's jurisdiction is unknown, so name "
+                    + "the recipient from the trust store (--to NAME --trust STORE); nothing was sent"
+            default:
+                throw error
+            }
+            throw CustodyError(message, kind: error.kind)
+        }
     }
 }

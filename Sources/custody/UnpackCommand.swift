@@ -36,13 +36,11 @@ struct UnpackCommand: ParsableCommand {
     @Option(name: .customLong("expect-leaves"), help: "File of expected leaf hashes, one hex per line, in order.")
     var expectLeaves: String?
 
-    @Flag(name: .long, help: "Print the summary as one canonical JSON object.")
-    var json = false
-
-    @Flag(name: .shortAndLong, help: "Overwrite OUTPUT if it exists.")
-    var force = false
-
+    @OptionGroup var outputOptions: SingleOutputOptions
     @OptionGroup var quietOption: QuietOption
+
+    private var json: Bool { outputOptions.json }
+    private var force: Bool { outputOptions.force }
 
     func validate() throws {
         _ = try expectation()
@@ -73,7 +71,7 @@ struct UnpackCommand: ParsableCommand {
         if let expectLeaves { expected.leaves = try Self.readLeaves(expectLeaves) }
         let source = input == "-" ? FileDescriptor.standardInput : try FileDescriptor.openForReading(input)
         defer { if input != "-" { source.close() } }
-        let target = try OutputTarget(path: output, overwrite: force, input: input == "-" ? nil : source)
+        let target = try OutputTarget.create(path: output, overwrite: force, input: input == "-" ? nil : source)
         var unpacker = EvidenceUnpacker(expected: expected, salvage: salvage, linearDigests: [.sha256])
         let total = input == "-" ? nil : (try? source.status()).map { UInt64($0.st_size) }
         let display = ProgressDisplay(label: input, total: total, quiet: quietOption.quiet)
@@ -87,10 +85,11 @@ struct UnpackCommand: ParsableCommand {
             } else {
                 target.discard()
             }
-        } catch let error as CustodyError where !error.message.hasPrefix(input) {
+        } catch let error as EngineError {
+            // The unpacker reads a byte stream and knows no path: its errors are named here.
             display.finish()
             target.discard()
-            throw CustodyError("\(input): \(error.message)", kind: error.kind)
+            throw CustodyError("\(input): \(error)", kind: error.kind)
         } catch {
             display.finish()
             target.discard()

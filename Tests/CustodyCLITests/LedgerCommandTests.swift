@@ -11,6 +11,7 @@ import CustodyKit
 @testable import CustodyReport
 @testable import CustodyTar
 @testable import CustodyTransfer
+import CustodyTestSupport
 
 final class LedgerCommandTests: XCTestCase {
     var dir: URL!
@@ -209,12 +210,9 @@ final class LedgerCommandTests: XCTestCase {
 
     func testTamperedFileIsNamedByVerify() throws {
         for index in 0..<6 { try append(["--action", "access", "--subject", "item-\(index)"]) }
-        do {
-            let database = try SQLiteDatabase(path: ledgerPath, create: false)
-            try database.execute(
-                "UPDATE entries SET data = CAST(replace(CAST(data AS TEXT), 'item-4', 'item-7') AS BLOB) "
-                    + "WHERE seq = 4")
-        }
+        let edited = String(decoding: try Ledger.open(path: ledgerPath).entryBytes(at: 4), as: UTF8.self)
+            .replacingOccurrences(of: "item-4", with: "item-7")
+        try SQLiteLedgerTampering(path: ledgerPath).overwriteEntry(4, with: Array(edited.utf8))
         let verify = try CLI.run(["ledger", "verify", ledgerPath])
         XCTAssertEqual(verify.status, 1, verify.out + verify.err)
         XCTAssertTrue(verify.out.contains("first bad entry: 4"), verify.out)

@@ -32,6 +32,16 @@ final class ReportCommandTests: XCTestCase {
         XCTAssertEqual(sealed.status, 0, sealed.err)
     }
 
+    /// Runs `custody report` on the bundle into `html`, checks its exit status and that its line says `saying`, and
+    /// returns the page.
+    func report(_ html: String, expect status: Int32, saying: String, file: StaticString = #filePath,
+                line: UInt = #line) throws -> String {
+        let result = try CLI.run(["report", bundle, "--html", html, "--quiet"])
+        XCTAssertEqual(result.status, status, result.err, file: file, line: line)
+        XCTAssertTrue(result.out.contains(saying), result.out, file: file, line: line)
+        return try String(contentsOfFile: html, encoding: .utf8)
+    }
+
     func testExportCaseIsReproducibleAndConformsToCASE() throws {
         let out = path("case.jsonld")
         let exported = try CLI.run(["export", "case", bundle, "--out", out, "--quiet"])
@@ -80,10 +90,7 @@ final class ReportCommandTests: XCTestCase {
 
     func testReportOfAVerifiedBundleRendersInChromium() throws {
         let html = path("report.html")
-        let result = try CLI.run(["report", bundle, "--html", html, "--quiet"])
-        XCTAssertEqual(result.status, 0, result.err)
-        XCTAssertTrue(result.out.contains("bundle verified"), result.out)
-        let page = try String(contentsOfFile: html, encoding: .utf8)
+        let page = try report(html, expect: 0, saying: "bundle verified")
         XCTAssertTrue(page.contains("VERIFIED: every check passed"))
         XCTAssertTrue(page.contains("Art. 40 &lt;script&gt;alert(1)&lt;/script&gt;"))
         XCTAssertFalse(page.contains("<script"))
@@ -122,11 +129,7 @@ final class ReportCommandTests: XCTestCase {
         bytes[bytes.count / 2] ^= 0x20
         try Data(bytes).write(to: URL(fileURLWithPath: victim))
 
-        let html = path("failed.html")
-        let report = try CLI.run(["report", bundle, "--html", html, "--quiet"])
-        XCTAssertEqual(report.status, 1, report.err)
-        XCTAssertTrue(report.out.contains("FAILED verification"), report.out)
-        let page = try String(contentsOfFile: html, encoding: .utf8)
+        let page = try report(path("failed.html"), expect: 1, saying: "FAILED verification")
         XCTAssertTrue(page.contains("VERIFICATION FAILED"))
         XCTAssertTrue(page.contains("<td class=\"status failed\">FAILED</td><td>item 1 payload</td>"))
         XCTAssertTrue(page.contains("<td class=\"status failed\">failed</td>"), "item 1's status")

@@ -23,10 +23,7 @@ final class ReportStoryTests: XCTestCase {
     @discardableResult
     func custody(_ arguments: [String], expect status: Int32 = 0,
                  file: StaticString = #filePath, line: UInt = #line) throws -> CLI.Result {
-        let result = try CLI.run(arguments)
-        let command = "custody " + arguments.joined(separator: " ")
-        XCTAssertEqual(result.status, status, "\(command): \(result.err)\(result.out)", file: file, line: line)
-        return result
+        try CLI.run(arguments, expect: status, file: file, line: line)
     }
 
     func agency(_ name: String, _ agencyName: String, _ country: String) throws {

@@ -23,11 +23,7 @@ final class TransferTests: XCTestCase {
     @discardableResult
     func custody(_ arguments: [String], expect status: Int32 = 0, environment: [String: String] = [:],
                  file: StaticString = #filePath, line: UInt = #line) throws -> CLI.Result {
-        let result = try CLI.run(arguments, environment: environment)
-        XCTAssertEqual(result.status, status,
-                       "custody \(arguments.joined(separator: " ")): \(result.err)\(result.out)",
-                       file: file, line: line)
-        return result
+        try CLI.run(arguments, expect: status, environment: environment, file: file, line: line)
     }
 
     func agency(_ name: String, _ agencyName: String, _ country: String, passphrase: Bool = false) throws {
@@ -192,6 +188,22 @@ final class TransferTests: XCTestCase {
                                "--key", key("fr"), "--trust", path("fr-trust.json")], expect: 1)
         XCTAssertTrue(cut.err.contains("cut.receipt: malformed signed note"), cut.err)
         XCTAssertEqual(try entries("fr.ledger").last?["action"]?.stringValue, "transfer-out")
+    }
+
+    func testReceiptOfATransferToABareRecipientNeedsTheTrustStore() throws {
+        try setUpAgencies()
+        let usRecipient = try String(contentsOfFile: path("keys/us.recipient"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        try custody(["transfer", path("bundle"), "--to", usRecipient, "--ledger", path("fr.ledger"), "--key",
+                     key("fr"), "--out", path("to-us.age")])
+        try custody(["receive", path("to-us.age"), "--identity", path("keys/us.age"), "--ledger", path("us.ledger"),
+                     "--key", key("us"), "--out", path("received"), "--trust", path("us-trust.json")])
+        let refused = try custody(["receipt", "import", path("received.receipt"), "--ledger", path("fr.ledger"),
+                                   "--key", key("fr")], expect: 2)
+        XCTAssertEqual(refused.err, "custody: \(path("received.receipt")): the transfer was made to a bare age "
+            + "recipient, so the receiver's key is not recorded; give the trust store holding it with --trust\n")
+        try custody(["receipt", "import", path("received.receipt"), "--ledger", path("fr.ledger"), "--key", key("fr"),
+                     "--trust", path("fr-trust.json")])
     }
 
     func testFailedVerificationStillYieldsAReceipt() throws {
@@ -385,7 +397,12 @@ final class TransferTests: XCTestCase {
         let base = ["--ledger", path("fr.ledger"), "--key", key("fr"), "--trust", path("fr-trust.json")]
         let unknown = try custody(["transfer", path("bundle"), "--to", "nobody", "--out", path("x.age")] + base,
                                   expect: 2)
-        XCTAssertTrue(unknown.err.contains("'nobody'"), unknown.err)
+        XCTAssertEqual(unknown.err,
+                       "custody: --to 'nobody': no such name in the trust store (see custody trust list)\n")
+        let noStore = try custody(["transfer", path("bundle"), "--to", "de", "--out", path("x.age"), "--ledger",
+                                   path("fr.ledger"), "--key", key("fr")], expect: 2)
+        XCTAssertEqual(noStore.err, "custody: --to 'de' is not an age1... recipient; to name an agency, give the "
+            + "trust store that holds it with --trust\n")
         let notOwner = try custody(["transfer", path("bundle"), "--to", "de", "--out", path("x.age"), "--ledger",
                                     path("de.ledger"), "--key", key("fr"), "--trust", path("fr-trust.json")],
                                    expect: 2)
@@ -419,7 +436,10 @@ final class TransferTests: XCTestCase {
         // A bare recipient hides the jurisdiction: refused too. Back to FR is not a third jurisdiction.
         let usRecipient = try String(contentsOfFile: path("keys/us.recipient"), encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        try custody(onward + ["--to", usRecipient, "--out", path("to-us.age")], expect: 2)
+        let bare = try custody(onward + ["--to", usRecipient, "--out", path("to-us.age")], expect: 2)
+        XCTAssertEqual(bare.err, "custody: onward transfer condition (requires-consent): \(path("received")) was "
+            + "sealed by fr (Police judiciaire, FR); the recipient's jurisdiction is unknown, so name the recipient "
+            + "from the trust store (--to NAME --trust STORE); nothing was sent\n")
         try custody(onward + ["--to", "fr", "--out", path("back-to-fr.age")])
 
         // Consent from the wrong party (DE itself), or for another jurisdiction, does not lift the condition.
@@ -496,7 +516,12 @@ final class TransferTests: XCTestCase {
         let first = try JSONValue.parse(added.out.trimmingCharacters(in: .newlines))
         XCTAssertEqual(first["expires"]?.stringValue, "2024-04-30")
         let id = try XCTUnwrap(first["order"]?.stringValue)
-        try custody(order + ["--issued", "2024-02-01", "--days", "91"], expect: 2)
+        let tooLong = try custody(order + ["--issued", "2024-02-01", "--days", "91"], expect: 2)
+        XCTAssertEqual(tooLong.err, "custody: a preservation order runs 1 to 90 days, not 91 (a longer period needs "
+            + "--policy-max-days)\n")
+        let tooLongForPolicy = try custody(order + ["--issued", "2024-02-01", "--days", "31", "--policy-max-days",
+                                                    "30"], expect: 2)
+        XCTAssertEqual(tooLongForPolicy.err, "custody: a preservation order runs 1 to 30 days, not 31\n")
         try custody(order + ["--issued", "2024-02-01", "--expires", "2024-05-02"], expect: 2)
         try custody(order + ["--issued", "2023-02-29"], expect: 2)
         let twoLines = ["preserve", "add", "--authority", "Juge\nLyon", "--legal-basis", "art. 25", "--data", "x",
@@ -526,10 +551,28 @@ final class TransferTests: XCTestCase {
         try custody(["preserve", "release", id, "--on", "2024-05-10"] + base)
         let released = try custody(["preserve", "list", "--ledger", path("fr.ledger"), "--as-of", "2024-05-11"])
         XCTAssertTrue(released.out.contains("\(id)\treleased"), released.out)
-        try custody(["preserve", "renew", id] + base, expect: 2)
+        let renewReleased = try custody(["preserve", "renew", id] + base, expect: 2)
+        XCTAssertEqual(renewReleased.err, "custody: order \(id) was released on 2024-05-10; record a new order\n")
+        let releaseTwice = try custody(["preserve", "release", id] + base, expect: 2)
+        XCTAssertEqual(releaseTwice.err, "custody: order \(id) was already released on 2024-05-10\n")
+        let noOrder = try custody(["preserve", "release", "urn:uuid:none"] + base, expect: 2)
+        XCTAssertEqual(noOrder.err, "custody: \(path("fr.ledger")) records no preservation order urn:uuid:none "
+            + "(see custody preserve list)\n")
         try custody(["preserve", "list", "--ledger", path("fr.ledger"), "--expiring", "soon"], expect: 2)
         let actions = try entries("fr.ledger").compactMap { $0["action"]?.stringValue }
         XCTAssertEqual(actions, ["preserve", "preserve", "preserve", "preserve-renew", "preserve-release"])
         try custody(["ledger", "verify", path("fr.ledger")])
+    }
+}
+
+extension CLI {
+    /// Runs custody with `arguments` and checks its exit status, naming the command and its output when it differs.
+    @discardableResult
+    static func run(_ arguments: [String], expect status: Int32, environment: [String: String] = [:],
+                    file: StaticString = #filePath, line: UInt = #line) throws -> Result {
+        let result = try run(arguments, environment: environment)
+        XCTAssertEqual(result.status, status, "custody \(arguments.joined(separator: " ")): \(result.err)\(result.out)",
+                       file: file, line: line)
+        return result
     }
 }

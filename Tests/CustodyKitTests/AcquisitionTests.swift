@@ -176,7 +176,7 @@ final class AcquisitionTests: XCTestCase {
         let reader = ResilientReader(faulty, policy: ReadPolicy(retries: 1, sectorSize: sector), log: BadSectorLog(),
                                      shouldStop: { true })
         XCTAssertThrowsError(try pipeline().run(reader)) { error in
-            XCTAssertEqual((error as? CustodyError)?.message, "interrupted")
+            XCTAssertEqual(error as? IOError, .interrupted)
         }
     }
 
@@ -254,7 +254,7 @@ final class AcquisitionTests: XCTestCase {
         InterruptFlag.set(signal: SIGTERM)
         XCTAssertEqual(InterruptFlag.pendingSignal, SIGTERM)
         XCTAssertThrowsError(try pipeline.run(MemoryChunkReader(content(4096))))
-        XCTAssertEqual(InterruptFlag.stoppedError(what: "nothing written").message,
+        XCTAssertEqual(InterruptFlag.stoppedError(what: "nothing written").description,
                        "interrupted by SIGTERM: nothing written")
     }
 
@@ -295,8 +295,10 @@ final class AcquisitionTests: XCTestCase {
         let descriptor = try FileDescriptor.openForReading(path)
         defer { descriptor.close() }
         XCTAssertThrowsError(try BlockDeviceGeometry.query(descriptor)) { error in
-            let message = (error as? CustodyError)?.message ?? ""
-            XCTAssertTrue(message.hasPrefix("\(path): not a block device"), "\(error)")
+            guard case .deviceRequestFailed(path, _, _, notBlockDevice: true)? = error as? IOError else {
+                return XCTFail("\(error)")
+            }
+            XCTAssertTrue("\(error)".hasPrefix("\(path): not a block device"), "\(error)")
         }
     }
 
@@ -328,10 +330,13 @@ final class AcquisitionTests: XCTestCase {
     /// laid out as the kernel does (class/block and dev/block entries are symlinks into devices/).
     private func makeFakeSysfs() throws -> String {
         let root = try TestSupport.temporaryDirectory(self).path + "/sys"
-        func write(_ relative: String, _ text: String) throws {
-            let path = root + "/" + relative
-            try FileSystem.createDirectory(FileSystem.parentDirectory(of: path))
-            try FileSystem.writeAtomically(path, Array(text.utf8))
+        /// Writes each attribute of `device` (a path under `root`) as the kernel shows it: the value and a newline.
+        func write(_ device: String, _ attributes: KeyValuePairs<String, String>) throws {
+            for (name, value) in attributes {
+                let path = root + "/" + device + "/" + name
+                try FileSystem.createDirectory(FileSystem.parentDirectory(of: path))
+                try FileSystem.writeAtomically(path, Array((value + "\n").utf8))
+            }
         }
         func link(_ name: String, _ number: String, _ target: String) throws {
             try FileSystem.createDirectory(root + "/class/block")
@@ -340,50 +345,33 @@ final class AcquisitionTests: XCTestCase {
             XCTAssertEqual(symlink("../../" + target, root + "/dev/block/" + number), 0)
         }
         let sda = "devices/pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0/block/sda"
-        try write(sda + "/dev", "8:0\n")
-        try write(sda + "/size", "976773168\n")
-        try write(sda + "/ro", "0\n")
-        try write(sda + "/removable", "0\n")
-        try write(sda + "/queue/rotational", "1\n")
-        try write(sda + "/queue/logical_block_size", "512\n")
-        try write(sda + "/queue/physical_block_size", "4096\n")
-        try write(sda + "/device/model", "WDC WD5000AAKX-0\n")
-        try write(sda + "/device/vendor", "ATA     \n")
+        try write(sda, ["dev": "8:0", "size": "976773168", "ro": "0", "removable": "0", "queue/rotational": "1",
+                        "queue/logical_block_size": "512", "queue/physical_block_size": "4096",
+                        "device/model": "WDC WD5000AAKX-0", "device/vendor": "ATA     "])
         // VPD page 0x80: code, page, length (big-endian), then the space-padded serial.
         let serial = Array("     WD-WCAYUJ123456".utf8)
         let page: [UInt8] = [0, 0x80, 0, UInt8(serial.count)] + serial
         try FileSystem.createDirectory(root + "/" + sda + "/device")
         try FileSystem.writeAtomically(root + "/" + sda + "/device/vpd_pg80", page)
-        try write(sda + "/sda1/dev", "8:1\n")
-        try write(sda + "/sda1/partition", "1\n")
-        try write(sda + "/sda1/size", "2048\n")
-        try write(sda + "/sda1/ro", "1\n")
+        try write(sda + "/sda1", ["dev": "8:1", "partition": "1", "size": "2048", "ro": "1"])
         try link("sda", "8:0", sda)
         try link("sda1", "8:1", sda + "/sda1")
 
         let nvme = "devices/pci0000:00/0000:00:1d.0/0000:3d:00.0/nvme/nvme0/nvme0n1"
-        try write(nvme + "/dev", "259:0\n")
-        try write(nvme + "/size", "2000409264\n")
-        try write(nvme + "/queue/rotational", "0\n")
-        try write(nvme + "/device/model", "Samsung SSD 970 EVO Plus 1TB            \n")
-        try write(nvme + "/device/serial", "S4EWNX0R123456A     \n")
-        try write(nvme + "/nvme0n1p2/dev", "259:2\n")
-        try write(nvme + "/nvme0n1p2/partition", "2\n")
-        try write(nvme + "/nvme0n1p2/size", "1000\n")
+        try write(nvme, ["dev": "259:0", "size": "2000409264", "queue/rotational": "0",
+                         "device/model": "Samsung SSD 970 EVO Plus 1TB            ",
+                         "device/serial": "S4EWNX0R123456A     "])
+        try write(nvme + "/nvme0n1p2", ["dev": "259:2", "partition": "2", "size": "1000"])
         try link("nvme0n1", "259:0", nvme)
         try link("nvme0n1p2", "259:2", nvme + "/nvme0n1p2")
 
         let vda = "devices/pci0000:00/0000:00:04.0/virtio1/block/vda"
-        try write(vda + "/dev", "253:0\n")
-        try write(vda + "/serial", "VIRTSERIAL\n")
-        try write(vda + "/device/vendor", "0x1af4\n")
+        try write(vda, ["dev": "253:0", "serial": "VIRTSERIAL", "device/vendor": "0x1af4"])
         try link("vda", "253:0", vda)
 
         let loop = "devices/virtual/block/loop3"
-        try write(loop + "/dev", "7:3\n")
-        try write(loop + "/size", "8\n")
-        try write(loop + "/loop/backing_file", "/evidence/image with space.dd\n")
-        try write(loop + "/queue/rotational", "1\n")
+        try write(loop, ["dev": "7:3", "size": "8", "loop/backing_file": "/evidence/image with space.dd",
+                         "queue/rotational": "1"])
         try link("loop3", "7:3", loop)
         return root
     }

@@ -45,6 +45,13 @@ final class BagItTests: XCTestCase {
                 XCTAssertTrue("\(error)".contains(expected), "\(error) should mention \(expected)")
             }
         }
+        // The error says where, as data: the manifest, the line and what is wrong with the path.
+        XCTAssertThrowsError(try BagIt.parseManifest(Array("\(sha)  data/a\n\(sha)  data/../b\n".utf8),
+                                                     name: "manifest-sha256.txt", algorithm: .sha256)) { error in
+            XCTAssertEqual(error as? BundleError, .manifestPathUnsafe(file: "manifest-sha256.txt", line: 2,
+                                                                      problem: .pathNotNormalized("data/../b")))
+            XCTAssertEqual((error as? BundleError)?.kind, .verification)
+        }
     }
 
     func testBagInfoFoldsAndParsesContinuationLines() throws {

@@ -298,7 +298,7 @@ final class HashingTests: XCTestCase {
         let input = MemoryChunkReader(pseudoRandomBytes(1 << 20, seed: 1))
         let outcome = try runWithTimeout { try configured.run(input) }
         guard case .failure(let error) = outcome else { return XCTFail("not interrupted") }
-        XCTAssertEqual((error as? CustodyError)?.message, "interrupted")
+        XCTAssertEqual(error as? IOError, .interrupted)
     }
 
     func testProgressReportsRunningTotals() throws {
@@ -313,42 +313,50 @@ final class HashingTests: XCTestCase {
 
     // MARK: - InputHasher errors
 
-    /// A file that grows while it is read: the pipeline's progress hook (called on the reading thread between
-    /// reads when there is one reader) appends to it after the first chunk, so the outcome is deterministic.
-    func testFileThatGrowsWhileReadIsReported() throws {
-        let directory = try TestSupport.temporaryDirectory(self).path
-        let path = directory + "/growing"
+    /// Hashes a file of `chunks` 64 KiB chunks named `name` while `change` alters it once the first chunk is read
+    /// (the pipeline's progress hook, called on the reading thread between reads when there is one reader, so the
+    /// outcome is deterministic); returns the error the hash throws.
+    private func errorHashingWhileChanging(_ name: String, chunks: Int, seed: UInt64, linear: [DigestAlgorithm],
+                                           change: @escaping @Sendable (String, Int) -> Void) throws -> Error? {
+        let path = try TestSupport.temporaryDirectory(self).path + "/" + name
         let chunk = 64 << 10
-        try Data(pseudoRandomBytes(3 * chunk, seed: 8)).write(to: URL(fileURLWithPath: path))
-        var pipeline = ChunkPipeline(chunkSize: chunk, linearDigests: [.sha256], readers: 1, slotCount: 3)
+        try Data(pseudoRandomBytes(chunks * chunk, seed: seed)).write(to: URL(fileURLWithPath: path))
+        var pipeline = ChunkPipeline(chunkSize: chunk, linearDigests: linear, readers: 1, slotCount: 3)
         pipeline.progress = { done in
-            guard done == UInt64(chunk) else { return }
+            if done == UInt64(chunk) { change(path, chunk) }
+        }
+        do {
+            _ = try InputHasher.hash(HashInput(path: path, kind: .regularFile), pipeline: pipeline)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    /// A file that grows while it is read is reported with its size at the start.
+    func testFileThatGrowsWhileReadIsReported() throws {
+        let error = try errorHashingWhileChanging("growing", chunks: 3, seed: 8, linear: [.sha256]) { path, _ in
             let handle = FileHandle(forWritingAtPath: path)!
             handle.seekToEndOfFile()
             handle.write(Data("appended".utf8))
             try? handle.close()
         }
-        XCTAssertThrowsError(try InputHasher.hash(HashInput(path: path, kind: .regularFile), pipeline: pipeline)) {
-            let message = ($0 as? CustodyError)?.message ?? "\($0)"
-            XCTAssertTrue(message.hasPrefix(path + ": changed size while being read"), message)
-            XCTAssertTrue(message.contains("\(3 * chunk) bytes at start"), message)
+        guard case .changedSize(let path, let change, .hash)? = error as? EngineError else {
+            return XCTFail("\(String(describing: error))")
         }
+        XCTAssertTrue(path.hasSuffix("/growing"))
+        XCTAssertEqual(change.atStart, UInt64(3 * (64 << 10)))
+        XCTAssertTrue("\(error!)".hasPrefix(path + ": changed size while being read"), "\(error!)")
     }
 
     func testFileThatShrinksWhileReadIsReported() throws {
-        let directory = try TestSupport.temporaryDirectory(self).path
-        let path = directory + "/shrinking"
-        let chunk = 64 << 10
-        try Data(pseudoRandomBytes(4 * chunk, seed: 9)).write(to: URL(fileURLWithPath: path))
-        var pipeline = ChunkPipeline(chunkSize: chunk, linearDigests: [.md5], readers: 1, slotCount: 3)
-        pipeline.progress = { done in
-            if done == UInt64(chunk) { _ = truncate(path, off_t(chunk + 100)) }
+        let error = try errorHashingWhileChanging("shrinking", chunks: 4, seed: 9, linear: [.md5]) { path, chunk in
+            _ = truncate(path, off_t(chunk + 100))
         }
-        XCTAssertThrowsError(try InputHasher.hash(HashInput(path: path, kind: .regularFile), pipeline: pipeline)) {
-            let message = ($0 as? CustodyError)?.message ?? "\($0)"
-            XCTAssertTrue(message.contains("changed size while being read"), message)
-            XCTAssertTrue(message.contains(path), message)
-        }
+        // Reported by the size check or, when the file is mapped, by the mapping that lost its pages.
+        let message = "\(try XCTUnwrap(error))"
+        XCTAssertTrue(message.contains("changed size while being read"), message)
+        XCTAssertTrue(message.contains("/shrinking"), message)
     }
 
     /// A mapped file that shrinks under the mapping: the lost pages read as zeros (no SIGBUS ends the process)
@@ -375,7 +383,7 @@ final class HashingTests: XCTestCase {
         XCTAssertFalse(region.isDamaged, "the last page still exists")
         XCTAssertEqual(region.bytes[2 * page..<4 * page].reduce(0) { $0 + Int($1) }, 0)
         XCTAssertTrue(region.isDamaged)
-        XCTAssertTrue(region.damageError.message.hasPrefix(path + ": changed size while being read"))
+        XCTAssertTrue(region.damageError.description.hasPrefix(path + ": changed size while being read"))
         XCTAssertTrue(region.unmap())
     }
 
@@ -451,13 +459,19 @@ final class HashingTests: XCTestCase {
         let directory = try TestSupport.temporaryDirectory(self).path
         // Reading a directory's descriptor fails with EISDIR: a real read error even for root.
         let pipeline = ChunkPipeline(chunkSize: 64 << 10, linearDigests: [.sha256])
-        XCTAssertThrowsError(try InputHasher.hash(HashInput(path: directory, kind: .regularFile),
-                                                  pipeline: pipeline)) {
+        let descriptor = try FileDescriptor.openForReading(directory)
+        defer { descriptor.close() }
+        XCTAssertThrowsError(try pipeline.run(FileChunkReader(descriptor: descriptor, size: nil))) {
             let error = $0 as? SystemError
             XCTAssertEqual(error?.code, EISDIR)
             XCTAssertEqual(error?.path, directory)
             XCTAssertTrue("\($0)".hasPrefix(directory + ": read"), "\($0)")
             XCTAssertTrue("\($0)".hasSuffix(String(cString: strerror(EISDIR))), "\($0)")
+        }
+        // The one opener of evidence refuses a directory before reading it.
+        XCTAssertThrowsError(try InputHasher.hash(HashInput(path: directory, kind: .regularFile),
+                                                  pipeline: pipeline)) {
+            XCTAssertEqual($0 as? IOError, .isDirectory(path: directory))
         }
         XCTAssertThrowsError(try InputHasher.hash(HashInput(path: directory + "/gone", kind: .regularFile),
                                                   pipeline: pipeline)) {

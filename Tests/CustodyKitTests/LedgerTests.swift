@@ -9,6 +9,7 @@ import CustodyKit
 @testable import CustodyIO
 @testable import CustodyLedger
 @testable import CustodyReport
+import CustodyTestSupport
 @testable import CustodyTar
 @testable import CustodyTransfer
 
@@ -33,21 +34,17 @@ final class LedgerTests: XCTestCase {
 
     func makeLedger(entries: Int) throws -> Ledger {
         let ledger = try Ledger.create(path: path(), origin: "police.example/custody", key: key)
-        for index in 0..<entries {
-            let subject = try LedgerSubject(
-                id: "item-\(index)", attributes: ["sha256": .string(String(repeating: "ab", count: 32))])
-            try ledger.append(
-                LedgerEntryDraft(action: .access, subjects: [subject], details: ["n": .int(Int64(index))]), key: key)
-        }
+        try LedgerStoreConformance.appendSampleEntries(entries, to: ledger, key: key)
         return ledger
     }
 
-    /// Raw SQL on the ledger file, as an attacker or a damaged disk would change it.
     /// Removes the ledger file and its WAL companions, for a test that builds several ledgers in turn.
     func removeLedger() {
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path() + suffix) }
     }
 
+    /// Raw SQL on the ledger file (SQLite-specific tests only: the tamper cases any backend must refuse are in
+    /// the conformance suite, `LedgerStoreConformance`).
     func tamper(_ sql: String) throws {
         let database = try SQLiteDatabase(path: path(), create: false)
         try database.execute(sql)
@@ -119,18 +116,91 @@ final class LedgerTests: XCTestCase {
     }
 
     func testBadDraftsAreRejected() throws {
-        XCTAssertThrowsError(try LedgerAction.parse("teleport"))
+        XCTAssertThrowsError(try LedgerAction.parse("teleport")) { error in
+            XCTAssertEqual(error as? LedgerError, .invalid(.unknownAction("teleport")))
+        }
         XCTAssertThrowsError(try LedgerEntryDraft(jsonLine: Array("{\"action\":\"note\"".utf8)))
         XCTAssertThrowsError(try LedgerEntryDraft(jsonLine: Array("{\"action\":\"fly\"}".utf8)))
-        XCTAssertThrowsError(try LedgerEntryDraft(jsonLine: Array("{\"action\":\"note\",\"extra\":1}".utf8)))
+        XCTAssertThrowsError(try LedgerEntryDraft(jsonLine: Array("{\"action\":\"note\",\"extra\":1}".utf8))) {
+            XCTAssertEqual($0 as? LedgerError, .invalid(.draftUnknownMember("extra")))
+        }
         XCTAssertThrowsError(
-            try LedgerEntryDraft(jsonLine: Array("{\"action\":\"note\",\"details\":{\"x\":1.5}}".utf8)))
-        XCTAssertThrowsError(try LedgerSubject(commandLine: "id=sha256:abcd"))
-        XCTAssertThrowsError(try LedgerSubject(commandLine: "id=size:-1"))
-        let subject = try LedgerSubject(commandLine: "disk=sha256:\(String(repeating: "0f", count: 32)),size:12")
+            try LedgerEntryDraft(jsonLine: Array("{\"action\":\"note\",\"details\":{\"x\":1.5}}".utf8))) {
+            XCTAssertEqual($0 as? LedgerError, .invalid(.detailNotInteger("x")))
+        }
+        XCTAssertThrowsError(try LedgerSubject(compactForm: "id=sha256:abcd")) {
+            XCTAssertEqual($0 as? LedgerError, .invalid(.subjectDigest(name: "sha256", length: 64)))
+        }
+        XCTAssertThrowsError(try LedgerSubject(compactForm: "id=size:-1")) {
+            XCTAssertEqual($0 as? LedgerError, .invalid(.subjectSyntax(text: "id=size:-1", .size)))
+            XCTAssertEqual("\($0)", "subject 'id=size:-1': size must be a non-negative integer")
+        }
+        XCTAssertThrowsError(try LedgerSubject(compactForm: "id=a:1,a:2")) {
+            XCTAssertEqual($0 as? LedgerError, .invalid(.subjectSyntax(text: "id=a:1,a:2", .repeatedAttribute("a"))))
+        }
+        XCTAssertThrowsError(try LedgerSubject(compactForm: "id=nocolon")) {
+            XCTAssertEqual($0 as? LedgerError, .invalid(.subjectSyntax(text: "id=nocolon", .expectedPairs)))
+        }
+        let subject = try LedgerSubject(compactForm: "disk=sha256:\(String(repeating: "0f", count: 32)),size:12")
         XCTAssertEqual(
             subject.json.canonicalString,
             "{\"id\":\"disk\",\"sha256\":\"\(String(repeating: "0f", count: 32))\",\"size\":12}")
+    }
+
+    /// The batch parser takes lines split anywhere, skips blank lines, accepts CRLF and a last line without a
+    /// newline, and names the first bad line.
+    func testBatchParser() throws {
+        var parser = LedgerBatchParser(source: "stdin")
+        let text = Array(
+            "{\"action\":\"note\"}\r\n\n  \n{\"action\":\"seal\",\"subjects\":[\"b\"]}\n{\"action\":\"copy\"}".utf8)
+        for piece in stride(from: 0, to: text.count, by: 7) {
+            try parser.consume(text[piece..<min(text.count, piece + 7)])
+        }
+        XCTAssertEqual(try parser.finish().map(\.action), [.note, .seal, .copy])
+
+        var bad = LedgerBatchParser(source: "stdin")
+        let lines = Array("{\"action\":\"note\"}\n{\"action\":\"fly\"}\n".utf8)
+        XCTAssertThrowsError(try bad.consume(lines)) { error in
+            XCTAssertEqual(
+                error as? LedgerBatchError, .badLine(source: "stdin", line: 2, problem: .unknownAction("fly")))
+            XCTAssertTrue("\(error)".hasPrefix("stdin line 2: unknown action 'fly'"), "\(error)")
+            XCTAssertTrue("\(error)".hasSuffix("; nothing was appended"), "\(error)")
+        }
+        var empty = LedgerBatchParser(source: "stdin")
+        try empty.consume(Array("\n \n".utf8))
+        XCTAssertThrowsError(try empty.finish()) { XCTAssertEqual($0 as? LedgerBatchError, .empty(source: "stdin")) }
+    }
+
+    /// One check of "this proof leads to this checkpoint", naming each mismatch.
+    func testInclusionProofAgainstCheckpoint() throws {
+        let ledger = try makeLedger(entries: 5)
+        let note = try XCTUnwrap(try ledger.checkpoint(size: 5))
+        let checkpoint = try Checkpoint.open(note.bytes, keys: [key.identity.verifierKey])
+        let leaf = Merkle.leafHash(try ledger.entryBytes(at: 3))
+        let proof = try ledger.inclusionProof(index: 3)
+        XCTAssertEqual(proof.mismatches(leading: leaf, to: checkpoint), [])
+        XCTAssertNoThrow(try proof.check(leading: leaf, to: checkpoint))
+        let older = try ledger.inclusionProof(index: 3, size: 4)
+        XCTAssertEqual(older.mismatches(leading: leaf, to: checkpoint),
+                       [.treeSize(proof: 4, checkpoint: 5), .root, .path])
+        XCTAssertThrowsError(try older.check(leading: leaf, to: checkpoint)) { error in
+            XCTAssertEqual((error as? LedgerError)?.kind, .verification)
+            XCTAssertEqual("\(error)", "entry 3: the inclusion proof does not lead to the checkpoint (size 5)")
+        }
+        let otherLeaf = Merkle.leafHash(try ledger.entryBytes(at: 2))
+        XCTAssertEqual(proof.mismatches(leading: otherLeaf, to: checkpoint), [.leafHash, .path])
+        let verifier = key.identity.verifierKey
+        XCTAssertEqual(proof.mismatches(entry: try ledger.entryBytes(at: 3), key: verifier, to: checkpoint), [])
+        XCTAssertEqual(proof.mismatches(entry: try ledger.entryBytes(at: 2), key: verifier, to: checkpoint),
+                       [.leafHash, .path, .entrySequence(entry: 2, proof: 3)])
+        XCTAssertEqual(proof.mismatches(entry: Array("junk".utf8), key: verifier, to: checkpoint),
+                       [.leafHash, .path, .malformedEntry])
+        let consistency = try ledger.consistencyProof(from: 2)
+        let first = try Checkpoint.open(try XCTUnwrap(try ledger.checkpoint(size: 2)).bytes,
+                                        keys: [key.identity.verifierKey])
+        XCTAssertEqual(consistency.mismatches(from: first, to: checkpoint), [])
+        XCTAssertEqual(consistency.mismatches(from: checkpoint, to: first).first,
+                       .sizes(proofFrom: 2, proofTo: 5, older: 5, newer: 2))
     }
 
     func testEntryParsingIsStrict() throws {
@@ -141,106 +211,18 @@ final class LedgerTests: XCTestCase {
         XCTAssertThrowsError(try LedgerEntry.parse(spaced))
     }
 
-    func assertFails(
-        firstBad: UInt64?, _ file: StaticString = #filePath, line: UInt = #line
-    ) throws -> LedgerVerificationReport {
-        let report = try Ledger.open(path: path()).verify(batchSize: 3)
-        XCTAssertFalse(report.passed, file: file, line: line)
-        XCTAssertEqual(report.firstBadEntry, firstBad, "\(report.problems.map(\.message))", file: file, line: line)
-        return report
-    }
-
-    func testEditedEntryIsNamed() throws {
-        _ = try makeLedger(entries: 8)
-        try tamper(
-            "UPDATE entries SET data = CAST(replace(CAST(data AS TEXT), 'item-5', 'item-9') AS BLOB) WHERE seq = 5")
-        let report = try assertFails(firstBad: 5)
-        XCTAssertTrue(report.problems.contains { $0.message.contains("entry 5: signature does not verify") })
-    }
-
-    func testDeletedEntryIsNamed() throws {
-        _ = try makeLedger(entries: 8)
-        try tamper("DELETE FROM entries WHERE seq = 3")
-        let report = try assertFails(firstBad: 3)
-        XCTAssertTrue(report.problems[0].message.contains("entry 3 is missing"), report.problems[0].message)
-    }
-
-    func testSwappedEntriesAreNamed() throws {
-        _ = try makeLedger(entries: 8)
-        try tamper(
-            """
-            UPDATE entries SET seq = 100 WHERE seq = 2; UPDATE entries SET seq = 2 WHERE seq = 4;
-            UPDATE entries SET seq = 4 WHERE seq = 100;
-            """)
-        let report = try assertFails(firstBad: 2)
-        XCTAssertTrue(
-            report.problems[0].message.contains("entry 2: holds sequence number 4"), report.problems[0].message)
-    }
-
-    func testTruncationIsNamedEvenWithHeadRewritten() throws {
-        _ = try makeLedger(entries: 8)
-        // Remove the last three entries and rewrite the head and tree to match: only checkpoints remain as witnesses.
-        let ledger = try Ledger.open(path: path())
-        let leaf = Merkle.leafHash(try ledger.entryBytes(at: 4))
-        try tamper(
-            """
-            DELETE FROM entries WHERE seq >= 5; DELETE FROM nodes WHERE pos >= \(MerkleNodePosition.count(forSize: 5));
-            UPDATE meta SET value = CAST('5' AS BLOB) WHERE key = 'head_size';
-            UPDATE meta SET value = X'\(leaf.hex)' WHERE key = 'head_leaf';
-            """)
-        let report = try assertFails(firstBad: 5)
-        XCTAssertTrue(report.problems.contains { $0.message.contains("covers 8 entries but the ledger holds 5") })
-        XCTAssertFalse(report.inconsistentCheckpoints.isEmpty)
-    }
-
-    func testTruncationWithoutHeadRewriteIsNamed() throws {
-        _ = try makeLedger(entries: 8)
-        try tamper("DELETE FROM entries WHERE seq = 7")
-        _ = try assertFails(firstBad: 7)
-        XCTAssertThrowsError(try Ledger.open(path: path()).append(LedgerEntryDraft(action: .note), key: key)) {
-            error in
-            XCTAssertTrue("\(error)".contains("damaged"), "\(error)")
+    /// Every ledger store must pass the conformance suite: appends, reads, ranges, checkpoints, metadata,
+    /// transactions, reopening, and each tampering (edited, deleted, swapped, inserted entries; truncation; numbers
+    /// out of range; a foreign origin; removed or forged checkpoints; a damaged node) refused or reported.
+    func testSQLiteStorePassesTheConformanceSuite() throws {
+        let harness = SQLiteLedgerStoreHarness(directory: directory.path)
+        for check in LedgerStoreConformance.checks {
+            XCTAssertNoThrow(try check.run(harness), check.name)
         }
     }
 
-    func testInsertedEntryIsNamed() throws {
-        _ = try makeLedger(entries: 6)
-        // Shift entries 3... up by one and insert a copy of entry 1 at 3.
-        try tamper(
-            """
-            UPDATE entries SET seq = seq + 1000 WHERE seq >= 3; UPDATE entries SET seq = seq - 999 WHERE seq >= 1000;
-            INSERT INTO entries (seq, data) SELECT 3, data FROM entries WHERE seq = 1;
-            """)
-        let report = try assertFails(firstBad: 3)
-        XCTAssertTrue(report.problems[0].message.contains("entry 3"), report.problems[0].message)
-    }
-
-    /// Numbers a tampered file may hold that no tree arithmetic could take (they trapped before): verify, append and
-    /// export stop with "damaged ... out of range" instead.
-    func testOutOfRangeNumbersInTheFileAreRefused() throws {
-        let tamperings = [
-            "INSERT INTO entries (seq, data) SELECT 9223372036854775807, data FROM entries WHERE seq = 0",
-            "INSERT INTO entries (seq, data) SELECT -1, data FROM entries WHERE seq = 0",
-            "INSERT INTO checkpoints (size, note) SELECT -1, note FROM checkpoints WHERE size = 1",
-            "INSERT INTO checkpoints (size, note) SELECT 281474976710657, note FROM checkpoints WHERE size = 1",
-            "UPDATE meta SET value = CAST('18446744073709551615' AS BLOB) WHERE key = 'head_size'",
-        ]
-        for sql in tamperings {
-            removeLedger()
-            _ = try makeLedger(entries: 3)
-            try tamper(sql)
-            let ledger = try Ledger.open(path: path())
-            XCTAssertThrowsError(try ledger.verify(batchSize: 2), sql) { error in
-                XCTAssertTrue("\(error)".contains("damaged"), "\(sql): \(error)")
-            }
-            if !sql.contains("checkpoints") {
-                XCTAssertThrowsError(try ledger.append(LedgerEntryDraft(action: .note), key: key), sql)
-            }
-        }
-    }
-
-    /// A trigger planted in the file would run inside custody's own append and rewrite history: opening refuses any
-    /// schema object custody does not create, and tables whose definition differs.
+    /// SQLite-specific: a trigger planted in the file would run inside custody's own append and rewrite history:
+    /// opening refuses any schema object custody does not create, and tables whose definition differs.
     func testForeignSchemaObjectsAreRefusedAndNeverRun() throws {
         let plants = [
             "CREATE TRIGGER t AFTER INSERT ON entries BEGIN UPDATE entries SET data = x'00' WHERE seq = 0; END",
@@ -265,25 +247,6 @@ final class LedgerTests: XCTestCase {
         XCTAssertThrowsError(try Ledger.open(path: path())) { error in
             XCTAssertTrue("\(error)".contains("nodes is not custody's table"), "\(error)")
         }
-    }
-
-    /// An origin longer than 255 bytes (or otherwise not one `ledger init` accepts) makes the file damaged.
-    func testOversizedOriginIsRefused() throws {
-        _ = try makeLedger(entries: 1)
-        try tamper("UPDATE meta SET value = zeroblob(8000000) WHERE key = 'origin'")
-        XCTAssertThrowsError(try Ledger.open(path: path())) { error in
-            XCTAssertTrue("\(error)".contains("origin or owner record"), "\(error)")
-        }
-    }
-
-    /// Removing the stored checkpoints is found: every append stores one for the size it reaches.
-    func testRemovedHeadCheckpointIsNamed() throws {
-        _ = try makeLedger(entries: 4)
-        try tamper("DELETE FROM checkpoints")
-        let report = try Ledger.open(path: path()).verify()
-        XCTAssertFalse(report.passed)
-        XCTAssertTrue(report.problems.contains { $0.message.contains("no stored checkpoint for the head size 4") },
-                      "\(report.problems.map(\.message))")
     }
 
     /// A checkpoint may not claim a size JSON's signed 64-bit integers cannot carry.
@@ -317,6 +280,7 @@ final class LedgerTests: XCTestCase {
         XCTAssertEqual(report.inconsistentCheckpoints.first.map { [$0.0, $0.1] }, [5, 5])
     }
 
+    /// SQLite-specific: a file whose bytes are damaged, or that is not a database, is refused and left as it is.
     func testDamagedFileIsReportedNotRepaired() throws {
         _ = try makeLedger(entries: 3)
         let before = try Data(contentsOf: URL(fileURLWithPath: path()))

@@ -492,7 +492,8 @@ final class PackingTests: XCTestCase {
         let plain: [UInt8] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0]
         XCTAssertThrowsError(try unpack(plain)) { error in
             XCTAssertTrue("\(error)".contains("not made by custody pack"), "\(error)")
-            XCTAssertEqual((error as? CustodyError)?.kind, .operational)
+            XCTAssertEqual(error as? EngineError, .notPackedFile(.notCustody))
+            XCTAssertEqual((error as? CustodyFailure)?.kind, .operational)
         }
     }
 }

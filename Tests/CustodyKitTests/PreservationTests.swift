@@ -77,7 +77,10 @@ final class PreservationTests: XCTestCase {
 
     func testPolicyLimits() throws {
         let policy = try PreservationPolicy()
-        XCTAssertThrowsError(try policy.expiry(issued: date("2024-01-01"), days: 91))
+        XCTAssertThrowsError(try policy.expiry(issued: date("2024-01-01"), days: 91)) { error in
+            XCTAssertEqual(error as? PreservationError, .periodOutOfRange(days: 91, maximumDays: 90))
+            XCTAssertEqual("\(error)", "a preservation order runs 1 to 90 days, not 91")
+        }
         XCTAssertThrowsError(try policy.expiry(issued: date("2024-01-01"), days: 0))
         XCTAssertNoThrow(try policy.check(issued: date("2024-01-31"), expires: date("2024-04-30")))
         XCTAssertThrowsError(try policy.check(issued: date("2024-01-31"), expires: date("2024-05-01")))

@@ -83,30 +83,47 @@ enum ReportFixture {
     }
 
     static func passingReport() -> VerificationReport {
-        var report = VerificationReport()
-        report.pass("bagit.manifest-sha256.txt", "manifest-sha256.txt lists all 2 payload files")
-        report.pass("seal signature", "valid signature by fr-officer")
-        report.pass("ledger excerpt", "5 entries, signatures and chain links valid")
-        for number in 1...2 {
-            report.pass("item \(number) payload", "data/000\(number).gz: sha256 and sha512 match the manifests")
-            report.pass("item \(number) content", "tree and sha256 match")
-        }
-        return report
+        report([
+            (true, "bagit.manifest-sha256.txt", "manifest-sha256.txt lists all 2 payload files"),
+            (true, "seal signature", "valid signature by fr-officer"),
+            (true, "ledger excerpt", "5 entries, signatures and chain links valid"),
+        ] + (1...2).flatMap { number in [
+            (true, "item \(number) payload", "data/000\(number).gz: sha256 and sha512 match the manifests"),
+            (true, "item \(number) content", "tree and sha256 match"),
+        ] })
     }
 
     static func failingReport() -> VerificationReport {
+        report([
+            (true, "bagit.manifest-sha256.txt", "manifest-sha256.txt lists all 2 payload files"),
+            (false, "ledger excerpt", "entry 3 (line 4): signature does not verify"),
+            (true, "item 1 payload", "data/0001.gz: sha256 and sha512 match the manifests"),
+            (true, "item 1 content", "tree and sha256 match"),
+            (false, "item 2 payload", "data/0002.gz: sha256 differs from manifest-sha256.txt"),
+            (false, "item 2 content", "data/0002.gz: chunk 0 (bytes 0-1048575): leaf hash differs"),
+        ])
+    }
+
+    /// A report of these checks, in order: passed or failed, name, detail.
+    static func report(_ checks: [(passed: Bool, name: String, detail: String)]) -> VerificationReport {
         var report = VerificationReport()
-        report.pass("bagit.manifest-sha256.txt", "manifest-sha256.txt lists all 2 payload files")
-        report.fail("ledger excerpt", "entry 3 (line 4): signature does not verify")
-        report.pass("item 1 payload", "data/0001.gz: sha256 and sha512 match the manifests")
-        report.pass("item 1 content", "tree and sha256 match")
-        report.fail("item 2 payload", "data/0002.gz: sha256 differs from manifest-sha256.txt")
-        report.fail("item 2 content", "data/0002.gz: chunk 0 (bytes 0-1048575): leaf hash differs")
+        for check in checks {
+            if check.passed { report.pass(check.name, check.detail) } else { report.fail(check.name, check.detail) }
+        }
         return report
     }
 }
 
 final class ReportTests: XCTestCase {
+    func testMarkupEscapingKeepsTheXMLAndHTMLRules() {
+        let text = "a&b<c>d\"e'f\rg\th\ni\u{1}j\u{85}k\u{FFFE}l" + RawName.decode([0xff]) + "é"
+        XCTAssertEqual(MarkupEscaping.escaped(text, for: .xml),
+                       "a&amp;b&lt;c&gt;d&quot;e&apos;f&#xD;g\th\ni\u{FFFD}j\u{85}k\u{FFFD}l\u{FFFD}é")
+        XCTAssertEqual(MarkupEscaping.escaped(text, for: .xml), HashFormatter.xmlEscaped(text))
+        XCTAssertEqual(HTMLText.escaped(text),
+                       "a&amp;b&lt;c&gt;d&quot;e&#39;f\u{FFFD}g\th\ni\u{FFFD}j\u{FFFD}k\u{FFFD}l\u{FFFD}é")
+    }
+
     func testStableIdentifiersAreVersion5UUIDsAsPythonComputesThem() {
         // Vectors from Python's uuid.uuid5(uuid.NAMESPACE_URL, name), an independent implementation.
         XCTAssertEqual(StableIdentifier.uuid(""), "1b4db7eb-4057-5ddf-91e0-36dec72071f5")

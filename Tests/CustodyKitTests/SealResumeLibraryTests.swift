@@ -37,7 +37,7 @@ final class SealResumeLibraryTests: XCTestCase {
 
     /// Two inputs of mixed content (text, zeros, noise) so that members are deflated, stored and all-zero.
     private func writeInputs() throws -> [String] {
-        var generator = SplitMix(seed: 7)
+        var generator = SplitMix64(seed: 7)
         func content(_ size: Int) -> [UInt8] {
             var bytes = [UInt8](repeating: 0, count: size)
             var offset = 0
@@ -212,18 +212,19 @@ final class SealResumeLibraryTests: XCTestCase {
         other.chunkSize = 128 << 10
         XCTAssertThrowsError(try BundleSealer.seal(paths: inputs, out: out, ledger: ledger, key: key, options: other,
                                                    resume: true)) { error in
-            XCTAssertTrue("\(error)".contains("--chunk-size differs: the interrupted seal used 65536, this command "
-                + "gives 131072"), "\(error)")
-            XCTAssertEqual((error as? CustodyError)?.kind, .operational)
+            let difference = SealParameterDifference(parameter: .chunkSize, recorded: "65536", given: "131072")
+            XCTAssertEqual(error as? SealError, .parametersDiffer(workPath: work, difference))
+            XCTAssertEqual((error as? CustodyFailure)?.kind, .operational)
         }
         XCTAssertThrowsError(try BundleSealer.seal(paths: [inputs[0]], out: out, ledger: ledger, key: key,
                                                    options: options(), resume: true)) { error in
-            XCTAssertTrue("\(error)".contains("INPUT differs"), "\(error)")
+            guard case .parametersDiffer(_, let difference)? = error as? SealError else { return XCTFail("\(error)") }
+            XCTAssertEqual(difference.parameter, .inputs)
         }
         XCTAssertThrowsError(try BundleSealer.seal(paths: inputs, out: out, ledger: ledger, key: key,
                                                    options: options())) { error in
-            XCTAssertEqual("\(error)", "an interrupted seal of \(out) exists at \(work): resume it with --resume, "
-                + "or remove it")
+            XCTAssertEqual(error as? SealError, .interruptedSealExists(finalPath: out, workPath: work))
+            XCTAssertEqual("\(error)", "an interrupted seal of \(out) exists at \(work): resume it, or remove it")
         }
         XCTAssertTrue(FileSystem.exists(SealJournal.path(workPath: work)), "refusals keep the partial seal")
         // A source that changed since the interruption cannot be resumed.
@@ -241,13 +242,9 @@ final class SealResumeLibraryTests: XCTestCase {
         }
     }
 
-    /// The process dies after the ledger append but before the bundle is moved into place (simulated by a
-    /// directory appearing at OUT, which makes the final rename fail): resuming reuses the entries.
-    func testDeathAfterTheLedgerAppendDoesNotAppendTwice() throws {
-        let inputs = try writeInputs()
-        let (key, ledger) = try makeKeyAndLedger()
-        let out = directory + "/bundle"
-        let work = BundleWriter.workPath(for: out).work
+    /// Seals `inputs` into `out` and fails after the ledger append, when the bundle is moved into place: a
+    /// directory appears at `out` (made while the seal asks whether to stop), so the final rename fails.
+    private func sealFailingAtTheRename(_ inputs: [String], out: String, ledger: Ledger, key: SigningKey) throws {
         var blocking = options()
         blocking.shouldStop = {
             try? FileSystem.createDirectory(out + "/in-the-way")
@@ -255,6 +252,16 @@ final class SealResumeLibraryTests: XCTestCase {
         }
         XCTAssertThrowsError(try BundleSealer.seal(paths: inputs, out: out, ledger: ledger, key: key,
                                                    options: blocking))
+    }
+
+    /// The process dies after the ledger append but before the bundle is moved into place (simulated by a
+    /// directory appearing at OUT, which makes the final rename fail): resuming reuses the entries.
+    func testDeathAfterTheLedgerAppendDoesNotAppendTwice() throws {
+        let inputs = try writeInputs()
+        let (key, ledger) = try makeKeyAndLedger()
+        let out = directory + "/bundle"
+        let work = BundleWriter.workPath(for: out).work
+        try sealFailingAtTheRename(inputs, out: out, ledger: ledger, key: key)
         XCTAssertEqual(try ledger.size(), 3)
         XCTAssertTrue(FileSystem.exists(work), "after the ledger append the work directory is kept")
         XCTAssertEqual(try journal(out)["ledgerEntries"], .array([.int(0), .int(1), .int(2)]))
@@ -274,13 +281,7 @@ final class SealResumeLibraryTests: XCTestCase {
         try ledger.append(try LedgerEntryDraft(action: .note, subjects: [], legalBasis: "", details: [:]), key: key)
         let out = directory + "/bundle"
         let work = BundleWriter.workPath(for: out).work
-        var blocking = options()
-        blocking.shouldStop = {
-            try? FileSystem.createDirectory(out + "/in-the-way")
-            return false
-        }
-        XCTAssertThrowsError(try BundleSealer.seal(paths: inputs, out: out, ledger: ledger, key: key,
-                                                   options: blocking))
+        try sealFailingAtTheRename(inputs, out: out, ledger: ledger, key: key)
         guard case .object(var members) = try journal(out) else { return XCTFail("journal is not an object") }
         XCTAssertEqual(members["ledgerFrom"], .int(1))
         members["ledgerEntries"] = nil
@@ -300,7 +301,7 @@ final class SealResumeLibraryTests: XCTestCase {
     /// The packer's resume point alone: packing the rest after a verified prefix gives the bytes and digests of
     /// one uninterrupted pack.
     func testPackerResumesFromAVerifiedPrefix() throws {
-        var generator = SplitMix(seed: 3)
+        var generator = SplitMix64(seed: 3)
         let content = (0..<(10 * chunk + 1234)).map { index -> UInt8 in
             index % 3 == 0 ? UInt8(truncatingIfNeeded: generator.next()) : UInt8(index / 1000 % 256)
         }
@@ -340,19 +341,6 @@ final class SealResumeLibraryTests: XCTestCase {
             offset += size
         }
         return UInt64(offset)
-    }
-}
-
-/// A small deterministic generator (SplitMix64) for test content.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
     }
 }
 

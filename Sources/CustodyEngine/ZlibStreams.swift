@@ -2,7 +2,6 @@ import CustodyBase
 import CustodyCrypto
 import CustodyIO
 internal import CZlib
-import Synchronization
 
 /// A raw-deflate (windowBits -15) compressor over a `z_stream` at a fixed heap address.
 /// Used by one thread at a time; reusable across chunks.
@@ -14,20 +13,13 @@ final class RawDeflater: @unchecked Sendable {
     init(level: Int) throws {
         self.level = Int32(level)
         currentLevel = Int32(level)
-        stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
-        stream.initialize(to: z_stream())
-        let status = custody_deflateInit2(stream, Int32(level), Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY)
-        guard status == Z_OK else {
-            stream.deinitialize(count: 1)
-            stream.deallocate()
-            throw CustodyError.operational("zlib: deflateInit2 failed (status \(status))")
+        stream = try ZStream.make(call: "deflateInit2") {
+            custody_deflateInit2($0, Int32(level), Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY)
         }
     }
 
     deinit {
-        deflateEnd(stream)
-        stream.deinitialize(count: 1)
-        stream.deallocate()
+        ZStream.free(stream, end: deflateEnd)
     }
 
     /// Compresses `input` as one complete raw deflate stream into `output`. Returns the compressed length,
@@ -39,7 +31,7 @@ final class RawDeflater: @unchecked Sendable {
     func compress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer,
                   segment: Int? = nil, incompressible: (UnsafeRawBufferPointer) -> Bool = { _ in false }) throws
         -> Int? {
-        guard deflateReset(stream) == Z_OK else { throw CustodyError.operational("zlib: deflateReset failed") }
+        guard deflateReset(stream) == Z_OK else { throw EngineError.zlib(call: "deflateReset", status: nil) }
         guard try setLevel(level) else { return nil }
         applyProfile()
         stream.pointee.next_out = output.baseAddress!.assumingMemoryBound(to: UInt8.self)
@@ -61,7 +53,7 @@ final class RawDeflater: @unchecked Sendable {
             case Z_STREAM_END: return output.count - Int(stream.pointee.avail_out)
             case Z_OK, Z_BUF_ERROR:
                 if last || stream.pointee.avail_out == 0 || stream.pointee.avail_in != 0 { return nil }
-            default: throw CustodyError.operational("zlib: deflate failed (status \(status))")
+            default: throw EngineError.zlib(call: "deflate", status: status)
             }
             offset = end
         } while offset < input.count
@@ -87,7 +79,7 @@ final class RawDeflater: @unchecked Sendable {
         case Z_BUF_ERROR:
             return false
         default:
-            throw CustodyError.operational("zlib: deflateParams failed (status \(status))")
+            throw EngineError.zlib(call: "deflateParams", status: status)
         }
     }
 }
@@ -109,20 +101,11 @@ final class RawInflater: @unchecked Sendable {
     private let stream: UnsafeMutablePointer<z_stream>
 
     init() throws {
-        stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
-        stream.initialize(to: z_stream())
-        let status = custody_inflateInit2(stream, -15)
-        guard status == Z_OK else {
-            stream.deinitialize(count: 1)
-            stream.deallocate()
-            throw CustodyError.operational("zlib: inflateInit2 failed (status \(status))")
-        }
+        stream = try ZStream.make(call: "inflateInit2") { custody_inflateInit2($0, -15) }
     }
 
     deinit {
-        inflateEnd(stream)
-        stream.deinitialize(count: 1)
-        stream.deallocate()
+        ZStream.free(stream, end: inflateEnd)
     }
 
     /// Inflates `input` into `output` (whose size is the limit).
@@ -150,34 +133,26 @@ final class RawInflater: @unchecked Sendable {
     }
 }
 
-/// A pool of reusable objects (zlib streams, buffers) shared by Dispatch workers.
-final class ObjectPool<Object: Sendable>: @unchecked Sendable {
-    private let free = Mutex<[Object]>([])
-    private let make: () throws -> Object
-
-    init(make: @escaping () throws -> Object) { self.make = make }
-
-    /// A pooled object, or a new one when none is free.
-    func take() throws -> Object {
-        if let object = free.withLock({ $0.popLast() }) { return object }
-        return try make()
+/// The life of a `z_stream` at a fixed heap address, shared by the deflater and the inflater.
+private enum ZStream {
+    /// A stream set up by `initialize` (a zlib `*Init2` call named `call`); throws with zlib's status when it fails.
+    static func make(call: String, _ initialize: (UnsafeMutablePointer<z_stream>) -> Int32) throws
+        -> UnsafeMutablePointer<z_stream> {
+        let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+        stream.initialize(to: z_stream())
+        let status = initialize(stream)
+        guard status == Z_OK else {
+            stream.deinitialize(count: 1)
+            stream.deallocate()
+            throw EngineError.zlib(call: call, status: status)
+        }
+        return stream
     }
 
-    func give(_ object: Object) {
-        free.withLock { $0.append(object) }
+    /// Ends the stream (`deflateEnd` or `inflateEnd`) and frees it.
+    static func free(_ stream: UnsafeMutablePointer<z_stream>, end: (UnsafeMutablePointer<z_stream>) -> Int32) {
+        _ = end(stream)
+        stream.deinitialize(count: 1)
+        stream.deallocate()
     }
-}
-
-/// A heap buffer that outlives the closures passing it between stages.
-final class ByteBuffer: @unchecked Sendable {
-    let storage: UnsafeMutableRawBufferPointer
-    var count = 0
-
-    init(capacity: Int) {
-        storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(capacity, 1), alignment: 64)
-    }
-
-    deinit { storage.deallocate() }
-
-    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: storage[0..<count]) }
 }
