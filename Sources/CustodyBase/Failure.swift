@@ -14,29 +14,3 @@ public protocol CustodyFailure: Error, CustomStringConvertible, Sendable {
     /// Whether the error reports a failed check or an operation that could not be done.
     var kind: FailureKind { get }
 }
-
-/// A failure described in prose only, for the few places whose callers need nothing but the message.
-public struct CustodyError: CustodyFailure, Equatable {
-    /// The one-line message.
-    public var message: String
-    /// Whether it reports a failed check or an operation that could not be done.
-    public var kind: FailureKind
-
-    /// A failure with `message` of `kind` (operational unless said otherwise).
-    public init(_ message: String, kind: FailureKind = .operational) {
-        self.message = message
-        self.kind = kind
-    }
-
-    /// An operation that could not be done.
-    public static func operational(_ message: String) -> CustodyError {
-        CustodyError(message, kind: .operational)
-    }
-
-    /// A check that failed.
-    public static func verification(_ message: String) -> CustodyError {
-        CustodyError(message, kind: .verification)
-    }
-
-    public var description: String { message }
-}

@@ -3,27 +3,6 @@ import CustodyCrypto
 import CustodyIO
 internal import CSQLite
 
-/// An error from SQLite, with the database path; damage (SQLITE_CORRUPT, SQLITE_NOTADB) is called out.
-///
-/// No longer thrown: SQLite failures reach callers as `LedgerError.storeFailed`. Kept only until the command
-/// line stops naming it; remove it then.
-public struct SQLiteError: Error, CustomStringConvertible, Sendable {
-    /// The database file.
-    public var path: String
-    /// The SQLite result code (extended).
-    public var code: Int32
-    /// SQLite's message.
-    public var message: String
-
-    /// Whether SQLite found the file damaged or not a database.
-    public var isDamage: Bool { SQLiteDatabase.isDamage(code) }
-
-    /// The message, as `LedgerError.storeFailed` gives it.
-    public var description: String {
-        LedgerError.storeFailed(location: path, reason: message, damaged: isDamage).description
-    }
-}
-
 /// One SQLite connection, used by one thread at a time. Its failures are thrown as `LedgerError.storeFailed`.
 /// (package: the test-support tampering hook writes through it.)
 package final class SQLiteDatabase {

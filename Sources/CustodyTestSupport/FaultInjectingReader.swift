@@ -12,7 +12,9 @@ import Glibc
 public struct FaultInjectingReader: ChunkReader {
     /// One injected fault over a byte range.
     public struct Fault: Sendable, Equatable {
+        /// First byte of the range.
         public var offset: UInt64
+        /// Bytes in the range.
         public var length: UInt64
         /// nil: the range never reads; n: the first n reads touching it fail, later ones succeed.
         public var failuresBeforeSuccess: Int?
@@ -38,14 +40,20 @@ public struct FaultInjectingReader: ChunkReader {
         case shortRead
     }
 
+    /// The reader whose bytes are read where no fault applies.
     public let base: ChunkReader
+    /// The injected faults.
     public let faults: [Fault]
+    /// How a read touching a fault fails.
     public let mode: Mode
     private let counters: Counters
 
+    /// The base reader's size.
     public var knownSize: UInt64? { base.knownSize }
+    /// Whether the base reader reads at any offset.
     public var supportsPositionalReads: Bool { base.supportsPositionalReads }
 
+    /// Injects `faults` into reads of `base`, failing them as `mode` says.
     public init(_ base: ChunkReader, faults: [Fault], mode: Mode = .error) {
         self.base = base
         self.faults = faults
@@ -56,6 +64,7 @@ public struct FaultInjectingReader: ChunkReader {
     /// Reads attempted so far, and how many of them failed (or were cut short).
     public var statistics: (reads: Int, failures: Int) { counters.statistics }
 
+    /// Reads from the base reader, failing (or cutting short) reads that touch a fault still failing.
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
         let end = offset + UInt64(buffer.count)
         let touched = faults.indices.filter { faults[$0].offset < end && offset < faults[$0].end }

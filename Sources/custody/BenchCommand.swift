@@ -77,7 +77,7 @@ struct BenchCommand: ParsableCommand {
     private func syntheticSize() throws -> UInt64? {
         guard let synthetic else { return nil }
         guard let size = ByteSize.parse(synthetic), size > 0 else {
-            throw CustodyError.operational("--synthetic '\(synthetic)' is not a size above zero (for example 1G)")
+            throw CommandError.operational("--synthetic '\(synthetic)' is not a size above zero (for example 1G)")
         }
         return size
     }
@@ -107,7 +107,7 @@ struct BenchCommand: ParsableCommand {
             let opened = try EvidenceSource.open(path!)
             guard opened.description.kind != .stream else {
                 opened.close()
-                throw CustodyError.operational(
+                throw CommandError.operational(
                     "\(path!): not a regular file or block device; bench reads its input once per stage")
             }
             source = opened

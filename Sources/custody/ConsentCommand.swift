@@ -33,20 +33,20 @@ struct ConsentGrantCommand: ParsableCommand {
 
     func run() throws {
         guard Identifier.isURN(bundleID) else {
-            throw CustodyError.operational("'\(BagIt.printable(bundleID))' is not a bundle ID (urn:uuid:..., as "
+            throw CommandError.operational("'\(BagIt.printable(bundleID))' is not a bundle ID (urn:uuid:..., as "
                 + "custody seal prints it)")
         }
         var expiry: CivilDate?
         if let expires {
             guard let date = CivilDate(parsing: expires) else {
-                throw CustodyError.operational("--expires '\(expires)' is not a date (YYYY-MM-DD)")
+                throw CommandError.operational("--expires '\(expires)' is not a date (YYYY-MM-DD)")
             }
             if date < CivilDate.today() {
                 Terminal.error("warning: --expires \(expires) is already past: the consent can never be used")
             }
             expiry = date
         }
-        if FileSystem.exists(out) { throw CustodyError.operational("\(out): already exists; not overwriting") }
+        if FileSystem.exists(out) { throw CommandError.operational("\(out): already exists; not overwriting") }
         let signer = try signing.signingKey()
         let result = try ConsentManager.grant(bundleID: bundleID, toJurisdiction: toJurisdiction, toAgency: toAgency,
                                               purpose: purpose, expires: expiry, key: signer,

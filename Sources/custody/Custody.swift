@@ -51,10 +51,6 @@ struct Custody: ParsableCommand {
         case let error as CustodyFailure:
             Terminal.error(error.description)
             return ExitStatus(error.kind).rawValue
-        case is SystemError, is OpenSSLError, is SQLiteError, is JSONError, is TarError, is AgeError,
-             is Bech32.DecodingError:
-            Terminal.error("\(error)")
-            return ExitStatus.operationalError.rawValue
         default:
             let code = exitCode(for: error)
             let message = fullMessage(for: error)

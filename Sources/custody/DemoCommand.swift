@@ -26,11 +26,11 @@ struct DemoCommand: ParsableCommand {
 
     func run() throws {
         guard FileSystem.exists(samples) else {
-            throw CustodyError.operational("\(samples): no sample folder; run from the package root or pass "
+            throw CommandError.operational("\(samples): no sample folder; run from the package root or pass "
                 + "--samples DIR")
         }
         let base = workdir ?? DemoCommand.temporaryFolder()
-        guard !FileSystem.exists(base) else { throw CustodyError.operational("\(base) already exists") }
+        guard !FileSystem.exists(base) else { throw CommandError.operational("\(base) already exists") }
         try FileSystem.createDirectory(base, mode: 0o700)
         defer { if !keep { FileSystem.removeTree(base) } }
         func step(_ text: String) { Terminal.line("\n== \(text)") }
@@ -86,7 +86,7 @@ struct DemoCommand: ParsableCommand {
             + (report.passed ? "VERIFIED" : "FAILED"))
         guard report.passed else {
             for failure in report.failures { Terminal.line("   FAIL \(failure.name): \(failure.detail)") }
-            throw CustodyError.verification("the freshly sealed bundle did not verify")
+            throw CommandError.verification("the freshly sealed bundle did not verify")
         }
 
         step("5. Someone flips one byte of a copy in transit")
@@ -97,7 +97,7 @@ struct DemoCommand: ParsableCommand {
         Terminal.line("   flipped the byte at offset \(victim.storedSize / 2) of \(victim.payloadPath)")
         let (bad, _) = BundleVerifier(root: tampered, trust: trust).verify()
         for failure in bad.failures { Terminal.line("   FAIL \(failure.name): \(failure.detail)") }
-        guard !bad.passed else { throw CustodyError.verification("the tampered copy verified: this is a bug") }
+        guard !bad.passed else { throw CommandError.verification("the tampered copy verified: this is a bug") }
         Terminal.line("   the tampered copy is rejected, naming the item and chunk")
 
         step("6. Transfer to the DE agency; it receives, verifies, and signs a receipt")
@@ -132,7 +132,7 @@ struct DemoCommand: ParsableCommand {
             + "(receive)")
         guard received.report.passed else {
             for failure in received.report.failures { Terminal.line("   FAIL \(failure.name): \(failure.detail)") }
-            throw CustodyError.verification("the transferred bundle did not verify")
+            throw CommandError.verification("the transferred bundle did not verify")
         }
         let imported = try ReceiptImporter.importReceipt(received.receiptPath, ledger: ledger, key: sender,
                                                          trust: senderTrust)

@@ -124,7 +124,7 @@ struct HistoryOptions: ParsableArguments {
             return try CustodyHistory.gather(summary: summary, report: &report, ledgers: ledgers,
                                              receipts: receipts, trust: trust)
         } catch CustodyHistoryError.unreadableLedger(let path, let reason) {
-            throw CustodyError.operational("--ledger \(path): cannot be read as a custody ledger: \(reason)")
+            throw CommandError.operational("--ledger \(path): cannot be read as a custody ledger: \(reason)")
         }
     }
 }
@@ -134,7 +134,7 @@ enum BundleInput {
     /// Throws an operational error (exit 2) unless `path` is a directory.
     static func requireDirectory(_ path: String) throws {
         guard let info = try? FileSystem.status(path, followLinks: true), info.st_mode & S_IFMT == S_IFDIR else {
-            throw CustodyError.operational("\(path): not a bundle directory (custody seal writes one)")
+            throw CommandError.operational("\(path): not a bundle directory (custody seal writes one)")
         }
     }
 

@@ -55,7 +55,7 @@ struct HashCommand: ParsableCommand {
         let formatName = json ? "json" : (format ?? "text")
         guard let outputFormat = HashOutputFormat(rawValue: formatName) else {
             let known = HashOutputFormat.allCases.map(\.rawValue).joined(separator: ", ")
-            throw CustodyError.operational("--format '\(formatName)' is unknown: choose from \(known)")
+            throw CommandError.operational("--format '\(formatName)' is unknown: choose from \(known)")
         }
         var algorithms: [HashAlgorithm]
         if let algorithmList {
@@ -68,13 +68,13 @@ struct HashCommand: ParsableCommand {
             algorithms = [.tree, .digest(.sha256)]
         }
         if let sum = outputFormat.sumAlgorithm, !algorithms.contains(.digest(sum)) {
-            throw CustodyError.operational("--format \(outputFormat.rawValue) needs \(sum.rawValue) in -a")
+            throw CommandError.operational("--format \(outputFormat.rawValue) needs \(sum.rawValue) in -a")
         }
         if outputFormat == .hashdeep && HashFormatter.hashdeepColumns(algorithms).isEmpty {
-            throw CustodyError.operational("--format hashdeep needs md5, sha1 or sha256 in -a")
+            throw CommandError.operational("--format hashdeep needs md5, sha1 or sha256 in -a")
         }
         if audit != nil && algorithms.allSatisfy({ $0 == .tree }) {
-            throw CustodyError.operational("--audit compares linear digests: add md5, sha1, sha256 or sha512 to -a")
+            throw CommandError.operational("--audit compares linear digests: add md5, sha1, sha256 or sha512 to -a")
         }
         return (outputFormat, algorithms)
     }

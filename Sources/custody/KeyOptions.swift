@@ -31,7 +31,7 @@ struct PassphraseOptions: ParsableArguments {
         do {
             return try SigningKey.load(keyPath: keyPath, passphrase: source)
         } catch KeyError.passphraseRequired(let path) {
-            throw CustodyError.operational("\(path) is encrypted: give its passphrase with --passphrase-file, "
+            throw CommandError.operational("\(path) is encrypted: give its passphrase with --passphrase-file, "
                 + "CUSTODY_PASSPHRASE or on a terminal")
         }
     }

@@ -42,13 +42,13 @@ struct KeygenCommand: ParsableCommand {
         try Identity.validateName(name)
         let jurisdiction = try CountryCode.validate(self.jurisdiction)
         if let path = KeyDirectory(directory: out, name: name).existingPaths().first {
-            throw CustodyError.operational("\(path) already exists; choose another --name or --out (nothing written)")
+            throw CommandError.operational("\(path) already exists; choose another --name or --out (nothing written)")
         }
         var secret: [UInt8]?
         if !noPassphrase {
             secret = try passphrase.source.passphrase(prompt: "Passphrase for the new key \(name): ", confirm: true)
             guard secret != nil else {
-                throw CustodyError.operational(
+                throw CommandError.operational(
                     "no passphrase: give --passphrase-file F, set CUSTODY_PASSPHRASE, run "
                         + "on a terminal, or pass --no-passphrase")
             }

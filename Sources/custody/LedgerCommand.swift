@@ -19,7 +19,7 @@ struct LedgerCommand: ParsableCommand {
 
 /// Parses a decimal option value that must be a non-negative integer.
 private func count(_ value: Int, _ option: String) throws -> UInt64 {
-    guard value >= 0 else { throw CustodyError.operational("\(option) must not be negative (got \(value))") }
+    guard value >= 0 else { throw CommandError.operational("\(option) must not be negative (got \(value))") }
     return UInt64(value)
 }
 
@@ -90,17 +90,17 @@ struct LedgerAppendCommand: ParsableCommand {
         var details: [String: JSONValue] = [:]
         for pair in detail {
             guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
-                throw CustodyError.operational("--detail '\(pair)': expected key=value")
+                throw CommandError.operational("--detail '\(pair)': expected key=value")
             }
             let name = String(pair[..<equals])
-            guard details[name] == nil else { throw CustodyError.operational("--detail '\(name)' given twice") }
+            guard details[name] == nil else { throw CommandError.operational("--detail '\(name)' given twice") }
             details[name] = .string(String(pair[pair.index(after: equals)...]))
         }
         let subjects = try subject.map { text in
             do {
                 return try LedgerSubject(compactForm: text)
             } catch LedgerError.invalid(.subjectSyntax(let text, let problem)) {
-                throw CustodyError.operational("--subject '\(text)': \(problem)")
+                throw CommandError.operational("--subject '\(text)': \(problem)")
             }
         }
         return try LedgerEntryDraft(action: action, subjects: subjects, legalBasis: legalBasis, details: details)
@@ -118,7 +118,7 @@ struct LedgerAppendCommand: ParsableCommand {
         do {
             return try parser.finish()
         } catch LedgerBatchError.empty {
-            throw CustodyError.operational("--batch: no entries on stdin")
+            throw CommandError.operational("--batch: no entries on stdin")
         }
     }
 }
@@ -164,7 +164,7 @@ struct LedgerCheckpointCommand: ParsableCommand {
             return
         }
         guard let key else {
-            throw CustodyError.operational("\(ledger): no checkpoint stored for size \(size); pass --key to sign one")
+            throw CommandError.operational("\(ledger): no checkpoint stored for size \(size); pass --key to sign one")
         }
         let note = try store.makeCheckpoint(key: passphrase.signingKey(at: key))
         try FileDescriptor.standardOutput.writeAll(note.bytes)

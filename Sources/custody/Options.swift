@@ -15,7 +15,7 @@ struct ChunkSizeOption: ParsableArguments {
     var chunkSize: Int {
         get throws {
             guard let bytes = ByteSize.parse(chunkSizeText) else {
-                throw CustodyError.operational("--chunk-size '\(chunkSizeText)' is not a size (for example 1M)")
+                throw CommandError.operational("--chunk-size '\(chunkSizeText)' is not a size (for example 1M)")
             }
             return try TreeChunkSize.validate(bytes)
         }
@@ -35,7 +35,7 @@ struct ReadersOption: ParsableArguments {
 
     func validate() throws {
         guard (1...64).contains(readers) else {
-            throw CustodyError.operational("--readers \(readers): choose from 1 to 64")
+            throw CommandError.operational("--readers \(readers): choose from 1 to 64")
         }
     }
 }

@@ -47,11 +47,11 @@ struct PackCommand: ParsableCommand {
         do {
             source = try EvidenceSource.open(input, describingDevice: false)
         } catch IOError.isDirectory(let path) {
-            throw CustodyError.operational("\(path): is a directory; pack takes one file or device")
+            throw CommandError.operational("\(path): is a directory; pack takes one file or device")
         }
         defer { source.close() }
         if output == "-" && isatty(1) == 1 {
-            throw CustodyError.operational("refusing to write compressed data to a terminal; redirect stdout")
+            throw CommandError.operational("refusing to write compressed data to a terminal; redirect stdout")
         }
         let target = try OutputTarget.create(path: output, overwrite: force, input: source.descriptor)
         var packer = EvidencePacker(level: level, chunkSize: chunkSize, linearDigests: [.sha256],

@@ -8,7 +8,7 @@ extension OutputTarget {
             return try OutputTarget(path: path, overwrite: overwrite, input: input)
         } catch let error as EngineError {
             guard case .outputExists = error else { throw error }
-            throw CustodyError.operational("\(error) or use --force")
+            throw CommandError.operational("\(error) or use --force")
         }
     }
 }

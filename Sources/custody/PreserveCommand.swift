@@ -12,7 +12,7 @@ struct PreserveCommand: ParsableCommand {
     static func date(_ text: String?, option: String) throws -> CivilDate? {
         guard let text else { return nil }
         guard let date = CivilDate(parsing: text) else {
-            throw CustodyError.operational("\(option) '\(text)' is not a date (YYYY-MM-DD)")
+            throw CommandError.operational("\(option) '\(text)' is not a date (YYYY-MM-DD)")
         }
         return date
     }
@@ -45,7 +45,7 @@ struct PolicyOption: ParsableArguments {
             return try body()
         } catch let error as PreservationError {
             guard case .periodOutOfRange(_, PreservationPolicy.standardDays) = error else { throw error }
-            throw CustodyError("\(error) (a longer period needs --policy-max-days)", kind: error.kind)
+            throw CommandError("\(error) (a longer period needs --policy-max-days)", kind: error.kind)
         }
     }
 }
@@ -175,7 +175,7 @@ struct PreserveListCommand: ParsableCommand {
         var window: Int64?
         if let expiring {
             guard let days = PreservationOrder.parseDays(expiring) else {
-                throw CustodyError.operational("--expiring '\(expiring)' is not a number of days (14d, 2w or 14)")
+                throw CommandError.operational("--expiring '\(expiring)' is not a number of days (14d, 2w or 14)")
             }
             window = days
         }

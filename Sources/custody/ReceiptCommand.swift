@@ -37,7 +37,7 @@ struct ReceiptImportCommand: ParsableCommand {
                                                        trust: store)
         } catch let error as TransferError {
             guard case .receiverKeyNotRecorded = error else { throw error }
-            throw CustodyError("\(error) with --trust", kind: error.kind)
+            throw CommandError("\(error) with --trust", kind: error.kind)
         }
         let statement = result.receipt
         if json {

@@ -69,13 +69,13 @@ struct ReceiveCommand: ParsableCommand {
         do {
             return try AgeIdentityFile.read(path) {
                 guard let secret = try passphrase.passphrase(prompt: "Passphrase for \(path): ") else {
-                    throw CustodyError.operational("\(path) is passphrase-protected: give its passphrase with "
+                    throw CommandError.operational("\(path) is passphrase-protected: give its passphrase with "
                         + "--passphrase-file, CUSTODY_PASSPHRASE or on a terminal")
                 }
                 return String(decoding: secret, as: UTF8.self)
             }
         } catch let error as AgeError {
-            throw CustodyError.operational("\(error)")
+            throw CommandError.operational("\(error)")
         }
     }
 }

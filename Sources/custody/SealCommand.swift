@@ -149,19 +149,19 @@ struct SealCommand: ParsableCommand {
             let what = "the partial seal of \(finalPath) is kept in \(workPath); run the same command with --resume "
                 + "to continue"
             if InterruptFlag.isSet { return InterruptFlag.stoppedError(what: what) }
-            return CustodyError.operational("interrupted: " + what)
+            return CommandError.operational("interrupted: " + what)
         case .noInterruptedSeal(let finalPath, let workPath):
-            return CustodyError.operational("no interrupted seal of \(finalPath) to resume: \(workPath) does not "
+            return CommandError.operational("no interrupted seal of \(finalPath) to resume: \(workPath) does not "
                 + "exist (seal without --resume)")
         case .bundlePathUnnamed(let out):
-            return CustodyError.operational("--out '\(out)': name the new bundle folder (for example case-42)")
+            return CommandError.operational("--out '\(out)': name the new bundle folder (for example case-42)")
         case .bundleExists(let path):
-            return CustodyError.operational("\(path): already exists; choose a new --out path")
+            return CommandError.operational("\(path): already exists; choose a new --out path")
         case .interruptedSealExists(let finalPath, let workPath):
-            return CustodyError.operational("an interrupted seal of \(finalPath) exists at \(workPath): resume it "
+            return CommandError.operational("an interrupted seal of \(finalPath) exists at \(workPath): resume it "
                 + "with --resume, or remove it")
         case .parametersDiffer(let workPath, let difference):
-            return CustodyError.operational("cannot resume the seal in \(workPath): "
+            return CommandError.operational("cannot resume the seal in \(workPath): "
                 + "\(option(for: difference.parameter)) differs: the interrupted seal used \(difference.recorded), "
                 + "this command gives \(difference.given) (resume with the same arguments, or with only --resume, "
                 + "--out, --ledger and --key)")

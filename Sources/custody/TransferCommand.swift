@@ -41,7 +41,7 @@ struct TransferCommand: ParsableCommand {
             do {
                 options.selfRecipient = try AgeRecipientFile.read(recipientFile).first
             } catch {
-                throw CustodyError.operational("\(error)")
+                throw CommandError.operational("\(error)")
             }
         } else if !quietOption.quiet {
             Terminal.error("warning: no \(recipientFile) beside the key: the file is encrypted to the recipient only, "
@@ -112,7 +112,7 @@ struct TransferCommand: ParsableCommand {
             default:
                 throw error
             }
-            throw CustodyError(message, kind: error.kind)
+            throw CommandError(message, kind: error.kind)
         }
     }
 }

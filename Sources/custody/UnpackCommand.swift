@@ -89,7 +89,7 @@ struct UnpackCommand: ParsableCommand {
             // The unpacker reads a byte stream and knows no path: its errors are named here.
             display.finish()
             target.discard()
-            throw CustodyError("\(input): \(error)", kind: error.kind)
+            throw CommandError("\(input): \(error)", kind: error.kind)
         } catch {
             display.finish()
             target.discard()
@@ -119,7 +119,7 @@ struct UnpackCommand: ParsableCommand {
             let trimmed = line.trimmingCharacters(in: " \t\r")
             if trimmed.isEmpty { continue }
             guard let leaf = Hash32(hex: trimmed) else {
-                throw CustodyError.operational("\(path): line \(number + 1): not a 64-hex-digit leaf hash")
+                throw CommandError.operational("\(path): line \(number + 1): not a 64-hex-digit leaf hash")
             }
             leaves.append(leaf)
         }

@@ -24,7 +24,7 @@ struct VerifyCommand: ParsableCommand {
 
     func run() throws {
         guard (try? FileSystem.status(bundle).st_mode & S_IFMT) == S_IFDIR else {
-            throw CustodyError.operational("\(bundle): not a bundle directory (no such directory)")
+            throw CommandError.operational("\(bundle): not a bundle directory (no such directory)")
         }
         let store = try trust.map { try TrustStore.load($0) }
         var verifier = BundleVerifier(root: bundle, trust: store, fast: fast)

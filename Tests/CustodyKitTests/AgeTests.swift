@@ -21,7 +21,7 @@ enum AgeTestSupport {
     static func inflate(_ input: [UInt8]) throws -> [UInt8] {
         var stream = z_stream()
         guard inflateInit_(&stream, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw CustodyError("inflateInit failed")
+            throw TestFailure("inflateInit failed")
         }
         defer { inflateEnd(&stream) }
         var output: [UInt8] = []
@@ -41,7 +41,7 @@ enum AgeTestSupport {
             }
             return result
         }
-        guard status == Z_STREAM_END else { throw CustodyError("inflate failed: \(status)") }
+        guard status == Z_STREAM_END else { throw TestFailure("inflate failed: \(status)") }
         return output
     }
 }

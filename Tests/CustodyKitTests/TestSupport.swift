@@ -93,3 +93,9 @@ func pseudoRandomBytes(_ count: Int, seed: UInt64 = 1) -> [UInt8] {
     }
     return out
 }
+
+/// A failure of a test's own helper (an independent decoder, a peer), named in the test's output.
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
