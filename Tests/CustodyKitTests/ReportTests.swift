@@ -229,13 +229,23 @@ final class ReportTests: XCTestCase {
 
     func count(_ needle: String, in text: String) -> Int { text.components(separatedBy: needle).count - 1 }
 
-    func testVerifiedReportShowsEveryCheckItemConditionAndEntry() throws {
+    /// Renders the fixture bundle with its passing or failing report, checking that the banner states that verdict
+    /// and never the other one.
+    func renderFixture(passing: Bool, file: StaticString = #filePath, line: UInt = #line) throws
+        -> (summary: BundleSummary, report: VerificationReport, html: String) {
         let summary = try ReportFixture.summary()
-        let report = ReportFixture.passingReport()
+        let report = passing ? ReportFixture.passingReport() : ReportFixture.failingReport()
         let html = render(summary, report)
+        let verdicts = ["VERIFIED: every check passed", "VERIFICATION FAILED"]
+        let (shown, hidden) = passing ? (verdicts[0], verdicts[1]) : (verdicts[1], verdicts[0])
+        XCTAssertTrue(html.contains(shown), shown, file: file, line: line)
+        XCTAssertFalse(html.contains(hidden), hidden, file: file, line: line)
+        return (summary, report, html)
+    }
+
+    func testVerifiedReportShowsEveryCheckItemConditionAndEntry() throws {
+        let (summary, report, html) = try renderFixture(passing: true)
         XCTAssertTrue(html.hasPrefix("<!DOCTYPE html>"))
-        XCTAssertTrue(html.contains("VERIFIED: every check passed"))
-        XCTAssertFalse(html.contains("VERIFICATION FAILED"))
         for check in report.checks {
             XCTAssertTrue(html.contains("<td>\(check.name)</td>"), check.name)
         }
@@ -269,11 +279,7 @@ final class ReportTests: XCTestCase {
     }
 
     func testFailedReportShowsFailuresInRed() throws {
-        let summary = try ReportFixture.summary()
-        let report = ReportFixture.failingReport()
-        let html = render(summary, report)
-        XCTAssertTrue(html.contains("VERIFICATION FAILED"))
-        XCTAssertFalse(html.contains("VERIFIED: every check passed"))
+        let (_, _, html) = try renderFixture(passing: false)
         XCTAssertTrue(html.contains("<div class=\"banner fail\""))
         XCTAssertEqual(count("<td class=\"status failed\">FAILED</td>", in: html), 3)
         XCTAssertTrue(html.contains("<td class=\"status failed\">failed</td>"), "item 2's status")
