@@ -13,24 +13,8 @@ import CustodyKit
 @testable import CustodyTransfer
 import CustodyTestSupport
 
-final class LedgerCommandTests: XCTestCase {
-    var dir: URL!
-    var keyPath: String { dir.appendingPathComponent("alice.key").path }
-    var vkeyPath: String { dir.appendingPathComponent("alice.vkey").path }
-    var ledgerPath: String { dir.appendingPathComponent("custody.ledger").path }
-
-    override func setUpWithError() throws {
-        dir = try makeTemporaryDirectory(self)
-        let keygen = try CLI.run([
-            "keygen", "--name", "alice", "--agency", "Police", "--jurisdiction", "FR",
-            "--out", dir.path, "--no-passphrase",
-        ])
-        XCTAssertEqual(keygen.status, 0, keygen.err)
-        let initialized = try CLI.run([
-            "ledger", "init", ledgerPath, "--origin", "police.example/custody", "--key", keyPath,
-        ])
-        XCTAssertEqual(initialized.status, 0, initialized.err)
-    }
+final class LedgerCommandTests: AliceLedgerTestCase {
+    var vkeyPath: String { path("alice.vkey") }
 
     @discardableResult
     func append(

@@ -14,43 +14,15 @@ import CustodyKit
 
 /// `custody report --ledger --receipt` and `custody export case --ledger --receipt` after a real hand-off between
 /// two agencies: FR seals and transfers, DE receives and signs a receipt, FR imports it.
-final class ReportStoryTests: XCTestCase {
-    var dir: URL!
+final class ReportStoryTests: CLITestCase {
     var bundleID = ""
-
-    func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
-
-    @discardableResult
-    func custody(_ arguments: [String], expect status: Int32 = 0,
-                 file: StaticString = #filePath, line: UInt = #line) throws -> CLI.Result {
-        try CLI.run(arguments, expect: status, file: file, line: line)
-    }
-
-    func agency(_ name: String, _ agencyName: String, _ country: String) throws {
-        try custody(["keygen", "--name", name, "--agency", agencyName, "--jurisdiction", country, "--out",
-                     path("keys"), "--no-passphrase"])
-        try custody(["ledger", "init", path("\(name).ledger"), "--origin", "\(name).example/custody", "--key",
-                     path("keys/\(name).key")])
-    }
-
-    func trust(_ store: String, _ name: String, _ agencyName: String, _ country: String) throws {
-        let recipient = try String(contentsOfFile: path("keys/\(name).recipient"), encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        try custody(["trust", "add", path(store), name, "--key", path("keys/\(name).pub"), "--jurisdiction", country,
-                     "--agency", agencyName, "--recipient", recipient])
-    }
 
     /// The round trip; `review.json` trusts both agencies (what a reviewer of the whole story holds).
     override func setUpWithError() throws {
-        dir = try makeTemporaryDirectory(self)
-        try agency("fr", "Police judiciaire", "FR")
-        try agency("de", "Bundeskriminalamt", "DE")
-        try trust("fr-trust.json", "de", "Bundeskriminalamt", "DE")
-        try trust("de-trust.json", "fr", "Police judiciaire", "FR")
+        try super.setUpWithError()
+        try setUpHandOff()
         try trust("review.json", "fr", "Police judiciaire", "FR")
         try trust("review.json", "de", "Bundeskriminalamt", "DE")
-        try FileManager.default.createDirectory(atPath: path("evidence"), withIntermediateDirectories: false)
-        try Data("report of the seizure\n".utf8).write(to: dir.appendingPathComponent("evidence/notes.txt"))
         let sealed = try custody(["seal", "--ledger", path("fr.ledger"), "--key", path("keys/fr.key"), "--out",
                                   path("bundle"), "--legal-basis", "UNCC art. 40", "--json", path("evidence")])
         bundleID = try JSONValue.parse(sealed.out.trimmingCharacters(in: .newlines))["bundle"]?.stringValue ?? ""

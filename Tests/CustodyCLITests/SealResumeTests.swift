@@ -13,22 +13,9 @@ import CustodyKit
 
 /// `custody seal --resume` after real signals: SIGKILL and SIGINT of a running seal, then a resume whose bundle has
 /// the payload bytes, digests and item metadata of an uninterrupted seal, with the ledger entries appended once.
-final class SealResumeTests: XCTestCase {
-    var dir: URL!
-    var keyPath: String { dir.appendingPathComponent("alice.key").path }
-    var ledgerPath: String { dir.appendingPathComponent("custody.ledger").path }
-    var input: String { dir.appendingPathComponent("disk.img").path }
+final class SealResumeTests: AliceLedgerTestCase {
+    var input: String { path("disk.img") }
     let payload = "data/0001-disk.img.gz"
-
-    override func setUpWithError() throws {
-        dir = try makeTemporaryDirectory(self)
-        let keygen = try CLI.run(["keygen", "--name", "alice", "--agency", "Police", "--jurisdiction", "FR",
-                                  "--out", dir.path, "--no-passphrase"])
-        XCTAssertEqual(keygen.status, 0, keygen.err)
-        let initialized = try CLI.run(["ledger", "init", ledgerPath, "--origin", "police.example/custody",
-                                       "--key", keyPath])
-        XCTAssertEqual(initialized.status, 0, initialized.err)
-    }
 
     /// 64 MiB in 64 KiB chunks: a quarter each of noise, zeros (sparse) and two kinds of text, so members are
     /// stored, all-zero and deflated; level 9 keeps the seal running long enough to be stopped midway.

@@ -14,8 +14,7 @@ import CustodyKit
 
 /// `custody seal`, `verify`, `trust` and `demo` through the built binary: sealing, peers' view of the bundle
 /// (bagit.py, gzip, sha256sum), every kind of damage the issue lists, and the trust store.
-final class SealVerifyTests: XCTestCase {
-    var dir: URL!
+final class SealVerifyTests: CLITestCase {
     var keys: String { dir.appendingPathComponent("keys").path }
     var aliceKey: String { keys + "/alice.key" }
     var bobKey: String { keys + "/bob.key" }
@@ -27,11 +26,9 @@ final class SealVerifyTests: XCTestCase {
     let chunk = 65536
 
     override func setUpWithError() throws {
-        dir = try makeTemporaryDirectory(self)
+        try super.setUpWithError()
         try keygen("alice", "FR")
-        let initialized = try CLI.run(["ledger", "init", ledgerPath, "--origin", "police.fr.example/custody",
-                                       "--key", aliceKey])
-        XCTAssertEqual(initialized.status, 0, initialized.err)
+        try makeLedger(ledgerPath, origin: "police.fr.example/custody", key: aliceKey)
         try FileManager.default.createDirectory(atPath: evidence + "/sub", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: dir.appendingPathComponent("loose").path,
                                                 withIntermediateDirectories: true)
@@ -47,10 +44,9 @@ final class SealVerifyTests: XCTestCase {
 
     // MARK: helpers
 
+    /// Makes `name`'s keys, without a passphrase, in `keys`.
     func keygen(_ name: String, _ country: String) throws {
-        let made = try CLI.run(["keygen", "--name", name, "--agency", "Agency \(country)", "--jurisdiction", country,
-                                "--out", keys, "--no-passphrase"])
-        XCTAssertEqual(made.status, 0, made.err)
+        try makeKeys(name, agency: "Agency \(country)", jurisdiction: country, in: keys)
     }
 
     @discardableResult

@@ -13,54 +13,17 @@ import CustodyKit
 
 /// Transfers between agencies through the built binary: FR seals and sends to DE, DE receives and signs a receipt,
 /// FR imports it; onward transfer to US needs FR's consent; preservation orders.
-final class TransferTests: XCTestCase {
-    var dir: URL!
+final class TransferTests: CLITestCase {
     var bundleID = ""
-
-    func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
-    func key(_ name: String) -> String { path("keys/\(name).key") }
-
-    @discardableResult
-    func custody(_ arguments: [String], expect status: Int32 = 0, environment: [String: String] = [:],
-                 file: StaticString = #filePath, line: UInt = #line) throws -> CLI.Result {
-        try CLI.run(arguments, expect: status, environment: environment, file: file, line: line)
-    }
-
-    func agency(_ name: String, _ agencyName: String, _ country: String, passphrase: Bool = false) throws {
-        var arguments = ["keygen", "--name", name, "--agency", agencyName, "--jurisdiction", country,
-                         "--out", path("keys")]
-        if passphrase {
-            try "correct horse\n".write(toFile: path("\(name).pass"), atomically: true, encoding: .utf8)
-            arguments += ["--passphrase-file", path("\(name).pass")]
-        } else {
-            arguments.append("--no-passphrase")
-        }
-        try custody(arguments)
-        try custody(["ledger", "init", path("\(name).ledger"), "--origin", "\(name).example/custody",
-                     "--key", key(name)] + (passphrase ? ["--passphrase-file", path("\(name).pass")] : []))
-    }
-
-    func trust(_ store: String, _ name: String, _ agencyName: String, _ country: String) throws {
-        let recipient = try String(contentsOfFile: path("keys/\(name).recipient"), encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        try custody(["trust", "add", path(store), name, "--key", path("keys/\(name).pub"), "--jurisdiction", country,
-                     "--agency", agencyName, "--recipient", recipient])
-    }
 
     /// FR, DE and US agencies with ledgers and trust stores; FR seals `evidence/` into `bundle`.
     func setUpAgencies(receiverPassphrase: Bool = false, conditions: String? = nil) throws {
-        dir = try makeTemporaryDirectory(self)
-        try agency("fr", "Police judiciaire", "FR")
-        try agency("de", "Bundeskriminalamt", "DE", passphrase: receiverPassphrase)
+        try setUpHandOff(dePassphrase: receiverPassphrase)
         try agency("us", "FBI", "US")
-        try trust("fr-trust.json", "de", "Bundeskriminalamt", "DE")
         try trust("fr-trust.json", "us", "FBI", "US")
-        try trust("de-trust.json", "fr", "Police judiciaire", "FR")
         try trust("de-trust.json", "us", "FBI", "US")
         try trust("us-trust.json", "de", "Bundeskriminalamt", "DE")
         try trust("us-trust.json", "fr", "Police judiciaire", "FR")
-        try FileManager.default.createDirectory(atPath: path("evidence"), withIntermediateDirectories: false)
-        try Data("report of the seizure\n".utf8).write(to: dir.appendingPathComponent("evidence/notes.txt"))
         var random = SystemRandomNumberGenerator()
         try Data((0..<200_000).map { _ in UInt8.random(in: 0...255, using: &random) })
             .write(to: dir.appendingPathComponent("evidence/disk.img"))
@@ -506,7 +469,6 @@ final class TransferTests: XCTestCase {
     // MARK: Preservation orders
 
     func testPreservationOrders() throws {
-        dir = try makeTemporaryDirectory(self)
         try agency("fr", "Police judiciaire", "FR")
         let base = ["--ledger", path("fr.ledger"), "--key", key("fr")]
         let order = ["preserve", "add", "--authority", "Juge d'instruction, Lyon", "--legal-basis", "UNCC art. 25",
@@ -562,17 +524,5 @@ final class TransferTests: XCTestCase {
         let actions = try entries("fr.ledger").compactMap { $0["action"]?.stringValue }
         XCTAssertEqual(actions, ["preserve", "preserve", "preserve", "preserve-renew", "preserve-release"])
         try custody(["ledger", "verify", path("fr.ledger")])
-    }
-}
-
-extension CLI {
-    /// Runs custody with `arguments` and checks its exit status, naming the command and its output when it differs.
-    @discardableResult
-    static func run(_ arguments: [String], expect status: Int32, environment: [String: String] = [:],
-                    file: StaticString = #filePath, line: UInt = #line) throws -> Result {
-        let result = try run(arguments, environment: environment)
-        XCTAssertEqual(result.status, status, "custody \(arguments.joined(separator: " ")): \(result.err)\(result.out)",
-                       file: file, line: line)
-        return result
     }
 }
