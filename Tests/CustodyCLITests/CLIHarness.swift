@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import CustodyTestSupport
 
 /// Runs the built `custody` executable and helps tests find peers, the public test vectors and fixtures.
 enum CLI {
@@ -18,8 +19,8 @@ enum CLI {
     static var executable: String { productsDirectory.appendingPathComponent("custody").path }
 
     /// The package root (two levels above this file's folder).
-    static let packageRoot: URL = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let packageRoot = URL(fileURLWithPath: TestEnvironment.packageRoot(ofTestFile: #filePath),
+                                 isDirectory: true)
 
     struct Result {
         var status: Int32
@@ -64,13 +65,7 @@ enum CLI {
     }
 
     /// The full path of a peer tool on PATH, or nil.
-    static func which(_ tool: String) -> String? {
-        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-            let candidate = "\(directory)/\(tool)"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
-    }
+    static func which(_ tool: String) -> String? { TestEnvironment.which(tool) }
 
     /// The peer tool's path, or an XCTSkip naming it.
     static func requireTool(_ tool: String) throws -> String {
@@ -87,8 +82,7 @@ enum CLI {
     /// The folder at `path` under the package root, or a `MissingFolder` error (which fails the test) naming it.
     static func packageFolder(_ path: String, what: String) throws -> URL {
         let url = packageRoot.appendingPathComponent(path, isDirectory: true)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+        guard TestEnvironment.isDirectory(url.path) else {
             throw MissingFolder(path: url.path, what: what)
         }
         return url

@@ -1,23 +1,18 @@
 import Foundation
 import XCTest
+import CustodyTestSupport
 
 /// Helpers shared by the library tests: peers, the public test vectors, temporary directories, child processes.
 enum TestSupport {
-    static let packageRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    /// The package root (two levels above this file's folder).
+    static let packageRoot = URL(fileURLWithPath: TestEnvironment.packageRoot(ofTestFile: #filePath),
+                                 isDirectory: true)
 
-    /// The full path of a peer tool on PATH, or nil.
-    static func which(_ tool: String) -> String? {
-        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-            let candidate = "\(directory)/\(tool)"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
-    }
-
-    /// The peer tool's path, or an XCTSkip naming it.
+    /// The peer tool's path (see `TestEnvironment.which`), or an XCTSkip naming it.
     static func requireTool(_ tool: String) throws -> String {
-        guard let path = which(tool) else { throw XCTSkip("\(tool) is not installed; this interop check needs it") }
+        guard let path = TestEnvironment.which(tool) else {
+            throw XCTSkip("\(tool) is not installed; this interop check needs it")
+        }
         return path
     }
 
@@ -25,8 +20,7 @@ enum TestSupport {
     /// so a missing folder is an error that fails the test, never a skip.
     static func vectors(_ folder: String) throws -> URL {
         let url = packageRoot.appendingPathComponent("Tests/Vectors/\(folder)", isDirectory: true)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+        guard TestEnvironment.isDirectory(url.path) else {
             throw MissingVectors(path: url.path)
         }
         return url
