@@ -210,18 +210,10 @@ public enum BagTree {
         guard size <= limit else {
             throw BundleError.fileTooLarge(path: path, limit: limit)
         }
-        var out: [UInt8] = []
-        out.reserveCapacity(size)
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = try buffer.withUnsafeMutableBytes { try descriptor.read(into: $0) }
-            if count == 0 { break }
-            out.append(contentsOf: buffer[0..<count])
-            if out.count > limit {
-                throw BundleError.fileTooLarge(path: path, limit: limit)
-            }
+        guard let bytes = try descriptor.readToEnd(limit: limit, expectedSize: size) else {
+            throw BundleError.fileTooLarge(path: path, limit: limit)
         }
-        return out
+        return bytes
     }
 
     /// Walks the bag at `root` without following links: regular files with their sizes, anything else as unexpected.

@@ -113,17 +113,8 @@ public enum FileSystem {
     public static func readFile(_ path: String, limit: Int = 64 << 20) throws -> [UInt8] {
         let fd = try FileDescriptor.openForReading(path)
         defer { fd.close() }
-        var out: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = try buffer.withUnsafeMutableBytes { try fd.read(into: $0) }
-            if n == 0 { break }
-            out.append(contentsOf: buffer[0..<n])
-            if out.count > limit {
-                throw IOError.tooLarge(path: path, limit: limit)
-            }
-        }
-        return out
+        guard let bytes = try fd.readToEnd(limit: limit) else { throw IOError.tooLarge(path: path, limit: limit) }
+        return bytes
     }
 
     /// The directory part of a path (`.` when there is none).
@@ -144,6 +135,22 @@ extension FileSystem {
             rmdir(path)
         } else {
             unlink(path)
+        }
+    }
+}
+
+extension FileDescriptor {
+    /// Reads from the current position to the end, in 64 KiB reads; nil as soon as more than `limit` bytes come
+    /// (a file that grew past its limit, or one that lied about its size). `expectedSize` only reserves memory.
+    public func readToEnd(limit: Int, expectedSize: Int = 0) throws -> [UInt8]? {
+        var out: [UInt8] = []
+        out.reserveCapacity(min(expectedSize, limit))
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = try buffer.withUnsafeMutableBytes { try read(into: $0) }
+            if count == 0 { return out }
+            out.append(contentsOf: buffer[0..<count])
+            if out.count > limit { return nil }
         }
     }
 }
