@@ -192,8 +192,14 @@ public enum BundleTransfer {
             throw TransferError.noCheckpointAfter(action: "transfer-out", ledger: ledger.store.location)
         }
         let checkpoint = try Checkpoint(text: checkpointNote.text)
+        // Proofs that this checkpoint extends every one this ledger gave the recipient before (SPEC 6.6).
+        var given = CheckpointCrossCheck.sizesGiven(entries, key: recipient.key,
+                                                    ageRecipient: recipient.ageRecipient.encoded)
+        if let sealed = summary.checkpoint, sealed.origin == ledger.origin { given.insert(sealed.size) }
+        let consistency = try CheckpointCrossCheck.proofs(ledger, from: given, to: checkpoint.size)
         var outer = statement
-        outer.file = .init(sha256: fileDigest, size: fileSize, entry: entry.sequence, checkpoint: checkpointNote.bytes)
+        outer.file = .init(sha256: fileDigest, size: fileSize, entry: entry.sequence, checkpoint: checkpointNote.bytes,
+                           consistency: consistency)
         let note = try SignedNote.sign(text: outer.text, name: key.identity.name, key: key.privateKey)
         guard link(temporary, out) == 0 else { throw SystemError(operation: "create", path: out, code: errno) }
         linked = true
