@@ -221,9 +221,9 @@ private final class SequentialVerifier {
                     report(
                         .recordedCheckpoint, entry: stored,
                         "entry \(stored) records \(recorded.origin) at size \(recorded.size) with root "
-                            + "\(recorded.root.hex.prefix(16))... (\(recorded.field)), entry \(earlier.entry) with root "
-                            + "\(earlier.root.hex.prefix(16))... (\(earlier.field)): that log forked; ask its holder "
-                            + "which is genuine")
+                            + "\(recorded.root.hex.prefix(16))... (\(recorded.field)), entry \(earlier.entry) with "
+                            + "root \(earlier.root.hex.prefix(16))... (\(earlier.field)): that log forked; ask its "
+                            + "holder which is genuine")
                 }
             }
             previous = check.leaf

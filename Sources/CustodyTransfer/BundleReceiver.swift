@@ -186,12 +186,14 @@ public enum BundleReceiver {
             action: .receive,
             subjects: [try LedgerSubject(id: bundleID ?? "unidentified-bundle", attributes: attributes)],
             legalBasis: transfer?.legalBasis ?? summary.conditions?.legalBasis ?? "", details: details), key: key)
-        guard let checkpoint = try ledger.latestCheckpoint() else {
+        // The checkpoint at the entry's own size (every append stores one), whatever was appended since: the size
+        // a later receipt proves consistency from (SPEC 6.6).
+        guard let checkpoint = try ledger.checkpoint(size: entry.sequence + 1) else {
             throw TransferError.noCheckpointAfter(action: "receive", ledger: ledger.store.location)
         }
         // Proofs that this checkpoint extends every one this ledger gave the sender before (SPEC 6.6).
-        let given = CheckpointCrossCheck.sizesGiven(entries, key: transfer?.sender.key ?? note?.sender.key,
-                                                    ageRecipient: nil)
+        let given = CheckpointCrossCheck.sizesGiven(entries, origin: ledger.origin,
+                                                    key: transfer?.sender.key ?? note?.sender.key, ageRecipient: nil)
         let consistency = try CheckpointCrossCheck.proofs(ledger, from: given,
                                                           to: try Checkpoint(text: checkpoint.text).size)
         let receipt = ReceiptStatement(

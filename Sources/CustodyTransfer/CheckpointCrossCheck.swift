@@ -196,9 +196,11 @@ enum CheckpointCrossCheck {
     }
 
     /// The sizes of this ledger's checkpoints it gave the party with `key` or `ageRecipient` before: after each
-    /// transfer-out to it (and the checkpoint of each bundle sent, after that bundle's sealing entries) and after
-    /// each receive from it (its receipt's checkpoint).
-    static func sizesGiven(_ entries: [LedgerEntry], key: NoteVerifierKey?, ageRecipient: String?) -> Set<UInt64> {
+    /// transfer-out to it, the checkpoint of each bundle sent (its `bundleCheckpoint` detail; for entries made
+    /// before that detail, the size after the bundle's last sealing entry), and after each receive from it (its
+    /// receipt's checkpoint).
+    static func sizesGiven(_ entries: [LedgerEntry], origin: String, key: NoteVerifierKey?,
+                           ageRecipient: String?) -> Set<UInt64> {
         var sealed: [String: UInt64] = [:]
         var sizes = Set<UInt64>()
         for entry in entries {
@@ -212,7 +214,13 @@ enum CheckpointCrossCheck {
                 let toRecipient = ageRecipient != nil && recipient?["ageRecipient"]?.stringValue == ageRecipient
                 guard toKey || toRecipient else { continue }
                 sizes.insert(entry.sequence + 1)
-                for subject in entry.subjects { if let size = sealed[subject.id] { sizes.insert(size) } }
+                if let sent = entry.details["bundleCheckpoint"] {
+                    if sent["origin"]?.stringValue == origin, let size = sent["size"]?.intValue, size > 0 {
+                        sizes.insert(UInt64(size))
+                    }
+                } else {
+                    for subject in entry.subjects { if let size = sealed[subject.id] { sizes.insert(size) } }
+                }
             case .receive:
                 if let key, entry.details["sender"]?["verifierKey"]?.stringValue == key.encoded {
                     sizes.insert(entry.sequence + 1)

@@ -51,7 +51,8 @@ final class CrossCheckTests: CLITestCase {
     /// Re-signs the signed note at `source` with `signer`'s key after `edit` changed its text, writing `target`.
     func resign(_ source: String, as signer: String, to target: String, _ edit: (String) -> String) throws {
         let note = try SignedNote.parse([UInt8](try Data(contentsOf: dir.appendingPathComponent(source))))
-        let key = try SigningKey.load(keyPath: key(signer), passphrase: PassphraseSource(file: nil, allowPrompt: false))
+        let source = PassphraseSource(file: nil, allowPrompt: false)
+        let key = try SigningKey.load(keyPath: key(signer), passphrase: source)
         let text = edit(note.text)
         XCTAssertNotEqual(text, note.text, "the edit changed nothing")
         let signed = try SignedNote.sign(text: text, name: key.identity.name, key: key.privateKey)
