@@ -152,6 +152,25 @@ final class CrossCheckTests: CLITestCase {
         XCTAssertTrue(refused.err.contains("consistency"), refused.err)
     }
 
+    /// A note made before custody carried proofs (no `consistency` field) cannot prove sizes that differ: the
+    /// receive records it and warns, and equal sizes are still checked.
+    func testANoteWithoutProofsIsRecordedWithAWarning() throws {
+        try seal(into: "bundle")
+        try send("bundle", to: "one.age")
+        try receive("one.age", into: "one")
+        try send("bundle", to: "two.age")
+        try resign("two.age.note", as: "fr", to: "two.age.note.new") { text in
+            text.split(separator: "\n", omittingEmptySubsequences: false)
+                .filter { !$0.hasPrefix("consistency ") }.joined(separator: "\n")
+        }
+        try FileManager.default.removeItem(atPath: path("two.age.note"))
+        try FileManager.default.moveItem(atPath: path("two.age.note.new"), toPath: path("two.age.note"))
+        let received = try receive("two.age", into: "two")
+        XCTAssertTrue(received.out.contains("WARN  sender checkpoints"), received.out)
+        XCTAssertTrue(received.out.contains("not proven consistent"), received.out)
+        try custody(["ledger", "verify", path("de.ledger")])
+    }
+
     /// Recorded checkpoints of one origin and size with different roots: `ledger verify` fails naming both entries.
     func testLedgerVerifyReportsRecordedForks() throws {
         let one = String(repeating: "11", count: 32), two = String(repeating: "22", count: 32)
