@@ -23,6 +23,8 @@ public struct LedgerProblem: Sendable, Equatable {
         case checkpoint
         /// The recorded head disagrees with the stored entries.
         case head
+        /// Two entries record checkpoints of another log with one origin and size but different roots (a fork).
+        case recordedCheckpoint = "recorded-checkpoint"
     }
 
     /// What the problem concerns.
@@ -131,6 +133,7 @@ private struct EntryCheck {
     var fieldSequence: UInt64?
     var previous: Hash32?
     var problem: String?
+    var recorded: [RecordedCheckpoint] = []
 }
 
 /// A batch read from the store.
@@ -161,6 +164,7 @@ private final class SequentialVerifier {
     var firstBadEntry: UInt64?
     var claims: [CheckpointClaim]
     var claimCursor = 0
+    var recordedCheckpoints = RecordedCheckpointBook()
 
     init(claims: [CheckpointClaim]) {
         self.claims = claims
@@ -212,6 +216,16 @@ private final class SequentialVerifier {
                     "entry \(stored): does not chain to the entry before it (prev "
                         + "\(prev.hex.prefix(16))..., expected \(previous.hex.prefix(16))...)")
             }
+            for recorded in check.recorded {
+                if let earlier = recordedCheckpoints.add(recorded) {
+                    report(
+                        .recordedCheckpoint, entry: stored,
+                        "entry \(stored) records \(recorded.origin) at size \(recorded.size) with root "
+                            + "\(recorded.root.hex.prefix(16))... (\(recorded.field)), entry \(earlier.entry) with "
+                            + "root \(earlier.root.hex.prefix(16))... (\(earlier.field)): that log forked; ask its "
+                            + "holder which is genuine")
+                }
+            }
             previous = check.leaf
             nextSequence = stored + 1
             let compare = treeComparable
@@ -242,7 +256,8 @@ extension Ledger {
     /// Recomputes everything from the stored entries: each entry's syntax, origin, actor and signature (in
     /// parallel on every CPU, in chunks of 64 entries), the sequence, the hash chain, every stored tree node, the
     /// head and every stored checkpoint (signature and root), plus `externalCheckpoints` (signed notes from
-    /// elsewhere).
+    /// elsewhere); and that no two entries record checkpoints of another log (`RecordedCheckpoint`) with one
+    /// origin and size but different roots.
     /// - Throws: only when the store cannot be read or returns what custody never writes (`LedgerError`);
     ///   findings go in the report.
     public func verify(
@@ -460,6 +475,7 @@ extension Ledger {
                 }
                 if !valid { check.problem = "signature does not verify (entry edited)" }
             }
+            check.recorded = RecordedCheckpoint.recorded(in: entry)
         } catch {
             check.problem = "malformed: \(error)"
         }

@@ -131,6 +131,23 @@ public enum BundleReceiver {
             }
         }
 
+        // The sender's checkpoints against those this ledger already records (SPEC 6.6): refused before anything
+        // is moved or recorded.
+        let entries = try BundleTransfer.allEntries(ledger)
+        var incoming: [(checkpoint: Checkpoint, source: String)] = []
+        if let checkpoint = summary.checkpoint { incoming.append((checkpoint, "the bundle's checkpoint")) }
+        var anchor: ProofAnchor?
+        var supplied = false
+        if let fields = note?.file, let signed = try? SignedNote.parse(fields.checkpoint),
+           let body = try? Checkpoint(text: signed.text) {
+            incoming.append((body, "the transfer note's checkpoint"))
+            anchor = ProofAnchor(body, proofs: fields.consistency)
+            supplied = !fields.consistency.isEmpty
+        }
+        let unproven = try CheckpointCrossCheck.check(incoming, anchor: anchor, supplied: supplied,
+                                                      history: CheckpointCrossCheck.History(entries), what: file)
+        for warning in unproven { report.warn("sender checkpoints", warning) }
+
         // Move the bundle into place: verified or not, it is kept for inspection.
         guard rename(bagRoot, out) == 0 else {
             throw SystemError(operation: "rename \(bagRoot) to", path: out, code: errno)
@@ -161,6 +178,7 @@ public enum BundleReceiver {
             details["transferCheckpoint"] = checkpointJSON(body)
             details["transferEntry"] = .int(Int64(file.entry))
         }
+        if let anchor, supplied { details[CheckpointCrossCheck.proofsField] = anchor.json }
         var attributes: [String: JSONValue] = ["sha256": .string(fileSHA256)]
         if let tagManifest { attributes["tagmanifest-sha256"] = .string(tagManifest) }
         let bundleID = summary.bundleID ?? transfer?.bundleID
@@ -168,14 +186,21 @@ public enum BundleReceiver {
             action: .receive,
             subjects: [try LedgerSubject(id: bundleID ?? "unidentified-bundle", attributes: attributes)],
             legalBasis: transfer?.legalBasis ?? summary.conditions?.legalBasis ?? "", details: details), key: key)
-        guard let checkpoint = try ledger.latestCheckpoint() else {
+        // The checkpoint at the entry's own size (every append stores one), whatever was appended since: the size
+        // a later receipt proves consistency from (SPEC 6.6).
+        guard let checkpoint = try ledger.checkpoint(size: entry.sequence + 1) else {
             throw TransferError.noCheckpointAfter(action: "receive", ledger: ledger.store.location)
         }
+        // Proofs that this checkpoint extends every one this ledger gave the sender before (SPEC 6.6).
+        let given = CheckpointCrossCheck.sizesGiven(entries, origin: ledger.origin,
+                                                    key: transfer?.sender.key ?? note?.sender.key, ageRecipient: nil)
+        let consistency = try CheckpointCrossCheck.proofs(ledger, from: given,
+                                                          to: try Checkpoint(text: checkpoint.text).size)
         let receipt = ReceiptStatement(
             transferID: transfer?.transferID, bundleID: bundleID, tagManifestDigest: tagManifest,
             fileSHA256: fileSHA256, passed: report.passed, failures: failures,
             receiver: StatementParty(key.identity), sender: transfer?.sender.key, entry: entry.sequence,
-            checkpoint: checkpoint.bytes, time: Timestamp.now().description)
+            checkpoint: checkpoint.bytes, consistency: consistency, time: Timestamp.now().description)
         let signed = try SignedNote.sign(text: receipt.text, name: key.identity.name, key: key.privateKey)
         try FileSystem.writeAtomically(receiptPath, signed.bytes)
         return ReceiveResult(bundlePath: out, bundleID: bundleID, transfer: transfer, report: report,

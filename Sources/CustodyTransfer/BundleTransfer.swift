@@ -182,18 +182,27 @@ public enum BundleTransfer {
         ]
         if let mla = conditions.mlaReference { details["mlaReference"] = .string(mla) }
         if let consentEntry { details["consentEntry"] = .int(Int64(consentEntry)) }
+        if let sealed = summary.checkpoint { details["bundleCheckpoint"] = BundleReceiver.checkpointJSON(sealed) }
         let entry = try ledger.append(LedgerEntryDraft(
             action: .transferOut,
             subjects: [try LedgerSubject(id: bundleID, attributes: [
                 "tagmanifest-sha256": .string(statement.tagManifestDigest), "sha256": .string(fileDigest),
             ])],
             legalBasis: conditions.legalBasis ?? "", details: details), key: key)
-        guard let checkpointNote = try ledger.latestCheckpoint() else {
+        // The checkpoint at the entry's own size (every append stores one), whatever was appended since: the size
+        // a later transfer proves consistency from (SPEC 6.6).
+        guard let checkpointNote = try ledger.checkpoint(size: entry.sequence + 1) else {
             throw TransferError.noCheckpointAfter(action: "transfer-out", ledger: ledger.store.location)
         }
         let checkpoint = try Checkpoint(text: checkpointNote.text)
+        // Proofs that this checkpoint extends every one this ledger gave the recipient before (SPEC 6.6).
+        var given = CheckpointCrossCheck.sizesGiven(entries, origin: ledger.origin, key: recipient.key,
+                                                    ageRecipient: recipient.ageRecipient.encoded)
+        if let sealed = summary.checkpoint, sealed.origin == ledger.origin { given.insert(sealed.size) }
+        let consistency = try CheckpointCrossCheck.proofs(ledger, from: given, to: checkpoint.size)
         var outer = statement
-        outer.file = .init(sha256: fileDigest, size: fileSize, entry: entry.sequence, checkpoint: checkpointNote.bytes)
+        outer.file = .init(sha256: fileDigest, size: fileSize, entry: entry.sequence, checkpoint: checkpointNote.bytes,
+                           consistency: consistency)
         let note = try SignedNote.sign(text: outer.text, name: key.identity.name, key: key.privateKey)
         guard link(temporary, out) == 0 else { throw SystemError(operation: "create", path: out, code: errno) }
         linked = true

@@ -19,11 +19,16 @@ public struct ReceiptImportResult: Sendable {
     public var alreadyRecorded: Bool
     /// The receiver's checkpoint in the receipt, verified.
     public var receiverCheckpoint: Checkpoint
+    /// Pairs of the receiver's checkpoints recorded without a consistency proof (the receipt carried none), one
+    /// line each.
+    public var unproven: [String] = []
 }
 
 /// `custody receipt import`: checks a receipt's signature (against the trust store, else the recipient key the
 /// transfer-out entry recorded), that it answers a transfer-out entry of this ledger (transfer ID, bundle, file
-/// digest), and the receiver's signed checkpoint; then appends a `receipt` entry.
+/// digest, tag manifest, sender), that its receiver agrees with the trust store and the entry, the receiver's
+/// signed checkpoint (its entry inside it, consistent with the receiver's checkpoints already recorded); then
+/// appends a `receipt` entry.
 public enum ReceiptImporter {
     /// Checks the receipt at `path` and appends a `receipt` entry to `ledger` signed with `key`; `trust`, when given,
     /// must hold the receiver.
@@ -67,6 +72,8 @@ public enum ReceiptImporter {
         } catch {
             throw TransferError.receiverCheckpointInvalid(path: path, reason: "\(error)")
         }
+        try crossCheck(receipt, path: path, transfer: transfer, checkpoint: checkpoint, owner: ledger.owner,
+                       trust: trust)
         let digest = Hex.encode(Digester.digest(.sha256, bytes))
         if let existing = entries.first(where: {
             $0.action == .receipt && $0.details["receiptSha256"]?.stringValue == digest
@@ -74,7 +81,12 @@ public enum ReceiptImporter {
             return ReceiptImportResult(receipt: receipt, transferEntry: transfer.sequence, entry: existing,
                                        alreadyRecorded: true, receiverCheckpoint: checkpoint)
         }
-        let details: [String: JSONValue] = [
+        let anchor = ProofAnchor(checkpoint, proofs: receipt.consistency)
+        let supplied = !receipt.consistency.isEmpty
+        let unproven = try CheckpointCrossCheck.check(
+            [(checkpoint, "the receipt's checkpoint")], anchor: anchor, supplied: supplied,
+            history: CheckpointCrossCheck.History(entries), what: path)
+        var details: [String: JSONValue] = [
             "transfer": .string(transferID), "transferEntry": .int(Int64(transfer.sequence)),
             "result": .string(receipt.passed ? "passed" : "failed"),
             "failures": .array(receipt.failures.map { .string($0) }),
@@ -82,11 +94,53 @@ public enum ReceiptImporter {
             "receiverCheckpoint": BundleReceiver.checkpointJSON(checkpoint),
             "receiptSha256": .string(digest), "receipt": .string(String(decoding: bytes, as: UTF8.self)),
         ]
+        if supplied { details[CheckpointCrossCheck.proofsField] = anchor.json }
         let entry = try ledger.append(LedgerEntryDraft(
             action: .receipt, subjects: transfer.subjects, legalBasis: transfer.legalBasis, details: details),
             key: key)
         return ReceiptImportResult(receipt: receipt, transferEntry: transfer.sequence, entry: entry,
-                                   alreadyRecorded: false, receiverCheckpoint: checkpoint)
+                                   alreadyRecorded: false, receiverCheckpoint: checkpoint, unproven: unproven)
+    }
+
+    /// Checks the receipt's remaining fields against the transfer-out entry it answers, its own checkpoint, this
+    /// ledger's owner and the trust store (SPEC 6.7); throws `CrossCheckError.fieldContradicts` naming the first
+    /// field that disagrees.
+    static func crossCheck(_ receipt: ReceiptStatement, path: String, transfer: LedgerEntry, checkpoint: Checkpoint,
+                           owner: Identity, trust: TrustStore?) throws {
+        func refuse(_ field: String, _ value: String, _ record: String, _ expected: String) -> CrossCheckError {
+            .fieldContradicts(what: path, field: field, value: value, record: record, expected: expected)
+        }
+        let entry = "transfer-out entry \(transfer.sequence)"
+        let sent = transfer.subjects.first?.attributes["tagmanifest-sha256"]?.stringValue
+        if let sent, let received = receipt.tagManifestDigest, received != sent {
+            throw refuse("tagmanifest-sha256", received, entry, sent)
+        }
+        if let sender = receipt.sender, sender != owner.verifierKey {
+            throw refuse("sender", sender.encoded, "this ledger's owner", owner.verifierKey.encoded)
+        }
+        guard receipt.entry < checkpoint.size else {
+            throw refuse("entry", String(receipt.entry), "the receiver's checkpoint in the receipt",
+                         "size \(checkpoint.size) (entries below \(checkpoint.size))")
+        }
+        let recipient = transfer.details["recipient"]
+        var records: [(String, String?, String?)] = [
+            (entry, recipient?["agency"]?.stringValue, recipient?["jurisdiction"]?.stringValue),
+        ]
+        if let trusted = trust?.entry(named: receipt.receiver.key.name) {
+            records.insert(("the trust store entry \(trusted.name)", trusted.agency, trusted.jurisdiction), at: 0)
+        }
+        for (record, agency, jurisdiction) in records {
+            if let agency, receipt.receiver.agency != agency {
+                throw refuse("receiver-agency", receipt.receiver.agency, record, agency)
+            }
+            if let jurisdiction, receipt.receiver.jurisdiction != jurisdiction {
+                throw refuse("receiver-jurisdiction", receipt.receiver.jurisdiction, record, jurisdiction)
+            }
+        }
+        if let recorded = recipient?["verifierKey"]?.stringValue, recorded != receipt.receiver.key.encoded {
+            throw TransferError.receiverKeyMismatch(path: path, signer: receipt.receiver.key.encoded,
+                                                    entry: transfer.sequence, recorded: recorded)
+        }
     }
 }
 
@@ -128,7 +182,35 @@ public enum ConsentManager {
         return details
     }
 
-    /// The holder records a consent: it must be signed by a trusted key that sealed a bundle this ledger received.
+    /// Checks the consent's granting party against the trust store and against the sealer the `receive` entries
+    /// of its bundle recorded (SPEC 6.8); throws `CrossCheckError.fieldContradicts` naming the field.
+    static func crossCheck(_ statement: ConsentStatement, path: String, received: [LedgerEntry],
+                           trust: TrustStore) throws {
+        let party = statement.grantedBy
+        var records: [(String, String?, String?)] = []
+        if let trusted = trust.entry(named: party.key.name) {
+            records.append(("the trust store entry \(trusted.name)", trusted.agency, trusted.jurisdiction))
+        }
+        for entry in received where entry.details["sealer"]?["verifierKey"]?.stringValue == party.key.encoded {
+            let sealer = entry.details["sealer"]
+            records.append(("receive entry \(entry.sequence) (sealer)", sealer?["agency"]?.stringValue,
+                            sealer?["jurisdiction"]?.stringValue))
+        }
+        for (record, agency, jurisdiction) in records {
+            if let agency, party.agency != agency {
+                throw CrossCheckError.fieldContradicts(what: path, field: "granted-by-agency", value: party.agency,
+                                                       record: record, expected: agency)
+            }
+            if let jurisdiction, party.jurisdiction != jurisdiction {
+                throw CrossCheckError.fieldContradicts(what: path, field: "granted-by-jurisdiction",
+                                                       value: party.jurisdiction, record: record,
+                                                       expected: jurisdiction)
+            }
+        }
+    }
+
+    /// The holder records a consent: it must be signed by a trusted key that sealed a bundle this ledger received,
+    /// and its granting party must agree with the trust store and the sealer recorded.
     /// A consent already recorded is not recorded twice: its entry is returned with `alreadyRecorded` set.
     public static func importConsent(_ path: String, ledger: Ledger, key: SigningKey, trust: TrustStore) throws
         -> (statement: ConsentStatement, entry: LedgerEntry, alreadyRecorded: Bool) {
@@ -148,6 +230,7 @@ public enum ConsentManager {
                                                    sealer: sealer)
         }
         try SignedImport.requireTrusted(signer, in: trust, path: path)
+        try crossCheck(statement, path: path, received: received, trust: trust)
         if let existing = entries.first(where: {
             $0.action == .consent && $0.details["consent"]?.stringValue == statement.consentID
         }) {

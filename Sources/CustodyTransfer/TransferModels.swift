@@ -128,9 +128,14 @@ public struct TransferStatement: Sendable, Equatable {
         public var entry: UInt64
         /// The sender's signed checkpoint after that entry.
         public var checkpoint: [UInt8]
+        /// Consistency proofs from the sizes of the sender's checkpoints it gave this recipient before to the size
+        /// of `checkpoint` (empty in notes made before custody carried them).
+        public var consistency: [CarriedProof] = []
 
         /// File fields from their parts.
-        public init(sha256: String, size: UInt64, entry: UInt64, checkpoint: [UInt8]) {
+        public init(sha256: String, size: UInt64, entry: UInt64, checkpoint: [UInt8],
+                    consistency: [CarriedProof] = []) {
+            self.consistency = consistency
             self.sha256 = sha256
             self.size = size
             self.entry = entry
@@ -173,6 +178,7 @@ public struct TransferStatement: Sendable, Equatable {
             statement.add("file-size", String(file.size))
             statement.add("entry", String(file.entry))
             statement.add("checkpoint", Base64.encode(file.checkpoint))
+            for proof in file.consistency { statement.add("consistency", proof.field) }
         }
         return statement
     }
@@ -183,11 +189,13 @@ public struct TransferStatement: Sendable, Equatable {
     static let keys: Set<String> = Set(["transfer", "bundle", "tagmanifest-sha256", "time", "recipient",
                                         "recipient-name", "recipient-agency", "recipient-jurisdiction",
                                         "recipient-key", "legal-basis", "mla-ref", "conditions", "file-sha256",
-                                        "file-size", "entry", "checkpoint"] + StatementParty.keys("sender"))
+                                        "file-size", "entry", "checkpoint", "consistency"]
+                                        + StatementParty.keys("sender"))
 
     /// Parses a statement's text (the signature is checked separately).
     public init(text: String) throws {
-        let statement = try Statement(parsing: text, header: TransferStatement.header, allowed: TransferStatement.keys)
+        let statement = try Statement(parsing: text, header: TransferStatement.header, allowed: TransferStatement.keys,
+                                      repeatable: ["consistency"])
         func bad(_ why: String) -> TransferError { .statementMalformed(header: TransferStatement.header, reason: why) }
         transferID = try statement.required("transfer")
         bundleID = try statement.required("bundle")
@@ -231,8 +239,10 @@ public struct TransferStatement: Sendable, Equatable {
                   let checkpoint = statement.value("checkpoint").flatMap({ Base64.decode($0) }) else {
                 throw bad("file-sha256, file-size, entry and checkpoint must come together and be well formed")
             }
-            file = FileFields(sha256: sha, size: size, entry: entry, checkpoint: checkpoint)
+            file = FileFields(sha256: sha, size: size, entry: entry, checkpoint: checkpoint,
+                              consistency: try CarriedProof.parse(statement, header: TransferStatement.header))
         } else {
+            guard statement.value("consistency") == nil else { throw bad("consistency without the file fields") }
             file = nil
         }
     }
@@ -257,6 +267,8 @@ public struct TransferStatement: Sendable, Equatable {
 /// sender NAME+KEYID+BASE64             (when known)
 /// entry N                              (the receiver's receive entry)
 /// checkpoint BASE64(signed checkpoint note of the receiver's ledger after that entry)
+/// consistency FROM HEX,HEX,...         (repeatable: proofs from the receiver's earlier checkpoints given the
+///                                      sender to this one; `consistency N` alone for this one's own size)
 /// time 2026-11-23T21:48:30Z
 /// ```
 public struct ReceiptStatement: Sendable, Equatable {
@@ -282,13 +294,17 @@ public struct ReceiptStatement: Sendable, Equatable {
     public var entry: UInt64
     /// The receiver's signed checkpoint after that entry.
     public var checkpoint: [UInt8]
+    /// Consistency proofs from the sizes of the receiver's checkpoints it gave the sender before to the size of
+    /// `checkpoint` (empty in receipts made before custody carried them).
+    public var consistency: [CarriedProof] = []
     /// When the receipt was made (RFC 3339, UTC).
     public var time: String
 
     /// A receipt from its fields.
     public init(transferID: String?, bundleID: String?, tagManifestDigest: String?, fileSHA256: String,
                 passed: Bool, failures: [String], receiver: StatementParty, sender: NoteVerifierKey?, entry: UInt64,
-                checkpoint: [UInt8], time: String) {
+                checkpoint: [UInt8], consistency: [CarriedProof] = [], time: String) {
+        self.consistency = consistency
         self.transferID = transferID
         self.bundleID = bundleID
         self.tagManifestDigest = tagManifestDigest
@@ -313,6 +329,7 @@ public struct ReceiptStatement: Sendable, Equatable {
         statement.add("sender", sender?.encoded)
         statement.add("entry", String(entry))
         statement.add("checkpoint", Base64.encode(checkpoint))
+        for proof in consistency { statement.add("consistency", proof.field) }
         statement.add("time", time)
         return statement.text
     }
@@ -320,9 +337,9 @@ public struct ReceiptStatement: Sendable, Equatable {
     /// Parses a receipt's text (the signature is checked separately).
     public init(text: String) throws {
         let allowed = Set(["transfer", "bundle", "tagmanifest-sha256", "file-sha256", "result", "failure", "sender",
-                           "entry", "checkpoint", "time"] + StatementParty.keys("receiver"))
+                           "entry", "checkpoint", "consistency", "time"] + StatementParty.keys("receiver"))
         let statement = try Statement(parsing: text, header: ReceiptStatement.header, allowed: allowed,
-                                      repeatable: ["failure"])
+                                      repeatable: ["failure", "consistency"])
         func bad(_ why: String) -> TransferError { .statementMalformed(header: ReceiptStatement.header, reason: why) }
         transferID = statement.value("transfer")
         bundleID = statement.value("bundle")
@@ -346,6 +363,7 @@ public struct ReceiptStatement: Sendable, Equatable {
             throw bad("checkpoint is not base64")
         }
         self.checkpoint = checkpoint
+        consistency = try CarriedProof.parse(statement, header: ReceiptStatement.header)
         time = try statement.required("time")
     }
 }
