@@ -50,6 +50,7 @@ struct ReceiptImportCommand: ParsableCommand {
                 "receiverCheckpoint": .object(["origin": .string(result.receiverCheckpoint.origin),
                                                "size": .int(Int64(result.receiverCheckpoint.size)),
                                                "root": .string(result.receiverCheckpoint.root.hex)]),
+                "unproven": .array(result.unproven.map { .string($0) }),
             ]).canonicalString)
         } else {
             Terminal.line("receipt from \(statement.receiver.description) for transfer \(statement.transferID ?? "?") "
@@ -58,6 +59,7 @@ struct ReceiptImportCommand: ParsableCommand {
                 + "\(result.receiverCheckpoint.origin) (signed checkpoint at size \(result.receiverCheckpoint.size))")
             Terminal.line(result.alreadyRecorded ? "  already recorded at ledger entry \(result.entry.sequence)"
                 : "  recorded at ledger entry \(result.entry.sequence) (receipt)")
+            for warning in result.unproven { Terminal.line("  WARN  receiver checkpoints: \(warning)") }
             if statement.passed {
                 Terminal.line("  the receiver verified the bundle: passed")
             } else {
