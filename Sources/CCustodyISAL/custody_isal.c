@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__has_include)
+#if defined(__has_include) && !defined(CUSTODY_NO_ISAL)
 #if __has_include(<isa-l/igzip_lib.h>) && __has_include(<dlfcn.h>) && __has_include(<pthread.h>)
 #define CUSTODY_HAVE_ISAL_HEADER 1
 #endif
