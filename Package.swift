@@ -40,6 +40,7 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
         ),
         .target(name: "CCustodySystem"),
+        .target(name: "CCustodyISAL"),
         .target(name: "CustodyBase"),
         .target(name: "CustodyIO", dependencies: ["CustodyBase", "CCustodySystem"]),
         .target(name: "CustodyCrypto", dependencies: ["CustodyIO", "CustodyBase", "COpenSSL"]),
@@ -47,7 +48,7 @@ let package = Package(
         .target(name: "CustodyTar", dependencies: ["CustodyIO", "CustodyBase"]),
         .target(
             name: "CustodyEngine",
-            dependencies: ["CustodyCrypto", "CustodyIO", "CustodyBase", "CZlib", "CCustodySystem"]
+            dependencies: ["CustodyCrypto", "CustodyIO", "CustodyBase", "CZlib", "CCustodySystem", "CCustodyISAL"]
         ),
         .target(name: "CustodyLedger", dependencies: ["CustodyCrypto", "CustodyIO", "CustodyBase", "CSQLite"]),
         .target(

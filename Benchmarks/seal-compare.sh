@@ -18,9 +18,17 @@ LEVEL_ARGS=()
 if [ -n "${LEVEL:-}" ]; then LEVEL_ARGS=(--level "$LEVEL"); fi
 
 . "$HERE/lib.sh"
-prepare pigz ewfacquire ewfverify python3 /usr/bin/time
+prepare pigz igzip openssl ewfacquire ewfverify python3 /usr/bin/time
 "$CUSTODY" keygen --name bench --agency "Benchmark" --jurisdiction FR --out "$WORK/keys" --no-passphrase >/dev/null
 "$CUSTODY" ledger init "$WORK/bench.ledger" --origin bench.example/custody --key "$WORK/keys/bench.key" >/dev/null
+
+# The seal's CPU bound (issue 17): the CPU its digests and its deflate need at their single-core rates, measured
+# here: sha256 and sha512 from `openssl speed`, ISA-L's deflate from one igzip thread (`igzip -1 -T 1`).
+speed() { openssl speed -evp "$1" -bytes 1048576 -seconds 3 -mr 2>/dev/null | awk -F: '/^\+F:/ { print $4 }' | tail -1; }
+SHA256_RATE=$(speed sha256)
+SHA512_RATE=$(speed sha512)
+/usr/bin/time -f "%U %S" -o "$WORK/igzip-cpu.txt" sh -c "igzip -1 -T 1 -c '$CORPUS' > /dev/null"
+IGZIP_CPU=$(awk '{ print $1 + $2 }' "$WORK/igzip-cpu.txt")
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for run in $(seq 1 "$RUNS"); do
@@ -46,18 +54,20 @@ if command -v bagit.py >/dev/null; then
 fi
 
 BENCH_HERE="$HERE" python3 - "$TIMES" "$RESULTS" "$CORPUS" "$RUNS" "$BUNDLE_SIZE" "$PIGZ_SIZE" "$E01_SIZE" "$LOAD_BEFORE" \
-    "$LOAD_AFTER" "$(uname -srm)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" <<'EOF'
+    "$LOAD_AFTER" "$(uname -srm)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" \
+    "$SHA256_RATE" "$SHA512_RATE" "$IGZIP_CPU" "$("$CUSTODY" --version | tail -1)" <<'EOF'
 import os, sys, datetime
 sys.path.insert(0, os.environ['BENCH_HERE'])
 import benchstats
 times, results, corpus, runs, bsize, psize, esize, load_before, load_after, system, cpu_model = sys.argv[1:12]
+sha256_rate, sha512_rate, igzip_cpu, engines = float(sys.argv[12]), float(sys.argv[13]), float(sys.argv[14]), sys.argv[15]
 bsize, psize, esize = int(bsize), int(psize), int(esize)
 med, rss, cpu = benchstats.load(times)
 size = os.path.getsize(corpus)
 pairs = [
-    ("custody seal vs pigz -1 -c", "pigz-1", "custody-seal", 1.8),
-    ("custody seal vs ewfacquire -c deflate:fast -d sha256", "ewfacquire", "custody-seal", 4.0),
-    ("custody verify (full) vs ewfverify -d sha256", "ewfverify", "custody-verify", 2.0),
+    ("custody seal vs pigz -1 -c", "pigz-1", "custody-seal", 3.5),
+    ("custody seal vs ewfacquire -c deflate:fast -d sha256", "ewfacquire", "custody-seal", 8.0),
+    ("custody verify (full) vs ewfverify -d sha256", "ewfverify", "custody-verify", 3.5),
 ]
 out = benchstats.header("custody seal / verify benchmark", f"Benchmarks/seal-compare.sh {runs}", corpus, runs, load_before, load_after, machine=f"{system}, {cpu_model}")
 out.append("Commands (one round):\n")
@@ -72,6 +82,17 @@ out.append("```\n")
 out += benchstats.tool_table([(k, size) for k in ["custody-seal", "pigz-1", "ewfacquire", "custody-verify", "custody-verify-fast", "ewfverify"]], med, cpu, rss)
 out.append("")
 out += benchstats.speedup_table(pairs, med, cpu)
+# The CPU bound: the content's tree and sha256, the packed bytes' sha256 and sha512 (the manifests), and the
+# deflate, at the single-core rates measured in this run, over the cores.
+packed = bsize
+bound = (2 * size / sha256_rate + packed / sha256_rate + packed / sha512_rate + igzip_cpu) / os.cpu_count()
+out.append(f"| custody seal wall / CPU bound ({bound:.2f} s) | {med['custody-seal'] / bound:.2f}x | | <= 1.3x | "
+           f"{'yes' if med['custody-seal'] / bound <= 1.3 else 'NO'} |")
+out.append("")
+out.append(f"CPU bound: (2 x {size} B / sha256 {sha256_rate / 1e9:.2f} GB/s + {packed} B / sha256 + {packed} B / "
+           f"sha512 {sha512_rate / 1e9:.2f} GB/s + igzip -1 -T 1 {igzip_cpu:.2f} CPU s) / {os.cpu_count()} cores = "
+           f"{bound:.2f} s (`openssl speed -evp ALG -bytes 1048576`, one igzip thread over the corpus). "
+           f"Engines (`custody --version`): {engines}.")
 out.append("")
 out.append(f"Sizes: bundle {bsize} bytes (payload, manifests, leaf lists, tag files), pigz -1 {psize}, E01 {esize}. "
            "custody seal packs (custody gzip, level 1), computes the tree digest and sha256 of the content and "

@@ -25,8 +25,10 @@ public enum BenchStage: String, CaseIterable, Sendable {
     case tree
     /// Every linear digest at once.
     case allDigests = "all-digests"
-    /// Compressing every chunk (custody gzip members).
+    /// Compressing every chunk (custody gzip members) with the engine serving the level here.
     case compress
+    /// Compressing every chunk with zlib whatever the level (to compare the engines).
+    case compressZlib = "compress-zlib"
     /// The seal's pipeline: tree, sha256 and compression in one read.
     case seal
 
@@ -38,6 +40,7 @@ public enum BenchStage: String, CaseIterable, Sendable {
         case .tree: return "tree (RFC 6962)"
         case .allDigests: return "all digests"
         case .compress: return "compress"
+        case .compressZlib: return "compress"
         case .seal: return "seal pipeline"
         }
     }
@@ -50,7 +53,7 @@ public enum BenchStage: String, CaseIterable, Sendable {
         case .sha256, .seal: return [.sha256]
         case .sha512: return [.sha512]
         case .allDigests: return DigestAlgorithm.allCases
-        case .read, .tree, .compress: return []
+        case .read, .tree, .compress, .compressZlib: return []
         }
     }
 
@@ -58,7 +61,7 @@ public enum BenchStage: String, CaseIterable, Sendable {
     public var computesTree: Bool { self == .tree || self == .allDigests || self == .seal }
 
     /// Whether the stage compresses every chunk.
-    public var compresses: Bool { self == .compress || self == .seal }
+    public var compresses: Bool { self == .compress || self == .compressZlib || self == .seal }
 
     /// The stages the seal pipeline is made of; the slowest is its bottleneck.
     public static let sealComponents: [BenchStage] = [.read, .tree, .sha256, .compress]
@@ -143,6 +146,7 @@ public struct BenchRunner: Sendable {
             var packer = EvidencePacker(level: Int(compressionLevel), chunkSize: chunkSize,
                                         linearDigests: stage.linearDigests)
             packer.readers = readers
+            if stage == .compressZlib { packer.engine = .zlib }
             packer.shouldStop = shouldStop
             if let progress { packer.progress = { progress(stage, $0) } }
             let sink = CountingSink()
@@ -506,7 +510,11 @@ public struct BenchReport: Sendable {
         ]
         for measurement in measurements {
             var title = measurement.stage.title
-            if measurement.stage == .compress { title += " (deflate \(compressionLevel))" }
+            if measurement.stage == .compress || measurement.stage == .compressZlib {
+                let engine = measurement.stage == .compressZlib ? CompressionEngine.zlib
+                    : CompressionEngine.deflating(level: Int(compressionLevel))
+                title += " (\(engine.rawValue) \(compressionLevel))"
+            }
             var line = pad(title, 24, left: true)
                 + pad(formatFixed(measurement.bytesPerSecond / 1e6, decimals: 1), 10)
                 + pad(formatFixed(measurement.bytesPerSecond / Double(1 << 30), decimals: 2), 9)

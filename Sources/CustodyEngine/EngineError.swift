@@ -22,6 +22,8 @@ public enum EngineError: CustodyFailure, Equatable {
     case changedSize(path: String, EvidenceSource.SizeChange, activity: Activity)
     /// A zlib call failed (`status` when zlib gave one).
     case zlib(call: String, status: Int32?)
+    /// An ISA-L call failed (`detail` says why, e.g. the library is missing).
+    case isal(call: String, detail: String)
     /// A resume point was asked for where the content does not end on a chunk boundary.
     case resumePointNotWholeChunks(size: UInt64, chunkSize: Int)
     /// A resume point was made with other linear digests than the pipeline computes.
@@ -60,6 +62,8 @@ public enum EngineError: CustodyFailure, Equatable {
                 + "end, \(change.read) read); \(activity.rawValue) it again once it is stable"
         case .zlib(let call, let status):
             return "zlib: \(call) failed" + (status.map { " (status \($0))" } ?? "")
+        case .isal(let call, let detail):
+            return "ISA-L: \(call): \(detail)"
         case .resumePointNotWholeChunks(let size, let chunkSize):
             return "a resume point needs whole chunks: \(size) bytes is not a multiple of the chunk size \(chunkSize)"
         case .resumePointDigestsDiffer(let resumePoint, let pipeline):

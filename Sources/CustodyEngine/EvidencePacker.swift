@@ -62,6 +62,9 @@ public struct EvidencePacker: Sendable {
     public var resumePoint: ResumePoint?
     /// Called with each chunk's index and leaf hash, in chunk order, before its member is written.
     public var leafObserver: (@Sendable (UInt64, Hash32) -> Void)?
+    /// The engine that deflates; nil for the one serving `level` in this process
+    /// (`CompressionEngine.deflating(level:)`). Either writes the same format.
+    public var engine: CompressionEngine?
 
     /// The state of a pack after its first whole chunks: the content's (tree leaves, linear digests) and the
     /// packed bytes' (count, open digesters). Built by `verifyPrefix(of:)` from what an interrupted run wrote.
@@ -116,7 +119,7 @@ public struct EvidencePacker: Sendable {
             throw EngineError.resumePointPackedDigestsDiffer
         }
         let run = try PackRun(level: level, chunkSize: chunkSize, sink: sink, packedDigests: packedDigests,
-                              resumePoint: resumePoint)
+                              resumePoint: resumePoint, engine: engine)
         let result = try pipeline.run(reader, parallel: { try run.encode($0) },
                                       ordered: { try run.emit($0, $1) })
         let trailer = PackFormat.endOfFileMember(chunkCount: result.chunkCount, chunkSize: chunkSize)
@@ -142,7 +145,7 @@ final class PackRun: @unchecked Sendable {
     let level: Int
     let chunkSize: Int
     let sink: ByteSink
-    let deflaters: ObjectPool<RawDeflater>
+    let deflaters: ObjectPool<any ChunkDeflater>
     let buffers: ObjectPool<ByteBuffer>
     /// The member for a full chunk of zeros, index 0 (patched per chunk).
     let zeroMember: [UInt8]
@@ -158,11 +161,12 @@ final class PackRun: @unchecked Sendable {
     private var zero: UInt64 = 0
 
     init(level: Int, chunkSize: Int, sink: ByteSink, packedDigests: [DigestAlgorithm],
-         resumePoint: EvidencePacker.ResumePoint? = nil) throws {
+         resumePoint: EvidencePacker.ResumePoint? = nil, engine: CompressionEngine? = nil) throws {
         self.level = level
         self.chunkSize = chunkSize
         self.sink = sink
-        deflaters = ObjectPool { try RawDeflater(level: level) }
+        let engine = engine ?? CompressionEngine.deflating(level: level)
+        deflaters = ObjectPool { try CompressionEngine.makeDeflater(level: level, engine: engine) }
         let capacity = PackFormat.maximumMemberSize(chunkSize: chunkSize)
         buffers = ObjectPool { ByteBuffer(capacity: capacity) }
         if let resumePoint {
@@ -201,7 +205,7 @@ final class PackRun: @unchecked Sendable {
 
     /// Compresses (or stores) `content` into a complete member in a pooled buffer.
     static func buildMember(_ content: UnsafeRawBufferPointer, index: UInt64, level: Int, chunkSize: Int,
-                            deflaters: ObjectPool<RawDeflater>, buffers: ObjectPool<ByteBuffer>) throws -> ByteBuffer {
+                            deflaters: ObjectPool<any ChunkDeflater>, buffers: ObjectPool<ByteBuffer>) throws -> ByteBuffer {
         let buffer = try buffers.take()
         let base = buffer.storage.baseAddress!
         let dataStart = PackFormat.headerSize

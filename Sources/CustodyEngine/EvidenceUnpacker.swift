@@ -143,7 +143,7 @@ private final class UnpackRun: @unchecked Sendable {
     let workers = DispatchQueue.global(qos: .userInitiated)
     let orderedQueue = DispatchQueue(label: "custody.unpack.ordered", qos: .userInitiated)
     let inFlight = DispatchGroup()
-    let inflaters = ObjectPool { try RawInflater() }
+    let inflaters = ObjectPool { try CompressionEngine.makeInflater() }
 
     private struct Shared {
         var stop = false

@@ -130,7 +130,7 @@ final class PrefixMemberReader: ChunkReader, @unchecked Sendable {
     /// The member packing writes for a chunk of zeros (index 0), or empty: a member equal to it apart from the
     /// index is all zeros without inflating it.
     let zeroMember: [UInt8]
-    private let inflaters = ObjectPool { try RawInflater() }
+    private let inflaters = ObjectPool { try CompressionEngine.makeInflater() }
     private let buffers: ObjectPool<ByteBuffer>
     private let firstFailure = Mutex<(index: Int, reason: String)?>(nil)
 

@@ -112,7 +112,7 @@ public struct PackedEvidenceFile: Sendable {
         guard input.count == Int(member.size) else { throw damaged("truncated member") }
         let dataEnd = input.count - PackFormat.trailerSize
         let data = UnsafeRawBufferPointer(rebasing: input.storage[PackFormat.headerSize..<dataEnd])
-        let inflater = try RawInflater()
+        let inflater = try CompressionEngine.makeInflater()
         switch inflater.inflate(data, into: output.storage) {
         case .complete(let produced, let consumed):
             guard produced <= chunkSize else { throw damaged("decompression bomb: inflates past the chunk size") }

@@ -5,7 +5,7 @@ internal import CZlib
 
 /// A raw-deflate (windowBits -15) compressor over a `z_stream` at a fixed heap address.
 /// Used by one thread at a time; reusable across chunks.
-final class RawDeflater: @unchecked Sendable {
+final class RawDeflater: ChunkDeflater, @unchecked Sendable {
     private let stream: UnsafeMutablePointer<z_stream>
     let level: Int32
     private var currentLevel: Int32
@@ -29,8 +29,7 @@ final class RawDeflater: @unchecked Sendable {
     /// flags is written at level 0 (stored blocks) inside the same stream, so the random parts of a mixed
     /// chunk cost a copy instead of a futile search for matches.
     func compress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer,
-                  segment: Int? = nil, incompressible: (UnsafeRawBufferPointer) -> Bool = { _ in false }) throws
-        -> Int? {
+                  segment: Int?, incompressible: (UnsafeRawBufferPointer) -> Bool) throws -> Int? {
         guard deflateReset(stream) == Z_OK else { throw EngineError.zlib(call: "deflateReset", status: nil) }
         guard try setLevel(level) else { return nil }
         applyProfile()
@@ -97,7 +96,7 @@ enum InflateOutcome: Equatable {
 }
 
 /// A raw-inflate (windowBits -15) decompressor over a `z_stream` at a fixed heap address.
-final class RawInflater: @unchecked Sendable {
+final class RawInflater: ChunkInflater, @unchecked Sendable {
     private let stream: UnsafeMutablePointer<z_stream>
 
     init() throws {

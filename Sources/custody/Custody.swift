@@ -10,7 +10,7 @@ struct Custody: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "custody",
         abstract: "Chain of custody for electronic evidence: hash, pack, seal, verify and transfer.",
-        version: CustodyVersion.string,
+        version: CustodyVersion.string + "\ncompression: " + CompressionEngine.summary,
         subcommands: [
             HashCommand.self, PackCommand.self, UnpackCommand.self, KeygenCommand.self, LedgerCommand.self,
             SealCommand.self, VerifyCommand.self, TrustCommand.self, TransferCommand.self, ReceiveCommand.self,
@@ -24,6 +24,7 @@ struct Custody: ParsableCommand {
     static func main() {
         // The library takes no configuration from the environment: the command line reads it here.
         FileChunkReader.mapsRegularFilesByDefault = getenv("CUSTODY_NO_MMAP") == nil
+        CompressionEngine.allowsISAL = getenv("CUSTODY_ZLIB_ONLY") == nil
         do {
             var command = try parseAsRoot(rawArguments())
             try command.run()

@@ -29,7 +29,8 @@ final class BenchCommandTests: XCTestCase {
             if case .string(let name)? = stage["stage"] { return name }
             return nil
         }
-        XCTAssertEqual(names, ["read", "md5", "sha1", "sha256", "sha512", "tree", "all-digests", "compress", "seal"])
+        XCTAssertEqual(names, ["read", "md5", "sha1", "sha256", "sha512", "tree", "all-digests", "compress", "compress-zlib",
+                               "seal"])
         for stage in stages {
             XCTAssertEqual(integer(stage["bytes"]), 8 << 20, "every stage reads the whole input: \(stage)")
             XCTAssertGreaterThan(integer(stage["bytesPerSecond"]) ?? 0, 0)

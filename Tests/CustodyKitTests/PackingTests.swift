@@ -437,7 +437,7 @@ final class PackingTests: XCTestCase {
             let zeros = [UInt8](repeating: 0, count: chunk + 4096)
             var data = [UInt8](repeating: 0, count: 70_000)
             let size = try! zeros.withUnsafeBytes { source in
-                try data.withUnsafeMutableBytes { try RawDeflater(level: 9).compress(source, into: $0) }
+                try data.withUnsafeMutableBytes { try RawDeflater(level: 9).compress(source, into: $0, segment: nil, incompressible: { _ in false }) }
             }!
             data.removeSubrange(size...)
             let total = PackFormat.headerSize + data.count + 8
