@@ -468,7 +468,8 @@ public struct BundleVerifier: Sendable {
             case .gzip:
                 var unpacker = EvidenceUnpacker(
                     expected: UnpackExpectation(treeRoot: tree, leaves: problems.isEmpty ? leaves : nil,
-                                                size: item.size, digests: expectedDigests),
+                                                size: item.size, digests: expectedDigests,
+                                                chunkSize: item.chunkSize),
                     salvage: true, linearDigests: Array(expectedDigests.keys).sorted())
                 if let report = progress { unpacker.progress = { report(item.payloadPath, $0) } }
                 let result = try unpacker.unpack(descriptor, to: nil)

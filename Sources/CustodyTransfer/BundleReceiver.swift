@@ -57,6 +57,9 @@ public struct ReceiveOptions: Sendable {
     public var limits = TarLimits()
     /// Polled between decrypted batches; when it returns true the receive stops and leaves nothing.
     public var shouldStop: (@Sendable () -> Bool)?
+    /// Called after the `receive` entry is appended, before the receipt is written: a test hook to fail what
+    /// follows the append (a full disk).
+    package var afterLedgerAppend: (@Sendable () throws -> Void)?
 
     /// The default options.
     public init() {}
@@ -168,6 +171,7 @@ public enum BundleReceiver {
             action: .receive,
             subjects: [try LedgerSubject(id: bundleID ?? "unidentified-bundle", attributes: attributes)],
             legalBasis: transfer?.legalBasis ?? summary.conditions?.legalBasis ?? "", details: details), key: key)
+        try options.afterLedgerAppend?()
         guard let checkpoint = try ledger.latestCheckpoint() else {
             throw TransferError.noCheckpointAfter(action: "receive", ledger: ledger.store.location)
         }

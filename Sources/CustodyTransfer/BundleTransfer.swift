@@ -40,6 +40,9 @@ public struct TransferOptions: Sendable {
     public var today: CivilDate?
     /// Polled between archive blocks; when it returns true the transfer stops and leaves nothing.
     public var shouldStop: (@Sendable () -> Bool)?
+    /// Called after the `transfer-out` entry is appended, before the file and note are put in place: a test hook
+    /// to fail what follows the append (a full disk).
+    package var afterLedgerAppend: (@Sendable () throws -> Void)?
 
     /// The default options.
     public init() {}
@@ -188,6 +191,7 @@ public enum BundleTransfer {
                 "tagmanifest-sha256": .string(statement.tagManifestDigest), "sha256": .string(fileDigest),
             ])],
             legalBasis: conditions.legalBasis ?? "", details: details), key: key)
+        try options.afterLedgerAppend?()
         guard let checkpointNote = try ledger.latestCheckpoint() else {
             throw TransferError.noCheckpointAfter(action: "transfer-out", ledger: ledger.store.location)
         }
