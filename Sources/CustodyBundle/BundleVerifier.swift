@@ -30,6 +30,9 @@ public struct BundleSummary: Sendable {
     public var bagInfo: [(label: String, value: String)] = []
     /// Per item number: whether its content verified (nil when not checked).
     public var itemStatus: [Int: Bool] = [:]
+
+    /// A summary that knows nothing yet.
+    package init() {}
 }
 
 /// Verifies a sealed bundle completely: BagIt structure and manifests, the seal and its signer, every item's

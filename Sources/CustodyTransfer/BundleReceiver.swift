@@ -89,6 +89,9 @@ public struct ReceiveResult: Sendable {
     public var fileSize: UInt64
     /// Staging folders of earlier receives into the same DIR whose process is gone (killed mid-way), removed.
     public var removedStaging: [String] = []
+    /// True when an earlier run had received into DIR and appended the entry but not written the receipt, and this
+    /// run only wrote the receipt from that entry (`report` then restates the entry's result and failures).
+    public var regenerated = false
 }
 
 /// `custody receive`: decrypts a transfer file into a temporary directory beside DIR (safe extraction), checks the
@@ -96,12 +99,20 @@ public struct ReceiveResult: Sendable {
 /// signed receipt `DIR.receipt`. A bundle that fails verification is still moved to DIR for inspection and gets a
 /// receipt saying what failed.
 public enum BundleReceiver {
+    /// The subject ID of a `receive` entry for a bundle that names none.
+    static let unidentifiedBundle = "unidentified-bundle"
+
     /// Decrypts `file` with `identities`, extracts and verifies the bundle into `out`, appends a `receive` entry to
     /// `ledger` signed with `key` and writes the signed receipt beside `out`.
     public static func receive(file: String, identities: [AgeX25519Identity], ledger: Ledger, key: SigningKey,
                                out: String, options: ReceiveOptions) throws -> ReceiveResult {
         try BundleTransfer.checkOwner(ledger, key)
         let receiptPath = out + TransferLayout.receiptSuffix
+        if FileSystem.exists(out) && !FileSystem.exists(receiptPath),
+           let finished = try TransferRecovery.finishReceive(file: file, out: out, receiptPath: receiptPath,
+                                                             ledger: ledger, key: key) {
+            return finished
+        }
         for path in [out, receiptPath] where FileSystem.exists(path) {
             throw TransferError.outputExists(path: path, sending: false)
         }
@@ -169,19 +180,28 @@ public enum BundleReceiver {
         let bundleID = summary.bundleID ?? transfer?.bundleID
         let entry = try ledger.append(LedgerEntryDraft(
             action: .receive,
-            subjects: [try LedgerSubject(id: bundleID ?? "unidentified-bundle", attributes: attributes)],
+            subjects: [try LedgerSubject(id: bundleID ?? unidentifiedBundle, attributes: attributes)],
             legalBasis: transfer?.legalBasis ?? summary.conditions?.legalBasis ?? "", details: details), key: key)
-        try options.afterLedgerAppend?()
-        guard let checkpoint = try ledger.latestCheckpoint() else {
-            throw TransferError.noCheckpointAfter(action: "receive", ledger: ledger.store.location)
+        // The entry is committed: from here a failure says how the same command run again writes the receipt
+        // from the entry.
+        let receipt: ReceiptStatement
+        do {
+            try options.afterLedgerAppend?()
+            guard let checkpoint = try ledger.latestCheckpoint() else {
+                throw TransferError.noCheckpointAfter(action: "receive", ledger: ledger.store.location)
+            }
+            receipt = ReceiptStatement(
+                transferID: transfer?.transferID, bundleID: bundleID, tagManifestDigest: tagManifest,
+                fileSHA256: fileSHA256, passed: report.passed, failures: failures,
+                receiver: StatementParty(key.identity), sender: transfer?.sender.key, entry: entry.sequence,
+                checkpoint: checkpoint.bytes, time: Timestamp.now().description)
+            let signed = try SignedNote.sign(text: receipt.text, name: key.identity.name, key: key.privateKey)
+            try FileSystem.writeAtomically(receiptPath, signed.bytes)
+            try FileSystem.syncDirectory(FileSystem.parentDirectory(of: receiptPath))
+        } catch {
+            throw TransferError.receiptNotWritten(receipt: receiptPath, bundle: out, entry: entry.sequence,
+                                                  reason: "\(error)")
         }
-        let receipt = ReceiptStatement(
-            transferID: transfer?.transferID, bundleID: bundleID, tagManifestDigest: tagManifest,
-            fileSHA256: fileSHA256, passed: report.passed, failures: failures,
-            receiver: StatementParty(key.identity), sender: transfer?.sender.key, entry: entry.sequence,
-            checkpoint: checkpoint.bytes, time: Timestamp.now().description)
-        let signed = try SignedNote.sign(text: receipt.text, name: key.identity.name, key: key.privateKey)
-        try FileSystem.writeAtomically(receiptPath, signed.bytes)
         return ReceiveResult(bundlePath: out, bundleID: bundleID, transfer: transfer, report: report,
                              summary: summary, entry: entry, receipt: receipt, receiptPath: receiptPath,
                              fileSHA256: fileSHA256, fileSize: size, removedStaging: removedStaging)

@@ -66,11 +66,18 @@ public struct TransferResult: Sendable {
     public var consentEntry: UInt64?
     /// The age recipients the file is encrypted to.
     public var encryptedTo: [String]
+    /// True when an earlier run had sent the file and appended the entry but not written the note, and this run
+    /// only wrote the note from that entry (nothing was sent again; `encryptedTo` then names the recipient only).
+    public var regenerated = false
 }
 
 /// `custody transfer`: verifies a bundle, checks the onward-transfer condition, streams it as a tar archive
 /// through age encryption into a new file, records a `transfer-out` entry and writes the signed note beside it.
 public enum BundleTransfer {
+    /// The `transfer-out` detail holding the statement's `time`: with the others it gives back the whole statement,
+    /// so a lost note can be written again from the entry.
+    static let statementTimeDetail = "statementTime"
+
     /// Verifies `bundle`, checks its onward-transfer condition, writes it encrypted to `recipient` at `out`, appends a
     /// `transfer-out` entry to `ledger` signed with `key` and writes the signed note beside `out`. Nothing is written
     /// when a check fails.
@@ -78,6 +85,11 @@ public enum BundleTransfer {
                             key: SigningKey, options: TransferOptions) throws -> TransferResult {
         try checkOwner(ledger, key)
         let notePath = out + TransferLayout.noteSuffix
+        if FileSystem.exists(out) && !FileSystem.exists(notePath),
+           let finished = try TransferRecovery.finishTransfer(bundle: bundle, to: recipient, out: out,
+                                                              notePath: notePath, ledger: ledger, key: key) {
+            return finished
+        }
         for path in [out, notePath] where FileSystem.exists(path) {
             throw TransferError.outputExists(path: path, sending: true)
         }
@@ -148,9 +160,9 @@ public enum BundleTransfer {
 
         let temporary = out + ".partial-\(getpid())"
         let output = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
-        var linked = false
+        var linked = false, keepTemporary = false
         defer {
-            if !linked { unlink(temporary) }
+            if !linked && !keepTemporary { unlink(temporary) }
         }
         let digester = Digester(.sha256)
         let fileSize: UInt64
@@ -181,7 +193,7 @@ public enum BundleTransfer {
             "transfer": .string(statement.transferID), "file": .string(out), "fileSha256": .string(fileDigest),
             "fileSize": .int(Int64(fileSize)), "recipient": recipient.json,
             "conditions": conditions.json, "conditionsSha256": .string(statement.conditionsDigest),
-            "sealer": StatementParty(sealer).json,
+            "sealer": StatementParty(sealer).json, statementTimeDetail: .string(statement.time),
         ]
         if let mla = conditions.mlaReference { details["mlaReference"] = .string(mla) }
         if let consentEntry { details["consentEntry"] = .int(Int64(consentEntry)) }
@@ -191,19 +203,35 @@ public enum BundleTransfer {
                 "tagmanifest-sha256": .string(statement.tagManifestDigest), "sha256": .string(fileDigest),
             ])],
             legalBasis: conditions.legalBasis ?? "", details: details), key: key)
-        try options.afterLedgerAppend?()
-        guard let checkpointNote = try ledger.latestCheckpoint() else {
-            throw TransferError.noCheckpointAfter(action: "transfer-out", ledger: ledger.store.location)
+        // The entry is committed: from here a failure leaves the file in place (or kept) and says how the same
+        // command run again writes the note from the entry.
+        do {
+            guard link(temporary, out) == 0 else { throw SystemError(operation: "create", path: out, code: errno) }
+            linked = true
+            unlink(temporary)
+            try FileSystem.syncDirectory(FileSystem.parentDirectory(of: out))
+        } catch {
+            keepTemporary = true
+            throw TransferError.transferFileNotPlaced(file: out, kept: temporary, entry: entry.sequence,
+                                                      reason: "\(error)")
         }
-        let checkpoint = try Checkpoint(text: checkpointNote.text)
+        let checkpoint: Checkpoint
         var outer = statement
-        outer.file = .init(sha256: fileDigest, size: fileSize, entry: entry.sequence, checkpoint: checkpointNote.bytes)
-        let note = try SignedNote.sign(text: outer.text, name: key.identity.name, key: key.privateKey)
-        guard link(temporary, out) == 0 else { throw SystemError(operation: "create", path: out, code: errno) }
-        linked = true
-        unlink(temporary)
-        try FileSystem.writeAtomically(notePath, note.bytes)
-        try FileSystem.syncDirectory(FileSystem.parentDirectory(of: out))
+        do {
+            try options.afterLedgerAppend?()
+            guard let checkpointNote = try ledger.latestCheckpoint() else {
+                throw TransferError.noCheckpointAfter(action: "transfer-out", ledger: ledger.store.location)
+            }
+            checkpoint = try Checkpoint(text: checkpointNote.text)
+            outer.file = .init(sha256: fileDigest, size: fileSize, entry: entry.sequence,
+                               checkpoint: checkpointNote.bytes)
+            let note = try SignedNote.sign(text: outer.text, name: key.identity.name, key: key.privateKey)
+            try FileSystem.writeAtomically(notePath, note.bytes)
+            try FileSystem.syncDirectory(FileSystem.parentDirectory(of: out))
+        } catch {
+            throw TransferError.transferNoteNotWritten(note: notePath, file: out, entry: entry.sequence,
+                                                       reason: "\(error)")
+        }
         return TransferResult(statement: outer, file: out, notePath: notePath, entry: entry, checkpoint: checkpoint,
                               decision: decision, consentEntry: consentEntry,
                               encryptedTo: recipients.compactMap { ($0 as? AgeX25519Recipient)?.encoded })

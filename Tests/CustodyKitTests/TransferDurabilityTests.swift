@@ -67,6 +67,7 @@ final class TransferDurabilityTests: XCTestCase {
 
         let sent = try BundleTransfer.send(bundle: bundle, to: recipient, out: file, ledger: senderLedger,
                                            key: sender, options: TransferOptions())
+        XCTAssertTrue(sent.regenerated)
         XCTAssertEqual(try transferOutEntries(senderLedger).map(\.sequence), [sent.entry.sequence])
         XCTAssertTrue(FileSystem.exists(note))
         // A third run has nothing left to write: it refuses as before.
@@ -89,6 +90,7 @@ final class TransferDurabilityTests: XCTestCase {
 
         let received = try BundleReceiver.receive(file: file, identities: [identity], ledger: receiverLedger,
                                                   key: receiver, out: out, options: ReceiveOptions())
+        XCTAssertTrue(received.regenerated)
         XCTAssertTrue(received.report.passed, "\(received.report.failures)")
         XCTAssertEqual(try receiveEntries(receiverLedger).map(\.sequence), [received.entry.sequence])
         let signed = try SignedNote.parse(try FileSystem.readFile(receipt))
