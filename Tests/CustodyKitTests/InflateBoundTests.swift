@@ -7,6 +7,7 @@ import CustodyKit
 @testable import CustodyCrypto
 @testable import CustodyEngine
 @testable import CustodyIO
+@testable import CustodyLedger
 
 /// A sink that counts what reaches it and keeps nothing.
 private final class CountingSink: ByteSink, @unchecked Sendable {
@@ -60,6 +61,32 @@ final class InflateBoundTests: XCTestCase {
         XCTAssertEqual(sink.count, 0)
         XCTAssertTrue(unpacked.problems.contains { $0.contains("chunk size 65536") && $0.contains("1048576") },
                       "\(unpacked.problems)")
+    }
+
+    func testVerifyStopsAtTheFirstMemberBeyondAForgedItemSize() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bound-\(UUID().uuidString)").path
+        try FileSystem.createDirectory(directory)
+        defer { FileSystem.removeTree(directory) }
+        let privateKey = try Ed25519PrivateKey.generate()
+        let identity = try Identity(name: "officer", agency: "Agency", jurisdiction: "NL",
+                                    publicKey: privateKey.publicKey)
+        let key = try SigningKey(identity: identity, privateKey: privateKey)
+        let ledger = try Ledger.create(path: directory + "/ledger", origin: "agency.example/custody", key: key)
+        let input = directory + "/zeros.img"
+        try FileSystem.writeAtomically(input, [UInt8](repeating: 0, count: 32 * chunkSize))
+        var options = SealOptions()
+        options.chunkSize = chunkSize
+        let bundle = directory + "/bundle"
+        _ = try BundleSealer.seal(paths: [input], out: bundle, ledger: ledger, key: key, options: options)
+        let items = bundle + "/" + BundleLayout.items
+        let text = String(decoding: try FileSystem.readFile(items), as: UTF8.self)
+        XCTAssertTrue(text.contains("\"size\":\(32 * chunkSize)"))
+        try FileSystem.writeAtomically(items, Array(text.replacingOccurrences(of: "\"size\":\(32 * chunkSize)",
+                                                                             with: "\"size\":15").utf8))
+        let report = BundleVerifier(root: bundle).verify().report
+        let content = report.failures.filter { $0.name == "item 1 content" }.map(\.detail).joined(separator: "\n")
+        XCTAssertTrue(content.contains("chunk 1 (packed byte") && content.contains("beyond the declared 15 bytes"),
+                      content)
     }
 
     func testAPayloadOfTheDeclaredSizeStillVerifies() throws {
