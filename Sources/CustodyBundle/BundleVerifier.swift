@@ -30,6 +30,9 @@ public struct BundleSummary: Sendable {
     public var bagInfo: [(label: String, value: String)] = []
     /// Per item number: whether its content verified (nil when not checked).
     public var itemStatus: [Int: Bool] = [:]
+
+    /// A summary that knows nothing yet.
+    package init() {}
 }
 
 /// Verifies a sealed bundle completely: BagIt structure and manifests, the seal and its signer, every item's
@@ -468,7 +471,8 @@ public struct BundleVerifier: Sendable {
             case .gzip:
                 var unpacker = EvidenceUnpacker(
                     expected: UnpackExpectation(treeRoot: tree, leaves: problems.isEmpty ? leaves : nil,
-                                                size: item.size, digests: expectedDigests),
+                                                size: item.size, digests: expectedDigests,
+                                                chunkSize: item.chunkSize),
                     salvage: true, linearDigests: Array(expectedDigests.keys).sorted())
                 if let report = progress { unpacker.progress = { report(item.payloadPath, $0) } }
                 let result = try unpacker.unpack(descriptor, to: nil)

@@ -90,6 +90,8 @@ public enum SealError: CustodyFailure, Equatable {
     case lostItemInProgress(journalPath: String)
     /// A regular file changed size while it was sealed.
     case changedSize(path: String, EvidenceSource.SizeChange)
+    /// A source was written to while it was sealed, its size unchanged (status-change or modification time moved).
+    case changedWhileRead(path: String, EvidenceSource.ReadChange)
     /// A raw payload holds fewer chunks than the journal says were durable.
     case payloadShorterThanJournal(path: String, chunks: UInt64, journaled: UInt64)
     /// The journaled ledger entries are not this seal's.
@@ -165,6 +167,9 @@ public enum SealError: CustodyFailure, Equatable {
                 + "original source, or remove \(workPath) and seal again"
         case .lostItemInProgress(let journalPath):
             return "\(journalPath): lost the item in progress"
+        case .changedWhileRead(let path, let change):
+            return "\(path): changed while being sealed (\(change.summary)): it was written to during the read, so "
+                + "its digests match no version of it; seal it again once it is stable"
         case .changedSize(let path, let change):
             return "\(path): changed size while being sealed (\(change.atStart) bytes at start, \(change.atEnd) at "
                 + "end, \(change.read) read); seal it again once it is stable"

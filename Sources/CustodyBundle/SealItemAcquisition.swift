@@ -101,8 +101,9 @@ struct SealItemAcquisition {
             output.close()
             throw error
         }
-        if let change = try source.sizeChange(read: result.size) {
-            throw SealError.changedSize(path: input.path, change)
+        if let change = try source.changeDuringRead(read: result.size) {
+            if let sizeChange = change.sizeChange { throw SealError.changedSize(path: input.path, sizeChange) }
+            throw SealError.changedWhileRead(path: input.path, change)
         }
         return try complete(result, current: current, source: source, badRanges: badSectors.log.ranges)
     }

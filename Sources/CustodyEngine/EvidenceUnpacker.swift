@@ -47,14 +47,33 @@ public struct UnpackExpectation: Sendable {
     public var size: UInt64?
     /// Linear digests of the whole content.
     public var digests: [DigestAlgorithm: [UInt8]]
+    /// The chunk size every member must carry.
+    public var chunkSize: Int?
 
-    /// Expectations of the given values (nil: not checked).
+    /// Expectations of the given values (nil: not checked). The declared size and the leaves bound the work:
+    /// unpacking stops at the first member beyond the chunks they allow and at the first byte beyond `size`, and
+    /// with `chunkSize` at a first member of another chunk size.
     public init(treeRoot: Hash32? = nil, leaves: [Hash32]? = nil, size: UInt64? = nil,
-                digests: [DigestAlgorithm: [UInt8]] = [:]) {
+                digests: [DigestAlgorithm: [UInt8]] = [:], chunkSize: Int? = nil) {
         self.treeRoot = treeRoot
         self.leaves = leaves
         self.size = size
         self.digests = digests
+        self.chunkSize = chunkSize
+    }
+
+    /// The chunks the declared size and leaves allow at `chunkSize` (the fewer of the two), and how the limit
+    /// is stated in messages; nil when neither is declared.
+    func chunkLimit(chunkSize: Int) -> (chunks: UInt64, stated: String)? {
+        var limits: [(UInt64, String)] = []
+        if let size {
+            let chunks = size == 0 ? 0 : (size - 1) / UInt64(chunkSize) + 1
+            limits.append((chunks, "\(size) bytes (\(chunks) chunk\(chunks == 1 ? "" : "s") of \(chunkSize) bytes)"))
+        }
+        if let leaves {
+            limits.append((UInt64(leaves.count), "\(leaves.count) leaf hash\(leaves.count == 1 ? "" : "es")"))
+        }
+        return limits.min { $0.0 < $1.0 }.map { (chunks: $0.0, stated: $0.1) }
     }
 }
 
@@ -163,6 +182,7 @@ private final class UnpackRun: @unchecked Sendable {
     private var leaves: [Hash32] = []
     private var written: UInt64 = 0
     private var shortChunk: (index: UInt64, size: Int)?
+    private var passedSize = false
     private var zeroFill: ByteBuffer?
 
     // Touched only by the reader: bytes read past a damaged header while looking for the next member.
@@ -271,6 +291,12 @@ private final class UnpackRun: @unchecked Sendable {
                 headerDamage(index: index, offset: offset, length: got, reason: damage.reason)
                 return (index, offset + UInt64(got))
             }
+            if !header.flags.contains(.endOfFile), let reason = beyondDeclared(header, index: index) {
+                // Nothing past what the item declares is inflated: the work stays tied to the declared size.
+                problem("chunk \(index) (packed byte \(offset)): \(reason); stopped there, nothing after it was "
+                            + "inflated")
+                return (index, offset + UInt64(got))
+            }
             if header.flags.contains(.endOfFile) {
                 try readEndOfFile(header, raw: Array(headerBuffer[0..<PackFormat.headerSize]), index: index,
                                   offset: offset)
@@ -301,6 +327,17 @@ private final class UnpackRun: @unchecked Sendable {
             configuration.progress?(offset)
         }
         return (index, offset)
+    }
+
+    /// Why the member of chunk `index` lies outside what the expectation declares: another chunk size, or a chunk
+    /// past the declared size and leaves; nil when it lies inside.
+    private func beyondDeclared(_ header: PackFormat.MemberHeader, index: UInt64) -> String? {
+        let expected = configuration.expected
+        if let declared = expected.chunkSize, header.chunkSize != declared {
+            return "the member gives chunk size \(header.chunkSize), the item declares \(declared)"
+        }
+        guard let limit = expected.chunkLimit(chunkSize: header.chunkSize), index >= limit.chunks else { return nil }
+        return "a member beyond the declared \(limit.stated)"
     }
 
     /// Why a member header cannot be used where it stands.
@@ -629,6 +666,11 @@ private final class UnpackRun: @unchecked Sendable {
             shortChunk = nil
         }
         if bytes.count < chunkSize { shortChunk = (slot.header.index, bytes.count) }
+        if let size = configuration.expected.size, !passedSize, written + UInt64(bytes.count) > size {
+            passedSize = true
+            problem("chunk \(slot.header.index) (packed byte \(slot.packedOffset)) inflates to content bytes "
+                        + "\(written)-\(written + UInt64(bytes.count) - 1), beyond the declared \(size) bytes")
+        }
         accumulator.append(slot.leaf!)
         leaves.append(slot.leaf!)
         do {

@@ -57,6 +57,9 @@ public struct ReceiveOptions: Sendable {
     public var limits = TarLimits()
     /// Polled between decrypted batches; when it returns true the receive stops and leaves nothing.
     public var shouldStop: (@Sendable () -> Bool)?
+    /// Called after the `receive` entry is appended, before the receipt is written: a test hook to fail what
+    /// follows the append (a full disk).
+    package var afterLedgerAppend: (@Sendable () throws -> Void)?
 
     /// The default options.
     public init() {}
@@ -86,6 +89,9 @@ public struct ReceiveResult: Sendable {
     public var fileSize: UInt64
     /// Staging folders of earlier receives into the same DIR whose process is gone (killed mid-way), removed.
     public var removedStaging: [String] = []
+    /// True when an earlier run had received into DIR and appended the entry but not written the receipt, and this
+    /// run only wrote the receipt from that entry (`report` then restates the entry's result and failures).
+    public var regenerated = false
 }
 
 /// `custody receive`: decrypts a transfer file into a temporary directory beside DIR (safe extraction), checks the
@@ -93,12 +99,20 @@ public struct ReceiveResult: Sendable {
 /// signed receipt `DIR.receipt`. A bundle that fails verification is still moved to DIR for inspection and gets a
 /// receipt saying what failed.
 public enum BundleReceiver {
+    /// The subject ID of a `receive` entry for a bundle that names none.
+    static let unidentifiedBundle = "unidentified-bundle"
+
     /// Decrypts `file` with `identities`, extracts and verifies the bundle into `out`, appends a `receive` entry to
     /// `ledger` signed with `key` and writes the signed receipt beside `out`.
     public static func receive(file: String, identities: [AgeX25519Identity], ledger: Ledger, key: SigningKey,
                                out: String, options: ReceiveOptions) throws -> ReceiveResult {
         try BundleTransfer.checkOwner(ledger, key)
         let receiptPath = out + TransferLayout.receiptSuffix
+        if FileSystem.exists(out) && !FileSystem.exists(receiptPath),
+           let finished = try TransferRecovery.finishReceive(file: file, out: out, receiptPath: receiptPath,
+                                                             ledger: ledger, key: key) {
+            return finished
+        }
         for path in [out, receiptPath] where FileSystem.exists(path) {
             throw TransferError.outputExists(path: path, sending: false)
         }
@@ -184,30 +198,48 @@ public enum BundleReceiver {
         let bundleID = summary.bundleID ?? transfer?.bundleID
         let entry = try ledger.append(LedgerEntryDraft(
             action: .receive,
-            subjects: [try LedgerSubject(id: bundleID ?? "unidentified-bundle", attributes: attributes)],
+            subjects: [try LedgerSubject(id: bundleID ?? unidentifiedBundle, attributes: attributes)],
             legalBasis: transfer?.legalBasis ?? summary.conditions?.legalBasis ?? "", details: details), key: key)
-        // The checkpoint at the entry's own size (every append stores one), whatever was appended since: the size
-        // a later receipt proves consistency from (SPEC 6.6).
-        guard let checkpoint = try ledger.checkpoint(size: entry.sequence + 1) else {
-            throw TransferError.noCheckpointAfter(action: "receive", ledger: ledger.store.location)
+        // The entry is committed: from here a failure says how the same command run again writes the receipt
+        // from the entry.
+        let receipt: ReceiptStatement
+        do {
+            try options.afterLedgerAppend?()
+            // The checkpoint at the entry's own size (every append stores one), whatever was appended since: the
+            // size a later receipt proves consistency from (SPEC 6.6).
+            guard let checkpoint = try ledger.checkpoint(size: entry.sequence + 1) else {
+                throw TransferError.noCheckpointAfter(action: "receive", ledger: ledger.store.location)
+            }
+            let consistency = try consistencyProofs(ledger, before: entries,
+                                                    sender: transfer?.sender.key ?? note?.sender.key,
+                                                    to: try Checkpoint(text: checkpoint.text).size)
+            receipt = ReceiptStatement(
+                transferID: transfer?.transferID, bundleID: bundleID, tagManifestDigest: tagManifest,
+                fileSHA256: fileSHA256, passed: report.passed, failures: failures,
+                receiver: StatementParty(key.identity), sender: transfer?.sender.key, entry: entry.sequence,
+                checkpoint: checkpoint.bytes, consistency: consistency, time: Timestamp.now().description)
+            let signed = try SignedNote.sign(text: receipt.text, name: key.identity.name, key: key.privateKey)
+            try FileSystem.writeAtomically(receiptPath, signed.bytes)
+            try FileSystem.syncDirectory(FileSystem.parentDirectory(of: receiptPath))
+        } catch {
+            throw TransferError.receiptNotWritten(receipt: receiptPath, bundle: out, entry: entry.sequence,
+                                                  reason: "\(error)")
         }
-        // Proofs that this checkpoint extends every one this ledger gave the sender before (SPEC 6.6).
-        let given = CheckpointCrossCheck.sizesGiven(entries, origin: ledger.origin,
-                                                    key: transfer?.sender.key ?? note?.sender.key, ageRecipient: nil)
-        let consistency = try CheckpointCrossCheck.proofs(ledger, from: given,
-                                                          to: try Checkpoint(text: checkpoint.text).size)
-        let receipt = ReceiptStatement(
-            transferID: transfer?.transferID, bundleID: bundleID, tagManifestDigest: tagManifest,
-            fileSHA256: fileSHA256, passed: report.passed, failures: failures,
-            receiver: StatementParty(key.identity), sender: transfer?.sender.key, entry: entry.sequence,
-            checkpoint: checkpoint.bytes, consistency: consistency, time: Timestamp.now().description)
-        let signed = try SignedNote.sign(text: receipt.text, name: key.identity.name, key: key.privateKey)
-        try FileSystem.writeAtomically(receiptPath, signed.bytes)
         return ReceiveResult(bundlePath: out, bundleID: bundleID, transfer: transfer, report: report,
                              summary: summary, entry: entry, receipt: receipt, receiptPath: receiptPath,
                              fileSHA256: fileSHA256, fileSize: size, removedStaging: removedStaging)
     }
 
+    /// Proofs that the checkpoint at `size` extends every checkpoint of this ledger it gave `sender` before, found
+    /// in `entries` (those before the receive entry) (SPEC 6.6). The receive and a run that writes its receipt
+    /// again compute them alike.
+    static func consistencyProofs(_ ledger: Ledger, before entries: [LedgerEntry], sender: NoteVerifierKey?,
+                                  to size: UInt64) throws -> [CarriedProof] {
+        let given = CheckpointCrossCheck.sizesGiven(entries, origin: ledger.origin, key: sender, ageRecipient: nil)
+        return try CheckpointCrossCheck.proofs(ledger, from: given, to: size)
+    }
+
+    /// A checkpoint as a ledger entry records it: origin, size and root.
     static func checkpointJSON(_ checkpoint: Checkpoint) -> JSONValue {
         .object(["origin": .string(checkpoint.origin), "size": .int(Int64(checkpoint.size)),
                  "root": .string(checkpoint.root.hex)])

@@ -40,6 +40,9 @@ public struct TransferOptions: Sendable {
     public var today: CivilDate?
     /// Polled between archive blocks; when it returns true the transfer stops and leaves nothing.
     public var shouldStop: (@Sendable () -> Bool)?
+    /// Called after the `transfer-out` entry is appended, before the file and note are put in place: a test hook
+    /// to fail what follows the append (a full disk).
+    package var afterLedgerAppend: (@Sendable () throws -> Void)?
 
     /// The default options.
     public init() {}
@@ -63,11 +66,18 @@ public struct TransferResult: Sendable {
     public var consentEntry: UInt64?
     /// The age recipients the file is encrypted to.
     public var encryptedTo: [String]
+    /// True when an earlier run had sent the file and appended the entry but not written the note, and this run
+    /// only wrote the note from that entry (nothing was sent again; `encryptedTo` then names the recipient only).
+    public var regenerated = false
 }
 
 /// `custody transfer`: verifies a bundle, checks the onward-transfer condition, streams it as a tar archive
 /// through age encryption into a new file, records a `transfer-out` entry and writes the signed note beside it.
 public enum BundleTransfer {
+    /// The `transfer-out` detail holding the statement's `time`: with the others it gives back the whole statement,
+    /// so a lost note can be written again from the entry.
+    static let statementTimeDetail = "statementTime"
+
     /// Verifies `bundle`, checks its onward-transfer condition, writes it encrypted to `recipient` at `out`, appends a
     /// `transfer-out` entry to `ledger` signed with `key` and writes the signed note beside `out`. Nothing is written
     /// when a check fails.
@@ -75,6 +85,11 @@ public enum BundleTransfer {
                             key: SigningKey, options: TransferOptions) throws -> TransferResult {
         try checkOwner(ledger, key)
         let notePath = out + TransferLayout.noteSuffix
+        if FileSystem.exists(out) && !FileSystem.exists(notePath),
+           let finished = try TransferRecovery.finishTransfer(bundle: bundle, to: recipient, out: out,
+                                                              notePath: notePath, ledger: ledger, key: key) {
+            return finished
+        }
         for path in [out, notePath] where FileSystem.exists(path) {
             throw TransferError.outputExists(path: path, sending: true)
         }
@@ -145,9 +160,9 @@ public enum BundleTransfer {
 
         let temporary = out + ".partial-\(getpid())"
         let output = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
-        var linked = false
+        var linked = false, keepTemporary = false
         defer {
-            if !linked { unlink(temporary) }
+            if !linked && !keepTemporary { unlink(temporary) }
         }
         let digester = Digester(.sha256)
         let fileSize: UInt64
@@ -178,7 +193,7 @@ public enum BundleTransfer {
             "transfer": .string(statement.transferID), "file": .string(out), "fileSha256": .string(fileDigest),
             "fileSize": .int(Int64(fileSize)), "recipient": recipient.json,
             "conditions": conditions.json, "conditionsSha256": .string(statement.conditionsDigest),
-            "sealer": StatementParty(sealer).json,
+            "sealer": StatementParty(sealer).json, statementTimeDetail: .string(statement.time),
         ]
         if let mla = conditions.mlaReference { details["mlaReference"] = .string(mla) }
         if let consentEntry { details["consentEntry"] = .int(Int64(consentEntry)) }
@@ -189,26 +204,40 @@ public enum BundleTransfer {
                 "tagmanifest-sha256": .string(statement.tagManifestDigest), "sha256": .string(fileDigest),
             ])],
             legalBasis: conditions.legalBasis ?? "", details: details), key: key)
-        // The checkpoint at the entry's own size (every append stores one), whatever was appended since: the size
-        // a later transfer proves consistency from (SPEC 6.6).
-        guard let checkpointNote = try ledger.checkpoint(size: entry.sequence + 1) else {
-            throw TransferError.noCheckpointAfter(action: "transfer-out", ledger: ledger.store.location)
+        // The entry is committed: from here a failure leaves the file in place (or kept) and says how the same
+        // command run again writes the note from the entry.
+        do {
+            guard link(temporary, out) == 0 else { throw SystemError(operation: "create", path: out, code: errno) }
+            linked = true
+            unlink(temporary)
+            try FileSystem.syncDirectory(FileSystem.parentDirectory(of: out))
+        } catch {
+            keepTemporary = true
+            throw TransferError.transferFileNotPlaced(file: out, kept: temporary, entry: entry.sequence,
+                                                      reason: "\(error)")
         }
-        let checkpoint = try Checkpoint(text: checkpointNote.text)
-        // Proofs that this checkpoint extends every one this ledger gave the recipient before (SPEC 6.6).
-        var given = CheckpointCrossCheck.sizesGiven(entries, origin: ledger.origin, key: recipient.key,
-                                                    ageRecipient: recipient.ageRecipient.encoded)
-        if let sealed = summary.checkpoint, sealed.origin == ledger.origin { given.insert(sealed.size) }
-        let consistency = try CheckpointCrossCheck.proofs(ledger, from: given, to: checkpoint.size)
+        let checkpoint: Checkpoint
         var outer = statement
-        outer.file = .init(sha256: fileDigest, size: fileSize, entry: entry.sequence, checkpoint: checkpointNote.bytes,
-                           consistency: consistency)
-        let note = try SignedNote.sign(text: outer.text, name: key.identity.name, key: key.privateKey)
-        guard link(temporary, out) == 0 else { throw SystemError(operation: "create", path: out, code: errno) }
-        linked = true
-        unlink(temporary)
-        try FileSystem.writeAtomically(notePath, note.bytes)
-        try FileSystem.syncDirectory(FileSystem.parentDirectory(of: out))
+        do {
+            try options.afterLedgerAppend?()
+            // The checkpoint at the entry's own size (every append stores one), whatever was appended since: the
+            // size a later transfer proves consistency from (SPEC 6.6).
+            guard let checkpointNote = try ledger.checkpoint(size: entry.sequence + 1) else {
+                throw TransferError.noCheckpointAfter(action: "transfer-out", ledger: ledger.store.location)
+            }
+            checkpoint = try Checkpoint(text: checkpointNote.text)
+            let consistency = try consistencyProofs(ledger, before: entries, recipient: recipient,
+                                                    bundleCheckpoint: summary.checkpoint.map { ($0.origin, $0.size) },
+                                                    to: checkpoint.size)
+            outer.file = .init(sha256: fileDigest, size: fileSize, entry: entry.sequence,
+                               checkpoint: checkpointNote.bytes, consistency: consistency)
+            let note = try SignedNote.sign(text: outer.text, name: key.identity.name, key: key.privateKey)
+            try FileSystem.writeAtomically(notePath, note.bytes)
+            try FileSystem.syncDirectory(FileSystem.parentDirectory(of: out))
+        } catch {
+            throw TransferError.transferNoteNotWritten(note: notePath, file: out, entry: entry.sequence,
+                                                       reason: "\(error)")
+        }
         return TransferResult(statement: outer, file: out, notePath: notePath, entry: entry, checkpoint: checkpoint,
                               decision: decision, consentEntry: consentEntry,
                               encryptedTo: recipients.compactMap { ($0 as? AgeX25519Recipient)?.encoded })
@@ -233,6 +262,18 @@ public enum BundleTransfer {
             }
         }
         return entries
+    }
+
+    /// Proofs that the checkpoint at `size` extends every checkpoint of this ledger it gave `recipient` before,
+    /// found in `entries` (those before the transfer-out entry), and the bundle's own checkpoint (SPEC 6.6). The
+    /// transfer and a run that writes its note again compute them alike.
+    static func consistencyProofs(_ ledger: Ledger, before entries: [LedgerEntry], recipient: TransferRecipient,
+                                  bundleCheckpoint: (origin: String, size: UInt64)?, to size: UInt64) throws
+        -> [CarriedProof] {
+        var given = CheckpointCrossCheck.sizesGiven(entries, origin: ledger.origin, key: recipient.key,
+                                                    ageRecipient: recipient.ageRecipient.encoded)
+        if let sealed = bundleCheckpoint, sealed.origin == ledger.origin { given.insert(sealed.size) }
+        return try CheckpointCrossCheck.proofs(ledger, from: given, to: size)
     }
 
     /// The consent entry in the holder's ledger, signed by the sealer, covering this bundle and jurisdiction.

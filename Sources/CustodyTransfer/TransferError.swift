@@ -19,6 +19,16 @@ public enum TransferError: CustodyFailure, Equatable {
     case outputExists(path: String, sending: Bool)
     /// The ledger wrote no checkpoint after the entry of `action` just appended.
     case noCheckpointAfter(action: String, ledger: String)
+    /// The `transfer-out` entry is appended and the file in place, but the note could not be written (`reason`).
+    case transferNoteNotWritten(note: String, file: String, entry: UInt64, reason: String)
+    /// The `transfer-out` entry is appended, but the file could not be linked into place; it is `kept`.
+    case transferFileNotPlaced(file: String, kept: String, entry: UInt64, reason: String)
+    /// The `receive` entry is appended and the bundle in place, but the receipt could not be written (`reason`).
+    case receiptNotWritten(receipt: String, bundle: String, entry: UInt64, reason: String)
+    /// A missing note whose `transfer-out` entry does not give back what it signs.
+    case noteCannotBeWrittenAgain(note: String, entry: UInt64, reason: String)
+    /// A missing receipt whose `receive` entry does not give back what it signs.
+    case receiptCannotBeWrittenAgain(receipt: String, entry: UInt64, reason: String)
     /// The transfer file is not a regular file.
     case notRegularFile(path: String)
     /// The file is not encrypted to any of the receiver's identities (`identity` as the user named them,
@@ -114,6 +124,22 @@ public enum TransferError: CustodyFailure, Equatable {
         case .outputExists(let path, let sending):
             return "\(path): already exists; not overwriting (nothing was \(sending ? "sent" : "received"))"
         case .noCheckpointAfter(let action, let ledger): return "\(ledger): no checkpoint after the \(action) entry"
+        case .transferNoteNotWritten(let note, let file, let entry, let reason):
+            return "\(file) was sent and transfer-out entry \(entry) is recorded, but \(note) could not be written "
+                + "(\(reason)); free the space and run the same command again: it writes the note from the entry "
+                + "and sends nothing again"
+        case .transferFileNotPlaced(let file, let kept, let entry, let reason):
+            return "transfer-out entry \(entry) is recorded, but \(file) could not be put in place (\(reason)); the "
+                + "encrypted file is kept at \(kept): move it to \(file) and run the same command again to write "
+                + "its note from the entry"
+        case .receiptNotWritten(let receipt, let bundle, let entry, let reason):
+            return "the bundle was received into \(bundle) and receive entry \(entry) is recorded, but \(receipt) "
+                + "could not be written (\(reason)); free the space and run the same command again: it writes the "
+                + "receipt from the entry and records nothing again"
+        case .noteCannotBeWrittenAgain(let note, let entry, let reason):
+            return "\(note) is missing and transfer-out entry \(entry) cannot give it back: \(reason)"
+        case .receiptCannotBeWrittenAgain(let receipt, let entry, let reason):
+            return "\(receipt) is missing and receive entry \(entry) cannot give it back: \(reason)"
         case .notRegularFile(let path): return "\(path): not a regular file"
         case .notEncryptedToReceiver(let file, let identity, let recipients, let reason):
             return "\(file): not encrypted to \(identity) (\(recipients)): \(reason); nothing was received"

@@ -10,7 +10,9 @@ struct ReceiveCommand: ParsableCommand {
             escaping it, no links, no devices, sizes bounded), checks the sender's signed statement (and FILE.note \
             when present), verifies the bundle fully, moves it to DIR, appends a receive entry to the ledger and \
             writes the signed receipt DIR.receipt. A bundle that fails verification is still kept at DIR for \
-            inspection, and its receipt says what failed (exit 1). A file that is altered or truncated leaves \
+            inspection, and its receipt says what failed (exit 1). When an earlier run recorded the receive but \
+            could not write DIR.receipt (a full disk), the same command run again writes the receipt from the \
+            ledger entry and records nothing again. A file that is altered or truncated leaves \
             nothing behind (exit 1); a file not encrypted to the identity is exit 2.
             """
     )
@@ -47,11 +49,17 @@ struct ReceiveCommand: ParsableCommand {
             members["receipt"] = .string(result.receiptPath)
             members["ledgerEntry"] = .int(Int64(result.entry.sequence))
             members["fileSha256"] = .string(result.fileSHA256)
+            if result.regenerated { members["receiptWrittenAgain"] = .bool(true) }
             if let transfer = result.transfer {
                 members["transfer"] = .string(transfer.transferID)
                 members["transferConditions"] = transfer.conditions.json
             }
             Terminal.line(JSONValue.object(members).canonicalString)
+        } else if result.regenerated {
+            Terminal.line("\(file) was already received into \(result.bundlePath) (ledger entry "
+                + "\(result.entry.sequence), \(result.report.passed ? "passed" : "failed")); wrote its missing "
+                + "receipt \(result.receiptPath) from that entry; nothing was recorded again")
+            VerifyCommand.printChecks(result.report)
         } else {
             Terminal.line("received \(file) into \(result.bundlePath) (bundle \(result.bundleID ?? "unidentified"))")
             VerifyCommand.printChecks(result.report)

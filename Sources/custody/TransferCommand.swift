@@ -11,7 +11,9 @@ struct TransferCommand: ParsableCommand {
             recipient (NAME.recipient beside the key), records a transfer-out entry in the ledger and writes the \
             signed note FILE.note beside FILE. No plaintext copy is written; FILE appears only when complete. \
             RECIPIENT is an age1... recipient or a name in the trust store (which gives its agency and \
-            jurisdiction). Exit 1 when the bundle does not verify, 2 when the transfer is refused or fails.
+            jurisdiction). When an earlier run sent FILE and recorded it but could not write FILE.note (a full \
+            disk), the same command run again writes the note from the ledger entry and sends nothing again. \
+            Exit 1 when the bundle does not verify, 2 when the transfer is refused or fails.
             """
     )
 
@@ -70,7 +72,14 @@ struct TransferCommand: ParsableCommand {
                 "conditions": statement.conditions.json,
             ]
             if let consent = result.consentEntry { members["consentEntry"] = .int(Int64(consent)) }
+            if result.regenerated { members["noteWrittenAgain"] = .bool(true) }
             Terminal.line(JSONValue.object(members).canonicalString)
+            return
+        }
+        if result.regenerated {
+            Terminal.line("\(result.file) was already sent (ledger entry \(result.entry.sequence), transfer "
+                + "\(statement.transferID)); wrote its missing note \(result.notePath) from that entry; nothing was "
+                + "sent again")
             return
         }
         let to = statement.recipient
