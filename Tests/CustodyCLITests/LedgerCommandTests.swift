@@ -204,6 +204,53 @@ final class LedgerCommandTests: AliceLedgerTestCase {
         XCTAssertEqual(try JSONValue.parse(json.out.trimmingCharacters(in: .newlines))["firstBadEntry"]?.intValue, 4)
     }
 
+    /// Runs `ledger append --batch` with stdin read from the file `input`; returns the exit status and stderr.
+    private func appendBatch(from input: String) throws -> (status: Int32, err: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CLI.executable)
+        process.arguments = ["ledger", "append", ledgerPath, "--key", keyPath, "--batch"]
+        process.standardInput = FileHandle(forReadingAtPath: input)
+        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        let errPipe = Pipe()
+        process.standardError = errPipe
+        try process.run()
+        let err = String(decoding: errPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, err)
+    }
+
+    private func ledgerSize() throws -> UInt64 { try Ledger.open(path: ledgerPath, readOnly: true).size() }
+
+    /// A batch of more entries than `ledger append --batch` takes is refused in one line naming the limit, and
+    /// nothing of it is appended.
+    func testBatchOfTooManyEntriesIsRefusedWhole() throws {
+        let line = "{\"action\":\"note\"}\n"
+        let input = try write(String(repeating: line, count: LedgerBatchParser.maximumEntries + 1), "many.jsonl")
+        let (status, err) = try appendBatch(from: input)
+        XCTAssertEqual(status, 2, err)
+        XCTAssertEqual(err.split(separator: "\n").count, 1, err)
+        XCTAssertTrue(err.contains("more than \(LedgerBatchParser.maximumEntries) entries"), err)
+        XCTAssertTrue(err.contains("nothing was appended"), err)
+        XCTAssertEqual(try ledgerSize(), 0)
+    }
+
+    /// A batch larger than `ledger append --batch` reads (here one entry, then blank lines past 64 MiB) is refused
+    /// in one line naming the limit once the limit is passed, without reading the rest, and nothing is appended.
+    func testBatchOfTooManyBytesIsRefusedWhole() throws {
+        let input = path("large.jsonl")
+        let fd = try FileDescriptor.open(input, O_WRONLY | O_CREAT | O_TRUNC)
+        try fd.writeAll(Array("{\"action\":\"note\"}\n".utf8))
+        let blanks = [UInt8](repeating: 0x20, count: (1 << 20) - 1) + [0x0a]
+        for _ in 0..<(LedgerBatchParser.maximumBytes >> 20) + 1 { try fd.writeAll(blanks) }
+        fd.close()
+        let (status, err) = try appendBatch(from: input)
+        XCTAssertEqual(status, 2, err)
+        XCTAssertEqual(err.split(separator: "\n").count, 1, err)
+        XCTAssertTrue(err.contains("larger than \(LedgerBatchParser.maximumBytes) bytes (64.0 MiB)"), err)
+        XCTAssertTrue(err.contains("nothing was appended"), err)
+        XCTAssertEqual(try ledgerSize(), 0)
+    }
+
     /// Appending processes killed with SIGKILL at random moments leave whole batches or nothing, and a ledger that
     /// verifies.
     func testKillNineDuringAppendsLeavesAVerifiableLedger() throws {

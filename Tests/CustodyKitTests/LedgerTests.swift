@@ -171,6 +171,24 @@ final class LedgerTests: XCTestCase {
         XCTAssertThrowsError(try empty.finish()) { XCTAssertEqual($0 as? LedgerBatchError, .empty(source: "stdin")) }
     }
 
+    /// The batch parser refuses a batch past its bounds as soon as it passes them: one draft too many, or one
+    /// byte too many (blank lines count).
+    func testBatchParserBounds() throws {
+        var many = LedgerBatchParser(source: "stdin", entryLimit: 2)
+        try many.consume(Array("{\"action\":\"note\"}\n\n{\"action\":\"note\"}\n".utf8))
+        XCTAssertThrowsError(try many.consume(Array("{\"action\":\"note\"}\n".utf8))) {
+            XCTAssertEqual($0 as? LedgerBatchError, .tooManyEntries(source: "stdin", limit: 2))
+            XCTAssertTrue("\($0)".contains("more than 2 entries in one batch; nothing was appended"), "\($0)")
+        }
+        var large = LedgerBatchParser(source: "stdin", byteLimit: 40)
+        try large.consume(Array("{\"action\":\"note\"}\n".utf8) + [UInt8](repeating: 0x20, count: 22))
+        XCTAssertThrowsError(try large.consume([0x0a])) {
+            XCTAssertEqual($0 as? LedgerBatchError, .tooLarge(source: "stdin", limit: 40))
+        }
+        XCTAssertEqual(LedgerBatchParser.maximumEntries, 100_000)
+        XCTAssertEqual(LedgerBatchParser.maximumBytes, 64 << 20)
+    }
+
     /// One check of "this proof leads to this checkpoint", naming each mismatch.
     func testInclusionProofAgainstCheckpoint() throws {
         let ledger = try makeLedger(entries: 5)
