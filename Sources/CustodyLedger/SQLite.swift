@@ -57,9 +57,12 @@ package final class SQLiteDatabase {
         throws -> (OpaquePointer, immutable: Bool, lock: FileDescriptor?) {
         let readOnly = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX
         let lock = immutable == false ? nil : try? FileDescriptor.open(path, O_RDONLY | O_CLOEXEC)
-        let locked = lock.map { SQLiteDatabase.lockShared($0) } ?? false
+        let lockResult = lock.map { SQLiteDatabase.lockShared($0) } ?? EBADF
         let complete = !FileSystem.exists(path + "-shm") && (fileSize(path + "-wal") ?? 0) == 0
-        if immutable == true || (immutable == nil && locked && complete) {
+        // Where locks are not supported, the file is read as it is only when no writer can start beside it.
+        let unlockedButSafe = lockResult != EAGAIN && lockResult != EACCES
+            && RawName.withCString(FileSystem.parentDirectory(of: path)) { access($0, W_OK) } != 0
+        if immutable == true || (immutable == nil && complete && (lockResult == 0 || unlockedButSafe)) {
             do {
                 let handle = try open("file:" + uriEscaped(path) + "?immutable=1", name: path,
                                       flags: readOnly | SQLITE_OPEN_URI)
@@ -85,15 +88,16 @@ package final class SQLiteDatabase {
     private static let sharedLockRange: (start: Int, count: Int) = (0x4000_0002, 510)
 
     /// Takes a shared open-file-description lock on SQLite's shared lock bytes, which a closing writer needs
-    /// exclusively to fold its log into the file; false when a writer holds them or the lock cannot be taken.
-    private static func lockShared(_ descriptor: FileDescriptor) -> Bool {
+    /// exclusively to fold its log into the file; returns 0, or the error (`EAGAIN` or `EACCES` while a writer
+    /// holds them; another where the file system takes no such locks).
+    private static func lockShared(_ descriptor: FileDescriptor) -> Int32 {
         var lock = flock()
         lock.l_type = Int16(F_RDLCK)
         lock.l_whence = Int16(SEEK_SET)
         lock.l_start = off_t(sharedLockRange.start)
         lock.l_len = off_t(sharedLockRange.count)
         let openFileDescriptionSetLock: Int32 = 37  // F_OFD_SETLK (Linux 3.15)
-        return fcntl(descriptor.rawValue, openFileDescriptionSetLock, &lock) == 0
+        return fcntl(descriptor.rawValue, openFileDescriptionSetLock, &lock) == 0 ? 0 : errno
     }
 
     private static func fileSize(_ path: String) -> Int64? {
