@@ -65,6 +65,13 @@ public final class OutputTarget: @unchecked Sendable {
     /// Whether the output is standard output.
     public var isStandardOutput: Bool { path == "-" }
 
+    /// What a command stopped before `commit()` leaves, for its message: a regular file was not written (its
+    /// temporary file is removed by `discard()`); standard output or a device holds what was written so far.
+    public var stoppedOutcome: String {
+        if isAtomic { return "\(path) was not written" }
+        return isStandardOutput ? "the output on stdout is incomplete" : "\(path) holds an incomplete output"
+    }
+
     /// Syncs, closes and renames the output into place.
     public func commit() throws {
         guard !finished else { return }

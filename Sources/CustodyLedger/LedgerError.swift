@@ -16,6 +16,9 @@ public enum LedgerError: CustodyFailure, Equatable {
     case damaged(location: String, LedgerDamage)
     /// The store at `location` failed (`reason`, its own words); `damaged` when it found its file damaged.
     case storeFailed(location: String, reason: String, damaged: Bool)
+    /// The ledger's write-ahead log (`-wal`) holds commits not yet in the file, and cannot be read where it lies
+    /// (read-only media without the `-shm` index): `reason` is SQLite's.
+    case unreadableLog(location: String, reason: String)
     /// A different checkpoint note is already stored for `size`: the stored one is never replaced.
     case differentCheckpointStored(location: String, size: UInt64)
     /// `key` (name+keyID) is not the key of the ledger at `location`, owned by `owner` (name+keyID).
@@ -61,6 +64,9 @@ public enum LedgerError: CustodyFailure, Equatable {
             damaged
                 ? "\(location): the ledger file is damaged (\(reason)); it was not modified"
                 : "\(location): \(reason)"
+        case .unreadableLog(let location, let reason):
+            "\(location): its write-ahead log \(location)-wal holds commits not yet in the file and cannot be read "
+                + "here (\(reason)); copy the ledger with its -wal file to writable storage and read it there"
         case .differentCheckpointStored(let location, let size):
             "\(location): a different checkpoint is already stored for size \(size)"
         case .ownerKeyMismatch(let key, let owner, let location):

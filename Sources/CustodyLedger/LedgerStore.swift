@@ -113,10 +113,15 @@ public final class SQLiteLedgerStore: LedgerStore {
     }
 
     /// Opens an existing ledger file, checking that it is one (application ID, schema version, tables); never
-    /// creates or repairs anything.
+    /// creates or repairs anything. `readOnly` opens it for reading only and creates nothing beside it (no `-wal`,
+    /// `-shm` or journal), so it can be read from read-only or write-blocked media and on a full disk (SPEC 4.8).
     public static func open(path: String, readOnly: Bool = false) throws -> SQLiteLedgerStore {
+        try open(path: path, readOnly: readOnly, immutable: nil)
+    }
+
+    private static func open(path: String, readOnly: Bool, immutable: Bool?) throws -> SQLiteLedgerStore {
         guard FileSystem.exists(path) else { throw LedgerError.noSuchLedger(path: path) }
-        let database = try SQLiteDatabase(path: path, create: false, readOnly: readOnly)
+        let database = try SQLiteDatabase(path: path, create: false, readOnly: readOnly, immutable: immutable)
         let store = SQLiteLedgerStore(database: database, location: path)
         try store.configure()
         guard try database.integer("PRAGMA application_id") == applicationID else {
@@ -143,8 +148,12 @@ public final class SQLiteLedgerStore: LedgerStore {
         return store
     }
 
+    /// Whether the ledger was opened for reading only as it is on its medium (`immutable`, nothing created).
+    package var isImmutable: Bool { database.isImmutable }
+
     private func configure() throws {
         database.setBusyTimeout(60_000)
+        if database.isReadOnly { return }
         try database.execute("PRAGMA synchronous = FULL")
         try database.execute("PRAGMA foreign_keys = OFF")
     }
@@ -192,9 +201,9 @@ public final class SQLiteLedgerStore: LedgerStore {
         return try open(path: path)
     }
 
-    /// Opens the file again, read-only.
+    /// Opens the file again, read-only (immutable when this connection is, so both read the same file state).
     public func makeReader() throws -> LedgerStore {
-        try SQLiteLedgerStore.open(path: location, readOnly: true)
+        try SQLiteLedgerStore.open(path: location, readOnly: true, immutable: database.isImmutable)
     }
 
     private func metaValue(_ key: String) throws -> [UInt8]? {

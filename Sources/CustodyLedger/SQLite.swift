@@ -1,6 +1,9 @@
 import CustodyBase
 import CustodyCrypto
 import CustodyIO
+#if canImport(Glibc)
+import Glibc
+#endif
 internal import CSQLite
 
 /// One SQLite connection, used by one thread at a time. Its failures are thrown as `LedgerError.storeFailed`.
@@ -8,24 +11,120 @@ internal import CSQLite
 package final class SQLiteDatabase {
     let handle: OpaquePointer
     let path: String
+    /// Whether the file was opened `immutable` (see `openReading`): read as it is, nothing created beside it.
+    package let isImmutable: Bool
+    /// The descriptor holding the read lock of an immutable connection (closed after the connection).
+    private let lockDescriptor: FileDescriptor?
 
-    /// Opens `path`; creates it only when `create` is true.
-    package init(path: String, create: Bool, readOnly: Bool = false) throws {
+    /// Opens `path`; creates it only when `create` is true. `readOnly` opens it as `openReading` describes;
+    /// `immutable`, when given, takes that choice instead (a second connection reading as the first does).
+    package init(path: String, create: Bool, readOnly: Bool = false, immutable: Bool? = nil) throws {
+        if readOnly && !create {
+            (handle, isImmutable, lockDescriptor) = try SQLiteDatabase.openReading(path, immutable: immutable)
+        } else {
+            var flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX
+            if create { flags |= SQLITE_OPEN_CREATE }
+            handle = try SQLiteDatabase.open(path, name: path, flags: flags)
+            isImmutable = false
+            lockDescriptor = nil
+        }
+        self.path = path
+        sqlite3_extended_result_codes(handle, 1)
+    }
+
+    private static func open(_ name: String, name path: String, flags: Int32) throws -> OpaquePointer {
         var db: OpaquePointer?
-        var flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX
-        if create { flags |= SQLITE_OPEN_CREATE }
-        let result = sqlite3_open_v2(path, &db, flags, nil)
+        let result = sqlite3_open_v2(name, &db, flags, nil)
         guard result == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
             if let db { sqlite3_close_v2(db) }
             throw LedgerError.storeFailed(location: path, reason: message, damaged: SQLiteDatabase.isDamage(result))
         }
-        handle = db
-        self.path = path
-        sqlite3_extended_result_codes(db, 1)
+        return db
     }
 
-    deinit { sqlite3_close_v2(handle) }
+    /// Opens `path` for reading only, creating nothing beside it and writing nothing (read-only and write-blocked
+    /// media, a full disk, a ledger being verified as evidence).
+    ///
+    /// While a connection uses the ledger (its `-shm` file exists) or a write-ahead log holds commits not yet in
+    /// the file (a non-empty `-wal`), the file is opened `SQLITE_OPEN_READONLY` and shares them, so what other
+    /// connections committed is read. Otherwise the file holds every commit: it is opened read-only and
+    /// `immutable=1` (no `-wal`, `-shm` or lock file is made), under a shared lock on SQLite's lock bytes of the
+    /// file (an open file description lock, which works on read-only media), so that a writer closing meanwhile
+    /// cannot fold its log into the file while it is read. A `-wal` with commits on media where `-shm` cannot be
+    /// made cannot be read: the error names it.
+    static func openReading(_ path: String, immutable: Bool?)
+        throws -> (OpaquePointer, immutable: Bool, lock: FileDescriptor?) {
+        let readOnly = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX
+        let lock = immutable == false ? nil : try? FileDescriptor.open(path, O_RDONLY | O_CLOEXEC)
+        let lockResult = lock.map { SQLiteDatabase.lockShared($0) } ?? EBADF
+        let complete = !FileSystem.exists(path + "-shm") && (fileSize(path + "-wal") ?? 0) == 0
+        // Where locks are not supported, the file is read as it is only when no writer can start beside it.
+        let unlockedButSafe = lockResult != EAGAIN && lockResult != EACCES
+            && RawName.withCString(FileSystem.parentDirectory(of: path)) { access($0, W_OK) } != 0
+        if immutable == true || (immutable == nil && complete && (lockResult == 0 || unlockedButSafe)) {
+            do {
+                let handle = try open("file:" + uriEscaped(path) + "?immutable=1", name: path,
+                                      flags: readOnly | SQLITE_OPEN_URI)
+                return (handle, true, lock)
+            } catch {
+                lock?.close()
+                throw error
+            }
+        }
+        lock?.close()
+        let handle = try open(path, name: path, flags: readOnly)
+        // SQLite opens the file and its log on first use: read the schema now to see whether the log can be read.
+        let result = sqlite3_exec(handle, "PRAGMA schema_version", nil, nil, nil)
+        guard result == SQLITE_OK || isDamage(result) || (fileSize(path + "-wal") ?? 0) == 0 else {
+            let reason = String(cString: sqlite3_errmsg(handle))
+            sqlite3_close_v2(handle)
+            throw LedgerError.unreadableLog(location: path, reason: reason)
+        }
+        return (handle, false, nil)
+    }
+
+    /// SQLite's shared lock bytes (unix VFS): 510 bytes from 2 past the pending byte at 1 GiB.
+    private static let sharedLockRange: (start: Int, count: Int) = (0x4000_0002, 510)
+
+    /// Takes a shared open-file-description lock on SQLite's shared lock bytes, which a closing writer needs
+    /// exclusively to fold its log into the file; returns 0, or the error (`EAGAIN` or `EACCES` while a writer
+    /// holds them; another where the file system takes no such locks).
+    private static func lockShared(_ descriptor: FileDescriptor) -> Int32 {
+        var lock = flock()
+        lock.l_type = Int16(F_RDLCK)
+        lock.l_whence = Int16(SEEK_SET)
+        lock.l_start = off_t(sharedLockRange.start)
+        lock.l_len = off_t(sharedLockRange.count)
+        let openFileDescriptionSetLock: Int32 = 37  // F_OFD_SETLK (Linux 3.15)
+        return fcntl(descriptor.rawValue, openFileDescriptionSetLock, &lock) == 0 ? 0 : errno
+    }
+
+    private static func fileSize(_ path: String) -> Int64? {
+        var info = stat()
+        return stat(path, &info) == 0 ? Int64(info.st_size) : nil
+    }
+
+    /// `path` as the path of a `file:` URI: every byte other than letters, digits, `-._~/` percent-encoded.
+    static func uriEscaped(_ path: String) -> String {
+        var result = ""
+        for byte in RawName.encode(path) {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                 UInt8(ascii: "~"), UInt8(ascii: "/"):
+                result.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                result += "%" + Hex.encode([byte])
+            }
+        }
+        return result
+    }
+
+    deinit {
+        sqlite3_close_v2(handle)
+        lockDescriptor?.close()
+    }
 
     /// Whether a result code says the file is damaged or not a database.
     static func isDamage(_ code: Int32) -> Bool { code & 0xff == SQLITE_CORRUPT || code & 0xff == SQLITE_NOTADB }
@@ -55,6 +154,9 @@ package final class SQLiteDatabase {
         guard try statement.step() else { return nil }
         return statement.int64(0)
     }
+
+    /// Whether the connection can only read (opened read-only or immutable).
+    package var isReadOnly: Bool { sqlite3_db_readonly(handle, "main") == 1 }
 
     /// Waits up to `milliseconds` for locks held by other connections.
     func setBusyTimeout(_ milliseconds: Int32) {

@@ -133,7 +133,7 @@ struct LedgerExportCommand: ParsableCommand {
     var to: Int?
 
     func run() throws {
-        let store = try Ledger.open(path: ledger)
+        let store = try Ledger.open(path: ledger, readOnly: true)
         var out: [UInt8] = []
         try store.export(from: count(from, "--from"), to: to.map { try count($0, "--to") }) { bytes in
             out.append(contentsOf: bytes)
@@ -157,7 +157,8 @@ struct LedgerCheckpointCommand: ParsableCommand {
     @OptionGroup var passphrase: PassphraseOptions
 
     func run() throws {
-        let store = try Ledger.open(path: ledger)
+        // Printing a stored checkpoint only reads; signing one (--key) writes.
+        let store = try Ledger.open(path: ledger, readOnly: key == nil)
         let size = try store.size()
         if let note = try store.checkpoint(size: size) {
             try FileDescriptor.standardOutput.writeAll(note.bytes)
@@ -181,7 +182,7 @@ struct LedgerProveCommand: ParsableCommand {
     @Flag(help: "Print {\"index\",\"size\",\"leafHash\",\"proof\",\"root\"} as JSON.") var json = false
 
     func run() throws {
-        let store = try Ledger.open(path: ledger)
+        let store = try Ledger.open(path: ledger, readOnly: true)
         let proof = try store.inclusionProof(
             index: count(index, "--index"), size: size.map { try count($0, "--size") })
         if json {
@@ -205,7 +206,7 @@ struct LedgerConsistencyCommand: ParsableCommand {
     @Flag(help: "Print {\"from\",\"to\",\"fromRoot\",\"toRoot\",\"proof\"} as JSON.") var json = false
 
     func run() throws {
-        let store = try Ledger.open(path: ledger)
+        let store = try Ledger.open(path: ledger, readOnly: true)
         let proof = try store.consistencyProof(from: count(from, "--from"), to: to.map { try count($0, "--to") })
         if json {
             Terminal.line(proof.json.canonicalString)
@@ -228,7 +229,7 @@ struct LedgerVerifyCommand: ParsableCommand {
     @OptionGroup var quietOption: QuietOption
 
     func run() throws {
-        let store = try Ledger.open(path: ledger)
+        let store = try Ledger.open(path: ledger, readOnly: true)
         let external = try checkpoint.map { (source: $0, note: try FileSystem.readFile($0, limit: 1 << 20)) }
         let report = try store.verify(externalCheckpoints: external)
         if json {

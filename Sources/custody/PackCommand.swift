@@ -56,8 +56,13 @@ struct PackCommand: ParsableCommand {
             throw CommandError.operational("refusing to write compressed data to a terminal; redirect stdout")
         }
         let target = try OutputTarget.create(path: output, overwrite: force, input: source.descriptor)
+        // Installed once input and output are open (an open may wait on a FIFO): from here a signal stops the
+        // pack between chunks and removes the partial output (SPEC 7.3).
+        try InterruptFlag.install()
+        defer { InterruptFlag.uninstall() }
         var packer = EvidencePacker(level: level, chunkSize: chunkSize, linearDigests: [.sha256],
                                     readers: readersOption.readers)
+        packer.shouldStop = InterruptFlag.shouldStop
         let display = ProgressDisplay(label: input, total: source.size, quiet: quietOption.quiet)
         packer.progress = { display.update($0) }
         let result: PackResult
@@ -67,10 +72,12 @@ struct PackCommand: ParsableCommand {
             if let change = try source.sizeChange(read: result.size) {
                 throw EngineError.changedSize(path: input, change, activity: .pack)
             }
+            if InterruptFlag.isSet { throw IOError.interrupted }
             try target.commit()
         } catch {
             display.finish()
             target.discard()
+            if InterruptFlag.isSet { throw InterruptFlag.stoppedError(what: target.stoppedOutcome) }
             throw error
         }
         let lines = summary(result)

@@ -72,20 +72,25 @@ struct UnpackCommand: ParsableCommand {
         let source = input == "-" ? FileDescriptor.standardInput : try FileDescriptor.openForReading(input)
         defer { if input != "-" { source.close() } }
         let target = try OutputTarget.create(path: output, overwrite: force, input: input == "-" ? nil : source)
+        // Installed once input and output are open (an open may wait on a FIFO): from here a signal stops the
+        // unpack at its next read and removes the decompressed evidence written so far (SPEC 7.3).
+        try InterruptFlag.install()
+        defer { InterruptFlag.uninstall() }
         var unpacker = EvidenceUnpacker(expected: expected, salvage: salvage, linearDigests: [.sha256])
         let total = input == "-" ? nil : (try? source.status()).map { UInt64($0.st_size) }
         let display = ProgressDisplay(label: input, total: total, quiet: quietOption.quiet)
         unpacker.progress = { display.update($0) }
         let result: UnpackResult
         do {
-            result = try unpacker.unpack(source, to: target.sink)
+            result = try unpacker.unpack(StoppableSource(source), to: target.sink)
             display.finish()
+            if InterruptFlag.isSet { throw IOError.interrupted }
             if result.verified || salvage {
                 try target.commit()
             } else {
                 target.discard()
             }
-        } catch let error as EngineError {
+        } catch let error as EngineError where !InterruptFlag.isSet {
             // The unpacker reads a byte stream and knows no path: its errors are named here.
             display.finish()
             target.discard()
@@ -93,6 +98,7 @@ struct UnpackCommand: ParsableCommand {
         } catch {
             display.finish()
             target.discard()
+            if InterruptFlag.isSet { throw InterruptFlag.stoppedError(what: target.stoppedOutcome) }
             throw error
         }
         // A forged file can describe thousands of lost chunks: the first hundred are listed, then a count.
@@ -159,6 +165,19 @@ struct UnpackCommand: ParsableCommand {
             lines.append("zero-filled chunks: " + result.damaged.map { "\($0.index)" }.joined(separator: ", "))
         }
         return lines
+    }
+}
+
+/// A source that stops reading once SIGINT or SIGTERM has arrived (`InterruptFlag`): the next read throws
+/// `IOError.interrupted`, so the unpacker unwinds with its workers drained.
+private struct StoppableSource: ByteSource {
+    let base: FileDescriptor
+
+    init(_ base: FileDescriptor) { self.base = base }
+
+    func readFully(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        if InterruptFlag.isSet { throw IOError.interrupted }
+        return try base.readFully(into: buffer)
     }
 }
 

@@ -23,11 +23,14 @@ struct VerifyCommand: ParsableCommand {
     @OptionGroup var quietOption: QuietOption
 
     func run() throws {
-        guard (try? FileSystem.status(bundle).st_mode & S_IFMT) == S_IFDIR else {
+        // One rule for BUNDLE: it must lead to a directory. A symbolic link named here is followed, as other tools
+        // follow a link on their command line (links inside the bag are still refused, SPEC 5.9); a link to
+        // nothing or to a file is the same operational error as a missing path.
+        guard (try? FileSystem.status(bundle).st_mode & S_IFMT) == S_IFDIR, let root = Self.resolved(bundle) else {
             throw CommandError.operational("\(bundle): not a bundle directory (no such directory)")
         }
         let store = try trust.map { try TrustStore.load($0) }
-        var verifier = BundleVerifier(root: bundle, trust: store, fast: fast)
+        var verifier = BundleVerifier(root: root, trust: store, fast: fast)
         let display = ProgressDisplay(label: "verifying", total: nil, quiet: quietOption.quiet)
         verifier.progress = { _, done in display.update(done) }
         let (report, summary) = verifier.verify()
@@ -42,6 +45,19 @@ struct VerifyCommand: ParsableCommand {
                 + "against a trust store)" : "") : "FAILED: \(failures) check\(failures == 1 ? "" : "s") failed")
         }
         if !report.passed { throw ExitCode(ExitStatus.verificationFailed.rawValue) }
+    }
+
+    /// `path` itself when it is not a symbolic link, else the absolute path it leads to; nil when that cannot
+    /// be resolved.
+    static func resolved(_ path: String) -> String? {
+        guard let info = try? FileSystem.status(path, followLinks: false) else { return nil }
+        guard info.st_mode & S_IFMT == S_IFLNK else { return path }
+        return RawName.withCString(path) { name -> String? in
+            guard let target = realpath(name, nil) else { return nil }
+            defer { free(target) }
+            return RawName.decode(UnsafeBufferPointer(start: target, count: strlen(target))
+                .map { UInt8(bitPattern: $0) })
+        }
     }
 
     /// Prints one `PASS|FAIL|WARN|SKIP  NAME: DETAIL` line per check.

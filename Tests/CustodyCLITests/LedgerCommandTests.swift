@@ -204,6 +204,153 @@ final class LedgerCommandTests: AliceLedgerTestCase {
         XCTAssertEqual(try JSONValue.parse(json.out.trimmingCharacters(in: .newlines))["firstBadEntry"]?.intValue, 4)
     }
 
+    /// Runs `ledger append --batch` with stdin read from the file `input`; returns the exit status and stderr.
+    private func appendBatch(from input: String) throws -> (status: Int32, err: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CLI.executable)
+        process.arguments = ["ledger", "append", ledgerPath, "--key", keyPath, "--batch"]
+        process.standardInput = FileHandle(forReadingAtPath: input)
+        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        let errPipe = Pipe()
+        process.standardError = errPipe
+        try process.run()
+        let err = String(decoding: errPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, err)
+    }
+
+    private func ledgerSize() throws -> UInt64 { try Ledger.open(path: ledgerPath, readOnly: true).size() }
+
+    /// A batch of more entries than `ledger append --batch` takes is refused in one line naming the limit, and
+    /// nothing of it is appended.
+    func testBatchOfTooManyEntriesIsRefusedWhole() throws {
+        let line = "{\"action\":\"note\"}\n"
+        let input = try write(String(repeating: line, count: LedgerBatchParser.maximumEntries + 1), "many.jsonl")
+        let (status, err) = try appendBatch(from: input)
+        XCTAssertEqual(status, 2, err)
+        XCTAssertEqual(err.split(separator: "\n").count, 1, err)
+        XCTAssertTrue(err.contains("more than \(LedgerBatchParser.maximumEntries) entries"), err)
+        XCTAssertTrue(err.contains("nothing was appended"), err)
+        XCTAssertEqual(try ledgerSize(), 0)
+    }
+
+    /// A batch larger than `ledger append --batch` reads (here one entry, then blank lines past 64 MiB) is refused
+    /// in one line naming the limit once the limit is passed, without reading the rest, and nothing is appended.
+    func testBatchOfTooManyBytesIsRefusedWhole() throws {
+        let input = path("large.jsonl")
+        let fd = try FileDescriptor.open(input, O_WRONLY | O_CREAT | O_TRUNC)
+        try fd.writeAll(Array("{\"action\":\"note\"}\n".utf8))
+        let blanks = [UInt8](repeating: 0x20, count: (1 << 20) - 1) + [0x0a]
+        for _ in 0..<(LedgerBatchParser.maximumBytes >> 20) + 1 { try fd.writeAll(blanks) }
+        fd.close()
+        let (status, err) = try appendBatch(from: input)
+        XCTAssertEqual(status, 2, err)
+        XCTAssertEqual(err.split(separator: "\n").count, 1, err)
+        XCTAssertTrue(err.contains("larger than \(LedgerBatchParser.maximumBytes) bytes (64.0 MiB)"), err)
+        XCTAssertTrue(err.contains("nothing was appended"), err)
+        XCTAssertEqual(try ledgerSize(), 0)
+    }
+
+    /// A tmpfs mounted at `mountPoint` holding `files` (copied in), then remounted read-only, or made full when
+    /// `full`; unmounted when the test ends. Skips where mounting is not allowed (tests not run as root).
+    private func media(holding files: [String], full: Bool = false) throws -> URL {
+        let mountPoint = dir.appendingPathComponent("media", isDirectory: true)
+        try FileManager.default.createDirectory(at: mountPoint, withIntermediateDirectories: false)
+        let mount = try CLI.runTool("/bin/mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", mountPoint.path])
+        guard mount.status == 0 else { throw XCTSkip("cannot mount a tmpfs here (\(mount.err)); needs root") }
+        addTeardownBlock { _ = try? CLI.runTool("/bin/umount", ["-l", mountPoint.path]) }
+        for file in files {
+            try FileManager.default.copyItem(atPath: file, toPath: mountPoint.appendingPathComponent(
+                URL(fileURLWithPath: file).lastPathComponent).path)
+        }
+        if full {
+            let filler = try FileDescriptor.open(mountPoint.appendingPathComponent("filler").path,
+                                                 O_WRONLY | O_CREAT | O_TRUNC)
+            let block = [UInt8](repeating: 0x55, count: 4096)
+            while (try? filler.writeAll(block)) != nil {}
+            filler.close()
+        } else {
+            let remount = try CLI.runTool("/bin/mount", ["-o", "remount,ro", mountPoint.path])
+            XCTAssertEqual(remount.status, 0, remount.err)
+        }
+        return mountPoint
+    }
+
+    /// Alice's signing key (no passphrase).
+    private func aliceKey() throws -> SigningKey {
+        try SigningKey.load(keyPath: keyPath, passphrase: PassphraseSource(file: nil, allowPrompt: false))
+    }
+
+    /// The names in `folder`, sorted.
+    private func listing(_ folder: URL) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
+    }
+
+    /// Runs every reading ledger command on `ledger`, expecting success, and checks that the folder holding it
+    /// lists the same files after each.
+    private func readEverything(_ ledger: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let folder = URL(fileURLWithPath: ledger).deletingLastPathComponent()
+        let before = try listing(folder)
+        let commands = [
+            ["ledger", "verify", ledger], ["ledger", "verify", ledger, "--json"], ["ledger", "export", ledger],
+            ["ledger", "checkpoint", ledger], ["ledger", "prove", ledger, "--index", "1", "--json"],
+            ["ledger", "consistency", ledger, "--from", "1", "--json"],
+        ]
+        for command in commands {
+            let result = try CLI.run(command)
+            XCTAssertEqual(result.status, 0, "\(command): \(result.err)", file: file, line: line)
+            XCTAssertEqual(try listing(folder), before, "\(command) created files", file: file, line: line)
+        }
+    }
+
+    /// A foreign agency reads a ledger from read-only media: every reading command works and creates nothing;
+    /// a writing command fails with exit 2 and one line.
+    func testReadingCommandsWorkOnReadOnlyMediaAndCreateNothing() throws {
+        for index in 0..<3 { try append(["--action", "access", "--subject", "item-\(index)"]) }
+        let media = try media(holding: [ledgerPath])
+        let ledger = media.appendingPathComponent("custody.ledger").path
+        try readEverything(ledger)
+        let write = try CLI.run(["ledger", "append", ledger, "--key", keyPath, "--action", "note"])
+        XCTAssertEqual(write.status, 2, write.err)
+        XCTAssertEqual(write.err.split(separator: "\n").count, 1, write.err)
+        XCTAssertEqual(try listing(media), ["custody.ledger"])
+    }
+
+    /// The same on a full disk: reading needs no space.
+    func testReadingCommandsWorkOnAFullDisk() throws {
+        for index in 0..<3 { try append(["--action", "access", "--subject", "item-\(index)"]) }
+        let media = try media(holding: [ledgerPath], full: true)
+        try readEverything(media.appendingPathComponent("custody.ledger").path)
+    }
+
+    /// In a writable folder, reading commands create nothing either, and `verify` still sees what a writer has
+    /// committed to its write-ahead log but not yet to the file (a live ledger).
+    func testReadingCommandsCreateNothingAndReadALiveLog() throws {
+        for index in 0..<3 { try append(["--action", "access", "--subject", "item-\(index)"]) }
+        try readEverything(ledgerPath)
+        let writer = try Ledger.open(path: ledgerPath)
+        _ = try writer.append(LedgerEntryDraft(action: .note), key: try aliceKey())
+        XCTAssertTrue(FileManager.default.fileExists(atPath: ledgerPath + "-shm"))
+        let verify = try CLI.run(["ledger", "verify", ledgerPath, "--json"])
+        XCTAssertEqual(verify.status, 0, verify.err)
+        XCTAssertEqual(try JSONValue.parse(verify.out.trimmingCharacters(in: .newlines))["entries"]?.intValue, 4)
+        withExtendedLifetime(writer) {}
+    }
+
+    /// A write-ahead log holding commits, copied to read-only media without its index: reading it is refused in
+    /// one line naming the log (never the file's older state read as if it were the ledger).
+    func testUnreadableLogOnReadOnlyMediaIsNamed() throws {
+        for index in 0..<3 { try append(["--action", "access", "--subject", "item-\(index)"]) }
+        let writer = try Ledger.open(path: ledgerPath)
+        _ = try writer.append(LedgerEntryDraft(action: .note), key: try aliceKey())
+        let media = try media(holding: [ledgerPath, ledgerPath + "-wal"])
+        withExtendedLifetime(writer) {}
+        let ledger = media.appendingPathComponent("custody.ledger").path
+        let verify = try CLI.run(["ledger", "verify", ledger])
+        XCTAssertEqual(verify.status, 2, verify.out + verify.err)
+        XCTAssertTrue(verify.err.contains("\(ledger)-wal holds commits not yet in the file"), verify.err)
+    }
+
     /// Appending processes killed with SIGKILL at random moments leave whole batches or nothing, and a ledger that
     /// verifies.
     func testKillNineDuringAppendsLeavesAVerifiableLedger() throws {

@@ -430,6 +430,35 @@ final class SealVerifyTests: CLITestCase {
 
     // MARK: damaged bundles
 
+    /// BUNDLE given as a symbolic link is followed, as other tools follow a link named on their command line: a
+    /// link to a bundle verifies as the bundle does (exit 0, or 1 when the bundle fails), a link to nothing or
+    /// to a file is exit 2 like a missing path, naming what was given.
+    func testVerifyFollowsALinkToABundleAndRefusesOthersLikeAMissingPath() throws {
+        let bundle = try sealFixture()
+        let link = path("bundle-link")
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: bundle)
+        let linked = try verify(link)
+        XCTAssertEqual(linked.status, 0, linked.out + linked.err)
+        XCTAssertTrue(linked.out.hasPrefix("bundle \(link) ("), linked.out)
+        XCTAssertEqual(try verify(link, ["--json"]).out, try verify(bundle, ["--json"]).out)
+
+        let damaged = try copy(bundle, "damaged")
+        try append("extra\n", to: damaged + "/bag-info.txt")
+        try FileManager.default.createSymbolicLink(atPath: path("damaged-link"), withDestinationPath: damaged)
+        XCTAssertEqual(try verify(path("damaged-link")).status, 1)
+
+        let missing = try verify(path("missing"))
+        XCTAssertEqual(missing.status, 2, missing.err)
+        try FileManager.default.createSymbolicLink(atPath: path("dangling"), withDestinationPath: path("missing"))
+        try FileManager.default.createSymbolicLink(atPath: path("to-file"),
+                                                   withDestinationPath: bundle + "/bagit.txt")
+        for name in ["dangling", "to-file"] {
+            let result = try verify(path(name))
+            XCTAssertEqual(result.status, 2, "\(name): \(result.out)\(result.err)")
+            XCTAssertEqual(result.err, "custody: \(path(name)): not a bundle directory (no such directory)\n")
+        }
+    }
+
     func testFlippedPayloadByteNamesItemAndChunk() throws {
         let bundle = try sealFixture()
         let path = try payload(bundle)

@@ -171,6 +171,59 @@ final class LedgerTests: XCTestCase {
         XCTAssertThrowsError(try empty.finish()) { XCTAssertEqual($0 as? LedgerBatchError, .empty(source: "stdin")) }
     }
 
+    /// The names in the test's directory, sorted.
+    private func directoryListing() throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
+    }
+
+    /// A ledger nobody has open is opened for reading read-only and immutable: nothing is created beside it, a
+    /// write is refused, and a writer that commits meanwhile cannot fold its log into the file under the reader
+    /// (its log stays, and the next reader reads it).
+    func testReadOnlyOpenCreatesNothingAndKeepsWritersOffTheFile() throws {
+        try makeLedger(entries: 5).store.readTransaction {}
+        let before = try directoryListing()
+        XCTAssertEqual(before, ["l.db"])
+        let reader = try Ledger.open(path: path(), readOnly: true)
+        let store = try XCTUnwrap(reader.store as? SQLiteLedgerStore)
+        XCTAssertTrue(store.isImmutable)
+        XCTAssertTrue(store.database.isReadOnly)
+        XCTAssertEqual(try reader.verify().passed, true)
+        XCTAssertThrowsError(try store.database.execute("DELETE FROM entries"))
+        XCTAssertEqual(try directoryListing(), before)
+
+        do {
+            let writer = try Ledger.open(path: path())
+            _ = try writer.append(LedgerEntryDraft(action: .note), key: key)
+        }
+        // The writer closed, but could not fold its log into the file while the reader holds its lock.
+        XCTAssertGreaterThan(try FileSystem.status(path() + "-wal").st_size, 0)
+        XCTAssertEqual(try reader.size(), 5)
+        XCTAssertEqual(try reader.verify().passed, true)
+
+        let next = try Ledger.open(path: path(), readOnly: true)
+        XCTAssertFalse(try XCTUnwrap(next.store as? SQLiteLedgerStore).isImmutable)
+        XCTAssertEqual(try next.size(), 6)
+        XCTAssertEqual(try next.verify().passed, true)
+    }
+
+    /// The batch parser refuses a batch past its bounds as soon as it passes them: one draft too many, or one
+    /// byte too many (blank lines count).
+    func testBatchParserBounds() throws {
+        var many = LedgerBatchParser(source: "stdin", entryLimit: 2)
+        try many.consume(Array("{\"action\":\"note\"}\n\n{\"action\":\"note\"}\n".utf8))
+        XCTAssertThrowsError(try many.consume(Array("{\"action\":\"note\"}\n".utf8))) {
+            XCTAssertEqual($0 as? LedgerBatchError, .tooManyEntries(source: "stdin", limit: 2))
+            XCTAssertTrue("\($0)".contains("more than 2 entries in one batch; nothing was appended"), "\($0)")
+        }
+        var large = LedgerBatchParser(source: "stdin", byteLimit: 40)
+        try large.consume(Array("{\"action\":\"note\"}\n".utf8) + [UInt8](repeating: 0x20, count: 22))
+        XCTAssertThrowsError(try large.consume([0x0a])) {
+            XCTAssertEqual($0 as? LedgerBatchError, .tooLarge(source: "stdin", limit: 40))
+        }
+        XCTAssertEqual(LedgerBatchParser.maximumEntries, 100_000)
+        XCTAssertEqual(LedgerBatchParser.maximumBytes, 64 << 20)
+    }
+
     /// One check of "this proof leads to this checkpoint", naming each mismatch.
     func testInclusionProofAgainstCheckpoint() throws {
         let ledger = try makeLedger(entries: 5)
