@@ -96,8 +96,12 @@ package final class SQLiteDatabase {
         lock.l_whence = Int16(SEEK_SET)
         lock.l_start = off_t(sharedLockRange.start)
         lock.l_len = off_t(sharedLockRange.count)
-        let openFileDescriptionSetLock: Int32 = 37  // F_OFD_SETLK (Linux 3.15)
-        return fcntl(descriptor.rawValue, openFileDescriptionSetLock, &lock) == 0 ? 0 : errno
+        #if os(Linux)
+        let command: Int32 = 37  // F_OFD_SETLK (Linux 3.15), which Glibc's module does not export
+        #else
+        let command = F_SETLK  // elsewhere a process-associated lock: the same bytes, released when this closes
+        #endif
+        return fcntl(descriptor.rawValue, command, &lock) == 0 ? 0 : errno
     }
 
     private static func fileSize(_ path: String) -> Int64? {
