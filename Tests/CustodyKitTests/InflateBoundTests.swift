@@ -67,11 +67,7 @@ final class InflateBoundTests: XCTestCase {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bound-\(UUID().uuidString)").path
         try FileSystem.createDirectory(directory)
         defer { FileSystem.removeTree(directory) }
-        let privateKey = try Ed25519PrivateKey.generate()
-        let identity = try Identity(name: "officer", agency: "Agency", jurisdiction: "NL",
-                                    publicKey: privateKey.publicKey)
-        let key = try SigningKey(identity: identity, privateKey: privateKey)
-        let ledger = try Ledger.create(path: directory + "/ledger", origin: "agency.example/custody", key: key)
+        let (key, ledger) = try makeKeyAndLedger(at: directory + "/ledger")
         let input = directory + "/zeros.img"
         try FileSystem.writeAtomically(input, [UInt8](repeating: 0, count: 32 * chunkSize))
         var options = SealOptions()

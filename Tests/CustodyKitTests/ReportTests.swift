@@ -21,10 +21,7 @@ enum ReportFixture {
     static let base = Timestamp(secondsSinceEpoch: 1_780_000_000)
 
     static func key(_ name: String, agency: String, country: String) throws -> SigningKey {
-        let privateKey = try Ed25519PrivateKey.generate()
-        let identity = try Identity(name: name, agency: agency, jurisdiction: country,
-                                    publicKey: privateKey.publicKey)
-        return try SigningKey(identity: identity, privateKey: privateKey)
+        try makeSigningKey(name: name, agency: agency, jurisdiction: country)
     }
 
     static func item(_ number: Int, name: String, size: UInt64, seed: UInt8) -> ItemRecord {

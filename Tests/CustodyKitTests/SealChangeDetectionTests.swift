@@ -53,11 +53,7 @@ final class SealChangeDetectionTests: XCTestCase {
     override func tearDown() { FileSystem.removeTree(directory) }
 
     func testAFileRewrittenWithTheSameSizeDuringTheSealFailsTheItem() throws {
-        let privateKey = try Ed25519PrivateKey.generate()
-        let identity = try Identity(name: "officer", agency: "Agency", jurisdiction: "NL",
-                                    publicKey: privateKey.publicKey)
-        let key = try SigningKey(identity: identity, privateKey: privateKey)
-        let ledger = try Ledger.create(path: directory + "/ledger", origin: "agency.example/custody", key: key)
+        let (key, ledger) = try makeKeyAndLedger(at: directory + "/ledger")
         let input = directory + "/disk.img"
         try FileSystem.writeAtomically(input, (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 13) })
         for compress in [true, false] {

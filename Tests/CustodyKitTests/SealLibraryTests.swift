@@ -24,12 +24,7 @@ final class SealLibraryTests: XCTestCase {
     override func tearDown() { FileSystem.removeTree(directory) }
 
     private func makeKeyAndLedger() throws -> (SigningKey, Ledger) {
-        let privateKey = try Ed25519PrivateKey.generate()
-        let identity = try Identity(name: "officer", agency: "Agency", jurisdiction: "NL",
-                                    publicKey: privateKey.publicKey)
-        let key = try SigningKey(identity: identity, privateKey: privateKey)
-        let ledger = try Ledger.create(path: directory + "/ledger", origin: "agency.example/custody", key: key)
-        return (key, ledger)
+        try CustodyKitTests.makeKeyAndLedger(at: directory + "/ledger")
     }
 
     private func writeInput(_ bytes: [UInt8]) throws -> String {

@@ -27,12 +27,7 @@ final class SealResumeLibraryTests: XCTestCase {
     override func tearDown() { FileSystem.removeTree(directory) }
 
     private func makeKeyAndLedger(_ name: String = "ledger") throws -> (SigningKey, Ledger) {
-        let privateKey = try Ed25519PrivateKey.generate()
-        let identity = try Identity(name: "officer", agency: "Agency", jurisdiction: "NL",
-                                    publicKey: privateKey.publicKey)
-        let key = try SigningKey(identity: identity, privateKey: privateKey)
-        let ledger = try Ledger.create(path: directory + "/" + name, origin: "agency.example/custody", key: key)
-        return (key, ledger)
+        try CustodyKitTests.makeKeyAndLedger(at: directory + "/" + name)
     }
 
     /// Two inputs of mixed content (text, zeros, noise) so that members are deflated, stored and all-zero.

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import CustodyKit
 import CustodyTestSupport
 
 /// Helpers shared by the library tests: peers, the public test vectors, temporary directories, child processes.
@@ -92,4 +93,21 @@ func pseudoRandomBytes(_ count: Int, seed: UInt64 = 1) -> [UInt8] {
 struct TestFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// A new signing key (a fresh Ed25519 key and its identity); tests make keys, they never read key files.
+func makeSigningKey(name: String = "officer", agency: String = "Agency", jurisdiction: String = "NL") throws
+    -> SigningKey {
+    let privateKey = try Ed25519PrivateKey.generate()
+    let identity = try Identity(name: name, agency: agency, jurisdiction: jurisdiction,
+                                publicKey: privateKey.publicKey)
+    return try SigningKey(identity: identity, privateKey: privateKey)
+}
+
+/// A new signing key and a ledger file at `path` it owns.
+func makeKeyAndLedger(at path: String, name: String = "officer", agency: String = "Agency",
+                      jurisdiction: String = "NL", origin: String = "agency.example/custody") throws
+    -> (SigningKey, Ledger) {
+    let key = try makeSigningKey(name: name, agency: agency, jurisdiction: jurisdiction)
+    return (key, try Ledger.create(path: path, origin: origin, key: key))
 }

@@ -22,13 +22,8 @@ final class TransferDurabilityTests: XCTestCase {
     override func tearDown() { FileSystem.removeTree(directory) }
 
     private func party(_ name: String, _ jurisdiction: String) throws -> (SigningKey, Ledger) {
-        let privateKey = try Ed25519PrivateKey.generate()
-        let identity = try Identity(name: name, agency: "\(name) agency", jurisdiction: jurisdiction,
-                                    publicKey: privateKey.publicKey)
-        let key = try SigningKey(identity: identity, privateKey: privateKey)
-        let ledger = try Ledger.create(path: directory + "/\(name).ledger", origin: "\(name).example/custody",
-                                       key: key)
-        return (key, ledger)
+        try makeKeyAndLedger(at: directory + "/\(name).ledger", name: name, agency: "\(name) agency",
+                             jurisdiction: jurisdiction, origin: "\(name).example/custody")
     }
 
     private func transferOutEntries(_ ledger: Ledger) throws -> [LedgerEntry] {
