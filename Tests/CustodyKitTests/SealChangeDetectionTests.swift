@@ -42,15 +42,7 @@ private final class RewritingReader: ChunkReader, Sendable {
 }
 
 /// A file rewritten in place while it is sealed, even with the same size, fails the item (SPEC.md 5.8).
-final class SealChangeDetectionTests: XCTestCase {
-    private var directory = ""
-
-    override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("change-\(UUID().uuidString)").path
-        try FileSystem.createDirectory(directory)
-    }
-
-    override func tearDown() { FileSystem.removeTree(directory) }
+final class SealChangeDetectionTests: TemporaryDirectoryTestCase {
 
     func testAFileRewrittenWithTheSameSizeDuringTheSealFailsTheItem() throws {
         let (key, ledger) = try makeKeyAndLedger(at: directory + "/ledger")

@@ -13,15 +13,7 @@ import CustodyKit
 import CustodyTestSupport
 
 /// Seal and verify through the library: device-style bad sectors, raw storage, and the seal statement format.
-final class SealLibraryTests: XCTestCase {
-    private var directory = ""
-
-    override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("seal-\(UUID().uuidString)").path
-        try FileSystem.createDirectory(directory)
-    }
-
-    override func tearDown() { FileSystem.removeTree(directory) }
+final class SealLibraryTests: TemporaryDirectoryTestCase {
 
     private func makeKeyAndLedger() throws -> (SigningKey, Ledger) {
         try CustodyKitTests.makeKeyAndLedger(at: directory + "/ledger")

@@ -15,16 +15,8 @@ import CustodyKit
 /// Interrupted seals resumed through the library: the payload bytes, leaves, digests, bundle and item identifiers
 /// of the resumed bundle are those of an uninterrupted seal of the same inputs, and the ledger gets the seal's
 /// entries exactly once.
-final class SealResumeLibraryTests: XCTestCase {
-    private var directory = ""
+final class SealResumeLibraryTests: TemporaryDirectoryTestCase {
     private let chunk = 64 << 10
-
-    override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("resume-\(UUID().uuidString)").path
-        try FileSystem.createDirectory(directory)
-    }
-
-    override func tearDown() { FileSystem.removeTree(directory) }
 
     private func makeKeyAndLedger(_ name: String = "ledger") throws -> (SigningKey, Ledger) {
         try CustodyKitTests.makeKeyAndLedger(at: directory + "/" + name)

@@ -111,3 +111,21 @@ func makeKeyAndLedger(at path: String, name: String = "officer", agency: String 
     let key = try makeSigningKey(name: name, agency: agency, jurisdiction: jurisdiction)
     return (key, try Ledger.create(path: path, origin: origin, key: key))
 }
+
+/// A test case working in a fresh temporary folder (`directory`), made before each test and removed after it.
+class TemporaryDirectoryTestCase: XCTestCase {
+    /// The folder of the running test.
+    var directory = ""
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        let name = "\(String(describing: type(of: self)))-\(UUID().uuidString)"
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent(name).path
+        try FileSystem.createDirectory(directory)
+    }
+
+    override func tearDown() {
+        FileSystem.removeTree(directory)
+        super.tearDown()
+    }
+}

@@ -11,15 +11,7 @@ import CustodyKit
 
 /// A disk that fills after `transfer` or `receive` appended its ledger entry (SPEC.md 6.5, 6.6): the entry stays,
 /// and the same command run again writes the missing note or receipt from it instead of refusing.
-final class TransferDurabilityTests: XCTestCase {
-    private var directory = ""
-
-    override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("durable-\(UUID().uuidString)").path
-        try FileSystem.createDirectory(directory)
-    }
-
-    override func tearDown() { FileSystem.removeTree(directory) }
+final class TransferDurabilityTests: TemporaryDirectoryTestCase {
 
     private func party(_ name: String, _ jurisdiction: String) throws -> (SigningKey, Ledger) {
         try makeKeyAndLedger(at: directory + "/\(name).ledger", name: name, agency: "\(name) agency",
