@@ -393,7 +393,7 @@ final class AgePullPipeline: @unchecked Sendable {
         self.poolSize = poolSize
         self.makeBatch = makeBatch
         self.dispatcher = dispatcher
-        freeSignal = DispatchSemaphore(value: poolSize)
+        freeSignal = DispatchSemaphore.permits(poolSize)
     }
 
     /// Tells the reader to stop at its next batch.
@@ -579,7 +579,7 @@ enum AgePositionalRun {
             let results = (0..<2).map { _ in
                 UnsafeMutableRawBufferPointer.allocate(byteCount: Int(outChunk) * group, alignment: 64)
             }
-            let free = results.map { _ in DispatchSemaphore(value: 1) }
+            let free = results.map { _ in DispatchSemaphore.permits(1) }
             var current = 0
             defer {
                 for semaphore in free { semaphore.wait() }

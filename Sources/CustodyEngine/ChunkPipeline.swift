@@ -238,7 +238,7 @@ private final class PipelineRun<Work: Sendable>: @unchecked Sendable {
             UnsafeMutableRawBufferPointer.allocate(byteCount: configuration.chunkSize, alignment: 4096)
         }
         freeSlots = Mutex(Array(0..<configuration.slotCount))
-        slotAvailable = DispatchSemaphore(value: configuration.slotCount)
+        slotAvailable = DispatchSemaphore.permits(configuration.slotCount)
         linearQueues = configuration.linearDigests.map {
             DispatchQueue(label: "custody.pipeline.\($0.rawValue)", qos: .userInitiated)
         }

@@ -180,7 +180,7 @@ final class PackRun: @unchecked Sendable {
         packedQueues = packedDigesters.map {
             DispatchQueue(label: "custody.pack.\($0.algorithm.rawValue)", qos: .userInitiated)
         }
-        membersInDigest = DispatchSemaphore(value: 2 * activeProcessorCount() + 2)
+        membersInDigest = DispatchSemaphore.permits(2 * activeProcessorCount() + 2)
         var zeroBytes: [UInt8] = []
         if level > 0 {
             let zeros = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 64)

@@ -380,7 +380,7 @@ private final class UnpackRun: @unchecked Sendable {
         let count = configuration.slotCount ?? ChunkPipeline.defaultSlotCount(chunkSize: chunkSize)
         let inputCapacity = PackFormat.maximumMemberSize(chunkSize: chunkSize)
         slots = ObjectPool { MemberSlot(inputCapacity: inputCapacity, outputCapacity: chunkSize + 1) }
-        slotAvailable = DispatchSemaphore(value: max(2, count))
+        slotAvailable = DispatchSemaphore.permits(max(2, count))
     }
 
     private func release(_ slot: MemberSlot) {

@@ -49,7 +49,7 @@ public final class DirectWriter: @unchecked Sendable {
         buffers = (0..<2).map { _ in
             UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: DirectWriter.alignment)
         }
-        idle = (0..<2).map { _ in DispatchSemaphore(value: 1) }
+        idle = (0..<2).map { _ in DispatchSemaphore.permits(1) }
         base = offset
         headEnd = offset
         begin(at: offset)

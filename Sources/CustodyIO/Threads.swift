@@ -2,6 +2,7 @@ import CustodyBase
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dispatch
 import Synchronization
 
 /// Counts the concurrent tasks still working on one thing; the last to finish learns it is the last.
@@ -60,4 +61,15 @@ package func runOnThreads(_ count: Int, _ body: @escaping @Sendable () -> Void) 
         }
     }
     for thread in threads { pthread_join(thread, nil) }
+}
+
+extension DispatchSemaphore {
+    /// A semaphore holding `count` permits that may be released while permits are still taken. libdispatch traps
+    /// (SIGILL) when a semaphore made with a value is released holding fewer than that value, which is what a run
+    /// stopped mid-way (an interrupt, a read error) leaves behind; one made at 0 and signalled up has no such floor.
+    package static func permits(_ count: Int) -> DispatchSemaphore {
+        let semaphore = DispatchSemaphore(value: 0)
+        for _ in 0..<count { semaphore.signal() }
+        return semaphore
+    }
 }
