@@ -1,9 +1,5 @@
 import XCTest
 import CustodyKit
-@testable import CustodyBase
-@testable import CustodyCrypto
-@testable import CustodyLedger
-@testable import CustodyTransfer
 
 /// What custody already holds, it cross-checks: checkpoints of another agency's log recorded by receive and receipt
 /// import (forks, consistency proofs), `ledger verify` over recorded checkpoints, and every field of a receipt or a

@@ -1,16 +1,6 @@
 import Foundation
 import XCTest
 import CustodyKit
-@testable import CustodyAge
-@testable import CustodyBase
-@testable import CustodyBundle
-@testable import CustodyCrypto
-@testable import CustodyEngine
-@testable import CustodyIO
-@testable import CustodyLedger
-@testable import CustodyReport
-@testable import CustodyTar
-@testable import CustodyTransfer
 
 /// `custody report --ledger --receipt` and `custody export case --ledger --receipt` after a real hand-off between
 /// two agencies: FR seals and transfers, DE receives and signs a receipt, FR imports it.

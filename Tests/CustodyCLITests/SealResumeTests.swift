@@ -1,15 +1,5 @@
 import XCTest
 import CustodyKit
-@testable import CustodyAge
-@testable import CustodyBase
-@testable import CustodyBundle
-@testable import CustodyCrypto
-@testable import CustodyEngine
-@testable import CustodyIO
-@testable import CustodyLedger
-@testable import CustodyReport
-@testable import CustodyTar
-@testable import CustodyTransfer
 
 /// `custody seal --resume` after real signals: SIGKILL and SIGINT of a running seal, then a resume whose bundle has
 /// the payload bytes, digests and item metadata of an uninterrupted seal, with the ledger entries appended once.

@@ -1,16 +1,6 @@
 import Foundation
 import XCTest
 import CustodyKit
-@testable import CustodyAge
-@testable import CustodyBase
-@testable import CustodyBundle
-@testable import CustodyCrypto
-@testable import CustodyEngine
-@testable import CustodyIO
-@testable import CustodyLedger
-@testable import CustodyReport
-@testable import CustodyTar
-@testable import CustodyTransfer
 
 /// `custody seal`, `verify`, `trust` and `demo` through the built binary: sealing, peers' view of the bundle
 /// (bagit.py, gzip, sha256sum), every kind of damage the issue lists, and the trust store.

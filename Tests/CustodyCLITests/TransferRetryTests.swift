@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import CustodyBase
+import CustodyKit
 
 /// `transfer` and `receive` run again after their note or receipt was lost once the ledger entry was appended
 /// (SPEC.md 6.5, 6.6): the missing file is written from the entry; nothing is sent or recorded twice.

@@ -1,15 +1,5 @@
 import XCTest
 import CustodyKit
-@testable import CustodyAge
-@testable import CustodyBase
-@testable import CustodyBundle
-@testable import CustodyCrypto
-@testable import CustodyEngine
-@testable import CustodyIO
-@testable import CustodyLedger
-@testable import CustodyReport
-@testable import CustodyTar
-@testable import CustodyTransfer
 
 /// Transfers between agencies through the built binary: FR seals and sends to DE, DE receives and signs a receipt,
 /// FR imports it; onward transfer to US needs FR's consent; preservation orders.
