@@ -3,15 +3,6 @@ import Foundation
 import XCTest
 import CustodyKit
 @testable import CustodyAge
-@testable import CustodyBase
-@testable import CustodyBundle
-@testable import CustodyCrypto
-@testable import CustodyEngine
-@testable import CustodyIO
-@testable import CustodyLedger
-@testable import CustodyReport
-@testable import CustodyTar
-@testable import CustodyTransfer
 
 /// Helpers of the age and archive tests (test-kit parsing); the general ones are in TestSupport.swift.
 enum AgeTestSupport {

@@ -1,7 +1,7 @@
 import CustodyKit
+@testable import CustodyEngine
 import Foundation
 import XCTest
-@testable import CustodyEngine
 
 /// ISA-L and zlib write the same format: every member one engine writes inflates with the other and with zlib's
 /// own gzip reader, the inflaters agree on where each deflate stream ends, and a bundle's payload verifies

@@ -1,9 +1,6 @@
 import Foundation
 import XCTest
 import CustodyKit
-@testable import CustodyBase
-@testable import CustodyCrypto
-@testable import CustodyLedger
 @testable import CustodyTransfer
 
 /// The pieces of the cross-checks (SPEC 6.6) on their own: the `consistency` field, proof anchors over a real

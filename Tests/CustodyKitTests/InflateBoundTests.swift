@@ -2,12 +2,6 @@ import Foundation
 import Synchronization
 import XCTest
 import CustodyKit
-@testable import CustodyBase
-@testable import CustodyBundle
-@testable import CustodyCrypto
-@testable import CustodyEngine
-@testable import CustodyIO
-@testable import CustodyLedger
 
 /// A sink that counts what reaches it and keeps nothing.
 private final class CountingSink: ByteSink, @unchecked Sendable {

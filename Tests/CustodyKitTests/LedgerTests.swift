@@ -1,17 +1,7 @@
 import XCTest
 
 import CustodyKit
-@testable import CustodyAge
-@testable import CustodyBase
-@testable import CustodyBundle
-@testable import CustodyCrypto
-@testable import CustodyEngine
-@testable import CustodyIO
-@testable import CustodyLedger
-@testable import CustodyReport
 import CustodyTestSupport
-@testable import CustodyTar
-@testable import CustodyTransfer
 
 final class LedgerTests: XCTestCase {
     var directory: URL!

@@ -2,16 +2,7 @@ import Foundation
 import XCTest
 import CZlib
 import CustodyKit
-@testable import CustodyAge
-@testable import CustodyBase
-@testable import CustodyBundle
-@testable import CustodyCrypto
 @testable import CustodyEngine
-@testable import CustodyIO
-@testable import CustodyLedger
-@testable import CustodyReport
-@testable import CustodyTar
-@testable import CustodyTransfer
 
 /// Compressible text-like bytes.
 func textBytes(_ count: Int) -> [UInt8] {

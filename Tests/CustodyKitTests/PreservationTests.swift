@@ -1,16 +1,6 @@
 import Foundation
 import XCTest
 import CustodyKit
-@testable import CustodyAge
-@testable import CustodyBase
-@testable import CustodyBundle
-@testable import CustodyCrypto
-@testable import CustodyEngine
-@testable import CustodyIO
-@testable import CustodyLedger
-@testable import CustodyReport
-@testable import CustodyTar
-@testable import CustodyTransfer
 
 /// Preservation-order date arithmetic (cross-checked against Foundation's Gregorian calendar), order status and
 /// the rebuilding of orders from ledger entries; the onward-transfer rule and statement parsing.

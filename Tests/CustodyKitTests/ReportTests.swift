@@ -4,16 +4,6 @@ import FoundationXML
 #endif
 import XCTest
 import CustodyKit
-@testable import CustodyAge
-@testable import CustodyBase
-@testable import CustodyBundle
-@testable import CustodyCrypto
-@testable import CustodyEngine
-@testable import CustodyIO
-@testable import CustodyLedger
-@testable import CustodyReport
-@testable import CustodyTar
-@testable import CustodyTransfer
 
 /// A small custody story built in memory: two French acquisitions, a seal, a transfer to Germany and its receipt.
 enum ReportFixture {

@@ -2,11 +2,6 @@ import Foundation
 import Synchronization
 import XCTest
 import CustodyKit
-@testable import CustodyBase
-@testable import CustodyBundle
-@testable import CustodyCrypto
-@testable import CustodyIO
-@testable import CustodyLedger
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,15 +1,5 @@
 import XCTest
 import CustodyKit
-@testable import CustodyAge
-@testable import CustodyBase
-@testable import CustodyBundle
-@testable import CustodyCrypto
-@testable import CustodyEngine
-@testable import CustodyIO
-@testable import CustodyLedger
-@testable import CustodyReport
-@testable import CustodyTar
-@testable import CustodyTransfer
 import CustodyTestSupport
 
 /// Seal and verify through the library: device-style bad sectors, raw storage, and the seal statement format.

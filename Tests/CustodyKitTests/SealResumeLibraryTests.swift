@@ -1,16 +1,8 @@
 import Synchronization
 import XCTest
 import CustodyKit
-@testable import CustodyAge
-@testable import CustodyBase
 @testable import CustodyBundle
-@testable import CustodyCrypto
 @testable import CustodyEngine
-@testable import CustodyIO
-@testable import CustodyLedger
-@testable import CustodyReport
-@testable import CustodyTar
-@testable import CustodyTransfer
 
 /// Interrupted seals resumed through the library: the payload bytes, leaves, digests, bundle and item identifiers
 /// of the resumed bundle are those of an uninterrupted seal of the same inputs, and the ledger gets the seal's

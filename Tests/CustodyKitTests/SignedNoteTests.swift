@@ -1,16 +1,7 @@
 import XCTest
 
 import CustodyKit
-@testable import CustodyAge
 @testable import CustodyBase
-@testable import CustodyBundle
-@testable import CustodyCrypto
-@testable import CustodyEngine
-@testable import CustodyIO
-@testable import CustodyLedger
-@testable import CustodyReport
-@testable import CustodyTar
-@testable import CustodyTransfer
 
 /// Known answers from golang.org/x/mod/sumdb/note (note_test.go), the C2SP signed-note spec and RFC 8032.
 final class SignedNoteTests: XCTestCase {

@@ -1,12 +1,6 @@
 import Foundation
 import XCTest
 import CustodyKit
-@testable import CustodyAge
-@testable import CustodyBase
-@testable import CustodyBundle
-@testable import CustodyCrypto
-@testable import CustodyIO
-@testable import CustodyLedger
 @testable import CustodyTransfer
 
 /// A disk that fills after `transfer` or `receive` appended its ledger entry (SPEC.md 6.5, 6.6): the entry stays,
