@@ -375,3 +375,13 @@ long custody_xattr_get(int fd, const char *path, const char *name, void *value, 
     ssize_t result = fd >= 0 ? fgetxattr(fd, name, value, size) : lgetxattr(path, name, value, size);
     return result < 0 ? -(long)errno : (long)result;
 }
+
+int custody_sync_file_system(int fd) {
+#ifdef __linux__
+    return syncfs(fd);
+#else
+    sync();
+    (void)fd;
+    return 0;
+#endif
+}

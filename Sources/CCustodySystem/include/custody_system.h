@@ -100,4 +100,7 @@ long custody_xattr_list(int fd, const char *path, char *list, size_t size);
 /* The value of extended attribute `name`, as custody_xattr_list names the file: the length or minus an errno. */
 long custody_xattr_get(int fd, const char *path, const char *name, void *value, size_t size);
 
+/// syncfs(2): flushes the whole file system holding `fd`. Returns 0, or -1 with errno set.
+int custody_sync_file_system(int fd);
+
 #endif
