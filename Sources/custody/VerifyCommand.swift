@@ -81,6 +81,7 @@ struct VerifyCommand: ParsableCommand {
             "items": .array(summary.items.map(\.json)),
         ]
         if let id = summary.bundleID { members["bundle"] = .string(id) }
+        if let collection = summary.collection { members["collection"] = collectionJSON(collection) }
         if let conditions = summary.conditions { members["conditions"] = conditions.json }
         if let sealer = summary.sealer {
             members["sealedBy"] = .object(["name": .string(sealer.name), "agency": .string(sealer.agency),
@@ -88,5 +89,23 @@ struct VerifyCommand: ParsableCommand {
                                            "keyId": .string(sealer.keyIDHex)])
         }
         return .object(members)
+    }
+
+    /// A collection bundle's counts, root and failed items, as SPEC 5.13 lists them.
+    static func collectionJSON(_ collection: CollectionSummary) -> JSONValue {
+        var kinds: [String: JSONValue] = [:]
+        for (kind, count) in collection.kinds { kinds[kind.rawValue] = .int(Int64(count)) }
+        return .object([
+            "items": .int(Int64(collection.items)), "files": .int(Int64(collection.files)),
+            "bytes": .int(Int64(collection.bytes)), "itemsRoot": collection.itemsRoot.map { .string($0.hex) } ?? .null,
+            "kinds": .object(kinds), "failedCount": .int(Int64(collection.failedCount)),
+            "failedItems": .array(collection.failedItems.map {
+                .object(["n": .int(Int64($0.number)), "path": .string($0.path), "problem": .string($0.problem)])
+            }),
+            "acquisitionErrorCount": .int(Int64(collection.acquisitionErrorCount)),
+            "acquisitionErrors": .array(collection.acquisitionErrors.map {
+                .object(["n": .int(Int64($0.number)), "path": .string($0.path), "error": .string($0.error)])
+            }),
+        ])
     }
 }
