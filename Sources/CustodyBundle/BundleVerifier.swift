@@ -31,7 +31,7 @@ public struct BundleSummary: Sendable {
     /// Per item number: whether its content verified (nil when not checked).
     public var itemStatus: [Int: Bool] = [:]
     /// For a collection bundle (SPEC.md section 5.13): its counts, items root and failures; `items` is then empty.
-    public var collection: CollectionSummary?
+    public var collection: CollectionVerification?
 
     /// A summary that knows nothing yet.
     package init() {}

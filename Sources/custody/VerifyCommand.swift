@@ -92,20 +92,27 @@ struct VerifyCommand: ParsableCommand {
     }
 
     /// A collection bundle's counts, root and failed items, as SPEC 5.13 lists them.
-    static func collectionJSON(_ collection: CollectionSummary) -> JSONValue {
+    static func collectionJSON(_ collection: CollectionVerification) -> JSONValue {
         var kinds: [String: JSONValue] = [:]
         for (kind, count) in collection.kinds { kinds[kind.rawValue] = .int(Int64(count)) }
-        return .object([
-            "items": .int(Int64(collection.items)), "files": .int(Int64(collection.files)),
-            "bytes": .int(Int64(collection.bytes)), "itemsRoot": collection.itemsRoot.map { .string($0.hex) } ?? .null,
-            "kinds": .object(kinds), "failedCount": .int(Int64(collection.failedCount)),
-            "failedItems": .array(collection.failedItems.map {
-                .object(["n": .int(Int64($0.number)), "path": .string($0.path), "problem": .string($0.problem)])
-            }),
-            "acquisitionErrorCount": .int(Int64(collection.acquisitionErrorCount)),
-            "acquisitionErrors": .array(collection.acquisitionErrors.map {
-                .object(["n": .int(Int64($0.number)), "path": .string($0.path), "error": .string($0.error)])
-            }),
-        ])
+        let failed: [JSONValue] = collection.failedItems.map { failure in
+            .object(["n": .int(Int64(failure.number)), "path": .string(failure.path),
+                     "problem": .string(failure.problem)])
+        }
+        let errors: [JSONValue] = collection.acquisitionErrors.map { failure in
+            .object(["n": .int(Int64(failure.number)), "path": .string(failure.path), "error": .string(failure.error)])
+        }
+        var members: [String: JSONValue] = [:]
+        members["items"] = .int(Int64(collection.items))
+        members["files"] = .int(Int64(collection.files))
+        members["bytes"] = .int(Int64(collection.bytes))
+        members["itemsRoot"] = collection.itemsRoot.map { .string($0.hex) } ?? .null
+        members["kinds"] = .object(kinds)
+        members["failedCount"] = .int(Int64(collection.failedCount))
+        members["failedItems"] = .array(failed)
+        members["acquisitionErrorCount"] = .int(Int64(collection.acquisitionErrorCount))
+        members["acquisitionErrors"] = .array(errors)
+        return .object(members)
     }
+
 }
