@@ -41,8 +41,21 @@ public enum CollectionSealer {
     /// Failures kept in the result for people (all are in the records).
     public static let failuresKept = 100
 
-    /// What the walk and the packing report as they go: items and content bytes done.
-    public typealias Progress = @Sendable (_ items: Int, _ bytes: UInt64, _ current: String) -> Void
+    /// How far a collection seal has got: items and content bytes done, what the walk has found so far (the
+    /// totals once `walkFinished`), and the item just recorded.
+    public struct ProgressState: Sendable {
+        /// Items recorded and content bytes stored.
+        public var items: Int, bytes: UInt64
+        /// Items and file bytes the walk has found so far.
+        public var itemsFound: Int, bytesFound: UInt64
+        /// Whether the walk is over (the found counts are the totals).
+        public var walkFinished: Bool
+        /// The item just recorded, for people.
+        public var current: String
+    }
+
+    /// Called now and then on the sealing thread with how far the seal has got.
+    public typealias Progress = (ProgressState) -> Void
 
     /// Seals `paths` (directories and regular files) into a new collection bundle at `out`.
     public static func seal(paths: [String], out: String, ledger: Ledger, key: SigningKey, options: SealOptions,
@@ -61,7 +74,7 @@ public enum CollectionSealer {
         defer {
             if !writer.keepsWorkDirectory { FileSystem.removeTree(journal.path) }
         }
-        var run = try CollectionRun(writer: writer, options: options, progress: progress)
+        let run = try CollectionRun(writer: writer, options: options, progress: progress)
         let started = Timestamp.now().description
         do {
             try run.walk(roots)
@@ -188,16 +201,17 @@ struct CollectionFiles {
     var manifestSHA256: [UInt8]
 }
 
-/// One collection seal's walk: records every entry, packs every regular file into its payload, appends the
-/// records, manifests and leaves as it goes.
-struct CollectionRun {
+/// One collection seal's walk: the small-file engine (`CollectionHasher`) reads and hashes many files at once and
+/// writes each payload through `PayloadOutput`; this consumer, in walk order, records every entry and appends the
+/// records, manifests and leaves.
+final class CollectionRun {
     let writer: BundleWriter
     let options: SealOptions
     let progress: CollectionSealer.Progress?
     let records: DigestingAppender
     let leaves: DigestingAppender
     let manifests: [DigestAlgorithm: DigestingAppender]
-    var accumulator = MerkleAccumulator()
+    private var accumulator = MerkleAccumulator()
     private(set) var count = 0
     private(set) var files = 0
     private(set) var bytes: UInt64 = 0
@@ -222,28 +236,33 @@ struct CollectionRun {
 
     var root: Hash32 { accumulator.root }
 
-    mutating func walk(_ roots: [String]) throws {
-        let walker = CollectionWalker(roots: roots, options: WalkOptions(
-            followRootLinks: true, readsExtendedAttributes: true))
-        while let entry = walker.next() {
-            if options.shouldStop?() == true { throw SealError.interrupted(finalPath: writer.finalPath,
-                                                                           workPath: writer.workPath) }
-            try record(entry)
+    func walk(_ roots: [String]) throws {
+        let hasher = CollectionHasher(
+            chunkSize: options.chunkSize, linearDigests: options.linearDigests, computesTree: true,
+            keepsLeaves: true, walkOptions: WalkOptions(followRootLinks: true, readsExtendedAttributes: true))
+        let output = try PayloadOutput(workPath: writer.workPath, compress: options.compress, level: options.level,
+                                       chunkSize: options.chunkSize)
+        let summary = try hasher.run(roots: roots, output: output, shouldStop: options.shouldStop) { item, tally in
+            try record(item, tally: tally)
+        }
+        if summary.interrupted || options.shouldStop?() == true {
+            throw SealError.interrupted(finalPath: writer.finalPath, workPath: writer.workPath)
         }
     }
 
-    private mutating func record(_ entry: WalkEntry) throws {
+    private func record(_ item: CollectionItem, tally: CollectionTally) throws {
+        let entry = item.entry
         let number = count + 1
         var record = CollectionRecord(number: number, path: entry.relativePath, kind: .file,
                                       metadata: entry.metadata.map(CollectionRun.metadata),
                                       extendedAttributes: CollectionRun.attributes(entry.extendedAttributes),
-                                      error: entry.error, salt: CollectionRecord.newSalt())
+                                      error: item.problem, salt: CollectionRecord.newSalt())
         switch entry.kind {
         case .directory:
             record.kind = .directory
-            if entry.error == nil || entry.metadata != nil {
-                let payload = PayloadNames.payloadPath(entry.relativePath, isDirectory: true, suffix: "")
-                try FileSystem.createDirectory(writer.absolute(payload))
+            if entry.metadata != nil {
+                try FileSystem.createDirectory(writer.absolute(
+                    PayloadNames.payloadPath(entry.relativePath, isDirectory: true, suffix: "")))
             }
         case .symlink:
             record.kind = .symlink
@@ -253,29 +272,15 @@ struct CollectionRun {
         case .characterDevice: record.kind = .characterDevice
         case .blockDevice: record.kind = .blockDevice
         case .unknown:
-            record.kind = .file
             if record.error == nil { record.error = "vanished before it could be examined" }
         case .regular:
             if let first = entry.hardLinkTarget {
                 record.kind = .hardlink
                 record.linkTo = first
-            } else if entry.error == nil {
-                do {
-                    let stored = try pack(entry)
-                    record.content = stored.content
-                    record.error = stored.problem
-                } catch {
-                    // Out of room in the bag, or asked to stop: the seal cannot go on. Anything else is the
-                    // file's own problem (a read error): recorded with the item, the partial payload removed.
-                    if options.shouldStop?() == true { throw error }
-                    if let system = error as? SystemError, [ENOSPC, EDQUOT, EROFS].contains(system.code) {
-                        throw error
-                    }
-                    let suffix = options.compress ? ".gz" : ""
-                    unlink(writer.absolute(PayloadNames.payloadPath(entry.relativePath, isDirectory: false,
-                                                                    suffix: suffix)))
-                    record.error = "\(error)"
-                }
+            } else if let digests = item.digests, let stored = item.output, item.problem == nil {
+                record.content = try content(digests, stored)
+            } else if record.error == nil {
+                record.error = "not read"
             }
         }
         if let error = record.error {
@@ -287,86 +292,41 @@ struct CollectionRun {
         try records.append(line)
         try records.append(CollectionOfOne(10))
         count = number
-        if let progress, count % 256 == 0 || bytes - lastProgress > 64 << 20 {
+        if let progress, count % 64 == 0 || bytes - lastProgress > 32 << 20 || tally.walkFinished {
             lastProgress = bytes
-            progress(count, bytes, record.displayPath)
+            progress(CollectionSealer.ProgressState(
+                items: count, bytes: bytes, itemsFound: Int(tally.entriesFound),
+                bytesFound: tally.bytesFound + 0, walkFinished: tally.walkFinished, current: record.displayPath))
         }
     }
 
-    /// Packs one regular file into its payload; returns its content (nil when it could not be read) and, when it
-    /// changed or was replaced during the seal, why.
-    private mutating func pack(_ entry: WalkEntry) throws -> (content: CollectionRecord.Content?, problem: String?) {
-        let suffix = options.compress ? ".gz" : ""
-        let payload = PayloadNames.payloadPath(entry.relativePath, isDirectory: false, suffix: suffix)
-        let source: EvidenceSource
-        do { source = try EvidenceSource.open(entry.pathString, describingDevice: false) } catch {
-            return (nil, "\(error)")
-        }
-        defer { source.close() }
-        let opened = try source.descriptor.status()
-        guard opened.st_mode & S_IFMT == S_IFREG, let seen = entry.metadata,
-              UInt64(opened.st_ino) == seen.inode, UInt64(opened.st_dev) == seen.device else {
-            return (nil, "replaced by another file after it was listed: not read")
-        }
-        let output = try FileDescriptor.open(writer.absolute(payload), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
-                                             mode: 0o644)
-        defer { output.close() }
-        let sink = DescriptorSink(output)
-        let reader = source.plainReader(mapsRegularFiles: false)
-        let size: UInt64, chunkSize: Int, chunkCount: UInt64, tree: Hash32, leafList: [Hash32]
-        let contentDigests: [DigestAlgorithm: [UInt8]], stored: [DigestAlgorithm: [UInt8]], storedSize: UInt64
-        if options.compress {
-            var packer = EvidencePacker(level: options.level, chunkSize: options.chunkSize,
-                                        linearDigests: options.linearDigests,
-                                        packedDigests: BundleLayout.payloadManifests, readers: 1)
-            packer.shouldStop = options.shouldStop
-            let result = try packer.pack(reader, to: sink)
-            (size, chunkSize, chunkCount) = (result.size, result.chunkSize, result.chunkCount)
-            (tree, leafList, contentDigests) = (result.treeRoot, result.leaves, result.digests)
-            (stored, storedSize) = (result.packedDigests, result.packedSize)
-        } else {
-            let linear = options.linearDigests
-            var pipeline = ChunkPipeline(chunkSize: options.chunkSize,
-                                         linearDigests: linear + BundleLayout.payloadManifests.filter {
-                                             !linear.contains($0) },
-                                         keepLeaves: true, readers: 1)
-            pipeline.shouldStop = options.shouldStop
-            let result = try pipeline.run(reader, parallel: { _ in () }, ordered: { chunk, _ in
-                try sink.write(chunk.bytes)
-            })
-            (size, chunkSize, chunkCount) = (result.size, result.chunkSize, result.chunkCount)
-            (tree, leafList) = (result.treeRoot ?? Merkle.emptyRoot, result.leaves)
-            contentDigests = result.digests.filter { linear.contains($0.key) }
-            stored = result.digests.filter { BundleLayout.payloadManifests.contains($0.key) }
-            storedSize = result.size
-        }
-        try sink.flush()
-        var problem: String?
-        if let change = try source.changeDuringRead(read: size) {
-            problem = "changed while being sealed (\(change.summary)): its digests are of the bytes read, which may "
-                + "be no version of the file"
-        }
+    /// The record's content from the engine's digests and the payload output's result; appends the manifests'
+    /// lines and the leaves.
+    private func content(_ digests: FileDigests, _ stored: ItemOutputResult) throws -> CollectionRecord.Content {
+        let payload = String(decoding: stored.storedName ?? [], as: UTF8.self)
+        let chunkCount = (digests.size + UInt64(digests.chunkSize) - 1) / UInt64(digests.chunkSize)
         var leavesOffset: UInt64?
         if chunkCount > 1 {
             leavesOffset = leaves.size
-            for leaf in leafList { try leaves.append(leaf.bytes) }
+            for leaf in digests.leaves { try leaves.append(leaf.bytes) }
         }
-        var digests: [String: String] = [:]
-        for (algorithm, value) in contentDigests { digests[algorithm.rawValue] = Hex.encode(value) }
+        var hex: [String: String] = [:]
+        for (algorithm, value) in digests.digests { hex[algorithm.rawValue] = Hex.encode(value) }
         for algorithm in BundleLayout.payloadManifests {
-            guard let digest = stored[algorithm], let manifest = manifests[algorithm] else { continue }
+            guard let digest = stored.storedDigests[algorithm], let manifest = manifests[algorithm] else { continue }
             try manifest.append(Array((Hex.encode(digest) + "  " + BagIt.encodePath(payload) + "\n").utf8))
         }
         files += 1
-        bytes += size
-        storedBytes += storedSize
-        return (CollectionRecord.Content(
-            size: size, payload: payload, encoding: options.compress ? .gzip : .raw, storedSize: storedSize,
-            chunkSize: chunkSize, tree: tree.hex, digests: digests, leavesOffset: leavesOffset), problem)
+        bytes += digests.size
+        storedBytes += stored.storedSize
+        return CollectionRecord.Content(
+            size: digests.size, payload: payload, encoding: options.compress ? .gzip : .raw,
+            storedSize: stored.storedSize, chunkSize: digests.chunkSize,
+            tree: (digests.tree ?? Merkle.emptyRoot).hex, digests: hex, leavesOffset: leavesOffset)
     }
 
     /// Closes the records, leaves and manifests, lists them for the tag manifests and returns their digests.
-    mutating func finishFiles() throws -> CollectionFiles {
+    func finishFiles() throws -> CollectionFiles {
         let recordDigests = try records.finish()
         try writer.recordTagFile(BundleLayout.itemRecords, digests: recordDigests)
         try writer.recordTagFile(BundleLayout.leavesFile, digests: try leaves.finish())

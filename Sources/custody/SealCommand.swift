@@ -152,9 +152,7 @@ struct SealCommand: ParsableCommand {
         let result: CollectionSealResult
         do {
             result = try CollectionSealer.seal(paths: paths, out: out, ledger: store, key: signer, options: options,
-                                               progress: { items, bytes, _ in
-                display.update(bytes)
-            })
+                                               progress: { state in display.update(state.bytes) })
         } catch let error as SealError {
             throw Self.worded(error)
         }
