@@ -465,8 +465,10 @@ public struct BundleVerifier: Sendable {
 
     /// Decompresses (or reads) the payload at `path` and compares its size, tree digest, leaves and linear digests
     /// with the sealed values; returns what differs, each naming `payload`.
+    /// With `stored`, the payload's bytes already read whole (a small file), nothing is read again.
     func contentProblems(payload: String, encoding: PayloadEncoding, size: UInt64, chunkSize: Int, tree treeHex: String,
-                         digests: [String: String], leaves: [Hash32]?, path: String, label: String) -> [String] {
+                         digests: [String: String], leaves: [Hash32]?, path: String, label: String,
+                         stored: [UInt8]? = nil) -> [String] {
         var problems: [String] = []
         var expectedDigests: [DigestAlgorithm: [UInt8]] = [:]
         for (name, hex) in digests {
@@ -480,8 +482,8 @@ public struct BundleVerifier: Sendable {
             return problems + ["\(label): tree digest is not 64 hex digits"]
         }
         do {
-            let descriptor = try BagTree.openRegular(path)
-            defer { descriptor.close() }
+            let descriptor = stored == nil ? try BagTree.openRegular(path) : nil
+            defer { descriptor?.close() }
             let outcome: (size: UInt64, tree: Hash32, leaves: [Hash32], digests: [DigestAlgorithm: [UInt8]],
                           damage: [String])
             switch encoding {
@@ -491,16 +493,18 @@ public struct BundleVerifier: Sendable {
                                                 chunkSize: chunkSize),
                     salvage: true, linearDigests: Array(expectedDigests.keys).sorted())
                 if let report = progress { unpacker.progress = { report(payload, $0) } }
-                let result = try unpacker.unpack(descriptor, to: nil)
+                let source: ByteSource = stored.map { MemorySource($0) } ?? descriptor!
+                let result = try unpacker.unpack(source, to: nil)
                 outcome = (result.size, result.treeRoot, result.leaves, result.digests,
                            result.damaged.map(\.description) + result.problems)
             case .raw:
-                let storedSize = try InputHasher.currentSize(of: descriptor, kind: .regularFile)
                 var pipeline = ChunkPipeline(chunkSize: chunkSize,
                                              linearDigests: Array(expectedDigests.keys).sorted(),
                                              keepLeaves: true)
                 if let report = progress { pipeline.progress = { report(payload, $0) } }
-                let result = try pipeline.run(FileChunkReader(descriptor: descriptor, size: storedSize))
+                let reader: ChunkReader = try stored.map { MemoryChunkReader($0) } ?? FileChunkReader(
+                    descriptor: descriptor!, size: try InputHasher.currentSize(of: descriptor!, kind: .regularFile))
+                let result = try pipeline.run(reader)
                 var damage: [String] = []
                 if let leaves {
                     for (index, (actual, wanted)) in zip(result.leaves, leaves).enumerated() where actual != wanted {

@@ -31,6 +31,8 @@ public struct CollectionVerification: Sendable {
 
     /// The most failures (and acquisition errors) kept for the report; the counts are always complete.
     public static let failuresKept = 100_000
+    /// Payloads up to this size are read whole, once, for both their manifest digests and their content.
+    public static let wholeReadLimit = 8 << 20
 }
 
 /// A multiset of paths in 32 bytes: the sum, modulo 2^256, of their SHA-256 digests. Two listings with the same
@@ -502,15 +504,33 @@ extension BundleVerifier {
             var item = batch[index]
             guard let content = item.record.content else { return }
             let path = root + "/" + content.payload
-            if let problem = checkManifestDigests(path: path, expected: item.manifest, payload: content.payload) {
-                item.problems.append(problem)
+            // A small payload is read once, into memory: its manifest digests and its content from the same bytes.
+            var bytes: [UInt8]?
+            if content.storedSize <= CollectionVerification.wholeReadLimit {
+                do {
+                    bytes = try BagTree.readRegular(path, limit: CollectionVerification.wholeReadLimit)
+                } catch {
+                    item.problems.append("\(content.payload): \(error)")
+                }
+            }
+            if item.problems.isEmpty {
+                if let bytes {
+                    for (algorithm, expected) in item.manifest.sorted(by: { $0.key < $1.key })
+                        where !constantTimeEqual(Digester.digest(algorithm, bytes), expected) {
+                        item.problems.append("\(content.payload): \(algorithm.rawValue) differs from "
+                            + "manifest-\(algorithm.rawValue).txt (the payload file was changed)")
+                    }
+                } else if let problem = checkManifestDigests(path: path, expected: item.manifest,
+                                                             payload: content.payload) {
+                    item.problems.append(problem)
+                }
             }
             if !fast && item.problems.isEmpty {
                 item.problems += contentProblems(
                     payload: content.payload, encoding: content.encoding, size: content.size,
                     chunkSize: content.chunkSize, tree: content.tree, digests: content.digests,
                     leaves: content.chunkCount > 1 ? item.leaves : nil, path: path,
-                    label: "item \(item.record.number)")
+                    label: "item \(item.record.number)", stored: bytes)
             }
             let done = item
             results.withLock { $0[index] = done }
