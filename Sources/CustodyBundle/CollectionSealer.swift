@@ -57,32 +57,56 @@ public enum CollectionSealer {
     /// Called now and then on the sealing thread with how far the seal has got.
     public typealias Progress = (ProgressState) -> Void
 
-    /// Seals `paths` (directories and regular files) into a new collection bundle at `out`.
+    /// Seals `paths` (directories and regular files) into a new collection bundle at `out`. With `resume`,
+    /// continues the interrupted collection seal of `out` from its last durable point: `paths` and the options
+    /// must be the interrupted run's.
     public static func seal(paths: [String], out: String, ledger: Ledger, key: SigningKey, options: SealOptions,
-                            progress: Progress? = nil) throws -> CollectionSealResult {
+                            resume: Bool = false, progress: Progress? = nil) throws -> CollectionSealResult {
         guard key.identity.publicKey == ledger.owner.publicKey else {
             throw SealError.keyDoesNotOwnLedger(key: key.identity.name, owner: ledger.owner.name)
         }
         let roots = try checkRoots(paths)
-        let writer = try BundleWriter(out: out, collection: true)
-        writer.discardOnFailure()
-        let bundleID = Identifier.urn()
+        let writer = try BundleWriter(out: out, resume: resume, collection: true)
         let parameters = SealParameters(options: options, paths: paths)
-        let journal = SealJournal(path: SealJournal.path(workPath: writer.workPath), state: SealJournal.State(
-            bundleID: bundleID, parameters: parameters, items: roots.map { (path: $0, name: $0) }))
-        try journal.save()
-        defer {
-            if !writer.keepsWorkDirectory { FileSystem.removeTree(journal.path) }
+        let rootList = roots.map { (path: $0, name: $0) }
+        let journal: SealJournal
+        let journalPath = CollectionJournal.path(workPath: writer.workPath)
+        var state = CollectionJournal()
+        if resume {
+            journal = try SealJournal.load(workPath: writer.workPath)
+            try journal.check(parameters: parameters, items: rootList)
+            try FileSystem.removeAtomicTemporaries(of: journal.path)
+            try FileSystem.removeAtomicTemporaries(of: journalPath)
+            if FileSystem.exists(journalPath) { state = try CollectionJournal(path: journalPath) }
+        } else {
+            writer.discardOnFailure()
+            journal = SealJournal(path: SealJournal.path(workPath: writer.workPath), state: SealJournal.State(
+                bundleID: Identifier.urn(), parameters: parameters, items: rootList))
+            try journal.save()
         }
-        let run = try CollectionRun(writer: writer, options: options, progress: progress)
-        let started = Timestamp.now().description
-        do {
-            try run.walk(roots)
-        } catch {
-            if options.shouldStop?() == true {
-                throw SealError.interrupted(finalPath: writer.finalPath, workPath: writer.workPath)
+        let bundleID = journal.snapshot.bundleID
+        defer {
+            if !writer.keepsWorkDirectory {
+                FileSystem.removeTree(journal.path)
+                FileSystem.removeTree(journalPath)
             }
-            throw error
+        }
+        let run = try CollectionRun(writer: writer, options: options, progress: progress,
+                                    resuming: resume ? state : nil, journalPath: journalPath)
+        let started = run.started
+        if !state.walkComplete {
+            do {
+                try run.walk(roots)
+            } catch {
+                if options.shouldStop?() == true {
+                    writer.keep()
+                    try? run.journalPoint()
+                    throw SealError.interrupted(finalPath: writer.finalPath, workPath: writer.workPath)
+                }
+                throw error
+            }
+            writer.keep()
+            try run.journalPoint(walkComplete: true)
         }
         let finished = Timestamp.now().description
         let written = try run.finishFiles()
@@ -115,7 +139,6 @@ public enum CollectionSealer {
         ]
         let entries = try BundleSealer.appendOnce(drafts, bundleID: bundleID, ledger: ledger, key: key,
                                                   journal: journal, options: options)
-        writer.keep()
         let checkpoint = try ledger.makeCheckpoint(key: key)
         let checkpointBody = try Checkpoint.open(checkpoint.bytes, keys: [key.identity.verifierKey])
         var excerpt: [UInt8] = []
@@ -141,6 +164,7 @@ public enum CollectionSealer {
         let note = try SignedNote.sign(text: statement.text, name: key.identity.name, key: key.privateKey)
         try writer.finish(seal: note.bytes, syncingFileSystem: true)
         FileSystem.removeTree(journal.path)
+        FileSystem.removeTree(journalPath)
         return CollectionSealResult(
             bundleID: bundleID, path: writer.finalPath, items: run.count, files: run.files, bytes: run.bytes,
             storedBytes: run.storedBytes, itemsRoot: root, failures: run.failures, failureCount: run.failureCount,
@@ -219,29 +243,93 @@ final class CollectionRun {
     private(set) var failures: [(path: String, error: String)] = []
     private(set) var failureCount = 0
     private var lastProgress: UInt64 = 0
+    private let journalPath: String
+    private var lastJournalPoint = MonotonicClock.seconds()
+    private var lastPath: [UInt8] = []
+    /// Entries recorded before the interruption, which the resumed walk passes over.
+    private let resumedRecords: UInt64
+    /// When the acquisition started (the interrupted run's start, for a resumed one).
+    let started: String
 
-    init(writer: BundleWriter, options: SealOptions, progress: CollectionSealer.Progress?) throws {
+    /// A run writing a new bundle's files, or (with `resuming`) continuing an interrupted one's from its journaled
+    /// lengths: the records kept are read again for the root, the counts and the failures.
+    init(writer: BundleWriter, options: SealOptions, progress: CollectionSealer.Progress?,
+         resuming: CollectionJournal?, journalPath: String) throws {
         self.writer = writer
         self.options = options
         self.progress = progress
-        records = try DigestingAppender(creating: writer.absolute(BundleLayout.itemRecords))
-        leaves = try DigestingAppender(creating: writer.absolute(BundleLayout.leavesFile))
+        self.journalPath = journalPath
+        func appender(_ relative: String, _ size: UInt64?) throws -> DigestingAppender {
+            if let size { return try DigestingAppender(resuming: writer.absolute(relative), size: size) }
+            return try DigestingAppender(creating: writer.absolute(relative))
+        }
+        records = try appender(BundleLayout.itemRecords, resuming?.recordsSize)
+        leaves = try appender(BundleLayout.leavesFile, resuming?.leavesSize)
         var manifests: [DigestAlgorithm: DigestingAppender] = [:]
         for algorithm in BundleLayout.payloadManifests {
-            manifests[algorithm] = try DigestingAppender(creating: writer.absolute(
-                BundleLayout.manifestName(algorithm)))
+            manifests[algorithm] = try appender(BundleLayout.manifestName(algorithm),
+                                                resuming.map { $0.manifestSizes[algorithm] ?? 0 })
         }
         self.manifests = manifests
+        resumedRecords = resuming?.records ?? 0
+        started = resuming?.started ?? Timestamp.now().description
+        if let resuming { try reread(resuming) }
+    }
+
+    /// Reads the kept records again: the items tree, the counts and the failures as they were.
+    private func reread(_ state: CollectionJournal) throws {
+        var reader = try ItemRecordsReader(path: writer.absolute(BundleLayout.itemRecords))
+        defer { reader.close() }
+        while let record = try reader.next() {
+            accumulator.append(record.leafHash)
+            count = record.number
+            lastPath = record.path
+            if let content = record.content {
+                files += 1
+                bytes += content.size
+                storedBytes += content.storedSize
+            }
+            if let error = record.error {
+                failureCount += 1
+                if failures.count < CollectionSealer.failuresKept { failures.append((record.displayPath, error)) }
+            }
+        }
+        guard UInt64(count) == state.records, lastPath == state.lastPath else {
+            throw SealError.malformedJournal(
+                journalPath: journalPath, workPath: writer.workPath,
+                problem: "it names \(state.records) records, \(BundleLayout.itemRecords) holds \(count) up to its "
+                    + "journaled length")
+        }
+    }
+
+    /// Makes everything recorded so far durable (the appended files flushed, one `syncfs` for them and every
+    /// payload written), then journals the lengths: a resumed seal starts from here.
+    func journalPoint(walkComplete: Bool = false) throws {
+        try records.flush()
+        try leaves.flush()
+        for manifest in manifests.values { try manifest.flush() }
+        try FileSystem.syncFileSystem(of: writer.workPath)
+        var state = CollectionJournal()
+        state.records = UInt64(count)
+        state.recordsSize = records.size
+        state.leavesSize = leaves.size
+        for (algorithm, manifest) in manifests { state.manifestSizes[algorithm] = manifest.size }
+        state.lastPath = lastPath
+        state.walkComplete = walkComplete
+        state.started = started
+        try state.save(to: journalPath)
+        lastJournalPoint = MonotonicClock.seconds()
     }
 
     var root: Hash32 { accumulator.root }
 
     func walk(_ roots: [String]) throws {
-        let hasher = CollectionHasher(
+        var hasher = CollectionHasher(
             chunkSize: options.chunkSize, linearDigests: options.linearDigests, computesTree: true,
             keepsLeaves: true, walkOptions: WalkOptions(followRootLinks: true, readsExtendedAttributes: true))
+        hasher.skippedEntries = resumedRecords
         let output = try PayloadOutput(workPath: writer.workPath, compress: options.compress, level: options.level,
-                                       chunkSize: options.chunkSize)
+                                       chunkSize: options.chunkSize, replacing: resumedRecords > 0)
         let summary = try hasher.run(roots: roots, output: output, shouldStop: options.shouldStop) { item, tally in
             try record(item, tally: tally)
         }
@@ -252,6 +340,15 @@ final class CollectionRun {
 
     private func record(_ item: CollectionItem, tally: CollectionTally) throws {
         let entry = item.entry
+        if item.sequence < resumedRecords {
+            // Done before the interruption: the walk must pass the same entries in the same order.
+            if item.sequence == resumedRecords - 1 && entry.relativePath != lastPath {
+                throw SealError.sourceChanged(
+                    path: entry.pathString, recorded: "entry \(resumedRecords) was " + RawName.decode(lastPath),
+                    now: "it is " + entry.relativePathString, workPath: writer.workPath)
+            }
+            return
+        }
         let number = count + 1
         var record = CollectionRecord(number: number, path: entry.relativePath, kind: .file,
                                       metadata: entry.metadata.map(CollectionRun.metadata),
@@ -292,6 +389,8 @@ final class CollectionRun {
         try records.append(line)
         try records.append(CollectionOfOne(10))
         count = number
+        lastPath = record.path
+        if MonotonicClock.seconds() - lastJournalPoint >= 2 { try journalPoint() }
         if let progress, count % 64 == 0 || bytes - lastProgress > 32 << 20 || tally.walkFinished {
             lastProgress = bytes
             progress(CollectionSealer.ProgressState(

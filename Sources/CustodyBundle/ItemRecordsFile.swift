@@ -21,6 +21,36 @@ final class DigestingAppender {
         buffer.reserveCapacity(1 << 20)
     }
 
+    /// An appender continuing the file at `path` from its first `size` bytes (an interrupted seal's durable part):
+    /// anything after them is cut off, and they are read again for the digests. The file must be a regular file
+    /// with one link, at least `size` bytes long.
+    init(resuming path: String, size: UInt64) throws {
+        descriptor = try FileDescriptor.openOwnWorkFile(path)
+        let info = try descriptor.status()
+        guard UInt64(info.st_size) >= size else {
+            descriptor.close()
+            throw SealError.keptFileChanged(path: path, workPath: FileSystem.parentDirectory(of: path))
+        }
+        try descriptor.truncate(to: size)
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var offset: UInt64 = 0
+        while offset < size {
+            let want = Int(min(UInt64(buffer.count), size - offset))
+            let got = try buffer.withUnsafeMutableBytes {
+                try descriptor.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<want]), at: offset)
+            }
+            guard got > 0 else { break }
+            buffer.withUnsafeBytes { raw in
+                for digester in digesters { digester.update(UnsafeRawBufferPointer(rebasing: raw[0..<got])) }
+            }
+            offset += UInt64(got)
+        }
+        _ = try descriptor.seek(to: Int64(size), whence: SEEK_SET)
+        self.size = size
+        buffer.removeAll()
+        self.buffer.reserveCapacity(1 << 20)
+    }
+
     /// Appends `bytes`.
     func append(_ bytes: some Collection<UInt8>) throws {
         buffer.append(contentsOf: bytes)

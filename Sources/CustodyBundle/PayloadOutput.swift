@@ -16,9 +16,12 @@ final class PayloadOutput: ItemOutput, @unchecked Sendable {
     private let level: Int
     private let chunkSize: Int
     private let encoders: Mutex<[ChunkMemberEncoder]> = Mutex([])
+    private let replacing: Bool
 
-    init(workPath: String, compress: Bool, level: Int, chunkSize: Int) throws {
+    /// With `replacing` (a resumed seal), a payload file left by the interrupted run is written over.
+    init(workPath: String, compress: Bool, level: Int, chunkSize: Int, replacing: Bool = false) throws {
         self.workPath = workPath
+        self.replacing = replacing
         self.compress = compress
         self.level = level
         self.chunkSize = chunkSize
@@ -36,12 +39,13 @@ final class PayloadOutput: ItemOutput, @unchecked Sendable {
         let relative = payloadPath(entry.relativePath)
         let path = workPath + "/" + relative
         let descriptor: FileDescriptor
+        let flags = O_WRONLY | O_CREAT | O_NOFOLLOW | (replacing ? O_TRUNC : O_EXCL)
         do {
-            descriptor = try FileDescriptor.open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o644)
+            descriptor = try FileDescriptor.open(path, flags, mode: 0o644)
         } catch let error as SystemError where error.code == ENOENT {
             // The worker got here before the consumer created the folder: make it (and any above it) now.
             try FileSystem.createDirectory(FileSystem.parentDirectory(of: path))
-            descriptor = try FileDescriptor.open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o644)
+            descriptor = try FileDescriptor.open(path, flags, mode: 0o644)
         }
         let encoder = compress ? try takeEncoder() : nil
         return PayloadWriter(output: self, descriptor: descriptor, relative: relative, encoder: encoder,

@@ -114,6 +114,9 @@ public struct CollectionHasher: Sendable {
     public var window: Int
     /// How to walk (regular files are always opened by the walker).
     public var walkOptions: WalkOptions
+    /// The first entries of the walk delivered without being read (a resumed seal's part already done): the
+    /// consumer gets them, with no digests, in order as usual.
+    public var skippedEntries: UInt64 = 0
 
     /// An engine of the given shape. `window` is lowered to fit the process's limit of open files.
     public init(chunkSize: Int = 1 << 20, linearDigests: [DigestAlgorithm] = [.sha256], computesTree: Bool = true,
@@ -250,7 +253,7 @@ private final class CollectionRun: @unchecked Sendable {
                     tally.bytesFound += entry.metadata?.size ?? 0
                 }
             }
-            if entry.kind == .regular, entry.openFile != nil {
+            if entry.kind == .regular, entry.openFile != nil, sequence >= configuration.skippedEntries {
                 enqueue(.file(sequence: sequence, entry: entry))
             } else {
                 entry.openFile?.close()

@@ -105,7 +105,7 @@ struct SealCommand: ParsableCommand {
         try InterruptFlag.install()
         defer { InterruptFlag.uninstall() }
         options.shouldStop = InterruptFlag.shouldStop
-        if !resume && CollectionSealer.isCollection(paths) {
+        if CollectionSealer.isCollection(paths) {
             try sealCollection(paths, options: options, signer: signer, store: store)
             return
         }
@@ -152,7 +152,7 @@ struct SealCommand: ParsableCommand {
         let result: CollectionSealResult
         do {
             result = try CollectionSealer.seal(paths: paths, out: out, ledger: store, key: signer, options: options,
-                                               progress: { state in display.update(state.bytes) })
+                                               resume: resume, progress: { state in display.update(state.bytes) })
         } catch let error as SealError {
             throw Self.worded(error)
         }
