@@ -22,6 +22,20 @@ struct CollectionJournal: Sendable, Equatable {
     var walkComplete = false
     /// When the acquisition started (RFC 3339).
     var started: String?
+    /// The order the walk reads each folder in (`name`, `inode` or `physical`).
+    var order: WalkOptions.Order = .name
+
+    static func orderName(_ order: WalkOptions.Order) -> String {
+        switch order {
+        case .name: return "name"
+        case .inode: return "inode"
+        case .physical: return "physical"
+        }
+    }
+
+    static func order(named name: String) -> WalkOptions.Order? {
+        ["name": .name, "inode": .inode, "physical": .physical][name]
+    }
 
     /// The journal of the collection seal whose work directory is `workPath`.
     static func path(workPath: String) -> String { workPath + ".collection" }
@@ -34,6 +48,7 @@ struct CollectionJournal: Sendable, Equatable {
             "recordsSize": .int(Int64(recordsSize)), "leavesSize": .int(Int64(leavesSize)),
             "manifestSizes": .object(sizes), "lastPath": .string(Base64.encode(lastPath)),
             "walkComplete": .bool(walkComplete), "started": started.map { .string($0) } ?? .null,
+            "order": .string(CollectionJournal.orderName(order)),
         ])
     }
 
@@ -68,6 +83,10 @@ struct CollectionJournal: Sendable, Equatable {
         guard let complete = json["walkComplete"]?.boolValue else { throw malformed("no 'walkComplete'") }
         walkComplete = complete
         started = json["started"]?.stringValue
+        guard let order = CollectionJournal.order(named: json["order"]?.stringValue ?? "name") else {
+            throw malformed("unknown 'order'")
+        }
+        self.order = order
     }
 
     /// Writes the journal atomically and durably.

@@ -250,6 +250,8 @@ final class CollectionRun {
     private let resumedRecords: UInt64
     /// When the acquisition started (the interrupted run's start, for a resumed one).
     let started: String
+    /// The walk's order within folders (the interrupted run's, for a resumed one).
+    let order: WalkOptions.Order
 
     /// A run writing a new bundle's files, or (with `resuming`) continuing an interrupted one's from its journaled
     /// lengths: the records kept are read again for the root, the counts and the failures.
@@ -273,6 +275,7 @@ final class CollectionRun {
         self.manifests = manifests
         resumedRecords = resuming?.records ?? 0
         started = resuming?.started ?? Timestamp.now().description
+        order = resuming?.order ?? options.readOrder
         if let resuming { try reread(resuming) }
     }
 
@@ -317,6 +320,7 @@ final class CollectionRun {
         state.lastPath = lastPath
         state.walkComplete = walkComplete
         state.started = started
+        state.order = order
         try state.save(to: journalPath)
         lastJournalPoint = MonotonicClock.seconds()
     }
@@ -326,7 +330,8 @@ final class CollectionRun {
     func walk(_ roots: [String]) throws {
         var hasher = CollectionHasher(
             chunkSize: options.chunkSize, linearDigests: options.linearDigests, computesTree: true,
-            keepsLeaves: true, walkOptions: WalkOptions(followRootLinks: true, readsExtendedAttributes: true))
+            keepsLeaves: true, walkOptions: WalkOptions(followRootLinks: true, readsExtendedAttributes: true,
+                                                        order: order))
         hasher.skippedEntries = resumedRecords
         let output = try PayloadOutput(workPath: writer.workPath, compress: options.compress, level: options.level,
                                        chunkSize: options.chunkSize, replacing: resumedRecords > 0)

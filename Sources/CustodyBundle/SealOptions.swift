@@ -13,6 +13,9 @@ public struct SealOptions: Sendable {
     public var compress = true
     /// Linear digests of each item's content (sha256 always included).
     public var linearDigests: [DigestAlgorithm] = [.sha256]
+    /// The order a collection seal reads each folder's entries in: by name (the default), or for spinning disks
+    /// by inode or by physical position (`WalkOptions.Order`). A resumed seal keeps the interrupted run's.
+    public var readOrder: WalkOptions.Order = .name
     /// Parallel positional readers (1: one sequential reader).
     public var readers = 1
     /// Read retries before an unreadable range is narrowed to sectors and zero-filled.

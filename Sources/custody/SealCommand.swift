@@ -48,12 +48,20 @@ struct SealCommand: ParsableCommand {
     var tolerateReadErrors = false
     @Flag(help: "Continue the interrupted seal of --out (same INPUTs and options, or none to reuse the journal's).")
     var resume = false
+    @Option(name: .customLong("read-order"),
+            help: "How a folder's entries are read: name (default), inode or physical (spinning disks).")
+    var readOrder: String = "name"
+    @Flag(help: "With a folder: print one line per item recorded (number, kind, size, path) after the summary.")
+    var list = false
     @Flag(name: .long, help: "Print the result as JSON.") var json = false
     @OptionGroup var quietOption: QuietOption
     @Argument(help: "Files, directories or block devices to seal.") var inputs: [String] = []
 
     func validate() throws {
         if inputs.isEmpty && !resume { throw ValidationError("name at least one INPUT to seal") }
+        guard ["name", "inode", "physical"].contains(readOrder) else {
+            throw ValidationError("--read-order must be name, inode or physical, not '\(readOrder)'")
+        }
         _ = try linearDigests()
     }
 
@@ -73,6 +81,7 @@ struct SealCommand: ParsableCommand {
         options.readers = readersOption.readers
         options.readRetries = retriesOption.retries
         options.tolerateFileReadErrors = tolerateReadErrors
+        options.readOrder = ["inode": .inode, "physical": .physical][readOrder] ?? .name
         options.caseNumber = caseNumber
         options.evidenceNumber = evidenceNumber
         options.examiner = examiner
@@ -183,6 +192,20 @@ struct SealCommand: ParsableCommand {
         Terminal.line("  items root \(result.itemsRoot)")
         Terminal.line("  ledger entries \(result.entries.map(String.init).joined(separator: ", ")); "
             + "checkpoint at size \(result.checkpointSize)")
+        if list { try Self.listItems(of: result.path) }
+    }
+
+    /// One line per record of the bundle at `bundle`: `N KIND SIZE PATH` (`-` for no content), `! ERROR` after it
+    /// when the item was recorded with one; read from the records as a stream.
+    static func listItems(of bundle: String) throws {
+        var reader = try ItemRecordsReader(path: bundle + "/" + BundleLayout.itemRecords)
+        defer { reader.close() }
+        while let record = try reader.next() {
+            let size = record.content.map { String($0.size) } ?? "-"
+            var line = "  \(record.number) \(record.kind.rawValue) \(size) \(record.displayPath)"
+            if let error = record.error { line += "  ! \(error)" }
+            Terminal.line(line)
+        }
     }
 
     /// The seal's errors as the command line words them, naming the flags that answer them (`--out`, `--resume`,

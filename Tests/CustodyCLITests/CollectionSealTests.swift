@@ -144,6 +144,17 @@ final class CollectionSealTests: CLITestCase {
         XCTAssertLessThanOrEqual(verified.out.split(separator: "\n").count, 25, verified.out)
     }
 
+    func testListAndReadOrder() throws {
+        try makePhone()
+        let listed = try seal([phone], out: path("b"), ["--list", "--read-order", "inode"])
+        let lines = listed.out.split(separator: "\n").filter { $0.hasPrefix("  ") && $0.contains(" phone") }
+        XCTAssertEqual(lines.count, try records(path("b")).count, listed.out)
+        XCTAssertTrue(listed.out.contains(" fifo - phone/pipe"), listed.out)
+        _ = try verify(path("b"), expect: 0)
+        let refused = try seal([phone], out: path("c"), ["--read-order", "random"], expect: 2)
+        XCTAssertTrue(refused.err.contains("--read-order"), refused.err)
+    }
+
     // MARK: bad input
 
     func testEdgeShapesAreSealed() throws {
