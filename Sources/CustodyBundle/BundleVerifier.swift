@@ -49,6 +49,9 @@ public struct BundleVerifier: Sendable {
     public var fast = false
     /// Called with a path and the bytes verified so far, as content is re-hashed.
     public var progress: (@Sendable (String, UInt64) -> Void)?
+    /// For a collection bundle: called on the verifying thread with each stored file's number, path and
+    /// problems (empty when it verified), in item order (`verify --list`).
+    public var itemOutcome: (@Sendable (Int, String, [String]) -> Void)?
 
     /// A verifier of the bundle at `root`, checking signers against `trust` when given; `fast` skips decompressing and
     /// re-hashing item content.

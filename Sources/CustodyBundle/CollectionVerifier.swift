@@ -352,7 +352,12 @@ extension BundleVerifier {
         var structural: [String] = []
         var formOK = true
         func flush(_ report: inout VerificationReport) {
-            for outcome in verifyBatch(batch) where !outcome.problems.isEmpty {
+            let outcomes = verifyBatch(batch)
+            if let itemOutcome {
+                for outcome in outcomes { itemOutcome(outcome.record.number, outcome.record.displayPath,
+                                                      outcome.problems) }
+            }
+            for outcome in outcomes where !outcome.problems.isEmpty {
                 collection.failedCount += 1
                 if collection.failedItems.count < CollectionVerification.failuresKept {
                     collection.failedItems.append((outcome.record.number, outcome.record.displayPath,

@@ -19,6 +19,8 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: "Trust store of agencies' keys; without it, valid signatures are not known to be trusted.")
     var trust: String?
     @Flag(help: "Skip only the decompression and re-hashing of item content.") var fast = false
+    @Flag(help: "For a collection bundle: a line per stored file, OK or FAILED with its path, before the checks.")
+    var list = false
     @Flag(name: .long, help: "Print the report as JSON.") var json = false
     @OptionGroup var quietOption: QuietOption
 
@@ -33,6 +35,12 @@ struct VerifyCommand: ParsableCommand {
         var verifier = BundleVerifier(root: root, trust: store, fast: fast)
         let display = ProgressDisplay(label: "verifying", total: nil, quiet: quietOption.quiet)
         verifier.progress = { _, done in display.update(done) }
+        if list && !json {
+            verifier.itemOutcome = { number, path, problems in
+                Terminal.line((problems.isEmpty ? "OK      " : "FAILED  ") + "\(number) \(path)"
+                    + (problems.isEmpty ? "" : ": " + problems.joined(separator: "; ")))
+            }
+        }
         let (report, summary) = verifier.verify()
         display.finish()
         if json {

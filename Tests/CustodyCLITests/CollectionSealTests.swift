@@ -246,6 +246,9 @@ final class CollectionSealTests: CLITestCase {
         }
         XCTAssertTrue(flipped.out.contains("FAIL  item"), flipped.out)
         XCTAssertTrue(flipped.out.contains("phone/DCIM/Camera/IMG_0001.jpg"), flipped.out)
+        let listed = try custody(["verify", "--list", path("flip")], expect: 1)
+        XCTAssertTrue(listed.out.contains("FAILED  "), listed.out)
+        XCTAssertEqual(listed.out.split(separator: "\n").filter { $0.hasPrefix("OK      ") }.count, 5, listed.out)
         let extra = try tampered("extra") { bundle in
             try Data("planted".utf8).write(to: URL(fileURLWithPath: bundle + "/data/phone/planted.txt"))
         }
