@@ -329,7 +329,8 @@ final class CollectionRun {
 
     func walk(_ roots: [String]) throws {
         var hasher = CollectionHasher(
-            chunkSize: options.chunkSize, linearDigests: options.linearDigests, computesTree: true,
+            chunkSize: options.chunkSize, linearDigests: SealParameters.normalized(options.linearDigests),
+            computesTree: true,
             keepsLeaves: true, walkOptions: WalkOptions(followRootLinks: true, readsExtendedAttributes: true,
                                                         order: order))
         hasher.skippedEntries = resumedRecords

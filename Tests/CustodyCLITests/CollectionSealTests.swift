@@ -144,6 +144,29 @@ final class CollectionSealTests: CLITestCase {
         XCTAssertLessThanOrEqual(verified.out.split(separator: "\n").count, 25, verified.out)
     }
 
+    func testRawStorageAndMoreDigests() throws {
+        try makePhone()
+        try seal([phone], out: path("raw"), ["--no-compress", "-a", "md5,sha1"])
+        let big = try record(path("raw"), "phone/Android/data/app/cache/big.bin")
+        XCTAssertEqual(big["payload"]?.stringValue, "data/phone/Android/data/app/cache/big.bin")
+        XCTAssertEqual(big["encoding"]?.stringValue, "raw")
+        let original = try Data(contentsOf: URL(fileURLWithPath: phone + "/Android/data/app/cache/big.bin"))
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("raw") + "/" + (big["payload"]?.stringValue ?? ""))),
+                       original)
+        let md5sum = try CLI.requireTool("md5sum")
+        let expected = try CLI.runTool(md5sum, [phone + "/Android/data/app/cache/big.bin"]).out.prefix(32)
+        XCTAssertEqual(big["digests"]?["md5"]?.stringValue, String(expected))
+        XCTAssertNotNil(big["digests"]?["sha1"])
+        _ = try verify(path("raw"), expect: 0)
+        // A flipped byte in a raw payload is named with its chunk.
+        let handle = try XCTUnwrap(FileHandle(forUpdatingAtPath: path("raw") + "/" + (big["payload"]?.stringValue ?? "")))
+        try handle.seek(toOffset: 70_000)
+        handle.write(Data([0x55]))
+        try handle.close()
+        let damaged = try verify(path("raw"), expect: 1)
+        XCTAssertTrue(damaged.out.contains("big.bin"), damaged.out)
+    }
+
     func testListAndReadOrder() throws {
         try makePhone()
         let listed = try seal([phone], out: path("b"), ["--list", "--read-order", "inode"])
