@@ -21,17 +21,20 @@ public struct TarLimits: Sendable {
 
     /// Limits; the defaults suit transfers of up to 4 TiB.
     public init(maximumEntries: Int = 100_000, maximumFileSize: UInt64 = 1 << 40,
-                maximumTotalSize: UInt64 = 4 << 40, nameCheck: TarNameCheck = .foldedNames) {
+                maximumTotalSize: UInt64 = 4 << 40) {
         self.maximumEntries = maximumEntries
         self.maximumFileSize = maximumFileSize
         self.maximumTotalSize = maximumTotalSize
-        self.nameCheck = nameCheck
     }
 
     /// The limits `custody receive` applies: up to 50 million members (a collection bundle of ten million items
     /// has a payload file per regular file, a folder per directory, and its tag files), names checked by the file
     /// system (`TarNameCheck.fileSystem`), so memory does not grow with the member count.
-    public static let collections = TarLimits(maximumEntries: 50_000_000, nameCheck: .fileSystem)
+    public static let collections: TarLimits = {
+        var limits = TarLimits(maximumEntries: 50_000_000)
+        limits.nameCheck = .fileSystem
+        return limits
+    }()
 }
 
 /// How an extraction finds two members with colliding names.
