@@ -119,7 +119,9 @@ extension CaseExport {
             fileFacet["uco-observable:modifiedTime"] = typed("xsd:dateTime", metadata.modified)
             fileFacet["uco-observable:accessedTime"] = typed("xsd:dateTime", metadata.accessed)
             fileFacet["uco-observable:metadataChangeTime"] = typed("xsd:dateTime", metadata.changed)
-            if let born = metadata.born { fileFacet["uco-observable:observableCreatedTime"] = typed("xsd:dateTime", born) }
+            if let born = metadata.born {
+                fileFacet["uco-observable:observableCreatedTime"] = typed("xsd:dateTime", born)
+            }
             node["custody:mode"] = .int(Int64(metadata.mode))
             node["custody:uid"] = .int(Int64(metadata.uid))
             node["custody:gid"] = .int(Int64(metadata.gid))

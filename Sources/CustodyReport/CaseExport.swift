@@ -344,8 +344,8 @@ public enum CaseExport {
     static func bundleDescription(_ summary: BundleSummary, verification: Verification) -> String {
         var parts = ["\(summary.items.count) item(s) sealed"]
         if let collection = summary.collection {
-            parts = ["collection of \(collection.items) item(s) sealed (\(collection.files) files, \(collection.bytes) "
-                + "bytes; items root \(collection.itemsRoot?.hex ?? "not verified"))"]
+            parts = ["collection of \(collection.items) item(s) sealed (\(collection.files) files, "
+                + "\(collection.bytes) bytes; items root \(collection.itemsRoot?.hex ?? "not verified"))"]
             if collection.acquisitionErrorCount > 0 {
                 parts.append("\(collection.acquisitionErrorCount) item(s) recorded with an acquisition error")
             }

@@ -157,13 +157,17 @@ public enum HashListExport {
     }
 
     /// Writes the list of the bundle at `bundle` (verified as `summary` says) to `out`; `prefix` is put before
-    /// every name (with a `/`); `commandLine` goes into the hashdeep header. Returns what was read of a
-    /// collection's records (the caller decides what a problem means).
+    /// every name (with a `/`). hashdeep names are then made absolute against `workingDirectory`, as hashdeep
+    /// writes and compares them; `commandLine` and `workingDirectory` go into its header. Returns what was read
+    /// of a collection's records (the caller decides what a problem means).
     public static func write(_ format: Format, bundle: String, summary: BundleSummary, prefix: String?,
-                             commandLine: String, to out: StreamedText) throws -> CollectionRecordStream.Outcome {
+                             workingDirectory: String, commandLine: String,
+                             to out: StreamedText) throws -> CollectionRecordStream.Outcome {
         func named(_ path: String) -> String {
-            guard let prefix, !prefix.isEmpty else { return path }
-            return prefix.hasSuffix("/") ? prefix + path : prefix + "/" + path
+            var name = path
+            if let prefix, !prefix.isEmpty { name = prefix.hasSuffix("/") ? prefix + path : prefix + "/" + path }
+            guard format == .hashdeep else { return name }
+            return HashFormatter.absolutePath(name, workingDirectory: workingDirectory)
         }
         let stream = CollectionRecordStream(bundle: bundle, summary: summary)
         let algorithms: [DigestAlgorithm]
@@ -176,7 +180,7 @@ public enum HashListExport {
         }
         let columns = [DigestAlgorithm.md5, .sha1, .sha256].filter { algorithms.contains($0) }
         if format == .hashdeep {
-            for line in HashFormatter.hashdeepHeader(columns: columns, directory: prefix ?? ".",
+            for line in HashFormatter.hashdeepHeader(columns: columns, directory: workingDirectory,
                                                      commandLine: commandLine) {
                 try out.rawLine(line)
             }

@@ -183,8 +183,8 @@ public enum BundleReceiver {
         // far below their 1 MiB limits; the count of the others is the last line.
         var failures = report.failures.prefix(recordedFailures).map { "\($0.name): \($0.detail)" }
         if report.failures.count > recordedFailures {
-            failures.append("failures: and \(report.failures.count - recordedFailures) more failed checks (run custody "
-                + "verify \(out) for all)")
+            failures.append("failures: and \(report.failures.count - recordedFailures) more failed checks (run "
+                + "custody verify \(out) for all)")
         }
         var details: [String: JSONValue] = [
             "file": .string(file), "fileSha256": .string(fileSHA256), "fileSize": .int(Int64(size)),

@@ -56,7 +56,8 @@ struct ExportOptions: ParsableArguments {
         do {
             outcome = try body(StreamedText(target.sink))
             if let problem = outcome.problem, noVerify || report.passed {
-                throw CommandError.operational("\(bundle): \(problem); \(what) not exported (\(target.stoppedOutcome))")
+                throw CommandError.operational("\(bundle): \(problem); \(what) not exported "
+                    + "(\(target.stoppedOutcome))")
             }
             try target.commit()
         } catch {
@@ -64,7 +65,8 @@ struct ExportOptions: ParsableArguments {
             throw error
         }
         if let problem = outcome.problem {
-            Terminal.error("warning: \(bundle): \(problem): \(what) holds the \(outcome.records) records read before it")
+            Terminal.error("warning: \(bundle): \(problem): \(what) holds the \(outcome.records) records read "
+                + "before it")
         }
         if !noVerify, !report.passed {
             Terminal.error("warning: \(bundle) FAILED verification (\(BundleInput.failureSummary(report))); "
@@ -154,10 +156,11 @@ struct ExportHashdeepCommand: ParsableCommand {
         abstract: "The files' sizes and digests as a hashdeep list, for hashdeep -a -k LIST -r FOLDER.",
         discussion: """
             One row per file (size, md5 and sha1 when sealed with them, sha256, name). For a collection bundle the \
-            names are the original paths from the item records (BASE/..., relative to the sealed folder's parent; \
-            a further name of a hard-linked file is listed with its content's digests), so from that parent \
-            hashdeep -a -k LIST -r BASE audits the original folder; symbolic links, which hashdeep follows, are \
-            not listed (add -o f to hashdeep). --prefix puts a folder before every name.
+            names are the original paths from the item records (BASE/..., BASE being the sealed folder; a further \
+            name of a hard-linked file is listed with its content's digests), put under --prefix (default: the \
+            current directory) and made absolute, as hashdeep writes and compares names: run in the sealed folder's \
+            parent (or give --prefix PARENT), hashdeep -a -k LIST -r BASE audits the original folder. Symbolic \
+            links, which hashdeep follows, are not listed (give hashdeep -o f).
             """
     )
 
@@ -170,7 +173,7 @@ struct ExportHashdeepCommand: ParsableCommand {
         let commandLine = (["custody"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
         try options.stream(report: report, what: "the hashdeep list") { out in
             try HashListExport.write(.hashdeep, bundle: options.bundle, summary: summary, prefix: prefix,
-                                     commandLine: commandLine, to: out)
+                                     workingDirectory: currentDirectory(), commandLine: commandLine, to: out)
         }
     }
 }
@@ -195,7 +198,7 @@ struct ExportSHA256SumCommand: ParsableCommand {
         let (report, summary, _) = try options.load()
         try options.stream(report: report, what: "the sha256sum list") { out in
             try HashListExport.write(.sha256sum, bundle: options.bundle, summary: summary, prefix: prefix,
-                                     commandLine: "", to: out)
+                                     workingDirectory: currentDirectory(), commandLine: "", to: out)
         }
     }
 }
