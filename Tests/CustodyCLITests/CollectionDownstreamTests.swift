@@ -98,6 +98,21 @@ final class CollectionDownstreamTests: CLITestCase {
         XCTAssertEqual(receive["action"]?.stringValue, "receive")
         XCTAssertEqual(receive["subjects"]?.arrayValue?.first?["items-root"]?.stringValue, itemsRoot)
         try custody(["verify", path("received"), "--trust", path("de-trust.json")])
+
+        // A receipt, signed by DE, whose items differ from those sent is refused on import, recording nothing.
+        let deKey = try SigningKey.load(keyPath: key("de"),
+                                        passphrase: PassphraseSource(file: nil, allowPrompt: false))
+        let text = try SignedNote.parse(Array(receipt.utf8)).text
+        let otherRoot = String(repeating: "0", count: 64)
+        let forged = try SignedNote.sign(text: text.replacingOccurrences(of: "\nitems \(itemCount) \(itemsRoot)\n",
+                                                                         with: "\nitems \(itemCount) \(otherRoot)\n"),
+                                         name: "de", key: deKey.privateKey)
+        try Data(forged.bytes).write(to: dir.appendingPathComponent("forged.receipt"))
+        let before = try entries("fr.ledger").count
+        let refused = try custody(["receipt", "import", path("forged.receipt"), "--ledger", path("fr.ledger"),
+                                   "--key", key("fr"), "--trust", path("fr-trust.json")], expect: 1)
+        XCTAssertTrue(refused.err.contains("items \(itemCount) \(otherRoot)"), refused.err)
+        XCTAssertEqual(try entries("fr.ledger").count, before)
         try custody(["receipt", "import", path("received.receipt"), "--ledger", path("fr.ledger"), "--key", key("fr"),
                      "--trust", path("fr-trust.json")])
         XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: dir.path).contains {
