@@ -180,17 +180,31 @@ public final class TarExtractor {
         output?.close()
         output = nil
         if !settled {
+            TarExtractor.removeContents(of: destination)
             if createdDestination {
-                FileSystem.removeTree(destination)
+                rmdir(destination)
                 createdDestination = false
-            } else {
-                for name in (try? FileSystem.directoryEntries(destination)) ?? [] {
-                    FileSystem.removeTree(destination + "/" + name)
-                }
             }
             settled = true
         }
         state = .finished
+    }
+
+    /// Removes everything inside `directory` (never following a link) as a stream: files as the walk meets them,
+    /// directories deepest first at the end, so memory holds one listing per level and the directories' paths,
+    /// not every file of a collection.
+    static func removeContents(of directory: String) {
+        let walker = CollectionWalker(roots: [directory], options: WalkOptions(followRootLinks: false))
+        var directories: [String] = []
+        while let entry = walker.next() {
+            guard entry.depth > 0 else { continue }
+            if entry.kind == .directory && entry.error == nil {
+                directories.append(entry.pathString)
+            } else {
+                RawName.withCString(entry.pathString) { _ = unlink($0) }
+            }
+        }
+        for path in directories.reversed() { RawName.withCString(path) { _ = rmdir($0) } }
     }
 
     private func fail(_ reason: String) -> TarError {

@@ -30,7 +30,8 @@ final class CollectionDownstreamTests: CLITestCase {
         XCTAssertEqual(link(path("evidence/DCIM/photo.jpg"), path("evidence/DCIM/second-name.jpg")), 0)
         try FileManager.default.createSymbolicLink(atPath: path("evidence/latest"), withDestinationPath: "DCIM")
         let sealed = try custody(["seal", "--ledger", path("fr.ledger"), "--key", key("fr"), "--out", path("bundle"),
-                                  "-a", "md5,sha256", "--legal-basis", "UNCC art. 40", "--json", path("evidence")])
+                                  "-a", "md5,sha256", "--legal-basis", "UNCC art. 40", "--case", "FR-2026-0042",
+                                  "--json", path("evidence")])
         let json = try JSONValue.parse(sealed.out.trimmingCharacters(in: .newlines))
         bundleID = json["bundle"]?.stringValue ?? ""
         itemsRoot = json["itemsRoot"]?.stringValue ?? ""
@@ -169,6 +170,16 @@ final class CollectionDownstreamTests: CLITestCase {
         XCTAssertEqual(nodes.filter { $0["@type"]?.stringValue == "uco-observable:File" }.count, itemCount)
         let bundleNode = nodes.first { $0["custody:bundleIdentifier"]?.stringValue == bundleID }
         XCTAssertEqual(bundleNode?["uco-core:object"]?.arrayValue?.count, itemCount)
+        let actions = nodes.filter { $0["@type"]?.stringValue == "case-investigation:InvestigativeAction" }
+        XCTAssertEqual(actions.count, 2, "acquire and seal")
+        let investigation = nodes.first { $0["@type"]?.stringValue == "case-investigation:Investigation" }
+        let objects = investigation?["uco-core:object"]?.arrayValue?.compactMap { $0["@id"]?.stringValue } ?? []
+        XCTAssertEqual(objects.count, 1 + itemCount + actions.count)
+        XCTAssertEqual(objects.first, bundleNode?["@id"]?.stringValue)
+        XCTAssertEqual(Array(objects.suffix(2)), actions.compactMap { $0["@id"]?.stringValue })
+        let files = Set(nodes.filter { $0["@type"]?.stringValue == "uco-observable:File" }
+            .compactMap { $0["@id"]?.stringValue })
+        XCTAssertEqual(Set(objects.dropFirst().dropLast(2)), files)
         let stdout = try custody(["export", "case", path("bundle")])
         XCTAssertEqual(stdout.stdout, try Data(contentsOf: dir.appendingPathComponent("bundle.jsonld")))
         if let validate = CLI.which("case_validate") {
