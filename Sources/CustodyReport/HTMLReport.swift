@@ -271,7 +271,7 @@ public enum HTMLReport {
         let kinds = collection.kinds
             .sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.rawValue < $1.key.rawValue }
             .map { "\($0.value) \($0.key.rawValue)" }.joined(separator: ", ")
-        var pairs: [(String, String)] = [
+        let pairs: [(String, String)] = [
             ("Items", "\(collection.items)" + (kinds.isEmpty ? "" : " (\(kinds))")),
             ("Files stored", "\(collection.files), \(collection.bytes) bytes "
                 + "(\(ByteSize.describe(collection.bytes)))"),
