@@ -343,6 +343,13 @@ public enum CaseExport {
 
     static func bundleDescription(_ summary: BundleSummary, verification: Verification) -> String {
         var parts = ["\(summary.items.count) item(s) sealed"]
+        if let collection = summary.collection {
+            parts = ["collection of \(collection.items) item(s) sealed (\(collection.files) files, "
+                + "\(collection.bytes) bytes; items root \(collection.itemsRoot?.hex ?? "not verified"))"]
+            if collection.acquisitionErrorCount > 0 {
+                parts.append("\(collection.acquisitionErrorCount) item(s) recorded with an acquisition error")
+            }
+        }
         if let sealer = summary.sealer { parts.append("by \(sealer.name) (\(sealer.agency), \(sealer.jurisdiction))") }
         if let checkpoint = summary.checkpoint {
             parts.append("ledger \(checkpoint.origin) checkpoint size \(checkpoint.size) root \(checkpoint.root.hex)")

@@ -68,7 +68,11 @@ public enum HTMLReport {
         html += "</header>\n"
         html += overview(input)
         html += section("Verification", checksTable(report))
-        html += section("Items", itemsTable(summary, report: report))
+        if let collection = summary.collection {
+            html += section("Collection", collectionSummary(collection, fast: input.fast))
+        } else {
+            html += section("Items", itemsTable(summary, report: report))
+        }
         html += section("Conditions", conditions(summary.conditions))
         let timeline = CustodyTimeline(history: input.history ?? CustodyHistory(bundle: summary, report: report))
         html += section("Custody timeline",
@@ -183,8 +187,13 @@ public enum HTMLReport {
             pairs.append(("Ledger checkpoint", "\(checkpoint.origin), size \(checkpoint.size), "
                 + "root \(checkpoint.root.hex)"))
         }
-        pairs.append(("Items", "\(summary.items.count), "
-            + ByteSize.describe(summary.items.reduce(0) { $0 + $1.size }) + " of content"))
+        if let collection = summary.collection {
+            pairs.append(("Items", "collection of \(collection.items) items: \(collection.files) files, "
+                + ByteSize.describe(collection.bytes) + " of content"))
+        } else {
+            pairs.append(("Items", "\(summary.items.count), "
+                + ByteSize.describe(summary.items.reduce(0) { $0 + $1.size }) + " of content"))
+        }
         pairs.append(("Trust store", input.trustStore ?? "none: valid signatures are not known to be trusted"))
         pairs.append(("Verification", input.fast ? "fast: payload files against the manifests, content not re-hashed"
                         : "full: every byte of content re-hashed"))
@@ -252,6 +261,52 @@ public enum HTMLReport {
         return html + "</tbody>\n</table>\n"
     }
 
+    /// The most rows of failed items and of acquisition errors the report lists (the counts are complete).
+    static let collectionRowsShown = 1_000
+
+    /// A collection bundle in a few lines instead of a row per item: counts by kind, files and bytes, the items
+    /// root, then the items whose verification failed and those recorded with an acquisition error, each at most
+    /// `collectionRowsShown` rows with the count of the others.
+    static func collectionSummary(_ collection: CollectionSummary, fast: Bool) -> String {
+        let kinds = collection.kinds
+            .sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.rawValue < $1.key.rawValue }
+            .map { "\($0.value) \($0.key.rawValue)" }.joined(separator: ", ")
+        let pairs: [(String, String)] = [
+            ("Items", "\(collection.items)" + (kinds.isEmpty ? "" : " (\(kinds))")),
+            ("Files stored", "\(collection.files), \(collection.bytes) bytes "
+                + "(\(ByteSize.describe(collection.bytes)))"),
+            ("Items root", collection.itemsRoot?.hex ?? "not computed: the item records did not verify"),
+            ("Items failed", "\(collection.failedCount)" + (fast ? " (fast: payload files only, content not re-hashed)"
+                                                                 : "")),
+            ("Acquisition errors", "\(collection.acquisitionErrorCount)"),
+        ]
+        var html = keyValues(pairs)
+        html += "<p class=\"note\">Every item is a record of custody/items.jsonl; the seal and the ledger commit to "
+            + "the items root over them. Export them with custody export dfxml, case, hashdeep or sha256sum.</p>\n"
+        func rows(_ title: String, _ count: Int, _ list: [(Int, String, String)], css: String) -> String {
+            guard count > 0 else { return "" }
+            var text = "<h3>\(esc(title)) (\(count))</h3>\n"
+                + tableStart(css, [("#", 8), ("Original path", 46), ("Why", 46)])
+            for (number, path, why) in list.prefix(collectionRowsShown) {
+                let rowClass = css == "failed-items" ? "failed" : "warning"
+                text += "<tr class=\"\(rowClass)\"><td class=\"num\">\(number)</td>"
+                    + "<td class=\"mono\">\(esc(path))</td><td>\(esc(why))</td></tr>\n"
+            }
+            text += "</tbody>\n</table>\n"
+            let shown = min(list.count, collectionRowsShown)
+            if count > shown {
+                text += "<p class=\"note\">\(count - shown) more not listed here (custody verify BUNDLE --json lists "
+                    + "them).</p>\n"
+            }
+            return text
+        }
+        html += rows("Items that failed verification", collection.failedCount,
+                     collection.failedItems.map { ($0.number, $0.path, $0.problem) }, css: "failed-items")
+        html += rows("Items recorded with an acquisition error", collection.acquisitionErrorCount,
+                     collection.acquisitionErrors.map { ($0.number, $0.path, $0.error) }, css: "acquisition-errors")
+        return html
+    }
+
     static func conditions(_ conditions: Conditions?) -> String {
         guard let conditions else { return "<p class=\"failed-text\">No conditions could be read.</p>\n" }
         var pairs: [(String, String)] = [("Legal basis", conditions.legalBasis ?? "(none given)")]
@@ -289,7 +344,11 @@ public enum HTMLReport {
             if let item = summary.items.first(where: { $0.id == subject.id }) {
                 return "item \(item.number) \(item.originalName)"
             }
-            if subject.id == summary.bundleID { return "bundle" }
+            if subject.id == summary.bundleID {
+                guard let count = subject.attributes["items"]?.intValue,
+                      let root = subject.attributes["items-root"]?.stringValue else { return "bundle" }
+                return "bundle: \(count) items, items root \(root.prefix(16))…"
+            }
             return subject.id
         }.joined(separator: ", ")
     }

@@ -16,7 +16,7 @@ extension JSONValue {
         return String(decoding: out, as: UTF8.self)
     }
 
-    private func writePretty(into out: inout [UInt8], indent: Int) {
+    func writePretty(into out: inout [UInt8], indent: Int) {
         func newline(_ level: Int) {
             out.append(0x0a)
             out.append(contentsOf: [UInt8](repeating: 0x20, count: level * 2))

@@ -17,6 +17,8 @@ public enum TarArchiveError: CustodyFailure, Equatable {
     case inputGrew(member: String, expectedSize: UInt64)
     /// The file at `path` is neither a regular file nor a directory.
     case unsupportedFileType(path: String)
+    /// The file or directory at `path` could not be read while it was archived (`reason` in the system's words).
+    case unreadable(path: String, reason: String)
     /// The extraction destination exists and is not a directory.
     case destinationNotDirectory(String)
     /// The extraction destination exists and is not empty.
@@ -39,6 +41,7 @@ public enum TarArchiveError: CustodyFailure, Equatable {
             return "tar: \(member): ended at byte \(offset), expected \(size) bytes"
         case .inputGrew(let member, let size): return "tar: \(member): grew beyond \(size) bytes while archived"
         case .unsupportedFileType(let path): return "tar: \(path): not a regular file or directory; refused"
+        case .unreadable(let path, let reason): return "tar: \(path): \(reason)"
         case .destinationNotDirectory(let path): return "\(path): exists and is not a directory; refusing to extract"
         case .destinationNotEmpty(let path): return "\(path): exists and is not empty; refusing to extract"
         case .extractionAlreadyFailed: return "tar: extraction already failed"

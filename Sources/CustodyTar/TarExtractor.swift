@@ -16,6 +16,8 @@ public struct TarLimits: Sendable {
     public var maximumNameLength = 4096
     /// Bytes in a pax extended header at most.
     public var maximumExtendedHeaderSize = 64 << 10
+    /// How members whose names collide are found.
+    public var nameCheck = TarNameCheck.foldedNames
 
     /// Limits; the defaults suit transfers of up to 4 TiB.
     public init(maximumEntries: Int = 100_000, maximumFileSize: UInt64 = 1 << 40,
@@ -24,6 +26,28 @@ public struct TarLimits: Sendable {
         self.maximumFileSize = maximumFileSize
         self.maximumTotalSize = maximumTotalSize
     }
+
+    /// The limits `custody receive` applies: up to 50 million members (a collection bundle of ten million items
+    /// has a payload file per regular file, a folder per directory, and its tag files), names checked by the file
+    /// system (`TarNameCheck.fileSystem`), so memory does not grow with the member count.
+    public static let collections: TarLimits = {
+        var limits = TarLimits(maximumEntries: 50_000_000)
+        limits.nameCheck = .fileSystem
+        return limits
+    }()
+}
+
+/// How an extraction finds two members with colliding names.
+public enum TarNameCheck: Sendable, Equatable {
+    /// Every member name is remembered, folded (case and Unicode normalization ignored): two that match are
+    /// refused, as they would collide on some file system. Memory grows with the member count (bounded by
+    /// `TarLimits.maximumEntries`); directories and files are each synced as they are written.
+    case foldedNames
+    /// Nothing is remembered per member: a member whose name already exists in the destination (the same name,
+    /// or one the destination's file system folds onto it) is refused by the file system itself (`O_EXCL`,
+    /// `mkdir`). Memory does not grow with the member count; a durable extraction syncs the file system once
+    /// (`syncfs`) at the end instead of each file. For collections, whose original names may differ only in case.
+    case fileSystem
 }
 
 /// Why an archive was refused: which member, where in the stream, and what.
@@ -72,8 +96,11 @@ public struct TarExtractionSummary: Sendable, Equatable {
 /// - header checksums are checked; sizes, member count and name lengths are bounded by `TarLimits`;
 /// - files are created with `O_CREAT | O_EXCL | O_NOFOLLOW`, mode 0644, directories 0755, inside a destination
 ///   created by the extractor with mode 0700 while it works (an existing empty directory is accepted);
-/// - on any error, everything extracted so far is removed before the error is reported, so no partial tree is
-///   left looking complete. With `durable`, files and directories are fsynced before `finish` returns.
+/// - with `TarNameCheck.fileSystem` the member names are not remembered (memory stays bounded whatever the member
+///   count): collisions are those the destination's file system itself reports;
+/// - on any error, everything extracted so far is removed before the error is reported (the destination was
+///   empty, so all it holds), so no partial tree is left looking complete. With `durable`, files and directories
+///   are synced before `finish` returns.
 ///
 /// Feed bytes with `write` in any pieces, then call `finish`.
 public final class TarExtractor {
@@ -108,13 +135,19 @@ public final class TarExtractor {
     private var entryOpen = false
     private var metadata: [UInt8] = []
     private var members = 0
+    /// Folded name -> kind of every member and implicit directory (`TarNameCheck.foldedNames` only).
     private var kinds: [String: Kind] = [:]
-    private var created: [String] = []
+    /// Directories created (`TarNameCheck.foldedNames` only: they are synced at the end).
     private var createdDirectories: [String] = []
+    /// The components of the deepest directory known to exist (`TarNameCheck.fileSystem`): the parents of the next
+    /// member usually share it, so they need no `mkdir`.
+    private var directoryChain: [String] = []
     private var createdDestination = false
     private var output: FileDescriptor?
     private var summary = TarExtractionSummary()
     private var failed = false
+    /// Set once what was extracted has been removed by `abort` or kept by `finish`: never removed after that.
+    private var settled = false
 
     /// Prepares extraction into `destination`, creating it (mode 0700 until `finish`); an existing directory must
     /// be empty.
@@ -146,15 +179,32 @@ public final class TarExtractor {
     public func abort() {
         output?.close()
         output = nil
-        for path in created.reversed() {
-            if unlink(path) != 0 { rmdir(path) }
-        }
-        created = []
-        if createdDestination {
-            rmdir(destination)
-            createdDestination = false
+        if !settled {
+            TarExtractor.removeContents(of: destination)
+            if createdDestination {
+                rmdir(destination)
+                createdDestination = false
+            }
+            settled = true
         }
         state = .finished
+    }
+
+    /// Removes everything inside `directory` (never following a link) as a stream: files as the walk meets them,
+    /// directories deepest first at the end, so memory holds one listing per level and the directories' paths,
+    /// not every file of a collection.
+    static func removeContents(of directory: String) {
+        let walker = CollectionWalker(roots: [directory], options: WalkOptions(followRootLinks: false))
+        var directories: [String] = []
+        while let entry = walker.next() {
+            guard entry.depth > 0 else { continue }
+            if entry.kind == .directory && entry.error == nil {
+                directories.append(entry.pathString)
+            } else {
+                RawName.withCString(entry.pathString) { _ = unlink($0) }
+            }
+        }
+        for path in directories.reversed() { RawName.withCString(path) { _ = rmdir($0) } }
     }
 
     private func fail(_ reason: String) -> TarError {
@@ -419,6 +469,10 @@ public final class TarExtractor {
 
     /// Creates missing parent directories of `parts` (implicit members) and checks none is a file.
     private func ensureParents(_ parts: [String]) throws {
+        if limits.nameCheck == .fileSystem {
+            try ensureParentsOnDisk(parts)
+            return
+        }
         for depth in 1..<max(parts.count, 1) where depth < parts.count {
             let key = TarExtractor.collisionKey(parts[0..<depth])
             switch kinds[key] {
@@ -433,6 +487,31 @@ public final class TarExtractor {
         }
     }
 
+    /// `ensureParents` without remembered names: the parents shared with the last directory known to exist are
+    /// skipped (compared byte for byte), the others made with `mkdir`, an existing one checked to be a directory.
+    private func ensureParentsOnDisk(_ parts: [String]) throws {
+        let parents = parts.dropLast()
+        var common = 0
+        while common < min(parents.count, directoryChain.count)
+                && parents[common].utf8.elementsEqual(directoryChain[common].utf8) {
+            common += 1
+        }
+        for depth in common..<parents.count {
+            let target = path(parts[0...depth])
+            if mkdir(target, 0o755) != 0 {
+                let code = errno
+                var info = stat()
+                guard code == EEXIST, lstat(target, &info) == 0 else {
+                    throw fail("cannot create directory: \(systemErrorDescription(code))")
+                }
+                guard info.st_mode & S_IFMT == S_IFDIR else {
+                    throw fail("'\(parts[0...depth].joined(separator: "/"))' is a file, not a directory")
+                }
+            }
+        }
+        directoryChain = Array(parents)
+    }
+
     private func path(_ parts: ArraySlice<String>) -> String {
         destination + "/" + parts.joined(separator: "/")
     }
@@ -440,10 +519,13 @@ public final class TarExtractor {
     private func createDirectory(_ parts: ArraySlice<String>) throws {
         let target = path(parts)
         guard mkdir(target, 0o755) == 0 else {
+            if errno == EEXIST && limits.nameCheck == .fileSystem {
+                throw fail("name collides with an earlier member (the same name, or one this file system does not "
+                    + "tell apart from it)")
+            }
             throw fail("cannot create directory: \(systemErrorDescription(errno))")
         }
-        created.append(target)
-        createdDirectories.append(target)
+        if limits.nameCheck == .foldedNames { createdDirectories.append(target) }
     }
 
     private func countMember() throws {
@@ -455,6 +537,13 @@ public final class TarExtractor {
         let parts = try components(raw)
         if parts.isEmpty { return }  // "./": the destination itself
         try countMember()
+        if limits.nameCheck == .fileSystem {
+            try ensureParentsOnDisk(parts)
+            try createDirectory(parts[...])
+            directoryChain = parts
+            summary.directories += 1
+            return
+        }
         let key = TarExtractor.collisionKey(parts[...])
         if kinds[key] != nil { throw fail("name collides with an earlier member (case or normalization)") }
         try ensureParents(parts)
@@ -473,18 +562,22 @@ public final class TarExtractor {
         guard summary.bytes + size <= limits.maximumTotalSize else {
             throw fail("archive content exceeds the limit of \(limits.maximumTotalSize) bytes")
         }
-        let key = TarExtractor.collisionKey(parts[...])
-        if kinds[key] != nil { throw fail("name collides with an earlier member (case or normalization)") }
+        let folded = limits.nameCheck == .foldedNames
+        let key = folded ? TarExtractor.collisionKey(parts[...]) : ""
+        if folded && kinds[key] != nil { throw fail("name collides with an earlier member (case or normalization)") }
         try ensureParents(parts)
         let target = path(parts[...])
         let descriptor: FileDescriptor
         do {
             descriptor = try FileDescriptor.open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o644)
         } catch let error as SystemError {
+            if error.code == EEXIST && !folded {
+                throw fail("name collides with an earlier member (the same name, or one this file system does not "
+                    + "tell apart from it)")
+            }
             throw fail("cannot create file: \(systemErrorDescription(error.code))")
         }
-        created.append(target)
-        kinds[key] = .file
+        if folded { kinds[key] = .file }
         output = descriptor
         summary.files += 1
         if size == 0 {
@@ -499,7 +592,7 @@ public final class TarExtractor {
         guard let descriptor = output else { return }
         output = nil
         defer { descriptor.close() }
-        if durable { try descriptor.sync() }
+        if durable && limits.nameCheck == .foldedNames { try descriptor.sync() }
     }
 
     /// Checks the archive ended properly, makes the tree durable and returns what was extracted.
@@ -512,14 +605,18 @@ public final class TarExtractor {
                 throw fail("archive ends without its end-of-archive marker (truncated)")
             }
             if durable {
-                for directory in createdDirectories.reversed() { try FileSystem.syncDirectory(directory) }
+                if limits.nameCheck == .fileSystem {
+                    try FileSystem.syncFileSystem(of: destination)
+                } else {
+                    for directory in createdDirectories.reversed() { try FileSystem.syncDirectory(directory) }
+                }
                 try FileSystem.syncDirectory(destination)
             }
             if createdDestination {
                 chmod(destination, 0o755)
                 if durable { try FileSystem.syncDirectory(FileSystem.parentDirectory(of: destination)) }
             }
-            created = []
+            settled = true
             createdDestination = false
             return summary
         } catch {

@@ -12,6 +12,8 @@ public final class TarWriter {
     /// Bytes written so far.
     public private(set) var bytesWritten: UInt64 = 0
     private var finished = false
+    /// The copy buffer, made at the first file and kept for the next (one allocation per archive, not per file).
+    private var buffer: [UInt8] = []
 
     /// A writer handing every block to `sink`.
     public init(sink: @escaping (UnsafeRawBufferPointer) throws -> Void) {
@@ -123,7 +125,7 @@ public final class TarWriter {
     /// shorter or longer (a file changing while it is archived).
     public func addFile(_ name: String, size: UInt64, modificationTime: UInt64 = 0, content: ChunkReader) throws {
         try writeHeader(name: name, isDirectory: false, size: size, modificationTime: modificationTime)
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        if buffer.isEmpty { buffer = [UInt8](repeating: 0, count: 1 << 20) }
         var offset: UInt64 = 0
         while offset < size {
             let want = Int(min(UInt64(buffer.count), size - offset))
@@ -153,23 +155,39 @@ public final class TarWriter {
     /// Adds a directory tree from disk under the member name `name`: the directory, then its entries in bytewise
     /// name order, depth first. Only regular files and directories are accepted; anything else (symbolic link,
     /// device, socket, FIFO) is refused. Modification times are kept when `keepModificationTimes` is set, else 0.
+    ///
+    /// The tree is walked as a stream (`CollectionWalker`): memory holds one directory's names per level of the
+    /// current path, never the whole tree, so a bundle of millions of files is archived in bounded memory.
     public func addTree(_ path: String, as name: String, keepModificationTimes: Bool = false) throws {
-        let info = try FileSystem.status(path, followLinks: false)
-        let mtime = keepModificationTimes ? UInt64(max(0, info.st_mtim.tv_sec)) : 0
-        switch info.st_mode & S_IFMT {
-        case S_IFDIR:
-            try addDirectory(name, modificationTime: mtime)
-            for entry in try FileSystem.directoryEntries(path) {
-                try addTree(path + "/" + entry, as: name + "/" + entry, keepModificationTimes: keepModificationTimes)
+        let walker = CollectionWalker(roots: [path], options: WalkOptions(followRootLinks: false,
+                                                                          opensRegularFiles: true))
+        var rootComponent = 0
+        while let entry = walker.next() {
+            defer { entry.openFile?.close() }
+            if entry.depth == 0 { rootComponent = entry.relativePath.count }
+            if let error = entry.error {
+                if entry.kind != .regular && entry.kind != .directory && entry.kind != .unknown {
+                    throw TarArchiveError.unsupportedFileType(path: entry.pathString)
+                }
+                throw TarArchiveError.unreadable(path: entry.pathString, reason: error)
             }
-        case S_IFREG:
-            let descriptor = try FileDescriptor.open(path, O_RDONLY | O_NOFOLLOW)
-            defer { descriptor.close() }
-            let size = UInt64(try descriptor.status().st_size)
-            try addFile(name, size: size, modificationTime: mtime,
-                        content: FileChunkReader(descriptor: descriptor, size: size))
-        default:
-            throw TarArchiveError.unsupportedFileType(path: path)
+            let member = name + RawName.decode(Array(entry.relativePath.dropFirst(rootComponent)))
+            let mtime = keepModificationTimes ? UInt64(max(0, entry.metadata?.modified.seconds ?? 0)) : 0
+            switch entry.kind {
+            case .directory:
+                try addDirectory(member, modificationTime: mtime)
+            case .regular:
+                guard let descriptor = entry.openFile else {
+                    throw TarArchiveError.unreadable(path: entry.pathString, reason: "not opened")
+                }
+                guard let size = entry.metadata?.size else {
+                    throw TarArchiveError.unreadable(path: entry.pathString, reason: "no status")
+                }
+                try addFile(member, size: size, modificationTime: mtime,
+                            content: FileChunkReader(descriptor: descriptor, size: size))
+            default:
+                throw TarArchiveError.unsupportedFileType(path: entry.pathString)
+            }
         }
     }
 

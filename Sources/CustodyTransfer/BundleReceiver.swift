@@ -53,8 +53,9 @@ public struct ReceiveOptions: Sendable {
     public var identityLabel = "the identity"
     /// Called with the file and the bytes decrypted so far.
     public var progress: (@Sendable (String, UInt64) -> Void)?
-    /// Limits on the archive inside (entries, sizes, depth).
-    public var limits = TarLimits()
+    /// Limits on the archive inside (entries, sizes, depth); by default `TarLimits.collections`, whose memory does
+    /// not grow with the member count.
+    public var limits = TarLimits.collections
     /// Polled between decrypted batches; when it returns true the receive stops and leaves nothing.
     public var shouldStop: (@Sendable () -> Bool)?
     /// Called after the `receive` entry is appended, before the receipt is written: a test hook to fail what
@@ -99,6 +100,9 @@ public struct ReceiveResult: Sendable {
 /// signed receipt `DIR.receipt`. A bundle that fails verification is still moved to DIR for inspection and gets a
 /// receipt saying what failed.
 public enum BundleReceiver {
+    /// The most failed checks a `receive` entry and its receipt list one by one.
+    static let recordedFailures = 200
+
     /// The subject ID of a `receive` entry for a bundle that names none.
     static let unidentifiedBundle = "unidentified-bundle"
 
@@ -137,7 +141,13 @@ public enum BundleReceiver {
                                                 limit: BagValidator.tagFileLimit) {
             tagManifest = Hex.encode(Digester.digest(.sha256, bytes))
         }
+        let items = ItemsCommitment(summary)
         if let transfer {
+            if let stated = transfer.items, stated != items {
+                report.fail("transfer statement", "the statement names \(stated.count) items with root "
+                    + "\(stated.root.prefix(16))..., the archive's records are "
+                    + (items.map { "\($0.count) with root \($0.root.prefix(16))..." } ?? "not a verified collection"))
+            }
             if transfer.bundleID != summary.bundleID || transfer.tagManifestDigest != tagManifest {
                 report.fail("transfer statement", "the statement names bundle \(transfer.bundleID) with tag manifest "
                     + "\(transfer.tagManifestDigest.prefix(16))..., the archive holds \(summary.bundleID ?? "none") "
@@ -169,7 +179,13 @@ public enum BundleReceiver {
         if bagRoot == staging { stagingKept = false }
         try FileSystem.syncDirectory(FileSystem.parentDirectory(of: out))
 
-        let failures = report.failures.map { "\($0.name): \($0.detail)" }
+        // At most `recordedFailures` lines (a collection may fail many items), so the entry and the receipt stay
+        // far below their 1 MiB limits; the count of the others is the last line.
+        var failures = report.failures.prefix(recordedFailures).map { "\($0.name): \($0.detail)" }
+        if report.failures.count > recordedFailures {
+            failures.append("failures: and \(report.failures.count - recordedFailures) more failed checks (run "
+                + "custody verify \(out) for all)")
+        }
         var details: [String: JSONValue] = [
             "file": .string(file), "fileSha256": .string(fileSHA256), "fileSize": .int(Int64(size)),
             "bundlePath": .string(out), "result": .string(report.passed ? "passed" : "failed"),
@@ -195,6 +211,7 @@ public enum BundleReceiver {
         if let anchor, supplied { details[CheckpointCrossCheck.proofsField] = anchor.json }
         var attributes: [String: JSONValue] = ["sha256": .string(fileSHA256)]
         if let tagManifest { attributes["tagmanifest-sha256"] = .string(tagManifest) }
+        for (name, value) in items?.attributes ?? [:] { attributes[name] = value }
         let bundleID = summary.bundleID ?? transfer?.bundleID
         let entry = try ledger.append(LedgerEntryDraft(
             action: .receive,
@@ -217,7 +234,8 @@ public enum BundleReceiver {
                 transferID: transfer?.transferID, bundleID: bundleID, tagManifestDigest: tagManifest,
                 fileSHA256: fileSHA256, passed: report.passed, failures: failures,
                 receiver: StatementParty(key.identity), sender: transfer?.sender.key, entry: entry.sequence,
-                checkpoint: checkpoint.bytes, consistency: consistency, time: Timestamp.now().description)
+                checkpoint: checkpoint.bytes, consistency: consistency, time: Timestamp.now().description,
+                items: items)
             let signed = try SignedNote.sign(text: receipt.text, name: key.identity.name, key: key.privateKey)
             try FileSystem.writeAtomically(receiptPath, signed.bytes)
             try FileSystem.syncDirectory(FileSystem.parentDirectory(of: receiptPath))

@@ -153,7 +153,7 @@ public enum BundleTransfer {
             transferID: Identifier.urn(), bundleID: bundleID,
             tagManifestDigest: Hex.encode(Digester.digest(.sha256, tagManifest)), time: Timestamp.now().description,
             sender: StatementParty(key.identity), recipient: recipient, legalBasis: conditions.legalBasis,
-            mlaReference: conditions.mlaReference, conditions: conditions)
+            mlaReference: conditions.mlaReference, conditions: conditions, items: ItemsCommitment(summary))
         let inner = try SignedNote.sign(text: statement.text, name: key.identity.name, key: key.privateKey)
         var recipients: [any AgeRecipient] = [recipient.ageRecipient]
         if let mine = options.selfRecipient, mine != recipient.ageRecipient { recipients.append(mine) }
@@ -202,7 +202,7 @@ public enum BundleTransfer {
             action: .transferOut,
             subjects: [try LedgerSubject(id: bundleID, attributes: [
                 "tagmanifest-sha256": .string(statement.tagManifestDigest), "sha256": .string(fileDigest),
-            ])],
+            ].merging(statement.items?.attributes ?? [:]) { first, _ in first })],
             legalBasis: conditions.legalBasis ?? "", details: details), key: key)
         // The entry is committed: from here a failure leaves the file in place (or kept) and says how the same
         // command run again writes the note from the entry.

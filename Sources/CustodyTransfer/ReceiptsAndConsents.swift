@@ -115,6 +115,11 @@ public enum ReceiptImporter {
         if let sent, let received = receipt.tagManifestDigest, received != sent {
             throw refuse("tagmanifest-sha256", received, entry, sent)
         }
+        // A collection: the receiver's count and root of the records must be those sent.
+        if let sentItems = transfer.subjects.first.flatMap({ ItemsCommitment(subject: $0) }),
+           let receivedItems = receipt.items, receivedItems != sentItems {
+            throw refuse("items", receivedItems.field, entry, sentItems.field)
+        }
         if let sender = receipt.sender, sender != owner.verifierKey {
             throw refuse("sender", sender.encoded, "this ledger's owner", owner.verifierKey.encoded)
         }

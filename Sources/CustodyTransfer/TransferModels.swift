@@ -68,6 +68,51 @@ public struct TransferRecipient: Sendable, Equatable {
     }
 }
 
+/// What a statement says about the items of a collection bundle (SPEC.md 5.13): their count and the root of the
+/// items tree, the same whatever the number of items. Written `items COUNT ROOT`.
+public struct ItemsCommitment: Sendable, Equatable {
+    /// How many item records the bundle holds.
+    public var count: UInt64
+    /// The items root (64 hex digits, lower case).
+    public var root: String
+
+    /// A commitment to `count` records hashing to `root`.
+    public init(count: UInt64, root: String) {
+        self.count = count
+        self.root = root
+    }
+
+    /// The commitment a verified collection bundle's summary gives, or nil (an image bundle, or records that did
+    /// not hash to a root).
+    public init?(_ summary: BundleSummary) {
+        guard let collection = summary.collection, let root = collection.itemsRoot else { return nil }
+        self.init(count: UInt64(collection.items), root: root.hex)
+    }
+
+    /// The commitment a ledger subject records (`items`, `items-root`), or nil.
+    public init?(subject: LedgerSubject) {
+        guard let count = subject.attributes["items"]?.intValue, count >= 0,
+              let root = subject.attributes["items-root"]?.stringValue else { return nil }
+        self.init(count: UInt64(count), root: root)
+    }
+
+    /// The field's value: `COUNT ROOT`.
+    public var field: String { "\(count) \(root)" }
+
+    /// The subject attributes that record it.
+    public var attributes: [String: JSONValue] { ["items": .int(Int64(count)), "items-root": .string(root)] }
+
+    /// Parses `COUNT ROOT`; `header` names the statement in the error.
+    init(field: String, header: String) throws {
+        let parts = field.split(separator: " ", omittingEmptySubsequences: false)
+        guard parts.count == 2, let count = UInt64(parts[0]), parts[1].utf8.count == 64,
+              parts[1].allSatisfy({ ("0"..."9").contains($0) || ("a"..."f").contains($0) }) else {
+            throw TransferError.statementMalformed(header: header, reason: "items is not COUNT and 64 hex digits")
+        }
+        self.init(count: count, root: String(parts[1]))
+    }
+}
+
 /// The sender's signed statement about a transfer. The copy inside the encrypted archive (`transfer.txt`) has the
 /// fields known before encryption; the note beside the file (`FILE.note`) repeats them and adds the encrypted
 /// file's digest and size, the sender's `transfer-out` entry and the sender's checkpoint after it.
@@ -77,6 +122,7 @@ public struct TransferRecipient: Sendable, Equatable {
 /// transfer urn:uuid:...
 /// bundle urn:uuid:...
 /// tagmanifest-sha256 HEX
+/// items COUNT ROOT                     (a collection bundle: its item count and items root)
 /// time 2026-11-23T21:48:24Z
 /// sender NAME+KEYID+BASE64
 /// sender-agency ...
@@ -103,6 +149,8 @@ public struct TransferStatement: Sendable, Equatable {
     public var bundleID: String
     /// SHA-256 of the bundle's `tagmanifest-sha256.txt` as sent.
     public var tagManifestDigest: String
+    /// For a collection bundle: its item count and items root (nil for an image bundle).
+    public var items: ItemsCommitment?
     /// When the transfer was made (RFC 3339, UTC).
     public var time: String
     /// The sender.
@@ -146,7 +194,8 @@ public struct TransferStatement: Sendable, Equatable {
     /// A statement from its fields.
     public init(transferID: String, bundleID: String, tagManifestDigest: String, time: String,
                 sender: StatementParty, recipient: TransferRecipient, legalBasis: String?, mlaReference: String?,
-                conditions: Conditions, file: FileFields? = nil) {
+                conditions: Conditions, file: FileFields? = nil, items: ItemsCommitment? = nil) {
+        self.items = items
         self.transferID = transferID
         self.bundleID = bundleID
         self.tagManifestDigest = tagManifestDigest
@@ -163,6 +212,7 @@ public struct TransferStatement: Sendable, Equatable {
     public var statement: Statement {
         var statement = Statement(header: TransferStatement.header, transferID: transferID, bundleID: bundleID,
                                   tagManifestDigest: tagManifestDigest)
+        statement.add("items", items?.field)
         statement.add("time", time)
         sender.add(to: &statement, prefix: "sender")
         statement.add("recipient", recipient.ageRecipient.encoded)
@@ -186,7 +236,7 @@ public struct TransferStatement: Sendable, Equatable {
     /// The text that is signed.
     public var text: String { statement.text }
 
-    static let keys: Set<String> = Set(["transfer", "bundle", "tagmanifest-sha256", "time", "recipient",
+    static let keys: Set<String> = Set(["transfer", "bundle", "tagmanifest-sha256", "items", "time", "recipient",
                                         "recipient-name", "recipient-agency", "recipient-jurisdiction",
                                         "recipient-key", "legal-basis", "mla-ref", "conditions", "file-sha256",
                                         "file-size", "entry", "checkpoint", "consistency"]
@@ -203,6 +253,7 @@ public struct TransferStatement: Sendable, Equatable {
         guard tagManifestDigest.utf8.count == 64, Hex.decode(tagManifestDigest) != nil else {
             throw bad("tagmanifest-sha256 is not 64 hex digits")
         }
+        items = try statement.value("items").map { try ItemsCommitment(field: $0, header: TransferStatement.header) }
         time = try statement.required("time")
         sender = try StatementParty(from: statement, prefix: "sender")
         let recipientText = try statement.required("recipient")
@@ -258,6 +309,7 @@ public struct TransferStatement: Sendable, Equatable {
 /// transfer urn:uuid:...                (when the archive carried a transfer statement)
 /// bundle urn:uuid:...
 /// tagmanifest-sha256 HEX
+/// items COUNT ROOT                     (a collection bundle whose records hash to a root: count and root)
 /// file-sha256 HEX
 /// result passed | failed
 /// failure CHECK: DETAIL                (one per failed check)
@@ -280,6 +332,8 @@ public struct ReceiptStatement: Sendable, Equatable {
     public var bundleID: String?
     /// The SHA-256 of the received bundle's `tagmanifest-sha256.txt`, hex, if readable.
     public var tagManifestDigest: String?
+    /// For a collection bundle: the item count and items root the receiver computed (nil for an image bundle).
+    public var items: ItemsCommitment?
     /// The SHA-256 of the encrypted file received, hex.
     public var fileSHA256: String
     /// Whether the received bundle verified.
@@ -303,7 +357,8 @@ public struct ReceiptStatement: Sendable, Equatable {
     /// A receipt from its fields.
     public init(transferID: String?, bundleID: String?, tagManifestDigest: String?, fileSHA256: String,
                 passed: Bool, failures: [String], receiver: StatementParty, sender: NoteVerifierKey?, entry: UInt64,
-                checkpoint: [UInt8], consistency: [CarriedProof] = [], time: String) {
+                checkpoint: [UInt8], consistency: [CarriedProof] = [], time: String, items: ItemsCommitment? = nil) {
+        self.items = items
         self.consistency = consistency
         self.transferID = transferID
         self.bundleID = bundleID
@@ -322,6 +377,7 @@ public struct ReceiptStatement: Sendable, Equatable {
     public var text: String {
         var statement = Statement(header: ReceiptStatement.header, transferID: transferID, bundleID: bundleID,
                                   tagManifestDigest: tagManifestDigest)
+        statement.add("items", items?.field)
         statement.add("file-sha256", fileSHA256)
         statement.add("result", passed ? "passed" : "failed")
         for failure in failures { statement.add("failure", failure) }
@@ -336,7 +392,8 @@ public struct ReceiptStatement: Sendable, Equatable {
 
     /// Parses a receipt's text (the signature is checked separately).
     public init(text: String) throws {
-        let allowed = Set(["transfer", "bundle", "tagmanifest-sha256", "file-sha256", "result", "failure", "sender",
+        let allowed = Set(["transfer", "bundle", "tagmanifest-sha256", "items", "file-sha256", "result", "failure",
+                           "sender",
                            "entry", "checkpoint", "consistency", "time"] + StatementParty.keys("receiver"))
         let statement = try Statement(parsing: text, header: ReceiptStatement.header, allowed: allowed,
                                       repeatable: ["failure", "consistency"])
@@ -344,6 +401,7 @@ public struct ReceiptStatement: Sendable, Equatable {
         transferID = statement.value("transfer")
         bundleID = statement.value("bundle")
         tagManifestDigest = statement.value("tagmanifest-sha256")
+        items = try statement.value("items").map { try ItemsCommitment(field: $0, header: ReceiptStatement.header) }
         fileSHA256 = try statement.required("file-sha256")
         switch try statement.required("result") {
         case "passed": passed = true

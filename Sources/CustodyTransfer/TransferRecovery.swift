@@ -94,7 +94,8 @@ enum TransferRecovery {
             transferID: transferID, bundleID: subject.id,
             tagManifestDigest: subject.attributes["tagmanifest-sha256"]?.stringValue ?? "", time: time,
             sender: StatementParty(key.identity), recipient: named, legalBasis: conditions.legalBasis,
-            mlaReference: conditions.mlaReference, conditions: conditions)
+            mlaReference: conditions.mlaReference, conditions: conditions,
+            items: ItemsCommitment(subject: subject))
         guard statement.conditionsDigest == entry.details["conditionsSha256"]?.stringValue else {
             throw refuse("the entry's conditions do not hash to its conditionsSha256")
         }
@@ -169,7 +170,8 @@ enum TransferRecovery {
             transferID: entry.details["transfer"]?.stringValue, bundleID: bundleID, tagManifestDigest: tagManifest,
             fileSHA256: digest.sha256, passed: result == "passed", failures: failures,
             receiver: StatementParty(key.identity), sender: sender, entry: entry.sequence,
-            checkpoint: checkpointNote.bytes, consistency: consistency, time: Timestamp.now().description)
+            checkpoint: checkpointNote.bytes, consistency: consistency, time: Timestamp.now().description,
+            items: ItemsCommitment(subject: subject))
         let signed = try SignedNote.sign(text: receipt.text, name: key.identity.name, key: key.privateKey)
         try FileSystem.writeAtomically(receiptPath, signed.bytes)
         try FileSystem.syncDirectory(FileSystem.parentDirectory(of: receiptPath))

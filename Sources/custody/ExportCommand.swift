@@ -9,14 +9,16 @@ import Glibc
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Export a bundle's items and custody history as CASE/UCO JSON-LD or DFXML.",
+        abstract: "Export a bundle's items and custody history as CASE/UCO JSON-LD or DFXML, or its files' digests as "
+            + "a hashdeep or sha256sum list.",
         discussion: """
             The bundle is verified first (as custody verify; --fast skips re-hashing content). A bundle that \
             fails verification is still exported, marked as failed, with a warning on stderr and exit status 1; \
             --no-verify exports without acting on verification (exit 0, marked "not performed"). Exit 2 when the \
             bundle cannot be read or the output cannot be written.
             """,
-        subcommands: [ExportCaseCommand.self, ExportDFXMLCommand.self]
+        subcommands: [ExportCaseCommand.self, ExportDFXMLCommand.self, ExportHashdeepCommand.self,
+                      ExportSHA256SumCommand.self]
     )
 }
 
@@ -41,6 +43,36 @@ struct ExportOptions: ParsableArguments {
                                                    quiet: quietOption.quiet)
         let story = try history.gather(summary: summary, report: &report, trust: store)
         return (report, summary, story)
+    }
+
+    /// Writes an export as a stream (a collection bundle's records are read one at a time) to `--out` (a temporary
+    /// file renamed into place only when complete) or stdout. Records that cannot all be read again, or differ from
+    /// those verified, abort the export (exit 2, no file) unless the verification already failed (then what was
+    /// read is exported, marked as failed, and the reason is a second warning).
+    func stream(report: VerificationReport, what: String,
+                _ body: (StreamedText) throws -> CollectionRecordStream.Outcome) throws {
+        let target = try OutputTarget(path: out ?? "-", overwrite: true)
+        let outcome: CollectionRecordStream.Outcome
+        do {
+            outcome = try body(StreamedText(target.sink))
+            if let problem = outcome.problem, noVerify || report.passed {
+                throw CommandError.operational("\(bundle): \(problem); \(what) not exported "
+                    + "(\(target.stoppedOutcome))")
+            }
+            try target.commit()
+        } catch {
+            target.discard()
+            throw error
+        }
+        if let problem = outcome.problem {
+            Terminal.error("warning: \(bundle): \(problem): \(what) holds the \(outcome.records) records read "
+                + "before it")
+        }
+        if !noVerify, !report.passed {
+            Terminal.error("warning: \(bundle) FAILED verification (\(BundleInput.failureSummary(report))); "
+                + "\(what) exported anyway and marked as failed: run custody verify \(bundle) for the details")
+            throw ExitCode(ExitStatus.verificationFailed.rawValue)
+        }
     }
 
     func verification(_ report: VerificationReport) -> CaseExport.Verification {
@@ -80,6 +112,12 @@ struct ExportCaseCommand: ParsableCommand {
 
     func run() throws {
         let (report, summary, history) = try options.load()
+        if summary.collection != nil {
+            return try options.stream(report: report, what: "the CASE graph") { out in
+                try CaseExport.writeCollection(bundle: options.bundle, summary: summary,
+                                               verification: options.verification(report), history: history, to: out)
+            }
+        }
         let text = CaseExport.text(summary: summary, verification: options.verification(report), history: history)
         try options.finish(text, report: report, what: "the CASE graph")
     }
@@ -100,9 +138,68 @@ struct ExportDFXMLCommand: ParsableCommand {
     func run() throws {
         let (report, summary, _) = try options.load()
         let commandLine = (["custody"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
+        if summary.collection != nil {
+            return try options.stream(report: report, what: "the DFXML") { out in
+                try DFXMLExport.writeCollection(bundle: options.bundle, summary: summary, commandLine: commandLine,
+                                                verification: options.verification(report), to: out)
+            }
+        }
         let text = DFXMLExport.text(summary: summary, commandLine: commandLine,
                                      verification: options.verification(report))
         try options.finish(text, report: report, what: "the DFXML")
+    }
+}
+
+struct ExportHashdeepCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hashdeep",
+        abstract: "The files' sizes and digests as a hashdeep list, for hashdeep -a -k LIST -r FOLDER.",
+        discussion: """
+            One row per file (size, md5 and sha1 when sealed with them, sha256, name). For a collection bundle the \
+            names are the original paths from the item records (BASE/..., BASE being the sealed folder; a further \
+            name of a hard-linked file is listed with its content's digests), put under --prefix (default: the \
+            current directory) and made absolute, as hashdeep writes and compares names: run in the sealed folder's \
+            parent (or give --prefix PARENT), hashdeep -a -k LIST -r BASE audits the original folder. Symbolic \
+            links, which hashdeep follows, are not listed (give hashdeep -o f).
+            """
+    )
+
+    @OptionGroup var options: ExportOptions
+    @Option(help: "A folder put before every name (e.g. where the original folder's parent is now).")
+    var prefix: String?
+
+    func run() throws {
+        let (report, summary, _) = try options.load()
+        let commandLine = (["custody"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
+        try options.stream(report: report, what: "the hashdeep list") { out in
+            try HashListExport.write(.hashdeep, bundle: options.bundle, summary: summary, prefix: prefix,
+                                     workingDirectory: currentDirectory(), commandLine: commandLine, to: out)
+        }
+    }
+}
+
+struct ExportSHA256SumCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sha256sum",
+        abstract: "The files' SHA-256 digests as sha256sum lines, for sha256sum -c LIST.",
+        discussion: """
+            One line per file, as sha256sum writes them (coreutils escaping). For a collection bundle the names \
+            are the original paths from the item records (BASE/..., relative to the sealed folder's parent; a \
+            further name of a hard-linked file is listed with its content's digest), so sha256sum -c LIST run in \
+            that parent checks the original folder. --prefix puts a folder before every name.
+            """
+    )
+
+    @OptionGroup var options: ExportOptions
+    @Option(help: "A folder put before every name (e.g. where the original folder's parent is now).")
+    var prefix: String?
+
+    func run() throws {
+        let (report, summary, _) = try options.load()
+        try options.stream(report: report, what: "the sha256sum list") { out in
+            try HashListExport.write(.sha256sum, bundle: options.bundle, summary: summary, prefix: prefix,
+                                     workingDirectory: currentDirectory(), commandLine: "", to: out)
+        }
     }
 }
 

@@ -221,8 +221,10 @@ final class TransferTests: CLITestCase {
 
         // A bundle altered before age encrypted it: received, kept for inspection, and the receipt says so.
         try custody(["verify", path("received"), "--trust", path("de-trust.json")])
-        let payload = try FileManager.default.contentsOfDirectory(atPath: path("bundle/data")).sorted().last!
-        let handle = try FileHandle(forUpdating: dir.appendingPathComponent("bundle/data/\(payload)"))
+        // The sealed folder is a collection bundle (SPEC 5.13): its payloads mirror the folder under data/evidence.
+        let payload = try FileManager.default.contentsOfDirectory(atPath: path("bundle/data/evidence")).sorted().last!
+        XCTAssertEqual(payload, "notes.txt.gz")
+        let handle = try FileHandle(forUpdating: dir.appendingPathComponent("bundle/data/evidence/\(payload)"))
         try handle.seek(toOffset: 40)
         let byte = try handle.read(upToCount: 1)![0]
         try handle.seek(toOffset: 40)
@@ -230,9 +232,9 @@ final class TransferTests: CLITestCase {
         try handle.close()
         try tarAndAgeToDE("bundle", into: "tampered.age")
         let failed = try receiveAsDE("tampered.age", out: "received-2", expect: 1)
-        XCTAssertTrue(failed.out.contains("FAIL  item 2 payload"), failed.out)
+        XCTAssertTrue(failed.out.contains("FAIL  item 3 evidence/notes.txt: "), failed.out)
         let failedReceipt = try String(contentsOfFile: path("received-2.receipt"), encoding: .utf8)
-        XCTAssertTrue(failedReceipt.contains("\nresult failed\nfailure item 2 payload: "), failedReceipt)
+        XCTAssertTrue(failedReceipt.contains("\nresult failed\nfailure item 3 evidence/notes.txt: "), failedReceipt)
     }
 
     /// A transfer.txt too large to be a statement: refused naming the transfer file, exit 1, nothing left.
