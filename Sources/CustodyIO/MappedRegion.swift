@@ -147,12 +147,14 @@ final class MappedWindow: @unchecked Sendable {
     /// Gives up one lease and returns whether the window was damaged; the last one unmaps it.
     @discardableResult
     func release() -> Bool {
+        // Read while this lease still keeps the window (and its guard) ours.
+        let damaged = isDamaged
         let last = state.withLock { state -> Bool in
             state.leases -= 1
             return state.leases == 0
         }
-        guard last else { return isDamaged }
-        return custody_unmap_guarded(address, length, guardIndex) != 0
+        guard last else { return damaged }
+        return custody_unmap_guarded(address, length, guardIndex) != 0 || damaged
     }
 }
 
