@@ -385,3 +385,35 @@ int custody_sync_file_system(int fd) {
     return 0;
 #endif
 }
+
+int custody_next_hole(int fd, uint64_t offset, uint64_t *next) {
+#ifdef SEEK_HOLE
+    off_t result = lseek(fd, (off_t)offset, SEEK_HOLE);
+    if (result < 0) return errno;
+    *next = (uint64_t)result;
+    return 0;
+#else
+    (void)fd;
+    (void)offset;
+    (void)next;
+    return ENOTSUP;
+#endif
+}
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+
+void custody_prefault(void *start, size_t length) {
+    if (length == 0) return;
+#ifdef __linux__
+    if (madvise(start, length, MADV_POPULATE_READ) == 0) return;
+#endif
+    /* Kernels before 5.14: read one byte of every page. */
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    volatile const uint8_t *bytes = start;
+    uint8_t sink = 0;
+    for (size_t offset = 0; offset < length; offset += page) sink ^= bytes[offset];
+    sink ^= bytes[length - 1];
+    (void)sink;
+}

@@ -67,6 +67,9 @@ struct SealItemAcquisition {
         sink.beforeWrite = { try badSectors.journalNewRanges() }
         let leafLog = try LeafLog(path: SealJournal.leafLogPath(workPath: writer.workPath),
                                   valid: resuming ? current.durableLeaves : 0)
+        // Captures the journal, not the acquisition: work still finishing on other threads after an interruption
+        // must not keep the bag's writer (and its lock on the work directory) alive after the seal returns.
+        let journal = self.journal
         sink.afterSync = { chunks in
             let leaves = try leafLog.flush()
             try journal.update {

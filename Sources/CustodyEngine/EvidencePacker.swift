@@ -120,8 +120,19 @@ public struct EvidencePacker: Sendable {
         }
         let run = try PackRun(level: level, chunkSize: chunkSize, sink: sink, packedDigests: packedDigests,
                               resumePoint: resumePoint, engine: engine)
-        let result = try pipeline.run(reader, parallel: { try run.encode($0) },
-                                      ordered: { try run.emit($0, $1) })
+        let result: PipelineResult
+        do {
+            // Unowned: the pipeline's stages run only before `run` returns, but its worker blocks are released a
+            // moment later; they must not keep the run (and the sink) alive past this call.
+            result = try pipeline.run(reader, parallel: { [unowned run] in try run.encode($0) },
+                                      ordered: { [unowned run] in try run.emit($0, $1) })
+        } catch {
+            // Members already written are still being digested on the packed-digest queues, which hold the run and
+            // through it the sink: wait for them, so that nothing of this pack outlives the call (a caller that
+            // resumes at once must find the sink, its file and whatever they keep open released).
+            run.waitForPackedDigests()
+            throw error
+        }
         let trailer = PackFormat.endOfFileMember(chunkCount: result.chunkCount, chunkSize: chunkSize)
         try trailer.withUnsafeBytes { try run.write($0) }
         let state = run.finish()
@@ -282,6 +293,11 @@ final class PackRun: @unchecked Sendable {
         packedDigesting.wait()
         for digester in packedDigesters { digester.update(bytes) }
         written += UInt64(bytes.count)
+    }
+
+    /// Waits until every member handed to the packed digests has been digested.
+    func waitForPackedDigests() {
+        packedDigesting.wait()
     }
 
     func finish() -> (written: UInt64, stored: UInt64, zero: UInt64, digests: [DigestAlgorithm: [UInt8]]) {

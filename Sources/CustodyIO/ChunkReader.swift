@@ -43,6 +43,8 @@ public struct FileChunkReader: ChunkReader {
     public let supportsPositionalReads: Bool
     /// Whether `borrow` maps the file.
     public let lendsMappings: Bool
+    /// The mappings chunks are lent from, when the reader maps its file.
+    private let windows: MappedWindows?
 
     /// A reader over `descriptor`; `size` nil means a stream read sequentially with `read(2)`. A regular file is
     /// mapped when `mapsRegularFiles` (by default `mapsRegularFilesByDefault`), else read with `pread`.
@@ -54,24 +56,14 @@ public struct FileChunkReader: ChunkReader {
         var info = stat()
         lendsMappings = size != nil && mapsRegularFiles && fstat(descriptor.rawValue, &info) == 0
             && info.st_mode & S_IFMT == S_IFREG
+        windows = lendsMappings ? size.map { MappedWindows(descriptor, size: $0) } : nil
     }
 
-    /// Maps the range (or lends a hole as zeros) when the reader maps its file; nil otherwise or when mapping
-    /// fails, and the caller reads instead.
+    /// Lends the range from a mapping of it and its neighbouring chunks (or a hole as zeros) when the reader maps
+    /// its file; nil otherwise or when mapping fails, and the caller reads instead.
     public func borrow(at offset: UInt64, count: Int) -> MappedRegion? {
-        guard lendsMappings, count > 0 else { return nil }
-        if isHole(offset, count) { return MappedRegion.hole(count: count, offset: offset, path: descriptor.path) }
-        return try? MappedRegion.map(descriptor, offset: offset, count: count)
-    }
-
-    /// Whether the file system reports no data in the range (a hole of a sparse file); false when it cannot tell.
-    private func isHole(_ offset: UInt64, _ count: Int) -> Bool {
-        do {
-            guard let next = try descriptor.nextData(from: offset) else { return true }
-            return next >= offset + UInt64(count)
-        } catch {
-            return false
-        }
+        guard let windows, count > 0 else { return nil }
+        return windows.borrow(at: offset, count: count)
     }
 
     /// Reads with `pread` at `offset` (files, devices) or sequentially with `read` (streams).

@@ -180,6 +180,15 @@ public struct FileDescriptor: Sendable {
         throw SystemError(operation: "seek to data from byte \(offset)", path: path, code: status)
     }
 
+    /// The offset of the first hole at or after `offset` (`lseek` `SEEK_HOLE`): the end of the file when the
+    /// file has no hole there.
+    public func nextHole(from offset: UInt64) throws -> UInt64 {
+        var next: UInt64 = 0
+        let status = custody_next_hole(rawValue, offset, &next)
+        if status == 0 { return next }
+        throw SystemError(operation: "seek to a hole from byte \(offset)", path: path, code: status)
+    }
+
     /// Truncates or extends the file to `size` bytes.
     public func truncate(to size: UInt64) throws {
         while ftruncate(rawValue, off_t(size)) != 0 {

@@ -425,6 +425,51 @@ final class HashingTests: XCTestCase {
         XCTAssertEqual(got.leaves, expected.leaves)
     }
 
+    /// Chunks of a mapped file are lent from shared windows of several chunks (one mapping for all of them, so
+    /// consecutive chunks lie next to each other in memory), windows stop before holes, and the pipeline gives the
+    /// digests of the same bytes read from memory with one reader or several.
+    func testChunksAreLentFromSharedWindowsThatStopAtHoles() throws {
+        let directory = try TestSupport.temporaryDirectory(self).path
+        let path = directory + "/windows"
+        let chunk = 64 << 10
+        let descriptor = try FileDescriptor.open(path, O_RDWR | O_CREAT | O_TRUNC)
+        defer { descriptor.close() }
+        let data = pseudoRandomBytes(300 * chunk + 777, seed: 5)
+        // Data, a gap of 20 chunks never written (a hole where the file system reports them), data again.
+        try data.withUnsafeBytes {
+            try descriptor.writeAll(UnsafeRawBufferPointer(rebasing: $0[0..<(140 * chunk)]), at: 0)
+        }
+        try data.withUnsafeBytes {
+            try descriptor.writeAll(UnsafeRawBufferPointer(rebasing: $0[(160 * chunk)...]), at: UInt64(160 * chunk))
+        }
+        try descriptor.sync()
+        let bytes = try FileSystem.readFile(path, limit: 1 << 30)
+        let reader = FileChunkReader(descriptor: descriptor, size: UInt64(bytes.count))
+        let first = try XCTUnwrap(reader.borrow(at: 0, count: chunk))
+        let second = try XCTUnwrap(reader.borrow(at: UInt64(chunk), count: chunk))
+        XCTAssertEqual(second.bytes.baseAddress, first.bytes.baseAddress! + chunk, "one mapping for both chunks")
+        XCTAssertEqual(Array(second.bytes), Array(bytes[chunk..<(2 * chunk)]))
+        first.unmap()
+        XCTAssertEqual(Array(second.bytes.prefix(100)), Array(bytes[chunk..<(chunk + 100)]),
+                       "the window stays mapped while a chunk of it is lent")
+        second.unmap()
+        if let next = try? descriptor.nextData(from: UInt64(140 * chunk)), next >= UInt64(160 * chunk) {
+            let hole = try XCTUnwrap(reader.borrow(at: UInt64(150 * chunk), count: chunk))
+            XCTAssertTrue(hole.isHole)
+            let before = try XCTUnwrap(reader.borrow(at: UInt64(139 * chunk), count: chunk))
+            XCTAssertFalse(before.isHole)
+            XCTAssertEqual(Array(before.bytes), Array(bytes[(139 * chunk)..<(140 * chunk)]))
+        }
+        for readers in [1, 3] {
+            let pipeline = ChunkPipeline(chunkSize: chunk, linearDigests: [.sha256], keepLeaves: true,
+                                         readers: readers)
+            let expected = try pipeline.run(MemoryChunkReader(bytes))
+            let got = try InputHasher.hash(HashInput(path: path, kind: .regularFile), pipeline: pipeline)
+            XCTAssertEqual(got.leaves, expected.leaves, "\(readers) reader(s)")
+            XCTAssertEqual(got.digests[.sha256], expected.digests[.sha256], "\(readers) reader(s)")
+        }
+    }
+
     /// Every byte string survives the trip through a Swift string and back; valid UTF-8 is left as it is; the
     /// escape code points of a name that holds them itself are escaped byte by byte.
     func testRawNamesRoundTripEveryByteString() throws {

@@ -312,6 +312,34 @@ final class SealResumeLibraryTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(resumed.size, UInt64(content.count))
     }
 
+    /// An interrupted pack leaves nothing running that holds its sink when it throws: a seal resumed at once (in
+    /// the same process) must not find the interrupted run's payload writer, journal or work-directory lock still
+    /// held by members being digested in the background. Large members make that digesting take milliseconds.
+    func testAnInterruptedPackReleasesItsSinkBeforeItThrows() throws {
+        let size = 8 << 20
+        var generator = SplitMix64(seed: 11)
+        var content = [UInt8](repeating: 0, count: 4 * size)
+        content.withUnsafeMutableBytes { bytes in
+            for word in 0..<(bytes.count / 8) {
+                bytes.storeBytes(of: generator.next(), toByteOffset: word * 8, as: UInt64.self)
+            }
+        }
+        var packer = EvidencePacker(chunkSize: size, linearDigests: [.sha256], packedDigests: [.sha256, .sha512])
+        let read = Atomic<UInt64>(0)
+        packer.progress = { read.store($0, ordering: .relaxed) }
+        packer.shouldStop = { read.load(ordering: .relaxed) >= 2 * UInt64(size) }
+        weak var released: MemorySink?
+        do {
+            let sink = MemorySink()
+            released = sink
+            XCTAssertThrowsError(try packer.pack(MemoryChunkReader(content), to: sink)) { error in
+                XCTAssertEqual(error as? IOError, .interrupted)
+            }
+            XCTAssertGreaterThan(sink.bytes.count, size, "members were written before the interruption")
+        }
+        XCTAssertNil(released, "work of the interrupted pack still holds its sink after it threw")
+    }
+
     /// End offset of the first `count` members (hopping over the size field of each header).
     private func memberEnd(_ bytes: [UInt8], _ count: Int) throws -> UInt64 {
         var offset = 0

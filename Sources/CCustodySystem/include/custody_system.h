@@ -55,6 +55,12 @@ int custody_set_direct_io(int fd, int enabled);
  * follows `offset`; EINVAL or ENOTSUP where the file system or the system cannot tell. Moves the file offset. */
 int custody_next_data(int fd, uint64_t offset, uint64_t *next);
 
+/* Offset of the first hole at or after `offset` (the end of the file when there is none): 0 or errno. */
+int custody_next_hole(int fd, uint64_t offset, uint64_t *next);
+
+/* Faults in the pages of [start, start + length) of a mapping, as a read of each would. */
+void custody_prefault(void *start, size_t length);
+
 /* CRC-32 (gzip's polynomial) folding with carry-less multiplication (PCLMULQDQ), after Intel's "Fast CRC
  * Computation for Generic Polynomials Using PCLMULQDQ Instruction". Folds the longest prefix of `bytes` that is
  * a multiple of 16 bytes (at least 64) into 16 bytes `folded`, with `register` (the CRC register, i.e. the
