@@ -267,7 +267,7 @@ public enum HTMLReport {
     /// A collection bundle in a few lines instead of a row per item: counts by kind, files and bytes, the items
     /// root, then the items whose verification failed and those recorded with an acquisition error, each at most
     /// `collectionRowsShown` rows with the count of the others.
-    static func collectionSummary(_ collection: CollectionSummary, fast: Bool) -> String {
+    static func collectionSummary(_ collection: CollectionVerification, fast: Bool) -> String {
         let kinds = collection.kinds
             .sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.rawValue < $1.key.rawValue }
             .map { "\($0.value) \($0.key.rawValue)" }.joined(separator: ", ")
