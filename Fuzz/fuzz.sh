@@ -29,7 +29,8 @@ build() {
         echo "fuzz.sh: libclang_rt.fuzzer_no_main-x86_64.a not found beside $swift_bin" >&2
         exit 2
     fi
-    swift build -c "$configuration" \
+    # Re-plan every time: a cached build plan misses files added to the root package (its path dependency).
+    swift build -c "$configuration" --disable-build-manifest-caching \
         -Xswiftc -sanitize=address \
         -Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table \
         -Xswiftc -use-ld=lld \
