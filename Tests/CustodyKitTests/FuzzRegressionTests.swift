@@ -1,9 +1,9 @@
 import XCTest
 import CustodyKit
 
-/// Inputs the fuzz targets (Fuzz/, Fuzz/RESULTS.md) found, kept so each fix stays fixed. Each test names the target
-/// and the invariant that broke.
-final class FuzzRegressionTests: XCTestCase {
+/// Inputs the fuzz targets (Fuzz/, Fuzz/RESULTS.md) and the sanitizer runs of the suite (README, development) found,
+/// kept so each fix stays fixed. Each test names the target or sanitizer and what broke.
+final class FuzzRegressionTests: TemporaryDirectoryTestCase {
     private let sha256 = String(repeating: "ab", count: 32)
 
     /// bag-info (round trip): a CRLF file was one line (Swift's `"\r\n"` is one Character, so splitting at `"\n"`
@@ -50,5 +50,22 @@ final class FuzzRegressionTests: XCTestCase {
         XCTAssertEqual(try AgeIdentityFile.parse(text, source: "keys.age").count, 2)
         let recipients = "\(first.recipient.encoded)\r\n\(second.recipient.encoded)\r\n"
         XCTAssertEqual(try AgeRecipientFile.parse(recipients, source: "keys.txt"), [first.recipient, second.recipient])
+    }
+
+    /// AddressSanitizer (the suite under `--sanitize=address`, SealVerifyTests): `directoryEntries` copied the whole
+    /// 256-byte `d_name` of each `dirent`, reading past readdir's buffer when the last entry in it was shorter.
+    /// Names of every length from 1 to 255 put entries of every size at the buffer's end, for the ASan run to see;
+    /// without ASan this test only checks the names, which the old code also got right.
+    func testDirectoryEntriesOfEveryNameLength() throws {
+        let folder = directory
+        var expected: [String] = []
+        for length in 1...255 {
+            let name = String(repeating: "n", count: length)
+            let descriptor = open(folder + "/" + name, O_CREAT | O_WRONLY, 0o644)
+            XCTAssertGreaterThanOrEqual(descriptor, 0, "cannot create a file named with \(length) characters")
+            close(descriptor)
+            expected.append(name)
+        }
+        XCTAssertEqual(try FileSystem.directoryEntries(folder), expected)
     }
 }
