@@ -193,8 +193,7 @@ public enum AgeIdentityFile {
     /// Parses identity file text; `source` names the file in messages.
     public static func parse(_ text: String, source: String) throws -> [AgeX25519Identity] {
         var identities: [AgeX25519Identity] = []
-        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine
+        for (number, line) in text.textLines().enumerated() {
             let content = String(line).trimmingWhitespace()
             if content.isEmpty || content.hasPrefix("#") { continue }
             do {
@@ -258,8 +257,8 @@ public enum AgeRecipientFile {
     /// Parses recipient file text; `source` names the file in messages.
     public static func parse(_ text: String, source: String) throws -> [AgeX25519Recipient] {
         var recipients: [AgeX25519Recipient] = []
-        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let content = String(rawLine).trimmingWhitespace()
+        for (number, line) in text.textLines().enumerated() {
+            let content = String(line).trimmingWhitespace()
             if content.isEmpty || content.hasPrefix("#") { continue }
             do {
                 recipients.append(try AgeX25519Recipient(parsing: content))

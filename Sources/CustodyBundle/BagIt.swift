@@ -74,11 +74,9 @@ public enum BagIt {
         guard let text = String(validating: bytes, as: UTF8.self) else { throw BundleError.tagFileNotUTF8(file: name) }
         var entries: [(path: String, digest: [UInt8])] = []
         var seen = Set<String>()
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        var lines = text.textLines(lineEndsAtCR: true)
         if lines.last == "" { lines.removeLast() }
-        for (offset, rawLine) in lines.enumerated() {
-            var line = Substring(rawLine)
-            if line.hasSuffix("\r") { line = line.dropLast() }
+        for (offset, line) in lines.enumerated() {
             guard let space = line.firstIndex(where: { $0 == " " || $0 == "\t" }) else {
                 throw BundleError.manifestLineMalformed(file: name, line: offset + 1)
             }
@@ -114,11 +112,9 @@ public enum BagIt {
     public static func parseBagInfo(_ bytes: [UInt8], name: String) throws -> [(label: String, value: String)] {
         guard let text = String(validating: bytes, as: UTF8.self) else { throw BundleError.tagFileNotUTF8(file: name) }
         var fields: [(label: String, value: String)] = []
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        var lines = text.textLines(lineEndsAtCR: true)
         if lines.last == "" { lines.removeLast() }
-        for (offset, rawLine) in lines.enumerated() {
-            var line = Substring(rawLine)
-            if line.hasSuffix("\r") { line = line.dropLast() }
+        for (offset, line) in lines.enumerated() {
             if let first = line.first, first == " " || first == "\t" {
                 guard !fields.isEmpty else {
                     throw BundleError.continuationBeforeLabel(file: name, line: offset + 1)

@@ -39,7 +39,7 @@ public struct KnownHashList: Sendable {
     /// digest length or tag.
     public static func parse(_ bytes: [UInt8], source: String) throws -> KnownHashList {
         let text = RawName.decode(bytes)
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var lines = text.textLines().map(String.init)
         if lines.last == "" { lines.removeLast() }
         if lines.first?.hasPrefix("%%%% HASHDEEP-1.0") == true {
             return try parseHashdeep(lines, source: source)

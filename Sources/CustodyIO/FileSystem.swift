@@ -37,9 +37,12 @@ public enum FileSystem {
                 if errno != 0 { throw SystemError(operation: "read directory", path: path, code: errno) }
                 break
             }
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> [UInt8] in
-                Array(raw.prefix { $0 != 0 })
-            }
+            // Read d_name in place up to its NUL: readdir packs entries by their d_reclen, so the last one in the
+            // buffer can end before a whole `dirent`, and copying the 256-byte d_name field read past the buffer's
+            // end (AddressSanitizer: heap-buffer-overflow under `custody seal DIR`).
+            let nameStart = UnsafeRawPointer(entry) + MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+            let name = Array(UnsafeRawBufferPointer(start: nameStart,
+                                                    count: strlen(nameStart.assumingMemoryBound(to: CChar.self))))
             if name == [46] || name == [46, 46] { continue }
             names.append(name)
         }

@@ -82,6 +82,9 @@ public struct Statement: Sendable, Equatable {
         fields = []
         var seen = Set<String>()
         for (number, line) in lines.enumerated().dropFirst() {
+            // The writer replaces control characters (`singleLine`); one here (DEL: the note format already
+            // refuses the others) would be a field no statement custody writes could hold.
+            guard !Printable.hasControls(line) else { throw bad("line \(number + 1): control character") }
             let key: String, value: String
             if let space = line.firstIndex(of: " ") {
                 key = String(line[..<space])
