@@ -10,6 +10,7 @@ enum FuzzTargets {
         .bagitManifest,
         .bagitTagManifest,
         .itemsJSON,
+        .itemRecords,
         .conditionsJSON,
         .canonicalJSON,
         .ledgerEntry,
