@@ -72,6 +72,25 @@ public struct CollectionTally: Sendable, Equatable {
     public var bytesFound: UInt64
     /// Whether the walk has ended (the counts are then the totals).
     public var walkFinished: Bool
+    /// Regular files counted by the walk ahead (`CollectionHasher.countsAhead`), which runs without waiting for
+    /// the hashing.
+    public var filesCounted: UInt64 = 0
+    /// Their bytes.
+    public var bytesCounted: UInt64 = 0
+    /// Whether the count ahead has ended (its counts are then the totals, before the hashing walk gets there).
+    public var countFinished = false
+
+    /// The total of regular files and bytes when known (from whichever walk has ended), else nil.
+    public var totals: (files: UInt64, bytes: UInt64)? {
+        if walkFinished { return (filesFound, bytesFound) }
+        if countFinished { return (filesCounted, bytesCounted) }
+        return nil
+    }
+
+    /// The most files and bytes known to exist so far.
+    public var atLeast: (files: UInt64, bytes: UInt64) {
+        (max(filesFound, filesCounted), max(bytesFound, bytesCounted))
+    }
 }
 
 /// The counts of a finished run.
@@ -117,6 +136,9 @@ public struct CollectionHasher: Sendable {
     /// The first entries of the walk delivered without being read (a resumed seal's part already done): the
     /// consumer gets them, with no digests, in order as usual.
     public var skippedEntries: UInt64 = 0
+    /// Whether a second walk, on a thread of its own and not held back by the window, counts the regular files and
+    /// their bytes ahead of the hashing (for progress with totals); it stops when the run ends.
+    public var countsAhead = false
 
     /// An engine of the given shape. `window` is lowered to fit the process's limit of open files.
     public init(chunkSize: Int = 1 << 20, linearDigests: [DigestAlgorithm] = [.sha256], computesTree: Bool = true,
@@ -172,6 +194,7 @@ private final class CollectionRun: @unchecked Sendable {
     private let resultReady = DispatchSemaphore(value: 0)
     private let tally = Mutex(CollectionTally(entriesFound: 0, filesFound: 0, bytesFound: 0, walkFinished: false))
     private let stopping = Atomic<Bool>(false)
+    private let consumed = Atomic<Bool>(false)
     private let interrupted = Atomic<Bool>(false)
     private let firstFailure = Mutex<CustodyErrorBox?>(nil)
 
@@ -195,6 +218,8 @@ private final class CollectionRun: @unchecked Sendable {
             workers.join()
             throw EngineError.noThreads
         }
+        // The count ahead is an extra: without a thread for it, progress just has no totals before the end.
+        let counter = StartedThreads(configuration.countsAhead ? [{ self.countAhead(roots) }] : [])
         var summary = CollectionSummary()
         var consumerError: Error?
         var next: UInt64 = 0
@@ -222,8 +247,10 @@ private final class CollectionRun: @unchecked Sendable {
             if let finished, next >= finished { break }
             resultReady.wait()
         }
+        consumed.store(true, ordering: .relaxed)
         walker.join()
         workers.join()
+        counter.join()
         if let consumerError { throw consumerError }
         if let failure = firstFailure.withLock({ $0 }) { throw failure.error }
         summary.interrupted = interrupted.load(ordering: .relaxed)
@@ -265,6 +292,32 @@ private final class CollectionRun: @unchecked Sendable {
         tally.withLock { $0.walkFinished = true }
         resultReady.signal()
         for _ in 0..<workerCount { enqueue(.stop) }
+    }
+
+    /// Counts the regular files and bytes under `roots` with a walk of its own (nothing opened), until done or the
+    /// run ends.
+    private func countAhead(_ roots: [String]) {
+        var options = configuration.walkOptions
+        options.opensRegularFiles = false
+        options.readsExtendedAttributes = false
+        options.order = .name
+        let walker = CollectionWalker(roots: roots, options: options)
+        var files: UInt64 = 0
+        var bytes: UInt64 = 0
+        while let entry = walker.next() {
+            if entry.kind == .regular {
+                files += 1
+                bytes += entry.metadata?.size ?? 0
+            }
+            if files % 256 == 0 {
+                if consumed.load(ordering: .relaxed) || stopping.load(ordering: .relaxed) { return }
+                tally.withLock { ($0.filesCounted, $0.bytesCounted) = (files, bytes) }
+            }
+        }
+        tally.withLock { tally in
+            (tally.filesCounted, tally.bytesCounted) = (files, bytes)
+            tally.countFinished = true
+        }
     }
 
     private func enqueue(_ job: Job) {

@@ -149,9 +149,10 @@ struct HashCommand: ParsableCommand {
     /// files in flight), handing each file's digests to `emit` in walk order and every problem to `report`.
     private func hashCollection(_ root: String, algorithms: [HashAlgorithm], chunkSize: Int, report: HashRunReport,
                                 emit: (FileDigests) -> Void) throws {
-        let hasher = CollectionHasher(chunkSize: chunkSize, linearDigests: algorithms.compactMap(\.linear),
-                                      computesTree: algorithms.contains(.tree))
         let progress = CollectionProgressDisplay(label: root, quiet: quietOption.quiet)
+        var hasher = CollectionHasher(chunkSize: chunkSize, linearDigests: algorithms.compactMap(\.linear),
+                                      computesTree: algorithms.contains(.tree))
+        hasher.countsAhead = progress.enabled
         defer { progress.finish() }
         _ = try hasher.run(roots: [root]) { item, tally in
             let path = item.entry.pathString
@@ -341,17 +342,19 @@ final class HashRunReport {
         let seconds = max(MonotonicClock.seconds() - start, 1e-6)
         let rate = Double(bytes) / seconds
         let filesPerSecond = Int(Double(files) / seconds)
-        Terminal.writeError("hashed \(files) files, \(ByteSize.describe(bytes)) in \(formatFixed(seconds, decimals: 2)) "
-                                + "s (\(ByteSize.describe(UInt64(rate)))/s, \(filesPerSecond) files/s); "
+        let duration = formatFixed(seconds, decimals: 2)
+        Terminal.writeError("hashed \(files) files, \(ByteSize.describe(bytes)) in \(duration) s "
+                                + "(\(ByteSize.describe(UInt64(rate)))/s, \(filesPerSecond) files/s); "
                                 + "\(failures) failed, \(skipped) skipped\n")
     }
 }
 
-/// Progress of a collection on a terminal: files and bytes done of those found (of the total once the walk has
-/// ended), rate and ETA, at most five redraws a second.
+/// Progress of a collection on a terminal: files and bytes done of those found so far, of the totals once a walk
+/// (the count ahead, or the hashing's) has ended, with the rate and ETA; at most five redraws a second.
 final class CollectionProgressDisplay {
     private let label: String
-    private let enabled: Bool
+    /// Whether progress is shown (stderr is a terminal and not --quiet).
+    let enabled: Bool
     private let start = MonotonicClock.seconds()
     private var lastDraw = 0.0
     private var drew = false
@@ -369,12 +372,14 @@ final class CollectionProgressDisplay {
         drew = true
         let elapsed = max(now - start, 1e-6)
         let rate = Double(report.bytes) / elapsed
-        let of = tally.walkFinished ? "of" : "of at least"
-        var text = "\r\(Printable.escapingControls(label)): \(report.files) \(of) \(tally.filesFound) files, "
-            + "\(ByteSize.describe(report.bytes)) \(of) \(ByteSize.describe(tally.bytesFound))"
-        if tally.walkFinished, tally.bytesFound > 0, rate > 0, report.bytes < tally.bytesFound {
-            let percent = Double(report.bytes) * 100 / Double(tally.bytesFound)
-            let remaining = Int(Double(tally.bytesFound - report.bytes) / rate)
+        let totals = tally.totals
+        let known = totals ?? tally.atLeast
+        let of = totals == nil ? "of at least" : "of"
+        var text = "\r\(Printable.escapingControls(label)): \(report.files) \(of) \(known.files) files, "
+            + "\(ByteSize.describe(report.bytes)) \(of) \(ByteSize.describe(known.bytes))"
+        if let totals, totals.bytes > 0, rate > 0, report.bytes < totals.bytes {
+            let percent = Double(report.bytes) * 100 / Double(totals.bytes)
+            let remaining = Int(Double(totals.bytes - report.bytes) / rate)
             text += " (\(formatFixed(percent, decimals: 0))%), ETA \(remaining / 60):"
                 + "\(remaining % 60 < 10 ? "0" : "")\(remaining % 60)"
         }

@@ -84,6 +84,25 @@ final class CollectionHasherTests: TemporaryDirectoryTestCase {
         XCTAssertLessThanOrEqual(tallies.first!.entriesFound, 8 + 1)
     }
 
+    /// The count ahead runs past the window: its totals, once it has ended, are the walk's.
+    func testCountAheadGivesTheTotals() throws {
+        for index in 0..<600 { try write("f\(index)", [UInt8](repeating: 1, count: index)) }
+        var hasher = CollectionHasher(workers: 2, window: 4)
+        hasher.countsAhead = true
+        var tallies: [CollectionTally] = []
+        _ = try hasher.run(roots: [directory]) { item, tally in
+            if item.sequence == 10 { usleep(200_000) }  // the count ahead has time to end
+            tallies.append(tally)
+        }
+        let bytes = UInt64((0..<600).reduce(0, +))
+        let counted = try XCTUnwrap(tallies.first { $0.countFinished && !$0.walkFinished })
+        XCTAssertEqual(counted.filesCounted, 600)
+        XCTAssertEqual(counted.bytesCounted, bytes)
+        XCTAssertEqual(counted.totals?.files, 600)
+        XCTAssertEqual(counted.totals?.bytes, bytes)
+        XCTAssertLessThan(counted.filesFound, 600)
+    }
+
     func testOutputReceivesEveryByteInOrder() throws {
         let small = pseudoRandomBytes(200_000, seed: 3)
         let large = pseudoRandomBytes(700_000, seed: 4)
