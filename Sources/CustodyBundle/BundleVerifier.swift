@@ -30,9 +30,29 @@ public struct BundleSummary: Sendable {
     public var bagInfo: [(label: String, value: String)] = []
     /// Per item number: whether its content verified (nil when not checked).
     public var itemStatus: [Int: Bool] = [:]
+    /// Per item number: what re-hashing its content computed (none with `fast`, or when it could not be read),
+    /// to show beside the sealed values.
+    public var computed: [Int: ComputedContent] = [:]
 
     /// A summary that knows nothing yet.
     package init() {}
+}
+
+/// What verification computed from an item's stored content: its size, tree digest and linear digests.
+public struct ComputedContent: Sendable, Equatable {
+    /// The content's size in bytes.
+    public var size: UInt64
+    /// The tree digest, lower-case hex.
+    public var tree: String
+    /// Linear digests by algorithm name (`sha256`...), lower-case hex.
+    public var digests: [String: String]
+
+    /// The computed values: `size`, `tree` and `digests` (hex).
+    public init(size: UInt64, tree: String, digests: [String: String]) {
+        self.size = size
+        self.tree = tree
+        self.digests = digests
+    }
 }
 
 /// Verifies a sealed bundle completely: BagIt structure and manifests, the seal and its signer, every item's
@@ -47,6 +67,9 @@ public struct BundleVerifier: Sendable {
     public var fast = false
     /// Called with a path and the bytes verified so far, as content is re-hashed.
     public var progress: (@Sendable (String, UInt64) -> Void)?
+    /// Called once with the item records, when they are read and before any content is, so that a display can
+    /// know the totals.
+    public var itemsLoaded: (@Sendable ([ItemRecord]) -> Void)?
 
     /// A verifier of the bundle at `root`, checking signers against `trust` when given; `fast` skips decompressing and
     /// re-hashing item content.
@@ -72,6 +95,7 @@ public struct BundleVerifier: Sendable {
         summary.identities = identities
         let keys = identities.map(\.verifierKey)
         summary.items = loadItems(structure: structure, summary: summary, into: &report)
+        itemsLoaded?(summary.items)
         checkSeal(structure: structure, identities: identities, summary: &summary, into: &report)
         checkLedger(keys: keys, identities: identities, structure: structure, summary: &summary, into: &report)
         checkConditions(summary: &summary, into: &report)
@@ -388,6 +412,7 @@ public struct BundleVerifier: Sendable {
                 continue
             }
             summary.itemStatus[item.number] = contentOutcome.problems.isEmpty
+            if let computed = contentOutcome.computed { summary.computed[item.number] = computed }
             if contentOutcome.problems.isEmpty {
                 let zeroFilled = item.badRanges.isEmpty ? "" : "; \(item.badRanges.count) unreadable range"
                     + "\(item.badRanges.count == 1 ? " was" : "s were") zero-filled at acquisition and the "
@@ -404,15 +429,15 @@ public struct BundleVerifier: Sendable {
     /// Hashes the stored file for the manifests and (unless fast) decompresses and re-hashes the content, both
     /// at once.
     private func verifyItem(_ item: ItemRecord, path: String, manifest: [DigestAlgorithm: [UInt8]])
-        -> (String?, (problems: [String], Void)?) {
+        -> (String?, (problems: [String], computed: ComputedContent?)?) {
         let manifestResult = Mutex<String?>(nil)
         let group = DispatchGroup()
         DispatchQueue.global().async(group: group) {
             let problem = checkManifestDigests(path: path, expected: manifest, payload: item.payloadPath)
             manifestResult.withLock { $0 = problem }
         }
-        var content: (problems: [String], Void)?
-        if !fast { content = (checkItemContent(item, path: path), ()) }
+        var content: (problems: [String], computed: ComputedContent?)?
+        if !fast { content = checkItemContent(item, path: path) }
         group.wait()
         return (manifestResult.withLock { $0 }, content)
     }
@@ -437,8 +462,9 @@ public struct BundleVerifier: Sendable {
         }
     }
 
-    private func checkItemContent(_ item: ItemRecord, path: String) -> [String] {
+    private func checkItemContent(_ item: ItemRecord, path: String) -> (problems: [String], computed: ComputedContent?) {
         var problems: [String] = []
+        var computed: ComputedContent?
         var leaves: [Hash32]?
         let chunks = item.size == 0 ? 1 : (item.size - 1) / UInt64(item.chunkSize) + 1
         let leavesLimit = Int(min(chunks * 32, 1 << 30))
@@ -460,7 +486,7 @@ public struct BundleVerifier: Sendable {
             expectedDigests[algorithm] = bytes
         }
         guard let tree = Hash32(hex: item.tree) else {
-            return problems + ["item \(item.number): tree digest is not 64 hex digits"]
+            return (problems + ["item \(item.number): tree digest is not 64 hex digits"], nil)
         }
         do {
             let descriptor = try BagTree.openRegular(path)
@@ -495,6 +521,8 @@ public struct BundleVerifier: Sendable {
                 }
                 outcome = (result.size, result.treeRoot ?? Merkle.emptyRoot, result.leaves, result.digests, damage)
             }
+            computed = ComputedContent(size: outcome.size, tree: outcome.tree.hex,
+                                       digests: outcome.digests.reduce(into: [:]) { $0[$1.key.rawValue] = Hex.encode($1.value) })
             problems += outcome.damage.map { "\(item.payloadPath): \($0)" }
             if outcome.size != item.size {
                 problems.append("\(item.payloadPath): content is \(outcome.size) bytes, the item says \(item.size)")
@@ -511,6 +539,6 @@ public struct BundleVerifier: Sendable {
         } catch {
             problems.append("\(item.payloadPath): \(error)")
         }
-        return problems
+        return (problems, computed)
     }
 }

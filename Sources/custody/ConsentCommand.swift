@@ -47,10 +47,10 @@ struct ConsentGrantCommand: ParsableCommand {
             expiry = date
         }
         if FileSystem.exists(out) { throw CommandError.operational("\(out): already exists; not overwriting") }
+        let ledgerFile = try ledger.map { try Ledger.open(path: $0) }
         let signer = try signing.signingKey()
         let result = try ConsentManager.grant(bundleID: bundleID, toJurisdiction: toJurisdiction, toAgency: toAgency,
-                                              purpose: purpose, expires: expiry, key: signer,
-                                              ledger: try ledger.map { try Ledger.open(path: $0) })
+                                              purpose: purpose, expires: expiry, key: signer, ledger: ledgerFile)
         try FileSystem.writeAtomically(out, result.note.bytes)
         Terminal.line("consent \(result.statement.consentID): bundle \(result.statement.bundleID) may go to "
             + "\(result.statement.toJurisdiction)" + (toAgency.map { " (\($0))" } ?? "")
@@ -76,10 +76,12 @@ struct ConsentImportCommand: ParsableCommand {
     @Option(help: "Trust store holding the original sender's key.") var trust: String
 
     func run() throws {
+        try InputCheck.requireExisting(file, "")
+        let ledgerFile = try Ledger.open(path: ledger)
         let store = try TrustStore.load(trust)
         let signer = try signing.signingKey()
         let (statement, entry, already) = try ConsentManager.importConsent(
-            file, ledger: Ledger.open(path: ledger), key: signer, trust: store)
+            file, ledger: ledgerFile, key: signer, trust: store)
         Terminal.line("recorded consent \(statement.consentID) by \(statement.grantedBy.description): bundle "
             + "\(statement.bundleID) may go to \(statement.toJurisdiction)"
             + (statement.toAgency.map { " (\($0))" } ?? "") + (statement.expires.map { " until \($0)" } ?? "")

@@ -141,8 +141,11 @@ enum BundleInput {
     static func verify(_ path: String, trust: TrustStore?, fast: Bool, quiet: Bool)
         -> (report: VerificationReport, summary: BundleSummary) {
         var verifier = BundleVerifier(root: path, trust: trust, fast: fast)
-        let display = ProgressDisplay(label: "verifying", total: nil, quiet: quiet)
-        verifier.progress = { _, done in display.update(done) }
+        let display = ProgressReporter(label: "verifying", quiet: quiet)
+        verifier.itemsLoaded = { items in
+            display.setTotals(bytes: fast ? nil : items.reduce(0) { $0 + $1.size }, files: items.count)
+        }
+        verifier.progress = { path, done in display.item(path, bytesDone: done) }
         let result = verifier.verify()
         display.finish()
         return result

@@ -90,8 +90,8 @@ struct PreserveAddCommand: ParsableCommand {
         let expiry = try PolicyOption.namingFlag {
             try policy.expiry(issued: issuedDate, expires: expiresDate, days: days)
         }
-        let signer = try signing.signingKey()
         let store = try Ledger.open(path: ledger)
+        let signer = try signing.signingKey()
         var order = PreservationOrder(id: Identifier.urn(), authority: authority, legalBasis: legalBasis, data: data,
                                       issued: issuedDate, expires: expiry, subjects: subjects)
         let entry = try store.append(order.draft(policy: policy), key: signer)
@@ -125,8 +125,8 @@ struct PreserveRenewCommand: ParsableCommand {
     func run() throws {
         let policy = try policyOption.policy
         let date = try PreserveCommand.date(on, option: "--on") ?? CivilDate.today()
-        let signer = try signing.signingKey()
         let (store, order) = try PreserveCommand.order(orderID, ledger: ledger)
+        let signer = try signing.signingKey()
         let (draft, expiry) = try order.renewal(on: date, days: days, policy: policy, legalBasis: legalBasis)
         let entry = try store.append(draft, key: signer)
         Terminal.line("preservation order \(orderID): renewed on \(date), expires \(expiry) (was \(order.expires)); "
@@ -148,8 +148,8 @@ struct PreserveReleaseCommand: ParsableCommand {
 
     func run() throws {
         let date = try PreserveCommand.date(on, option: "--on") ?? CivilDate.today()
-        let signer = try signing.signingKey()
         let (store, order) = try PreserveCommand.order(orderID, ledger: ledger)
+        let signer = try signing.signingKey()
         let entry = try store.append(order.release(on: date, reason: reason), key: signer)
         Terminal.line("preservation order \(orderID): released on \(date); ledger entry \(entry.sequence)")
     }

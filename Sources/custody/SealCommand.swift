@@ -92,8 +92,21 @@ struct SealCommand: ParsableCommand {
             try recorded.apply(to: &options)
             paths = recorded.inputs
         }
-        let display = ProgressDisplay(label: "sealing", total: nil, quiet: quietOption.quiet)
-        options.progress = { _, done in display.update(done) }
+        // Inputs, output and ledger are checked before the key's passphrase is asked for.
+        let store = try Ledger.open(path: ledger)
+        if !resume, (try? FileSystem.status(out, followLinks: false)) != nil {
+            throw Self.worded(.bundleExists(path: out))
+        }
+        do {
+            var skipped: [String] = []
+            _ = try BundleSealer.items(paths, skipped: &skipped)
+        } catch let error as SealError {
+            throw Self.worded(error)
+        }
+        let totals = quietOption.quiet ? nil : ProgressReporter.totals(of: paths)
+        let display = ProgressReporter(label: "sealing", totalBytes: totals?.bytes, totalFiles: totals?.files,
+                                       quiet: quietOption.quiet)
+        options.progress = { path, done in display.item(path, bytesDone: done) }
         let quiet = quietOption.quiet
         options.notice = { text in
             if !quiet { Terminal.error(text) }
@@ -101,7 +114,6 @@ struct SealCommand: ParsableCommand {
         // Keys and passphrases are read before the stop handler goes in: until then SIGINT and SIGTERM end the
         // command at once, even while an open waits on a FIFO named as a key or passphrase file.
         let signer = try signing.signingKey()
-        let store = try Ledger.open(path: ledger)
         try InterruptFlag.install()
         defer { InterruptFlag.uninstall() }
         options.shouldStop = InterruptFlag.shouldStop

@@ -56,7 +56,7 @@ final class SealVerifyTests: CLITestCase {
     }
 
     func verify(_ bundle: String, _ extra: [String] = []) throws -> CLI.Result {
-        try CLI.run(["verify", bundle, "--quiet"] + extra)
+        try CLI.run(["verify", bundle] + extra)
     }
 
     func readJSON(_ path: String) throws -> JSONValue {
