@@ -23,7 +23,9 @@ struct ExportCommand: ParsableCommand {
 /// Options shared by the export subcommands.
 struct ExportOptions: ParsableArguments {
     @Argument(help: "The bundle directory.") var bundle: String
-    @Option(help: "Write to FILE (atomically) instead of standard output.") var out: String?
+    @Option(help: "Write to FILE (atomically; an existing one only with --force) instead of standard output.")
+    var out: String?
+    @OptionGroup var forceOption: ForceOption
     @Option(help: "Trust store of agencies' keys to verify the signers against.") var trust: String?
     @Flag(help: "Skip only the decompression and re-hashing of item content.") var fast = false
     @Flag(name: .customLong("no-verify"), help: "Export without acting on verification (exit 0 even if it fails).")
@@ -35,7 +37,10 @@ struct ExportOptions: ParsableArguments {
     /// all or a ledger or receipt cannot be read.
     func load() throws -> (report: VerificationReport, summary: BundleSummary, history: CustodyHistory) {
         try BundleInput.requireDirectory(bundle)
-        if let out { try ReportOutput.requireOutside(bundle, output: out) }
+        if let out {
+            try ReportOutput.requireOutside(bundle, output: out)
+            try InputCheck.requireNew(out, "--out", force: forceOption.force)
+        }
         let store = try trust.map { try TrustStore.load($0) }
         var (report, summary) = BundleInput.verify(bundle, trust: store, fast: fast || noVerify,
                                                    quiet: quietOption.quiet)

@@ -22,7 +22,8 @@ struct ReportCommand: ParsableCommand {
     )
 
     @Argument(help: "The bundle directory.") var bundle: String
-    @Option(help: "The HTML file to write (atomically).") var html: String
+    @Option(help: "The HTML file to write (atomically; an existing one only with --force).") var html: String
+    @OptionGroup var forceOption: ForceOption
     @Option(help: "Trust store of agencies' keys to verify the signers against.") var trust: String?
     @Flag(help: "Skip only the decompression and re-hashing of item content.") var fast = false
     @OptionGroup var history: HistoryOptions
@@ -32,6 +33,7 @@ struct ReportCommand: ParsableCommand {
     func run() throws {
         try BundleInput.requireDirectory(bundle)
         try ReportOutput.requireOutside(bundle, output: html)
+        try InputCheck.requireNew(html, "--html", force: forceOption.force)
         let store = try trust.map { try TrustStore.load($0) }
         var (report, summary) = BundleInput.verify(bundle, trust: store, fast: fast, quiet: quietOption.quiet)
         let story = try history.gather(summary: summary, report: &report, trust: store)
