@@ -106,7 +106,7 @@ struct ExportDFXMLCommand: ParsableCommand {
         let (report, summary, _) = try options.load()
         let commandLine = (["custody"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
         let text = DFXMLExport.text(summary: summary, commandLine: commandLine,
-                                     verification: options.verification(report))
+                                     verification: options.verification(report), exportedAt: Timestamp.now())
         try options.finish(text, report: report, what: "the DFXML")
     }
 }

@@ -34,6 +34,9 @@ struct SealCommand: ParsableCommand {
     @Option(name: [.customShort("a"), .customLong("algorithms")],
             help: "Linear digests of each item besides sha256: md5, sha1, sha512 (comma-separated).")
     var algorithms: String?
+    @Flag(name: .customLong("md5-sha1"),
+          help: "Also record MD5 and SHA-1 (for hash sets such as NSRL, Project VIC, CAID; about 2x the hashing CPU).")
+    var md5AndSHA1 = false
     @OptionGroup var chunk: ChunkSizeOption
     @OptionGroup var readersOption: ReadersOption
     /// `--retries` as seal describes it.
@@ -58,10 +61,12 @@ struct SealCommand: ParsableCommand {
     }
 
     func linearDigests() throws -> [DigestAlgorithm] {
-        guard let algorithms else { return [.sha256] }
-        let parsed = try HashAlgorithm.parseList(algorithms)
-        guard !parsed.contains(.tree) || parsed.count > 0 else { return [.sha256] }
-        return parsed.compactMap(\.linear)
+        var chosen: [DigestAlgorithm] = [.sha256]
+        if let algorithms { chosen = try HashAlgorithm.parseList(algorithms).compactMap(\.linear) }
+        if md5AndSHA1 {
+            for algorithm in [DigestAlgorithm.md5, .sha1] where !chosen.contains(algorithm) { chosen.append(algorithm) }
+        }
+        return chosen.isEmpty ? [.sha256] : chosen
     }
 
     func run() throws {
