@@ -99,7 +99,8 @@ final class ReportCommandTests: XCTestCase {
         XCTAssertTrue(page.contains("report &amp; notes &lt;draft&gt;.txt"))
 
         let chromium = try ReportCommandTests.chromium()
-        let screenshot = path("report.png")
+        let screenshot = try CLI.testOutputFolder().appendingPathComponent("report-verified.png").path
+        try? FileManager.default.removeItem(atPath: screenshot)
         var arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--enable-logging=stderr",
                          "--v=0", "--user-data-dir=" + path("chromium-profile"), "--screenshot=" + screenshot,
                          "--window-size=1200,1600", URL(fileURLWithPath: html).absoluteString]
