@@ -462,7 +462,8 @@ public struct BundleVerifier: Sendable {
         }
     }
 
-    private func checkItemContent(_ item: ItemRecord, path: String) -> (problems: [String], computed: ComputedContent?) {
+    private func checkItemContent(_ item: ItemRecord, path: String)
+        -> (problems: [String], computed: ComputedContent?) {
         var problems: [String] = []
         var computed: ComputedContent?
         var leaves: [Hash32]?
@@ -521,8 +522,10 @@ public struct BundleVerifier: Sendable {
                 }
                 outcome = (result.size, result.treeRoot ?? Merkle.emptyRoot, result.leaves, result.digests, damage)
             }
-            computed = ComputedContent(size: outcome.size, tree: outcome.tree.hex,
-                                       digests: outcome.digests.reduce(into: [:]) { $0[$1.key.rawValue] = Hex.encode($1.value) })
+            let computedDigests = outcome.digests.reduce(into: [String: String]()) {
+                $0[$1.key.rawValue] = Hex.encode($1.value)
+            }
+            computed = ComputedContent(size: outcome.size, tree: outcome.tree.hex, digests: computedDigests)
             problems += outcome.damage.map { "\(item.payloadPath): \($0)" }
             if outcome.size != item.size {
                 problems.append("\(item.payloadPath): content is \(outcome.size) bytes, the item says \(item.size)")

@@ -212,7 +212,9 @@ public enum HTMLReport {
 
     /// An RFC 3339 time as `2026-12-07 19:55:58Z` on two lines that never break inside the date or the time.
     static func timeHTML(_ text: String) -> String {
-        guard text.count >= 20, text.dropFirst(10).first == "T" else { return "<span class=\"time\">\(esc(text))</span>" }
+        guard text.count >= 20, text.dropFirst(10).first == "T" else {
+            return "<span class=\"time\">\(esc(text))</span>"
+        }
         return "<span class=\"time\">\(esc(String(text.prefix(10))))</span> "
             + "<span class=\"time\">\(esc(String(text.dropFirst(11))))</span>"
     }

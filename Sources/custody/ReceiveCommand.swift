@@ -72,7 +72,8 @@ struct ReceiveCommand: ParsableCommand {
             Terminal.line("received \(file) into \(result.bundlePath) (bundle \(result.bundleID ?? "unidentified"))")
             VerifyCommand.printChecks(result.report)
             Terminal.line("ledger entry \(result.entry.sequence) (receive); signed receipt \(result.receiptPath)")
-            Terminal.line(result.report.passed ? VerifyOutcome(report: result.report, signersChecked: store != nil).line
+            let outcome = VerifyOutcome(report: result.report, signersChecked: store != nil)
+            Terminal.line(result.report.passed ? outcome.line
                 : "FAILED: \(result.report.failures.count) check(s) failed; the bundle is kept at "
                     + "\(result.bundlePath) for inspection and the receipt says what failed")
         }
@@ -81,17 +82,25 @@ struct ReceiveCommand: ParsableCommand {
 
     /// Reads an age identity file, asking for its passphrase (--passphrase-file, CUSTODY_PASSPHRASE or a prompt)
     /// only when it is protected.
+    /// A wrong passphrase typed at the terminal is asked once more.
     static func readIdentities(_ path: String, passphrase: PassphraseSource) throws -> [AgeX25519Identity] {
-        do {
-            return try AgeIdentityFile.read(path) {
-                guard let secret = try passphrase.passphrase(prompt: "Passphrase for \(path): ") else {
-                    throw CommandError.operational("\(path) is passphrase-protected: give its passphrase with "
-                        + "--passphrase-file, CUSTODY_PASSPHRASE or on a terminal")
+        var attempt = 1
+        while true {
+            do {
+                return try AgeIdentityFile.read(path) {
+                    guard let secret = try passphrase.passphrase(prompt: "Passphrase for \(path): ") else {
+                        throw CommandError.operational("\(path) is passphrase-protected: give its passphrase with "
+                            + "--passphrase-file, CUSTODY_PASSPHRASE or on a terminal")
+                    }
+                    return String(decoding: secret, as: UTF8.self)
                 }
-                return String(decoding: secret, as: UTF8.self)
+            } catch AgeError.badKey(let reason) where reason.hasSuffix("wrong passphrase") && passphrase.prompts
+                        && attempt < PassphraseSource.terminalAttempts {
+                PassphraseSource.tellTerminal("\(reason); try again\n")
+                attempt += 1
+            } catch let error as AgeError {
+                throw CommandError.operational("\(error)")
             }
-        } catch let error as AgeError {
-            throw CommandError.operational("\(error)")
         }
     }
 }

@@ -64,7 +64,9 @@ struct SealCommand: ParsableCommand {
         var chosen: [DigestAlgorithm] = [.sha256]
         if let algorithms { chosen = try HashAlgorithm.parseList(algorithms).compactMap(\.linear) }
         if md5AndSHA1 {
-            for algorithm in [DigestAlgorithm.md5, .sha1] where !chosen.contains(algorithm) { chosen.append(algorithm) }
+            for algorithm in [DigestAlgorithm.md5, .sha1] where !chosen.contains(algorithm) {
+                chosen.append(algorithm)
+            }
         }
         return chosen.isEmpty ? [.sha256] : chosen
     }
@@ -99,7 +101,8 @@ struct SealCommand: ParsableCommand {
         }
         // Inputs, output and ledger are checked before the key's passphrase is asked for.
         let store = try Ledger.open(path: ledger)
-        if !resume, (try? FileSystem.status(out, followLinks: false)) != nil {
+        let outName = out.split(separator: "/").last.map(String.init) ?? ""
+        if !resume, ![".", ".."].contains(outName), (try? FileSystem.status(out, followLinks: false)) != nil {
             throw Self.worded(.bundleExists(path: out))
         }
         do {

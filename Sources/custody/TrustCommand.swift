@@ -45,14 +45,15 @@ struct TrustAddCommand: ParsableCommand {
     func run() throws {
         var trustStore = try TrustStore.loadOrEmpty(store)
         let source = try TrustStore.readKeySource(key)
-        try source.check(name: name, jurisdiction: details.jurisdiction, agency: details.agency)
         guard let jurisdiction = details.jurisdiction ?? source.identity?.jurisdiction,
               let agency = details.agency ?? source.identity?.agency else {
             throw CommandError.operational("--key \(key) carries no signed identity: give --jurisdiction and --agency")
         }
+        // The entry's own rules first (name, code, agency, recipient, a name already there), then the identity.
         try trustStore.add(TrustStore.Entry(name: name, agency: agency, jurisdiction: jurisdiction,
                                             publicKey: source.publicKey, recipient: try details.recipientValue(),
                                             added: Timestamp.now().description))
+        try source.check(name: name, jurisdiction: details.jurisdiction, agency: details.agency)
         try trustStore.save(store)
         TrustCommand.describe("trusted", trustStore.entry(named: name)!)
     }

@@ -195,7 +195,8 @@ final class ExaminerTests: CLITestCase {
         XCTAssertTrue(refused.err.contains("at least 8 characters"), refused.err)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("k2/eve.key")))
         let fromEnvironment = try custody(["keygen", "--name", "eve", "--agency", "X", "--jurisdiction", "FR",
-                                           "--out", path("k2")], expect: 2, environment: ["CUSTODY_PASSPHRASE": "1234"])
+                                           "--out", path("k2")], expect: 2,
+                                          environment: ["CUSTODY_PASSPHRASE": "1234"])
         XCTAssertTrue(fromEnvironment.err.contains("CUSTODY_PASSPHRASE is too short"), fromEnvironment.err)
         try custody(["keygen", "--name", "eve", "--agency", "X", "--jurisdiction", "FR", "--out", path("k2")],
                     environment: ["CUSTODY_PASSPHRASE": "eight ch"])
@@ -261,11 +262,11 @@ final class ExaminerTests: CLITestCase {
             XCTAssertTrue(audit.out.contains("audit passed: 1 matched"), audit.out)
         }
         // The tree line is compared, not skipped: a wrong tree digest fails the audit.
-        let treeLine = try XCTUnwrap(list.split(separator: "\n").first)
-        let wrongTree = String(treeLine.dropLast(64)) + String(repeating: "0", count: 64)
-        try (wrongTree + "\n").write(toFile: path("wrong.txt"), atomically: true, encoding: .utf8)
-        let audit = try custody(["hash", "--audit", path("wrong.txt"), "-a", "tree", path("evidence.bin")],
-                                expect: 1)
+        let lines = list.split(separator: "\n")
+        let wrongTree = String(lines[0].dropLast(64)) + String(repeating: "0", count: 64)
+        try ([wrongTree] + lines.dropFirst().map(String.init)).joined(separator: "\n").appending("\n")
+            .write(toFile: path("wrong.txt"), atomically: true, encoding: .utf8)
+        let audit = try custody(["hash", "--audit", path("wrong.txt"), path("evidence.bin")], expect: 1)
         XCTAssertTrue(audit.out.contains("changed"), audit.out)
     }
 }

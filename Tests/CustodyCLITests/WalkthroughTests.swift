@@ -20,7 +20,8 @@ final class WalkthroughTests: XCTestCase {
         }
         var blocks: [String] = []
         var current: [Substring]?
-        for line in readme[start.upperBound..<end.lowerBound].split(separator: "\n", omittingEmptySubsequences: false) {
+        let section = readme[start.upperBound..<end.lowerBound]
+        for line in section.split(separator: "\n", omittingEmptySubsequences: false) {
             if current == nil, line.hasPrefix("```sh") {
                 current = []
             } else if current != nil, line.hasPrefix("```") {
