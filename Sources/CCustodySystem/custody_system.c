@@ -9,10 +9,14 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #ifdef __linux__
 #include <linux/fs.h>
+#include <linux/fiemap.h>
 #endif
 
 int custody_block_size_bytes(int fd, uint64_t *size) {
@@ -293,5 +297,91 @@ int custody_next_data(int fd, uint64_t offset, uint64_t *next) {
     (void)offset;
     (void)next;
     return ENOTSUP;
+#endif
+}
+
+int custody_status_at(int dirfd, const char *name, int follow, struct custody_file_status *status) {
+    int flags = (follow ? 0 : AT_SYMLINK_NOFOLLOW) | (name[0] == 0 ? AT_EMPTY_PATH : 0);
+    memset(status, 0, sizeof *status);
+#if defined(__linux__) && defined(STATX_BASIC_STATS)
+    struct statx info;
+    if (statx(dirfd, name, flags, STATX_BASIC_STATS | STATX_BTIME, &info) == 0) {
+        status->device = makedev(info.stx_dev_major, info.stx_dev_minor);
+        status->inode = info.stx_ino;
+        status->size = info.stx_size;
+        status->allocated_bytes = info.stx_blocks * 512;
+        status->link_count = info.stx_nlink;
+        status->mode = info.stx_mode;
+        status->uid = info.stx_uid;
+        status->gid = info.stx_gid;
+        status->modified_seconds = info.stx_mtime.tv_sec;
+        status->modified_nanoseconds = info.stx_mtime.tv_nsec;
+        status->accessed_seconds = info.stx_atime.tv_sec;
+        status->accessed_nanoseconds = info.stx_atime.tv_nsec;
+        status->changed_seconds = info.stx_ctime.tv_sec;
+        status->changed_nanoseconds = info.stx_ctime.tv_nsec;
+        if (info.stx_mask & STATX_BTIME) {
+            status->has_birth_time = 1;
+            status->birth_seconds = info.stx_btime.tv_sec;
+            status->birth_nanoseconds = info.stx_btime.tv_nsec;
+        }
+        return 0;
+    }
+    if (errno != ENOSYS && errno != EINVAL) return errno;
+#endif
+    struct stat plain;
+    if (fstatat(dirfd, name, &plain, flags) != 0) return errno;
+    status->device = plain.st_dev;
+    status->inode = plain.st_ino;
+    status->size = (uint64_t)plain.st_size;
+    status->allocated_bytes = (uint64_t)plain.st_blocks * 512;
+    status->link_count = plain.st_nlink;
+    status->mode = plain.st_mode;
+    status->uid = plain.st_uid;
+    status->gid = plain.st_gid;
+    status->modified_seconds = plain.st_mtim.tv_sec;
+    status->modified_nanoseconds = (uint32_t)plain.st_mtim.tv_nsec;
+    status->accessed_seconds = plain.st_atim.tv_sec;
+    status->accessed_nanoseconds = (uint32_t)plain.st_atim.tv_nsec;
+    status->changed_seconds = plain.st_ctim.tv_sec;
+    status->changed_nanoseconds = (uint32_t)plain.st_ctim.tv_nsec;
+    return 0;
+}
+
+int custody_first_physical_extent(int fd, uint64_t *physical) {
+#if defined(__linux__) && defined(FS_IOC_FIEMAP)
+    _Alignas(8) unsigned char request[sizeof(struct fiemap) + sizeof(struct fiemap_extent)];
+    struct fiemap *map = (struct fiemap *)request;
+    memset(request, 0, sizeof request);
+    map->fm_start = 0;
+    map->fm_length = ~(uint64_t)0;
+    map->fm_extent_count = 1;
+    if (ioctl(fd, FS_IOC_FIEMAP, map) != 0) return errno;
+    if (map->fm_mapped_extents == 0) return ENODATA;
+    *physical = map->fm_extents[0].fe_physical;
+    return 0;
+#else
+    (void)fd; (void)physical;
+    return EOPNOTSUPP;
+#endif
+}
+
+long custody_xattr_list(int fd, const char *path, char *list, size_t size) {
+    ssize_t result = fd >= 0 ? flistxattr(fd, list, size) : llistxattr(path, list, size);
+    return result < 0 ? -(long)errno : (long)result;
+}
+
+long custody_xattr_get(int fd, const char *path, const char *name, void *value, size_t size) {
+    ssize_t result = fd >= 0 ? fgetxattr(fd, name, value, size) : lgetxattr(path, name, value, size);
+    return result < 0 ? -(long)errno : (long)result;
+}
+
+int custody_sync_file_system(int fd) {
+#ifdef __linux__
+    return syncfs(fd);
+#else
+    sync();
+    (void)fd;
+    return 0;
 #endif
 }

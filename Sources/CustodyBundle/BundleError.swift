@@ -76,6 +76,8 @@ public indirect enum BundleError: CustodyFailure, Equatable {
     case identityFileRefused(path: String, reason: String)
     /// A file that is no PEM public key, verifier key or identity file.
     case publicKeyUnknownFormat(path: String)
+    /// An item record (a line of `custody/items.jsonl`) that is not one custody writes (`problem` says why).
+    case recordMalformed(location: String, problem: String)
 
     /// Verification for what a bag or its records hold; operational for conditions, trust stores and keys given
     /// by the user.
@@ -148,6 +150,7 @@ public indirect enum BundleError: CustodyFailure, Equatable {
         case .identityFileRefused(_, let reason): return reason
         case .publicKeyUnknownFormat(let path):
             return "\(path): not a PEM public key, verifier key or identity file"
+        case .recordMalformed(let location, let problem): return "\(location): \(problem)"
         }
     }
 }

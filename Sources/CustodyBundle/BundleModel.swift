@@ -35,6 +35,10 @@ public enum BundleLayout {
     public static let seal = "custody/seal.txt"
     /// Folder of per-item leaf hash lists (32 bytes per chunk, binary).
     public static let leavesDirectory = "custody/leaves"
+    /// A collection bundle's item records: one canonical JSON record per line (SPEC.md section 5.13).
+    public static let itemRecords = "custody/items.jsonl"
+    /// A collection bundle's leaf hashes of every item of more than one chunk, concatenated.
+    public static let leavesFile = "custody/leaves.bin"
 
     /// The payload manifest file for `algorithm` (`manifest-sha256.txt`).
     public static func manifestName(_ algorithm: DigestAlgorithm) -> String { "manifest-\(algorithm.rawValue).txt" }

@@ -33,6 +33,8 @@ public struct BundleSummary: Sendable {
     /// Per item number: what re-hashing its content computed (none with `fast`, or when it could not be read),
     /// to show beside the sealed values.
     public var computed: [Int: ComputedContent] = [:]
+    /// For a collection bundle (SPEC.md section 5.13): its counts, items root and failures; `items` is then empty.
+    public var collection: CollectionSummary?
 
     /// A summary that knows nothing yet.
     package init() {}
@@ -88,6 +90,10 @@ public struct BundleVerifier: Sendable {
             report.fail("bundle", "\(root): not a directory (a bundle is a BagIt directory)")
             return (report, summary)
         }
+        if BundleVerifier.isCollection(root) {
+            verifyCollection(report: &report, summary: &summary)
+            return (report, summary)
+        }
         guard let structure = BagValidator(root: root).checkStructure(into: &report) else { return (report, summary) }
         summary.bagInfo = structure.bagInfo
         summary.bundleID = structure.bagInfoValue("External-Identifier")
@@ -97,13 +103,14 @@ public struct BundleVerifier: Sendable {
         summary.items = loadItems(structure: structure, summary: summary, into: &report)
         itemsLoaded?(summary.items)
         checkSeal(structure: structure, identities: identities, summary: &summary, into: &report)
-        checkLedger(keys: keys, identities: identities, structure: structure, summary: &summary, into: &report)
+        checkLedger(keys: keys, identities: identities, summary: &summary, into: &report)
+        if !summary.entries.isEmpty { checkCoverage(entries: summary.entries, summary: summary, into: &report) }
         checkConditions(summary: &summary, into: &report)
         checkContent(structure: structure, summary: &summary, into: &report)
         return (report, summary)
     }
 
-    private func readTag(_ name: String, into report: inout VerificationReport) -> [UInt8]? {
+    func readTag(_ name: String, into report: inout VerificationReport) -> [UInt8]? {
         do {
             return try BagTree.readRegular(root + "/" + name, limit: BagValidator.tagFileLimit)
         } catch {
@@ -112,7 +119,7 @@ public struct BundleVerifier: Sendable {
         }
     }
 
-    private func loadIdentities(into report: inout VerificationReport) -> [Identity] {
+    func loadIdentities(into report: inout VerificationReport) -> [Identity] {
         guard let bytes = readTag(BundleLayout.identities, into: &report) else { return [] }
         var identities: [Identity] = []
         for (index, line) in bytes.split(separator: 10).enumerated() {
@@ -173,7 +180,7 @@ public struct BundleVerifier: Sendable {
         return records
     }
 
-    private func describe(_ standing: TrustStore.Standing?, name: String, keyID: String)
+    func describe(_ standing: TrustStore.Standing?, name: String, keyID: String)
         -> (VerificationCheck.Status, String) {
         guard let standing else {
             return (.warning, "valid signature by \(name) (key \(keyID)); no trust store given, so the key is not "
@@ -250,8 +257,8 @@ public struct BundleVerifier: Sendable {
         }
     }
 
-    private func checkLedger(keys: [NoteVerifierKey], identities: [Identity], structure: BagValidator.Structure,
-                             summary: inout BundleSummary, into report: inout VerificationReport) {
+    func checkLedger(keys: [NoteVerifierKey], identities: [Identity], summary: inout BundleSummary,
+                     into report: inout VerificationReport) {
         guard let checkpointBytes = readTag(BundleLayout.checkpoint, into: &report) else { return }
         let checkpoint: Checkpoint
         do {
@@ -305,10 +312,9 @@ public struct BundleVerifier: Sendable {
         if ok { report.pass("ledger excerpt", "\(entries.count) entries, signatures and chain links valid") }
         summary.entries = entries
         checkProofs(proofBytes, entries: entries, checkpoint: checkpoint, into: &report)
-        checkCoverage(entries: entries, summary: summary, into: &report)
     }
 
-    private func checkProofs(_ bytes: [UInt8], entries: [LedgerEntry], checkpoint: Checkpoint,
+    func checkProofs(_ bytes: [UInt8], entries: [LedgerEntry], checkpoint: Checkpoint,
                              into report: inout VerificationReport) {
         guard let list = (try? JSONValue.parse(bytes))?.arrayValue else {
             report.fail("inclusion proofs", "\(BundleLayout.proofs) is not a JSON array of proofs")
@@ -384,7 +390,7 @@ public struct BundleVerifier: Sendable {
         }
     }
 
-    private func checkConditions(summary: inout BundleSummary, into report: inout VerificationReport) {
+    func checkConditions(summary: inout BundleSummary, into report: inout VerificationReport) {
         guard let bytes = readTag(BundleLayout.conditions, into: &report) else { return }
         do {
             let conditions = try Conditions(json: try JSONValue.parse(bytes), source: BundleLayout.conditions)
@@ -442,7 +448,7 @@ public struct BundleVerifier: Sendable {
         return (manifestResult.withLock { $0 }, content)
     }
 
-    private func checkManifestDigests(path: String, expected: [DigestAlgorithm: [UInt8]], payload: String) -> String? {
+    func checkManifestDigests(path: String, expected: [DigestAlgorithm: [UInt8]], payload: String) -> String? {
         do {
             let descriptor = try BagTree.openRegular(path)
             defer { descriptor.close() }
@@ -462,10 +468,8 @@ public struct BundleVerifier: Sendable {
         }
     }
 
-    private func checkItemContent(_ item: ItemRecord, path: String)
-        -> (problems: [String], computed: ComputedContent?) {
+    func checkItemContent(_ item: ItemRecord, path: String) -> (problems: [String], computed: ComputedContent?) {
         var problems: [String] = []
-        var computed: ComputedContent?
         var leaves: [Hash32]?
         let chunks = item.size == 0 ? 1 : (item.size - 1) / UInt64(item.chunkSize) + 1
         let leavesLimit = Int(min(chunks * 32, 1 << 30))
@@ -478,45 +482,65 @@ public struct BundleVerifier: Sendable {
         } else {
             problems.append("\(item.leavesPath): missing or not a list of 32-byte leaf hashes")
         }
+        let content = contentOutcome(
+            payload: item.payloadPath, encoding: item.encoding, size: item.size, chunkSize: item.chunkSize,
+            tree: item.tree, digests: item.digests, leaves: problems.isEmpty ? leaves : nil, path: path,
+            label: "item \(item.number)")
+        return (problems + content.problems, content.computed)
+    }
+
+    /// Decompresses (or reads) the payload at `path` and compares its size, tree digest, leaves and linear digests
+    /// with the sealed values; returns what differs, each naming `payload`.
+    func contentProblems(payload: String, encoding: PayloadEncoding, size: UInt64, chunkSize: Int, tree treeHex: String,
+                         digests: [String: String], leaves: [Hash32]?, path: String, label: String) -> [String] {
+        contentOutcome(payload: payload, encoding: encoding, size: size, chunkSize: chunkSize, tree: treeHex,
+                       digests: digests, leaves: leaves, path: path, label: label).problems
+    }
+
+    /// `contentProblems`, and what was computed from the content (nil when it could not be read).
+    func contentOutcome(payload: String, encoding: PayloadEncoding, size: UInt64, chunkSize: Int, tree treeHex: String,
+                        digests: [String: String], leaves: [Hash32]?, path: String, label: String)
+        -> (problems: [String], computed: ComputedContent?) {
+        var problems: [String] = []
+        var computed: ComputedContent?
         var expectedDigests: [DigestAlgorithm: [UInt8]] = [:]
-        for (name, hex) in item.digests {
+        for (name, hex) in digests {
             guard let algorithm = DigestAlgorithm(rawValue: name), let bytes = Hex.decode(hex) else {
-                problems.append("item \(item.number): digest '\(name)' is unknown or not hex")
+                problems.append("\(label): digest '\(name)' is unknown or not hex")
                 continue
             }
             expectedDigests[algorithm] = bytes
         }
-        guard let tree = Hash32(hex: item.tree) else {
-            return (problems + ["item \(item.number): tree digest is not 64 hex digits"], nil)
+        guard let tree = Hash32(hex: treeHex) else {
+            return (problems + ["\(label): tree digest is not 64 hex digits"], nil)
         }
         do {
             let descriptor = try BagTree.openRegular(path)
             defer { descriptor.close() }
             let outcome: (size: UInt64, tree: Hash32, leaves: [Hash32], digests: [DigestAlgorithm: [UInt8]],
                           damage: [String])
-            switch item.encoding {
+            switch encoding {
             case .gzip:
                 var unpacker = EvidenceUnpacker(
-                    expected: UnpackExpectation(treeRoot: tree, leaves: problems.isEmpty ? leaves : nil,
-                                                size: item.size, digests: expectedDigests,
-                                                chunkSize: item.chunkSize),
+                    expected: UnpackExpectation(treeRoot: tree, leaves: leaves, size: size, digests: expectedDigests,
+                                                chunkSize: chunkSize),
                     salvage: true, linearDigests: Array(expectedDigests.keys).sorted())
-                if let report = progress { unpacker.progress = { report(item.payloadPath, $0) } }
+                if let report = progress { unpacker.progress = { report(payload, $0) } }
                 let result = try unpacker.unpack(descriptor, to: nil)
                 outcome = (result.size, result.treeRoot, result.leaves, result.digests,
                            result.damaged.map(\.description) + result.problems)
             case .raw:
-                let size = try InputHasher.currentSize(of: descriptor, kind: .regularFile)
-                var pipeline = ChunkPipeline(chunkSize: item.chunkSize,
+                let storedSize = try InputHasher.currentSize(of: descriptor, kind: .regularFile)
+                var pipeline = ChunkPipeline(chunkSize: chunkSize,
                                              linearDigests: Array(expectedDigests.keys).sorted(),
                                              keepLeaves: true)
-                if let report = progress { pipeline.progress = { report(item.payloadPath, $0) } }
-                let result = try pipeline.run(FileChunkReader(descriptor: descriptor, size: size))
+                if let report = progress { pipeline.progress = { report(payload, $0) } }
+                let result = try pipeline.run(FileChunkReader(descriptor: descriptor, size: storedSize))
                 var damage: [String] = []
                 if let leaves {
                     for (index, (actual, wanted)) in zip(result.leaves, leaves).enumerated() where actual != wanted {
-                        let start = UInt64(index) * UInt64(item.chunkSize)
-                        damage.append("chunk \(index) (bytes \(start)-\(start + UInt64(item.chunkSize) - 1)): "
+                        let start = UInt64(index) * UInt64(chunkSize)
+                        damage.append("chunk \(index) (bytes \(start)-\(start + UInt64(chunkSize) - 1)): "
                             + "leaf hash differs")
                     }
                 }
@@ -526,21 +550,21 @@ public struct BundleVerifier: Sendable {
                 $0[$1.key.rawValue] = Hex.encode($1.value)
             }
             computed = ComputedContent(size: outcome.size, tree: outcome.tree.hex, digests: computedDigests)
-            problems += outcome.damage.map { "\(item.payloadPath): \($0)" }
-            if outcome.size != item.size {
-                problems.append("\(item.payloadPath): content is \(outcome.size) bytes, the item says \(item.size)")
+            problems += outcome.damage.map { "\(payload): \($0)" }
+            if outcome.size != size {
+                problems.append("\(payload): content is \(outcome.size) bytes, the item says \(size)")
             }
             if outcome.tree != tree {
-                problems.append("\(item.payloadPath): tree digest \(outcome.tree.hex) differs from the sealed "
-                    + "\(item.tree)")
+                problems.append("\(payload): tree digest \(outcome.tree.hex) differs from the sealed "
+                    + "\(treeHex)")
             }
             for (algorithm, wanted) in expectedDigests.sorted(by: { $0.key < $1.key }) {
                 if let actual = outcome.digests[algorithm], !constantTimeEqual(actual, wanted) {
-                    problems.append("\(item.payloadPath): \(algorithm.rawValue) differs from the sealed value")
+                    problems.append("\(payload): \(algorithm.rawValue) differs from the sealed value")
                 }
             }
         } catch {
-            problems.append("\(item.payloadPath): \(error)")
+            problems.append("\(payload): \(error)")
         }
         return (problems, computed)
     }

@@ -18,6 +18,8 @@ public final class BundleWriter {
     private var payloadDigests: [String: [DigestAlgorithm: [UInt8]]] = [:]
     private var payloadSizes: [String: UInt64] = [:]
     private var tagFiles: [String] = []
+    private var precomputedTagDigests: [String: [DigestAlgorithm: [UInt8]]] = [:]
+    private var streamedPayloadManifests = false
     private var finished = false
 
     private var kept = false
@@ -36,7 +38,8 @@ public final class BundleWriter {
     /// Prepares the work directory; refuses an existing output path. Without `resume`, an existing work
     /// directory (an interrupted seal) is refused; with it, the work directory must exist and is reused. The
     /// work directory is locked (`flock`) for the writer's lifetime, so two runs never build the same bundle.
-    public init(out: String, resume: Bool = false) throws {
+    /// A collection bundle (`collection`) keeps its leaves in one file and has no `custody/leaves/` folder.
+    public init(out: String, resume: Bool = false, collection: Bool = false) throws {
         let name = out.split(separator: "/").last.map(String.init) ?? ""
         guard !name.isEmpty, name != ".", name != ".." else {
             throw SealError.bundlePathUnnamed(out: out)
@@ -71,7 +74,9 @@ public final class BundleWriter {
             throw error
         }
         // Everything is written below these: a link planted in their place would send the writes elsewhere.
-        let directories = [BundleLayout.payloadDirectory, BundleLayout.leavesDirectory].flatMap { relative in
+        let folders = collection ? [BundleLayout.payloadDirectory, BundleLayout.custodyDirectory]
+            : [BundleLayout.payloadDirectory, BundleLayout.leavesDirectory]
+        let directories = folders.flatMap { relative in
             let parts = relative.split(separator: "/")
             return (1...parts.count).map { parts.prefix($0).joined(separator: "/") }
         }
@@ -188,6 +193,18 @@ public final class BundleWriter {
         if !tagFiles.contains(relative) { tagFiles.append(relative) }
     }
 
+    /// Lists a tag file written (and synced) by the caller, with its digests computed as it was written: large
+    /// tag files (a collection's records and leaves, its payload manifests) are never read back whole.
+    public func recordTagFile(_ relative: String, digests: [DigestAlgorithm: [UInt8]]) throws {
+        _ = try BagIt.safeComponents(relative)
+        precomputedTagDigests[relative] = digests
+        if !tagFiles.contains(relative) { tagFiles.append(relative) }
+    }
+
+    /// Payload manifests the caller wrote itself (in item order, as they were packed): `writeManifests` leaves
+    /// them as they are; they must have been listed with `recordTagFile`.
+    public func usePayloadManifestsWritten() { streamedPayloadManifests = true }
+
     /// SHA-256 of `manifest-sha256.txt` as `writeManifests` will write it.
     public func payloadManifestSHA256() -> [UInt8] {
         let entries = payloadDigests.map { (path: $0.key, hex: Hex.encode($0.value[.sha256] ?? [])) }
@@ -204,7 +221,7 @@ public final class BundleWriter {
     public func writeManifests(bagInfo: [(label: String, value: String)]) throws -> (text: String, digest: [UInt8]) {
         try writeTagFile(BundleLayout.declaration, Array(BagIt.declaration.utf8))
         try writeTagFile(BundleLayout.bagInfo, Array(BagIt.bagInfo(bagInfo).utf8))
-        for algorithm in BundleLayout.payloadManifests {
+        for algorithm in BundleLayout.payloadManifests where !streamedPayloadManifests {
             let entries = payloadDigests.map { (path: $0.key, hex: Hex.encode($0.value[algorithm] ?? [])) }
             try writeTagFile(BundleLayout.manifestName(algorithm), Array(BagIt.manifest(entries).utf8))
         }
@@ -215,20 +232,30 @@ public final class BundleWriter {
     private func tagManifestText(_ algorithm: DigestAlgorithm) throws -> String {
         var entries: [(path: String, hex: String)] = []
         for relative in tagFiles {
+            if let digest = precomputedTagDigests[relative]?[algorithm] {
+                entries.append((relative, Hex.encode(digest)))
+                continue
+            }
             let bytes = try FileSystem.readFile(absolute(relative), limit: BagValidator.tagFileLimit)
             entries.append((relative, Hex.encode(Digester.digest(algorithm, bytes))))
         }
         return BagIt.manifest(entries)
     }
 
-    /// Writes the seal and the final tag manifests, syncs everything and moves the bag into place.
-    public func finish(seal: [UInt8]) throws {
+    /// Writes the seal and the final tag manifests, syncs everything and moves the bag into place. With
+    /// `syncingFileSystem`, one `syncfs` of the work directory's file system replaces an `fsync` per file (a
+    /// collection of a million files).
+    public func finish(seal: [UInt8], syncingFileSystem: Bool = false) throws {
         try writeTagFile(BundleLayout.seal, seal)
         for algorithm in BundleLayout.tagManifests {
             try FileSystem.writeAtomically(absolute(BundleLayout.tagManifestName(algorithm)),
                                            Array(try tagManifestText(algorithm).utf8))
         }
-        try syncTree(workPath)
+        if syncingFileSystem {
+            try FileSystem.syncFileSystem(of: workPath)
+        } else {
+            try syncTree(workPath)
+        }
         guard rename(workPath, finalPath) == 0 else {
             throw SystemError(operation: "rename \(workPath) to", path: finalPath, code: errno)
         }

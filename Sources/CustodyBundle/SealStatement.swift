@@ -68,3 +68,61 @@ public struct SealStatement: Sendable, Equatable {
     /// Statements are equal when their texts are.
     public static func == (lhs: SealStatement, rhs: SealStatement) -> Bool { lhs.text == rhs.text }
 }
+
+/// The statement of a collection bundle (SPEC.md section 5.13): the items are committed by the root of the items
+/// tree, so the statement has four lines whatever the item count.
+///
+/// ```
+/// custody seal v2
+/// bundle urn:uuid:...
+/// tagmanifest-sha256 HEX
+/// items COUNT ROOT-HEX
+/// ```
+public struct CollectionSealStatement: Sendable, Equatable {
+    /// The statement's first line.
+    public static let header = "custody seal v2"
+    /// The bundle's identifier.
+    public var bundleID: String
+    /// SHA-256 of tagmanifest-sha256.txt without the seal's own line.
+    public var tagManifestDigest: [UInt8]
+    /// How many records `custody/items.jsonl` holds.
+    public var itemCount: UInt64
+    /// The root of the items tree (RFC 6962 over the records' lines).
+    public var itemsRoot: Hash32
+
+    /// A statement of the given fields.
+    public init(bundleID: String, tagManifestDigest: [UInt8], itemCount: UInt64, itemsRoot: Hash32) {
+        self.bundleID = bundleID
+        self.tagManifestDigest = tagManifestDigest
+        self.itemCount = itemCount
+        self.itemsRoot = itemsRoot
+    }
+
+    /// The statement's text, newline-terminated.
+    public var text: String {
+        [CollectionSealStatement.header, "bundle \(bundleID)",
+         "tagmanifest-sha256 \(Hex.encode(tagManifestDigest))", "items \(itemCount) \(itemsRoot.hex)"]
+            .joined(separator: "\n") + "\n"
+    }
+
+    /// Parses a statement, naming what does not fit.
+    public init(text: String) throws {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard lines.count == 5, lines[4].isEmpty, lines[0] == CollectionSealStatement.header else {
+            throw SealError.malformedStatement(problem: "not four lines starting '\(CollectionSealStatement.header)'")
+        }
+        guard lines[1].hasPrefix("bundle "), lines[2].hasPrefix("tagmanifest-sha256 "),
+              let digest = Hex.decode(lines[2].dropFirst("tagmanifest-sha256 ".count)), digest.count == 32 else {
+            throw SealError.malformedStatement(problem: "lines 2-3 must be 'bundle ID' and 'tagmanifest-sha256 HEX'")
+        }
+        let fields = lines[3].split(separator: " ", omittingEmptySubsequences: false)
+        guard fields.count == 3, fields[0] == "items", let count = UInt64(fields[1]), String(count) == fields[1],
+              let root = Hash32(hex: fields[2]), root.hex == fields[2] else {
+            throw SealError.malformedStatement(problem: "line 4 is not 'items COUNT ROOT'")
+        }
+        bundleID = String(lines[1].dropFirst("bundle ".count))
+        tagManifestDigest = digest
+        itemCount = count
+        itemsRoot = root
+    }
+}

@@ -1,4 +1,5 @@
 import CustodyBase
+internal import CCustodySystem
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -6,7 +7,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-internal import CCustodySystem
 
 /// File-system helpers with the same error conventions.
 public enum FileSystem {
@@ -64,6 +64,16 @@ public enum FileSystem {
         let fd = try FileDescriptor.open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY)
         defer { fd.close() }
         try fd.sync()
+    }
+
+    /// Flushes every file of the file system holding `path` to stable storage (`syncfs`): one call where a
+    /// collection would need an `fsync` per file. Its error (`EIO` of any file written back) is thrown.
+    public static func syncFileSystem(of path: String) throws {
+        let fd = try FileDescriptor.open(path.isEmpty ? "." : path, O_RDONLY | O_DIRECTORY)
+        defer { fd.close() }
+        guard custody_sync_file_system(fd.rawValue) == 0 else {
+            throw SystemError(operation: "syncfs", path: path, code: errno)
+        }
     }
 
     /// Writes `bytes` to `path` atomically and durably: a temporary file beside it (`PATH.tmp-PID`), fsync, rename,

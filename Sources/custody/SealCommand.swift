@@ -105,13 +105,18 @@ struct SealCommand: ParsableCommand {
         if !resume, ![".", ".."].contains(outName), (try? FileSystem.status(out, followLinks: false)) != nil {
             throw Self.worded(.bundleExists(path: out))
         }
-        do {
-            var skipped: [String] = []
-            _ = try BundleSealer.items(paths, skipped: &skipped)
-        } catch let error as SealError {
-            throw Self.worded(error)
+        let collection = !resume && CollectionSealer.isCollection(paths)
+        if collection {
+            for path in paths { try InputCheck.requireExisting(path, "") }
+        } else {
+            do {
+                var skipped: [String] = []
+                _ = try BundleSealer.items(paths, skipped: &skipped)
+            } catch let error as SealError {
+                throw Self.worded(error)
+            }
         }
-        let totals = quietOption.quiet ? nil : ProgressReporter.totals(of: paths)
+        let totals = quietOption.quiet || collection ? nil : ProgressReporter.totals(of: paths)
         let display = ProgressReporter(label: "sealing", totalBytes: totals?.bytes, totalFiles: totals?.files,
                                        quiet: quietOption.quiet)
         options.progress = { path, done in display.item(path, bytesDone: done) }
@@ -125,6 +130,10 @@ struct SealCommand: ParsableCommand {
         try InterruptFlag.install()
         defer { InterruptFlag.uninstall() }
         options.shouldStop = InterruptFlag.shouldStop
+        if collection {
+            try sealCollection(paths, options: options, signer: signer, store: store)
+            return
+        }
         let result: SealResult
         do {
             result = try BundleSealer.seal(paths: paths, out: out, ledger: store, key: signer, options: options,
@@ -157,6 +166,48 @@ struct SealCommand: ParsableCommand {
                 Terminal.line("    \(name.uppercased()) \(hex)")
             }
         }
+        Terminal.line("  ledger entries \(result.entries.map(String.init).joined(separator: ", ")); "
+            + "checkpoint at size \(result.checkpointSize)")
+    }
+
+    /// Seals a collection (any INPUT a directory): a summary, not a line per item; the items that could not be
+    /// acquired are listed on stderr (at most 100) and all in `--json`.
+    func sealCollection(_ paths: [String], options: SealOptions, signer: SigningKey, store: Ledger) throws {
+        let display = ProgressReporter(label: "sealing", quiet: quietOption.quiet)
+        let result: CollectionSealResult
+        do {
+            result = try CollectionSealer.seal(paths: paths, out: out, ledger: store, key: signer, options: options,
+                                               progress: { items, bytes, _ in
+                display.update(bytes)
+            })
+        } catch let error as SealError {
+            throw Self.worded(error)
+        }
+        display.finish()
+        for failure in result.failures.prefix(100) {
+            Terminal.error("\(failure.path): \(failure.error)")
+        }
+        if result.failureCount > 100 {
+            Terminal.error("... and \(result.failureCount - 100) more items recorded with an error (see --json or "
+                + "custody/items.jsonl)")
+        }
+        if json {
+            Terminal.line(JSONValue.object([
+                "bundle": .string(result.bundleID), "path": .string(result.path),
+                "items": .int(Int64(result.items)), "files": .int(Int64(result.files)),
+                "bytes": .int(Int64(result.bytes)), "storedBytes": .int(Int64(result.storedBytes)),
+                "itemsRoot": .string(result.itemsRoot), "failureCount": .int(Int64(result.failureCount)),
+                "failures": .array(result.failures.map { .object(["path": .string($0.path), "error": .string($0.error)]) }),
+                "ledgerEntries": .array(result.entries.map { .int(Int64($0)) }),
+                "checkpointSize": .int(Int64(result.checkpointSize)),
+            ]).canonicalString)
+            return
+        }
+        Terminal.line("sealed \(result.path): bundle \(result.bundleID)")
+        Terminal.line("  \(result.items) items: \(result.files) files, \(ByteSize.describe(result.bytes)) of content -> "
+            + "\(ByteSize.describe(result.storedBytes)) stored"
+            + (result.failureCount > 0 ? "; \(result.failureCount) recorded with an error" : ""))
+        Terminal.line("  items root \(result.itemsRoot)")
         Terminal.line("  ledger entries \(result.entries.map(String.init).joined(separator: ", ")); "
             + "checkpoint at size \(result.checkpointSize)")
     }

@@ -63,4 +63,44 @@ int custody_next_data(int fd, uint64_t offset, uint64_t *next);
  * `count` < 64 or the processor lacks the instructions; the caller computes the CRC the table way then. */
 size_t custody_crc32_fold(uint32_t register_, const uint8_t *bytes, size_t count, uint8_t folded[16]);
 
+/* What the collection walker records of one directory entry: statx where the system has it (with the birth time
+ * when the file system gives it), fstatat otherwise. Times are seconds and nanoseconds since the epoch. */
+struct custody_file_status {
+    uint64_t device;
+    uint64_t inode;
+    uint64_t size;
+    uint64_t allocated_bytes;
+    uint64_t link_count;
+    uint32_t mode;
+    uint32_t uid;
+    uint32_t gid;
+    uint32_t has_birth_time;
+    int64_t modified_seconds;
+    int64_t accessed_seconds;
+    int64_t changed_seconds;
+    int64_t birth_seconds;
+    uint32_t modified_nanoseconds;
+    uint32_t accessed_nanoseconds;
+    uint32_t changed_nanoseconds;
+    uint32_t birth_nanoseconds;
+};
+
+/* The status of `name` relative to directory `dirfd`, following a final symbolic link only when `follow` is set;
+ * with `name` empty, the status of `dirfd` itself (AT_EMPTY_PATH). Returns 0 or an errno value. */
+int custody_status_at(int dirfd, const char *name, int follow, struct custody_file_status *status);
+
+/* The physical offset of the first extent of the open file `fd` (FIEMAP), in *physical. ENODATA when the file has
+ * no extent (empty or all holes); EOPNOTSUPP or ENOTTY where the file system cannot tell. */
+int custody_first_physical_extent(int fd, uint64_t *physical);
+
+/* The names of the extended attributes of open file `fd` (flistxattr) or, when `fd` < 0, of `path` without
+ * following a final link (llistxattr): the length written (or needed, with `size` 0), or minus an errno value. */
+long custody_xattr_list(int fd, const char *path, char *list, size_t size);
+
+/* The value of extended attribute `name`, as custody_xattr_list names the file: the length or minus an errno. */
+long custody_xattr_get(int fd, const char *path, const char *name, void *value, size_t size);
+
+/// syncfs(2): flushes the whole file system holding `fd`. Returns 0, or -1 with errno set.
+int custody_sync_file_system(int fd);
+
 #endif

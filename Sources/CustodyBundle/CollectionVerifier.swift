@@ -1,0 +1,558 @@
+import CustodyBase
+import CustodyCrypto
+import CustodyEngine
+import CustodyIO
+import CustodyLedger
+import Dispatch
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What verifying a collection bundle learned, beyond the checks: counts, the items root, and the items that
+/// failed (or were recorded with an acquisition error), by original path.
+public struct CollectionSummary: Sendable {
+    /// Records read.
+    public var items = 0
+    /// Records by kind.
+    public var kinds: [CollectionRecord.Kind: Int] = [:]
+    /// Regular files whose content is stored, and their content bytes.
+    public var files = 0, bytes: UInt64 = 0
+    /// The root computed over the records.
+    public var itemsRoot: Hash32?
+    /// Items whose verification failed: number, display path, what differs (at most `failuresKept`).
+    public var failedItems: [(number: Int, path: String, problem: String)] = []
+    /// How many items failed.
+    public var failedCount = 0
+    /// Items the seal recorded with an acquisition error (unreadable, vanished, changed), at most `failuresKept`.
+    public var acquisitionErrors: [(number: Int, path: String, error: String)] = []
+    /// How many items carry an acquisition error.
+    public var acquisitionErrorCount = 0
+
+    /// The most failures (and acquisition errors) kept for the report; the counts are always complete.
+    public static let failuresKept = 100_000
+}
+
+/// A multiset of paths in 32 bytes: the sum, modulo 2^256, of their SHA-256 digests. Two listings with the same
+/// sum hold the same paths the same number of times (short of a SHA-256 collision-style search), so the payload
+/// manifest and the files under `data/` are compared in constant memory whatever their count.
+struct PathMultiset: Equatable {
+    private var limbs: [UInt64] = [0, 0, 0, 0]
+    private(set) var count = 0
+
+    mutating func add(_ path: [UInt8]) {
+        let digest = Digester.digest(.sha256, path)
+        var carry: UInt64 = 0
+        for index in 0..<4 {
+            var word: UInt64 = 0
+            for byte in digest[(index * 8)..<(index * 8 + 8)] { word = word << 8 | UInt64(byte) }
+            let (partial, overflow1) = limbs[index].addingReportingOverflow(word)
+            let (total, overflow2) = partial.addingReportingOverflow(carry)
+            limbs[index] = total
+            carry = (overflow1 ? 1 : 0) + (overflow2 ? 1 : 0)
+        }
+        count += 1
+    }
+}
+
+extension BundleVerifier {
+    /// Whether the bag at `root` is a collection bundle (it holds `custody/items.jsonl`).
+    public static func isCollection(_ root: String) -> Bool {
+        guard let info = try? FileSystem.status(root + "/" + BundleLayout.itemRecords, followLinks: false) else {
+            return false
+        }
+        return info.st_mode & S_IFMT == S_IFREG
+    }
+
+    /// Verifies a collection bundle (SPEC.md section 5.13) in bounded memory: the records, the payload manifests
+    /// and the files under `data/` are read as streams, in step.
+    func verifyCollection(report: inout VerificationReport, summary: inout BundleSummary) {
+        var collection = CollectionSummary()
+        guard let bag = checkCollectionStructure(into: &report) else {
+            summary.collection = collection
+            return
+        }
+        summary.bagInfo = bag.bagInfo
+        summary.bundleID = bag.bagInfo.first { $0.label.lowercased() == "external-identifier" }?.value
+        let identities = loadIdentities(into: &report)
+        summary.identities = identities
+        let keys = identities.map(\.verifierKey)
+        let statement = checkCollectionSeal(identities: identities, summary: &summary, into: &report)
+        checkRecords(bag: bag, into: &report, collection: &collection)
+        if let statement, let root = collection.itemsRoot {
+            if statement.itemCount == UInt64(collection.items) && statement.itemsRoot == root {
+                report.pass("items root", "\(collection.items) records hash to the sealed items root \(root.hex)")
+            } else {
+                report.fail("items root", "\(BundleLayout.itemRecords) holds \(collection.items) records with root "
+                    + "\(root.hex); the seal commits to \(statement.itemCount) with root \(statement.itemsRoot.hex)")
+            }
+        }
+        checkLedger(keys: keys, identities: identities, summary: &summary, into: &report)
+        checkCollectionHistory(summary: summary, root: collection.itemsRoot, count: collection.items,
+                               manifestSHA256: bag.manifestSHA256, into: &report)
+        checkConditions(summary: &summary, into: &report)
+        summary.collection = collection
+    }
+
+    /// What the structural pass learned.
+    struct CollectionBag {
+        var bagInfo: [(label: String, value: String)]
+        var manifestSHA256: [UInt8]?
+        var payloadPaths: PathMultiset
+    }
+
+    /// BagIt checks of a collection bag: declaration, bag-info, tag manifests (streamed digests), no links or
+    /// special files anywhere, the files under `data/` against Payload-Oxum and (as a multiset) the manifest.
+    func checkCollectionStructure(into report: inout VerificationReport) -> CollectionBag? {
+        guard let declaration = readTag(BundleLayout.declaration, into: &report) else { return nil }
+        guard declaration == Array(BagIt.declaration.utf8) else {
+            report.fail("bagit.declaration", "bagit.txt is not the BagIt 1.0 declaration")
+            return nil
+        }
+        guard let infoBytes = readTag(BundleLayout.bagInfo, into: &report) else { return nil }
+        let bagInfo: [(label: String, value: String)]
+        do { bagInfo = try BagIt.parseBagInfo(infoBytes, name: BundleLayout.bagInfo) } catch {
+            report.fail("bagit.declaration", "\(error)")
+            return nil
+        }
+        report.pass("bagit.declaration", "BagIt 1.0, bag-info.txt with \(bagInfo.count) labels")
+        // Everything outside data/: small and few; each must be a regular file or custody/.
+        var tagFiles: [String] = []
+        var structureOK = true
+        for (directory, prefix) in [(root, ""), (root + "/" + BundleLayout.custodyDirectory, "custody/")] {
+            let names: [String]
+            do { names = try FileSystem.directoryEntries(directory) } catch {
+                report.fail("bagit.no-links", "\(directory): \(error)")
+                return nil
+            }
+            for name in names.sorted() {
+                let relative = prefix + name
+                guard let info = try? FileSystem.status(root + "/" + relative, followLinks: false) else { continue }
+                let type = info.st_mode & S_IFMT
+                if type == S_IFDIR && (relative == BundleLayout.payloadDirectory
+                                       || relative == BundleLayout.custodyDirectory) { continue }
+                if type != S_IFREG {
+                    report.fail("bagit.no-links", "\(BagIt.printable(relative)): not a regular file (links and "
+                        + "special files are never part of a bundle)")
+                    structureOK = false
+                    continue
+                }
+                if BundleLayout.tagManifests.map(BundleLayout.tagManifestName).contains(relative) { continue }
+                tagFiles.append(relative)
+            }
+        }
+        var payloadFiles = PathMultiset()
+        var payloadBytes: UInt64 = 0
+        let walker = CollectionWalker(roots: [root + "/" + BundleLayout.payloadDirectory],
+                                      options: WalkOptions(followRootLinks: false))
+        while let entry = walker.next() {
+            if let error = entry.error {
+                report.fail("bagit.no-links", "\(BagIt.printable(entry.relativePathString)): \(error)")
+                structureOK = false
+                continue
+            }
+            switch entry.kind {
+            case .directory: continue
+            case .regular:
+                payloadFiles.add(entry.relativePath)
+                payloadBytes += entry.metadata?.size ?? 0
+            default:
+                report.fail("bagit.no-links", "\(BagIt.printable(entry.relativePathString)): a \(entry.kind.rawValue) "
+                    + "(links and special files are never part of a bundle)")
+                structureOK = false
+            }
+        }
+        if structureOK {
+            report.pass("bagit.no-links", "\(payloadFiles.count) payload files and \(tagFiles.count) tag files, no "
+                + "links or special files")
+        }
+        let oxum = bagInfo.first { $0.label == "Payload-Oxum" }?.value ?? ""
+        if oxum == "\(payloadBytes).\(payloadFiles.count)" {
+            report.pass("bagit.payload-oxum", "Payload-Oxum \(oxum) matches data/")
+        } else {
+            report.fail("bagit.payload-oxum", "Payload-Oxum '\(oxum)' differs from data/ (\(payloadBytes) bytes in "
+                + "\(payloadFiles.count) files)")
+        }
+        var manifestSHA256: [UInt8]?
+        for algorithm in BundleLayout.tagManifests {
+            let name = BundleLayout.tagManifestName(algorithm)
+            guard let bytes = readTag(name, into: &report) else { continue }
+            let entries: [(path: String, digest: [UInt8])]
+            do { entries = try BagIt.parseManifest(bytes, name: name, algorithm: algorithm) } catch {
+                report.fail("bagit.\(name)", "\(error)")
+                continue
+            }
+            var problems: [String] = []
+            var listed = Set<String>()
+            for entry in entries {
+                listed.insert(entry.path)
+                guard tagFiles.contains(entry.path) else {
+                    problems.append("\(BagIt.printable(entry.path)): listed but not a tag file of the bag")
+                    continue
+                }
+                do {
+                    let digests = try streamDigests(root + "/" + entry.path, [algorithm, .sha256])
+                    if entry.path == BundleLayout.manifestName(.sha256) { manifestSHA256 = digests[.sha256] }
+                    if !constantTimeEqual(digests[algorithm] ?? [], entry.digest) {
+                        problems.append("\(BagIt.printable(entry.path)): \(algorithm.rawValue) differs (the file was "
+                            + "changed after sealing)")
+                    }
+                } catch {
+                    problems.append("\(BagIt.printable(entry.path)): \(error)")
+                }
+            }
+            for file in tagFiles where !listed.contains(file) {
+                problems.append("\(BagIt.printable(file)): not listed (added after sealing)")
+            }
+            if problems.isEmpty {
+                report.pass("bagit.\(name)", "\(entries.count) tag files match")
+            } else {
+                for problem in problems { report.fail("bagit.\(name)", problem) }
+            }
+        }
+        return CollectionBag(bagInfo: bagInfo, manifestSHA256: manifestSHA256, payloadPaths: payloadFiles)
+    }
+
+    /// The SHA-256 (and `algorithms`) of a file inside the bag, read as a stream.
+    func streamDigests(_ path: String, _ algorithms: [DigestAlgorithm]) throws -> [DigestAlgorithm: [UInt8]] {
+        let descriptor = try BagTree.openRegular(path)
+        defer { descriptor.close() }
+        let digesters = Array(Set(algorithms)).map { Digester($0) }
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let got = try buffer.withUnsafeMutableBytes { try descriptor.read(into: $0) }
+            if got == 0 { break }
+            buffer.withUnsafeBytes { raw in
+                for digester in digesters { digester.update(UnsafeRawBufferPointer(rebasing: raw[0..<got])) }
+            }
+        }
+        var result: [DigestAlgorithm: [UInt8]] = [:]
+        for digester in digesters { result[digester.algorithm] = digester.finalize() }
+        return result
+    }
+
+    /// Checks the seal's signature and parses its v2 statement (bundle ID and tag manifest checked here; the
+    /// items count and root once the records are read).
+    func checkCollectionSeal(identities: [Identity], summary: inout BundleSummary,
+                             into report: inout VerificationReport) -> CollectionSealStatement? {
+        guard let bytes = readTag(BundleLayout.seal, into: &report) else { return nil }
+        let note: SignedNote
+        let verified: [NoteVerifierKey]
+        do {
+            note = try SignedNote.parse(bytes)
+            verified = try note.verify(with: identities.map(\.verifierKey))
+        } catch {
+            report.fail("seal signature", "\(BundleLayout.seal): \(error)")
+            return nil
+        }
+        guard let signer = verified.first, let identity = identities.first(where: { $0.name == signer.name }) else {
+            report.fail("seal signature", "\(BundleLayout.seal): no signature by an identity in "
+                + "\(BundleLayout.identities)")
+            return nil
+        }
+        summary.sealer = identity
+        let (status, detail) = describe(trust?.standing(name: identity.name, key: identity.publicKey),
+                                        name: identity.name, keyID: identity.keyIDHex)
+        report.checks.append(VerificationCheck("seal signature", status, detail))
+        let statement: CollectionSealStatement
+        do { statement = try CollectionSealStatement(text: note.text) } catch {
+            report.fail("seal statement", "\(error)")
+            return nil
+        }
+        var problems: [String] = []
+        if statement.bundleID != summary.bundleID {
+            problems.append("the seal names bundle \(statement.bundleID), bag-info says \(summary.bundleID ?? "none")")
+        }
+        if let tagManifest = try? BagTree.readRegular(root + "/" + BundleLayout.tagManifestName(.sha256),
+                                                       limit: BagValidator.tagFileLimit) {
+            let digest = SealDigest.tagManifestDigest(withoutSeal: tagManifest)
+            if !constantTimeEqual(digest, statement.tagManifestDigest) {
+                problems.append("tagmanifest-sha256.txt differs from the one sealed (a tag file was changed, added or "
+                    + "removed after sealing)")
+            }
+        }
+        let count = summary.bagInfo.first { $0.label == "Custody-Item-Count" }?.value
+        if count != String(statement.itemCount) {
+            problems.append("bag-info's Custody-Item-Count \(count ?? "none") differs from the seal's "
+                + "\(statement.itemCount)")
+        }
+        if problems.isEmpty {
+            report.pass("seal statement", "bundle ID, tag manifest and the items root of \(statement.itemCount) "
+                + "records match the seal")
+        } else {
+            for problem in problems { report.fail("seal statement", problem) }
+        }
+        return statement
+    }
+
+    /// The ledger must hold an `acquire` entry committing to the items root and count, and a `seal` entry naming
+    /// the payload manifest's digest and the same root.
+    func checkCollectionHistory(summary: BundleSummary, root: Hash32?, count: Int, manifestSHA256: [UInt8]?,
+                                into report: inout VerificationReport) {
+        guard !summary.entries.isEmpty else { return }
+        let bundle = summary.bundleID ?? ""
+        func commits(_ subject: LedgerSubject) -> Bool {
+            subject.id == bundle && subject.attributes["items-root"]?.stringValue == root?.hex
+                && subject.attributes["items"]?.intValue == Int64(count)
+        }
+        var problems: [String] = []
+        if !summary.entries.contains(where: { $0.action == .acquire && $0.subjects.contains(where: commits) }) {
+            problems.append("no acquire entry commits to the items root and count of \(BundleLayout.itemRecords)")
+        }
+        let seals = summary.entries.filter { $0.action == .seal }.flatMap(\.subjects).filter(commits)
+        if seals.isEmpty {
+            problems.append("no seal entry for bundle \(bundle) with its items root")
+        } else if !seals.contains(where: {
+            $0.attributes["manifest-sha256"]?.stringValue == manifestSHA256.map { Hex.encode($0) } }) {
+            problems.append("the seal entry's manifest-sha256 differs from the SHA-256 of "
+                + BundleLayout.manifestName(.sha256))
+        }
+        if problems.isEmpty {
+            report.pass("custody history", "the acquire and seal entries commit to the items root, and the seal "
+                + "entry to the payload manifest's digest")
+        } else {
+            for problem in problems { report.fail("custody history", problem) }
+        }
+    }
+
+    /// One record's payload to check, with its manifest digests.
+    struct PendingPayload: Sendable {
+        var record: CollectionRecord
+        var manifest: [DigestAlgorithm: [UInt8]]
+        var leaves: [Hash32]?
+        var problems: [String]
+    }
+
+    /// Reads the records, the payload manifests and the leaves in step; checks each record's form, its payload
+    /// path, and (in parallel batches) its payload's stored digests and content.
+    func checkRecords(bag: CollectionBag, into report: inout VerificationReport,
+                      collection: inout CollectionSummary) {
+        var reader: ItemRecordsReader
+        do { reader = try ItemRecordsReader(path: root + "/" + BundleLayout.itemRecords) } catch {
+            report.fail("items", "\(BundleLayout.itemRecords): \(error)")
+            return
+        }
+        defer { reader.close() }
+        var manifests: [(DigestAlgorithm, ManifestLineReader)] = []
+        for algorithm in BundleLayout.payloadManifests {
+            do {
+                manifests.append((algorithm, try ManifestLineReader(root: root, algorithm: algorithm)))
+            } catch {
+                report.fail("bagit.\(BundleLayout.manifestName(algorithm))", "\(error)")
+                return
+            }
+        }
+        defer { for (_, manifest) in manifests { manifest.close() } }
+        let leavesFile = try? BagTree.openRegular(root + "/" + BundleLayout.leavesFile)
+        defer { leavesFile?.close() }
+        var listed = PathMultiset()
+        var batch: [PendingPayload] = []
+        var structural: [String] = []
+        var formOK = true
+        func flush(_ report: inout VerificationReport) {
+            for outcome in verifyBatch(batch) where !outcome.problems.isEmpty {
+                collection.failedCount += 1
+                if collection.failedItems.count < CollectionSummary.failuresKept {
+                    collection.failedItems.append((outcome.record.number, outcome.record.displayPath,
+                                                   outcome.problems.joined(separator: "; ")))
+                }
+            }
+            batch.removeAll(keepingCapacity: true)
+        }
+        do {
+            while let record = try reader.next() {
+                collection.items += 1
+                collection.kinds[record.kind, default: 0] += 1
+                if let error = record.error {
+                    collection.acquisitionErrorCount += 1
+                    if collection.acquisitionErrors.count < CollectionSummary.failuresKept {
+                        collection.acquisitionErrors.append((record.number, record.displayPath, error))
+                    }
+                }
+                if let problem = formProblem(record) {
+                    structural.append("item \(record.number) (\(record.displayPath)): \(problem)")
+                    formOK = false
+                }
+                guard let content = record.content else { continue }
+                collection.files += 1
+                collection.bytes += content.size
+                var pending = PendingPayload(record: record, manifest: [:], leaves: nil, problems: [])
+                for (algorithm, manifest) in manifests {
+                    guard let line = try manifest.next() else {
+                        structural.append("\(BundleLayout.manifestName(algorithm)) ends before item "
+                            + "\(record.number)'s payload")
+                        formOK = false
+                        continue
+                    }
+                    if line.path != content.payload {
+                        structural.append("\(BundleLayout.manifestName(algorithm)):\(manifest.lineNumber) lists "
+                            + "\(BagIt.printable(line.path)) where item \(record.number)'s payload "
+                            + "\(BagIt.printable(content.payload)) belongs")
+                        formOK = false
+                    }
+                    if algorithm == .sha256 { listed.add(Array(line.path.utf8)) }
+                    pending.manifest[algorithm] = line.digest
+                }
+                if content.chunkCount > 1 {
+                    pending.leaves = readLeaves(leavesFile, content: content, problems: &pending.problems)
+                }
+                batch.append(pending)
+                if batch.count >= 256 { flush(&report) }
+                if structural.count > 1000 { break }
+            }
+            for (algorithm, manifest) in manifests {
+                if let extra = try manifest.next() {
+                    structural.append("\(BundleLayout.manifestName(algorithm)):\(manifest.lineNumber) lists "
+                        + "\(BagIt.printable(extra.path)), which no record names")
+                    formOK = false
+                }
+            }
+        } catch {
+            structural.append("\(error)")
+            formOK = false
+        }
+        flush(&report)
+        collection.itemsRoot = formOK ? reader.root : nil
+        if listed != bag.payloadPaths {
+            structural.append("the payload manifest lists \(listed.count) files, data/ holds "
+                + "\(bag.payloadPaths.count) others or more (a payload file was added, removed or renamed)")
+            formOK = false
+        }
+        if formOK {
+            let kinds = collection.kinds.sorted { $0.value > $1.value }.map { "\($0.value) \($0.key.rawValue)" }
+            report.pass("items", "\(collection.items) records (\(kinds.joined(separator: ", "))), each in canonical "
+                + "form with its payload in both manifests")
+        } else {
+            for problem in structural.prefix(100) { report.fail("items", problem) }
+            if structural.count > 100 { report.fail("items", "and \(structural.count - 100) more problems") }
+        }
+        if collection.failedCount == 0 {
+            report.pass("items content", "\(collection.files) payload files match the manifests"
+                + (fast ? "" : "; content (\(ByteSize.describe(collection.bytes))) re-hashed and matches"))
+        } else {
+            for failed in collection.failedItems.prefix(100) {
+                report.fail("item \(failed.number) \(failed.path)", failed.problem)
+            }
+            if collection.failedCount > 100 {
+                report.fail("items content", "and \(collection.failedCount - 100) more items failed")
+            }
+        }
+        if fast { report.skip("items content", "content not decompressed or re-hashed (--fast)") }
+        if collection.acquisitionErrorCount > 0 {
+            report.warn("acquisition errors", "\(collection.acquisitionErrorCount) items were recorded with an error "
+                + "at sealing (unreadable, vanished or changed): "
+                + collection.acquisitionErrors.prefix(3).map { "\($0.path): \($0.error)" }.joined(separator: "; "))
+        }
+    }
+
+    private func formProblem(_ record: CollectionRecord) -> String? {
+        let components = record.path.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+        if record.path.contains(0) { return "its path holds a NUL" }
+        if components.contains(where: { $0.isEmpty || $0.elementsEqual([46]) || $0.elementsEqual([46, 46]) }) {
+            return "its path has an empty, '.' or '..' component"
+        }
+        switch record.kind {
+        case .symlink where record.target == nil: return "a symbolic link without its target"
+        case .hardlink where record.linkTo == nil: return "a hard link without 'linkTo'"
+        case .file where record.content == nil && record.error == nil: return "a file with neither content nor error"
+        default: break
+        }
+        if record.kind != .file && record.content != nil { return "a \(record.kind.rawValue) with content" }
+        if let content = record.content {
+            let suffix = content.encoding == .gzip ? ".gz" : ""
+            let expected = PayloadNames.payloadPath(record.path, isDirectory: false, suffix: suffix)
+            if content.payload != expected {
+                return "payload \(BagIt.printable(content.payload)) is not the name its path gives "
+                    + "(\(BagIt.printable(expected)))"
+            }
+        }
+        return nil
+    }
+
+    private func readLeaves(_ file: FileDescriptor?, content: CollectionRecord.Content,
+                            problems: inout [String]) -> [Hash32]? {
+        guard let file, let offset = content.leavesOffset else {
+            problems.append("no leaf list for its \(content.chunkCount) chunks in \(BundleLayout.leavesFile)")
+            return nil
+        }
+        let count = Int(content.chunkCount)
+        guard count <= 1 << 25 else {
+            problems.append("\(count) chunks: more leaves than custody reads")
+            return nil
+        }
+        var bytes = [UInt8](repeating: 0, count: count * 32)
+        let got = (try? bytes.withUnsafeMutableBytes { try file.readFully(into: $0, at: offset) }) ?? 0
+        guard got == bytes.count else {
+            problems.append("\(BundleLayout.leavesFile) ends before its \(count) leaves at byte \(offset)")
+            return nil
+        }
+        let leaves = stride(from: 0, to: bytes.count, by: 32).map { Hash32(bytes[$0..<($0 + 32)])! }
+        guard Merkle.root(leaves: leaves).hex == content.tree else {
+            problems.append("its leaves in \(BundleLayout.leavesFile) do not hash to its tree digest")
+            return nil
+        }
+        return leaves
+    }
+
+    /// Checks a batch of payloads in parallel (each: stored digests against the manifests and, unless fast, the
+    /// content against the record).
+    private func verifyBatch(_ batch: [PendingPayload]) -> [PendingPayload] {
+        let results = Mutex([PendingPayload?](repeating: nil, count: batch.count))
+        DispatchQueue.concurrentPerform(iterations: batch.count) { index in
+            var item = batch[index]
+            guard let content = item.record.content else { return }
+            let path = root + "/" + content.payload
+            if let problem = checkManifestDigests(path: path, expected: item.manifest, payload: content.payload) {
+                item.problems.append(problem)
+            }
+            if !fast && item.problems.isEmpty {
+                item.problems += contentProblems(
+                    payload: content.payload, encoding: content.encoding, size: content.size,
+                    chunkSize: content.chunkSize, tree: content.tree, digests: content.digests,
+                    leaves: content.chunkCount > 1 ? item.leaves : nil, path: path,
+                    label: "item \(item.record.number)")
+            }
+            let done = item
+            results.withLock { $0[index] = done }
+        }
+        return results.withLock { $0.compactMap { $0 } }
+    }
+}
+
+/// Reads a payload manifest one `HEX  PATH` line at a time.
+final class ManifestLineReader {
+    private let descriptor: FileDescriptor
+    private var lines: LineReader
+    private let algorithm: DigestAlgorithm
+    private let name: String
+
+    init(root: String, algorithm: DigestAlgorithm) throws {
+        self.algorithm = algorithm
+        name = BundleLayout.manifestName(algorithm)
+        descriptor = try BagTree.openRegular(root + "/" + name)
+        lines = LineReader(descriptor, maximumLength: 64 << 10)
+    }
+
+    var lineNumber: Int { lines.lineNumber }
+
+    func close() { descriptor.close() }
+
+    /// The next line's path and digest, or nil at the end.
+    func next() throws -> (path: String, digest: [UInt8])? {
+        let line: [UInt8]
+        do {
+            guard let next = try lines.next() else { return nil }
+            line = next
+        } catch {
+            throw BundleError.manifestLineMalformed(file: name, line: lines.lineNumber + 1)
+        }
+        guard let text = String(validating: line, as: UTF8.self) else {
+            throw BundleError.tagFileNotUTF8(file: name)
+        }
+        let parsed = try BagIt.parseManifest(Array((text + "\n").utf8), name: name, algorithm: algorithm)
+        guard let entry = parsed.first, parsed.count == 1 else {
+            throw BundleError.manifestLineMalformed(file: name, line: lines.lineNumber)
+        }
+        return entry
+    }
+}
