@@ -34,7 +34,7 @@ public struct BundleSummary: Sendable {
     /// to show beside the sealed values.
     public var computed: [Int: ComputedContent] = [:]
     /// For a collection bundle (SPEC.md section 5.13): its counts, items root and failures; `items` is then empty.
-    public var collection: CollectionSummary?
+    public var collection: CollectionVerification?
 
     /// A summary that knows nothing yet.
     package init() {}

@@ -11,7 +11,7 @@ import Glibc
 
 /// What verifying a collection bundle learned, beyond the checks: counts, the items root, and the items that
 /// failed (or were recorded with an acquisition error), by original path.
-public struct CollectionSummary: Sendable {
+public struct CollectionVerification: Sendable {
     /// Records read.
     public var items = 0
     /// Records by kind.
@@ -67,7 +67,7 @@ extension BundleVerifier {
     /// Verifies a collection bundle (SPEC.md section 5.13) in bounded memory: the records, the payload manifests
     /// and the files under `data/` are read as streams, in step.
     func verifyCollection(report: inout VerificationReport, summary: inout BundleSummary) {
-        var collection = CollectionSummary()
+        var collection = CollectionVerification()
         guard let bag = checkCollectionStructure(into: &report) else {
             summary.collection = collection
             return
@@ -326,7 +326,7 @@ extension BundleVerifier {
     /// Reads the records, the payload manifests and the leaves in step; checks each record's form, its payload
     /// path, and (in parallel batches) its payload's stored digests and content.
     func checkRecords(bag: CollectionBag, into report: inout VerificationReport,
-                      collection: inout CollectionSummary) {
+                      collection: inout CollectionVerification) {
         var reader: ItemRecordsReader
         do { reader = try ItemRecordsReader(path: root + "/" + BundleLayout.itemRecords) } catch {
             report.fail("items", "\(BundleLayout.itemRecords): \(error)")
@@ -352,7 +352,7 @@ extension BundleVerifier {
         func flush(_ report: inout VerificationReport) {
             for outcome in verifyBatch(batch) where !outcome.problems.isEmpty {
                 collection.failedCount += 1
-                if collection.failedItems.count < CollectionSummary.failuresKept {
+                if collection.failedItems.count < CollectionVerification.failuresKept {
                     collection.failedItems.append((outcome.record.number, outcome.record.displayPath,
                                                    outcome.problems.joined(separator: "; ")))
                 }
@@ -365,7 +365,7 @@ extension BundleVerifier {
                 collection.kinds[record.kind, default: 0] += 1
                 if let error = record.error {
                     collection.acquisitionErrorCount += 1
-                    if collection.acquisitionErrors.count < CollectionSummary.failuresKept {
+                    if collection.acquisitionErrors.count < CollectionVerification.failuresKept {
                         collection.acquisitionErrors.append((record.number, record.displayPath, error))
                     }
                 }

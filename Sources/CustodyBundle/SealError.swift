@@ -122,9 +122,9 @@ public enum SealError: CustodyFailure, Equatable {
         case .nothingToSeal(let paths):
             return "no files to seal in \(paths.joined(separator: ", "))"
         case .tooManyItems(let count, let maximum):
-            return "the inputs hold \(count) items; a bundle holds at most \(maximum) (its seal entry lists every "
-                + "item within the ledger's 1 MiB entry limit): archive the folder (tar) and seal the archive, or "
-                + "seal it in parts"
+            return "the inputs name \(count) files; an image bundle holds at most \(maximum) (its seal entry lists "
+                + "every item within the ledger's 1 MiB entry limit): seal the folder holding them instead (a "
+                + "collection bundle has no item limit)"
         case .interrupted(let finalPath, let workPath):
             return "interrupted: the partial seal of \(finalPath) is kept in \(workPath); resume it to continue"
         case .noInterruptedSeal(let finalPath, let workPath):

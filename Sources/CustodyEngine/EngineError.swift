@@ -45,6 +45,9 @@ public enum EngineError: CustodyFailure, Equatable {
     /// A line of a hash list (`source`, 1-based `line`) that cannot be used; `problem` says why.
     case hashList(source: String, line: Int, problem: String)
 
+    /// The system refused every thread a collection run needs.
+    case noThreads
+
     /// Every case is an operation that could not be done.
     public var kind: FailureKind { .operational }
 
@@ -60,6 +63,9 @@ public enum EngineError: CustodyFailure, Equatable {
         case .changedSize(let path, let change, let activity):
             return "\(path): changed size while being read (\(change.atStart) bytes at start, \(change.atEnd) at "
                 + "end, \(change.read) read); \(activity.rawValue) it again once it is stable"
+        case .noThreads:
+            return "the system refused to start the threads for hashing the collection; try again with fewer "
+                + "processes running"
         case .zlib(let call, let status):
             return "zlib: \(call) failed" + (status.map { " (status \($0))" } ?? "")
         case .isal(let call, let detail):

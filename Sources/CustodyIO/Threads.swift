@@ -73,3 +73,39 @@ extension DispatchSemaphore {
         return semaphore
     }
 }
+
+/// Threads started together and joined later: work that must run beside the caller's own (a walk feeding
+/// workers while the caller consumes results).
+package final class StartedThreads {
+    private var threads: [pthread_t] = []
+    /// How many of the bodies got a thread (the first ones; starting stops at the first the system refuses).
+    package private(set) var startedCount = 0
+
+    /// Starts the bodies, in order, each on a thread of its own, until the system refuses one (see `startedCount`).
+    package init(_ bodies: [@Sendable () -> Void]) {
+        final class Body: Sendable {
+            let run: @Sendable () -> Void
+            init(_ run: @escaping @Sendable () -> Void) { self.run = run }
+        }
+        for body in bodies {
+            let context = Unmanaged.passRetained(Body(body)).toOpaque()
+            var thread = pthread_t()
+            let status = pthread_create(&thread, nil, { context in
+                Unmanaged<Body>.fromOpaque(context!).takeRetainedValue().run()
+                return nil
+            }, context)
+            guard status == 0 else {
+                Unmanaged<Body>.fromOpaque(context).release()
+                break
+            }
+            threads.append(thread)
+        }
+        startedCount = threads.count
+    }
+
+    /// Waits for every started thread to end.
+    package func join() {
+        for thread in threads { pthread_join(thread, nil) }
+        threads = []
+    }
+}

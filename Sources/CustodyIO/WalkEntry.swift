@@ -4,7 +4,7 @@ import Glibc
 #endif
 
 /// A time stamp of a file: seconds and nanoseconds since 1970-01-01 UTC.
-public struct WalkTime: Sendable, Equatable, Hashable {
+public struct WalkTime: Sendable, Equatable, Hashable, CustomStringConvertible {
     /// Whole seconds since the epoch (negative before it).
     public var seconds: Int64
     /// Nanoseconds within the second, 0 to 999,999,999.
@@ -14,6 +14,12 @@ public struct WalkTime: Sendable, Equatable, Hashable {
     public init(seconds: Int64, nanoseconds: UInt32) {
         self.seconds = seconds
         self.nanoseconds = nanoseconds
+    }
+
+    /// `SECONDS.NANOSECONDS`, nine digits after the point.
+    public var description: String {
+        let digits = String(nanoseconds)
+        return "\(seconds).\(String(repeating: "0", count: Swift.max(0, 9 - digits.count)))\(digits)"
     }
 }
 

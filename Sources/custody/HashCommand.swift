@@ -96,36 +96,46 @@ struct HashCommand: ParsableCommand {
             if let listed = list.treeChunkSize, algorithms.contains(.tree) { chunkSize = listed }
             known = list
         }
-        var hadError = false
-        let inputs = InputHasher.enumerate(paths, recursive: recursive,
-                                           followSymlinks: followSymlinks) { message, isError in
-            Terminal.error(message)
-            if isError { hadError = true }
-        }
+        let report = HashRunReport(json: outputFormat == .json && known == nil, quiet: quietOption.quiet)
         let commandLine = (["custody"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
         if known == nil { printHeader(outputFormat, algorithms: algorithms, commandLine: commandLine) }
         var results: [FileDigests] = []
-        for input in inputs {
-            var pipeline = ChunkPipeline(chunkSize: chunkSize, linearDigests: algorithms.compactMap(\.linear),
-                                         computeTree: algorithms.contains(.tree), readers: readersOption.readers)
-            let display = ProgressReporter(label: "hashing", totalBytes: ProgressReporter.size(of: input.path),
-                                           quiet: quietOption.quiet)
-            pipeline.progress = { display.item(input.path, bytesDone: $0) }
-            do {
-                let digests = try InputHasher.hash(input, pipeline: pipeline)
-                display.finish()
-                if known == nil {
-                    printRecord(digests, format: outputFormat, algorithms: algorithms)
-                } else {
-                    results.append(digests)
+        let emit: (FileDigests) -> Void = { digests in
+            if known == nil {
+                printRecord(digests, format: outputFormat, algorithms: algorithms)
+            } else {
+                results.append(digests)
+            }
+        }
+        for path in paths {
+            if recursive && !followSymlinks && path != "-" && isDirectory(path) {
+                try hashCollection(path, algorithms: algorithms, chunkSize: chunkSize, report: report, emit: emit)
+                continue
+            }
+            let inputs = InputHasher.enumerate([path], recursive: recursive,
+                                               followSymlinks: followSymlinks) { message, isError in
+                if isError { report.failure(message) } else { report.note(message) }
+            }
+            for input in inputs {
+                var pipeline = ChunkPipeline(chunkSize: chunkSize, linearDigests: algorithms.compactMap(\.linear),
+                                             computeTree: algorithms.contains(.tree), readers: readersOption.readers)
+                let display = ProgressReporter(label: "hashing", totalBytes: ProgressReporter.size(of: input.path),
+                                               quiet: quietOption.quiet)
+                pipeline.progress = { display.item(input.path, bytesDone: $0) }
+                do {
+                    let digests = try InputHasher.hash(input, pipeline: pipeline)
+                    display.finish()
+                    report.hashed(digests.size)
+                    emit(digests)
+                } catch {
+                    display.finish()
+                    report.failure(describe(error, path: input.path), path: input.path)
                 }
-            } catch {
-                display.finish()
-                Terminal.error(describe(error, path: input.path))
-                hadError = true
             }
         }
         if known == nil { printFooter(outputFormat) }
+        let hadError = report.failures > 0
+        if recursive { report.finish() }
         if let known {
             let report = AuditReport.audit(results, against: known, workingDirectory: currentDirectory())
             printAudit(report, json: outputFormat == .json)
@@ -134,6 +144,42 @@ struct HashCommand: ParsableCommand {
             return
         }
         if hadError { throw ExitCode(ExitStatus.operationalError.rawValue) }
+    }
+
+    /// Hashes the files under the directory `root` with the collection engine (walk and hashing overlapped, many
+    /// files in flight), handing each file's digests to `emit` in walk order and every problem to `report`.
+    private func hashCollection(_ root: String, algorithms: [HashAlgorithm], chunkSize: Int, report: HashRunReport,
+                                emit: (FileDigests) -> Void) throws {
+        let hasher = CollectionHasher(chunkSize: chunkSize, linearDigests: algorithms.compactMap(\.linear),
+                                      computesTree: algorithms.contains(.tree))
+        let progress = CollectionProgressDisplay(label: root, quiet: quietOption.quiet)
+        defer { progress.finish() }
+        _ = try hasher.run(roots: [root]) { item, tally in
+            let path = item.entry.pathString
+            if let digests = item.digests {
+                report.hashed(digests.size)
+                progress.update(report: report, tally: tally)
+                emit(digests)
+                return
+            }
+            if let problem = item.problem {
+                report.failure("\(Printable.escapingControls(path)): \(problem)", path: path, reason: problem)
+                return
+            }
+            switch item.entry.kind {
+            case .symlink:
+                report.note("\(Printable.escapingControls(path)): symbolic link skipped (use -L to follow links)")
+            case .fifo, .socket, .characterDevice, .blockDevice, .unknown:
+                report.note("\(Printable.escapingControls(path)): special file skipped")
+            case .regular, .directory:
+                break
+            }
+        }
+    }
+
+    private func isDirectory(_ path: String) -> Bool {
+        guard let info = try? FileSystem.status(path, followLinks: true) else { return false }
+        return info.st_mode & S_IFMT == S_IFDIR
     }
 
     private func describe(_ error: Error, path: String) -> String {
@@ -236,4 +282,109 @@ func currentDirectory() -> String {
     var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
     guard getcwd(&buffer, buffer.count) != nil else { return "." }
     return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// What a `hash` run met, for the summary on stderr: counts, and the problems listed by path (at most
+/// `listLimit` failure lines and as many notes on stderr; with `json`, every failure is also an object on stdout).
+final class HashRunReport {
+    /// The most failure lines (and, separately, notes) written to stderr.
+    static let listLimit = 100
+
+    private let json: Bool
+    private let quiet: Bool
+    private let start = MonotonicClock.seconds()
+    /// Files hashed.
+    private(set) var files: UInt64 = 0
+    /// Their bytes.
+    private(set) var bytes: UInt64 = 0
+    /// Inputs that could not be hashed.
+    private(set) var failures = 0
+    /// Entries skipped (links, special files).
+    private(set) var skipped = 0
+
+    init(json: Bool, quiet: Bool) {
+        self.json = json
+        self.quiet = quiet
+    }
+
+    /// Counts one hashed file of `size` bytes.
+    func hashed(_ size: UInt64) {
+        files += 1
+        bytes += size
+    }
+
+    /// An input that could not be hashed: `message` (`PATH: what: reason`) on stderr while under the limit; with
+    /// `json`, `{"error":REASON,"path":PATH}` on stdout whatever the count (`{"error":MESSAGE}` without a path).
+    func failure(_ message: String, path: String? = nil, reason: String? = nil) {
+        failures += 1
+        if failures <= Self.listLimit { Terminal.error(message) }
+        if json {
+            var object: [String: JSONValue] = ["error": .string(reason ?? message)]
+            if let path { object["path"] = .string(path) }
+            Terminal.line(JSONValue.object(object).canonicalString)
+        }
+    }
+
+    /// Something skipped, not an error (a link, a special file).
+    func note(_ message: String) {
+        skipped += 1
+        if skipped <= Self.listLimit { Terminal.error(message) }
+    }
+
+    /// Ends the run: how many lines were left out, and (unless quiet) the summary line.
+    func finish() {
+        if failures > Self.listLimit {
+            Terminal.error("\(failures - Self.listLimit) more failures not listed"
+                               + (json ? "" : " (--json lists every one)"))
+        }
+        if skipped > Self.listLimit { Terminal.error("\(skipped - Self.listLimit) more skipped entries not listed") }
+        guard !quiet else { return }
+        let seconds = max(MonotonicClock.seconds() - start, 1e-6)
+        let rate = Double(bytes) / seconds
+        let filesPerSecond = Int(Double(files) / seconds)
+        Terminal.writeError("hashed \(files) files, \(ByteSize.describe(bytes)) in \(formatFixed(seconds, decimals: 2)) "
+                                + "s (\(ByteSize.describe(UInt64(rate)))/s, \(filesPerSecond) files/s); "
+                                + "\(failures) failed, \(skipped) skipped\n")
+    }
+}
+
+/// Progress of a collection on a terminal: files and bytes done of those found (of the total once the walk has
+/// ended), rate and ETA, at most five redraws a second.
+final class CollectionProgressDisplay {
+    private let label: String
+    private let enabled: Bool
+    private let start = MonotonicClock.seconds()
+    private var lastDraw = 0.0
+    private var drew = false
+
+    init(label: String, quiet: Bool) {
+        self.label = label
+        enabled = !quiet && Terminal.stderrIsTerminal
+    }
+
+    func update(report: HashRunReport, tally: CollectionTally) {
+        guard enabled else { return }
+        let now = MonotonicClock.seconds()
+        guard now - lastDraw >= 0.2 else { return }
+        lastDraw = now
+        drew = true
+        let elapsed = max(now - start, 1e-6)
+        let rate = Double(report.bytes) / elapsed
+        let of = tally.walkFinished ? "of" : "of at least"
+        var text = "\r\(Printable.escapingControls(label)): \(report.files) \(of) \(tally.filesFound) files, "
+            + "\(ByteSize.describe(report.bytes)) \(of) \(ByteSize.describe(tally.bytesFound))"
+        if tally.walkFinished, tally.bytesFound > 0, rate > 0, report.bytes < tally.bytesFound {
+            let percent = Double(report.bytes) * 100 / Double(tally.bytesFound)
+            let remaining = Int(Double(tally.bytesFound - report.bytes) / rate)
+            text += " (\(formatFixed(percent, decimals: 0))%), ETA \(remaining / 60):"
+                + "\(remaining % 60 < 10 ? "0" : "")\(remaining % 60)"
+        }
+        text += ", \(ByteSize.describe(UInt64(rate)))/s   "
+        Terminal.writeError(text)
+    }
+
+    func finish() {
+        guard enabled, drew else { return }
+        Terminal.writeError("\r\u{1B}[K")
+    }
 }

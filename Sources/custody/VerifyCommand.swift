@@ -136,6 +136,7 @@ struct VerifyCommand: ParsableCommand {
             "items": .array(items),
         ]
         if let id = summary.bundleID { members["bundle"] = .string(id) }
+        if let collection = summary.collection { members["collection"] = collectionJSON(collection) }
         if let conditions = summary.conditions { members["conditions"] = conditions.json }
         if let sealer = summary.sealer {
             members["sealedBy"] = .object(["name": .string(sealer.name), "agency": .string(sealer.agency),
@@ -144,6 +145,31 @@ struct VerifyCommand: ParsableCommand {
         }
         return .object(members)
     }
+
+    /// A collection bundle's counts, root and failed items, as SPEC 5.13 lists them.
+    static func collectionJSON(_ collection: CollectionVerification) -> JSONValue {
+        var kinds: [String: JSONValue] = [:]
+        for (kind, count) in collection.kinds { kinds[kind.rawValue] = .int(Int64(count)) }
+        let failed: [JSONValue] = collection.failedItems.map { failure in
+            .object(["n": .int(Int64(failure.number)), "path": .string(failure.path),
+                     "problem": .string(failure.problem)])
+        }
+        let errors: [JSONValue] = collection.acquisitionErrors.map { failure in
+            .object(["n": .int(Int64(failure.number)), "path": .string(failure.path), "error": .string(failure.error)])
+        }
+        var members: [String: JSONValue] = [:]
+        members["items"] = .int(Int64(collection.items))
+        members["files"] = .int(Int64(collection.files))
+        members["bytes"] = .int(Int64(collection.bytes))
+        members["itemsRoot"] = collection.itemsRoot.map { .string($0.hex) } ?? .null
+        members["kinds"] = .object(kinds)
+        members["failedCount"] = .int(Int64(collection.failedCount))
+        members["failedItems"] = .array(failed)
+        members["acquisitionErrorCount"] = .int(Int64(collection.acquisitionErrorCount))
+        members["acquisitionErrors"] = .array(errors)
+        return .object(members)
+    }
+
 }
 
 /// How a verification ended, as the last line and JSON `outcome` say it.

@@ -462,6 +462,81 @@ final class HashCommandTests: XCTestCase {
         XCTAssertTrue(followed.err.contains("No such file or directory"), followed.err)
     }
 
+    /// The collection path of `hash -r`: 4,001 files and empty folders, digests as sha256sum computes them, in
+    /// byte order, and the summary on stderr (stdout stays the hash list).
+    func testRecursiveCollectionDigestsOrderAndSummary() throws {
+        var files: [String: [UInt8]] = [:]
+        for index in 0..<4001 { files["c/d\(index % 7)/f\(index)"] = content("f\(index)", size: index % 5000) }
+        let directory = try makeFiles(files)
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("c/empty/deeper"),
+                                                withIntermediateDirectories: true)
+        let result = try CLI.run(["hash", "-r", "--format", "sha256sum", "c"], in: directory)
+        XCTAssertEqual(result.status, 0, result.err)
+        let expected = files.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+            .map { "\(hex(.sha256, files[$0]!))  \($0)" }
+        XCTAssertEqual(lines(result.out), expected)
+        let bytes = files.values.reduce(0) { $0 + $1.count }
+        XCTAssertTrue(result.err.hasPrefix("hashed 4001 files, \(ByteSize.describe(UInt64(bytes))) in "), result.err)
+        XCTAssertTrue(result.err.hasSuffix("; 0 failed, 0 skipped\n"), result.err)
+        XCTAssertEqual(lines(result.err).count, 1, result.err)
+        let sha256sum = "/usr/bin/sha256sum"
+        if FileManager.default.isExecutableFile(atPath: sha256sum) {
+            let check = try CLI.runTool(sha256sum, ["-c", "--quiet", "-"], stdin: Data(result.out.utf8),
+                                        in: directory)
+            XCTAssertEqual(check.status, 0, check.out + check.err)
+        }
+        let quiet = try CLI.run(["hash", "-r", "--quiet", "--format", "sha256sum", "c"], in: directory)
+        XCTAssertEqual(quiet.out, result.out)
+        XCTAssertEqual(quiet.err, "")
+    }
+
+    /// Unreadable folders (run as nobody when the tests run as root, who reads anything): each named on stderr
+    /// with the system's reason, at most 100 lines, every one in --json, the readable files still hashed, exit 2.
+    func testUnreadableFoldersListedByPathAtMostAHundred() throws {
+        var files: [String: [UInt8]] = ["u/readable": content("r")]
+        for index in 0..<120 { files[String(format: "u/locked%03d/secret", index)] = content("s\(index)") }
+        let directory = try makeFiles(files)
+        for index in 0..<120 {
+            XCTAssertEqual(chmod(directory.appendingPathComponent(String(format: "u/locked%03d", index)).path, 0), 0)
+        }
+        defer {
+            for index in 0..<120 {
+                chmod(directory.appendingPathComponent(String(format: "u/locked%03d", index)).path, 0o755)
+            }
+        }
+        func runUnprivileged(_ arguments: [String]) throws -> CLI.Result {
+            guard getuid() == 0 else { return try CLI.run(arguments, in: directory) }
+            // The temporary folder and the binary must be reachable by nobody.
+            chmod(directory.path, 0o755)
+            return try CLI.runTool("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups",
+                                                        CLI.executable] + arguments, in: directory)
+        }
+        if getuid() == 0 && !FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") {
+            throw XCTSkip("running as root without setpriv: cannot make a folder unreadable")
+        }
+        let text = try runUnprivileged(["hash", "-r", "--format", "sha256sum", "u"])
+        if text.status == 126 || text.status == 127 {
+            throw XCTSkip("nobody cannot run \(CLI.executable): \(text.err)")
+        }
+        assertCleanFailure(text, mentions: ["custody: u/locked000: open directory: Permission denied",
+                                            "custody: 20 more failures not listed (--json lists every one)",
+                                            "hashed 1 files, "])
+        XCTAssertEqual(lines(text.err).filter { $0.hasSuffix(": open directory: Permission denied") }.count, 100)
+        XCTAssertEqual(lines(text.out), ["\(hex(.sha256, content("r")))  u/readable"])
+
+        let json = try runUnprivileged(["hash", "-r", "--json", "u"])
+        XCTAssertEqual(json.status, 2, json.err)
+        let objects = try lines(json.out).map {
+            try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+        let failures = objects.filter { $0["error"] != nil }
+        XCTAssertEqual(failures.count, 120)
+        XCTAssertEqual(failures.first?["path"] as? String, "u/locked000")
+        XCTAssertEqual(failures.first?["error"] as? String, "open directory: Permission denied")
+        XCTAssertEqual(objects.filter { $0["sha256"] != nil }.count, 1)
+        XCTAssertTrue(json.err.contains("custody: 20 more failures not listed\n"), json.err)
+    }
+
     func testFIFONamedOnTheCommandLineIsReadAsAStream() throws {
         let directory = try makeTemporaryDirectory(self)
         let fifo = directory.appendingPathComponent("pipe").path
