@@ -103,6 +103,7 @@ public enum HTMLReport {
         .banner { border: 3px solid; border-radius: 6px; padding: 10px 14px; font-size: 17px; font-weight: bold; }
         .banner.ok { color: var(--ok); background: #eaf6ec; }
         .banner.fail { color: var(--fail); background: #fdecea; }
+        .banner.warn { color: var(--warn); background: #fff8e1; }
         .banner .sub { display: block; font-size: 13px; font-weight: normal; color: #111; margin-top: 2px; }
         table { border-collapse: collapse; width: 100%; margin: 6px 0; table-layout: fixed; }
         th, td { border: 1px solid var(--line); padding: 4px 7px; text-align: left; vertical-align: top;
@@ -162,10 +163,14 @@ public enum HTMLReport {
         var counts = "\(passed) checks passed, \(report.failures.count) failed"
         if warnings > 0 { counts += ", \(warnings) warning\(warnings == 1 ? "" : "s")" }
         if skipped > 0 { counts += ", \(skipped) skipped" }
+        if report.passed, input.trustStore == nil {
+            return "<div class=\"banner warn\" role=\"status\">VERIFIED, signers NOT checked"
+                + "<span class=\"sub\">\(esc(counts)). Content, seal and ledger are intact, but no trust store was "
+                + "given: the signatures are valid, whose keys they are was not checked.</span></div>\n"
+        }
         if report.passed {
-            let trust = input.trustStore == nil ? " Signers were not checked against a trust store." : ""
             return "<div class=\"banner ok\" role=\"status\">VERIFIED: every check passed"
-                + "<span class=\"sub\">\(esc(counts)).\(esc(trust))</span></div>\n"
+                + "<span class=\"sub\">\(esc(counts)).</span></div>\n"
         }
         let names = orderedUnique(report.failures.map(\.name)).joined(separator: ", ")
         return "<div class=\"banner fail\" role=\"alert\">VERIFICATION FAILED"

@@ -42,13 +42,15 @@ struct ReportCommand: ParsableCommand {
         try FileSystem.writeAtomically(html, Array(HTMLReport.render(input).utf8))
         if json {
             var members: [String: JSONValue] = [
-                "html": .string(html), "passed": .bool(report.passed),
+                "html": .string(html), "passed": .bool(report.passed), "signersChecked": .bool(store != nil),
                 "checks": .int(Int64(report.checks.count)), "failed": .int(Int64(report.failures.count)),
             ]
             if let id = summary.bundleID { members["bundle"] = .string(id) }
             Terminal.line(JSONValue.object(members).canonicalString)
         } else {
-            Terminal.line("report written to \(html): " + (report.passed ? "bundle verified, every check passed"
+            let verified = store == nil ? "bundle verified, signers NOT checked (no --trust)"
+                : "bundle verified, every check passed"
+            Terminal.line("report written to \(html): " + (report.passed ? verified
                 : "bundle FAILED verification (\(BundleInput.failureSummary(report)))"))
         }
         if !report.passed { throw ExitCode(ExitStatus.verificationFailed.rawValue) }

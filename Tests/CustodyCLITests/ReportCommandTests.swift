@@ -91,7 +91,8 @@ final class ReportCommandTests: XCTestCase {
     func testReportOfAVerifiedBundleRendersInChromium() throws {
         let html = path("report.html")
         let page = try report(html, expect: 0, saying: "bundle verified")
-        XCTAssertTrue(page.contains("VERIFIED: every check passed"))
+        XCTAssertTrue(page.contains("VERIFIED, signers NOT checked"), "no --trust: the banner says so")
+        XCTAssertFalse(page.contains("VERIFIED: every check passed"))
         XCTAssertTrue(page.contains("Art. 40 &lt;script&gt;alert(1)&lt;/script&gt;"))
         XCTAssertFalse(page.contains("<script"))
         XCTAssertTrue(page.contains("Police &lt;judiciaire&gt; &amp; co"))
