@@ -108,7 +108,7 @@ struct SealCommand: ParsableCommand {
         let collection = !resume && CollectionSealer.isCollection(paths)
         if collection {
             for path in paths { try InputCheck.requireExisting(path, "") }
-        } else {
+        } else if !resume {
             do {
                 var skipped: [String] = []
                 _ = try BundleSealer.items(paths, skipped: &skipped)
