@@ -64,6 +64,10 @@ public indirect enum BundleError: CustodyFailure, Equatable {
     case recipientInvalid(reason: String)
     /// An agency name already in the trust store.
     case trustEntryExists(name: String)
+    /// No entry named `name` in the trust store (to update or remove).
+    case trustEntryMissing(name: String)
+    /// What the user gave for `field` (name, jurisdiction, agency) differs from the signed identity at `path`.
+    case trustIdentityDiffers(path: String, field: String, given: String, signed: String)
     /// A key file holding more than one PEM block.
     case severalPEMBlocks(path: String)
     /// A key file whose key cannot be used (`reason` from the parser).
@@ -82,7 +86,7 @@ public indirect enum BundleError: CustodyFailure, Equatable {
         case .conditionsNotJSON, .conditionsNotObject, .conditionsFieldType, .onwardTransferUnknown,
              .retentionDateMalformed, .trustStoreNotJSON, .trustStoreWrongType, .trustEntryIncomplete,
              .trustEntryKeyIDMismatch, .recipientInvalid, .trustEntryExists, .severalPEMBlocks, .publicKeyUnusable,
-             .identityFileRefused, .publicKeyUnknownFormat:
+             .identityFileRefused, .publicKeyUnknownFormat, .trustEntryMissing, .trustIdentityDiffers:
             return .operational
         default:
             return .verification
@@ -135,7 +139,12 @@ public indirect enum BundleError: CustodyFailure, Equatable {
         case .trustEntryKeyIDMismatch(let path, let entry, let name):
             return "\(path): entry \(entry) ('\(name)') has a key ID that does not match its key"
         case .recipientInvalid(let reason): return "age recipient: \(reason)"
-        case .trustEntryExists(let name): return "'\(name)' is already in the trust store"
+        case .trustEntryExists(let name):
+            return "'\(name)' is already in the trust store (change it with custody trust update, or remove it)"
+        case .trustEntryMissing(let name): return "'\(name)' is not in the trust store (see custody trust list)"
+        case .trustIdentityDiffers(let path, let field, let given, let signed):
+            return "\(field) '\(given)' differs from \(path), which says '\(signed)' (signed by the key holder); "
+                + "nothing was changed"
         case .severalPEMBlocks(let path): return "\(path): holds more than one PEM block; give a file with one key"
         case .publicKeyUnusable(let path, let reason): return "\(path): not a usable public key: \(reason)"
         case .identityFileRefused(_, let reason): return reason

@@ -30,11 +30,31 @@ public struct BundleSummary: Sendable {
     public var bagInfo: [(label: String, value: String)] = []
     /// Per item number: whether its content verified (nil when not checked).
     public var itemStatus: [Int: Bool] = [:]
+    /// Per item number: what re-hashing its content computed (none with `fast`, or when it could not be read),
+    /// to show beside the sealed values.
+    public var computed: [Int: ComputedContent] = [:]
     /// For a collection bundle (SPEC.md section 5.13): its counts, items root and failures; `items` is then empty.
     public var collection: CollectionVerification?
 
     /// A summary that knows nothing yet.
     package init() {}
+}
+
+/// What verification computed from an item's stored content: its size, tree digest and linear digests.
+public struct ComputedContent: Sendable, Equatable {
+    /// The content's size in bytes.
+    public var size: UInt64
+    /// The tree digest, lower-case hex.
+    public var tree: String
+    /// Linear digests by algorithm name (`sha256`...), lower-case hex.
+    public var digests: [String: String]
+
+    /// The computed values: `size`, `tree` and `digests` (hex).
+    public init(size: UInt64, tree: String, digests: [String: String]) {
+        self.size = size
+        self.tree = tree
+        self.digests = digests
+    }
 }
 
 /// Verifies a sealed bundle completely: BagIt structure and manifests, the seal and its signer, every item's
@@ -52,6 +72,9 @@ public struct BundleVerifier: Sendable {
     /// For a collection bundle: called on the verifying thread with each stored file's number, path and
     /// problems (empty when it verified), in item order (`verify --list`).
     public var itemOutcome: (@Sendable (Int, String, [String]) -> Void)?
+    /// Called once with the item records, when they are read and before any content is, so that a display can
+    /// know the totals.
+    public var itemsLoaded: (@Sendable ([ItemRecord]) -> Void)?
 
     /// A verifier of the bundle at `root`, checking signers against `trust` when given; `fast` skips decompressing and
     /// re-hashing item content.
@@ -81,6 +104,7 @@ public struct BundleVerifier: Sendable {
         summary.identities = identities
         let keys = identities.map(\.verifierKey)
         summary.items = loadItems(structure: structure, summary: summary, into: &report)
+        itemsLoaded?(summary.items)
         checkSeal(structure: structure, identities: identities, summary: &summary, into: &report)
         checkLedger(keys: keys, identities: identities, summary: &summary, into: &report)
         if !summary.entries.isEmpty { checkCoverage(entries: summary.entries, summary: summary, into: &report) }
@@ -397,6 +421,7 @@ public struct BundleVerifier: Sendable {
                 continue
             }
             summary.itemStatus[item.number] = contentOutcome.problems.isEmpty
+            if let computed = contentOutcome.computed { summary.computed[item.number] = computed }
             if contentOutcome.problems.isEmpty {
                 let zeroFilled = item.badRanges.isEmpty ? "" : "; \(item.badRanges.count) unreadable range"
                     + "\(item.badRanges.count == 1 ? " was" : "s were") zero-filled at acquisition and the "
@@ -413,15 +438,15 @@ public struct BundleVerifier: Sendable {
     /// Hashes the stored file for the manifests and (unless fast) decompresses and re-hashes the content, both
     /// at once.
     private func verifyItem(_ item: ItemRecord, path: String, manifest: [DigestAlgorithm: [UInt8]])
-        -> (String?, (problems: [String], Void)?) {
+        -> (String?, (problems: [String], computed: ComputedContent?)?) {
         let manifestResult = Mutex<String?>(nil)
         let group = DispatchGroup()
         DispatchQueue.global().async(group: group) {
             let problem = checkManifestDigests(path: path, expected: manifest, payload: item.payloadPath)
             manifestResult.withLock { $0 = problem }
         }
-        var content: (problems: [String], Void)?
-        if !fast { content = (checkItemContent(item, path: path), ()) }
+        var content: (problems: [String], computed: ComputedContent?)?
+        if !fast { content = checkItemContent(item, path: path) }
         group.wait()
         return (manifestResult.withLock { $0 }, content)
     }
@@ -446,7 +471,7 @@ public struct BundleVerifier: Sendable {
         }
     }
 
-    func checkItemContent(_ item: ItemRecord, path: String) -> [String] {
+    func checkItemContent(_ item: ItemRecord, path: String) -> (problems: [String], computed: ComputedContent?) {
         var problems: [String] = []
         var leaves: [Hash32]?
         let chunks = item.size == 0 ? 1 : (item.size - 1) / UInt64(item.chunkSize) + 1
@@ -460,10 +485,11 @@ public struct BundleVerifier: Sendable {
         } else {
             problems.append("\(item.leavesPath): missing or not a list of 32-byte leaf hashes")
         }
-        return problems + contentProblems(
+        let content = contentOutcome(
             payload: item.payloadPath, encoding: item.encoding, size: item.size, chunkSize: item.chunkSize,
             tree: item.tree, digests: item.digests, leaves: problems.isEmpty ? leaves : nil, path: path,
             label: "item \(item.number)")
+        return (problems + content.problems, content.computed)
     }
 
     /// Decompresses (or reads) the payload at `path` and compares its size, tree digest, leaves and linear digests
@@ -472,7 +498,16 @@ public struct BundleVerifier: Sendable {
     func contentProblems(payload: String, encoding: PayloadEncoding, size: UInt64, chunkSize: Int, tree treeHex: String,
                          digests: [String: String], leaves: [Hash32]?, path: String, label: String,
                          stored: [UInt8]? = nil) -> [String] {
+        contentOutcome(payload: payload, encoding: encoding, size: size, chunkSize: chunkSize, tree: treeHex,
+                       digests: digests, leaves: leaves, path: path, label: label, stored: stored).problems
+    }
+
+    /// `contentProblems`, and what was computed from the content (nil when it could not be read).
+    func contentOutcome(payload: String, encoding: PayloadEncoding, size: UInt64, chunkSize: Int, tree treeHex: String,
+                        digests: [String: String], leaves: [Hash32]?, path: String, label: String,
+                        stored: [UInt8]? = nil) -> (problems: [String], computed: ComputedContent?) {
         var problems: [String] = []
+        var computed: ComputedContent?
         var expectedDigests: [DigestAlgorithm: [UInt8]] = [:]
         for (name, hex) in digests {
             guard let algorithm = DigestAlgorithm(rawValue: name), let bytes = Hex.decode(hex) else {
@@ -482,7 +517,7 @@ public struct BundleVerifier: Sendable {
             expectedDigests[algorithm] = bytes
         }
         guard let tree = Hash32(hex: treeHex) else {
-            return problems + ["\(label): tree digest is not 64 hex digits"]
+            return (problems + ["\(label): tree digest is not 64 hex digits"], nil)
         }
         do {
             let descriptor = stored == nil ? try BagTree.openRegular(path) : nil
@@ -518,6 +553,10 @@ public struct BundleVerifier: Sendable {
                 }
                 outcome = (result.size, result.treeRoot ?? Merkle.emptyRoot, result.leaves, result.digests, damage)
             }
+            let computedDigests = outcome.digests.reduce(into: [String: String]()) {
+                $0[$1.key.rawValue] = Hex.encode($1.value)
+            }
+            computed = ComputedContent(size: outcome.size, tree: outcome.tree.hex, digests: computedDigests)
             problems += outcome.damage.map { "\(payload): \($0)" }
             if outcome.size != size {
                 problems.append("\(payload): content is \(outcome.size) bytes, the item says \(size)")
@@ -534,6 +573,6 @@ public struct BundleVerifier: Sendable {
         } catch {
             problems.append("\(payload): \(error)")
         }
-        return problems
+        return (problems, computed)
     }
 }

@@ -52,6 +52,10 @@ public enum CollectionSealer {
         public var walkFinished: Bool
         /// The item just recorded, for people.
         public var current: String
+        /// Regular files stored so far.
+        public var files: Int = 0
+        /// The regular files and their bytes in the whole input, once a count ahead of the seal has finished.
+        public var totals: (files: Int, bytes: UInt64)?
     }
 
     /// Called now and then on the sealing thread with how far the seal has got.
@@ -334,6 +338,7 @@ final class CollectionRun {
             keepsLeaves: true, walkOptions: WalkOptions(followRootLinks: true, readsExtendedAttributes: true,
                                                         order: order))
         hasher.skippedEntries = resumedRecords
+        hasher.countsAhead = progress != nil
         let output = try PayloadOutput(workPath: writer.workPath, compress: options.compress, level: options.level,
                                        chunkSize: options.chunkSize, replacing: resumedRecords > 0)
         let summary = try hasher.run(roots: roots, output: output, shouldStop: options.shouldStop) { item, tally in
@@ -401,7 +406,8 @@ final class CollectionRun {
             lastProgress = bytes
             progress(CollectionSealer.ProgressState(
                 items: count, bytes: bytes, itemsFound: Int(tally.entriesFound),
-                bytesFound: tally.bytesFound + 0, walkFinished: tally.walkFinished, current: record.displayPath))
+                bytesFound: tally.bytesFound, walkFinished: tally.walkFinished, current: record.displayPath,
+                files: files, totals: tally.totals.map { (Int($0.files), $0.bytes) }))
         }
     }
 

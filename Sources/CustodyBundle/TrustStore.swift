@@ -115,6 +115,24 @@ public struct TrustStore: Sendable {
         entries.append(entry)
     }
 
+    /// Removes the entry named `name`; throws when there is none.
+    public mutating func remove(named name: String) throws {
+        guard let index = entries.firstIndex(where: { $0.name == name }) else {
+            throw BundleError.trustEntryMissing(name: name)
+        }
+        entries.remove(at: index)
+    }
+
+    /// Replaces the entry of the same name with `entry`, checked as `add` checks it; throws when there is none.
+    public mutating func update(_ entry: Entry) throws {
+        guard let index = entries.firstIndex(where: { $0.name == entry.name }) else {
+            throw BundleError.trustEntryMissing(name: entry.name)
+        }
+        var checked = TrustStore()
+        try checked.add(entry)
+        entries[index] = checked.entries[0]
+    }
+
     /// The entry for a signer name.
     public func entry(named name: String) -> Entry? { entries.first { $0.name == name } }
 
@@ -142,6 +160,71 @@ public struct TrustStore: Sendable {
             return .unknown
         }
         return entry.publicKey == key ? .trusted(entry) : .wrongKey(entry)
+    }
+
+    /// A public key as read from a key file, with the signed identity that vouches for it when there is one.
+    public struct KeySource: Sendable {
+        /// The key file read.
+        public var path: String
+        /// The key.
+        public var publicKey: Ed25519PublicKey
+        /// The self-signed identity: the file itself (`NAME.identity.json`), or the one beside a `NAME.pub` or
+        /// `NAME.vkey` (same folder and NAME) when it holds the same key.
+        public var identity: Identity?
+        /// Where the identity was read.
+        public var identityPath: String?
+        /// The key holder's name a verifier key line states (`NAME+KEYID+BASE64`).
+        public var statedName: String?
+
+        /// A source of `publicKey` alone, read from `path`.
+        public init(path: String, publicKey: Ed25519PublicKey) {
+            self.path = path
+            self.publicKey = publicKey
+        }
+
+        /// Throws `trustIdentityDiffers` when `name`, `jurisdiction` (compared upper case) or `agency` differs from
+        /// what the signed identity (or the verifier key's name) says.
+        public func check(name: String, jurisdiction: String?, agency: String?) throws {
+            if let statedName, statedName != name {
+                throw BundleError.trustIdentityDiffers(path: path, field: "NAME", given: name, signed: statedName)
+            }
+            guard let identity, let identityPath else { return }
+            if identity.name != name {
+                throw BundleError.trustIdentityDiffers(path: identityPath, field: "NAME", given: name,
+                                                       signed: identity.name)
+            }
+            if let jurisdiction, jurisdiction.uppercased() != identity.jurisdiction {
+                throw BundleError.trustIdentityDiffers(path: identityPath, field: "--jurisdiction",
+                                                       given: jurisdiction, signed: identity.jurisdiction)
+            }
+            if let agency, agency != identity.agency {
+                throw BundleError.trustIdentityDiffers(path: identityPath, field: "--agency", given: agency,
+                                                       signed: identity.agency)
+            }
+        }
+    }
+
+    /// Reads a public key (as `readPublicKey`) and the signed identity that goes with it, if any.
+    public static func readKeySource(_ path: String) throws -> KeySource {
+        let key = try readPublicKey(path)
+        var source = KeySource(path: path, publicKey: key)
+        let bytes = try FileSystem.readFile(path, limit: 64 << 10)
+        let text = String(decoding: bytes, as: UTF8.self).trimmingWhitespace()
+        if text.hasPrefix("{") {
+            source.identity = try? Identity.parse(bytes, source: path)
+            source.identityPath = path
+            return source
+        }
+        if let verifier = try? NoteVerifierKey(parsing: text) { source.statedName = verifier.name }
+        for suffix in [".pub", ".vkey"] where path.hasSuffix(suffix) {
+            let beside = String(path.dropLast(suffix.count)) + ".identity.json"
+            if let identityBytes = try? FileSystem.readFile(beside, limit: 64 << 10),
+               let identity = try? Identity.parse(identityBytes, source: beside), identity.publicKey == key {
+                source.identity = identity
+                source.identityPath = beside
+            }
+        }
+        return source
     }
 
     /// Reads a public key from a PEM SPKI file, a `.vkey` line, or an identity file.

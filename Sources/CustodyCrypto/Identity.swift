@@ -149,11 +149,22 @@ public struct SigningKey: Sendable {
     public static func load(keyPath: String, passphrase: PassphraseSource) throws -> SigningKey {
         let pem = try FileSystem.readFile(keyPath, limit: 64 << 10)
         var secret: [UInt8]?
-        if Ed25519PrivateKey.isEncrypted(pem: pem) {
-            secret = try passphrase.passphrase(prompt: "Passphrase for \(keyPath): ")
-            if secret == nil { throw KeyError.passphraseRequired(keyPath: keyPath) }
+        var key: Ed25519PrivateKey?
+        var attempt = 1
+        while key == nil {
+            if Ed25519PrivateKey.isEncrypted(pem: pem) {
+                secret = try passphrase.passphrase(prompt: "Passphrase for \(keyPath): ")
+                if secret == nil { throw KeyError.passphraseRequired(keyPath: keyPath) }
+            }
+            do {
+                key = try Ed25519PrivateKey(pem: pem, passphrase: secret, source: keyPath)
+            } catch KeyError.wrongPassphrase(let source)
+                        where passphrase.prompts && attempt < PassphraseSource.terminalAttempts {
+                PassphraseSource.tellTerminal("\(KeyError.wrongPassphrase(source: source)); try again\n")
+                attempt += 1
+            }
         }
-        let key = try Ed25519PrivateKey(pem: pem, passphrase: secret, source: keyPath)
+        guard let key else { throw KeyError.passphraseRequired(keyPath: keyPath) }
         let identityPath = identityPath(forKey: keyPath)
         let identity = try Identity.parse(FileSystem.readFile(identityPath, limit: 64 << 10), source: identityPath)
         guard identity.publicKey == key.publicKey else {

@@ -27,6 +27,8 @@ public enum KeyError: CustodyFailure, Equatable {
     case passphrasesDiffer
     /// The passphrase from `source` (a file, a variable, the terminal) is empty.
     case emptyPassphrase(source: String)
+    /// The passphrase from `source` for a new key is shorter than `minimumLength` bytes.
+    case shortPassphrase(source: String, minimumLength: Int)
     /// The passphrase from `source` is longer than `maximumLength` bytes or holds a NUL byte.
     case oversizedPassphrase(source: String, maximumLength: Int)
     /// An agency that is empty, longer than 200 characters or holds control characters.
@@ -53,6 +55,7 @@ public enum KeyError: CustodyFailure, Equatable {
         switch self {
         case .notEd25519PrivateKey(let source): return source
         case .notPEMPrivateKey(let source), .wrongPassphrase(let source), .emptyPassphrase(let source),
+             .shortPassphrase(let source, _),
              .oversizedPassphrase(let source, _), .unreadableIdentity(let source, _), .notIdentityFile(let source),
              .identityKeyMismatch(let source), .identitySignatureInvalid(let source):
             return source
@@ -85,6 +88,9 @@ public enum KeyError: CustodyFailure, Equatable {
         case .unusablePassphrase: return "the passphrase must be non-empty and must not contain NUL bytes"
         case .passphrasesDiffer: return "the two passphrases differ"
         case .emptyPassphrase(let source): return "the passphrase from \(source) is empty"
+        case .shortPassphrase(let source, let minimumLength):
+            return "the passphrase from \(source) is too short for a new key: use at least \(minimumLength) "
+                + "characters (a few words are easier to remember)"
         case .oversizedPassphrase(let source, let maximumLength):
             return "the passphrase from \(source) is longer than \(maximumLength) bytes or holds a NUL byte"
         case .invalidAgency: return "agency must be 1 to 200 characters without control characters"

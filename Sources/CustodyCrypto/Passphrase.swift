@@ -42,32 +42,63 @@ public struct PassphraseSource: Sendable {
 
     /// The longest passphrase accepted.
     public static let maximumLength = 1024
+    /// The shortest passphrase accepted for a new key (bytes); existing keys open with whatever they were made with.
+    public static let minimumNewKeyLength = 8
+    /// How many times the terminal asks before giving up.
+    public static let terminalAttempts = 2
+
+    /// Whether the passphrase will be asked for on the terminal (no file and none supplied).
+    public var prompts: Bool { file == nil && supplied == nil && allowPrompt }
 
     /// The passphrase, or nil when none is available (no file, none supplied, no terminal).
     /// - Parameters:
     ///   - prompt: what the terminal prompt says.
-    ///   - confirm: on a terminal, ask twice and require both answers to match (for new keys).
+    ///   - confirm: for a new key: at least `minimumNewKeyLength` bytes, and on a terminal asked twice, both
+    ///     answers matching; a short or mismatched answer on the terminal is asked again (`terminalAttempts`).
     public func passphrase(prompt: String, confirm: Bool = false) throws -> [UInt8]? {
+        let minimum = confirm ? PassphraseSource.minimumNewKeyLength : 1
         if let file {
             let bytes = try FileSystem.readFile(file, limit: PassphraseSource.maximumLength + 2)
             let line = Array(bytes.prefix { $0 != 0x0a })
             let value = line.last == 0x0d ? Array(line.dropLast()) : line
-            return try PassphraseSource.checked(value, source: file)
+            return try PassphraseSource.checked(value, source: file, minimum: minimum)
         }
         if let supplied {
-            return try PassphraseSource.checked(supplied.bytes, source: supplied.origin)
+            return try PassphraseSource.checked(supplied.bytes, source: supplied.origin, minimum: minimum)
         }
-        guard allowPrompt, let first = try PassphraseSource.readFromTerminal(prompt) else { return nil }
-        if confirm {
-            guard let second = try PassphraseSource.readFromTerminal("Repeat the passphrase: "), second == first else {
-                throw KeyError.passphrasesDiffer
+        guard allowPrompt else { return nil }
+        var attempt = 1
+        while true {
+            do {
+                guard let first = try PassphraseSource.readFromTerminal(prompt) else { return nil }
+                let value = try PassphraseSource.checked(first, source: "the terminal", minimum: minimum)
+                if confirm {
+                    guard let second = try PassphraseSource.readFromTerminal("Repeat the passphrase: "),
+                          second == first else {
+                        throw KeyError.passphrasesDiffer
+                    }
+                }
+                return value
+            } catch let error as KeyError where attempt < PassphraseSource.terminalAttempts {
+                PassphraseSource.tellTerminal("\(error); try again\n")
+                attempt += 1
             }
         }
-        return try PassphraseSource.checked(first, source: "the terminal")
     }
 
-    private static func checked(_ value: [UInt8], source: String) throws -> [UInt8] {
+    /// Writes `text` to the controlling terminal (nothing when there is none).
+    public static func tellTerminal(_ text: String) {
+        let fd = open("/dev/tty", O_WRONLY | O_NOCTTY)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        _ = text.withCString { write(fd, $0, strlen($0)) }
+    }
+
+    private static func checked(_ value: [UInt8], source: String, minimum: Int = 1) throws -> [UInt8] {
         guard !value.isEmpty else { throw KeyError.emptyPassphrase(source: source) }
+        guard value.count >= minimum else {
+            throw KeyError.shortPassphrase(source: source, minimumLength: minimum)
+        }
         guard value.count <= maximumLength, !value.contains(0) else {
             throw KeyError.oversizedPassphrase(source: source, maximumLength: maximumLength)
         }

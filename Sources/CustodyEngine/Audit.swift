@@ -50,7 +50,14 @@ public struct KnownHashList: Sendable {
             let number = offset + 1
             var line = rawLine
             if line.hasSuffix("\r") { line.removeLast() }
-            if line.trimmingWhitespace().isEmpty || line.hasPrefix("#") { continue }
+            // custody's text format writes the tree digest as a comment (`# TREE-SHA256-1M (NAME) = HEX`); lists
+            // written before that carry it without `# `: both are read.
+            let treeComment = HashFormatter.treeCommentPrefix
+            if line.hasPrefix(treeComment + "TREE-SHA256-") || line.hasPrefix(treeComment + "\\TREE-SHA256-") {
+                line.removeFirst(treeComment.count)
+            } else if line.trimmingWhitespace().isEmpty || line.hasPrefix("#") {
+                continue
+            }
             guard let entry = parseSumLine(line, number: number) else {
                 throw EngineError.hashList(source: source, line: number,
                                            problem: "not a hashdeep, sha256sum or md5sum line; fix or remove it")

@@ -76,14 +76,18 @@ public enum HashFormatter {
         return (escaped ? "\\" : "") + "\(hex)  \(name)"
     }
 
-    /// BSD-tag lines, one per algorithm: `SHA256 (NAME) = HEX`, the tree digest as `TREE-SHA256-1M (NAME) = HEX`.
+    /// What starts a tree digest line in the `text` format: a comment for `sha256sum -c` and friends.
+    public static let treeCommentPrefix = "# "
+
+    /// BSD-tag lines, one per algorithm: `SHA256 (NAME) = HEX`, the tree digest as a comment line
+    /// `# TREE-SHA256-1M (NAME) = HEX`, which `sha256sum -c --strict` skips (SPEC 2.4).
     public static func textLines(_ digests: FileDigests, algorithms: [HashAlgorithm]) -> [String] {
         let (name, escaped) = coreutilsEscaped(digests.path)
         return algorithms.compactMap { algorithm in
             guard let hex = digests.hex(algorithm) else { return nil }
             let tag = algorithm == .tree ? TreeChunkSize.digestName(digests.chunkSize)
                 : algorithm.linear!.tagName
-            return (escaped ? "\\" : "") + "\(tag) (\(name)) = \(hex)"
+            return (algorithm == .tree ? treeCommentPrefix : "") + (escaped ? "\\" : "") + "\(tag) (\(name)) = \(hex)"
         }
     }
 

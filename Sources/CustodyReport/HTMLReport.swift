@@ -107,6 +107,7 @@ public enum HTMLReport {
         .banner { border: 3px solid; border-radius: 6px; padding: 10px 14px; font-size: 17px; font-weight: bold; }
         .banner.ok { color: var(--ok); background: #eaf6ec; }
         .banner.fail { color: var(--fail); background: #fdecea; }
+        .banner.warn { color: var(--warn); background: #fff8e1; }
         .banner .sub { display: block; font-size: 13px; font-weight: normal; color: #111; margin-top: 2px; }
         table { border-collapse: collapse; width: 100%; margin: 6px 0; table-layout: fixed; }
         th, td { border: 1px solid var(--line); padding: 4px 7px; text-align: left; vertical-align: top;
@@ -123,6 +124,11 @@ public enum HTMLReport {
         dl.kv { display: grid; grid-template-columns: max-content 1fr; gap: 3px 14px; margin: 6px 0; }
         dl.kv dt { font-weight: bold; }
         dl.kv dd { margin: 0; word-break: break-word; }
+        dl.kv.compact { grid-template-columns: 8.5em minmax(0, 1fr); gap: 0 6px; margin: 0; font-size: 12px; }
+        table.entries td:first-child .note { overflow-wrap: anywhere; font-size: 11px; }
+        dl.kv.compact dt { font-weight: normal; color: var(--muted); }
+        dl.kv.compact dd { overflow-wrap: anywhere; }
+        .time { white-space: nowrap; }
         .note { color: var(--muted); margin: 4px 0; }
         figure.timeline { margin: 8px 0; border: 1px solid var(--line); }
         figure.timeline svg { display: block; max-width: 100%; height: auto; margin: 0 auto; }
@@ -133,8 +139,14 @@ public enum HTMLReport {
           font-size: 12px; }
         @page { size: A4; margin: 14mm 12mm; }
         @media print {
-          body { margin: 0; max-width: none; padding: 0; font-size: 9.5pt; }
-          h2 { break-after: avoid; page-break-after: avoid; }
+          body { margin: 0; max-width: none; padding: 0; font-size: 8.5pt; line-height: 1.3; }
+          h1 { font-size: 16pt; }
+          h2 { font-size: 11pt; margin: 12px 0 4px; break-after: avoid; page-break-after: avoid; }
+          th, td { padding: 2px 4px; }
+          .mono, .digest, code, dl.kv.compact { font-size: 7.5pt; }
+          .banner { font-size: 11pt; padding: 5px 8px; }
+          .note { margin: 2px 0; }
+          figure.timeline svg { max-height: 240mm; width: auto; }
           tr, .banner, dl.kv { break-inside: avoid; page-break-inside: avoid; }
           thead { display: table-header-group; }
           .banner, tr.failed td, th, figure.timeline, .legend i {
@@ -155,10 +167,14 @@ public enum HTMLReport {
         var counts = "\(passed) checks passed, \(report.failures.count) failed"
         if warnings > 0 { counts += ", \(warnings) warning\(warnings == 1 ? "" : "s")" }
         if skipped > 0 { counts += ", \(skipped) skipped" }
+        if report.passed, input.trustStore == nil {
+            return "<div class=\"banner warn\" role=\"status\">VERIFIED, signers NOT checked"
+                + "<span class=\"sub\">\(esc(counts)). Content, seal and ledger are intact, but no trust store was "
+                + "given: the signatures are valid, whose keys they are was not checked.</span></div>\n"
+        }
         if report.passed {
-            let trust = input.trustStore == nil ? " Signers were not checked against a trust store." : ""
             return "<div class=\"banner ok\" role=\"status\">VERIFIED: every check passed"
-                + "<span class=\"sub\">\(esc(counts)).\(esc(trust))</span></div>\n"
+                + "<span class=\"sub\">\(esc(counts)).</span></div>\n"
         }
         let names = orderedUnique(report.failures.map(\.name)).joined(separator: ", ")
         return "<div class=\"banner fail\" role=\"alert\">VERIFICATION FAILED"
@@ -199,6 +215,22 @@ public enum HTMLReport {
                         : "full: every byte of content re-hashed"))
         pairs.append(("Report generated", input.generatedAt.description))
         return keyValues(pairs)
+    }
+
+    /// Labelled fields in a compact list, for a table cell.
+    static func compactKeyValues(_ pairs: [(String, String)]) -> String {
+        guard !pairs.isEmpty else { return "" }
+        return "<dl class=\"kv compact\">" + pairs.map { "<dt>\(esc($0.0))</dt><dd>\(esc($0.1))</dd>" }.joined()
+            + "</dl>"
+    }
+
+    /// An RFC 3339 time as `2026-12-07 19:55:58Z` on two lines that never break inside the date or the time.
+    static func timeHTML(_ text: String) -> String {
+        guard text.count >= 20, text.dropFirst(10).first == "T" else {
+            return "<span class=\"time\">\(esc(text))</span>"
+        }
+        return "<span class=\"time\">\(esc(String(text.prefix(10))))</span> "
+            + "<span class=\"time\">\(esc(String(text.dropFirst(11))))</span>"
     }
 
     static func keyValues(_ pairs: [(String, String)]) -> String {
@@ -245,8 +277,8 @@ public enum HTMLReport {
             }
             let size = "\(item.size) bytes<br><span class=\"note\">\(esc(ByteSize.describe(item.size))), "
                 + "stored \(esc(item.encoding.rawValue)) \(item.storedSize) bytes</span>"
-            var acquired = esc(item.acquisitionStart)
-            if item.acquisitionEnd != item.acquisitionStart { acquired += "<br>to " + esc(item.acquisitionEnd) }
+            var acquired = timeHTML(item.acquisitionStart)
+            if item.acquisitionEnd != item.acquisitionStart { acquired += "<br>to " + timeHTML(item.acquisitionEnd) }
             if let examiner = item.examiner { acquired += "<br><span class=\"note\">by \(esc(examiner))</span>" }
             let problems = report.failures.filter { $0.name.hasPrefix("item \(item.number) ") }
             let rowClass = verdict == .failed ? "failed" : "ok"
@@ -355,30 +387,34 @@ public enum HTMLReport {
 
     static func entriesTable(_ timeline: CustodyTimeline, summary: BundleSummary) -> String {
         guard !timeline.rows.isEmpty else { return "<p class=\"failed-text\">No ledger entry could be read.</p>\n" }
-        var html = tableStart("entries", [("Entry", 10), ("Time (UTC)", 12), ("Action", 11), ("Actor", 17),
-                                          ("About", 18), ("Legal basis and details", 32)])
+        var html = tableStart("entries", [("Entry", 13), ("Time (UTC)", 10), ("Action", 12), ("Actor", 14),
+                                          ("About", 12), ("Legal basis and details", 39)])
         for row in timeline.rows {
             var detail = ""
             let first: String, time: String, action: String, actor: String, about: String
             switch row.event {
             case .entry(let entry):
-                if !entry.legalBasis.isEmpty { detail += "<div>\(esc(entry.legalBasis))</div>" }
-                if !entry.details.isEmpty {
-                    detail += "<code>\(esc(JSONValue.object(entry.details).canonicalString))</code>"
-                }
-                first = "\(entry.sequence)<br><span class=\"note\">\(esc(entry.origin))</span>"
-                time = esc(entry.time.description)
-                action = esc(entry.action.rawValue)
-                actor = "\(esc(entry.actor.name))<br><span class=\"note\">\(esc(entry.actor.agency)), "
+                var pairs = EntryWording.details(entry, bundleID: summary.bundleID,
+                                                 bundleConditions: summary.conditions?.summaryLines)
+                if !entry.legalBasis.isEmpty { pairs.insert(("Legal basis", entry.legalBasis), at: 0) }
+                detail += compactKeyValues(pairs)
+                first = "<b>\(esc(EntryWording.number(entry)))</b><br><span class=\"note\">entry \(entry.sequence) of "
+                    + "\(esc(entry.origin))</span>"
+                time = timeHTML(entry.time.description)
+                action = esc(EntryWording.action(entry))
+                actor = "\(esc(EntryWording.actor(entry)))<br><span class=\"note\">\(esc(entry.actor.agency)), "
                     + "\(esc(entry.actor.jurisdiction)), key \(esc(entry.actor.keyID))</span>"
                 about = esc(subjectText(entry, summary: summary))
             case .receipt(let receipt):
                 let statement = receipt.statement
-                detail += "<div>\(receipt.verified ? "signature verified" : "did NOT verify"); the receiver's "
-                    + "verification \(statement.passed ? "passed" : "FAILED"); its receive entry \(statement.entry)"
-                    + "</div><code>\(esc(statement.text))</code>"
-                first = "receipt<br><span class=\"note\">sha256 \(esc(String(receipt.digest.prefix(16))))…</span>"
-                time = esc(statement.time)
+                detail += compactKeyValues([
+                    ("Signature", receipt.verified ? "verified" : "did NOT verify"),
+                    ("Receiver's verification", statement.passed ? "passed" : "FAILED"),
+                    ("Receiver's entry", "\(statement.receiver.jurisdiction) #\(statement.entry)"),
+                    ("Receipt SHA-256", receipt.digest),
+                ])
+                first = "<b>receipt</b>"
+                time = timeHTML(statement.time)
                 action = "receipt (signed)"
                 let receiver = statement.receiver
                 actor = "\(esc(receiver.key.name))<br><span class=\"note\">\(esc(receiver.agency)), "

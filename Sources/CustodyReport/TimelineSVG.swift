@@ -53,9 +53,10 @@ struct RowText {
             tooltip = "entry \(entry.sequence) of \(entry.origin): \(entry.action.rawValue) by "
                 + "\(entry.actor.name) (\(entry.actor.agency), \(entry.actor.jurisdiction)) at \(entry.time); "
                 + "read from " + row.sources.joined(separator: ", ")
-            headline = "#\(entry.sequence)  \(entry.time.dateString) \(entry.time.description.dropFirst(11))  "
-            action = entry.action.rawValue.uppercased()
-            actor = entry.actor.name
+            headline = "\(EntryWording.number(entry))  \(entry.time.dateString) "
+                + "\(entry.time.description.dropFirst(11))  "
+            action = EntryWording.action(entry)
+            actor = EntryWording.actor(entry)
             second = from + "\(entry.actor.agency), \(entry.actor.jurisdiction)"
             if let arrow = row.arrow { second += " — \(arrow.label)" }
             let about = HTMLReport.subjectText(entry, summary: summary)

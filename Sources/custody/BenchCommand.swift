@@ -132,9 +132,9 @@ struct BenchCommand: ParsableCommand {
             } else {
                 reader = source!.plainReader()
             }
-            let display = ProgressDisplay(label: "bench \(stage.rawValue)", total: reader.knownSize,
-                                          quiet: quietOption.quiet)
-            display.detail = { log.badSectors > 0 ? "\(log.badSectors) bad sectors" : nil }
+            let display = ProgressReporter(label: "bench \(stage.rawValue)", totalBytes: reader.knownSize,
+                                           quiet: quietOption.quiet,
+                                           detail: { log.badSectors > 0 ? "\(log.badSectors) bad sectors" : nil })
             var stageRunner = runner
             stageRunner.progress = { _, done in display.update(done) }
             do {

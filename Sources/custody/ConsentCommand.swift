@@ -28,7 +28,8 @@ struct ConsentGrantCommand: ParsableCommand {
     @Option(help: "The purpose the consent is given for.") var purpose: String?
     @Option(help: "Last day the consent may be used (YYYY-MM-DD).") var expires: String?
     @OptionGroup var signing: KeyOptions<ConsentGrantorKey>
-    @Option(help: "The consent file to write (must not exist).") var out: String
+    @Option(help: "The consent file to write (an existing one only with --force).") var out: String
+    @OptionGroup var forceOption: ForceOption
     @Option(help: "The sender's ledger, to record the grant.") var ledger: String?
 
     func run() throws {
@@ -46,12 +47,16 @@ struct ConsentGrantCommand: ParsableCommand {
             }
             expiry = date
         }
-        if FileSystem.exists(out) { throw CommandError.operational("\(out): already exists; not overwriting") }
+        try InputCheck.requireNew(out, "--out", force: forceOption.force)
+        let ledgerFile = try ledger.map { try Ledger.open(path: $0) }
         let signer = try signing.signingKey()
         let result = try ConsentManager.grant(bundleID: bundleID, toJurisdiction: toJurisdiction, toAgency: toAgency,
-                                              purpose: purpose, expires: expiry, key: signer,
-                                              ledger: try ledger.map { try Ledger.open(path: $0) })
+                                              purpose: purpose, expires: expiry, key: signer, ledger: ledgerFile)
         try FileSystem.writeAtomically(out, result.note.bytes)
+        if ledger == nil {
+            Terminal.error("warning: no --ledger: the grant is in \(out) only, not recorded in your ledger (give "
+                + "--ledger LEDGER so that your custody history shows it)")
+        }
         Terminal.line("consent \(result.statement.consentID): bundle \(result.statement.bundleID) may go to "
             + "\(result.statement.toJurisdiction)" + (toAgency.map { " (\($0))" } ?? "")
             + (expiry.map { " until \($0)" } ?? "") + "; written to \(out)"
@@ -76,10 +81,12 @@ struct ConsentImportCommand: ParsableCommand {
     @Option(help: "Trust store holding the original sender's key.") var trust: String
 
     func run() throws {
+        try InputCheck.requireExisting(file, "")
+        let ledgerFile = try Ledger.open(path: ledger)
         let store = try TrustStore.load(trust)
         let signer = try signing.signingKey()
         let (statement, entry, already) = try ConsentManager.importConsent(
-            file, ledger: Ledger.open(path: ledger), key: signer, trust: store)
+            file, ledger: ledgerFile, key: signer, trust: store)
         Terminal.line("recorded consent \(statement.consentID) by \(statement.grantedBy.description): bundle "
             + "\(statement.bundleID) may go to \(statement.toJurisdiction)"
             + (statement.toAgency.map { " (\($0))" } ?? "") + (statement.expires.map { " until \($0)" } ?? "")

@@ -25,11 +25,34 @@ struct Custody: ParsableCommand {
         // The library takes no configuration from the environment: the command line reads it here.
         FileChunkReader.mapsRegularFilesByDefault = getenv("CUSTODY_NO_MMAP") == nil
         CompressionEngine.allowsISAL = getenv("CUSTODY_ZLIB_ONLY") == nil
+        let arguments = rawArguments()
         do {
-            var command = try parseAsRoot(rawArguments())
+            var command = try parseAsRoot(arguments)
             try command.run()
         } catch {
-            Glibc.exit(Custody.report(error))
+            let status = Custody.report(error)
+            if status != 0, Custody.wantsJSON(arguments), let message = Custody.errorMessage(error) {
+                Terminal.line(JSONValue.object(["error": .string(message), "exitCode": .int(Int64(status))])
+                    .canonicalString)
+            }
+            Glibc.exit(status)
+        }
+    }
+
+    /// Whether the command line asks for JSON (`--json`, or `--format json`) before any `--`.
+    static func wantsJSON(_ arguments: [String]) -> Bool {
+        let options = arguments.prefix { $0 != "--" }
+        return options.contains("--json") || options.contains("--format=json")
+            || zip(options, options.dropFirst()).contains { $0 == "--format" && $1 == "json" }
+    }
+
+    /// The message of an error that ends a command, as stderr shows it (without `custody: `); nil for an exit a
+    /// command chose after printing its own result.
+    static func errorMessage(_ error: Error) -> String? {
+        switch error {
+        case is ExitCode: return nil
+        case let error as CustodyFailure: return error.description
+        default: return fullMessage(for: error)
         }
     }
 

@@ -25,7 +25,9 @@ struct ExportCommand: ParsableCommand {
 /// Options shared by the export subcommands.
 struct ExportOptions: ParsableArguments {
     @Argument(help: "The bundle directory.") var bundle: String
-    @Option(help: "Write to FILE (atomically) instead of standard output.") var out: String?
+    @Option(help: "Write to FILE (atomically; an existing one only with --force) instead of standard output.")
+    var out: String?
+    @OptionGroup var forceOption: ForceOption
     @Option(help: "Trust store of agencies' keys to verify the signers against.") var trust: String?
     @Flag(help: "Skip only the decompression and re-hashing of item content.") var fast = false
     @Flag(name: .customLong("no-verify"), help: "Export without acting on verification (exit 0 even if it fails).")
@@ -37,7 +39,10 @@ struct ExportOptions: ParsableArguments {
     /// all or a ledger or receipt cannot be read.
     func load() throws -> (report: VerificationReport, summary: BundleSummary, history: CustodyHistory) {
         try BundleInput.requireDirectory(bundle)
-        if let out { try ReportOutput.requireOutside(bundle, output: out) }
+        if let out {
+            try ReportOutput.requireOutside(bundle, output: out)
+            try InputCheck.requireNew(out, "--out", force: forceOption.force)
+        }
         let store = try trust.map { try TrustStore.load($0) }
         var (report, summary) = BundleInput.verify(bundle, trust: store, fast: fast || noVerify,
                                                    quiet: quietOption.quiet)
@@ -145,7 +150,7 @@ struct ExportDFXMLCommand: ParsableCommand {
             }
         }
         let text = DFXMLExport.text(summary: summary, commandLine: commandLine,
-                                     verification: options.verification(report))
+                                     verification: options.verification(report), exportedAt: Timestamp.now())
         try options.finish(text, report: report, what: "the DFXML")
     }
 }
@@ -238,8 +243,11 @@ enum BundleInput {
     static func verify(_ path: String, trust: TrustStore?, fast: Bool, quiet: Bool)
         -> (report: VerificationReport, summary: BundleSummary) {
         var verifier = BundleVerifier(root: path, trust: trust, fast: fast)
-        let display = ProgressDisplay(label: "verifying", total: nil, quiet: quiet)
-        verifier.progress = { _, done in display.update(done) }
+        let display = ProgressReporter(label: "verifying", quiet: quiet)
+        verifier.itemsLoaded = { items in
+            display.setTotals(bytes: fast ? nil : items.reduce(0) { $0 + $1.size }, files: items.count)
+        }
+        verifier.progress = { path, done in display.item(path, bytesDone: done) }
         let result = verifier.verify()
         display.finish()
         return result

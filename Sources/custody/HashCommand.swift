@@ -119,8 +119,9 @@ struct HashCommand: ParsableCommand {
             for input in inputs {
                 var pipeline = ChunkPipeline(chunkSize: chunkSize, linearDigests: algorithms.compactMap(\.linear),
                                              computeTree: algorithms.contains(.tree), readers: readersOption.readers)
-                let display = ProgressDisplay(label: input.path, total: nil, quiet: quietOption.quiet)
-                pipeline.progress = { display.update($0) }
+                let display = ProgressReporter(label: "hashing", totalBytes: ProgressReporter.size(of: input.path),
+                                               quiet: quietOption.quiet)
+                pipeline.progress = { display.item(input.path, bytesDone: $0) }
                 do {
                     let digests = try InputHasher.hash(input, pipeline: pipeline)
                     display.finish()

@@ -11,7 +11,8 @@ struct KeygenCommand: ParsableCommand {
             signed-note verifier key NAME+KEYID+BASE64), DIR/NAME.identity.json (name, agency and jurisdiction \
             bound to the public key, self-signed), DIR/NAME.age (age X25519 identity for receiving transfers, \
             encrypted to the same passphrase unless --no-passphrase; mode 0600) and DIR/NAME.recipient (age1...). \
-            Existing files are never replaced.
+            Existing files are never replaced. The passphrase must have at least 8 characters; on a terminal it is \
+            asked twice, and asked again once if it is too short or the two differ.
             """
     )
 
@@ -46,7 +47,8 @@ struct KeygenCommand: ParsableCommand {
         }
         var secret: [UInt8]?
         if !noPassphrase {
-            secret = try passphrase.source.passphrase(prompt: "Passphrase for the new key \(name): ", confirm: true)
+            secret = try passphrase.source.passphrase(prompt: "Passphrase for the new key \(name) "
+                + "(at least \(PassphraseSource.minimumNewKeyLength) characters): ", confirm: true)
             guard secret != nil else {
                 throw CommandError.operational(
                     "no passphrase: give --passphrase-file F, set CUSTODY_PASSPHRASE, run "

@@ -33,6 +33,7 @@ struct LedgerInitCommand: ParsableCommand {
     @OptionGroup var signing: KeyOptions<LedgerOwnerKey>
 
     func run() throws {
+        try InputCheck.requireNew(ledger, "", forceAllowed: false)
         let signer = try signing.signingKey()
         let created = try Ledger.create(path: ledger, origin: origin, key: signer)
         Terminal.line("created \(ledger): origin \(created.origin), key \(signer.identity.verifierKey.encoded)")

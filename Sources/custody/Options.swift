@@ -39,3 +39,28 @@ struct ReadersOption: ParsableArguments {
         }
     }
 }
+
+/// Checks of a command's named inputs and outputs, made before any passphrase is asked for (a typo in a path
+/// must not cost the user a passphrase), and the one overwrite rule.
+enum InputCheck {
+    /// Throws (exit 2) unless something exists at `path`: `OPTION PATH: no such file or directory`.
+    static func requireExisting(_ path: String, _ option: String) throws {
+        guard (try? FileSystem.status(path)) != nil else {
+            throw CommandError.operational("\(option.isEmpty ? "" : option + " ")\(path): no such file or directory")
+        }
+    }
+
+    /// Throws (exit 2) when `path` exists and `force` is not given: every command that writes a named output
+    /// refuses to replace an existing one unless `--force` (and then replaces it atomically).
+    static func requireNew(_ path: String, _ option: String, force: Bool = false, forceAllowed: Bool = true) throws {
+        guard !force, (try? FileSystem.status(path, followLinks: false)) != nil else { return }
+        throw CommandError.operational("\(option.isEmpty ? "" : option + " ")\(path): already exists; not overwriting"
+            + (forceAllowed ? " (give --force to replace it)" : " (choose a new path)"))
+    }
+}
+
+/// `--force`: replace an existing output.
+struct ForceOption: ParsableArguments {
+    @Flag(help: "Replace the output file if it exists (else an existing output is refused).")
+    var force = false
+}

@@ -63,7 +63,7 @@ struct PackCommand: ParsableCommand {
         var packer = EvidencePacker(level: level, chunkSize: chunkSize, linearDigests: [.sha256],
                                     readers: readersOption.readers)
         packer.shouldStop = InterruptFlag.shouldStop
-        let display = ProgressDisplay(label: input, total: source.size, quiet: quietOption.quiet)
+        let display = ProgressReporter(label: "packing \(input)", totalBytes: source.size, quiet: quietOption.quiet)
         packer.progress = { display.update($0) }
         let result: PackResult
         do {

@@ -90,8 +90,8 @@ struct PreserveAddCommand: ParsableCommand {
         let expiry = try PolicyOption.namingFlag {
             try policy.expiry(issued: issuedDate, expires: expiresDate, days: days)
         }
-        let signer = try signing.signingKey()
         let store = try Ledger.open(path: ledger)
+        let signer = try signing.signingKey()
         var order = PreservationOrder(id: Identifier.urn(), authority: authority, legalBasis: legalBasis, data: data,
                                       issued: issuedDate, expires: expiry, subjects: subjects)
         let entry = try store.append(order.draft(policy: policy), key: signer)
@@ -125,8 +125,8 @@ struct PreserveRenewCommand: ParsableCommand {
     func run() throws {
         let policy = try policyOption.policy
         let date = try PreserveCommand.date(on, option: "--on") ?? CivilDate.today()
-        let signer = try signing.signingKey()
         let (store, order) = try PreserveCommand.order(orderID, ledger: ledger)
+        let signer = try signing.signingKey()
         let (draft, expiry) = try order.renewal(on: date, days: days, policy: policy, legalBasis: legalBasis)
         let entry = try store.append(draft, key: signer)
         Terminal.line("preservation order \(orderID): renewed on \(date), expires \(expiry) (was \(order.expires)); "
@@ -148,8 +148,8 @@ struct PreserveReleaseCommand: ParsableCommand {
 
     func run() throws {
         let date = try PreserveCommand.date(on, option: "--on") ?? CivilDate.today()
-        let signer = try signing.signingKey()
         let (store, order) = try PreserveCommand.order(orderID, ledger: ledger)
+        let signer = try signing.signingKey()
         let entry = try store.append(order.release(on: date, reason: reason), key: signer)
         Terminal.line("preservation order \(orderID): released on \(date); ledger entry \(entry.sequence)")
     }
@@ -169,7 +169,7 @@ struct PreserveListCommand: ParsableCommand {
     @Option(help: "Only active orders expiring within this many days (14d, 2w or 14).") var expiring: String?
     @Option(name: .customLong("as-of"), help: "The date to compute status on (YYYY-MM-DD, default today).")
     var asOf: String?
-    @Flag(name: .long, help: "Print JSON, one object per order.") var json = false
+    @Flag(name: .long, help: "Print one JSON array of the orders (empty when none).") var json = false
 
     func run() throws {
         var window: Int64?
@@ -182,6 +182,7 @@ struct PreserveListCommand: ParsableCommand {
         let date = try PreserveCommand.date(asOf, option: "--as-of") ?? CivilDate.today()
         let register = try PreserveCommand.register(try Ledger.open(path: ledger))
         let orders = register.listed(on: date, expiringWithin: window)
+        var listed: [JSONValue] = []
         for order in orders {
             let status = order.status(on: date)
             var detail: String
@@ -194,12 +195,13 @@ struct PreserveListCommand: ParsableCommand {
                 guard case .object(var members) = order.json else { continue }
                 members["status"] = .string(status.name)
                 if case .active(let left) = status { members["daysLeft"] = .int(left) }
-                Terminal.line(JSONValue.object(members).canonicalString)
+                listed.append(.object(members))
             } else {
                 Terminal.line("\(order.id)\t\(status.name)\texpires \(order.expires) (\(detail))\tissued "
                     + "\(order.issued) by \(order.authority)\t\(order.data)")
             }
         }
+        if json { Terminal.line(JSONValue.array(listed).canonicalString) }
         if !json && orders.isEmpty {
             Terminal.line(window.map { "no active order expires within \($0) days of \(date)" }
                 ?? "no preservation orders recorded")

@@ -29,11 +29,13 @@ struct ReceiptImportCommand: ParsableCommand {
     @Flag(name: .long, help: "Print the result as JSON.") var json = false
 
     func run() throws {
+        try InputCheck.requireExisting(receipt, "")
+        let ledgerFile = try Ledger.open(path: ledger)
         let store = try trust.map { try TrustStore.load($0) }
         let signer = try signing.signingKey()
         let result: ReceiptImportResult
         do {
-            result = try ReceiptImporter.importReceipt(receipt, ledger: Ledger.open(path: ledger), key: signer,
+            result = try ReceiptImporter.importReceipt(receipt, ledger: ledgerFile, key: signer,
                                                        trust: store)
         } catch let error as TransferError {
             guard case .receiverKeyNotRecorded = error else { throw error }

@@ -27,15 +27,22 @@ struct ReceiveCommand: ParsableCommand {
     @OptionGroup var quietOption: QuietOption
 
     func run() throws {
+        try InputCheck.requireExisting(file, "")
+        try InputCheck.requireExisting(identity, "--identity")
+        let ledgerFile = try Ledger.open(path: ledger)
         let store = try trust.map { try TrustStore.load($0) }
         let signer = try signing.signingKey()
         let identities = try ReceiveCommand.readIdentities(identity, passphrase: signing.passphrase.source)
-        let ledgerFile = try Ledger.open(path: ledger)
         var options = ReceiveOptions()
         options.trust = store
         options.identityLabel = identity
-        let display = ProgressDisplay(label: "receiving", total: nil, quiet: quietOption.quiet)
-        options.progress = { _, done in display.update(done) }
+        let display = ProgressReporter(label: "decrypting", totalBytes: ProgressReporter.size(of: file),
+                                       quiet: quietOption.quiet)
+        let encrypted = file
+        options.progress = { path, done in
+            if path != encrypted, display.label == "decrypting" { display.startPhase("verifying") }
+            display.item(path, bytesDone: done)
+        }
         try InterruptFlag.install()
         defer { InterruptFlag.uninstall() }
         options.shouldStop = InterruptFlag.shouldStop
@@ -44,7 +51,8 @@ struct ReceiveCommand: ParsableCommand {
         display.finish()
         for path in result.removedStaging { Terminal.error("removed \(path), left by an interrupted receive") }
         if json {
-            var members = VerifyCommand.json(report: result.report, summary: result.summary).objectValue ?? [:]
+            var members = VerifyCommand.json(report: result.report, summary: result.summary,
+                                             signersChecked: store != nil).objectValue ?? [:]
             members["bundlePath"] = .string(result.bundlePath)
             members["receipt"] = .string(result.receiptPath)
             members["ledgerEntry"] = .int(Int64(result.entry.sequence))
@@ -64,7 +72,8 @@ struct ReceiveCommand: ParsableCommand {
             Terminal.line("received \(file) into \(result.bundlePath) (bundle \(result.bundleID ?? "unidentified"))")
             VerifyCommand.printChecks(result.report)
             Terminal.line("ledger entry \(result.entry.sequence) (receive); signed receipt \(result.receiptPath)")
-            Terminal.line(result.report.passed ? "verified: every check passed"
+            let outcome = VerifyOutcome(report: result.report, signersChecked: store != nil)
+            Terminal.line(result.report.passed ? outcome.line
                 : "FAILED: \(result.report.failures.count) check(s) failed; the bundle is kept at "
                     + "\(result.bundlePath) for inspection and the receipt says what failed")
         }
@@ -73,17 +82,25 @@ struct ReceiveCommand: ParsableCommand {
 
     /// Reads an age identity file, asking for its passphrase (--passphrase-file, CUSTODY_PASSPHRASE or a prompt)
     /// only when it is protected.
+    /// A wrong passphrase typed at the terminal is asked once more.
     static func readIdentities(_ path: String, passphrase: PassphraseSource) throws -> [AgeX25519Identity] {
-        do {
-            return try AgeIdentityFile.read(path) {
-                guard let secret = try passphrase.passphrase(prompt: "Passphrase for \(path): ") else {
-                    throw CommandError.operational("\(path) is passphrase-protected: give its passphrase with "
-                        + "--passphrase-file, CUSTODY_PASSPHRASE or on a terminal")
+        var attempt = 1
+        while true {
+            do {
+                return try AgeIdentityFile.read(path) {
+                    guard let secret = try passphrase.passphrase(prompt: "Passphrase for \(path): ") else {
+                        throw CommandError.operational("\(path) is passphrase-protected: give its passphrase with "
+                            + "--passphrase-file, CUSTODY_PASSPHRASE or on a terminal")
+                    }
+                    return String(decoding: secret, as: UTF8.self)
                 }
-                return String(decoding: secret, as: UTF8.self)
+            } catch AgeError.badKey(let reason) where reason.hasSuffix("wrong passphrase") && passphrase.prompts
+                        && attempt < PassphraseSource.terminalAttempts {
+                PassphraseSource.tellTerminal("\(reason); try again\n")
+                attempt += 1
+            } catch let error as AgeError {
+                throw CommandError.operational("\(error)")
             }
-        } catch let error as AgeError {
-            throw CommandError.operational("\(error)")
         }
     }
 }

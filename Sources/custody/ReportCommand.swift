@@ -22,7 +22,8 @@ struct ReportCommand: ParsableCommand {
     )
 
     @Argument(help: "The bundle directory.") var bundle: String
-    @Option(help: "The HTML file to write (atomically).") var html: String
+    @Option(help: "The HTML file to write (atomically; an existing one only with --force).") var html: String
+    @OptionGroup var forceOption: ForceOption
     @Option(help: "Trust store of agencies' keys to verify the signers against.") var trust: String?
     @Flag(help: "Skip only the decompression and re-hashing of item content.") var fast = false
     @OptionGroup var history: HistoryOptions
@@ -32,6 +33,7 @@ struct ReportCommand: ParsableCommand {
     func run() throws {
         try BundleInput.requireDirectory(bundle)
         try ReportOutput.requireOutside(bundle, output: html)
+        try InputCheck.requireNew(html, "--html", force: forceOption.force)
         let store = try trust.map { try TrustStore.load($0) }
         var (report, summary) = BundleInput.verify(bundle, trust: store, fast: fast, quiet: quietOption.quiet)
         let story = try history.gather(summary: summary, report: &report, trust: store)
@@ -40,13 +42,15 @@ struct ReportCommand: ParsableCommand {
         try FileSystem.writeAtomically(html, Array(HTMLReport.render(input).utf8))
         if json {
             var members: [String: JSONValue] = [
-                "html": .string(html), "passed": .bool(report.passed),
+                "html": .string(html), "passed": .bool(report.passed), "signersChecked": .bool(store != nil),
                 "checks": .int(Int64(report.checks.count)), "failed": .int(Int64(report.failures.count)),
             ]
             if let id = summary.bundleID { members["bundle"] = .string(id) }
             Terminal.line(JSONValue.object(members).canonicalString)
         } else {
-            Terminal.line("report written to \(html): " + (report.passed ? "bundle verified, every check passed"
+            let verified = store == nil ? "bundle verified, signers NOT checked (no --trust)"
+                : "bundle verified, every check passed"
+            Terminal.line("report written to \(html): " + (report.passed ? verified
                 : "bundle FAILED verification (\(BundleInput.failureSummary(report)))"))
         }
         if !report.passed { throw ExitCode(ExitStatus.verificationFailed.rawValue) }

@@ -34,6 +34,9 @@ struct SealCommand: ParsableCommand {
     @Option(name: [.customShort("a"), .customLong("algorithms")],
             help: "Linear digests of each item besides sha256: md5, sha1, sha512 (comma-separated).")
     var algorithms: String?
+    @Flag(name: .customLong("md5-sha1"),
+          help: "Also record MD5 and SHA-1 (for hash sets such as NSRL, Project VIC, CAID; about 2x the hashing CPU).")
+    var md5AndSHA1 = false
     @OptionGroup var chunk: ChunkSizeOption
     @OptionGroup var readersOption: ReadersOption
     /// `--retries` as seal describes it.
@@ -66,10 +69,14 @@ struct SealCommand: ParsableCommand {
     }
 
     func linearDigests() throws -> [DigestAlgorithm] {
-        guard let algorithms else { return [.sha256] }
-        let parsed = try HashAlgorithm.parseList(algorithms)
-        guard !parsed.contains(.tree) || parsed.count > 0 else { return [.sha256] }
-        return parsed.compactMap(\.linear)
+        var chosen: [DigestAlgorithm] = [.sha256]
+        if let algorithms { chosen = try HashAlgorithm.parseList(algorithms).compactMap(\.linear) }
+        if md5AndSHA1 {
+            for algorithm in [DigestAlgorithm.md5, .sha1] where !chosen.contains(algorithm) {
+                chosen.append(algorithm)
+            }
+        }
+        return chosen.isEmpty ? [.sha256] : chosen
     }
 
     func run() throws {
@@ -101,8 +108,27 @@ struct SealCommand: ParsableCommand {
             try recorded.apply(to: &options)
             paths = recorded.inputs
         }
-        let display = ProgressDisplay(label: "sealing", total: nil, quiet: quietOption.quiet)
-        options.progress = { _, done in display.update(done) }
+        // Inputs, output and ledger are checked before the key's passphrase is asked for.
+        let store = try Ledger.open(path: ledger)
+        let outName = out.split(separator: "/").last.map(String.init) ?? ""
+        if !resume, ![".", ".."].contains(outName), (try? FileSystem.status(out, followLinks: false)) != nil {
+            throw Self.worded(.bundleExists(path: out))
+        }
+        let collection = CollectionSealer.isCollection(paths)
+        if collection {
+            if !resume { for path in paths { try InputCheck.requireExisting(path, "") } }
+        } else if !resume {
+            do {
+                var skipped: [String] = []
+                _ = try BundleSealer.items(paths, skipped: &skipped)
+            } catch let error as SealError {
+                throw Self.worded(error)
+            }
+        }
+        let totals = quietOption.quiet || collection ? nil : ProgressReporter.totals(of: paths)
+        let display = ProgressReporter(label: "sealing", totalBytes: totals?.bytes, totalFiles: totals?.files,
+                                       quiet: quietOption.quiet)
+        options.progress = { path, done in display.item(path, bytesDone: done) }
         let quiet = quietOption.quiet
         options.notice = { text in
             if !quiet { Terminal.error(text) }
@@ -110,11 +136,10 @@ struct SealCommand: ParsableCommand {
         // Keys and passphrases are read before the stop handler goes in: until then SIGINT and SIGTERM end the
         // command at once, even while an open waits on a FIFO named as a key or passphrase file.
         let signer = try signing.signingKey()
-        let store = try Ledger.open(path: ledger)
         try InterruptFlag.install()
         defer { InterruptFlag.uninstall() }
         options.shouldStop = InterruptFlag.shouldStop
-        if CollectionSealer.isCollection(paths) {
+        if collection {
             try sealCollection(paths, options: options, signer: signer, store: store)
             return
         }
@@ -157,11 +182,14 @@ struct SealCommand: ParsableCommand {
     /// Seals a collection (any INPUT a directory): a summary, not a line per item; the items that could not be
     /// acquired are listed on stderr (at most 100) and all in `--json`.
     func sealCollection(_ paths: [String], options: SealOptions, signer: SigningKey, store: Ledger) throws {
-        let display = ProgressDisplay(label: "sealing", total: nil, quiet: quietOption.quiet)
+        let display = ProgressReporter(label: "sealing", quiet: quietOption.quiet)
         let result: CollectionSealResult
         do {
             result = try CollectionSealer.seal(paths: paths, out: out, ledger: store, key: signer, options: options,
-                                               resume: resume, progress: { state in display.update(state.bytes) })
+                                               resume: resume, progress: quietOption.quiet ? nil : { state in
+                if let totals = state.totals { display.setTotals(bytes: totals.bytes, files: totals.files) }
+                display.set(filesDone: state.files, bytesDone: state.bytes, current: state.current)
+            })
         } catch let error as SealError {
             throw Self.worded(error)
         }

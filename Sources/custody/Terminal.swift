@@ -4,7 +4,7 @@ import CustodyKit
 import Glibc
 #endif
 
-/// Writing to stderr and stdout, and progress display on a terminal.
+/// Writing to stderr and stdout (progress: `ProgressReporter`).
 enum Terminal {
     static func writeError(_ text: String) {
         fflush(nil)
@@ -24,52 +24,11 @@ enum Terminal {
     }
 
     static var stderrIsTerminal: Bool { isatty(2) == 1 }
-}
 
-/// Prints bytes, rate and ETA on stderr while a long operation runs, only when stderr is a terminal.
-final class ProgressDisplay: @unchecked Sendable {
-    private let label: String
-    private let total: UInt64?
-    private let enabled: Bool
-    private let start = MonotonicClock.seconds()
-    private var lastDraw = 0.0
-    private var drew = false
-    /// Extra text after the rate, such as bad sectors met so far; nil or empty shows nothing.
-    var detail: (@Sendable () -> String?)?
-
-    init(label: String, total: UInt64?, quiet: Bool) {
-        self.label = label
-        self.total = total
-        self.enabled = !quiet && Terminal.stderrIsTerminal
-    }
-
-    /// Reports bytes done so far; redraws at most five times a second.
-    func update(_ done: UInt64) {
-        guard enabled else { return }
-        let now = MonotonicClock.seconds()
-        guard now - lastDraw >= 0.2 else { return }
-        lastDraw = now
-        drew = true
-        let elapsed = max(now - start, 1e-6)
-        let rate = Double(done) / elapsed
-        var text = "\r\(label): \(ByteSize.describe(done))"
-        if let total, total > 0 {
-            let percent = Double(done) * 100 / Double(total)
-            text += " of \(ByteSize.describe(total)) (\(formatFixed(percent, decimals: 0))%)"
-            if rate > 0 && done < total {
-                let remaining = Int(Double(total - done) / rate)
-                text += ", ETA \(remaining / 60):\(remaining % 60 < 10 ? "0" : "")\(remaining % 60)"
-            }
-        }
-        text += ", \(ByteSize.describe(UInt64(rate)))/s"
-        if let extra = detail?(), !extra.isEmpty { text += ", \(extra)" }
-        text += "   "
-        Terminal.writeError(text)
-    }
-
-    /// Clears the progress line.
-    func finish() {
-        guard enabled, drew else { return }
-        Terminal.writeError("\r\u{1B}[K")
+    /// The width of the terminal on stderr in columns (80 when it cannot be told).
+    static var columns: Int {
+        var size = winsize()
+        guard ioctl(2, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 20 else { return 80 }
+        return Int(size.ws_col)
     }
 }

@@ -31,6 +31,8 @@ struct TransferCommand: ParsableCommand {
     @OptionGroup var quietOption: QuietOption
 
     func run() throws {
+        try BundleInput.requireDirectory(bundle)
+        let ledgerFile = try Ledger.open(path: ledger)
         let store = try trust.map { try TrustStore.load($0) }
         let target = try TransferCommand.namingOptions { try TransferRecipient.resolve(recipient, trust: store) }
         var options = TransferOptions()
@@ -49,14 +51,18 @@ struct TransferCommand: ParsableCommand {
             Terminal.error("warning: no \(recipientFile) beside the key: the file is encrypted to the recipient only, "
                 + "so the sender cannot reopen it")
         }
-        let display = ProgressDisplay(label: "transferring", total: nil, quiet: quietOption.quiet)
-        options.progress = { _, done in display.update(done) }
+        let display = ProgressReporter(label: "verifying", quiet: quietOption.quiet)
+        let output = out
+        options.progress = { path, done in
+            if path == output, display.label == "verifying" { display.startPhase("encrypting") }
+            display.item(path, bytesDone: done)
+        }
         try InterruptFlag.install()
         defer { InterruptFlag.uninstall() }
         options.shouldStop = InterruptFlag.shouldStop
         let signer = try signing.signingKey()
         let result = try TransferCommand.namingOptions {
-            try BundleTransfer.send(bundle: bundle, to: target, out: out, ledger: Ledger.open(path: ledger),
+            try BundleTransfer.send(bundle: bundle, to: target, out: out, ledger: ledgerFile,
                                     key: signer, options: options)
         }
         display.finish()

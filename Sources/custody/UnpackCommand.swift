@@ -78,7 +78,7 @@ struct UnpackCommand: ParsableCommand {
         defer { InterruptFlag.uninstall() }
         var unpacker = EvidenceUnpacker(expected: expected, salvage: salvage, linearDigests: [.sha256])
         let total = input == "-" ? nil : (try? source.status()).map { UInt64($0.st_size) }
-        let display = ProgressDisplay(label: input, total: total, quiet: quietOption.quiet)
+        let display = ProgressReporter(label: "unpacking \(input)", totalBytes: total, quiet: quietOption.quiet)
         unpacker.progress = { display.update($0) }
         let result: UnpackResult
         do {

@@ -10,8 +10,11 @@ struct VerifyCommand: ParsableCommand {
         commandName: "verify",
         abstract: "Verify a sealed bundle: BagIt, seal, every item's content, the ledger excerpt and its proofs.",
         discussion: """
-            Reports each check as passed or failed with where. Exit 0 when everything verified, 1 when anything \
-            failed (each failure named), 2 when the bundle cannot be read. Never writes into the bundle.
+            Reports each check as passed or failed with where, then each item's sealed and computed digests side \
+            by side. Without --trust the signatures are checked but not their signers: the result says "verified, \
+            signers NOT checked" (exit 0; in JSON "signersChecked": false). --quiet prints only the failed checks \
+            and the one-line result. Exit 0 when everything verified, 1 when anything failed (each failure \
+            named), 2 when the bundle cannot be read. Never writes into the bundle.
             """
     )
 
@@ -22,7 +25,8 @@ struct VerifyCommand: ParsableCommand {
     @Flag(help: "For a collection bundle: a line per stored file, OK or FAILED with its path, before the checks.")
     var list = false
     @Flag(name: .long, help: "Print the report as JSON.") var json = false
-    @OptionGroup var quietOption: QuietOption
+    @Flag(name: .shortAndLong, help: "Print only failed checks and the one-line result; no progress.")
+    var quiet = false
 
     func run() throws {
         // One rule for BUNDLE: it must lead to a directory. A symbolic link named here is followed, as other tools
@@ -33,8 +37,11 @@ struct VerifyCommand: ParsableCommand {
         }
         let store = try trust.map { try TrustStore.load($0) }
         var verifier = BundleVerifier(root: root, trust: store, fast: fast)
-        let display = ProgressDisplay(label: "verifying", total: nil, quiet: quietOption.quiet)
-        verifier.progress = { _, done in display.update(done) }
+        let display = ProgressReporter(label: "verifying", quiet: quiet)
+        verifier.itemsLoaded = { items in
+            display.setTotals(bytes: fast ? nil : items.reduce(0) { $0 + $1.size }, files: items.count)
+        }
+        verifier.progress = { path, done in display.item(path, bytesDone: done) }
         if list && !json {
             verifier.itemOutcome = { number, path, problems in
                 Terminal.line((problems.isEmpty ? "OK      " : "FAILED  ") + "\(number) \(path)"
@@ -43,14 +50,15 @@ struct VerifyCommand: ParsableCommand {
         }
         let (report, summary) = verifier.verify()
         display.finish()
+        let outcome = VerifyOutcome(report: report, signersChecked: store != nil)
         if json {
-            Terminal.line(VerifyCommand.json(report: report, summary: summary).canonicalString)
+            Terminal.line(VerifyCommand.json(report: report, summary: summary, signersChecked: store != nil)
+                .canonicalString)
         } else {
-            Terminal.line("bundle \(bundle) (\(summary.bundleID ?? "no identifier"))")
-            VerifyCommand.printChecks(report)
-            let failures = report.failures.count
-            Terminal.line(report.passed ? "verified: every check passed" + (store == nil ? " (signers not checked "
-                + "against a trust store)" : "") : "FAILED: \(failures) check\(failures == 1 ? "" : "s") failed")
+            if !quiet { Terminal.line("bundle \(bundle) (\(summary.bundleID ?? "no identifier"))") }
+            VerifyCommand.printChecks(report, onlyFailures: quiet)
+            if !quiet { VerifyCommand.printDigests(summary) }
+            Terminal.line(outcome.line)
         }
         if !report.passed { throw ExitCode(ExitStatus.verificationFailed.rawValue) }
     }
@@ -68,9 +76,9 @@ struct VerifyCommand: ParsableCommand {
         }
     }
 
-    /// Prints one `PASS|FAIL|WARN|SKIP  NAME: DETAIL` line per check.
-    static func printChecks(_ report: VerificationReport) {
-        for check in report.checks {
+    /// Prints one `PASS|FAIL|WARN|SKIP  NAME: DETAIL` line per check (only the failed ones with `onlyFailures`).
+    static func printChecks(_ report: VerificationReport, onlyFailures: Bool = false) {
+        for check in report.checks where !onlyFailures || check.status == .failed {
             let mark: String
             switch check.status {
             case .passed: mark = "PASS"
@@ -82,11 +90,58 @@ struct VerifyCommand: ParsableCommand {
         }
     }
 
-    static func json(report: VerificationReport, summary: BundleSummary) -> JSONValue {
+    /// Bundles with more items than this list their digests in `--json` only.
+    static let digestListLimit = 20
+
+    /// Prints, for each item, the sealed and the computed size and digests one above the other (as ewfverify
+    /// shows stored and calculated hashes), each pair marked `match` or `DIFFERS`.
+    static func printDigests(_ summary: BundleSummary) {
+        guard !summary.items.isEmpty else { return }
+        guard summary.items.count <= digestListLimit else {
+            Terminal.line("digests: \(summary.items.count) items (sealed and computed digests with --json)")
+            return
+        }
+        for item in summary.items {
+            Terminal.line("item \(item.number): \(BagIt.printable(item.originalName))")
+            let computed = summary.computed[item.number]
+            var rows = [("size", "\(item.size)", computed.map { "\($0.size)" })]
+            rows.append((TreeChunkSize.digestName(item.chunkSize), item.tree, computed?.tree))
+            for (name, hex) in item.digests.sorted(by: { $0.key < $1.key }) {
+                rows.append((name.uppercased(), hex, computed?.digests[name]))
+            }
+            let width = rows.map(\.0.count).max() ?? 0
+            for (name, sealed, actual) in rows {
+                let padded = name + String(repeating: " ", count: width - name.count)
+                Terminal.line("  \(padded)  sealed    \(sealed)")
+                let blank = String(repeating: " ", count: width)
+                guard let actual else {
+                    Terminal.line("  \(blank)  computed  (not computed: --fast, or the content could not be read)")
+                    continue
+                }
+                Terminal.line("  \(blank)  computed  \(actual)  \(actual == sealed ? "match" : "DIFFERS")")
+            }
+        }
+    }
+
+    /// The report as one JSON document (SPEC 5.9): `passed`, `outcome`, `signersChecked`, the checks, the items
+    /// (each with what was `computed` from its content), the conditions and the sealer.
+    static func json(report: VerificationReport, summary: BundleSummary, signersChecked: Bool) -> JSONValue {
+        let items: [JSONValue] = summary.items.map { item in
+            guard var members = item.json.objectValue, let computed = summary.computed[item.number] else {
+                return item.json
+            }
+            var values = computed.digests.mapValues { JSONValue.string($0) }
+            values["size"] = .int(Int64(computed.size))
+            values["tree"] = .string(computed.tree)
+            members["computed"] = .object(values)
+            return .object(members)
+        }
         var members: [String: JSONValue] = [
             "passed": .bool(report.passed),
+            "outcome": .string(VerifyOutcome(report: report, signersChecked: signersChecked).name),
+            "signersChecked": .bool(signersChecked),
             "checks": .array(report.checks.map(\.json)),
-            "items": .array(summary.items.map(\.json)),
+            "items": .array(items),
         ]
         if let id = summary.bundleID { members["bundle"] = .string(id) }
         if let collection = summary.collection { members["collection"] = collectionJSON(collection) }
@@ -123,4 +178,30 @@ struct VerifyCommand: ParsableCommand {
         return .object(members)
     }
 
+}
+
+/// How a verification ended, as the last line and JSON `outcome` say it.
+struct VerifyOutcome {
+    /// The checks made.
+    var report: VerificationReport
+    /// Whether the signers were checked against a trust store.
+    var signersChecked: Bool
+
+    /// `verified`, `verified-signers-not-checked` or `failed`.
+    var name: String {
+        !report.passed ? "failed" : signersChecked ? "verified" : "verified-signers-not-checked"
+    }
+
+    /// The one-line result.
+    var line: String {
+        let failures = report.failures.count
+        guard report.passed else { return "FAILED: \(failures) check\(failures == 1 ? "" : "s") failed" }
+        let warnings = report.checks.filter { $0.status == .warning }.count
+        let warned = warnings == 0 ? "" : " (\(warnings) warning\(warnings == 1 ? "" : "s"))"
+        guard signersChecked else {
+            return "verified, signers NOT checked: content, seal and ledger are intact, but no --trust store "
+                + "says who signed" + warned
+        }
+        return "verified: every check passed" + warned
+    }
 }

@@ -88,6 +88,16 @@ enum CLI {
         return url
     }
 
+    /// The folder where tests leave what a person may want to look at afterwards (screenshots, printed reports):
+    /// `$CUSTODY_TEST_OUTPUT`, else `.build/test-output` in the package; created when missing.
+    static func testOutputFolder() throws -> URL {
+        let environment = ProcessInfo.processInfo.environment["CUSTODY_TEST_OUTPUT"]
+        let url = environment.map { URL(fileURLWithPath: $0, isDirectory: true) }
+            ?? packageRoot.appendingPathComponent(".build/test-output", isDirectory: true)
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
     /// Thrown when a folder that is part of the repository is missing from the checkout.
     struct MissingFolder: Error, CustomStringConvertible {
         var path: String

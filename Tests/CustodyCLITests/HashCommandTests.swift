@@ -85,7 +85,7 @@ final class HashCommandTests: XCTestCase {
         let result = try CLI.run(["hash", "a"], in: directory)
         XCTAssertEqual(result.status, 0, result.err)
         XCTAssertEqual(lines(result.out), [
-            "TREE-SHA256-1M (a) = \(treeDigest(data))",
+            "# TREE-SHA256-1M (a) = \(treeDigest(data))",
             "SHA256 (a) = \(hex(.sha256, data))",
         ])
         XCTAssertEqual(result.err, "")
@@ -97,7 +97,7 @@ final class HashCommandTests: XCTestCase {
         for (option, size) in [("64K", 64 << 10), ("128k", 128 << 10), ("64M", 64 << 20)] {
             let result = try CLI.run(["hash", "-a", "tree", "--chunk-size", option, "b"], in: directory)
             XCTAssertEqual(result.status, 0, result.err)
-            XCTAssertEqual(lines(result.out), ["TREE-SHA256-\(ByteSize.shortName(size)) (b) = "
+            XCTAssertEqual(lines(result.out), ["# TREE-SHA256-\(ByteSize.shortName(size)) (b) = "
                 + treeDigest(data, chunkSize: size)])
         }
     }
@@ -106,7 +106,7 @@ final class HashCommandTests: XCTestCase {
         let data = content("c", size: 5 * (64 << 10) + 17)
         let directory = try makeFiles(["c": data])
         let expected = [
-            "TREE-SHA256-64K (c) = \(treeDigest(data, chunkSize: 64 << 10))",
+            "# TREE-SHA256-64K (c) = \(treeDigest(data, chunkSize: 64 << 10))",
             "MD5 (c) = \(hex(.md5, data))",
             "SHA1 (c) = \(hex(.sha1, data))",
             "SHA256 (c) = \(hex(.sha256, data))",
@@ -425,7 +425,7 @@ final class HashCommandTests: XCTestCase {
         let result = try CLI.run(["hash", "-a", "sha256,tree", "-"], stdin: Data("abc".utf8))
         XCTAssertEqual(result.status, 0, result.err)
         XCTAssertEqual(lines(result.out), [
-            "TREE-SHA256-1M (-) = \(treeDigest(Array("abc".utf8)))",
+            "# TREE-SHA256-1M (-) = \(treeDigest(Array("abc".utf8)))",
             "SHA256 (-) = ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
         ])
         let big = content("stdin", size: 3 << 20 | 5)
@@ -433,7 +433,7 @@ final class HashCommandTests: XCTestCase {
         XCTAssertEqual(sum.out, "\(hex(.sha256, big))  -\n")
         let empty = try CLI.run(["hash", "-a", "tree", "-"], stdin: Data())
         XCTAssertEqual(empty.out,
-                       "TREE-SHA256-1M (-) = e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n")
+                       "# TREE-SHA256-1M (-) = e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n")
     }
 
     func testRecursiveWalkOrderLinksAndSpecialFiles() throws {

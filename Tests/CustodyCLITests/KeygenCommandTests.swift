@@ -89,7 +89,7 @@ final class KeygenCommandTests: XCTestCase {
         let setsid = try CLI.requireTool("setsid")
         let dir = try makeTemporaryDirectory(self)
         let passFile = dir.appendingPathComponent("pass").path
-        try "s3cret\n".write(toFile: passFile, atomically: true, encoding: .utf8)
+        try "s3cret passphrase\n".write(toFile: passFile, atomically: true, encoding: .utf8)
         let created = try CLI.run(["keygen", "--name", "dana", "--agency", "X", "--jurisdiction", "FR",
                                    "--out", dir.path, "--passphrase-file", passFile])
         XCTAssertEqual(created.status, 0, created.err)

@@ -132,7 +132,7 @@ final class LedgerCommandTests: AliceLedgerTestCase {
         XCTAssertTrue(foreign.err.contains("does not match the ledger's key"), foreign.err)
 
         // A wrong passphrase.
-        let passFile = try write("right\n", "pass")
+        let passFile = try write("right one\n", "pass")
         let wrongFile = try write("wrong\n", "wrongpass")
         let sub = dir.appendingPathComponent("enc").path
         XCTAssertEqual(
@@ -151,7 +151,7 @@ final class LedgerCommandTests: AliceLedgerTestCase {
             [
                 "ledger", "init", dir.appendingPathComponent("e.ledger").path, "--origin", "o",
                 "--key", encrypted,
-            ], environment: ["CUSTODY_PASSPHRASE": "right"])
+            ], environment: ["CUSTODY_PASSPHRASE": "right one"])
         XCTAssertEqual(envPass.status, 0, envPass.err)
 
         // Proofs beyond the tree.

@@ -91,9 +91,12 @@ final class LegacyFixtureTests: XCTestCase {
     // MARK: the sealed bundle
 
     func testLegacyBundleVerifies() throws {
-        let verified = try custody(["verify", "bundle", "--trust", "de-trust.json", "--quiet"])
+        let quiet = try custody(["verify", "bundle", "--trust", "de-trust.json", "--quiet"])
+        XCTAssertEqual(quiet.out, "verified: every check passed\n")
+        let verified = try custody(["verify", "bundle", "--trust", "de-trust.json"])
         XCTAssertTrue(verified.out.contains("verified: every check passed"), verified.out)
         XCTAssertFalse(verified.out.contains("FAIL"), verified.out)
+        XCTAssertTrue(verified.out.contains("computed"), verified.out)
         XCTAssertTrue(verified.out.contains("seal signature: valid signature by fr"), verified.out)
         XCTAssertTrue(verified.out.contains("trusted: Police judiciaire, FR"), verified.out)
         let json = try custody(["verify", "bundle", "--trust", "de-trust.json", "--json", "--quiet"])

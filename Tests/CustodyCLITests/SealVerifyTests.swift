@@ -59,7 +59,7 @@ final class SealVerifyTests: CLITestCase {
     }
 
     func verify(_ bundle: String, _ extra: [String] = []) throws -> CLI.Result {
-        try CLI.run(["verify", bundle, "--quiet"] + extra)
+        try CLI.run(["verify", bundle] + extra)
     }
 
     func readJSON(_ path: String) throws -> JSONValue {
@@ -196,7 +196,7 @@ final class SealVerifyTests: CLITestCase {
         }
         let verified = try verify(bundle)
         XCTAssertEqual(verified.status, 0, verified.out + verified.err)
-        XCTAssertTrue(verified.out.contains("verified: every check passed"), verified.out)
+        XCTAssertTrue(verified.out.contains("verified, signers NOT checked"), verified.out)
         XCTAssertFalse(verified.out.contains("FAIL"), verified.out)
         // The report stays one line per check even for a name holding CR and LF.
         XCTAssertTrue(verified.out.contains("odd%25name\\x0d\\x0awith space.txt"), verified.out)
@@ -618,8 +618,11 @@ final class SealVerifyTests: CLITestCase {
         XCTAssertTrue(untrusted.out.contains("WARN  seal signature"), untrusted.out)
         XCTAssertTrue(untrusted.out.contains("not known to be trusted"), untrusted.out)
 
-        // The store holds another key under the name alice.
-        let wrong = try makeTrustStore("wrong.json", entries: [("alice", keys + "/bob.pub", "DE")])
+        // The store holds another key under the name alice (a bare PEM key: with bob's signed identity beside it,
+        // trust add would refuse the name alice).
+        let bareKey = dir.appendingPathComponent("bare-key.pub").path
+        try FileManager.default.copyItem(atPath: keys + "/bob.pub", toPath: bareKey)
+        let wrong = try makeTrustStore("wrong.json", entries: [("alice", bareKey, "DE")])
         assertFails(try verify(bundle, ["--trust", wrong]), naming: ["seal signature", "different key for alice"])
         // A valid signature by a key the store does not know.
         let unknown = try makeTrustStore("unknown.json", entries: [("bob", keys + "/bob.vkey", "DE")])
@@ -718,12 +721,12 @@ final class SealVerifyTests: CLITestCase {
         try keygen("bob", "DE")
         let store = dir.appendingPathComponent("store.json").path
         let added = try CLI.run(["trust", "add", store, "alice", "--key", keys + "/alice.pub", "--jurisdiction", "fr",
-                                 "--agency", "Police judiciaire"])
+                                 "--agency", "Agency FR"])
         XCTAssertEqual(added.status, 0, added.err)
         let recipient = try String(contentsOfFile: keys + "/bob.recipient", encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let second = try CLI.run(["trust", "add", store, "bob", "--key", keys + "/bob.vkey", "--jurisdiction", "DE",
-                                  "--agency", "BKA", "--recipient", recipient])
+                                  "--agency", "Agency DE", "--recipient", recipient])
         XCTAssertEqual(second.status, 0, second.err)
         let aliceKeyID = try NoteVerifierKey(
             parsing: try String(contentsOfFile: keys + "/alice.vkey", encoding: .utf8)).keyIDHex
@@ -731,8 +734,8 @@ final class SealVerifyTests: CLITestCase {
         XCTAssertEqual(listed.status, 0, listed.err)
         let lines = listed.out.split(separator: "\n").map(String.init)
         XCTAssertEqual(lines.count, 2)
-        XCTAssertEqual(lines[0], "alice\tFR\tPolice judiciaire\tkey \(aliceKeyID)")
-        XCTAssertTrue(lines[1].hasPrefix("bob\tDE\tBKA\tkey ") && lines[1].hasSuffix("\t" + recipient), lines[1])
+        XCTAssertEqual(lines[0], "alice\tFR\tAgency FR\tkey \(aliceKeyID)")
+        XCTAssertTrue(lines[1].hasPrefix("bob\tDE\tAgency DE\tkey ") && lines[1].hasSuffix("\t" + recipient), lines[1])
         let json = try CLI.run(["trust", "list", store, "--json"])
         let entries = try XCTUnwrap(
             try JSONValue.parse(Array(json.out.trimmingCharacters(in: .newlines).utf8)).arrayValue)

@@ -490,7 +490,8 @@ final class TransferTests: CLITestCase {
         XCTAssertEqual(expiring.out.split(separator: "\n").count, 1, expiring.out)
         XCTAssertTrue(expiring.out.contains("\(id)\tactive\texpires 2024-04-30 (10 days left)"), expiring.out)
         let all = try custody(["preserve", "list", "--ledger", path("fr.ledger"), "--as-of", "2024-04-20", "--json"])
-        let statuses = try all.out.split(separator: "\n").map { try JSONValue.parse(String($0)) }
+        XCTAssertEqual(all.out.split(separator: "\n").count, 1, "one JSON document: \(all.out)")
+        let statuses = try XCTUnwrap(try JSONValue.parse(all.out.trimmingCharacters(in: .newlines)).arrayValue)
         XCTAssertEqual(statuses.map { $0["status"]?.stringValue }, ["expired", "active", "active"])
         XCTAssertEqual(statuses.map { $0["expires"]?.stringValue }, ["2023-12-30", "2024-04-30", "2024-05-31"])
 

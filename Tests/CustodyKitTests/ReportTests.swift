@@ -373,7 +373,9 @@ final class ReportTests: XCTestCase {
 
     func testDFXMLHasOneFileObjectPerItemAndParses() throws {
         let summary = try ReportFixture.summary(secondName: "a<b>&'c\".txt")
-        let text = DFXMLExport.text(summary: summary, commandLine: "custody export dfxml b", verification: .failed)
+        let exportedAt = Timestamp(secondsSinceEpoch: Timestamp.now().secondsSinceEpoch + 86_400)
+        let text = DFXMLExport.text(summary: summary, commandLine: "custody export dfxml b", verification: .failed,
+                                    exportedAt: exportedAt)
         let collector = DFXMLCollector()
         let parser = XMLParser(data: Data(text.utf8))
         parser.shouldProcessNamespaces = true
@@ -388,7 +390,9 @@ final class ReportTests: XCTestCase {
             XCTAssertEqual(object["TREE-SHA256-1M"], item.tree)
             XCTAssertNil(object["SHA1"])
         }
-        XCTAssertTrue(text.contains("<start_time>\(summary.entries[2].time)</start_time>"), "the seal time")
+        XCTAssertTrue(text.contains("<start_time>\(exportedAt)</start_time>"), "the export's time")
+        XCTAssertNotEqual("\(exportedAt)", "\(summary.entries[2].time)")
+        XCTAssertTrue(text.contains("<!-- custody sealed: \(summary.entries[2].time) -->"), "the seal time")
         XCTAssertTrue(text.contains("<algorithm name='md5' enabled='1'/>"))
         XCTAssertTrue(text.contains("<algorithm name='sha1' enabled='0'/>"))
         XCTAssertTrue(text.hasPrefix("<?xml version='1.0' encoding='UTF-8'?>\n"
