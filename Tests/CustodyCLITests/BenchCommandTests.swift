@@ -150,7 +150,13 @@ final class BenchCommandTests: XCTestCase {
         XCTAssertEqual(process.terminationReason, .exit, "stopped by its handler, not killed: \(stderr)")
         XCTAssertEqual(process.terminationStatus, 2, stderr)
         XCTAssertTrue(stderr.contains("interrupted by SIGTERM"), stderr)
-        XCTAssertEqual(stdout, "")
+        // No results: with --json, stdout is the one error document every --json call ends with on failure.
+        if !stdout.isEmpty {
+            let document = try JSONValue.parse(Array(stdout.utf8))
+            XCTAssertEqual(document["exitCode"]?.intValue, 2, stdout)
+            XCTAssertNotNil(document["error"], stdout)
+            XCTAssertNil(document["results"], stdout)
+        }
     }
 
     /// Whether `/proc/PID/status` lists SIGTERM (15) among the caught signals.
