@@ -147,19 +147,7 @@ public enum BundleSealer {
         // From here on the ledger records the seal: whatever happens, keep the work directory so that --resume
         // can finish the bundle without appending again.
         writer.keep()
-        let checkpoint = try ledger.makeCheckpoint(key: key)
-        let checkpointBody = try Checkpoint.open(checkpoint.bytes, keys: [key.identity.verifierKey])
-        var excerpt: [UInt8] = []
-        var proofs: [JSONValue] = []
-        for entry in entries {
-            excerpt += entry.bytes + [10]
-            proofs.append(try ledger.inclusionProof(index: entry.sequence, size: checkpointBody.size).json)
-        }
-        try writer.writeTagFile(BundleLayout.ledgerExcerpt, excerpt)
-        try writer.writeTagFile(BundleLayout.proofs, JSONValue.array(proofs).canonicalBytes + [10])
-        try writer.writeTagFile(BundleLayout.checkpoint, checkpoint.bytes)
-        let identityDocument = try key.identity.document(signedWith: key.privateKey)
-        try writer.writeTagFile(BundleLayout.identities, identityDocument)
+        let checkpointSize = try writeLedgerFiles(entries, ledger: ledger, key: key, writer: writer)
         let bagInfo = makeBagInfo(bundleID: bundleID, key: key, records: records, options: options,
                                   oxum: writer.payloadOxum)
         let tagManifest = try writer.writeManifests(bagInfo: bagInfo)
@@ -169,7 +157,7 @@ public enum BundleSealer {
         let note = try SignedNote.sign(text: statement.text, name: key.identity.name, key: key.privateKey)
         try writer.finish(seal: note.bytes)
         return SealResult(bundleID: bundleID, path: writer.finalPath, items: records,
-                          entries: entries.map(\.sequence), checkpointSize: checkpointBody.size, skipped: skipped)
+                          entries: entries.map(\.sequence), checkpointSize: checkpointSize, skipped: skipped)
     }
 
     /// The parameters (inputs and output-shaping options) the interrupted seal of `out` was started with, read

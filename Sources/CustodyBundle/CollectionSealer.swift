@@ -143,18 +143,7 @@ public enum CollectionSealer {
         ]
         let entries = try BundleSealer.appendOnce(drafts, bundleID: bundleID, ledger: ledger, key: key,
                                                   journal: journal, options: options)
-        let checkpoint = try ledger.makeCheckpoint(key: key)
-        let checkpointBody = try Checkpoint.open(checkpoint.bytes, keys: [key.identity.verifierKey])
-        var excerpt: [UInt8] = []
-        var proofs: [JSONValue] = []
-        for entry in entries {
-            excerpt += entry.bytes + [10]
-            proofs.append(try ledger.inclusionProof(index: entry.sequence, size: checkpointBody.size).json)
-        }
-        try writer.writeTagFile(BundleLayout.ledgerExcerpt, excerpt)
-        try writer.writeTagFile(BundleLayout.proofs, JSONValue.array(proofs).canonicalBytes + [10])
-        try writer.writeTagFile(BundleLayout.checkpoint, checkpoint.bytes)
-        try writer.writeTagFile(BundleLayout.identities, try key.identity.document(signedWith: key.privateKey))
+        let checkpointSize = try BundleSealer.writeLedgerFiles(entries, ledger: ledger, key: key, writer: writer)
         var bagInfo = BundleSealer.makeBagInfo(bundleID: bundleID, key: key, records: [], options: options,
                                                oxum: "\(run.storedBytes).\(run.files)")
         if let index = bagInfo.firstIndex(where: { $0.label == "Custody-Item-Count" }) {
@@ -172,7 +161,7 @@ public enum CollectionSealer {
         return CollectionSealResult(
             bundleID: bundleID, path: writer.finalPath, items: run.count, files: run.files, bytes: run.bytes,
             storedBytes: run.storedBytes, itemsRoot: root, failures: run.failures, failureCount: run.failureCount,
-            entries: entries.map(\.sequence), checkpointSize: checkpointBody.size)
+            entries: entries.map(\.sequence), checkpointSize: checkpointSize)
     }
 
     /// Whether `paths` ask for a collection seal: any of them a directory.

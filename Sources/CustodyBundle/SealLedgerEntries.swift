@@ -69,6 +69,25 @@ extension BundleSealer {
         return entries
     }
 
+    /// Signs a checkpoint after `entries` and writes the ledger tag files (5.6): the excerpt, the entries'
+    /// inclusion proofs at the checkpoint's size, the checkpoint and the signer's identity. Returns the size.
+    static func writeLedgerFiles(_ entries: [LedgerEntry], ledger: Ledger, key: SigningKey,
+                                 writer: BundleWriter) throws -> UInt64 {
+        let checkpoint = try ledger.makeCheckpoint(key: key)
+        let checkpointBody = try Checkpoint.open(checkpoint.bytes, keys: [key.identity.verifierKey])
+        var excerpt: [UInt8] = []
+        var proofs: [JSONValue] = []
+        for entry in entries {
+            excerpt += entry.bytes + [10]
+            proofs.append(try ledger.inclusionProof(index: entry.sequence, size: checkpointBody.size).json)
+        }
+        try writer.writeTagFile(BundleLayout.ledgerExcerpt, excerpt)
+        try writer.writeTagFile(BundleLayout.proofs, JSONValue.array(proofs).canonicalBytes + [10])
+        try writer.writeTagFile(BundleLayout.checkpoint, checkpoint.bytes)
+        try writer.writeTagFile(BundleLayout.identities, try key.identity.document(signedWith: key.privateKey))
+        return checkpointBody.size
+    }
+
     /// The ledger subject naming an item by its identifier and digests.
     static func subject(for record: ItemRecord) throws -> LedgerSubject {
         var attributes: [String: JSONValue] = [
