@@ -351,8 +351,16 @@ extension BundleVerifier {
         var batch: [PendingPayload] = []
         var structural: [String] = []
         var formOK = true
-        func flush(_ report: inout VerificationReport) {
-            let outcomes = verifyBatch(batch)
+        // Double-buffered: while the workers check one batch, this thread reads the records, manifest lines and
+        // leaves of the next (so the serial reading never leaves the cores idle), then takes the outcomes in order.
+        let running = DispatchGroup()
+        let finished = BatchOutcomes()
+        var batchInFlight = false
+        func collect() {
+            guard batchInFlight else { return }
+            running.wait()
+            batchInFlight = false
+            let outcomes = finished.take()
             if let itemOutcome {
                 for outcome in outcomes { itemOutcome(outcome.record.number, outcome.record.displayPath,
                                                       outcome.problems) }
@@ -364,7 +372,19 @@ extension BundleVerifier {
                                                    outcome.problems.joined(separator: "; ")))
                 }
             }
-            batch.removeAll(keepingCapacity: true)
+        }
+        func flush() {
+            collect()
+            guard !batch.isEmpty else { return }
+            let work = batch, verifier = self
+            batch = []
+            batch.reserveCapacity(BatchOutcomes.batchSize)
+            batchInFlight = true
+            running.enter()
+            DispatchQueue.global().async {
+                finished.put(verifier.verifyBatch(work))
+                running.leave()
+            }
         }
         do {
             while let record = try reader.next() {
@@ -404,7 +424,7 @@ extension BundleVerifier {
                     pending.leaves = readLeaves(leavesFile, content: content, problems: &pending.problems)
                 }
                 batch.append(pending)
-                if batch.count >= 256 { flush(&report) }
+                if batch.count >= BatchOutcomes.batchSize { flush() }
                 if structural.count > 1000 { break }
             }
             for (algorithm, manifest) in manifests {
@@ -418,7 +438,8 @@ extension BundleVerifier {
             structural.append("\(error)")
             formOK = false
         }
-        flush(&report)
+        flush()
+        collect()
         collection.itemsRoot = formOK ? reader.root : nil
         if listed != bag.payloadPaths {
             structural.append("the payload manifest lists \(listed.count) files, data/ holds "
@@ -542,6 +563,17 @@ extension BundleVerifier {
         }
         return results.withLock { $0.compactMap { $0 } }
     }
+}
+
+/// The outcomes of the batch of payloads being checked on the workers, handed back to the reading thread.
+final class BatchOutcomes: Sendable {
+    /// Payloads per batch: enough that the barrier at its end is rare, few enough to bound memory.
+    static let batchSize = 512
+    private let outcomes = Mutex<[BundleVerifier.PendingPayload]>([])
+
+    func put(_ value: [BundleVerifier.PendingPayload]) { outcomes.withLock { $0 = value } }
+
+    func take() -> [BundleVerifier.PendingPayload] { outcomes.withLock { $0 } }
 }
 
 /// Reads a payload manifest one `HEX  PATH` line at a time.

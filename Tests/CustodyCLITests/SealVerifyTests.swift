@@ -364,7 +364,7 @@ final class SealVerifyTests: CLITestCase {
         let many = dir.appendingPathComponent("many").path
         try FileManager.default.createDirectory(atPath: many, withIntermediateDirectories: false)
         for index in 0...BundleSealer.maximumItems {
-            FileManager.default.createFile(atPath: many + "/f\(index)", contents: Data())
+            _ = FileManager.default.createFile(atPath: many + "/f\(index)", contents: Data())
         }
         let manyFiles = (0...BundleSealer.maximumItems).map { many + "/f\($0)" }
         let tooMany = try seal(manyFiles, out: dir.appendingPathComponent("many-bundle").path, expect: 2)

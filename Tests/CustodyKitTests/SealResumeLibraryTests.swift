@@ -66,9 +66,15 @@ final class SealResumeLibraryTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(resumedItems.count, cleanItems.count, file: file, line: line)
         for (mine, theirs) in zip(resumedItems, cleanItems) {
             for path in [mine["payload"], mine["leaves"]].compactMap({ $0?.stringValue }) {
-                XCTAssertEqual(try FileSystem.readFile(resumed + "/" + path, limit: 1 << 30),
-                               try FileSystem.readFile(clean + "/" + path, limit: 1 << 30),
-                               "\(path) differs from the clean run's", file: file, line: line)
+                let resumedBytes = try FileSystem.readFile(resumed + "/" + path, limit: 1 << 30)
+                let cleanBytes = try FileSystem.readFile(clean + "/" + path, limit: 1 << 30)
+                guard resumedBytes != cleanBytes else { continue }
+                // Name the first member that differs, rather than printing two payloads byte by byte.
+                let resumedMembers = members(resumedBytes), cleanMembers = members(cleanBytes)
+                let first = zip(resumedMembers, cleanMembers).firstIndex { $0.0 != $0.1 }
+                XCTFail("\(path) differs from the clean run's: \(resumedMembers.count) vs \(cleanMembers.count) members; "
+                    + "first differing member: \(first.map { "\(resumedMembers[$0]) vs \(cleanMembers[$0])" } ?? "none")",
+                    file: file, line: line)
             }
             var a = mine, b = theirs
             for key in ["id", "acquisitionStart", "acquisitionEnd", "resumed"] {
@@ -81,6 +87,24 @@ final class SealResumeLibraryTests: TemporaryDirectoryTestCase {
                        try FileSystem.readFile(clean + "/manifest-sha256.txt"), file: file, line: line)
         let report = BundleVerifier(root: resumed).verify().report
         XCTAssertTrue(report.passed, "\(report.failures)", file: file, line: line)
+    }
+
+    /// Each member of a custody gzip payload: its index, flags, size and CRC-32, as its header and trailer say.
+    private func members(_ bytes: [UInt8]) -> [String] {
+        var found: [String] = [], offset = 0
+        while offset + PackFormat.headerSize <= bytes.count {
+            let parsed = bytes[offset...].withUnsafeBytes { PackFormat.MemberHeader.parse($0) }
+            guard case .success(let header) = parsed, header.memberSize > 0,
+                  offset + Int(header.memberSize) <= bytes.count else {
+                found.append("unparsable at \(offset)")
+                break
+            }
+            let end = offset + Int(header.memberSize)
+            let crc = bytes[(end - 8)..<(end - 4)].map { String($0, radix: 16) }.joined()
+            found.append("#\(header.index) flags \(header.flags.rawValue) size \(header.memberSize) crc \(crc)")
+            offset = end
+        }
+        return found
     }
 
     private func journal(_ out: String) throws -> JSONValue {
