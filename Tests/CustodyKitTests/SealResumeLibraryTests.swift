@@ -71,9 +71,11 @@ final class SealResumeLibraryTests: TemporaryDirectoryTestCase {
                 guard resumedBytes != cleanBytes else { continue }
                 // Name the first member that differs, rather than printing two payloads byte by byte.
                 let resumedMembers = members(resumedBytes), cleanMembers = members(cleanBytes)
-                let first = zip(resumedMembers, cleanMembers).firstIndex { $0.0 != $0.1 }
-                XCTFail("\(path) differs from the clean run's: \(resumedMembers.count) vs \(cleanMembers.count) members; "
-                    + "first differing member: \(first.map { "\(resumedMembers[$0]) vs \(cleanMembers[$0])" } ?? "none")",
+                let common = min(resumedMembers.count, cleanMembers.count)
+                let firstDiffering = (0..<common).first { resumedMembers[$0] != cleanMembers[$0] }
+                let pair = firstDiffering.map { "\(resumedMembers[$0]) vs \(cleanMembers[$0])" } ?? "none"
+                XCTFail("\(path) differs from the clean run's: \(resumedMembers.count) vs \(cleanMembers.count) "
+                    + "members; first differing member: \(pair)",
                     file: file, line: line)
             }
             var a = mine, b = theirs
