@@ -241,6 +241,9 @@ final class CollectionRun {
     private var lastPath: [UInt8] = []
     /// Entries recorded before the interruption, which the resumed walk passes over.
     private let resumedRecords: UInt64
+    /// Whether this run continues an interrupted one (whose payload files, even past its last journal point or
+    /// before its first, may be on disk and are written over).
+    private let isResumed: Bool
     /// When the acquisition started (the interrupted run's start, for a resumed one).
     let started: String
     /// The walk's order within folders (the interrupted run's, for a resumed one).
@@ -267,6 +270,7 @@ final class CollectionRun {
         }
         self.manifests = manifests
         resumedRecords = resuming?.records ?? 0
+        isResumed = resuming != nil
         started = resuming?.started ?? Timestamp.now().description
         order = resuming?.order ?? options.readOrder
         if let resuming { try reread(resuming) }
@@ -329,7 +333,7 @@ final class CollectionRun {
         hasher.skippedEntries = resumedRecords
         hasher.countsAhead = progress != nil
         let output = try PayloadOutput(workPath: writer.workPath, compress: options.compress, level: options.level,
-                                       chunkSize: options.chunkSize, replacing: resumedRecords > 0)
+                                       chunkSize: options.chunkSize, replacing: isResumed)
         let summary = try hasher.run(roots: roots, output: output, shouldStop: options.shouldStop) { item, tally in
             try record(item, tally: tally)
         }

@@ -130,6 +130,30 @@ final class CollectionLibraryTests: TemporaryDirectoryTestCase {
         XCTAssertFalse(FileSystem.exists(directory + "/.bundle.partial.collection"))
     }
 
+    /// kill -9 before the first journal point (every 2 s): payload files are on disk but no journal counts them;
+    /// the resume starts the walk over and writes over them (found by Benchmarks/collection-resume.sh: "open: File
+    /// exists" on the first payload).
+    func testAResumeBeforeTheFirstJournalPointWritesOverThePayloadsLeft() throws {
+        let tree = try makeTree(files: 300)
+        let (key, ledger) = try makeKeyAndLedger(at: directory + "/l.db")
+        let out = directory + "/bundle"
+        let calls = Mutex(0)
+        var options = SealOptions()
+        options.shouldStop = { calls.withLock { $0 += 1; return $0 > 150 } }
+        XCTAssertThrowsError(try CollectionSealer.seal(paths: [tree], out: out, ledger: ledger, key: key,
+                                                       options: options))
+        let work = directory + "/.bundle.partial"
+        XCTAssertTrue(FileSystem.exists(work + "/data/phone/d0/e0/f0.gz"), "the interrupted run wrote payloads")
+        FileSystem.removeTree(CollectionJournal.path(workPath: work))
+        XCTAssertFalse(FileSystem.exists(CollectionJournal.path(workPath: work)))
+        options.shouldStop = nil
+        let result = try CollectionSealer.seal(paths: [tree], out: out, ledger: ledger, key: key, options: options,
+                                               resume: true)
+        XCTAssertEqual(result.files, 300)
+        let (report, _) = BundleVerifier(root: out).verify()
+        XCTAssertTrue(report.passed, report.failures.map(\.detail).joined(separator: "\n"))
+    }
+
     func testAResumeRefusesASourceThatChangedBeforeTheResumePoint() throws {
         let tree = try makeTree(files: 300)
         let (key, ledger) = try makeKeyAndLedger(at: directory + "/l.db")
