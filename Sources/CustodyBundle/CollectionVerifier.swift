@@ -387,45 +387,60 @@ extension BundleVerifier {
             }
         }
         do {
-            while let record = try reader.next() {
-                collection.items += 1
-                collection.kinds[record.kind, default: 0] += 1
-                if let error = record.error {
-                    collection.acquisitionErrorCount += 1
-                    if collection.acquisitionErrors.count < CollectionVerification.failuresKept {
-                        collection.acquisitionErrors.append((record.number, record.displayPath, error))
-                    }
+            reading: while true {
+                // The lines of the next batch are parsed on the workers (JSON, canonical form, payload name); this
+                // thread then takes the records in order, in step with the manifests and the leaves.
+                var lines: [(line: [UInt8], location: String)] = []
+                var unreadable: (any Error)?
+                do {
+                    while lines.count < BatchOutcomes.batchSize, let next = try reader.nextLine() { lines.append(next) }
+                } catch {
+                    unreadable = error
                 }
-                if let problem = formProblem(record) {
-                    structural.append("item \(record.number) (\(record.displayPath)): \(problem)")
-                    formOK = false
-                }
-                guard let content = record.content else { continue }
-                collection.files += 1
-                collection.bytes += content.size
-                var pending = PendingPayload(record: record, manifest: [:], leaves: nil, problems: [])
-                for (algorithm, manifest) in manifests {
-                    guard let line = try manifest.next() else {
-                        structural.append("\(BundleLayout.manifestName(algorithm)) ends before item "
-                            + "\(record.number)'s payload")
-                        formOK = false
-                        continue
+                for (index, parsed) in parseRecords(lines).enumerated() {
+                    let (record, leafHash, problem) = try parsed.get()
+                    try reader.accept(record, leafHash: leafHash, location: lines[index].location)
+                    collection.items += 1
+                    collection.kinds[record.kind, default: 0] += 1
+                    if let error = record.error {
+                        collection.acquisitionErrorCount += 1
+                        if collection.acquisitionErrors.count < CollectionVerification.failuresKept {
+                            collection.acquisitionErrors.append((record.number, record.displayPath, error))
+                        }
                     }
-                    if line.path != content.payload {
-                        structural.append("\(BundleLayout.manifestName(algorithm)):\(manifest.lineNumber) lists "
-                            + "\(BagIt.printable(line.path)) where item \(record.number)'s payload "
-                            + "\(BagIt.printable(content.payload)) belongs")
+                    if let problem {
+                        structural.append("item \(record.number) (\(record.displayPath)): \(problem)")
                         formOK = false
                     }
-                    if algorithm == .sha256 { listed.add(Array(line.path.utf8)) }
-                    pending.manifest[algorithm] = line.digest
+                    guard let content = record.content else { continue }
+                    collection.files += 1
+                    collection.bytes += content.size
+                    var pending = PendingPayload(record: record, manifest: [:], leaves: nil, problems: [])
+                    for (algorithm, manifest) in manifests {
+                        guard let line = try manifest.next() else {
+                            structural.append("\(BundleLayout.manifestName(algorithm)) ends before item "
+                                + "\(record.number)'s payload")
+                            formOK = false
+                            continue
+                        }
+                        if line.path != content.payload {
+                            structural.append("\(BundleLayout.manifestName(algorithm)):\(manifest.lineNumber) "
+                                + "lists \(BagIt.printable(line.path)) where item \(record.number)'s payload "
+                                + "\(BagIt.printable(content.payload)) belongs")
+                            formOK = false
+                        }
+                        if algorithm == .sha256 { listed.add(Array(line.path.utf8)) }
+                        pending.manifest[algorithm] = line.digest
+                    }
+                    if content.chunkCount > 1 {
+                        pending.leaves = readLeaves(leavesFile, content: content, problems: &pending.problems)
+                    }
+                    batch.append(pending)
+                    if batch.count >= BatchOutcomes.batchSize { flush() }
+                    if structural.count > 1000 { break reading }
                 }
-                if content.chunkCount > 1 {
-                    pending.leaves = readLeaves(leavesFile, content: content, problems: &pending.problems)
-                }
-                batch.append(pending)
-                if batch.count >= BatchOutcomes.batchSize { flush() }
-                if structural.count > 1000 { break }
+                if let unreadable { throw unreadable }
+                if lines.count < BatchOutcomes.batchSize { break }
             }
             for (algorithm, manifest) in manifests {
                 if let extra = try manifest.next() {
@@ -471,6 +486,23 @@ extension BundleVerifier {
                 + "at sealing (unreadable, vanished or changed): "
                 + collection.acquisitionErrors.prefix(3).map { "\($0.path): \($0.error)" }.joined(separator: "; "))
         }
+    }
+
+    /// Parses record lines on the workers: each record, its leaf hash and what is wrong with its form, or the
+    /// error that makes the line no record, in line order.
+    private func parseRecords(_ lines: [(line: [UInt8], location: String)])
+        -> [Result<(CollectionRecord, Hash32, String?), any Error>] {
+        let results = Mutex([Result<(CollectionRecord, Hash32, String?), any Error>?](repeating: nil,
+                                                                                       count: lines.count))
+        DispatchQueue.concurrentPerform(iterations: lines.count) { index in
+            let (line, location) = lines[index]
+            let result = Result { () throws -> (CollectionRecord, Hash32, String?) in
+                let record = try CollectionRecord(line: line, where: location)
+                return (record, Merkle.leafHash(line), formProblem(record))
+            }
+            results.withLock { $0[index] = result }
+        }
+        return results.withLock { $0.map { $0! } }
     }
 
     private func formProblem(_ record: CollectionRecord) -> String? {

@@ -106,10 +106,18 @@ public struct ItemRecordsReader {
 
     /// The next record, or nil after the last. A line that is not a record, or numbered out of order, throws.
     public mutating func next() throws -> CollectionRecord? {
-        let line: [UInt8]
+        guard let (line, location) = try nextLine() else { return nil }
+        let record = try CollectionRecord(line: line, where: location)
+        try accept(record, leafHash: Merkle.leafHash(line), location: location)
+        return record
+    }
+
+    /// The next line, unparsed, and where it is (`custody/items.jsonl:N`), or nil after the last: for a caller
+    /// that parses records on other threads and hands them back, in order, to `accept`.
+    package mutating func nextLine() throws -> (line: [UInt8], location: String)? {
         do {
             guard let next = try lines.next() else { return nil }
-            line = next
+            return (next, "\(BundleLayout.itemRecords):\(lines.lineNumber)")
         } catch let failure as LineReader.Failure {
             switch failure {
             case .lineTooLong(let number, let limit):
@@ -120,15 +128,17 @@ public struct ItemRecordsReader {
                                                   problem: "the file ends inside this line (no newline)")
             }
         }
-        let location = "\(BundleLayout.itemRecords):\(lines.lineNumber)"
-        let record = try CollectionRecord(line: line, where: location)
+    }
+
+    /// Takes the record parsed from the next line, in file order: checks its number and folds its leaf hash
+    /// (`SHA-256(0x00 || line)`) into the root.
+    package mutating func accept(_ record: CollectionRecord, leafHash: Hash32, location: String) throws {
         guard record.number == count + 1 else {
             throw BundleError.recordMalformed(location: location,
                                               problem: "numbered \(record.number), expected \(count + 1)")
         }
-        accumulator.append(Merkle.leafHash(line))
+        accumulator.append(leafHash)
         count += 1
-        return record
     }
 
     /// The root of the items tree over the records read so far.
