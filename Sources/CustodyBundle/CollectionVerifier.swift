@@ -81,6 +81,7 @@ extension BundleVerifier {
         let keys = identities.map(\.verifierKey)
         let statement = checkCollectionSeal(identities: identities, summary: &summary, into: &report)
         checkRecords(bag: bag, into: &report, collection: &collection)
+        _ = bag.payloadPaths(into: &report)
         if let statement, let root = collection.itemsRoot {
             if statement.itemCount == UInt64(collection.items) && statement.itemsRoot == root {
                 report.pass("items root", "\(collection.items) records hash to the sealed items root \(root.hex)")
@@ -100,7 +101,20 @@ extension BundleVerifier {
     struct CollectionBag {
         var bagInfo: [(label: String, value: String)]
         var manifestSHA256: [UInt8]?
-        var payloadPaths: PathMultiset
+        /// The walk of `data/`, running beside the other checks until `payloadPaths` joins it.
+        var payloadWalk: PayloadWalk
+        /// Where, among the report's checks, the walk's checks (`bagit.no-links`, `bagit.payload-oxum`) belong.
+        var walkReportIndex: Int
+        /// The bag's Payload-Oxum.
+        var oxum: String
+
+        /// Waits for the walk of `data/` and puts its checks in their place in the report (the first time); the
+        /// multiset of the files found.
+        func payloadPaths(into report: inout VerificationReport) -> PathMultiset {
+            let (files, checks) = payloadWalk.finish(oxum: oxum)
+            if let checks { report.checks.insert(contentsOf: checks, at: min(walkReportIndex, report.checks.count)) }
+            return files
+        }
     }
 
     /// BagIt checks of a collection bag: declaration, bag-info, tag manifests (streamed digests), no links or
@@ -143,38 +157,11 @@ extension BundleVerifier {
                 tagFiles.append(relative)
             }
         }
-        var payloadFiles = PathMultiset()
-        var payloadBytes: UInt64 = 0
-        let walker = CollectionWalker(roots: [root + "/" + BundleLayout.payloadDirectory],
-                                      options: WalkOptions(followRootLinks: false))
-        while let entry = walker.next() {
-            if let error = entry.error {
-                report.fail("bagit.no-links", "\(BagIt.printable(entry.relativePathString)): \(error)")
-                structureOK = false
-                continue
-            }
-            switch entry.kind {
-            case .directory: continue
-            case .regular:
-                payloadFiles.add(entry.relativePath)
-                payloadBytes += entry.metadata?.size ?? 0
-            default:
-                report.fail("bagit.no-links", "\(BagIt.printable(entry.relativePathString)): a \(entry.kind.rawValue) "
-                    + "(links and special files are never part of a bundle)")
-                structureOK = false
-            }
-        }
-        if structureOK {
-            report.pass("bagit.no-links", "\(payloadFiles.count) payload files and \(tagFiles.count) tag files, no "
-                + "links or special files")
-        }
+        // The walk of data/ (a stat per payload file) runs on its own thread while the tag manifests, the seal and
+        // the records are checked; its checks are put back in this place of the report when it is joined.
+        let walk = PayloadWalk(root: root, tagFilesOK: structureOK, tagFileCount: tagFiles.count)
+        let walkReportIndex = report.checks.count
         let oxum = bagInfo.first { $0.label == "Payload-Oxum" }?.value ?? ""
-        if oxum == "\(payloadBytes).\(payloadFiles.count)" {
-            report.pass("bagit.payload-oxum", "Payload-Oxum \(oxum) matches data/")
-        } else {
-            report.fail("bagit.payload-oxum", "Payload-Oxum '\(oxum)' differs from data/ (\(payloadBytes) bytes in "
-                + "\(payloadFiles.count) files)")
-        }
         var manifestSHA256: [UInt8]?
         for algorithm in BundleLayout.tagManifests {
             let name = BundleLayout.tagManifestName(algorithm)
@@ -212,7 +199,8 @@ extension BundleVerifier {
                 for problem in problems { report.fail("bagit.\(name)", problem) }
             }
         }
-        return CollectionBag(bagInfo: bagInfo, manifestSHA256: manifestSHA256, payloadPaths: payloadFiles)
+        return CollectionBag(bagInfo: bagInfo, manifestSHA256: manifestSHA256, payloadWalk: walk,
+                             walkReportIndex: walkReportIndex, oxum: oxum)
     }
 
     /// The SHA-256 (and `algorithms`) of a file inside the bag, read as a stream.
@@ -456,9 +444,10 @@ extension BundleVerifier {
         flush()
         collect()
         collection.itemsRoot = formOK ? reader.root : nil
-        if listed != bag.payloadPaths {
+        let payloadPaths = bag.payloadPaths(into: &report)
+        if listed != payloadPaths {
             structural.append("the payload manifest lists \(listed.count) files, data/ holds "
-                + "\(bag.payloadPaths.count) others or more (a payload file was added, removed or renamed)")
+                + "\(payloadPaths.count) others or more (a payload file was added, removed or renamed)")
             formOK = false
         }
         if formOK {
@@ -594,6 +583,77 @@ extension BundleVerifier {
             results.withLock { $0[index] = done }
         }
         return results.withLock { $0.compactMap { $0 } }
+    }
+}
+
+/// The walk of a collection bag's `data/` on a thread of its own: every file's path into a `PathMultiset`, their
+/// bytes, and the `bagit.no-links` / `bagit.payload-oxum` checks, handed over once by `finish`.
+final class PayloadWalk: Sendable {
+    private struct Outcome: Sendable {
+        var files = PathMultiset()
+        var bytes: UInt64 = 0
+        var problems: [String] = []
+    }
+
+    private let done = DispatchGroup()
+    private let outcome = Mutex<Outcome?>(nil)
+    private let reported = Mutex(false)
+    private let tagFilesOK: Bool
+    private let tagFileCount: Int
+
+    /// Starts walking `root/data`; `tagFilesOK` and `tagFileCount` are what the listing outside `data/` found.
+    init(root: String, tagFilesOK: Bool, tagFileCount: Int) {
+        self.tagFilesOK = tagFilesOK
+        self.tagFileCount = tagFileCount
+        done.enter()
+        DispatchQueue.global().async { self.walk(root) }
+    }
+
+    private func walk(_ root: String) {
+        var result = Outcome()
+        let walker = CollectionWalker(roots: [root + "/" + BundleLayout.payloadDirectory],
+                                      options: WalkOptions(followRootLinks: false))
+        while let entry = walker.next() {
+            if let error = entry.error {
+                result.problems.append("\(BagIt.printable(entry.relativePathString)): \(error)")
+                continue
+            }
+            switch entry.kind {
+            case .directory: continue
+            case .regular:
+                result.files.add(entry.relativePath)
+                result.bytes += entry.metadata?.size ?? 0
+            default:
+                result.problems.append("\(BagIt.printable(entry.relativePathString)): a \(entry.kind.rawValue) "
+                    + "(links and special files are never part of a bundle)")
+            }
+        }
+        outcome.withLock { $0 = result }
+        done.leave()
+    }
+
+    /// Waits for the walk; the files found and, the first time only, its checks against `oxum`.
+    func finish(oxum: String) -> (PathMultiset, [VerificationCheck]?) {
+        done.wait()
+        let result = outcome.withLock { $0! }
+        let first = reported.withLock { wasReported in
+            defer { wasReported = true }
+            return !wasReported
+        }
+        guard first else { return (result.files, nil) }
+        var report = VerificationReport()
+        for problem in result.problems { report.fail("bagit.no-links", problem) }
+        if tagFilesOK && result.problems.isEmpty {
+            report.pass("bagit.no-links", "\(result.files.count) payload files and \(tagFileCount) tag files, no "
+                + "links or special files")
+        }
+        if oxum == "\(result.bytes).\(result.files.count)" {
+            report.pass("bagit.payload-oxum", "Payload-Oxum \(oxum) matches data/")
+        } else {
+            report.fail("bagit.payload-oxum", "Payload-Oxum '\(oxum)' differs from data/ (\(result.bytes) bytes in "
+                + "\(result.files.count) files)")
+        }
+        return (result.files, report.checks)
     }
 }
 
