@@ -237,6 +237,7 @@ public struct AuditReport: Sendable, Equatable {
         }
         var used = Set<Int>()
         var findings: [Finding] = []
+        var moved: MovedIndex?
         for file in computed {
             if let index = knownByPath[normalize(file.path)] {
                 used.insert(index)
@@ -249,10 +250,8 @@ public struct AuditReport: Sendable, Equatable {
                 }
                 continue
             }
-            if let index = known.entries.indices.first(where: {
-                !used.contains($0) && (!known.entries[$0].digests.isEmpty || known.entries[$0].tree != nil)
-                    && firstDifference(file, known.entries[$0]) == nil
-            }) {
+            if moved == nil { moved = MovedIndex(known.entries) }
+            if let index = moved!.firstUnused(matching: file, used: used, in: known.entries) {
                 used.insert(index)
                 findings.append(.moved(path: file.path, knownAs: known.entries[index].path))
             } else {
@@ -265,7 +264,51 @@ public struct AuditReport: Sendable, Equatable {
         return AuditReport(findings: findings)
     }
 
-    private static func firstDifference(_ file: FileDigests, _ entry: KnownHashList.Entry)
+    /// The known entries by digest (`ALGORITHM:HEX`, and `treeCHUNK:HEX`), made at the first file not found by
+    /// path: a moved file is matched by looking up its own digests instead of comparing it with every entry (a
+    /// whole tree moved would otherwise cost files x entries comparisons).
+    struct MovedIndex {
+        private var entriesByKey: [String: [Int]] = [:]
+        /// How many entries at the front of each key's list are known to be used (skipped from then on).
+        private var usedPrefix: [String: Int] = [:]
+
+        init(_ entries: [KnownHashList.Entry]) {
+            for (index, entry) in entries.enumerated() {
+                for key in MovedIndex.keys(entry.digests, tree: entry.tree, chunkSize: entry.treeChunkSize) {
+                    entriesByKey[key, default: []].append(index)
+                }
+            }
+        }
+
+        static func keys(_ digests: [DigestAlgorithm: [UInt8]], tree: Hash32?, chunkSize: Int?) -> [String] {
+            var keys = digests.map { "\($0.key.rawValue):\(Hex.encode($0.value))" }
+            if let tree, let chunkSize { keys.append("tree\(chunkSize):\(tree.hex)") }
+            return keys
+        }
+
+        /// The lowest-numbered entry not yet used whose every digest in common with `file` (at least one) is
+        /// equal: the entry the linear scan in file order would have found.
+        mutating func firstUnused(matching file: FileDigests, used: Set<Int>,
+                                  in entries: [KnownHashList.Entry]) -> Int? {
+            var best: Int?
+            for key in MovedIndex.keys(file.digests, tree: file.tree, chunkSize: file.chunkSize) {
+                guard let list = entriesByKey[key] else { continue }
+                var front = usedPrefix[key, default: 0]
+                while front < list.count && used.contains(list[front]) { front += 1 }
+                usedPrefix[key] = front
+                for index in list[front...] where !used.contains(index) {
+                    if let best, index >= best { break }
+                    if AuditReport.firstDifference(file, entries[index]) == nil {
+                        best = index
+                        break
+                    }
+                }
+            }
+            return best
+        }
+    }
+
+    fileprivate static func firstDifference(_ file: FileDigests, _ entry: KnownHashList.Entry)
         -> (what: String, expected: String, actual: String)? {
         if let size = entry.size, size != file.size {
             return ("size", String(size), String(file.size))
