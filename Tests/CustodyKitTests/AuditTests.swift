@@ -37,7 +37,9 @@ final class AuditTests: XCTestCase {
                 findings.append("new " + file.path)
             }
         }
-        for (index, entry) in entries.enumerated() where !used.contains(index) { findings.append("missing " + entry.path) }
+        for (index, entry) in entries.enumerated() where !used.contains(index) {
+            findings.append("missing " + entry.path)
+        }
         return findings
     }
 
