@@ -7,6 +7,7 @@ import PackageDescription
 //   CustodyReport        reports, history, CASE and DFXML exports
 //   CustodyTransfer      transfer, receive, receipts, consents, preservation orders
 //   CustodyBundle        BagIt bundles: seal, verify, trust store
+//   CustodyPostgres      the ledger's PostgreSQL store (beside Bundle, Transfer and Report: only the CLI opens it)
 //   CustodyLedger        the signed Merkle ledger and its stores
 //   CustodyEngine        chunk pipeline, tree and linear digests, packing and unpacking
 //   CustodyAge, CustodyTar   file formats: age encryption, tar archives
@@ -22,6 +23,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(
@@ -52,6 +56,16 @@ let package = Package(
         ),
         .target(name: "CustodyLedger", dependencies: ["CustodyCrypto", "CustodyIO", "CustodyBase", "CSQLite"]),
         .target(
+            name: "CustodyPostgres",
+            dependencies: [
+                "CustodyLedger", "CustodyCrypto", "CustodyBase",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
             name: "CustodyBundle",
             dependencies: ["CustodyLedger", "CustodyEngine", "CustodyAge", "CustodyCrypto", "CustodyIO", "CustodyBase"]
         ),
@@ -72,12 +86,13 @@ let package = Package(
         .target(
             name: "CustodyKit",
             dependencies: [
-                "CustodyReport", "CustodyTransfer", "CustodyBundle", "CustodyLedger", "CustodyEngine", "CustodyAge",
-                "CustodyTar", "CustodyCrypto", "CustodyIO", "CustodyBase",
+                "CustodyReport", "CustodyTransfer", "CustodyBundle", "CustodyPostgres", "CustodyLedger", "CustodyEngine",
+                "CustodyAge", "CustodyTar", "CustodyCrypto", "CustodyIO", "CustodyBase",
             ]
         ),
         .target(
-            name: "CustodyTestSupport", dependencies: ["CustodyLedger", "CustodyCrypto", "CustodyIO", "CustodyBase"]
+            name: "CustodyTestSupport",
+            dependencies: ["CustodyPostgres", "CustodyLedger", "CustodyCrypto", "CustodyIO", "CustodyBase"]
         ),
         .executableTarget(
             name: "custody",
