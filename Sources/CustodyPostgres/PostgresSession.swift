@@ -73,12 +73,38 @@ package final class PostgresSession {
         try result(query).metadata.command
     }
 
+    /// How long one statement may take before the session gives up on it (a lock wait ends at 60 s before).
+    static let statementLimit = TimeAmount.minutes(5)
+
+    /// Runs `query`, waiting for its answer on the caller's thread. The answer is also given up for when the
+    /// connection closes first or after `statementLimit`: the driver was seen to leave a statement sent on a
+    /// connection the server had dropped (a crash, a restart) waiting forever.
     private func result(_ query: PostgresQuery) throws -> PostgresQueryResult {
+        guard !connection.isClosed else {
+            throw PostgresLedgerError.connectionFailed(location: location, reason: "the connection was closed")
+        }
+        let promise = connection.eventLoop.makePromise(of: PostgresQueryResult.self)
+        connection.query(query, logger: Self.logger).cascade(to: promise)
+        connection.closeFuture.whenComplete { _ in promise.fail(SessionEnded.closed) }
+        let timeout = connection.eventLoop.scheduleTask(in: Self.statementLimit) {
+            promise.fail(SessionEnded.timedOut)
+        }
+        defer { timeout.cancel() }
         do {
-            return try connection.query(query, logger: Self.logger).wait()
+            return try promise.futureResult.wait()
+        } catch SessionEnded.closed {
+            throw PostgresLedgerError.connectionFailed(
+                location: location, reason: "the server closed the connection before answering")
+        } catch SessionEnded.timedOut {
+            throw PostgresLedgerError.connectionFailed(
+                location: location, reason: "no answer from the server in 5 minutes")
         } catch {
             throw Self.translate(error, location: location)
         }
+    }
+
+    private enum SessionEnded: Error {
+        case closed, timedOut
     }
 
     /// Runs `sql` with `values` bound to `$1`, `$2`... (for the test-support tampering hook and set-up), returning

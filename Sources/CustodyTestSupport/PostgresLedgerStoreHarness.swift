@@ -65,6 +65,11 @@ public final class PostgresTestServer {
         created.removeAll()
     }
 
+    /// Runs `SELECT 1` on this object's own connection (made when it was created).
+    public func ping() throws {
+        try session.run("SELECT 1")
+    }
+
     /// Runs SQL on the database at `address` (set-up and tampering in tests).
     public func run(_ sql: String, in address: PostgresLedgerAddress) throws {
         try PostgresSession.connect(address, readOnly: false).run(sql)

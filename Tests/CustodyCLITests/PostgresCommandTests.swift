@@ -117,10 +117,15 @@ final class PostgresCommandTests: CLITestCase {
             try JSONValue.parse(String($0))["action"]?.stringValue ?? ""
         }
         XCTAssertEqual(Array(actions.suffix(2)), ["transfer-out", "receipt"], "\(actions)")
-        _ = try run(["report", path("bundle"), "--html", path("report.html"), "--trust", path("fr-trust.json"),
-                     "--ledger", fr, "--ledger", de, "--receipt", receipt])
+        // A reviewer trusting both agencies: every check passes, both PostgreSQL ledgers' entries in the story.
+        try trust("review.json", "fr", "Police judiciaire", "FR")
+        try trust("review.json", "de", "Bundeskriminalamt", "DE")
+        let report = try run(["report", path("bundle"), "--html", path("report.html"), "--trust", path("review.json"),
+                              "--ledger", fr, "--ledger", de, "--receipt", receipt])
+        XCTAssertTrue(report.out.contains("every check passed"), report.out)
         let html = try String(contentsOfFile: path("report.html"), encoding: .utf8)
-        XCTAssertTrue(html.contains("transfer-out"), "the report lacks the PostgreSQL ledger's entries")
+        XCTAssertTrue(html.contains("<td>ledger \(fr)</td>") && html.contains("<td>ledger \(de)</td>"))
+        XCTAssertTrue(html.contains(">TRANSFER-OUT<") && html.contains(">RECEIVE<"), "entries missing from the report")
         for ledger in [fr, de] { _ = try run(["ledger", "verify", ledger]) }
     }
 
