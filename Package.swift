@@ -7,7 +7,8 @@ import PackageDescription
 //   CustodyReport        reports, history, CASE and DFXML exports
 //   CustodyTransfer      transfer, receive, receipts, consents, preservation orders
 //   CustodyBundle        BagIt bundles: seal, verify, trust store
-//   CustodyPostgres      the ledger's PostgreSQL store (beside Bundle, Transfer and Report: only the CLI opens it)
+//   CustodyPostgres      the ledger's PostgreSQL store (beside Bundle, Transfer and Report; not in CustodyKit:
+//                        the command line opens it, and programs that want it import it)
 //   CustodyLedger        the signed Merkle ledger and its stores
 //   CustodyEngine        chunk pipeline, tree and linear digests, packing and unpacking
 //   CustodyAge, CustodyTar   file formats: age encryption, tar archives
@@ -19,6 +20,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "CustodyKit", targets: ["CustodyKit"]),
+        .library(name: "CustodyPostgres", targets: ["CustodyPostgres"]),
         .executable(name: "custody", targets: ["custody"]),
     ],
     dependencies: [
@@ -86,8 +88,8 @@ let package = Package(
         .target(
             name: "CustodyKit",
             dependencies: [
-                "CustodyReport", "CustodyTransfer", "CustodyBundle", "CustodyPostgres", "CustodyLedger", "CustodyEngine",
-                "CustodyAge", "CustodyTar", "CustodyCrypto", "CustodyIO", "CustodyBase",
+                "CustodyReport", "CustodyTransfer", "CustodyBundle", "CustodyLedger", "CustodyEngine", "CustodyAge",
+                "CustodyTar", "CustodyCrypto", "CustodyIO", "CustodyBase",
             ]
         ),
         .target(
@@ -97,17 +99,17 @@ let package = Package(
         .executableTarget(
             name: "custody",
             dependencies: [
-                "CustodyKit",
+                "CustodyKit", "CustodyPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(
             name: "CustodyKitTests",
-            dependencies: ["CustodyKit", "CustodyTestSupport"]
+            dependencies: ["CustodyKit", "CustodyPostgres", "CustodyTestSupport"]
         ),
         .testTarget(
             name: "CustodyCLITests",
-            dependencies: ["CustodyKit", "CustodyTestSupport", "custody", "CZlib"]
+            dependencies: ["CustodyKit", "CustodyPostgres", "CustodyTestSupport", "custody", "CZlib"]
         ),
     ],
     swiftLanguageModes: [.v6]

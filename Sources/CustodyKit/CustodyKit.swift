@@ -7,7 +7,6 @@
 @_exported import CustodyEngine
 @_exported import CustodyIO
 @_exported import CustodyLedger
-@_exported import CustodyPostgres
 @_exported import CustodyReport
 @_exported import CustodyTar
 @_exported import CustodyTransfer

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CustodyKit
+import CustodyPostgres
 
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,5 @@
 import CustodyKit
+import CustodyPostgres
 
 #if canImport(Glibc)
 import Glibc

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 
 import CustodyKit
+import CustodyPostgres
 import CustodyTestSupport
 
 /// LEDGER arguments that are not ledgers: usage errors (exit 2) naming the wrong part, never a password. No server.
@@ -33,7 +34,9 @@ final class PostgresCommandTests: CLITestCase {
 
     override func setUpWithError() throws {
         try super.setUpWithError()
-        guard let server = try PostgresTestServer.fromEnvironment() else { throw XCTSkip(PostgresTestServer.skipMessage) }
+        guard let server = try PostgresTestServer.fromEnvironment() else {
+            throw XCTSkip(PostgresTestServer.skipMessage)
+        }
         self.server = server
         addTeardownBlock { server.dropAll() }
     }

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 
 import CustodyKit
+import CustodyPostgres
 import CustodyTestSupport
 
 /// A throw-away PostgreSQL cluster of the test's own (initdb and pg_ctl from PostgreSQL 15's server package), on a

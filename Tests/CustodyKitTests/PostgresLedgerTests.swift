@@ -1,6 +1,7 @@
 import XCTest
 
 import CustodyKit
+import CustodyPostgres
 import CustodyTestSupport
 
 /// The PostgreSQL ledger store against a real server (`CUSTODY_TEST_POSTGRES`, started by `.ci/run`): the
@@ -18,7 +19,9 @@ final class PostgresLedgerTests: XCTestCase {
 
     /// The test server, or a skip naming what is missing.
     func server() throws -> PostgresTestServer {
-        guard let server = try PostgresTestServer.fromEnvironment() else { throw XCTSkip(PostgresTestServer.skipMessage) }
+        guard let server = try PostgresTestServer.fromEnvironment() else {
+            throw XCTSkip(PostgresTestServer.skipMessage)
+        }
         return server
     }
 
@@ -31,7 +34,9 @@ final class PostgresLedgerTests: XCTestCase {
         return (ledger, address)
     }
 
-    func expectError(_ fragment: String, _ body: () throws -> Void, file: StaticString = #filePath, line: UInt = #line) {
+    func expectError(
+        _ fragment: String, _ body: () throws -> Void, file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertThrowsError(try body(), file: file, line: line) { error in
             XCTAssertTrue("\(error)".contains(fragment), "\(error) (expected '\(fragment)')", file: file, line: line)
             XCTAssertFalse("\(error)".contains("\n"), "not one line: \(error)", file: file, line: line)
