@@ -7,6 +7,8 @@ import PackageDescription
 //   CustodyReport        reports, history, CASE and DFXML exports
 //   CustodyTransfer      transfer, receive, receipts, consents, preservation orders
 //   CustodyBundle        BagIt bundles: seal, verify, trust store
+//   CustodyPostgres      the ledger's PostgreSQL store (beside Bundle, Transfer and Report; not in CustodyKit:
+//                        the command line opens it, and programs that want it import it)
 //   CustodyLedger        the signed Merkle ledger and its stores
 //   CustodyEngine        chunk pipeline, tree and linear digests, packing and unpacking
 //   CustodyAge, CustodyTar   file formats: age encryption, tar archives
@@ -18,10 +20,14 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "CustodyKit", targets: ["CustodyKit"]),
+        .library(name: "CustodyPostgres", targets: ["CustodyPostgres"]),
         .executable(name: "custody", targets: ["custody"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(
@@ -52,6 +58,16 @@ let package = Package(
         ),
         .target(name: "CustodyLedger", dependencies: ["CustodyCrypto", "CustodyIO", "CustodyBase", "CSQLite"]),
         .target(
+            name: "CustodyPostgres",
+            dependencies: [
+                "CustodyLedger", "CustodyCrypto", "CustodyBase",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
             name: "CustodyBundle",
             dependencies: ["CustodyLedger", "CustodyEngine", "CustodyAge", "CustodyCrypto", "CustodyIO", "CustodyBase"]
         ),
@@ -77,22 +93,23 @@ let package = Package(
             ]
         ),
         .target(
-            name: "CustodyTestSupport", dependencies: ["CustodyLedger", "CustodyCrypto", "CustodyIO", "CustodyBase"]
+            name: "CustodyTestSupport",
+            dependencies: ["CustodyPostgres", "CustodyLedger", "CustodyCrypto", "CustodyIO", "CustodyBase"]
         ),
         .executableTarget(
             name: "custody",
             dependencies: [
-                "CustodyKit",
+                "CustodyKit", "CustodyPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(
             name: "CustodyKitTests",
-            dependencies: ["CustodyKit", "CustodyTestSupport"]
+            dependencies: ["CustodyKit", "CustodyPostgres", "CustodyTestSupport"]
         ),
         .testTarget(
             name: "CustodyCLITests",
-            dependencies: ["CustodyKit", "CustodyTestSupport", "custody", "CZlib"]
+            dependencies: ["CustodyKit", "CustodyPostgres", "CustodyTestSupport", "custody", "CZlib"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -80,14 +80,18 @@ public struct CustodyHistory: Sendable {
 
     /// The bundle's history with the entries about it from `ledgers` and the receipts at `receipts`, each checked;
     /// one check per ledger and per receipt is added to `report` (failed when anything did not verify).
+    /// `openLedger` opens each of `ledgers` (default: a ledger file, read-only; the command line passes its opener,
+    /// which also takes PostgreSQL URLs).
     /// - Throws: an operational error when a ledger cannot be opened or a receipt file cannot be read.
-    public static func gather(summary: BundleSummary, report: inout VerificationReport, ledgers: [String],
-                              receipts: [String], trust: TrustStore?) throws -> CustodyHistory {
+    public static func gather(
+        summary: BundleSummary, report: inout VerificationReport, ledgers: [String], receipts: [String],
+        trust: TrustStore?, openLedger: (String) throws -> Ledger = { try Ledger.open(path: $0, readOnly: true) }
+    ) throws -> CustodyHistory {
         var history = CustodyHistory(bundle: summary, report: report)
         let known = KnownKeys(trust: trust, identities: summary.identities)
         let ids = ([summary.bundleID].compactMap { $0 } + summary.items.map(\.id)).filter { !$0.isEmpty }
         for path in ledgers {
-            try history.addLedger(path, ids: ids, known: known, report: &report)
+            try history.addLedger(path, ids: ids, known: known, report: &report, open: openLedger)
         }
         for path in receipts {
             try history.addReceipt(path, bundleID: summary.bundleID, known: known, report: &report)
@@ -103,12 +107,12 @@ public struct CustodyHistory: Sendable {
     }
 
     private mutating func addLedger(_ path: String, ids: [String], known: KnownKeys,
-                                    report: inout VerificationReport) throws {
+                                    report: inout VerificationReport, open: (String) throws -> Ledger) throws {
         let ledger: Ledger
         let verification: LedgerVerificationReport
         var found: [(sequence: UInt64, bytes: [UInt8])] = []
         do {
-            ledger = try Ledger.open(path: path, readOnly: true)
+            ledger = try open(path)
             verification = try ledger.verify()
             var sequence: UInt64 = 0
             let needles = ids.map { Array($0.utf8) }

@@ -48,7 +48,7 @@ struct ConsentGrantCommand: ParsableCommand {
             expiry = date
         }
         try InputCheck.requireNew(out, "--out", force: forceOption.force)
-        let ledgerFile = try ledger.map { try Ledger.open(path: $0) }
+        let ledgerFile = try ledger.map { try LedgerLocation.open($0) }
         let signer = try signing.signingKey()
         let result = try ConsentManager.grant(bundleID: bundleID, toJurisdiction: toJurisdiction, toAgency: toAgency,
                                               purpose: purpose, expires: expiry, key: signer, ledger: ledgerFile)
@@ -82,7 +82,7 @@ struct ConsentImportCommand: ParsableCommand {
 
     func run() throws {
         try InputCheck.requireExisting(file, "")
-        let ledgerFile = try Ledger.open(path: ledger)
+        let ledgerFile = try LedgerLocation.open(ledger)
         let store = try TrustStore.load(trust)
         let signer = try signing.signingKey()
         let (statement, entry, already) = try ConsentManager.importConsent(

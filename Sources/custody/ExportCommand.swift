@@ -1,5 +1,6 @@
 import ArgumentParser
 import CustodyKit
+import CustodyPostgres
 
 #if canImport(Glibc)
 import Glibc
@@ -211,7 +212,7 @@ struct ExportSHA256SumCommand: ParsableCommand {
 /// `--ledger` and `--receipt`: custody history from outside the bundle, for reports and exports.
 struct HistoryOptions: ParsableArguments {
     @Option(name: .customLong("ledger"), help: ArgumentHelp(
-        "A local ledger file whose entries about the bundle are added, each checked (repeatable).",
+        "A ledger (a file or a postgres:// URL) whose entries about the bundle are added, each checked (repeatable).",
         valueName: "ledger"))
     var ledgers: [String] = []
     @Option(name: .customLong("receipt"), help: ArgumentHelp(
@@ -222,9 +223,14 @@ struct HistoryOptions: ParsableArguments {
     /// The bundle's history with the ledgers' entries and the receipts, their checks added to `report`.
     func gather(summary: BundleSummary, report: inout VerificationReport, trust: TrustStore?) throws
         -> CustodyHistory {
+        // Ledgers are named by their arguments without any password; each is opened by the one opener.
+        var arguments: [String: String] = [:]
+        for ledger in ledgers { arguments[PostgresLedgerAddress.redacted(ledger)] = ledger }
         do {
-            return try CustodyHistory.gather(summary: summary, report: &report, ledgers: ledgers,
-                                             receipts: receipts, trust: trust)
+            return try CustodyHistory.gather(
+                summary: summary, report: &report, ledgers: ledgers.map(PostgresLedgerAddress.redacted),
+                receipts: receipts, trust: trust,
+                openLedger: { try LedgerLocation.open(arguments[$0] ?? $0, readOnly: true) })
         } catch CustodyHistoryError.unreadableLedger(let path, let reason) {
             throw CommandError.operational("--ledger \(path): cannot be read as a custody ledger: \(reason)")
         }

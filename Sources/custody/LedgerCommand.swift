@@ -26,17 +26,25 @@ private func count(_ value: Int, _ option: String) throws -> UInt64 {
 struct LedgerInitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init",
-        abstract: "Create a ledger file owned by a key (its entries and checkpoints sign with it).")
+        abstract: "Create a ledger owned by a key (its entries and checkpoints sign with it).",
+        discussion: """
+            LEDGER is a file (SQLite, created; it must not exist) or postgres://USER[:PASSWORD]@HOST[:PORT]/DB \
+            (or postgres://USER@/DB?host=/SOCKET/DIR): an existing PostgreSQL database, in which the custody schema \
+            is created (it must not have one). PGPASSWORD gives a password the URL does not carry.
+            """)
 
-    @Argument(help: "The ledger file to create (must not exist).") var ledger: String
+    @Argument(help: "The ledger to create: a file (must not exist) or a postgres:// URL.") var ledger: String
     @Option(help: "The checkpoint origin: a unique log name such as police.example/custody.") var origin: String
     @OptionGroup var signing: KeyOptions<LedgerOwnerKey>
 
     func run() throws {
-        try InputCheck.requireNew(ledger, "", forceAllowed: false)
+        if case .file(let path) = try LedgerLocation(ledger) {
+            try InputCheck.requireNew(path, "", forceAllowed: false)
+        }
         let signer = try signing.signingKey()
-        let created = try Ledger.create(path: ledger, origin: origin, key: signer)
-        Terminal.line("created \(ledger): origin \(created.origin), key \(signer.identity.verifierKey.encoded)")
+        let created = try LedgerLocation.create(ledger, origin: origin, key: signer)
+        Terminal.line(
+            "created \(created.store.location): origin \(created.origin), key \(signer.identity.verifierKey.encoded)")
     }
 }
 
@@ -52,7 +60,7 @@ struct LedgerAppendCommand: ParsableCommand {
             """
     )
 
-    @Argument(help: "The ledger file.") var ledger: String
+    @Argument(help: "The ledger: a file or a postgres:// URL.") var ledger: String
     @OptionGroup var signing: KeyOptions<LedgerOwnerKey>
     @Option(help: "The action to record.") var action: String?
     @Option(help: "An evidence ID, optionally with digests: ID or ID=sha256:HEX[,size:N]...") var subject: [String] =
@@ -71,7 +79,7 @@ struct LedgerAppendCommand: ParsableCommand {
 
     func run() throws {
         let drafts = try batch ? readBatch() : [singleDraft()]
-        let store = try Ledger.open(path: ledger)
+        let store = try LedgerLocation.open(ledger)
         let signer = try signing.signingKey()
         let entries = try store.appendBatch(drafts, key: signer)
         var out: [UInt8] = []
@@ -128,13 +136,13 @@ struct LedgerExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export", abstract: "Write entries, one per line, exactly as their leaf bytes.")
 
-    @Argument(help: "The ledger file.") var ledger: String
+    @Argument(help: "The ledger: a file or a postgres:// URL.") var ledger: String
     @Option(help: "The first entry to write (default 0).") var from = 0
     @Option(help: "Stop before this entry (default: the ledger's size), so --to N writes the tree of size N.")
     var to: Int?
 
     func run() throws {
-        let store = try Ledger.open(path: ledger, readOnly: true)
+        let store = try LedgerLocation.open(ledger, readOnly: true)
         var out: [UInt8] = []
         try store.export(from: count(from, "--from"), to: to.map { try count($0, "--to") }) { bytes in
             out.append(contentsOf: bytes)
@@ -153,20 +161,21 @@ struct LedgerCheckpointCommand: ParsableCommand {
         commandName: "checkpoint",
         abstract: "Print the signed checkpoint (C2SP tlog-checkpoint note) for the ledger's current size.")
 
-    @Argument(help: "The ledger file.") var ledger: String
+    @Argument(help: "The ledger: a file or a postgres:// URL.") var ledger: String
     @Option(help: "Sign and store a checkpoint with this key if none is stored for the current size.") var key: String?
     @OptionGroup var passphrase: PassphraseOptions
 
     func run() throws {
         // Printing a stored checkpoint only reads; signing one (--key) writes.
-        let store = try Ledger.open(path: ledger, readOnly: key == nil)
+        let store = try LedgerLocation.open(ledger, readOnly: key == nil)
         let size = try store.size()
         if let note = try store.checkpoint(size: size) {
             try FileDescriptor.standardOutput.writeAll(note.bytes)
             return
         }
         guard let key else {
-            throw CommandError.operational("\(ledger): no checkpoint stored for size \(size); pass --key to sign one")
+            throw CommandError.operational(
+                "\(store.store.location): no checkpoint stored for size \(size); pass --key to sign one")
         }
         let note = try store.makeCheckpoint(key: passphrase.signingKey(at: key))
         try FileDescriptor.standardOutput.writeAll(note.bytes)
@@ -177,13 +186,13 @@ struct LedgerProveCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prove", abstract: "The RFC 9162 inclusion proof of an entry in the tree of a given size.")
 
-    @Argument(help: "The ledger file.") var ledger: String
+    @Argument(help: "The ledger: a file or a postgres:// URL.") var ledger: String
     @Option(help: "The entry's sequence number.") var index: Int
     @Option(help: "The tree size (default: the ledger's size).") var size: Int?
     @Flag(help: "Print {\"index\",\"size\",\"leafHash\",\"proof\",\"root\"} as JSON.") var json = false
 
     func run() throws {
-        let store = try Ledger.open(path: ledger, readOnly: true)
+        let store = try LedgerLocation.open(ledger, readOnly: true)
         let proof = try store.inclusionProof(
             index: count(index, "--index"), size: size.map { try count($0, "--size") })
         if json {
@@ -201,13 +210,13 @@ struct LedgerConsistencyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "consistency", abstract: "The RFC 9162 consistency proof between two tree sizes.")
 
-    @Argument(help: "The ledger file.") var ledger: String
+    @Argument(help: "The ledger: a file or a postgres:// URL.") var ledger: String
     @Option(help: "The older tree size (at least 1).") var from: Int
     @Option(help: "The newer tree size (default: the ledger's size).") var to: Int?
     @Flag(help: "Print {\"from\",\"to\",\"fromRoot\",\"toRoot\",\"proof\"} as JSON.") var json = false
 
     func run() throws {
-        let store = try Ledger.open(path: ledger, readOnly: true)
+        let store = try LedgerLocation.open(ledger, readOnly: true)
         let proof = try store.consistencyProof(from: count(from, "--from"), to: to.map { try count($0, "--to") })
         if json {
             Terminal.line(proof.json.canonicalString)
@@ -224,13 +233,13 @@ struct LedgerVerifyCommand: ParsableCommand {
         commandName: "verify",
         abstract: "Recompute every entry, signature, chain link, tree node and checkpoint; exit 1 on any problem.")
 
-    @Argument(help: "The ledger file.") var ledger: String
+    @Argument(help: "The ledger: a file or a postgres:// URL.") var ledger: String
     @Option(help: "Also check a checkpoint note received earlier (repeatable).") var checkpoint: [String] = []
     @Flag(help: "Print the report as JSON.") var json = false
     @OptionGroup var quietOption: QuietOption
 
     func run() throws {
-        let store = try Ledger.open(path: ledger, readOnly: true)
+        let store = try LedgerLocation.open(ledger, readOnly: true)
         let external = try checkpoint.map { (source: $0, note: try FileSystem.readFile($0, limit: 1 << 20)) }
         let report = try store.verify(externalCheckpoints: external)
         if json {
@@ -246,8 +255,8 @@ struct LedgerVerifyCommand: ParsableCommand {
             }
             let verdict = report.passed ? "verified" : "FAILED"
             Terminal.line(
-                "\(ledger): \(verdict): \(report.entries) entries, \(report.checkpointsChecked) checkpoints, "
-                    + "root \(report.root.hex)")
+                "\(store.store.location): \(verdict): \(report.entries) entries, "
+                    + "\(report.checkpointsChecked) checkpoints, root \(report.root.hex)")
         }
         if !report.passed { throw ExitCode(ExitStatus.verificationFailed.rawValue) }
     }

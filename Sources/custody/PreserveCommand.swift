@@ -26,7 +26,7 @@ struct PreserveCommand: ParsableCommand {
 
     /// The ledger at `path`, opened, and the order `id` it records.
     static func order(_ id: String, ledger path: String) throws -> (ledger: Ledger, order: PreservationOrder) {
-        let ledger = try Ledger.open(path: path)
+        let ledger = try LedgerLocation.open(path)
         return (ledger, try register(ledger).order(id))
     }
 }
@@ -90,7 +90,7 @@ struct PreserveAddCommand: ParsableCommand {
         let expiry = try PolicyOption.namingFlag {
             try policy.expiry(issued: issuedDate, expires: expiresDate, days: days)
         }
-        let store = try Ledger.open(path: ledger)
+        let store = try LedgerLocation.open(ledger)
         let signer = try signing.signingKey()
         var order = PreservationOrder(id: Identifier.urn(), authority: authority, legalBasis: legalBasis, data: data,
                                       issued: issuedDate, expires: expiry, subjects: subjects)
@@ -180,7 +180,7 @@ struct PreserveListCommand: ParsableCommand {
             window = days
         }
         let date = try PreserveCommand.date(asOf, option: "--as-of") ?? CivilDate.today()
-        let register = try PreserveCommand.register(try Ledger.open(path: ledger))
+        let register = try PreserveCommand.register(try LedgerLocation.open(ledger))
         let orders = register.listed(on: date, expiringWithin: window)
         var listed: [JSONValue] = []
         for order in orders {

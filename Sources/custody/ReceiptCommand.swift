@@ -30,7 +30,7 @@ struct ReceiptImportCommand: ParsableCommand {
 
     func run() throws {
         try InputCheck.requireExisting(receipt, "")
-        let ledgerFile = try Ledger.open(path: ledger)
+        let ledgerFile = try LedgerLocation.open(ledger)
         let store = try trust.map { try TrustStore.load($0) }
         let signer = try signing.signingKey()
         let result: ReceiptImportResult

@@ -29,7 +29,7 @@ struct ReceiveCommand: ParsableCommand {
     func run() throws {
         try InputCheck.requireExisting(file, "")
         try InputCheck.requireExisting(identity, "--identity")
-        let ledgerFile = try Ledger.open(path: ledger)
+        let ledgerFile = try LedgerLocation.open(ledger)
         let store = try trust.map { try TrustStore.load($0) }
         let signer = try signing.signingKey()
         let identities = try ReceiveCommand.readIdentities(identity, passphrase: signing.passphrase.source)

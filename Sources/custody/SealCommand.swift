@@ -17,7 +17,7 @@ struct SealCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "The ledger file (its owner's key must be --key).") var ledger: String
+    @Option(help: "The ledger: a file or a postgres:// URL (its owner's key must be --key).") var ledger: String
     @OptionGroup var signing: KeyOptions<SealingOfficerKey>
     @Option(help: "The bundle directory to create (must not exist).") var out: String
     @Option(name: .customLong("case"), help: "Case number or identifier.") var caseNumber: String?
@@ -109,7 +109,7 @@ struct SealCommand: ParsableCommand {
             paths = recorded.inputs
         }
         // Inputs, output and ledger are checked before the key's passphrase is asked for.
-        let store = try Ledger.open(path: ledger)
+        let store = try LedgerLocation.open(ledger)
         let outName = out.split(separator: "/").last.map(String.init) ?? ""
         if !resume, ![".", ".."].contains(outName), (try? FileSystem.status(out, followLinks: false)) != nil {
             throw Self.worded(.bundleExists(path: out))

@@ -32,7 +32,7 @@ struct TransferCommand: ParsableCommand {
 
     func run() throws {
         try BundleInput.requireDirectory(bundle)
-        let ledgerFile = try Ledger.open(path: ledger)
+        let ledgerFile = try LedgerLocation.open(ledger)
         let store = try trust.map { try TrustStore.load($0) }
         let target = try TransferCommand.namingOptions { try TransferRecipient.resolve(recipient, trust: store) }
         var options = TransferOptions()
