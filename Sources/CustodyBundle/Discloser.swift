@@ -447,10 +447,12 @@ public enum Discloser {
                 for chunk in chunks {
                     let length = DisclosureChunks.length(of: chunk, size: content.size, chunkSize: content.chunkSize)
                     var bytes = [UInt8](repeating: 0, count: length)
-                    let got = try bytes.withUnsafeMutableBytes { try descriptor.readFully(into: $0, at: offsets[chunk]!) }
+                    let got = try bytes.withUnsafeMutableBytes {
+                        try descriptor.readFully(into: $0, at: offsets[chunk]!)
+                    }
                     guard got == length else {
-                        throw DisclosureError.sourceDoesNotVerify(bundle: source.root, check: label,
-                                                                  detail: "\(content.payload) ends inside chunk \(chunk)")
+                        throw DisclosureError.sourceDoesNotVerify(
+                            bundle: source.root, check: label, detail: "\(content.payload) ends inside chunk \(chunk)")
                     }
                     try bytes.withUnsafeBytes { try emit($0) }
                 }

@@ -259,7 +259,8 @@ extension BundleVerifier {
             do {
                 let record = try CollectionRecord(line: line, where: location)
                 guard UInt64(record.number) == number, proofs[index]["n"]?.intValue == Int64(number),
-                      let path = proofs[index]["proof"]?.arrayValue?.compactMap({ $0.stringValue.flatMap(Hash32.init) }),
+                      let path = proofs[index]["proof"]?.arrayValue?
+                          .compactMap({ $0.stringValue.flatMap(Hash32.init) }),
                       path.count == proofs[index]["proof"]?.arrayValue?.count, path.count <= 64 else {
                     problems.append("\(location): record \(number)'s line or proof is missing or out of order")
                     continue

@@ -4,7 +4,7 @@ import CustodyKit
 struct DiscloseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "disclose",
-        abstract: "Disclose chosen items (or byte ranges) of a sealed collection, verifiable against the original seal.",
+        abstract: "Disclose chosen items (or byte ranges) of a sealed collection, verifiable against its seal.",
         discussion: """
             Writes SUB, a BagIt bundle holding only the items named by --item / --items-from (whole) and the \
             chunks covering each --range PATH:START-END (content byte offsets, inclusive), with the original seal \
