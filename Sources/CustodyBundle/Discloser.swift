@@ -138,34 +138,36 @@ public enum Discloser {
         } else if BundleVerifier.isCollection(bundle) {
             (source, report) = try checkOriginal(bundle, verifier: verifier)
             try requirePassed(bundle, report)
-            var reader = try ItemRecordsReader(path: bundle + "/" + BundleLayout.itemRecords)
-            defer { reader.close() }
-            var manifests: [(DigestAlgorithm, ManifestLineReader)] = []
-            defer { for (_, manifest) in manifests { manifest.close() } }
-            for algorithm in BundleLayout.payloadManifests {
-                manifests.append((algorithm, try ManifestLineReader(root: bundle, algorithm: algorithm)))
-            }
-            while let record = try reader.next() {
-                var item = SourceItem(record: record, proof: [], heldChunks: nil,
-                                      payloadFile: record.content.map { bundle + "/" + $0.payload })
-                if record.content != nil {
-                    for (algorithm, manifest) in manifests {
-                        guard let line = try manifest.next(), line.path == record.content?.payload else {
-                            throw DisclosureError.sourceDoesNotVerify(
-                                bundle: bundle, check: "items", detail: "\(BundleLayout.manifestName(algorithm)) "
-                                    + "does not list item \(record.number)'s payload in order")
-                        }
-                        item.manifest[algorithm] = line.digest
-                    }
+            // One streaming pass: every line is hashed (the root must be the sealed one); only lines that may be
+            // chosen are parsed (for literal paths, those holding the path's JSON string; any line for a glob).
+            let literals = request.items + ranges.map(\.pattern)
+            let parsesAll = literals.contains { $0.contains(where: { "*?[".contains($0) }) }
+            let needles = literals.map { Array("\"path\":".utf8) + JSONValue.string($0).canonicalBytes }
+            let descriptor = try BagTree.openRegular(bundle + "/" + BundleLayout.itemRecords)
+            defer { descriptor.close() }
+            var lines = LineReader(descriptor, maximumLength: ItemRecordsReader.maximumLineLength)
+            var accumulator = MerkleAccumulator()
+            var count = 0
+            while let line = try lines.next() {
+                count += 1
+                accumulator.append(Merkle.leafHash(line))
+                guard parsesAll || line.contains(subsequence: Array("\"path64\":".utf8))
+                        || needles.contains(where: { line.contains(subsequence: $0) }) else { continue }
+                let record = try CollectionRecord(line: line, where: "\(BundleLayout.itemRecords):\(count)")
+                guard record.number == count else {
+                    throw DisclosureError.sourceDoesNotVerify(bundle: bundle, check: "items",
+                                                              detail: "record \(count) is numbered \(record.number)")
                 }
-                select(item)
+                select(SourceItem(record: record, proof: [], heldChunks: nil,
+                                  payloadFile: record.content.map { bundle + "/" + $0.payload }))
             }
-            guard UInt64(reader.count) == source.itemCount, reader.root == source.itemsRoot else {
+            guard UInt64(count) == source.itemCount, accumulator.root == source.itemsRoot else {
                 throw DisclosureError.sourceDoesNotVerify(
-                    bundle: bundle, check: "items root", detail: "\(BundleLayout.itemRecords) holds \(reader.count) "
-                        + "records with root \(reader.root.hex); the seal commits to \(source.itemCount) with root "
-                        + source.itemsRoot.hex)
+                    bundle: bundle, check: "items root", detail: "\(BundleLayout.itemRecords) holds \(count) "
+                        + "records with root \(accumulator.root.hex); the seal commits to \(source.itemCount) with "
+                        + "root \(source.itemsRoot.hex)")
             }
+            try findManifestLines(&selected, bundle: bundle)
         } else {
             throw DisclosureError.imageBundleUnsupported(bundle: bundle)
         }
@@ -253,6 +255,38 @@ public enum Discloser {
         try writer.finish(seal: source.seal)
         return DisclosureResult(path: writer.finalPath, statement: statement, payloadBytes: payloadBytes,
                                 entry: entry, checkpointSize: size, sourceChecks: report.checks)
+    }
+
+    /// The payload manifests' digests of the chosen items' payloads, found by scanning the manifests' lines for
+    /// their paths (each manifest was checked against the tag manifest, and the seal entry commits to SHA-256's).
+    static func findManifestLines(_ selected: inout [(item: SourceItem, whole: Bool, ranges: [ClosedRange<UInt64>])],
+                                  bundle: String) throws {
+        var wanted: [String: Int] = [:]
+        for (index, entry) in selected.enumerated() {
+            if let payload = entry.item.record.content?.payload { wanted["  " + BagIt.encodePath(payload)] = index }
+        }
+        guard !wanted.isEmpty else { return }
+        let suffixes = wanted.map { (Array($0.key.utf8), $0.value) }
+        for algorithm in BundleLayout.payloadManifests {
+            let name = BundleLayout.manifestName(algorithm)
+            let descriptor = try BagTree.openRegular(bundle + "/" + name)
+            defer { descriptor.close() }
+            var lines = LineReader(descriptor, maximumLength: 64 << 10)
+            var found = 0
+            while found < suffixes.count, let line = try lines.next() {
+                for (suffix, index) in suffixes where line.count > suffix.count && line.ends(with: suffix) {
+                    let parsed = try BagIt.parseManifest(line + [10], name: name, algorithm: algorithm)
+                    guard let entry = parsed.first, entry.path == selected[index].item.record.content?.payload,
+                          selected[index].item.manifest[algorithm] == nil else { continue }
+                    selected[index].item.manifest[algorithm] = entry.digest
+                    found += 1
+                }
+            }
+            guard found == suffixes.count else {
+                throw DisclosureError.sourceDoesNotVerify(bundle: bundle, check: "bagit.\(name)",
+                                                          detail: "a chosen item's payload is not listed")
+            }
+        }
     }
 
     /// `PATH:START-END`, split at the last colon.
@@ -577,5 +611,25 @@ public enum Discloser {
                                                       detail: "its content does not hash to its tree digest")
         }
         return leaves
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Whether `needle` occurs in the array.
+    func contains(subsequence needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty, needle.count <= count else { return needle.isEmpty }
+        let first = needle[0]
+        var index = 0
+        let last = count - needle.count
+        while index <= last {
+            if self[index] == first && self[index..<(index + needle.count)].elementsEqual(needle) { return true }
+            index += 1
+        }
+        return false
+    }
+
+    /// Whether the array ends with `suffix`.
+    func ends(with suffix: [UInt8]) -> Bool {
+        count >= suffix.count && self[(count - suffix.count)...].elementsEqual(suffix)
     }
 }

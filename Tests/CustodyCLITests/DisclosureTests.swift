@@ -340,6 +340,13 @@ final class DisclosureTests: CLITestCase {
         XCTAssertTrue(refused.err.contains("does not verify"), refused.err)
         XCTAssertFalse(FileManager.default.fileExists(atPath: sub))
         XCTAssertEqual(try ledgerSize(path("fr.ledger")), before, "a refused disclosure appended to the ledger")
+        // An image bundle's seal names every item: refused, with the way out in the message's words.
+        let image = path("image")
+        try custody(["seal", "--ledger", path("fr.ledger"), "--key", key("fr"), "--out", image, "--quiet",
+                     phone + "/images/disk.img"])
+        let imageRefused = try disclose(image, out: sub, ["--item", "disk.img"], expect: 2)
+        XCTAssertTrue(imageRefused.err.contains("not a collection bundle or disclosure"), imageRefused.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: sub))
     }
 
     // MARK: downstream commands take a disclosure as a bundle
