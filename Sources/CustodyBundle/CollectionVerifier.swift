@@ -183,6 +183,8 @@ extension BundleVerifier {
                 + "\(payloadFiles.count) files)")
         }
         var manifestSHA256: [UInt8]?
+        // Each tag file is read once for both tag manifests (a collection's records file is large).
+        var digestCache: [String: [DigestAlgorithm: [UInt8]]] = [:]
         for algorithm in BundleLayout.tagManifests {
             let name = BundleLayout.tagManifestName(algorithm)
             guard let bytes = readTag(name, into: &report) else { continue }
@@ -200,7 +202,9 @@ extension BundleVerifier {
                     continue
                 }
                 do {
-                    let digests = try streamDigests(root + "/" + entry.path, [algorithm, .sha256])
+                    let digests = try digestCache[entry.path]
+                        ?? streamDigests(root + "/" + entry.path, BundleLayout.tagManifests + [.sha256])
+                    digestCache[entry.path] = digests
                     if entry.path == BundleLayout.manifestName(.sha256) { manifestSHA256 = digests[.sha256] }
                     if !constantTimeEqual(digests[algorithm] ?? [], entry.digest) {
                         problems.append("\(BagIt.printable(entry.path)): \(algorithm.rawValue) differs (the file was "

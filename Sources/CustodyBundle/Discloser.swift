@@ -3,6 +3,8 @@ import CustodyCrypto
 import CustodyEngine
 import CustodyIO
 import CustodyLedger
+import Dispatch
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -142,7 +144,7 @@ public enum Discloser {
             // chosen are parsed (for literal paths, those holding the path's JSON string; any line for a glob).
             let literals = request.items + ranges.map(\.pattern)
             let parsesAll = literals.contains { $0.contains(where: { "*?[".contains($0) }) }
-            let needles = literals.map { Array("\"path\":".utf8) + JSONValue.string($0).canonicalBytes }
+            let needles = literals.map { JSONValue.string($0).canonicalBytes }
             let descriptor = try BagTree.openRegular(bundle + "/" + BundleLayout.itemRecords)
             defer { descriptor.close() }
             var lines = LineReader(descriptor, maximumLength: ItemRecordsReader.maximumLineLength)
@@ -151,8 +153,10 @@ public enum Discloser {
             while let line = try lines.next() {
                 count += 1
                 accumulator.append(Merkle.leafHash(line))
-                guard parsesAll || line.contains(subsequence: Array("\"path64\":".utf8))
-                        || needles.contains(where: { line.contains(subsequence: $0) }) else { continue }
+                if !parsesAll, let field = line.recordPathField(), !field.is64,
+                   !needles.contains(where: { line.has($0, at: field.valueStart) }) {
+                    continue
+                }
                 let record = try CollectionRecord(line: line, where: "\(BundleLayout.itemRecords):\(count)")
                 guard record.number == count else {
                     throw DisclosureError.sourceDoesNotVerify(bundle: bundle, check: "items",
@@ -460,7 +464,7 @@ public enum Discloser {
                            label: String, emit: (UnsafeRawBufferPointer) throws -> Void) throws {
         let descriptor = try BagTree.openRegular(item.payloadFile!)
         defer { descriptor.close() }
-        func check(_ chunk: UInt64, _ bytes: [UInt8], expected: Hash32?) throws {
+        @Sendable func check(_ chunk: UInt64, _ bytes: [UInt8], expected: Hash32?) throws {
             guard bytes.count == DisclosureChunks.length(of: chunk, size: content.size, chunkSize: content.chunkSize),
                   expected == nil || Merkle.leafHash(bytes) == expected! else {
                 throw DisclosureError.sourceDoesNotVerify(bundle: source.root, check: label,
@@ -509,16 +513,37 @@ public enum Discloser {
                                                           detail: "\(content.payload) holds \(packed.chunkCount) "
                                                               + "chunks, its record \(content.chunkCount)")
             }
-            for chunk in chunks {
-                let member = packed.members[Int(chunk)]
-                var bytes = [UInt8](repeating: 0, count: Int(member.size))
-                _ = try bytes.withUnsafeMutableBytes { try descriptor.readFully(into: $0, at: member.offset) }
-                let chunkBytes = try bytes.withUnsafeBytes {
-                    try PackedEvidenceFile.inflateMember($0, index: chunk, offset: member.offset,
-                                                         chunkSize: content.chunkSize, path: content.payload)
+            // Batches of members: read in order, inflated and checked on every core, written in order.
+            var start = 0
+            while start < chunks.count {
+                let batch = Array(chunks[start..<min(start + 16, chunks.count)])
+                start += batch.count
+                var members: [[UInt8]] = []
+                for chunk in batch {
+                    let member = packed.members[Int(chunk)]
+                    var bytes = [UInt8](repeating: 0, count: Int(member.size))
+                    _ = try bytes.withUnsafeMutableBytes { try descriptor.readFully(into: $0, at: member.offset) }
+                    members.append(bytes)
                 }
-                try check(chunk, chunkBytes, expected: leaves?[Int(chunk)])
-                try bytes.withUnsafeBytes { try emit($0) }
+                let failures = Mutex([String?](repeating: nil, count: batch.count))
+                let stored = members
+                DispatchQueue.concurrentPerform(iterations: batch.count) { index in
+                    let chunk = batch[index]
+                    do {
+                        let chunkBytes = try stored[index].withUnsafeBytes {
+                            try PackedEvidenceFile.inflateMember($0, index: chunk,
+                                                                 offset: packed.members[Int(chunk)].offset,
+                                                                 chunkSize: content.chunkSize, path: content.payload)
+                        }
+                        try check(chunk, chunkBytes, expected: leaves?[Int(chunk)])
+                    } catch {
+                        failures.withLock { $0[index] = "\(error)" }
+                    }
+                }
+                if let failure = failures.withLock({ $0.compactMap { $0 }.first }) {
+                    throw DisclosureError.sourceDoesNotVerify(bundle: source.root, check: label, detail: failure)
+                }
+                for bytes in members { try bytes.withUnsafeBytes { try emit($0) } }
             }
         case .raw:
             for chunk in chunks {
@@ -615,17 +640,29 @@ public enum Discloser {
 }
 
 extension Array where Element == UInt8 {
-    /// Whether `needle` occurs in the array.
-    func contains(subsequence needle: [UInt8]) -> Bool {
-        guard !needle.isEmpty, needle.count <= count else { return needle.isEmpty }
-        let first = needle[0]
-        var index = 0
-        let last = count - needle.count
-        while index <= last {
-            if self[index] == first && self[index..<(index + needle.count)].elementsEqual(needle) { return true }
-            index += 1
+    /// Where a record line's `"path":` or `"path64":` member's value starts, and which of the two it is: the first
+    /// `"path` followed by `":` or `64":` (no string value holds an unescaped quote, and no member before `path` in
+    /// sorted order holds one of its own).
+    func recordPathField() -> (valueStart: Int, is64: Bool)? {
+        withUnsafeBufferPointer { bytes -> (Int, Bool)? in
+            let key: [UInt8] = Array("\"path".utf8)
+            var index = 0
+            while index + 9 <= bytes.count {
+                if bytes[index] == 34 && bytes[index + 1] == key[1] && bytes[index + 2] == key[2]
+                    && bytes[index + 3] == key[3] && bytes[index + 4] == key[4] {
+                    if bytes[index + 5] == 34 && bytes[index + 6] == 58 { return (index + 7, false) }
+                    if bytes[index + 5] == 54 && bytes[index + 6] == 52 && bytes[index + 7] == 34
+                        && bytes[index + 8] == 58 { return (index + 9, true) }
+                }
+                index += 1
+            }
+            return nil
         }
-        return false
+    }
+
+    /// Whether the array holds `prefix` at `offset`.
+    func has(_ prefix: [UInt8], at offset: Int) -> Bool {
+        offset + prefix.count <= count && self[offset..<(offset + prefix.count)].elementsEqual(prefix)
     }
 
     /// Whether the array ends with `suffix`.

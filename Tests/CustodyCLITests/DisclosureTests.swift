@@ -297,7 +297,14 @@ final class DisclosureTests: CLITestCase {
         try disclose(bundle, out: sub, ["--item", "phone/chats/*", "--item", "phone/photos/**",
                                         "--range", "phone/images/disk.img:0-0", "--range",
                                         "phone/images/disk.img:200000-299999"])
-        try disclose(sub, out: narrower, ["--range", "phone/images/disk.img:250000-250001"])
+        try Data("phone/images/disk.img\n".utf8).write(to: URL(fileURLWithPath: path("items.txt")))
+        try disclose(sub, out: narrower, ["--items-from", path("items.txt"), "--item", "phone/chats/suspect.db"],
+                     expect: 2)
+        try disclose(sub, out: narrower, ["--range", "phone/images/disk.img:250000-250001",
+                                          "--items-from", path("items.txt")], expect: 2)
+        try Data("phone/chats/suspect.db\r\n\n".utf8).write(to: URL(fileURLWithPath: path("items.txt")))
+        try disclose(sub, out: narrower, ["--range", "phone/images/disk.img:250000-250001",
+                                          "--items-from", path("items.txt")])
         for bag in [sub, narrower] {
             let result = try CLI.runTool(python, [script, bag])
             XCTAssertEqual(result.status, 0, result.out + result.err)
