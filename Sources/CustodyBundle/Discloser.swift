@@ -101,6 +101,10 @@ public enum Discloser {
             throw DisclosureError.imageBundleUnsupported(bundle: bundle)
         }
         guard !FileSystem.exists(out) else { throw SealError.bundleExists(path: out) }
+        let work = BundleWriter.workPath(for: out).work
+        guard !FileSystem.exists(work) else {
+            throw DisclosureError.interruptedDisclosureExists(out: out, workPath: work)
+        }
         var ranges = try request.ranges.map(parseRange)
         guard !request.items.isEmpty || !ranges.isEmpty else { throw DisclosureError.emptySelection }
         var itemUsed = [Bool](repeating: false, count: request.items.count)

@@ -30,6 +30,8 @@ public enum DisclosureError: CustodyFailure, Equatable {
     case fieldNotOneLine(field: String)
     /// A statement that does not parse (`problem` says where).
     case statementMalformed(problem: String)
+    /// The work folder of an earlier, interrupted disclosure to the same output is still there.
+    case interruptedDisclosureExists(out: String, workPath: String)
 
     /// Operational (exit 2) for what the user asked; verification (exit 1) when the source does not verify or a
     /// statement is malformed.
@@ -76,6 +78,9 @@ public enum DisclosureError: CustodyFailure, Equatable {
             return "\(field): must be one line without control characters"
         case .statementMalformed(let problem):
             return "disclosure statement: \(problem)"
+        case .interruptedDisclosureExists(let out, let workPath):
+            return "an interrupted disclosure to \(out) left \(workPath) (it was never complete): remove it and run "
+                + "the command again"
         }
     }
 }

@@ -335,6 +335,11 @@ final class DisclosureTests: CLITestCase {
             XCTAssertEqual(result.err.split(separator: "\n").count, 1, result.err)
             XCTAssertFalse(FileManager.default.fileExists(atPath: sub))
         }
+        // What a killed disclosure leaves (its work folder) is named, not mistaken for a seal to resume.
+        try FileManager.default.createDirectory(atPath: path(".sub.partial"), withIntermediateDirectories: false)
+        let leftover = try disclose(bundle, out: sub, ["--item", "phone/chats/suspect.db"], expect: 2)
+        XCTAssertTrue(leftover.err.contains("an interrupted disclosure to"), leftover.err)
+        try FileManager.default.removeItem(atPath: path(".sub.partial"))
         // A key that does not own the ledger.
         let wrongKey = try custody(["disclose", bundle, "--out", sub, "--ledger", path("fr.ledger"), "--key", key("de"),
                                     "--item", "phone/chats/suspect.db"], expect: 2)
