@@ -384,6 +384,10 @@ extension BundleVerifier {
                 }
             case .ranges(let ranges):
                 let chunks = DisclosureChunks.covering(ranges, chunkSize: content.chunkSize)
+                if let last = ranges.last, last.upperBound >= content.size {
+                    problems.append("the statement's range ends at byte \(last.upperBound), past the item's "
+                        + "\(content.size) bytes")
+                }
                 problems += checkChunks(chunks, proofs: item.chunks ?? [:], content: content, path: path)
                 if problems.isEmpty {
                     bytes += ranges.reduce(0) { $0 + $1.upperBound - $1.lowerBound + 1 }
