@@ -35,6 +35,8 @@ public struct BundleSummary: Sendable {
     public var computed: [Int: ComputedContent] = [:]
     /// For a collection bundle (SPEC.md section 5.13): its counts, items root and failures; `items` is then empty.
     public var collection: CollectionVerification?
+    /// For a disclosure (SPEC.md section 5.14): its statement, signers and times; `items` is then empty.
+    public var disclosure: DisclosureSummary?
 
     /// A summary that knows nothing yet.
     package init() {}
@@ -91,6 +93,10 @@ public struct BundleVerifier: Sendable {
         guard FileSystem.exists(root), (try? FileSystem.status(root, followLinks: false).st_mode & S_IFMT) == S_IFDIR
         else {
             report.fail("bundle", "\(root): not a directory (a bundle is a BagIt directory)")
+            return (report, summary)
+        }
+        if BundleVerifier.isDisclosure(root) {
+            _ = verifyDisclosure(report: &report, summary: &summary)
             return (report, summary)
         }
         if BundleVerifier.isCollection(root) {

@@ -101,8 +101,9 @@ extension BundleVerifier {
     struct CollectionBag {
         var bagInfo: [(label: String, value: String)]
         var manifestSHA256: [UInt8]?
-        /// The walk of `data/`, running beside the other checks until `payloadPaths` joins it.
-        var payloadWalk: PayloadWalk
+        /// The walk of `data/`, running beside the other checks until `payloadPaths` joins it (nil when the
+        /// caller asked for no walk).
+        var payloadWalk: PayloadWalk?
         /// Where, among the report's checks, the walk's checks (`bagit.no-links`, `bagit.payload-oxum`) belong.
         var walkReportIndex: Int
         /// The bag's Payload-Oxum.
@@ -111,6 +112,7 @@ extension BundleVerifier {
         /// Waits for the walk of `data/` and puts its checks in their place in the report (the first time); the
         /// multiset of the files found.
         func payloadPaths(into report: inout VerificationReport) -> PathMultiset {
+            guard let payloadWalk else { return PathMultiset() }
             let (files, checks) = payloadWalk.finish(oxum: oxum)
             if let checks { report.checks.insert(contentsOf: checks, at: min(walkReportIndex, report.checks.count)) }
             return files
@@ -119,7 +121,10 @@ extension BundleVerifier {
 
     /// BagIt checks of a collection bag: declaration, bag-info, tag manifests (streamed digests), no links or
     /// special files anywhere, the files under `data/` against Payload-Oxum and (as a multiset) the manifest.
-    func checkCollectionStructure(into report: inout VerificationReport) -> CollectionBag? {
+    /// Without `walkingPayload` (a disclosure's source check, which reads only what it discloses) the files under
+    /// `data/` are neither walked nor counted, and Payload-Oxum is not checked.
+    func checkCollectionStructure(into report: inout VerificationReport,
+                                  walkingPayload: Bool = true) -> CollectionBag? {
         guard let declaration = readTag(BundleLayout.declaration, into: &report) else { return nil }
         guard declaration == Array(BagIt.declaration.utf8) else {
             report.fail("bagit.declaration", "bagit.txt is not the BagIt 1.0 declaration")
@@ -157,12 +162,24 @@ extension BundleVerifier {
                 tagFiles.append(relative)
             }
         }
-        // The walk of data/ (a stat per payload file) runs on its own thread while the tag manifests, the seal and
-        // the records are checked; its checks are put back in this place of the report when it is joined.
-        let walk = PayloadWalk(root: root, tagFilesOK: structureOK, tagFileCount: tagFiles.count)
-        let walkReportIndex = report.checks.count
         let oxum = bagInfo.first { $0.label == "Payload-Oxum" }?.value ?? ""
+        let walkReportIndex = report.checks.count
+        let walk: PayloadWalk?
+        if walkingPayload {
+            // The walk of data/ (a stat per payload file) runs on its own thread while the tag manifests, the seal
+            // and the records are checked; its checks are put back in this place of the report when it is joined.
+            walk = PayloadWalk(root: root, tagFilesOK: structureOK, tagFileCount: tagFiles.count)
+        } else {
+            walk = nil
+            if structureOK {
+                report.pass("bagit.no-links", "\(tagFiles.count) tag files, no links or special files (data/ not "
+                    + "walked)")
+            }
+            report.skip("bagit.payload-oxum", "data/ not walked: only the disclosed payloads are read")
+        }
         var manifestSHA256: [UInt8]?
+        // Each tag file is read once for both tag manifests (a collection's records file is large).
+        var digestCache: [String: [DigestAlgorithm: [UInt8]]] = [:]
         for algorithm in BundleLayout.tagManifests {
             let name = BundleLayout.tagManifestName(algorithm)
             guard let bytes = readTag(name, into: &report) else { continue }
@@ -180,7 +197,9 @@ extension BundleVerifier {
                     continue
                 }
                 do {
-                    let digests = try streamDigests(root + "/" + entry.path, [algorithm, .sha256])
+                    let digests = try digestCache[entry.path]
+                        ?? streamDigests(root + "/" + entry.path, BundleLayout.tagManifests + [.sha256])
+                    digestCache[entry.path] = digests
                     if entry.path == BundleLayout.manifestName(.sha256) { manifestSHA256 = digests[.sha256] }
                     if !constantTimeEqual(digests[algorithm] ?? [], entry.digest) {
                         problems.append("\(BagIt.printable(entry.path)): \(algorithm.rawValue) differs (the file was "

@@ -217,3 +217,63 @@ public enum MerkleProofs {
         return roots.smaller == first && roots.larger == second
     }
 }
+
+/// Inclusion proofs for chosen leaves of a tree whose leaves stream past once (a collection's records, an item's
+/// chunk leaves): the perfect subtrees the proofs need are worked out first from the indexes and the size, kept as
+/// they form while the leaves are folded in, and nothing else is stored, so memory stays O(k log n) for k proofs
+/// whatever the number of leaves.
+public struct SelectedProofs: Sendable {
+    private struct Node: Hashable, Sendable { var level: Int, index: UInt64 }
+    private final class Recorder: MerkleNodeSource, @unchecked Sendable {
+        var wanted = Set<Node>()
+        func perfectNode(level: Int, index: UInt64) throws -> Hash32 {
+            wanted.insert(Node(level: level, index: index))
+            return Merkle.emptyRoot
+        }
+    }
+    private struct Kept: MerkleNodeSource {
+        var nodes: [Node: Hash32]
+        func perfectNode(level: Int, index: UInt64) throws -> Hash32 {
+            guard let hash = nodes[Node(level: level, index: index)] else {
+                throw MerkleProofError.nodeBeyondTree(level: level, index: index)
+            }
+            return hash
+        }
+    }
+
+    /// The tree's size.
+    public let size: UInt64
+    private let wanted: Set<Node>
+    private var kept: [Node: Hash32] = [:]
+    private var stack: [(level: Int, index: UInt64, hash: Hash32)] = []
+    /// Leaves folded in so far.
+    public private(set) var count: UInt64 = 0
+
+    /// A collector for the proofs of `indexes` in a tree of `size` leaves.
+    /// - Throws: `MerkleProofError.indexNotBelowSize` for an index not below `size`.
+    public init(proving indexes: some Sequence<UInt64>, size: UInt64) throws {
+        let recorder = Recorder()
+        for index in indexes { _ = try MerkleProofs.inclusionProof(recorder, index: index, size: size) }
+        self.size = size
+        wanted = recorder.wanted
+    }
+
+    /// Folds in the next leaf.
+    public mutating func append(_ leaf: Hash32) {
+        var node = (level: 0, index: count, hash: leaf)
+        count += 1
+        while true {
+            let key = Node(level: node.level, index: node.index)
+            if wanted.contains(key) { kept[key] = node.hash }
+            guard let top = stack.last, top.level == node.level else { break }
+            stack.removeLast()
+            node = (node.level + 1, top.index / 2, Merkle.nodeHash(top.hash, node.hash))
+        }
+        stack.append(node)
+    }
+
+    /// The inclusion proof of leaf `index` (one of those given at the start), once every leaf is folded in.
+    public func proof(index: UInt64) throws -> [Hash32] {
+        try MerkleProofs.inclusionProof(Kept(nodes: kept), index: index, size: size)
+    }
+}

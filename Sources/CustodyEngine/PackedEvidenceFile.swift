@@ -102,16 +102,33 @@ public struct PackedEvidenceFile: Sendable {
         let member = members[index]
         let input = ByteBuffer(capacity: Int(member.size))
         input.count = try descriptor.readFully(into: input.storage, at: member.offset)
-        let output = ByteBuffer(capacity: chunkSize + 1)
-        let range = member.offset..<(member.offset + UInt64(member.size))
-        let contentStart = UInt64(index) * UInt64(chunkSize)
-        func damaged(_ reason: String) -> PackedFileError {
-            PackedFileError.damagedChunk(path: descriptor.path, DamagedChunk(
-                index: UInt64(index), packedRange: range, contentRange: contentStart..<contentStart, reason: reason))
+        guard input.count == Int(member.size) else {
+            throw PackedFileError.damagedChunk(path: descriptor.path, DamagedChunk(
+                index: UInt64(index), packedRange: member.offset..<(member.offset + UInt64(member.size)),
+                contentRange: UInt64(index) * UInt64(chunkSize)..<UInt64(index) * UInt64(chunkSize),
+                reason: "truncated member"))
         }
-        guard input.count == Int(member.size) else { throw damaged("truncated member") }
-        let dataEnd = input.count - PackFormat.trailerSize
-        let data = UnsafeRawBufferPointer(rebasing: input.storage[PackFormat.headerSize..<dataEnd])
+        return try PackedEvidenceFile.inflateMember(UnsafeRawBufferPointer(rebasing: input.storage[0..<input.count]),
+                                                    index: UInt64(index),
+                                                    offset: member.offset, chunkSize: chunkSize,
+                                                    path: descriptor.path)
+    }
+
+    /// Inflates one whole member (`member`: its bytes, header to trailer) of chunk `index` found at packed byte
+    /// `offset`, checking that it inflates to at most `chunkSize` bytes, fills its member exactly, and matches its
+    /// ISIZE and CRC-32. Errors name `path`, the chunk and its packed bytes.
+    public static func inflateMember(_ member: UnsafeRawBufferPointer, index: UInt64, offset: UInt64, chunkSize: Int,
+                                     path: String) throws -> [UInt8] {
+        let range = offset..<(offset + UInt64(member.count))
+        let contentStart = index * UInt64(chunkSize)
+        func damaged(_ reason: String) -> PackedFileError {
+            PackedFileError.damagedChunk(path: path, DamagedChunk(
+                index: index, packedRange: range, contentRange: contentStart..<contentStart, reason: reason))
+        }
+        guard member.count >= PackFormat.minimumMemberSize else { throw damaged("truncated member") }
+        let output = ByteBuffer(capacity: chunkSize + 1)
+        let dataEnd = member.count - PackFormat.trailerSize
+        let data = UnsafeRawBufferPointer(rebasing: member[PackFormat.headerSize..<dataEnd])
         let inflater = try CompressionEngine.makeInflater()
         switch inflater.inflate(data, into: output.storage) {
         case .complete(let produced, let consumed):
@@ -122,8 +139,8 @@ public struct PackedEvidenceFile: Sendable {
         case .truncated: throw damaged("deflate data cut short")
         case .corrupt(let message): throw damaged("corrupt deflate data (zlib: \(message))")
         }
-        let crc: UInt32 = loadLittleEndian(input.storage.baseAddress! + dataEnd)
-        let isize: UInt32 = loadLittleEndian(input.storage.baseAddress! + dataEnd + 4)
+        let crc: UInt32 = loadLittleEndian(member.baseAddress! + dataEnd)
+        let isize: UInt32 = loadLittleEndian(member.baseAddress! + dataEnd + 4)
         guard isize == UInt32(output.count) else { throw damaged("ISIZE \(isize) differs from \(output.count)") }
         guard PackFormat.crc32(output.bytes) == crc else { throw damaged("CRC-32 mismatch") }
         return Array(output.bytes)

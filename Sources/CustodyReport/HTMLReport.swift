@@ -68,7 +68,9 @@ public enum HTMLReport {
         html += "</header>\n"
         html += overview(input)
         html += section("Verification", checksTable(report))
-        if let collection = summary.collection {
+        if let disclosure = summary.disclosure {
+            html += section("Disclosure", disclosureSummary(disclosure))
+        } else if let collection = summary.collection {
             html += section("Collection", collectionSummary(collection, fast: input.fast))
         } else {
             html += section("Items", itemsTable(summary, report: report))
@@ -90,6 +92,29 @@ public enum HTMLReport {
             + "Re-check with <span class=\"mono\">custody verify BUNDLE --trust STORE</span>.</footer>\n"
         html += "</body>\n</html>\n"
         return html
+    }
+
+    /// What a disclosure holds and withholds (SPEC 5.14): the summary line, the statement's fields, the items.
+    static func disclosureSummary(_ disclosure: DisclosureSummary) -> String {
+        let statement = disclosure.statement
+        var rows: [(String, String)] = [
+            ("Disclosed", "\(statement.items.count) of \(statement.itemCount) items; \(statement.withheld) withheld "
+                + "(nothing about them but their count is in the bundle)"),
+            ("Recipient", statement.recipient.isEmpty ? "(not named)" : statement.recipient),
+            ("Legal basis", statement.legalBasis.isEmpty ? "(none given)" : statement.legalBasis),
+            ("MLA reference", statement.mlaReference.isEmpty ? "(none given)" : statement.mlaReference),
+        ]
+        for item in statement.items {
+            let record = disclosure.records.first { UInt64($0.number) == item.number }
+            let what: String
+            switch item.extent {
+            case .whole: what = "whole"
+            case .ranges(let ranges):
+                what = "bytes " + ranges.map { "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ", ")
+            }
+            rows.append(("Item \(item.number)", "\(record?.displayPath ?? "?"): \(what)"))
+        }
+        return "<p>\(esc(disclosure.line))</p>\n" + keyValues(rows)
     }
 
     static let stylesheet = """

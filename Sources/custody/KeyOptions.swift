@@ -65,3 +65,4 @@ enum ReceiverKey: KeyHolder { static let keyHelp = "The receiver's private key (
 enum ReceiptRecorderKey: KeyHolder { static let keyHelp = "The sender's private key (the ledger owner's)." }
 enum ConsentGrantorKey: KeyHolder { static let keyHelp = "The original sender's private key (the bundle's sealer)." }
 enum ConsentHolderKey: KeyHolder { static let keyHelp = "The holder's private key (the ledger owner's)." }
+enum DiscloserKey: KeyHolder { static let keyHelp = "The discloser's private key (the ledger owner's)." }

@@ -58,6 +58,7 @@ struct VerifyCommand: ParsableCommand {
             if !quiet { Terminal.line("bundle \(bundle) (\(summary.bundleID ?? "no identifier"))") }
             VerifyCommand.printChecks(report, onlyFailures: quiet)
             if !quiet { VerifyCommand.printDigests(summary) }
+            if let disclosure = summary.disclosure { Terminal.line(disclosure.line) }
             Terminal.line(outcome.line)
         }
         if !report.passed { throw ExitCode(ExitStatus.verificationFailed.rawValue) }
@@ -145,6 +146,7 @@ struct VerifyCommand: ParsableCommand {
         ]
         if let id = summary.bundleID { members["bundle"] = .string(id) }
         if let collection = summary.collection { members["collection"] = collectionJSON(collection) }
+        if let disclosure = summary.disclosure { members["disclosure"] = disclosureJSON(disclosure) }
         if let conditions = summary.conditions { members["conditions"] = conditions.json }
         if let sealer = summary.sealer {
             members["sealedBy"] = .object(["name": .string(sealer.name), "agency": .string(sealer.agency),
@@ -152,6 +154,41 @@ struct VerifyCommand: ParsableCommand {
                                            "keyId": .string(sealer.keyIDHex)])
         }
         return .object(members)
+    }
+
+    /// A disclosure's statement, signers and times, as SPEC 5.14 lists them.
+    static func disclosureJSON(_ disclosure: DisclosureSummary) -> JSONValue {
+        let statement = disclosure.statement
+        func who(_ identity: Identity?) -> JSONValue {
+            guard let identity else { return .null }
+            return .object(["name": .string(identity.name), "agency": .string(identity.agency),
+                            "jurisdiction": .string(identity.jurisdiction), "keyId": .string(identity.keyIDHex)])
+        }
+        let items: [JSONValue] = statement.items.map { item in
+            var members: [String: JSONValue] = ["n": .int(Int64(item.number))]
+            if let record = disclosure.records.first(where: { UInt64($0.number) == item.number }) {
+                members["path"] = .string(record.displayPath)
+            }
+            switch item.extent {
+            case .whole: members["whole"] = .bool(true)
+            case .ranges(let ranges):
+                members["ranges"] = .array(ranges.map {
+                    .array([.int(Int64($0.lowerBound)), .int(Int64($0.upperBound))]) })
+            }
+            return .object(members)
+        }
+        return .object([
+            "summary": .string(disclosure.line), "items": .int(Int64(statement.itemCount)),
+            "disclosed": .int(Int64(statement.items.count)), "withheld": .int(Int64(statement.withheld)),
+            "itemsRoot": .string(statement.itemsRoot.hex), "disclosedItems": .array(items),
+            "disclosedBytes": .int(Int64(disclosure.disclosedBytes)), "sealedBy": who(disclosure.sealer),
+            "sealedAt": disclosure.sealTime.map { .string($0.description) } ?? .null,
+            "checkpointSize": disclosure.checkpointSize.map { .int(Int64($0)) } ?? .null,
+            "disclosedBy": who(disclosure.discloser), "disclosedAt": .string(statement.time.description),
+            "to": .string(statement.recipient), "legalBasis": .string(statement.legalBasis),
+            "mlaReference": .string(statement.mlaReference),
+            "previous": statement.previous.map { .string($0.hex) } ?? .null,
+        ])
     }
 
     /// A collection bundle's counts, root and failed items, as SPEC 5.13 lists them.

@@ -83,6 +83,36 @@ final class MerkleProofTests: XCTestCase {
         }
     }
 
+    /// Proofs collected while leaves stream past (`SelectedProofs`, the disclosure's bounded-memory path) equal the
+    /// proofs from all leaves at hand, for every size up to 70 and any choice of indexes; the vector tree's proofs
+    /// equal the vectors'.
+    func testSelectedProofsEqualProofsFromAllLeaves() throws {
+        let leaves = (0..<70).map { Merkle.leafHash([UInt8($0), 7]) }
+        var generator = SystemRandomNumberGenerator()
+        for size in 1...UInt64(70) {
+            let source = MemoryNodeSource(leaves: Array(leaves.prefix(Int(size))))
+            let chosen = Set((0..<3).map { _ in UInt64.random(in: 0..<size, using: &generator) } + [0, size - 1])
+            var collector = try SelectedProofs(proving: chosen, size: size)
+            for leaf in leaves.prefix(Int(size)) { collector.append(leaf) }
+            for index in chosen {
+                XCTAssertEqual(try collector.proof(index: index),
+                               try MerkleProofs.inclusionProof(source, index: index, size: size), "\(index)/\(size)")
+            }
+            XCTAssertThrowsError(try SelectedProofs(proving: [size], size: size))
+        }
+        let directory = try Self.vectorDirectory()
+        for file in Self.files(directory.appendingPathComponent("inclusion"))
+        where file.lastPathComponent == "happy-path.json" {
+            let json = try JSONValue.parse(Array(try Data(contentsOf: file)))
+            let size = Self.u64(json["treeSize"]), index = Self.u64(json["leafIdx"])
+            guard size <= 8, size > 0 else { continue }
+            var collector = try SelectedProofs(proving: [index], size: size)
+            for leaf in Self.vectorLeaves.prefix(Int(size)) { collector.append(leaf) }
+            XCTAssertEqual(try collector.proof(index: index).map(\.bytes),
+                           (json["proof"]?.arrayValue ?? []).map { Self.decode($0) }, file.path)
+        }
+    }
+
     /// Every proof over trees up to 40 leaves verifies, against roots from the independent `Merkle.root`.
     func testAllSmallProofsRoundTrip() throws {
         let leaves = (0..<40).map { Merkle.leafHash([UInt8($0)]) }
