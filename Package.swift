@@ -15,13 +15,14 @@ import PackageDescription
 //   CustodyBase          errors, canonical JSON, hex, base64, timestamps, raw names
 let package = Package(
     name: "custody",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v14)],
     products: [
         .library(name: "CustodyKit", targets: ["CustodyKit"]),
         .executable(name: "custody", targets: ["custody"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         .systemLibrary(
@@ -70,6 +71,13 @@ let package = Package(
             ]
         ),
         .target(
+            name: "CustodyService",
+            dependencies: [
+                "CustodyBundle", "CustodyLedger", "CustodyCrypto", "CustodyIO", "CustodyBase",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        .target(
             name: "CustodyKit",
             dependencies: [
                 "CustodyReport", "CustodyTransfer", "CustodyBundle", "CustodyLedger", "CustodyEngine", "CustodyAge",
@@ -82,17 +90,17 @@ let package = Package(
         .executableTarget(
             name: "custody",
             dependencies: [
-                "CustodyKit",
+                "CustodyKit", "CustodyService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(
             name: "CustodyKitTests",
-            dependencies: ["CustodyKit", "CustodyTestSupport"]
+            dependencies: ["CustodyKit", "CustodyTestSupport", "CustodyService"]
         ),
         .testTarget(
             name: "CustodyCLITests",
-            dependencies: ["CustodyKit", "CustodyTestSupport", "custody", "CZlib"]
+            dependencies: ["CustodyKit", "CustodyTestSupport", "CustodyService", "custody", "CZlib"]
         ),
     ],
     swiftLanguageModes: [.v6]

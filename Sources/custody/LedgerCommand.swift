@@ -1,5 +1,6 @@
 import ArgumentParser
 import CustodyKit
+import CustodyService
 
 #if canImport(Glibc)
 import Glibc
@@ -52,7 +53,8 @@ struct LedgerAppendCommand: ParsableCommand {
             """
     )
 
-    @Argument(help: "The ledger file.") var ledger: String
+    @Argument(help: "The ledger file, or a log service's http://HOST:PORT (the key is then an officer's).")
+    var ledger: String
     @OptionGroup var signing: KeyOptions<LedgerOwnerKey>
     @Option(help: "The action to record.") var action: String?
     @Option(help: "An evidence ID, optionally with digests: ID or ID=sha256:HEX[,size:N]...") var subject: [String] =
@@ -71,6 +73,9 @@ struct LedgerAppendCommand: ParsableCommand {
 
     func run() throws {
         let drafts = try batch ? readBatch() : [singleDraft()]
+        if RemoteLedger.handles(ledger) {
+            return try RemoteLedger.append(ledger, drafts: drafts, key: signing.signingKey())
+        }
         let store = try Ledger.open(path: ledger)
         let signer = try signing.signingKey()
         let entries = try store.appendBatch(drafts, key: signer)
@@ -134,6 +139,9 @@ struct LedgerExportCommand: ParsableCommand {
     var to: Int?
 
     func run() throws {
+        if RemoteLedger.handles(ledger) {
+            return try RemoteLedger.export(ledger, from: count(from, "--from"), to: to.map { try count($0, "--to") })
+        }
         let store = try Ledger.open(path: ledger, readOnly: true)
         var out: [UInt8] = []
         try store.export(from: count(from, "--from"), to: to.map { try count($0, "--to") }) { bytes in
@@ -158,6 +166,10 @@ struct LedgerCheckpointCommand: ParsableCommand {
     @OptionGroup var passphrase: PassphraseOptions
 
     func run() throws {
+        if RemoteLedger.handles(ledger) {
+            guard key == nil else { throw CommandError.operational("--key: a log service signs its own checkpoints") }
+            return try RemoteLedger.checkpoint(ledger)
+        }
         // Printing a stored checkpoint only reads; signing one (--key) writes.
         let store = try Ledger.open(path: ledger, readOnly: key == nil)
         let size = try store.size()
@@ -183,9 +195,11 @@ struct LedgerProveCommand: ParsableCommand {
     @Flag(help: "Print {\"index\",\"size\",\"leafHash\",\"proof\",\"root\"} as JSON.") var json = false
 
     func run() throws {
-        let store = try Ledger.open(path: ledger, readOnly: true)
-        let proof = try store.inclusionProof(
-            index: count(index, "--index"), size: size.map { try count($0, "--size") })
+        let proof =
+            try RemoteLedger.handles(ledger)
+            ? RemoteLedger.prove(ledger, index: count(index, "--index"), size: size.map { try count($0, "--size") })
+            : Ledger.open(path: ledger, readOnly: true).inclusionProof(
+                index: count(index, "--index"), size: size.map { try count($0, "--size") })
         if json {
             Terminal.line(proof.json.canonicalString)
         } else {
@@ -207,8 +221,11 @@ struct LedgerConsistencyCommand: ParsableCommand {
     @Flag(help: "Print {\"from\",\"to\",\"fromRoot\",\"toRoot\",\"proof\"} as JSON.") var json = false
 
     func run() throws {
-        let store = try Ledger.open(path: ledger, readOnly: true)
-        let proof = try store.consistencyProof(from: count(from, "--from"), to: to.map { try count($0, "--to") })
+        let proof =
+            try RemoteLedger.handles(ledger)
+            ? RemoteLedger.consistency(ledger, from: count(from, "--from"), to: to.map { try count($0, "--to") })
+            : Ledger.open(path: ledger, readOnly: true).consistencyProof(
+                from: count(from, "--from"), to: to.map { try count($0, "--to") })
         if json {
             Terminal.line(proof.json.canonicalString)
         } else {
@@ -226,13 +243,22 @@ struct LedgerVerifyCommand: ParsableCommand {
 
     @Argument(help: "The ledger file.") var ledger: String
     @Option(help: "Also check a checkpoint note received earlier (repeatable).") var checkpoint: [String] = []
+    @Option(help: "A trust store: officers' submissions must be signed by keys it holds (SPEC 4.9).")
+    var trust: String?
     @Flag(help: "Print the report as JSON.") var json = false
     @OptionGroup var quietOption: QuietOption
 
     func run() throws {
-        let store = try Ledger.open(path: ledger, readOnly: true)
         let external = try checkpoint.map { (source: $0, note: try FileSystem.readFile($0, limit: 1 << 20)) }
-        let report = try store.verify(externalCheckpoints: external)
+        var trusted: (@Sendable (LogOfficer) -> Bool)?
+        if let trust {
+            let officers = OfficerTrust(try TrustStore.load(trust))
+            trusted = { officers.trusts($0) }
+        }
+        let report =
+            try RemoteLedger.handles(ledger)
+            ? RemoteLedger.verify(ledger, externalCheckpoints: external, trustedOfficer: trusted)
+            : Ledger.open(path: ledger, readOnly: true).verify(externalCheckpoints: external, trustedOfficer: trusted)
         if json {
             Terminal.line(report.json.canonicalString)
         } else {
