@@ -191,7 +191,7 @@ public struct LogSubmission: Sendable, Equatable {
             let missing = expected.subtracting(submission.keys).sorted()
             let extra = Set(submission.keys).subtracting(expected).sorted()
             throw LogSubmissionError.malformed(
-                missing.isEmpty ? "unknown member '\(extra[0])'" : "missing member '\(missing[0])'")
+                extra.isEmpty ? "missing member '\(missing[0])'" : "unknown member '\(extra[0])'")
         }
         try self.init(members: submission, signature: signature)
     }

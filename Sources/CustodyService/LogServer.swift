@@ -32,9 +32,6 @@ public struct LogServer: Sendable {
             return try await route(request)
         } catch let error as LogServiceError {
             return Self.json(error.status, .object(["error": .string(error.message)]))
-        } catch let error as HTTPError where error.status == .contentTooLarge {
-            return Self.json(
-                413, .object(["error": .string("the request is larger than \(service.limits.requestBytes) bytes")]))
         } catch let error as LedgerError {
             switch error {
             case .sizeExceedsLedger, .indexNotBelowSize, .consistencySizes:
@@ -50,13 +47,18 @@ public struct LogServer: Sendable {
     }
 
     private func route(_ request: Request) async throws -> Response {
-        var request = request
         let path = request.uri.path
         let method = request.method
         if path == "/add" {
             guard method == .post else { throw LogServiceError(status: 405, "use POST for /add") }
-            let buffer = try await request.collectBody(upTo: service.limits.requestBytes)
-            let result = try await service.add(Array(buffer.readableBytesView))
+            var body: [UInt8] = []
+            for try await chunk in request.body {
+                guard body.count + chunk.readableBytes <= service.limits.requestBytes else {
+                    throw LogServiceError(status: 413, "the request is larger than \(service.limits.requestBytes) bytes")
+                }
+                body.append(contentsOf: chunk.readableBytesView)
+            }
+            let result = try await service.add(body)
             return Self.json(200, result.json)
         }
         guard method == .get || method == .head else {
