@@ -60,3 +60,55 @@ extension Ledger {
         }
     }
 }
+
+/// Perfect nodes read from a store once each (a batch of proofs shares most of its path).
+private final class CachedNodeSource: MerkleNodeSource {
+    let source: StoreNodeSource
+    var cache: [UInt64: Hash32] = [:]
+
+    init(_ source: StoreNodeSource) { self.source = source }
+
+    func perfectNode(level: Int, index: UInt64) throws -> Hash32 {
+        let position = MerkleNodePosition.position(level: level, index: index)
+        if let known = cache[position] { return known }
+        let hash = try source.perfectNode(level: level, index: index)
+        cache[position] = hash
+        return hash
+    }
+}
+
+extension Ledger {
+    /// The inclusion proofs of entries `indices` in the tree of `size` entries, in one snapshot, reading each
+    /// tree node once (what a log service answers an integration's appends with).
+    /// - Throws: `LedgerError.sizeExceedsLedger` or `indexNotBelowSize` for a tree or entry the ledger lacks.
+    public func inclusionProofs(for indices: Range<UInt64>, size: UInt64) throws -> [InclusionProof] {
+        try records.readTransaction {
+            let current = try records.head().size
+            guard size <= current else { throw LedgerError.sizeExceedsLedger(size: size, current: current) }
+            guard indices.upperBound <= size else {
+                throw LedgerError.indexNotBelowSize(index: indices.upperBound - 1, size: size)
+            }
+            let source = CachedNodeSource(StoreNodeSource(store: records))
+            let root = try MerkleProofs.root(source, size: size)
+            return try indices.map { index in
+                InclusionProof(
+                    index: index, size: size, leafHash: try source.perfectNode(level: 0, index: index),
+                    proof: try MerkleProofs.inclusionProof(source, index: index, size: size), root: root)
+            }
+        }
+    }
+}
+
+extension LedgerEntry {
+    /// The size in bytes of the entry `make` would build from these values (the signature has a fixed length).
+    public static func encodedSize(
+        _ draft: LedgerEntryDraft, sequence: UInt64, time: Timestamp, origin: String, actor: LedgerActor
+    ) -> Int {
+        let parts = split(
+            unsignedMembers(
+                sequence: sequence, time: time, origin: origin, draft: draft, actor: actor,
+                previous: LedgerEntry.noPrevious))
+        return encoding(before: parts.before, after: parts.after, signature: Base64.encode([UInt8](repeating: 0, count: 64)))
+            .count
+    }
+}

@@ -133,21 +133,30 @@ final class Integrator: Sendable {
                 }
                 recent.value.seen = entries.last.map { $0.sequence + 1 } ?? recent.value.seen
                 let size = recent.value.seen
+                var proofs: [InclusionProof] = []
+                var proofFailure: (any Error)?
+                if let first = entries.first {
+                    do {
+                        proofs = try log.inclusionProofs(for: first.sequence..<size, size: size)
+                    } catch {
+                        proofFailure = error
+                    }
+                }
                 for (index, (_, waiter)) in batch.enumerated() {
                     switch outcome[index] {
                     case .success(let position):
                         let entry = entries[position]
-                        do {
-                            let proof = try log.inclusionProof(index: entry.sequence, size: size)
-                            waiter.resume(
-                                returning: LogAppendResult(
-                                    entry: entry.bytes, checkpoint: checkpoint.bytes, proof: proof))
-                        } catch {
+                        if let proofFailure {
                             // The entry is durable; only its proof could not be read now.
                             waiter.resume(
                                 throwing: LogServiceError(
                                     status: 500,
-                                    "entry \(entry.sequence) was appended but its proof could not be read: \(error)"))
+                                    "entry \(entry.sequence) was appended but its proof could not be read: "
+                                        + "\(proofFailure)"))
+                        } else {
+                            waiter.resume(
+                                returning: LogAppendResult(
+                                    entry: entry.bytes, checkpoint: checkpoint.bytes, proof: proofs[position]))
                         }
                     case .failure(let error):
                         waiter.resume(throwing: error)

@@ -181,11 +181,11 @@ public final class LogService: Sendable {
                     time: submission.time.description, now: now.description, window: limits.timeWindow)
             }
             // The largest the entry can be: the longest sequence number a ledger can hold.
-            let trial = try LedgerEntry.make(
+            let size = LedgerEntry.encodedSize(
                 submission.entryDraft, sequence: Ledger.largestSize, time: now, origin: origin,
-                previous: LedgerEntry.noPrevious, key: key)
-            guard trial.bytes.count <= limits.entryBytes else {
-                throw LogSubmissionError.entryTooLarge(size: trial.bytes.count, limit: limits.entryBytes)
+                actor: LedgerActor(key.identity))
+            guard size <= limits.entryBytes else {
+                throw LogSubmissionError.entryTooLarge(size: size, limit: limits.entryBytes)
             }
         } catch let error as LogSubmissionError {
             throw LogServiceError.refusal(error)
