@@ -59,7 +59,7 @@ public struct LogServer: Sendable {
                 body.append(contentsOf: chunk.readableBytesView)
             }
             let result = try await service.add(body)
-            return Self.json(200, result.json)
+            return Self.bytes(result.canonicalBytes + [10], type: "application/json", cache: "no-store")
         }
         guard method == .get || method == .head else {
             throw LogServiceError(status: 405, "only GET and HEAD are served here (POST /add appends)")

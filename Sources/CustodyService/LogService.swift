@@ -71,6 +71,26 @@ public struct LogAppendResult: Sendable {
     /// The inclusion proof of the entry in the checkpoint's tree.
     public var proof: InclusionProof
 
+    /// An answer from its parts.
+    public init(entry: [UInt8], checkpoint: [UInt8], proof: InclusionProof) {
+        self.entry = entry
+        self.checkpoint = checkpoint
+        self.proof = proof
+    }
+
+    /// The canonical JSON of `json`, written directly (the entry is escaped once, not parsed and re-encoded).
+    public var canonicalBytes: [UInt8] {
+        var out: [UInt8] = Array(#"{"checkpoint":"#.utf8)
+        out.reserveCapacity(entry.count * 5 / 4 + checkpoint.count + 1024)
+        JSONValue.writeString(String(decoding: checkpoint, as: UTF8.self), into: &out)
+        out += Array(#","entry":"#.utf8)
+        JSONValue.writeString(String(decoding: entry, as: UTF8.self), into: &out)
+        out += Array(#","index":\#(proof.index),"proof":"#.utf8)
+        out += proof.json.canonicalBytes
+        out.append(0x7d)
+        return out
+    }
+
     /// The JSON answer `{"checkpoint","entry","index","proof"}` (entry and checkpoint as text).
     public var json: JSONValue {
         .object([

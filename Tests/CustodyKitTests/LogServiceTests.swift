@@ -104,3 +104,13 @@ final class LogServiceTests: TemporaryDirectoryTestCase {
         ])
     }
 }
+
+extension LogServiceTests {
+    func testTheAppendAnswerIsTheCanonicalJSONOfItsMembers() throws {
+        let proof = InclusionProof(index: 3, size: 9, leafHash: Merkle.emptyRoot, proof: [Merkle.emptyRoot],
+                                   root: Merkle.emptyRoot)
+        let result = LogAppendResult(entry: Array(#"{"a":"\"x\"\n","é":1}"#.utf8),
+                                     checkpoint: Array("origin\n9\nAAAA\n\n— k sig\n".utf8), proof: proof)
+        XCTAssertEqual(result.canonicalBytes, result.json.canonicalBytes)
+    }
+}
