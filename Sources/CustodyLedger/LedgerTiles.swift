@@ -108,7 +108,7 @@ extension LedgerEntry {
             unsignedMembers(
                 sequence: sequence, time: time, origin: origin, draft: draft, actor: actor,
                 previous: LedgerEntry.noPrevious))
-        return encoding(before: parts.before, after: parts.after, signature: Base64.encode([UInt8](repeating: 0, count: 64)))
-            .count
+        let signature = Base64.encode([UInt8](repeating: 0, count: 64))
+        return encoding(before: parts.before, after: parts.after, signature: signature).count
     }
 }

@@ -144,7 +144,8 @@ public struct LogClient: Sendable {
         var list: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, String(port), &hints, &list)
         guard status == 0, let first = list else {
-            throw LogClientError.unreachable(url: url, reason: "cannot resolve \(host): \(String(cString: gai_strerror(status)))")
+            let reason = String(cString: gai_strerror(status))
+            throw LogClientError.unreachable(url: url, reason: "cannot resolve \(host): \(reason)")
         }
         defer { freeaddrinfo(list) }
         var reason = "no address"
@@ -168,7 +169,9 @@ public struct LogClient: Sendable {
     private func send(_ socket: Int32, _ bytes: [UInt8]) throws {
         var sent = 0
         while sent < bytes.count {
-            let count = bytes.withUnsafeBytes { Glibc.send(socket, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
+            let count = bytes.withUnsafeBytes {
+                Glibc.send(socket, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL))
+            }
             if count < 0 {
                 if errno == EINTR { continue }
                 throw LogClientError.unreachable(url: url, reason: "sending: \(String(cString: strerror(errno)))")
@@ -203,7 +206,8 @@ public struct LogClient: Sendable {
             throw LogClientError.badAnswer(url: url, reason: "larger than \(limit) bytes")
         }
         guard let end = headEnd else { throw LogClientError.badAnswer(url: url, reason: "incomplete HTTP answer") }
-        let lines = String(decoding: data[..<end], as: UTF8.self).split(separator: "\r\n", omittingEmptySubsequences: false)
+        let lines = String(decoding: data[..<end], as: UTF8.self)
+            .split(separator: "\r\n", omittingEmptySubsequences: false)
         let statusParts = lines.first?.split(separator: " ") ?? []
         guard statusParts.count >= 2, statusParts[0].hasPrefix("HTTP/1."), let status = Int(statusParts[1]) else {
             throw LogClientError.badAnswer(url: url, reason: "not an HTTP/1.1 status line")

@@ -54,7 +54,8 @@ public struct LogServer: Sendable {
             var body: [UInt8] = []
             for try await chunk in request.body {
                 guard body.count + chunk.readableBytes <= service.limits.requestBytes else {
-                    throw LogServiceError(status: 413, "the request is larger than \(service.limits.requestBytes) bytes")
+                    let limit = service.limits.requestBytes
+                    throw LogServiceError(status: 413, "the request is larger than \(limit) bytes")
                 }
                 body.append(contentsOf: chunk.readableBytesView)
             }

@@ -69,7 +69,8 @@ public struct RemoteLog: Sendable {
         }
         let mismatches = proof.mismatches(entry: entryBytes, key: owner.verifierKey, to: checkpoint)
         guard mismatches.isEmpty else {
-            throw fail("the append's inclusion proof does not check: \(mismatches.map(\.description).joined(separator: "; "))")
+            let reasons = mismatches.map(\.description).joined(separator: "; ")
+            throw fail("the append's inclusion proof does not check: \(reasons)")
         }
         return LogAppendResult(entry: entryBytes, checkpoint: note, proof: proof)
     }
@@ -78,7 +79,9 @@ public struct RemoteLog: Sendable {
     public func inclusionProof(index: UInt64, size: UInt64?) throws -> InclusionProof {
         let query = "/proof/inclusion?index=\(index)" + (size.map { "&size=\($0)" } ?? "")
         let proof = try InclusionProof(json: client.fetch(query), source: "\(client.url) inclusion proof")
-        guard proof.verify() else { throw LogClientError.unproven(url: client.url, reason: "its inclusion proof does not verify") }
+        guard proof.verify() else {
+            throw LogClientError.unproven(url: client.url, reason: "its inclusion proof does not verify")
+        }
         return proof
     }
 
@@ -104,7 +107,8 @@ public struct RemoteLog: Sendable {
             let entries = try Self.splitBundle(bytes, url: client.url)
             guard entries.count == bundlePath.count, hashes.count == 32 * bundlePath.count else {
                 throw LogClientError.unproven(
-                    url: client.url, reason: "\(bundlePath.path) holds \(entries.count) entries, not \(bundlePath.count)")
+                    url: client.url,
+                    reason: "\(bundlePath.path) holds \(entries.count) entries, not \(bundlePath.count)")
             }
             for (offset, entry) in entries.enumerated() {
                 let position = bundle * TilePath.width + UInt64(offset)

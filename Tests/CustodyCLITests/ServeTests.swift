@@ -238,7 +238,8 @@ final class ServeTests: CLITestCase {
         try refused(Array("{not json".utf8), 400, "malformed submission: not JSON")
         try refused(Array(#"{"submission":{},"sig":"AA=="}"#.utf8), 400, "malformed submission")
         var forged = try submission("alice")
-        let text = String(decoding: forged.requestBody, as: UTF8.self).replacingOccurrences(of: "disk-1", with: "disk-9")
+        let text = String(decoding: forged.requestBody, as: UTF8.self)
+            .replacingOccurrences(of: "disk-1", with: "disk-9")
         try refused(Array(text.utf8), 401, "signature does not verify")
         try refused(try submission("mallory").requestBody, 403, "officer mallory+")
         try refused(first.requestBody, 409, "already in the log")
@@ -319,7 +320,9 @@ final class ServeTests: CLITestCase {
         XCTAssertLessThan(acked.count, bodies.count, "the kill came after the load ended")
         let restarted = try serve()
         let exported = try custody(["ledger", "export", restarted.url]).out.split(separator: "\n")
-        let nonces = Set(try exported.compactMap { try LogSubmission.embedded(in: LedgerEntry.parse(Array($0.utf8)))?.nonce })
+        let nonces = Set(try exported.compactMap {
+            try LogSubmission.embedded(in: LedgerEntry.parse(Array($0.utf8)))?.nonce
+        })
         for index in acked { XCTAssertTrue(nonces.contains(bodies[index].nonce), "acknowledged append \(index) lost") }
         try custody(["ledger", "verify", ledger, "--trust", path("trust.json")])
     }

@@ -18,7 +18,8 @@ final class LogServiceTests: TemporaryDirectoryTestCase {
     func testTilePathsParseStrictly() {
         XCTAssertEqual(TilePath(parsing: "tile/0/x001/x234/067"), TilePath(level: 0, index: 1_234_067))
         XCTAssertEqual(TilePath(parsing: "tile/2/000.p/255"), TilePath(level: 2, index: 0, partialWidth: 255))
-        XCTAssertEqual(TilePath(parsing: "tile/entries/x001/000.p/1"), TilePath(level: nil, index: 1000, partialWidth: 1))
+        XCTAssertEqual(TilePath(parsing: "tile/entries/x001/000.p/1"),
+                       TilePath(level: nil, index: 1000, partialWidth: 1))
         XCTAssertEqual(TilePath(parsing: "tile/63/000"), TilePath(level: 63, index: 0))
         for bad in [
             "tile/0/1", "tile/0/0001", "tile/0/x000/001", "tile/0/001/002", "tile/00/000", "tile/64/000",
