@@ -259,6 +259,24 @@ final class ServeTests: CLITestCase {
         try custody(["ledger", "verify", server.url, "--trust", path("trust.json")])
     }
 
+    func testServeRefusesToStartWithTheWrongKeyTrustOrAddress() throws {
+        let base = ["serve", "--ledger", ledger, "--listen", "127.0.0.1:0"]
+        let wrongKey = try custody(base + ["--key", key("alice"), "--trust", path("trust.json")], expect: 2)
+        XCTAssertTrue(wrongKey.err.contains("does not match the ledger's key logkey+"), wrongKey.err)
+        let noTrust = try custody(base + ["--key", key("logkey"), "--trust", path("missing.json")], expect: 2)
+        XCTAssertTrue(noTrust.err.contains("missing.json"), noTrust.err)
+        let badListen = try custody(["serve", "--ledger", ledger, "--listen", "nowhere", "--key", key("logkey"),
+                                     "--trust", path("trust.json")], expect: 2)
+        XCTAssertTrue(badListen.err.contains("--listen 'nowhere': expected HOST:PORT"), badListen.err)
+        let server = try serve()
+        let port = try XCTUnwrap(server.url.split(separator: ":").last.map(String.init))
+        let taken = try custody(["serve", "--ledger", ledger, "--listen", "127.0.0.1:" + port, "--key",
+                                 key("logkey"), "--trust", path("trust.json")], expect: 2)
+        XCTAssertTrue(taken.err.contains("--listen 127.0.0.1:\(port)"), taken.err)
+        // The refused starts left the log as it was: only the size-0 checkpoint the running server stored.
+        XCTAssertTrue(try LogClient(url: server.url).fetch("/checkpoint").starts(with: Array("\(origin)\n0\n".utf8)))
+    }
+
     func testTheRateLimitPerOfficerAnswers429() throws {
         let server = try serve(["--officer-rate", "0.01", "--officer-burst", "2"])
         let client = try LogClient(url: server.url)
