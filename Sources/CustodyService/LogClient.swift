@@ -195,11 +195,15 @@ public struct LogClient: Sendable {
             }
             if count == 0 { break }
             data.append(contentsOf: buffer[0..<count])
-            if headEnd == nil, let end = Self.find([13, 10, 13, 10], in: data) {
-                headEnd = end
-                bodyLimit = end + 4 + limit
-            } else if headEnd == nil, data.count > 64 << 10 {
-                throw LogClientError.badAnswer(url: url, reason: "headers longer than 64 KiB")
+            if headEnd == nil {
+                let end = Self.find([13, 10, 13, 10], in: data)
+                guard (end ?? data.count) <= 64 << 10 else {
+                    throw LogClientError.badAnswer(url: url, reason: "headers longer than 64 KiB")
+                }
+                if let end {
+                    headEnd = end
+                    bodyLimit = end + 4 + limit
+                }
             }
         }
         guard data.count <= bodyLimit else {

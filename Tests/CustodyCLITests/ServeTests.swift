@@ -396,3 +396,75 @@ final class Mutex200: @unchecked Sendable {
     func set(_ index: Int, _ value: Int) { lock.withLock { storage[index] = value } }
     var values: [Int] { lock.withLock { storage } }
 }
+
+/// The bounds of custody's HTTP client against a misbehaving peer (a Python socket server with canned answers).
+final class LogClientBoundsTests: CLITestCase {
+    static let peer = #"""
+    import socket, sys, threading
+    answers = {
+        "/ok": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+        "/chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n",
+        "/big": b"HTTP/1.1 200 OK\r\nContent-Length: 3000000\r\n\r\n" + b"a" * 3000000,
+        "/headers": b"HTTP/1.1 200 OK\r\n" + b"X-Long: " + b"h" * 100000 + b"\r\n\r\n",
+        "/garbage": b"SSH-2.0-OpenSSH\r\n\r\n",
+        "/short": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this",
+        "/refused": b'HTTP/1.1 403 Forbidden\r\nContent-Length: 20\r\n\r\n{"error":"go away"}\n',
+    }
+    server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen(16)
+    print(server.getsockname()[1], flush=True)
+    def serve(conn):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(4096)
+            if not chunk: break
+            data += chunk
+        path = data.split(b" ")[1].decode() if data.count(b" ") else "/"
+        if path == "/silent":
+            threading.Event().wait(30); conn.close(); return
+        try: conn.sendall(answers.get(path, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"))
+        except OSError: pass
+        conn.close()
+    while True:
+        conn, _ = server.accept()
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+    """#
+
+    func testTheClientIsBoundedAndReadsWhatHTTPAllows() throws {
+        let python = try CLI.requireTool("python3")
+        try LogClientBoundsTests.peer.write(toFile: path("peer.py"), atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [path("peer.py")]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        addTeardownBlock { process.terminate(); process.waitUntilExit() }
+        var line = Data()
+        while !line.contains(0x0a) {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            line.append(chunk)
+        }
+        let port = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        var client = try LogClient(url: "http://127.0.0.1:\(port)/")
+        XCTAssertEqual(try client.fetch("/ok"), Array("hello".utf8))
+        XCTAssertEqual(try client.fetch("/chunked"), Array("abcde".utf8))
+        func fails(_ path: String, _ words: String, limit: Int = 1 << 20, line: UInt = #line) {
+            XCTAssertThrowsError(try client.fetch(path, limit: limit), path, line: line) {
+                XCTAssertTrue("\($0)".contains(words), "\($0)", line: line)
+            }
+        }
+        fails("/big", "larger than 1048576 bytes")
+        fails("/headers", "headers longer than 64 KiB")
+        fails("/garbage", "not an HTTP/1.1 status line")
+        fails("/short", "closed before the whole body came")
+        fails("/refused", "refused (HTTP 403): go away")
+        client.timeout = 1
+        fails("/silent", "no answer within 1 s")
+        XCTAssertThrowsError(try LogClient(url: "ftp://x")) { XCTAssertTrue("\($0)".contains("not a log address")) }
+        XCTAssertThrowsError(try LogClient(url: "https://x")) { XCTAssertTrue("\($0)".contains("https")) }
+        XCTAssertThrowsError(try LogClient(url: "http://a b:1")) { XCTAssertTrue("\($0)".contains("not a log")) }
+        let closed = try LogClient(url: "http://127.0.0.1:1")
+        XCTAssertThrowsError(try closed.fetch("/")) { XCTAssertTrue("\($0)".contains("cannot reach")) }
+    }
+}
