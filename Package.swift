@@ -4,6 +4,7 @@ import PackageDescription
 // The layers, each a module that sees only the ones below it (ARCHITECTURE.md):
 //
 //   custody (command line)
+//   CustodyService       the agency log service (custody serve) and its client, on Hummingbird
 //   CustodyReport        reports, history, CASE and DFXML exports
 //   CustodyTransfer      transfer, receive, receipts, consents, preservation orders
 //   CustodyBundle        BagIt bundles: seal, verify, trust store
