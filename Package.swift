@@ -4,6 +4,7 @@ import PackageDescription
 // The layers, each a module that sees only the ones below it (ARCHITECTURE.md):
 //
 //   custody (command line)
+//   CustodyService       the agency log service (custody serve) and its client, on Hummingbird
 //   CustodyReport        reports, history, CASE and DFXML exports
 //   CustodyTransfer      transfer, receive, receipts, consents, preservation orders
 //   CustodyBundle        BagIt bundles: seal, verify, trust store
@@ -17,7 +18,7 @@ import PackageDescription
 //   CustodyBase          errors, canonical JSON, hex, base64, timestamps, raw names
 let package = Package(
     name: "custody",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v14)],
     products: [
         .library(name: "CustodyKit", targets: ["CustodyKit"]),
         .library(name: "CustodyPostgres", targets: ["CustodyPostgres"]),
@@ -28,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         .systemLibrary(
@@ -86,6 +88,13 @@ let package = Package(
             ]
         ),
         .target(
+            name: "CustodyService",
+            dependencies: [
+                "CustodyBundle", "CustodyLedger", "CustodyCrypto", "CustodyIO", "CustodyBase",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        .target(
             name: "CustodyKit",
             dependencies: [
                 "CustodyReport", "CustodyTransfer", "CustodyBundle", "CustodyLedger", "CustodyEngine", "CustodyAge",
@@ -99,17 +108,19 @@ let package = Package(
         .executableTarget(
             name: "custody",
             dependencies: [
-                "CustodyKit", "CustodyPostgres",
+                "CustodyKit", "CustodyPostgres", "CustodyService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(
             name: "CustodyKitTests",
-            dependencies: ["CustodyKit", "CustodyPostgres", "CustodyTestSupport"]
+            dependencies: ["CustodyKit", "CustodyPostgres", "CustodyService", "CustodyTestSupport"]
         ),
         .testTarget(
             name: "CustodyCLITests",
-            dependencies: ["CustodyKit", "CustodyPostgres", "CustodyTestSupport", "custody", "CZlib"]
+            dependencies: [
+                "CustodyKit", "CustodyPostgres", "CustodyService", "CustodyTestSupport", "custody", "CZlib",
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -58,6 +58,30 @@ struct StoreNodeSource: MerkleNodeSource {
     }
 }
 
+/// What `Ledger.appendBatch(key:time:prepare:)` shows its caller inside the write transaction.
+public struct LedgerAppendView {
+    /// The number of entries committed (the head's size), which the appended entries follow.
+    public let size: UInt64
+    let ledger: Ledger
+
+    /// Calls `body` with the sequence number and exact bytes of each committed entry from `start` to the head.
+    public func entries(from start: UInt64, _ body: (UInt64, [UInt8]) throws -> Void) throws {
+        var next = start
+        while next < size {
+            var seen = 0
+            try ledger.records.entries(from: next, limit: Int(min(size - next, 4096))) { sequence, bytes in
+                guard sequence == next else {
+                    throw LedgerError.damaged(location: ledger.store.location, .entryMissing(sequence: next))
+                }
+                try body(sequence, bytes)
+                next += 1
+                seen += 1
+            }
+            if seen == 0 { throw LedgerError.damaged(location: ledger.store.location, .entryMissing(sequence: next)) }
+        }
+    }
+}
+
 /// A custody ledger: signed, hash-chained entries under an RFC 6962 tree with signed C2SP checkpoints.
 ///
 /// Every append runs in one write transaction: it checks the stored tail, adds the entries and their tree nodes,
@@ -127,7 +151,7 @@ public final class Ledger {
 
     /// Checks, inside a write transaction, that the stored tail agrees with the recorded head, so a damaged or
     /// truncated file is reported and never extended.
-    private func checkTail() throws -> (size: UInt64, lastLeaf: Hash32) {
+    func checkTail() throws -> (size: UInt64, lastLeaf: Hash32) {
         let head = try records.head()
         let extent = try records.entryExtent()
         guard extent.end == head.size, extent.first == 0 else {
@@ -154,10 +178,26 @@ public final class Ledger {
     @discardableResult
     public func appendBatch(_ drafts: [LedgerEntryDraft], key: SigningKey,
                             time: Timestamp? = nil) throws -> [LedgerEntry] {
+        guard !drafts.isEmpty else {
+            try checkOwner(key)
+            return []
+        }
+        return try appendBatch(key: key, time: time) { _ in drafts }.entries
+    }
+
+    /// Appends the drafts `prepare` returns, in one transaction (one fsync), and returns them with the checkpoint
+    /// stored for the new size once they are durable. `prepare` runs inside the write transaction, after the
+    /// stored tail is checked, and sees the head and every committed entry (`LedgerAppendView`): a log service
+    /// reads there what other writers appended before deciding what to append. Nothing is written when `prepare`
+    /// throws or returns no draft (the checkpoint is then nil).
+    public func appendBatch(
+        key: SigningKey, time: Timestamp? = nil, prepare: (LedgerAppendView) throws -> [LedgerEntryDraft]
+    ) throws -> (entries: [LedgerEntry], checkpoint: SignedNote?) {
         try checkOwner(key)
-        guard !drafts.isEmpty else { return [] }
         return try records.writeTransaction {
             let head = try checkTail()
+            let drafts = try prepare(LedgerAppendView(size: head.size, ledger: self))
+            guard !drafts.isEmpty else { return ([], nil) }
             var frontier = try TreeFrontier(size: head.size) { try records.node(at: $0) }
             var previous = head.lastLeaf
             var appended: [LedgerEntry] = []
@@ -173,9 +213,9 @@ public final class Ledger {
                 appended.append(entry)
             }
             try records.setHead(size: frontier.size, lastLeaf: previous)
-            let checkpoint = try Checkpoint(origin: origin, size: frontier.size, root: frontier.root)
-            try records.insertCheckpoint(size: frontier.size, note: checkpoint.signed(by: key).bytes)
-            return appended
+            let checkpoint = try Checkpoint(origin: origin, size: frontier.size, root: frontier.root).signed(by: key)
+            try records.insertCheckpoint(size: frontier.size, note: checkpoint.bytes)
+            return (appended, checkpoint)
         }
     }
 

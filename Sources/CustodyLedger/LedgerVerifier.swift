@@ -257,12 +257,15 @@ extension Ledger {
     /// parallel on every CPU, in chunks of 64 entries), the sequence, the hash chain, every stored tree node, the
     /// head and every stored checkpoint (signature and root), plus `externalCheckpoints` (signed notes from
     /// elsewhere); and that no two entries record checkpoints of another log (`RecordedCheckpoint`) with one
-    /// origin and size but different roots.
+    /// origin and size but different roots. An entry carrying an officer's submission (SPEC 4.9) must also hold
+    /// a well-formed submission whose officer signature verifies; with `trustedOfficer`, the officer must be
+    /// trusted by it.
     /// - Throws: only when the store cannot be read or returns what custody never writes (`LedgerError`);
     ///   findings go in the report.
     public func verify(
         externalCheckpoints: [(source: String, note: [UInt8])] = [],
-        batchSize: Int = 4096
+        batchSize: Int = 4096,
+        trustedOfficer: (@Sendable (LogOfficer) -> Bool)? = nil
     ) throws -> LedgerVerificationReport {
         let reader = try records.makeReader()
         let owner = self.owner
@@ -333,7 +336,8 @@ extension Ledger {
                         for index in (part * chunk)..<min(count, (part + 1) * chunk) {
                             output.value[index] = Ledger.check(
                                 data[index], sequence: sequences[index], origin: origin,
-                                owner: owner, ownerKeyID: ownerKeyID, verifier: verifier)
+                                owner: owner, ownerKeyID: ownerKeyID, verifier: verifier,
+                                trustedOfficer: trustedOfficer)
                         }
                     }
                 }
@@ -454,9 +458,27 @@ extension Ledger {
         return claim
     }
 
+    /// What is wrong with the officer's submission an entry carries, if anything.
+    private static func submissionProblem(
+        _ entry: LedgerEntry, trustedOfficer: (@Sendable (LogOfficer) -> Bool)?
+    ) -> String? {
+        do {
+            guard let submission = try LogSubmission.embedded(in: entry) else { return nil }
+            try submission.checkSignature()
+            if let trustedOfficer, !trustedOfficer(submission.officer) {
+                return "submitted by officer \(submission.officer.label), who is not in the trust store"
+            }
+            return nil
+        } catch let failure as LogSubmissionError {
+            return "the officer's submission it carries: \(failure)"
+        } catch {
+            return "the officer's submission it carries: \(error)"
+        }
+    }
+
     private static func check(
         _ data: [UInt8], sequence: UInt64, origin: String, owner: Identity, ownerKeyID: String,
-        verifier: Ed25519Verifier
+        verifier: Ed25519Verifier, trustedOfficer: (@Sendable (LogOfficer) -> Bool)?
     ) -> EntryCheck {
         var check = EntryCheck(storedSequence: sequence, leaf: Merkle.leafHash(data))
         do {
@@ -473,7 +495,11 @@ extension Ledger {
                 let valid = entry.signature.withUnsafeBytes { signature in
                     input.withUnsafeBytes { verifier.verify(signature: signature, message: $0) }
                 }
-                if !valid { check.problem = "signature does not verify (entry edited)" }
+                if !valid {
+                    check.problem = "signature does not verify (entry edited)"
+                } else {
+                    check.problem = submissionProblem(entry, trustedOfficer: trustedOfficer)
+                }
             }
             check.recorded = RecordedCheckpoint.recorded(in: entry)
         } catch {

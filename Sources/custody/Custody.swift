@@ -15,7 +15,7 @@ struct Custody: ParsableCommand {
             HashCommand.self, PackCommand.self, UnpackCommand.self, KeygenCommand.self, LedgerCommand.self,
             SealCommand.self, VerifyCommand.self, TrustCommand.self, TransferCommand.self, ReceiveCommand.self,
             ReceiptCommand.self, ConsentCommand.self, PreserveCommand.self, ExportCommand.self, ReportCommand.self,
-            BenchCommand.self, DemoCommand.self, DiscloseCommand.self,
+            BenchCommand.self, DemoCommand.self, DiscloseCommand.self, ServeCommand.self,
         ]
     )
 

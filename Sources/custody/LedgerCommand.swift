@@ -1,5 +1,6 @@
 import ArgumentParser
 import CustodyKit
+import CustodyService
 
 #if canImport(Glibc)
 import Glibc
@@ -60,7 +61,10 @@ struct LedgerAppendCommand: ParsableCommand {
             """
     )
 
-    @Argument(help: "The ledger: a file or a postgres:// URL.") var ledger: String
+    @Argument(help: """
+        The ledger: a file, a postgres:// URL, or a log service's http://HOST:PORT (the key is then an officer's).
+        """)
+    var ledger: String
     @OptionGroup var signing: KeyOptions<LedgerOwnerKey>
     @Option(help: "The action to record.") var action: String?
     @Option(help: "An evidence ID, optionally with digests: ID or ID=sha256:HEX[,size:N]...") var subject: [String] =
@@ -79,6 +83,9 @@ struct LedgerAppendCommand: ParsableCommand {
 
     func run() throws {
         let drafts = try batch ? readBatch() : [singleDraft()]
+        if RemoteLedger.handles(ledger) {
+            return try RemoteLedger.append(ledger, drafts: drafts, key: signing.signingKey())
+        }
         let store = try LedgerLocation.open(ledger)
         let signer = try signing.signingKey()
         let entries = try store.appendBatch(drafts, key: signer)
@@ -136,12 +143,15 @@ struct LedgerExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export", abstract: "Write entries, one per line, exactly as their leaf bytes.")
 
-    @Argument(help: "The ledger: a file or a postgres:// URL.") var ledger: String
+    @Argument(help: "The ledger: a file, a postgres:// URL or a log service's http://HOST:PORT.") var ledger: String
     @Option(help: "The first entry to write (default 0).") var from = 0
     @Option(help: "Stop before this entry (default: the ledger's size), so --to N writes the tree of size N.")
     var to: Int?
 
     func run() throws {
+        if RemoteLedger.handles(ledger) {
+            return try RemoteLedger.export(ledger, from: count(from, "--from"), to: to.map { try count($0, "--to") })
+        }
         let store = try LedgerLocation.open(ledger, readOnly: true)
         var out: [UInt8] = []
         try store.export(from: count(from, "--from"), to: to.map { try count($0, "--to") }) { bytes in
@@ -161,11 +171,15 @@ struct LedgerCheckpointCommand: ParsableCommand {
         commandName: "checkpoint",
         abstract: "Print the signed checkpoint (C2SP tlog-checkpoint note) for the ledger's current size.")
 
-    @Argument(help: "The ledger: a file or a postgres:// URL.") var ledger: String
+    @Argument(help: "The ledger: a file, a postgres:// URL or a log service's http://HOST:PORT.") var ledger: String
     @Option(help: "Sign and store a checkpoint with this key if none is stored for the current size.") var key: String?
     @OptionGroup var passphrase: PassphraseOptions
 
     func run() throws {
+        if RemoteLedger.handles(ledger) {
+            guard key == nil else { throw CommandError.operational("--key: a log service signs its own checkpoints") }
+            return try RemoteLedger.checkpoint(ledger)
+        }
         // Printing a stored checkpoint only reads; signing one (--key) writes.
         let store = try LedgerLocation.open(ledger, readOnly: key == nil)
         let size = try store.size()
@@ -186,15 +200,17 @@ struct LedgerProveCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prove", abstract: "The RFC 9162 inclusion proof of an entry in the tree of a given size.")
 
-    @Argument(help: "The ledger: a file or a postgres:// URL.") var ledger: String
+    @Argument(help: "The ledger: a file, a postgres:// URL or a log service's http://HOST:PORT.") var ledger: String
     @Option(help: "The entry's sequence number.") var index: Int
     @Option(help: "The tree size (default: the ledger's size).") var size: Int?
     @Flag(help: "Print {\"index\",\"size\",\"leafHash\",\"proof\",\"root\"} as JSON.") var json = false
 
     func run() throws {
-        let store = try LedgerLocation.open(ledger, readOnly: true)
-        let proof = try store.inclusionProof(
-            index: count(index, "--index"), size: size.map { try count($0, "--size") })
+        let proof =
+            try RemoteLedger.handles(ledger)
+            ? RemoteLedger.prove(ledger, index: count(index, "--index"), size: size.map { try count($0, "--size") })
+            : LedgerLocation.open(ledger, readOnly: true).inclusionProof(
+                index: count(index, "--index"), size: size.map { try count($0, "--size") })
         if json {
             Terminal.line(proof.json.canonicalString)
         } else {
@@ -210,14 +226,17 @@ struct LedgerConsistencyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "consistency", abstract: "The RFC 9162 consistency proof between two tree sizes.")
 
-    @Argument(help: "The ledger: a file or a postgres:// URL.") var ledger: String
+    @Argument(help: "The ledger: a file, a postgres:// URL or a log service's http://HOST:PORT.") var ledger: String
     @Option(help: "The older tree size (at least 1).") var from: Int
     @Option(help: "The newer tree size (default: the ledger's size).") var to: Int?
     @Flag(help: "Print {\"from\",\"to\",\"fromRoot\",\"toRoot\",\"proof\"} as JSON.") var json = false
 
     func run() throws {
-        let store = try LedgerLocation.open(ledger, readOnly: true)
-        let proof = try store.consistencyProof(from: count(from, "--from"), to: to.map { try count($0, "--to") })
+        let proof =
+            try RemoteLedger.handles(ledger)
+            ? RemoteLedger.consistency(ledger, from: count(from, "--from"), to: to.map { try count($0, "--to") })
+            : LedgerLocation.open(ledger, readOnly: true).consistencyProof(
+                from: count(from, "--from"), to: to.map { try count($0, "--to") })
         if json {
             Terminal.line(proof.json.canonicalString)
         } else {
@@ -233,15 +252,24 @@ struct LedgerVerifyCommand: ParsableCommand {
         commandName: "verify",
         abstract: "Recompute every entry, signature, chain link, tree node and checkpoint; exit 1 on any problem.")
 
-    @Argument(help: "The ledger: a file or a postgres:// URL.") var ledger: String
+    @Argument(help: "The ledger: a file, a postgres:// URL or a log service's http://HOST:PORT.") var ledger: String
     @Option(help: "Also check a checkpoint note received earlier (repeatable).") var checkpoint: [String] = []
+    @Option(help: "A trust store: officers' submissions must be signed by keys it holds (SPEC 4.9).")
+    var trust: String?
     @Flag(help: "Print the report as JSON.") var json = false
     @OptionGroup var quietOption: QuietOption
 
     func run() throws {
-        let store = try LedgerLocation.open(ledger, readOnly: true)
         let external = try checkpoint.map { (source: $0, note: try FileSystem.readFile($0, limit: 1 << 20)) }
-        let report = try store.verify(externalCheckpoints: external)
+        var trusted: (@Sendable (LogOfficer) -> Bool)?
+        if let trust {
+            let officers = OfficerTrust(try TrustStore.load(trust))
+            trusted = { officers.trusts($0) }
+        }
+        let report =
+            try RemoteLedger.handles(ledger)
+            ? RemoteLedger.verify(ledger, externalCheckpoints: external, trustedOfficer: trusted)
+            : LedgerLocation.open(ledger, readOnly: true).verify(externalCheckpoints: external, trustedOfficer: trusted)
         if json {
             Terminal.line(report.json.canonicalString)
         } else {
