@@ -266,10 +266,16 @@ struct LedgerVerifyCommand: ParsableCommand {
             let officers = OfficerTrust(try TrustStore.load(trust))
             trusted = { officers.trusts($0) }
         }
-        let report =
-            try RemoteLedger.handles(ledger)
-            ? RemoteLedger.verify(ledger, externalCheckpoints: external, trustedOfficer: trusted)
-            : LedgerLocation.open(ledger, readOnly: true).verify(externalCheckpoints: external, trustedOfficer: trusted)
+        let report: LedgerVerificationReport
+        let location: String
+        if RemoteLedger.handles(ledger) {
+            report = try RemoteLedger.verify(ledger, externalCheckpoints: external, trustedOfficer: trusted)
+            location = ledger
+        } else {
+            let store = try LedgerLocation.open(ledger, readOnly: true)
+            report = try store.verify(externalCheckpoints: external, trustedOfficer: trusted)
+            location = store.store.location
+        }
         if json {
             Terminal.line(report.json.canonicalString)
         } else {
@@ -283,7 +289,7 @@ struct LedgerVerifyCommand: ParsableCommand {
             }
             let verdict = report.passed ? "verified" : "FAILED"
             Terminal.line(
-                "\(store.store.location): \(verdict): \(report.entries) entries, "
+                "\(location): \(verdict): \(report.entries) entries, "
                     + "\(report.checkpointsChecked) checkpoints, root \(report.root.hex)")
         }
         if !report.passed { throw ExitCode(ExitStatus.verificationFailed.rawValue) }
