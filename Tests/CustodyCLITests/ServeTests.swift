@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import CustodyTestSupport
 import CustodyKit
 import CustodyService
 
@@ -48,7 +49,10 @@ final class ServeProcess {
 /// refusals, two servers on one ledger file, tlog-tiles read by an independent client (Python), the web page in
 /// headless Chromium, and a kill -9 under load.
 final class ServeTests: CLITestCase {
-    var ledger: String { path("log.ledger") }
+    /// The ledger the servers share: a file, or (in the PostgreSQL test) a database.
+    var ledger: String { postgresLedger ?? path("log.ledger") }
+    private var postgresLedger: String?
+    private var postgres: PostgresTestServer?
     let origin = "police.example/log"
 
     override func setUpWithError() throws {
@@ -291,6 +295,22 @@ final class ServeTests: CLITestCase {
     }
 
     func testTwoServersOnOneLedgerFormOneLogWithoutLossOrReplay() throws {
+        try assertTwoServersFormOneLog()
+    }
+
+    /// The agency log as the issue has it: two stateless servers on one PostgreSQL ledger, sequencing inside the
+    /// database, no loss, no duplicate, no replay.
+    func testTwoServersOnOnePostgreSQLLedgerFormOneLog() throws {
+        guard let server = try PostgresTestServer.fromEnvironment() else {
+            throw XCTSkip(PostgresTestServer.skipMessage)
+        }
+        postgres = server
+        postgresLedger = try server.makeDatabase().location
+        try makeLedger(ledger, origin: origin, key: key("logkey"))
+        try assertTwoServersFormOneLog()
+    }
+
+    private func assertTwoServersFormOneLog() throws {
         let servers = [try serve(["--officer-rate", "10000", "--officer-burst", "10000"]),
                        try serve(["--officer-rate", "10000", "--officer-burst", "10000"])]
         let clients = try servers.map { try LogClient(url: $0.url) }
