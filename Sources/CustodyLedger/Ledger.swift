@@ -82,6 +82,37 @@ public struct LedgerAppendView {
     }
 }
 
+/// Records the nodes a proof reads, answering each with a placeholder: which nodes a proof reads depends only on
+/// the sizes and the index, never on the hashes, so a first pass with this source lists them for one read.
+final class RecordingNodeSource: MerkleNodeSource {
+    private(set) var positions: [UInt64] = []
+
+    func perfectNode(level: Int, index: UInt64) throws -> Hash32 {
+        positions.append(MerkleNodePosition.position(level: level, index: index))
+        return Merkle.emptyRoot
+    }
+}
+
+/// Nodes read in one go (`ValidatedLedgerStore.nodes(at:)`), then served from memory; any other node is read
+/// from the store (and a missing one reported there).
+struct PrefetchedNodeSource: MerkleNodeSource {
+    let nodes: [UInt64: Hash32]
+    let store: StoreNodeSource
+
+    /// The nodes `proof` reads when given `store`'s nodes, read in one go.
+    init(_ store: ValidatedLedgerStore, for proof: (MerkleNodeSource) throws -> Void) throws {
+        let recorder = RecordingNodeSource()
+        try? proof(recorder)
+        nodes = try store.nodes(at: recorder.positions)
+        self.store = StoreNodeSource(store: store)
+    }
+
+    func perfectNode(level: Int, index: UInt64) throws -> Hash32 {
+        if let hash = nodes[MerkleNodePosition.position(level: level, index: index)] { return hash }
+        return try store.perfectNode(level: level, index: index)
+    }
+}
+
 /// A custody ledger: signed, hash-chained entries under an RFC 6962 tree with signed C2SP checkpoints.
 ///
 /// Every append runs in one write transaction: it checks the stored tail, adds the entries and their tree nodes,
@@ -309,7 +340,11 @@ public final class Ledger {
     public func inclusionProof(index: UInt64, size: UInt64? = nil) throws -> InclusionProof {
         try withTree(size: size) { size in
             guard index < size else { throw LedgerError.indexNotBelowSize(index: index, size: size) }
-            let source = StoreNodeSource(store: records)
+            let source = try PrefetchedNodeSource(records) { source in
+                _ = try source.perfectNode(level: 0, index: index)
+                _ = try MerkleProofs.inclusionProof(source, index: index, size: size)
+                _ = try MerkleProofs.root(source, size: size)
+            }
             let leaf = try source.perfectNode(level: 0, index: index)
             guard let bytes = try records.entry(at: index), Merkle.leafHash(bytes) == leaf else {
                 throw LedgerError.damaged(location: store.location, .leafMismatch(sequence: index))
@@ -324,7 +359,11 @@ public final class Ledger {
     public func consistencyProof(from: UInt64, to: UInt64? = nil) throws -> ConsistencyProof {
         try withTree(size: to) { to in
             guard from >= 1, from <= to else { throw LedgerError.consistencySizes(from: from, to: to) }
-            let source = StoreNodeSource(store: records)
+            let source = try PrefetchedNodeSource(records) { source in
+                _ = try MerkleProofs.root(source, size: from)
+                _ = try MerkleProofs.root(source, size: to)
+                _ = try MerkleProofs.consistencyProof(source, from: from, to: to)
+            }
             return ConsistencyProof(
                 from: from, to: to, fromRoot: try MerkleProofs.root(source, size: from),
                 toRoot: try MerkleProofs.root(source, size: to),

@@ -71,6 +71,20 @@ public protocol LedgerStore: AnyObject {
     func latestCheckpoint() throws -> (size: UInt64, note: [UInt8])?
     /// A second connection to the same store, for use on another thread.
     func makeReader() throws -> LedgerStore
+    /// The stored bytes of the tree nodes at `positions` that are stored, by position: the nodes a proof needs, in
+    /// one read where the backend can (PostgreSQL: one query instead of one per node).
+    func nodes(at positions: [UInt64]) throws -> [UInt64: [UInt8]]
+}
+
+extension LedgerStore {
+    /// One `node(at:)` per position (a local file answers each at once).
+    public func nodes(at positions: [UInt64]) throws -> [UInt64: [UInt8]] {
+        var found: [UInt64: [UInt8]] = [:]
+        for position in positions where found[position] == nil {
+            if let bytes = try node(at: position) { found[position] = bytes }
+        }
+        return found
+    }
 }
 
 /// A ledger in one SQLite file (system libsqlite3): WAL journal, `synchronous=FULL`, `BEGIN IMMEDIATE` writes.

@@ -86,6 +86,16 @@ package struct ValidatedLedgerStore {
         return hash
     }
 
+    /// The stored tree nodes at `positions`, in one read where the backend can; one that is not 32 bytes throws.
+    package func nodes(at positions: [UInt64]) throws -> [UInt64: Hash32] {
+        var hashes: [UInt64: Hash32] = [:]
+        for (position, bytes) in try backend.nodes(at: positions) {
+            guard let hash = Hash32(bytes) else { throw damaged(.nodeNotAHash(position: position)) }
+            hashes[position] = hash
+        }
+        return hashes
+    }
+
     /// See `LedgerStore.insertNode`.
     package func insertNode(at position: UInt64, hash: Hash32) throws {
         try backend.insertNode(at: position, hash: hash)

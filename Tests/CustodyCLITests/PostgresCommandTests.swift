@@ -13,9 +13,8 @@ final class LedgerArgumentTests: CLITestCase {
             (["ledger", "export", "postgres://alice:topsecret@db.example:99999/custody"], "port: '99999'"),
             (["ledger", "prove", "postgresql://@db.example/custody", "--index", "0"], "user: missing"),
             (["ledger", "export", "postgres://alice:topsecret@db.example/c?sslmode=verify-full"], "sslmode"),
-            (["ledger", "export", "https://log.example/agency"], "served by custody serve"),
-            (["ledger", "append", "http://log.example/agency", "--key", "k", "--action", "note"],
-             "served by custody serve"),
+            (["ledger", "export", "https://log.example/agency"], "https is not built in"),
+            (["preserve", "list", "--ledger", "http://log.example/agency"], "served by custody serve"),
             (["ledger", "export", "ftp://log.example/agency"], "not a ledger"),
         ]
         for (arguments, fragment) in cases {

@@ -18,7 +18,7 @@ let key = try SigningKey(
     identity: Identity(name: "bench", agency: "Benchmark Agency", jurisdiction: "FR", publicKey: privateKey.publicKey),
     privateKey: privateKey)
 
-func draft(_ index: Int) throws -> LedgerEntryDraft {
+@Sendable func draft(_ index: Int) throws -> LedgerEntryDraft {
     try LedgerEntryDraft(
         action: .access,
         subjects: [
