@@ -24,18 +24,8 @@ public final class ChunkMemberEncoder: @unchecked Sendable {
         deflaters = ObjectPool { try CompressionEngine.makeDeflater(level: level, engine: chosen) }
         let capacity = PackFormat.maximumMemberSize(chunkSize: chunkSize)
         buffers = ObjectPool { ByteBuffer(capacity: capacity) }
-        var zeroBytes: [UInt8] = []
-        if level > 0 {
-            let zeros = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 64)
-            defer { zeros.deallocate() }
-            zeros.initializeMemory(as: UInt8.self, repeating: 0)
-            let buffer = try PackRun.buildMember(UnsafeRawBufferPointer(zeros), index: 0, level: level,
-                                                 chunkSize: chunkSize, deflaters: deflaters, buffers: buffers)
-            zeroBytes = Array(buffer.bytes)
-            zeroBytes[17] |= PackFormat.Flags.zero.rawValue
-            buffers.give(buffer)
-        }
-        zeroMember = zeroBytes
+        zeroMember = try PackRun.zeroMember(level: level, chunkSize: chunkSize, deflaters: deflaters,
+                                            buffers: buffers)
     }
 
     /// The member for chunk `index` holding `content` (at most one chunk), passed to `body` while valid.

@@ -192,18 +192,8 @@ final class PackRun: @unchecked Sendable {
             DispatchQueue(label: "custody.pack.\($0.algorithm.rawValue)", qos: .userInitiated)
         }
         membersInDigest = DispatchSemaphore.permits(2 * activeProcessorCount() + 2)
-        var zeroBytes: [UInt8] = []
-        if level > 0 {
-            let zeros = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 64)
-            defer { zeros.deallocate() }
-            zeros.initializeMemory(as: UInt8.self, repeating: 0)
-            let buffer = try PackRun.buildMember(UnsafeRawBufferPointer(zeros), index: 0, level: level,
-                                                 chunkSize: chunkSize, deflaters: deflaters, buffers: buffers)
-            zeroBytes = Array(buffer.bytes)
-            zeroBytes[17] |= PackFormat.Flags.zero.rawValue
-            buffers.give(buffer)
-        }
-        zeroMember = zeroBytes
+        zeroMember = try PackRun.zeroMember(level: level, chunkSize: chunkSize, deflaters: deflaters,
+                                            buffers: buffers)
     }
 
     /// The parallel stage: builds the chunk's member.
@@ -212,6 +202,22 @@ final class PackRun: @unchecked Sendable {
         let buffer = try PackRun.buildMember(chunk.bytes, index: chunk.index, level: level, chunkSize: chunkSize,
                                              deflaters: deflaters, buffers: buffers)
         return .buffer(buffer, stored: buffer.storage[17] & PackFormat.Flags.stored.rawValue != 0)
+    }
+
+    /// The member of an all-zero chunk of `chunkSize` at `level` (flagged `zero`, index 0: the caller writes the
+    /// index), built once per run and copied for every zero chunk; empty at level 0, which stores zeros as data.
+    static func zeroMember(level: Int, chunkSize: Int, deflaters: ObjectPool<any ChunkDeflater>,
+                           buffers: ObjectPool<ByteBuffer>) throws -> [UInt8] {
+        guard level > 0 else { return [] }
+        let zeros = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 64)
+        defer { zeros.deallocate() }
+        zeros.initializeMemory(as: UInt8.self, repeating: 0)
+        let buffer = try buildMember(UnsafeRawBufferPointer(zeros), index: 0, level: level, chunkSize: chunkSize,
+                                     deflaters: deflaters, buffers: buffers)
+        defer { buffers.give(buffer) }
+        var member = Array(buffer.bytes)
+        member[17] |= PackFormat.Flags.zero.rawValue
+        return member
     }
 
     /// Compresses (or stores) `content` into a complete member in a pooled buffer.

@@ -38,22 +38,8 @@ public struct PackedEvidenceFile: Sendable {
         var chunkSize: Int?
         var header = [UInt8](repeating: 0, count: PackFormat.headerSize)
         while true {
-            let got = try header.withUnsafeMutableBytes { try descriptor.readFully(into: $0, at: offset) }
             let index = UInt64(members.count)
-            guard got > 0 else {
-                throw PackedFileError.missingEndOfFileMember(path: descriptor.path, afterChunk: Int64(index) - 1,
-                                                             offset: offset)
-            }
-            let parsed = header.withUnsafeBytes {
-                PackFormat.MemberHeader.parse(UnsafeRawBufferPointer(rebasing: $0[0..<got]))
-            }
-            let member: PackFormat.MemberHeader
-            switch parsed {
-            case .success(let value): member = value
-            case .failure(let problem):
-                throw PackedFileError.badMemberHeader(path: descriptor.path, chunk: index, offset: offset,
-                                                      problem: problem)
-            }
+            let member = try PackFormat.MemberHeader.read(descriptor, at: offset, chunk: index, into: &header)
             if chunkSize == nil { chunkSize = member.chunkSize }
             guard member.chunkSize == chunkSize else {
                 throw PackedFileError.chunkSizeDiffers(path: descriptor.path, chunk: index, offset: offset,
@@ -144,5 +130,28 @@ public struct PackedEvidenceFile: Sendable {
         guard isize == UInt32(output.count) else { throw damaged("ISIZE \(isize) differs from \(output.count)") }
         guard PackFormat.crc32(output.bytes) == crc else { throw damaged("CRC-32 mismatch") }
         return Array(output.bytes)
+    }
+}
+
+extension PackFormat.MemberHeader {
+    /// The header of the member at `offset` of `descriptor`, read into `buffer` (`PackFormat.headerSize` bytes);
+    /// `chunk` names the member expected there in errors. Nothing at `offset` means the end-of-file member is
+    /// missing.
+    static func read(_ descriptor: FileDescriptor, at offset: UInt64, chunk: UInt64,
+                     into buffer: inout [UInt8]) throws -> PackFormat.MemberHeader {
+        let got = try buffer.withUnsafeMutableBytes { try descriptor.readFully(into: $0, at: offset) }
+        guard got > 0 else {
+            throw PackedFileError.missingEndOfFileMember(path: descriptor.path, afterChunk: Int64(chunk) - 1,
+                                                         offset: offset)
+        }
+        let parsed = buffer.withUnsafeBytes {
+            PackFormat.MemberHeader.parse(UnsafeRawBufferPointer(rebasing: $0[0..<got]))
+        }
+        switch parsed {
+        case .success(let header): return header
+        case .failure(let problem):
+            throw PackedFileError.badMemberHeader(path: descriptor.path, chunk: chunk, offset: offset,
+                                                  problem: problem)
+        }
     }
 }

@@ -35,21 +35,7 @@ public struct PackedMemberRun: Sendable {
         var offset: UInt64 = 0
         var header = [UInt8](repeating: 0, count: PackFormat.headerSize)
         for wanted in expected {
-            let got = try header.withUnsafeMutableBytes { try descriptor.readFully(into: $0, at: offset) }
-            guard got > 0 else {
-                throw PackedFileError.missingEndOfFileMember(path: descriptor.path, afterChunk: Int64(wanted) - 1,
-                                                             offset: offset)
-            }
-            let parsed = header.withUnsafeBytes {
-                PackFormat.MemberHeader.parse(UnsafeRawBufferPointer(rebasing: $0[0..<got]))
-            }
-            let member: PackFormat.MemberHeader
-            switch parsed {
-            case .success(let value): member = value
-            case .failure(let problem):
-                throw PackedFileError.badMemberHeader(path: descriptor.path, chunk: wanted, offset: offset,
-                                                      problem: problem)
-            }
+            let member = try PackFormat.MemberHeader.read(descriptor, at: offset, chunk: wanted, into: &header)
             guard member.chunkSize == chunkSize else {
                 throw PackedFileError.chunkSizeDiffers(path: descriptor.path, chunk: wanted, offset: offset,
                                                        found: member.chunkSize, expected: chunkSize)
