@@ -241,17 +241,8 @@ public struct BundleVerifier: Sendable {
             return
         }
         var problems: [String] = []
-        if statement.bundleID != summary.bundleID {
-            problems.append("the seal names bundle \(statement.bundleID), bag-info says \(summary.bundleID ?? "none")")
-        }
-        if let tagManifest = try? BagTree.readRegular(root + "/" + BundleLayout.tagManifestName(.sha256),
-                                                       limit: BagValidator.tagFileLimit) {
-            let digest = SealDigest.tagManifestDigest(withoutSeal: tagManifest)
-            if !constantTimeEqual(digest, statement.tagManifestDigest) {
-                problems.append("tagmanifest-sha256.txt differs from the one sealed (a tag file was changed, added or "
-                    + "removed after sealing)")
-            }
-        }
+        problems += sealedBagProblems(bundleID: statement.bundleID, tagManifestDigest: statement.tagManifestDigest,
+                                      summary: summary)
         let sealedItems = statement.items.map { "\($0.number) \($0.id) \($0.chunkSize) \($0.tree) \($0.size)" }
         let recordItems = summary.items.map { "\($0.number) \($0.id) \($0.chunkSize) \($0.tree) \($0.size)" }
         if sealedItems != recordItems {
@@ -580,5 +571,25 @@ public struct BundleVerifier: Sendable {
             problems.append("\(payload): \(error)")
         }
         return (problems, computed)
+    }
+}
+
+extension BundleVerifier {
+    /// What the two seal statements (image and collection) check alike: the bundle ID against bag-info and the
+    /// tag manifest (without the seal's own line) against the digest sealed.
+    func sealedBagProblems(bundleID: String, tagManifestDigest: [UInt8], summary: BundleSummary) -> [String] {
+        var problems: [String] = []
+        if bundleID != summary.bundleID {
+            problems.append("the seal names bundle \(bundleID), bag-info says \(summary.bundleID ?? "none")")
+        }
+        if let tagManifest = try? BagTree.readRegular(root + "/" + BundleLayout.tagManifestName(.sha256),
+                                                       limit: BagValidator.tagFileLimit) {
+            let digest = SealDigest.tagManifestDigest(withoutSeal: tagManifest)
+            if !constantTimeEqual(digest, tagManifestDigest) {
+                problems.append("tagmanifest-sha256.txt differs from the one sealed (a tag file was changed, added or "
+                    + "removed after sealing)")
+            }
+        }
+        return problems
     }
 }

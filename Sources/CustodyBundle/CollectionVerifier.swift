@@ -269,17 +269,8 @@ extension BundleVerifier {
             return nil
         }
         var problems: [String] = []
-        if statement.bundleID != summary.bundleID {
-            problems.append("the seal names bundle \(statement.bundleID), bag-info says \(summary.bundleID ?? "none")")
-        }
-        if let tagManifest = try? BagTree.readRegular(root + "/" + BundleLayout.tagManifestName(.sha256),
-                                                       limit: BagValidator.tagFileLimit) {
-            let digest = SealDigest.tagManifestDigest(withoutSeal: tagManifest)
-            if !constantTimeEqual(digest, statement.tagManifestDigest) {
-                problems.append("tagmanifest-sha256.txt differs from the one sealed (a tag file was changed, added or "
-                    + "removed after sealing)")
-            }
-        }
+        problems += sealedBagProblems(bundleID: statement.bundleID, tagManifestDigest: statement.tagManifestDigest,
+                                      summary: summary)
         let count = summary.bagInfo.first { $0.label == "Custody-Item-Count" }?.value
         if count != String(statement.itemCount) {
             problems.append("bag-info's Custody-Item-Count \(count ?? "none") differs from the seal's "
